@@ -1,0 +1,66 @@
+# ecoinfer: convenience targets over CMake. See README.md.
+#   make demo     install deps, build, run the main job
+#   make test     install deps, build, run every test
+#   make asan     ASan+UBSan build and test run
+#   make lint     cppcheck + clang-tidy
+#   make format   reformat; make format-check fails on unformatted code
+#   make clang    build with clang (warnings are errors)
+
+BUILD     ?= build
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+SOURCES    = $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null | sort)
+
+.PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release >/dev/null
+
+build: $(BUILD)/CMakeCache.txt
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh $(BUILD)/ecoinfer
+
+asan: deps
+	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DECO_SANITIZE=ON \
+	  -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) --timeout 1800
+
+clang: deps
+	@cmake -S . -B build-clang $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang >/dev/null
+	@cmake --build build-clang -j $(JOBS)
+
+lint: cppcheck tidy
+
+cppcheck:
+	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I src -D__GNUC__ \
+	  src/ tests/ bench/
+
+tidy: $(BUILD)/CMakeCache.txt
+	@clang-tidy --quiet --extra-arg=-Wno-unknown-warning-option -p $(BUILD) $(filter src/%.c,$(SOURCES)) 2>/dev/null \
+	  | tee $(BUILD)/clang-tidy.log; \
+	  ! grep -qE '(warning|error):' $(BUILD)/clang-tidy.log
+
+format:
+	@clang-format -i $(SOURCES)
+
+format-check:
+	@clang-format --dry-run --Werror $(SOURCES)
+
+clean:
+	@rm -rf $(BUILD) build-asan build-clang

@@ -1,0 +1,59 @@
+/* ecoinfer: Software Carbon Intensity (Green Software Foundation).
+ *
+ *   SCI = (E * I + M) per R
+ *
+ * E  energy of the functional unit, kWh (we carry joules: kWh = J / 3.6e6),
+ *    multiplied by the data-centre PUE (facility energy / IT energy).
+ * I  grid carbon intensity, gCO2e/kWh, at the time and place of use.
+ * M  embodied carbon share: TE * (TiR / EL) * (RR / ToR)
+ *      TE  total embodied emissions of the device, gCO2e
+ *      TiR time reserved (the request's duration), s
+ *      EL  expected lifetime of the device, s
+ *      RR/ToR share of the device's resources reserved, 0..1
+ * R  the functional unit: here one request (or 1k tokens in reports).
+ *
+ * Everything here is a pure function: no clock, no I/O. */
+#ifndef ECO_CARBON_SCI_H
+#define ECO_CARBON_SCI_H
+
+#include <stdbool.h>
+
+#define ECO_J_PER_KWH        3.6e6
+#define ECO_SECONDS_PER_YEAR (365.0 * 86400.0)
+
+/* One device's embodied carbon, as configured. */
+typedef struct eco_embodied {
+  double total_g;    /* TE: total embodied emissions, gCO2e */
+  double lifetime_s; /* EL: expected lifetime, s */
+  double share;      /* RR/ToR: share of the device reserved, 0..1 */
+} eco_embodied;
+
+/* Embodied grams for holding the device for reserved_s seconds:
+ * TE * reserved_s / EL * share. 0 if lifetime_s <= 0. */
+double eco_sci_embodied_g(const eco_embodied *e, double reserved_s);
+
+/* Operational grams: energy_j / 3.6e6 * pue * intensity. */
+double eco_sci_operational_g(double energy_j, double intensity_gco2_kwh, double pue);
+
+/* The per-request carbon receipt. */
+typedef struct eco_receipt {
+  double energy_j;           /* IT energy attributed to the request, J (before PUE) */
+  char energy_source[32];    /* "rapl", "nvml", "ina3221", "hwmon", "model", ... */
+  bool energy_estimated;     /* true unless read from a hardware counter */
+  double intensity_gco2_kwh; /* grid intensity used, gCO2e/kWh */
+  char intensity_source[64]; /* "electricitymaps", "trace:GB_2023_hourly.csv", "static" */
+  bool intensity_estimated;  /* forecast, fallback or static table */
+  double operational_g;      /* E * PUE * I, gCO2e */
+  double embodied_g;         /* M, gCO2e */
+  double total_g;            /* operational_g + embodied_g, gCO2e */
+  double pue;                /* multiplier applied to E, >= 1 */
+  char method[48];           /* e.g. "sci-v1.0" */
+} eco_receipt;
+
+/* Fills the arithmetic fields of *r from (E, I, M, PUE); keeps the source
+ * strings already in *r. Returns 0, or ECO_EINVAL for negative or
+ * non-finite inputs or pue < 1 (the receipt is then left unchanged). */
+int eco_sci_compute(double energy_j, double intensity_gco2_kwh, double embodied_g, double pue,
+                    eco_receipt *r);
+
+#endif

@@ -1,0 +1,16 @@
+/* ecoinfer serve: not implemented yet (the node server, issue 6). */
+#include "cli/cli.h"
+
+static const eco_cmd_spec spec = {
+    .name = "serve",
+    .usage = "[options]",
+    .summary = "Not implemented yet: arrives with the node server, issue 6.",
+    .max_args = -1,
+};
+
+int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  return eco_cli_not_implemented(cli, "serve", "the node server, issue 6");
+}

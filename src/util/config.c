@@ -128,7 +128,8 @@ static int build(build_ctx *bc, yaml_node_t *yn, const yaml_node_t *key_node, co
       }
       const char *ks = (const char *)k->data.scalar.value;
       for (size_t j = 0; j < n->n_items; j++) {
-        if (n->items[j]->key && strcmp(n->items[j]->key, ks) == 0) {
+        const eco_cfg_node *sib = n->items[j];
+        if (sib && sib->key && strcmp(sib->key, ks) == 0) {
           rc = eco_error_set(bc->err, ECO_ECONFIG, "%s:%zu:%zu: duplicate key '%s'", bc->source,
                              k->start_mark.line + 1, k->start_mark.column + 1, ks);
           goto fail;

@@ -1,16 +1,14 @@
-/* ecoinfer bench: not implemented yet (engine and batching benchmarks, issues 4 and 5). */
-#include "cli/cli.h"
+/* ecoinfer bench: dispatches to the benchmark sub-commands. */
+#include "cli/subcmd.h"
 
-static const eco_cmd_spec spec = {
-    .name = "bench",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with engine and batching benchmarks, issues 4 and 5.",
-    .max_args = -1,
+static const eco_subcommand subs[] = {
+    {"engine", "prompt and decode speed against the memory-bandwidth ceiling (and llama.cpp)",
+     eco_cmd_bench_engine},
+    {"synth", "write a random-weight GGUF of a real model shape", eco_cmd_bench_synth},
+    {"batch", "throughput and energy per token across batch sizes", eco_cmd_bench_batch},
 };
 
 int eco_cmd_bench(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  return eco_cli_not_implemented(cli, "bench", "engine and batching benchmarks, issues 4 and 5");
+  return eco_cli_dispatch(cli, "bench", "Benchmarks and benchmark inputs.", subs,
+                          sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -1,16 +1,13 @@
-/* ecoinfer sim: not implemented yet (the simulators, issues 8, 9 and 10). */
-#include "cli/cli.h"
+/* ecoinfer sim: dispatches to the simulators. */
+#include "cli/subcmd.h"
 
-static const eco_cmd_spec spec = {
-    .name = "sim",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the simulators, issues 8, 9 and 10.",
-    .max_args = -1,
+static const eco_subcommand subs[] = {
+    {"cluster", "trace-driven simulation of a cluster under routing policies", eco_cmd_sim_cluster},
+    {"sprout", "replay the Sprout directive study on its public data", eco_cmd_sim_sprout},
+    {"shift", "savings of carbon-aware time shifting over a year of traces", eco_cmd_sim_shift},
 };
 
 int eco_cmd_sim(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  return eco_cli_not_implemented(cli, "sim", "the simulators, issues 8, 9 and 10");
+  return eco_cli_dispatch(cli, "sim", "Simulators for planning and for reproducing studies.", subs,
+                          sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -85,26 +85,26 @@ typedef struct eco_gguf_kv {
 
 typedef struct eco_gguf_tensor {
   eco_gguf_str name;
-  uint32_t n_dims;       /* 1..4 */
-  uint64_t ne[4];        /* ne[0] = row length (innermost); unused dims = 1 */
+  uint32_t n_dims; /* 1..4 */
+  uint64_t ne[4];  /* ne[0] = row length (innermost); unused dims = 1 */
   eco_ggml_type type;
-  uint64_t offset;       /* relative to the data section */
-  uint64_t n_elements;   /* product of ne */
-  uint64_t n_bytes;      /* storage size */
-  const void *data;      /* pointer into the mapping */
+  uint64_t offset;     /* relative to the data section */
+  uint64_t n_elements; /* product of ne */
+  uint64_t n_bytes;    /* storage size */
+  const void *data;    /* pointer into the mapping */
 } eco_gguf_tensor;
 
 typedef struct eco_gguf {
-  uint32_t version;      /* 2 or 3 */
-  uint64_t alignment;    /* general.alignment or 32 */
+  uint32_t version;   /* 2 or 3 */
+  uint64_t alignment; /* general.alignment or 32 */
   eco_gguf_kv *kv;
   uint64_t n_kv;
   eco_gguf_tensor *tensors;
   uint64_t n_tensors;
-  const uint8_t *base;   /* mapping */
-  size_t size;           /* file size, bytes */
-  uint64_t data_offset;  /* start of the tensor data section */
-  bool owns_mapping;     /* true when opened from a file */
+  const uint8_t *base;  /* mapping */
+  size_t size;          /* file size, bytes */
+  uint64_t data_offset; /* start of the tensor data section */
+  bool owns_mapping;    /* true when opened from a file */
 } eco_gguf;
 
 /* Opens and validates a file (mmap, read-only). */

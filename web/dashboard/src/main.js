@@ -1,0 +1,126 @@
+// ecoinfer dashboard: renders /dashboard/api/state and follows /dashboard/api/events (SSE).
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+const base = location.pathname.replace(/\/+$/, "");
+const api = (p) => `${base}/api/${p}`;
+const $ = (sel) => document.querySelector(sel);
+const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(d));
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const palette = ["#0b6bcb", "#1a7f37", "#cf222e", "#9a6700", "#8250df", "#bf3989"];
+
+let charts = {};
+let seen = new Set();
+
+function card(k, v, tag) {
+  return `<div class="card"><div class="k">${esc(k)}</div><div class="v">${v}</div>${tag ? `<div class="tag">${esc(tag)}</div>` : ""}</div>`;
+}
+
+function renderTotals(s) {
+  const t = s.totals || {};
+  $("#totals").innerHTML =
+    card("requests", t.requests ?? 0) +
+    card("carbon", `${fmt(t.carbon_g, 3)} g`, "measured receipts") +
+    card("gCO₂ / request", fmt(t.g_per_request, 4)) +
+    card("gCO₂ / 1k tokens", fmt(t.g_per_1k_tokens, 4)) +
+    card("saved", `${fmt(t.saved_g, 3)} g`, t.saved_label || "predicted");
+  $("#role").textContent = s.role || "router";
+}
+
+function renderZones(s) {
+  $("#zones tbody").innerHTML = (s.zones || []).map((z) => {
+    const fc = (z.forecast || []).slice(0, 8).map((p) => fmt(p[1], 0)).join(" · ");
+    return `<tr><td>${esc(z.zone)}</td><td>${fmt(z.gco2_kwh, 0)}</td><td>${esc(z.source)}${z.estimated ? ' <span class="tag">estimated</span>' : ""}</td><td>${fc || '<span class="muted">none</span>'}</td></tr>`;
+  }).join("");
+}
+
+function renderNodes(s) {
+  $("#nodes tbody").innerHTML = (s.nodes || []).map((n) => {
+    const health = n.circuit_open ? '<span class="open">circuit open</span>' : `<span class="${esc(n.health)}">${esc(n.health)}</span>`;
+    return `<tr><td>${esc(n.id)}</td><td>${esc(n.device)}</td><td>${esc(n.zone)}</td><td>${health}</td><td>${n.queue ?? 0}</td><td>${n.batch ?? 0}</td><td>${fmt(n.tokens_per_s, 1)}</td>` +
+      `<td>${fmt(n.power_w, 1)} <span class="tag">${esc(n.power_source || "")}</span></td><td>${fmt(n.j_per_token, 3)} <span class="tag">${esc(n.energy_source || "")}</span></td></tr>`;
+  }).join("");
+}
+
+function renderDirectives(s) {
+  const d = s.directives;
+  if (!d || !d.mix || !d.mix.length) return;
+  const parts = d.mix.map((p, i) => `${esc((d.levels || [])[i] ?? "L" + i)}: ${fmt(100 * p, 1)}%`).join(" · ");
+  $("#directives").innerHTML = `${parts} <span class="tag">quality floor ${fmt(d.quality_floor, 3)}</span>`;
+  $("#directives").classList.remove("muted");
+}
+
+function decisionRow(d) {
+  const r = d.receipt || {};
+  const when = new Date(d.t * 1000).toLocaleTimeString();
+  return `<tr data-seq="${d.seq}"><td>${when}</td><td>${esc(d.request_id)}</td><td>${esc(d.policy)}</td><td>${esc(d.node)}</td><td>${fmt(d.latency_ms, 0)}</td><td>${d.tokens ?? 0}</td>` +
+    `<td>${fmt(r.energy_j, 2)} <span class="tag">${esc(r.energy_source)}</span></td><td>${fmt(r.intensity_gco2_kwh, 0)}</td><td>${fmt(r.total_g, 5)}</td><td>${fmt(d.predicted_g, 5)}</td></tr>`;
+}
+
+function addDecisions(list) {
+  const body = $("#decisions tbody");
+  for (const d of list) {
+    if (seen.has(d.seq)) continue;
+    seen.add(d.seq);
+    body.insertAdjacentHTML("afterbegin", decisionRow(d));
+  }
+  while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
+}
+
+function chartOpts(title, series, width) {
+  return {
+    width, height: 220, title: "",
+    scales: { x: { time: true } },
+    series: [{}, ...series.map((s, i) => ({ label: s, stroke: palette[i % palette.length], width: 2, spanGaps: true }))],
+    axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }, { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }],
+  };
+}
+
+function upsertChart(id, labels, data) {
+  const el = document.getElementById(id);
+  const width = Math.max(280, el.clientWidth || 340);
+  const key = id + ":" + labels.join(",");
+  if (!charts[id] || charts[id].key !== key) {
+    if (charts[id]) charts[id].plot.destroy();
+    el.innerHTML = "";
+    charts[id] = { key, plot: new uPlot(chartOpts(id, labels, width), data, el) };
+  } else {
+    charts[id].plot.setData(data);
+  }
+  el.dataset.points = String(data[0].length);
+}
+
+function renderCharts(s) {
+  const ser = s.series || {};
+  const t = ser.t || [];
+  upsertChart("chart-load", ["req/s", "p50 ms", "p95 ms"], [t, ser.rps || [], ser.p50_ms || [], ser.p95_ms || []]);
+  const pols = Object.keys(ser.g_per_req || {}).sort();
+  upsertChart("chart-carbon", pols.length ? pols : ["none"], [t, ...(pols.length ? pols.map((p) => ser.g_per_req[p]) : [t.map(() => null)])]);
+  upsertChart("chart-saved", ["saved g (predicted)"], [t, ser.saved_g || []]);
+}
+
+function render(s) {
+  renderTotals(s);
+  renderZones(s);
+  renderNodes(s);
+  renderDirectives(s);
+  renderCharts(s);
+  addDecisions((s.decisions || []).slice().reverse());
+}
+
+async function load() {
+  const r = await fetch(api("state"));
+  if (!r.ok) throw new Error(`state: HTTP ${r.status}`);
+  render(await r.json());
+}
+
+function follow() {
+  const es = new EventSource(api("events"));
+  es.addEventListener("state", (e) => { render(JSON.parse(e.data)); $("#status").textContent = "live"; });
+  es.addEventListener("decision", (e) => addDecisions([JSON.parse(e.data)]));
+  es.onerror = () => { $("#status").textContent = "reconnecting…"; };
+}
+
+load().then(() => { $("#status").textContent = "live"; }).catch((e) => { $("#status").textContent = String(e); });
+follow();
+window.addEventListener("resize", () => { charts = Object.fromEntries(Object.entries(charts).map(([k, v]) => { v.plot.setSize({ width: Math.max(280, document.getElementById(k).clientWidth), height: 220 }); return [k, v]; })); });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install every Debian package ecoinfer needs to build, test and demo.
 # Idempotent: prints nothing and exits 0 when everything is already present.
-# Works as root or through sudo. Usage: scripts/install-deps.sh [--with-browser]
+# Works as root or through sudo. Usage: scripts/install-deps.sh
 set -euo pipefail
 
 # Build + libraries (see docs/architecture.md for why each one).
@@ -17,13 +17,13 @@ PKGS=(
   libclang-rt-14-dev    # sanitizer and libFuzzer runtimes for clang
   curl wrk              # integration tests and load benchmarks
   prometheus            # promtool, to validate /metrics
+  chromium              # headless browser tests of the dashboard (playwright-core)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with
 # Debian's npm package: only ask apt for them when the commands are missing.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
-if [[ "${1:-}" == "--with-browser" ]]; then PKGS+=(chromium); fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -9,6 +9,9 @@ const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "â
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const palette = ["#0b6bcb", "#1a7f37", "#cf222e", "#9a6700", "#8250df", "#bf3989"];
 
+// Axis labels that stay readable for tiny values (gCO2 per request ~ 1e-4).
+const small = (v) => (v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toExponential(1) : Number(v.toPrecision(3)).toString());
+
 let charts = {};
 let seen = new Set();
 
@@ -72,7 +75,9 @@ function chartOpts(title, series, width) {
     width, height: 220, title: "",
     scales: { x: { time: true } },
     series: [{}, ...series.map((s, i) => ({ label: s, stroke: palette[i % palette.length], width: 2, spanGaps: true }))],
-    axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }, { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }],
+    axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } },
+           { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, size: 60,
+             values: (u, vals) => vals.map((v) => (v == null ? "" : small(v))) }],
   };
 }
 

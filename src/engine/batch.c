@@ -1,0 +1,625 @@
+#include "engine/batch.h"
+
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct req {
+  uint64_t id;
+  int32_t *tokens; /* prompt then generated ids, [n_prompt + max_tokens] */
+  uint32_t n_prompt;
+  uint32_t n_tokens; /* valid entries of tokens */
+  eco_gen_params p;  /* stop points into stop_copy */
+  char **stop_copy;
+  eco_token_cb cb;
+  void *user;
+  uint64_t rng;      /* sampler state */
+  eco_tok_stream ts; /* UTF-8-safe piece decoder */
+  eco_strbuf held;   /* text held back: may be the start of a stop string */
+  eco_gen_stats st;
+  bool admitted; /* KV reserved on the engine thread */
+  int32_t slot;
+  bool cancel;    /* cancel requested (engine thread finalizes) */
+  bool done;      /* no more work; final callback due or delivered */
+  bool delivered; /* final callback returned: the record may be freed */
+  bool forget;    /* eco_batch_forget came before delivery: free after it */
+  double last_tok_t;
+  double itl_sum;
+  uint32_t n_itl;
+  double batch_sum;
+  uint32_t n_batch;
+} req;
+
+struct eco_batch {
+  eco_batch_model_ops ops;
+  void *model;
+  const eco_tokenizer *tok;
+  const eco_logger *log;
+  eco_batch_cfg cfg;
+  eco_sched *sched; /* guarded by mu */
+  req **reqs;       /* guarded by mu */
+  size_t n_reqs, cap_reqs;
+  uint64_t next_id;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t thread;
+  bool stop;
+  eco_batch_usage usage; /* guarded by mu */
+  /* engine thread scratch */
+  eco_sched_item *items;
+  int32_t *tok_buf;
+  size_t tok_cap;
+  float *logits;
+  size_t logits_rows;
+};
+
+static double now_s(void) { return (double)eco_time_mono_ns() * 1e-9; }
+
+void eco_gen_params_default(eco_gen_params *p) {
+  memset(p, 0, sizeof *p);
+  p->top_p = 1.0f;
+  p->repeat_penalty = 1.0f;
+  p->repeat_last_n = 64;
+  p->max_tokens = 128;
+}
+
+const char *eco_finish_reason_name(eco_finish_reason r) {
+  switch (r) {
+  case ECO_FINISH_STOP: return "stop";
+  case ECO_FINISH_LENGTH: return "length";
+  case ECO_FINISH_CANCELED: return "canceled";
+  case ECO_FINISH_ERROR: return "error";
+  default: return "none";
+  }
+}
+
+static void req_free(req *r) {
+  if (!r) return;
+  free(r->tokens);
+  for (size_t i = 0; i < r->p.n_stop; i++)
+    free(r->stop_copy[i]);
+  free(r->stop_copy);
+  eco_sb_free(&r->held);
+  free(r);
+}
+
+static req *find_req(eco_batch *b, uint64_t id) {
+  for (size_t i = 0; i < b->n_reqs; i++)
+    if (b->reqs[i]->id == id) return b->reqs[i];
+  return NULL;
+}
+
+static void remove_at(eco_batch *b, size_t i) {
+  req *r = b->reqs[i];
+  memmove(&b->reqs[i], &b->reqs[i + 1], (b->n_reqs - i - 1) * sizeof *b->reqs);
+  b->n_reqs--;
+  eco_sched_reap(b->sched, r->id);
+  req_free(r);
+}
+
+/* Frees delivered records whose owner already forgot them. Caller holds mu. */
+static void reap_forgotten(eco_batch *b) {
+  for (size_t i = 0; i < b->n_reqs;) {
+    if (b->reqs[i]->delivered && b->reqs[i]->forget)
+      remove_at(b, i);
+    else
+      i++;
+  }
+}
+
+/* Drops the oldest finished records beyond max_requests. Caller holds mu. */
+static void trim_records(eco_batch *b) {
+  while (b->n_reqs > b->cfg.max_requests) {
+    size_t i = 0;
+    while (i < b->n_reqs && !b->reqs[i]->delivered)
+      i++;
+    if (i == b->n_reqs) return;
+    remove_at(b, i);
+  }
+}
+
+/* ---- text and stop strings ---------------------------------------------- */
+
+/* Length of the longest suffix of s (len n) that is a proper prefix of a
+ * stop string: that much text must be held back. */
+static size_t stop_prefix_suffix(const req *r, const char *s, size_t n) {
+  size_t best = 0;
+  for (size_t k = 0; k < r->p.n_stop; k++) {
+    const char *st = r->p.stop[k];
+    size_t sl = strlen(st);
+    for (size_t m = sl > 0 ? sl - 1 : 0; m > best; m--) {
+      if (m <= n && memcmp(s + n - m, st, m) == 0) {
+        best = m;
+        break;
+      }
+    }
+  }
+  return best;
+}
+
+/* Adds a token's text; sets *stop when a stop string appears. Fills out with
+ * the text that can be emitted now. */
+static void add_text(eco_batch *b, req *r, int32_t token, eco_strbuf *out, bool *stop) {
+  *stop = false;
+  if (!b->tok) return;
+  eco_strbuf piece;
+  eco_sb_init(&piece);
+  eco_tok_stream_push(&r->ts, token, &piece);
+  eco_sb_append(&r->held, piece.data ? piece.data : "", piece.len);
+  eco_sb_free(&piece);
+  const char *h = eco_sb_str(&r->held);
+  size_t hl = r->held.len;
+  /* Earliest complete stop string. */
+  size_t cut = hl;
+  for (size_t k = 0; k < r->p.n_stop; k++) {
+    const char *f = r->p.stop[k][0] ? strstr(h, r->p.stop[k]) : NULL;
+    if (f && (size_t)(f - h) < cut) {
+      cut = (size_t)(f - h);
+      *stop = true;
+    }
+  }
+  if (*stop) {
+    eco_sb_append(out, h, cut);
+    eco_sb_reset(&r->held);
+    return;
+  }
+  size_t keep = stop_prefix_suffix(r, h, hl);
+  eco_sb_append(out, h, hl - keep);
+  memmove(r->held.data, h + hl - keep, keep);
+  r->held.len = keep;
+  r->held.data[keep] = '\0';
+}
+
+static void flush_text(eco_batch *b, req *r, eco_strbuf *out) {
+  if (!b->tok) return;
+  eco_sb_append(out, eco_sb_str(&r->held), r->held.len);
+  eco_sb_reset(&r->held);
+  eco_tok_stream_flush(&r->ts, out);
+}
+
+/* ---- engine thread -------------------------------------------------------- */
+
+static void finish_stats(req *r, eco_finish_reason why, int err, double t) {
+  r->st.finish = why;
+  r->st.error = err;
+  r->st.t_done = t;
+  r->st.total_s = t - r->st.t_submit;
+  r->st.generated_tokens = r->n_tokens - r->n_prompt;
+  r->st.itl_mean_s = r->n_itl ? r->itl_sum / r->n_itl : 0;
+  r->st.batch_mean_x100 = r->n_batch ? (uint32_t)(100.0 * r->batch_sum / r->n_batch) : 0;
+}
+
+/* Final callback for a request ended outside a step (cancel, error). */
+static void end_request(eco_batch *b, req *r, eco_finish_reason why, int err) {
+  eco_strbuf out;
+  eco_sb_init(&out);
+  if (why != ECO_FINISH_CANCELED) flush_text(b, r, &out);
+  if (r->admitted) {
+    b->ops.kv_release(b->model, r->slot);
+    r->admitted = false;
+  }
+  pthread_mutex_lock(&b->mu);
+  finish_stats(r, why, err, now_s());
+  eco_gen_stats st = r->st;
+  pthread_mutex_unlock(&b->mu);
+  r->cb(r->user, r->id, -1, eco_sb_str(&out), out.len, true, &st);
+  eco_sb_free(&out);
+  pthread_mutex_lock(&b->mu);
+  r->delivered = true;
+  reap_forgotten(b);
+  pthread_mutex_unlock(&b->mu);
+}
+
+static int ensure_scratch(eco_batch *b, uint32_t n_tokens, uint32_t n_rows) {
+  if (n_tokens > b->tok_cap) {
+    int32_t *t = realloc(b->tok_buf, n_tokens * sizeof *t);
+    if (!t) return ECO_ENOMEM;
+    b->tok_buf = t;
+    b->tok_cap = n_tokens;
+  }
+  if (n_rows > b->logits_rows) {
+    float *l = realloc(b->logits, (size_t)n_rows * b->ops.n_vocab * sizeof *l);
+    if (!l) return ECO_ENOMEM;
+    b->logits = l;
+    b->logits_rows = n_rows;
+  }
+  return ECO_OK;
+}
+
+static void *engine_main(void *arg) {
+  eco_batch *b = arg;
+  uint32_t max_batch = b->cfg.sched.max_batch;
+  bool *finished = calloc(max_batch, sizeof *finished);
+  req **item_req = calloc(max_batch, sizeof *item_req);
+  int32_t *out_tok = calloc(max_batch, sizeof *out_tok);
+  eco_strbuf *out_txt = calloc(max_batch, sizeof *out_txt);
+  eco_gen_stats *out_st = calloc(max_batch, sizeof *out_st);
+  if (!finished || !item_req || !out_tok || !out_txt || !out_st) {
+    ECO_ERROR(b->log, "engine", "out of memory starting the engine thread");
+    free(finished);
+    free(item_req);
+    free(out_tok);
+    free(out_txt);
+    free(out_st);
+    return NULL;
+  }
+  pthread_mutex_lock(&b->mu);
+  for (;;) {
+    /* 1. Cancellations: finalize on this thread (KV release happens here). */
+    for (size_t i = 0; i < b->n_reqs; i++) {
+      req *r = b->reqs[i];
+      if (r->cancel && !r->done) {
+        r->done = true;
+        pthread_mutex_unlock(&b->mu);
+        end_request(b, r, ECO_FINISH_CANCELED, 0);
+        pthread_mutex_lock(&b->mu);
+        i = (size_t)-1; /* the list may have changed: rescan */
+      }
+    }
+    if (b->stop) break;
+    /* 2. Plan the next step. */
+    eco_sched_step step;
+    double t0 = now_s();
+    eco_sched_plan(b->sched, t0, &step);
+    if (step.n_items == 0) {
+      pthread_cond_wait(&b->cv, &b->mu);
+      continue;
+    }
+    uint32_t n = step.n_items, n_rows = 0;
+    memcpy(b->items, step.items, n * sizeof *b->items);
+    for (uint32_t i = 0; i < n; i++) {
+      item_req[i] = find_req(b, b->items[i].id);
+      n_rows += b->items[i].wants_logits;
+      finished[i] = false;
+    }
+    pthread_mutex_unlock(&b->mu);
+
+    /* 3. KV for newly admitted sequences; failures end those requests. */
+    for (uint32_t i = 0; i < n; i++) {
+      req *r = item_req[i];
+      if (!r || r->admitted) continue;
+      r->slot = b->items[i].slot;
+      int rc = b->ops.kv_reserve(b->model, r->slot, r->n_prompt + r->p.max_tokens);
+      if (rc) {
+        ECO_WARN(b->log, "engine", "request %llu: KV allocation failed: %s",
+                 (unsigned long long)r->id, eco_strerror(rc));
+        pthread_mutex_lock(&b->mu);
+        eco_sched_cancel(b->sched, r->id, now_s());
+        r->done = true;
+        pthread_mutex_unlock(&b->mu);
+        end_request(b, r, ECO_FINISH_ERROR, rc);
+        item_req[i] = NULL;
+        continue;
+      }
+      r->admitted = true;
+      pthread_mutex_lock(&b->mu);
+      r->st.t_admit = t0;
+      r->st.queue_s = t0 - r->st.t_submit;
+      pthread_mutex_unlock(&b->mu);
+    }
+    /* Drop items whose request ended; compact. */
+    uint32_t m = 0, n_tok = 0;
+    n_rows = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      if (!item_req[i] || item_req[i]->done) continue;
+      b->items[m] = b->items[i];
+      item_req[m] = item_req[i];
+      n_tok += b->items[m].n_tokens;
+      n_rows += b->items[m].wants_logits;
+      m++;
+    }
+    int rc = ensure_scratch(b, n_tok ? n_tok : 1, n_rows ? n_rows : 1);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < m && !rc; i++) {
+      memcpy(b->tok_buf + k, item_req[i]->tokens + b->items[i].pos,
+             b->items[i].n_tokens * sizeof *b->tok_buf);
+      k += b->items[i].n_tokens;
+    }
+    /* 4. One forward pass for the whole batch. */
+    double cpu0 = eco_time_thread_cpu_s();
+    if (!rc && m) rc = b->ops.forward(b->model, b->items, m, b->tok_buf, b->logits);
+    double t1 = now_s(), cpu = eco_time_thread_cpu_s() - cpu0, dt = t1 - t0;
+    if (rc) {
+      ECO_ERROR(b->log, "engine", "forward pass failed: %s", eco_strerror(rc));
+      for (uint32_t i = 0; i < m; i++) {
+        pthread_mutex_lock(&b->mu);
+        eco_sched_cancel(b->sched, item_req[i]->id, t1);
+        item_req[i]->done = true;
+        pthread_mutex_unlock(&b->mu);
+        end_request(b, item_req[i], ECO_FINISH_ERROR, rc);
+      }
+      pthread_mutex_lock(&b->mu);
+      continue;
+    }
+    /* 5. Sample, detokenize, apply stops. Only this thread touches a
+     * request's tokens and text; its stats are shared, so they change under
+     * the lock. */
+    uint32_t row = 0, n_gen = 0;
+    for (uint32_t i = 0; i < m; i++) {
+      req *r = item_req[i];
+      const eco_sched_item *it = &b->items[i];
+      double share = n_tok ? (double)it->n_tokens / n_tok : 0;
+      float *lg = it->wants_logits ? b->logits + (size_t)row++ * b->ops.n_vocab : NULL;
+      out_tok[i] = INT32_MIN; /* no callback for this item */
+      eco_sb_reset(&out_txt[i]);
+      if (!lg || r->cancel) {
+        pthread_mutex_lock(&b->mu);
+        r->st.engine_busy_s += dt * share;
+        r->st.cpu_s += cpu * share;
+        pthread_mutex_unlock(&b->mu);
+        continue; /* a canceled request is finalized at the top of the loop */
+      }
+      int32_t tok = b->ops.sample(b->model, &r->p, lg, r->tokens, r->n_tokens, &r->rng);
+      r->tokens[r->n_tokens++] = tok;
+      n_gen++;
+      uint32_t gen = r->n_tokens - r->n_prompt;
+      eco_finish_reason why = ECO_FINISH_NONE;
+      bool eog = b->tok && !r->p.ignore_eos && eco_tokenizer_is_eog(b->tok, tok);
+      bool stop = false;
+      if (eog)
+        why = ECO_FINISH_STOP;
+      else
+        add_text(b, r, tok, &out_txt[i], &stop);
+      if (stop)
+        why = ECO_FINISH_STOP;
+      else if (!eog && gen >= r->p.max_tokens)
+        why = ECO_FINISH_LENGTH;
+      if (why != ECO_FINISH_NONE) {
+        if (!stop) flush_text(b, r, &out_txt[i]);
+        finished[i] = true;
+        if (r->admitted) {
+          b->ops.kv_release(b->model, r->slot);
+          r->admitted = false;
+        }
+      }
+      out_tok[i] = eog ? -1 : tok;
+      pthread_mutex_lock(&b->mu);
+      r->st.engine_busy_s += dt * share;
+      r->st.cpu_s += cpu * share;
+      r->st.prompt_tokens = r->n_prompt;
+      r->st.generated_tokens = gen;
+      if (gen == 1) {
+        r->st.t_first = t1;
+        r->st.ttft_s = t1 - r->st.t_submit;
+      } else {
+        double gap = t1 - r->last_tok_t;
+        r->itl_sum += gap;
+        r->n_itl++;
+        if (gap > r->st.itl_max_s) r->st.itl_max_s = gap;
+      }
+      r->last_tok_t = t1;
+      r->batch_sum += m;
+      r->n_batch++;
+      if (why != ECO_FINISH_NONE) {
+        finish_stats(r, why, 0, t1);
+        r->done = true;
+      }
+      out_st[i] = r->st;
+      pthread_mutex_unlock(&b->mu);
+    }
+    /* 6. Scheduler bookkeeping before delivery: when a client sees its
+     * final token, its slot and KV reservation are already free. */
+    pthread_mutex_lock(&b->mu);
+    eco_sched_step done_step = {.items = b->items, .n_items = m};
+    eco_sched_complete(b->sched, &done_step, finished, t1);
+    b->usage.steps++;
+    b->usage.tokens += n_tok;
+    b->usage.generated += n_gen;
+    b->usage.busy_s += dt;
+    b->usage.last_batch = m;
+    pthread_mutex_unlock(&b->mu);
+    /* 7. Deliver, without the lock (callbacks may call back into us). */
+    for (uint32_t i = 0; i < m; i++) {
+      if (out_tok[i] == INT32_MIN) continue;
+      req *r = item_req[i];
+      r->cb(r->user, r->id, out_tok[i], eco_sb_str(&out_txt[i]), out_txt[i].len, finished[i],
+            &out_st[i]);
+    }
+    pthread_mutex_lock(&b->mu);
+    for (uint32_t i = 0; i < m; i++)
+      if (finished[i]) item_req[i]->delivered = true;
+    reap_forgotten(b);
+    trim_records(b);
+  }
+  /* Shutdown: cancel everything still known. */
+  for (size_t i = 0; i < b->n_reqs; i++) {
+    req *r = b->reqs[i];
+    if (r->done) continue;
+    r->done = true;
+    eco_sched_cancel(b->sched, r->id, now_s());
+    pthread_mutex_unlock(&b->mu);
+    end_request(b, r, ECO_FINISH_CANCELED, 0);
+    pthread_mutex_lock(&b->mu);
+  }
+  pthread_mutex_unlock(&b->mu);
+  for (uint32_t i = 0; i < max_batch; i++)
+    eco_sb_free(&out_txt[i]);
+  free(finished);
+  free(item_req);
+  free(out_tok);
+  free(out_txt);
+  free(out_st);
+  return NULL;
+}
+
+/* ---- public API ------------------------------------------------------------ */
+
+int eco_batch_new(const eco_batch_model_ops *ops, void *model, const eco_tokenizer *tok,
+                  const eco_batch_cfg *cfg, const eco_logger *log, eco_batch **out,
+                  eco_error *err) {
+  if (!ops || !ops->forward || !ops->sample || !ops->kv_reserve || !ops->kv_release ||
+      !ops->n_vocab || !cfg)
+    return eco_error_set(err, ECO_EINVAL, "batch engine: incomplete model ops or config");
+  int rc = ECO_ENOMEM;
+  eco_batch *b = calloc(1, sizeof *b);
+  if (!b) return eco_error_set(err, ECO_ENOMEM, "batch engine: out of memory");
+  b->ops = *ops;
+  b->model = model;
+  b->tok = tok;
+  b->log = log;
+  b->cfg = *cfg;
+  b->cfg.sched.n_ctx = ops->n_ctx;
+  b->cfg.sched.kv_bytes_per_token = ops->kv_bytes_per_token;
+  if (b->cfg.max_requests < b->cfg.sched.max_batch + b->cfg.sched.max_queue)
+    b->cfg.max_requests = 2 * (b->cfg.sched.max_batch + b->cfg.sched.max_queue) + 16;
+  pthread_mutex_init(&b->mu, NULL);
+  pthread_cond_init(&b->cv, NULL);
+  if ((rc = eco_sched_new(&b->cfg.sched, &b->sched))) {
+    eco_error_set(err, rc, "batch engine: invalid scheduler config (budget %llu B, batch %u)",
+                  (unsigned long long)b->cfg.sched.kv_budget_bytes, b->cfg.sched.max_batch);
+    goto fail;
+  }
+  b->items = calloc(b->cfg.sched.max_batch, sizeof *b->items);
+  if (!b->items) {
+    rc = eco_error_set(err, ECO_ENOMEM, "batch engine: out of memory");
+    goto fail;
+  }
+  if (pthread_create(&b->thread, NULL, engine_main, b) != 0) {
+    rc = eco_error_set(err, ECO_EINTERNAL, "batch engine: cannot start thread");
+    goto fail;
+  }
+  *out = b;
+  return ECO_OK;
+fail:
+  eco_sched_free(b->sched);
+  free(b->items);
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->cv);
+  free(b);
+  return rc;
+}
+
+void eco_batch_free(eco_batch *b) {
+  if (!b) return;
+  pthread_mutex_lock(&b->mu);
+  b->stop = true;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  pthread_join(b->thread, NULL);
+  for (size_t i = 0; i < b->n_reqs; i++)
+    req_free(b->reqs[i]);
+  free(b->reqs);
+  eco_sched_free(b->sched);
+  free(b->items);
+  free(b->tok_buf);
+  free(b->logits);
+  pthread_mutex_destroy(&b->mu);
+  pthread_cond_destroy(&b->cv);
+  free(b);
+}
+
+int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
+                     const eco_gen_params *p, eco_token_cb cb, void *user, uint64_t *id) {
+  if (!b || !prompt || !p || !cb || n_prompt == 0 || p->max_tokens == 0) return ECO_EINVAL;
+  for (uint32_t i = 0; i < n_prompt; i++)
+    if (prompt[i] < 0 || (uint32_t)prompt[i] >= b->ops.n_vocab) return ECO_EINVAL;
+  if ((uint64_t)n_prompt + p->max_tokens > b->ops.n_ctx) return ECO_ECONTEXT;
+  req *r = calloc(1, sizeof *r);
+  if (!r) return ECO_ENOMEM;
+  eco_sb_init(&r->held);
+  r->tokens = malloc(((size_t)n_prompt + p->max_tokens) * sizeof *r->tokens);
+  r->p = *p;
+  r->p.stop = NULL;
+  r->p.n_stop = 0;
+  if (p->n_stop) r->stop_copy = calloc(p->n_stop, sizeof *r->stop_copy);
+  if (!r->tokens || (p->n_stop && !r->stop_copy)) goto oom;
+  for (size_t i = 0; i < p->n_stop; i++) {
+    if (!(r->stop_copy[i] = strdup(p->stop[i] ? p->stop[i] : ""))) goto oom;
+    r->p.n_stop++;
+  }
+  r->p.stop = (const char *const *)r->stop_copy;
+  memcpy(r->tokens, prompt, n_prompt * sizeof *prompt);
+  r->n_prompt = r->n_tokens = n_prompt;
+  r->cb = cb;
+  r->user = user;
+  r->rng = p->seed ? p->seed : 0x9E3779B97F4A7C15ull;
+  r->slot = -1;
+  r->st.prompt_tokens = n_prompt;
+  r->st.t_submit = now_s();
+  if (b->tok) eco_tok_stream_init(&r->ts, b->tok, false);
+
+  pthread_mutex_lock(&b->mu);
+  if (b->n_reqs == b->cap_reqs) {
+    size_t cap = b->cap_reqs ? b->cap_reqs * 2 : 32;
+    req **nr = realloc(b->reqs, cap * sizeof *nr);
+    if (!nr) {
+      pthread_mutex_unlock(&b->mu);
+      goto oom;
+    }
+    b->reqs = nr;
+    b->cap_reqs = cap;
+  }
+  r->id = ++b->next_id;
+  int rc = eco_sched_submit(b->sched, r->id, n_prompt, p->max_tokens, r->st.t_submit);
+  if (rc) {
+    b->next_id--;
+    pthread_mutex_unlock(&b->mu);
+    req_free(r);
+    return rc;
+  }
+  b->reqs[b->n_reqs++] = r;
+  if (id) *id = r->id;
+  pthread_cond_signal(&b->cv);
+  pthread_mutex_unlock(&b->mu);
+  return ECO_OK;
+oom:
+  req_free(r);
+  return ECO_ENOMEM;
+}
+
+int eco_batch_cancel(eco_batch *b, uint64_t id) {
+  pthread_mutex_lock(&b->mu);
+  req *r = find_req(b, id);
+  int rc = ECO_ENOENT;
+  if (r && !r->done && !r->cancel && !r->forget) {
+    /* Frees the scheduler slot and KV reservation now; the engine thread
+     * releases the memory and sends the final callback. */
+    eco_sched_cancel(b->sched, id, now_s());
+    r->cancel = true;
+    pthread_cond_signal(&b->cv);
+    rc = ECO_OK;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+int eco_batch_stats(eco_batch *b, uint64_t id, eco_gen_stats *out) {
+  pthread_mutex_lock(&b->mu);
+  req *r = find_req(b, id);
+  if (r && r->forget) r = NULL; /* forgotten, freed after its final callback */
+  if (r) *out = r->st;
+  pthread_mutex_unlock(&b->mu);
+  return r ? ECO_OK : ECO_ENOENT;
+}
+
+int eco_batch_forget(eco_batch *b, uint64_t id) {
+  int rc = ECO_ENOENT;
+  pthread_mutex_lock(&b->mu);
+  for (size_t i = 0; i < b->n_reqs; i++) {
+    req *r = b->reqs[i];
+    if (r->id != id) continue;
+    if (!r->done) {
+      rc = ECO_ESTATE; /* still running: cancel it first */
+      break;
+    }
+    if (r->delivered)
+      remove_at(b, i);
+    else
+      r->forget = true; /* the engine thread frees it after the final callback */
+    rc = ECO_OK;
+    break;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return rc;
+}
+
+void eco_batch_usage_get(eco_batch *b, eco_batch_usage *u) {
+  pthread_mutex_lock(&b->mu);
+  *u = b->usage;
+  eco_sched_usage_get(b->sched, &u->sched);
+  pthread_mutex_unlock(&b->mu);
+}

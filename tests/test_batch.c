@@ -1,0 +1,390 @@
+/* Tests for src/engine/batch: continuous batching over a deterministic fake
+ * model. The fake's next token is a hash of everything its KV slot holds, so
+ * a wrong slot, position or fed token changes the output: batched outputs
+ * must equal the unbatched reference exactly. Also: admission, EBUSY,
+ * cancellation freeing the slot at once, allocation failures, stats. */
+#include "testutil.h"
+
+#include "engine/batch.h"
+#include "util/timeutil.h"
+
+#include <pthread.h>
+
+#define VOCAB    97
+#define NCTX     256
+#define MAXSLOTS 16
+
+typedef struct fake {
+  int32_t *kv[MAXSLOTS];  /* tokens written per slot, [NCTX] */
+  int fail_reserve_after; /* reserve calls after which reserve fails; -1 never */
+  int reserves;
+  int forwards;
+  uint32_t max_items_seen;
+  pthread_mutex_t mu;
+} fake;
+
+static uint32_t hash_tokens(const int32_t *t, uint32_t n) {
+  uint32_t h = 2166136261u;
+  for (uint32_t i = 0; i < n; i++)
+    h = (h ^ (uint32_t)t[i]) * 16777619u;
+  return h;
+}
+
+static int f_reserve(void *m, int32_t slot, uint32_t n) {
+  fake *f = m;
+  if (slot < 0 || slot >= MAXSLOTS || n > NCTX) return ECO_EINVAL;
+  if (f->fail_reserve_after >= 0 && f->reserves >= f->fail_reserve_after) return ECO_ENOMEM;
+  f->reserves++;
+  f->kv[slot] = calloc(NCTX, sizeof(int32_t));
+  return f->kv[slot] ? 0 : ECO_ENOMEM;
+}
+
+static void f_release(void *m, int32_t slot) {
+  fake *f = m;
+  free(f->kv[slot]);
+  f->kv[slot] = NULL;
+}
+
+static int f_forward(void *m, const eco_sched_item *items, uint32_t n, const int32_t *tokens,
+                     float *logits) {
+  fake *f = m;
+  f->forwards++;
+  if (n > f->max_items_seen) f->max_items_seen = n;
+  uint32_t row = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    int32_t *kv = f->kv[items[i].slot];
+    if (!kv) return ECO_EINTERNAL; /* forward on a slot without KV: engine bug */
+    memcpy(kv + items[i].pos, tokens, items[i].n_tokens * sizeof *tokens);
+    tokens += items[i].n_tokens;
+    if (!items[i].wants_logits) continue;
+    float *lg = logits + (size_t)row++ * VOCAB;
+    uint32_t next = hash_tokens(kv, items[i].pos + items[i].n_tokens) % VOCAB;
+    for (int v = 0; v < VOCAB; v++)
+      lg[v] = v == (int)next ? 1.0f : 0.0f;
+  }
+  return 0;
+}
+
+static int32_t f_sample(void *m, const eco_gen_params *p, float *logits, const int32_t *hist,
+                        size_t n, uint64_t *rng) {
+  (void)m;
+  (void)p;
+  (void)hist;
+  (void)n;
+  (void)rng;
+  int32_t best = 0;
+  for (int v = 1; v < VOCAB; v++)
+    if (logits[v] > logits[best]) best = v;
+  return best;
+}
+
+static const eco_batch_model_ops ops = {.n_vocab = VOCAB,
+                                        .n_ctx = NCTX,
+                                        .kv_bytes_per_token = 10,
+                                        .kv_reserve = f_reserve,
+                                        .kv_release = f_release,
+                                        .forward = f_forward,
+                                        .sample = f_sample};
+
+/* What an unbatched engine would produce. */
+static void reference(const int32_t *prompt, uint32_t np, uint32_t n_new, int32_t *out) {
+  int32_t hist[NCTX];
+  memcpy(hist, prompt, np * sizeof *prompt);
+  for (uint32_t k = 0; k < n_new; k++) {
+    out[k] = (int32_t)(hash_tokens(hist, np + k) % VOCAB);
+    hist[np + k] = out[k];
+  }
+}
+
+typedef struct sink {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int32_t toks[32][NCTX];
+  uint32_t n[32];
+  bool done[32];
+  eco_gen_stats st[32];
+  int n_done;
+} sink;
+
+typedef struct ctx {
+  sink *s;
+  int idx;
+} ctx;
+
+static void on_token(void *user, uint64_t id, int32_t token, const char *text, size_t len,
+                     bool done, const eco_gen_stats *st) {
+  (void)id;
+  (void)text;
+  (void)len;
+  ctx *c = user;
+  sink *s = c->s;
+  pthread_mutex_lock(&s->mu);
+  if (token >= 0) s->toks[c->idx][s->n[c->idx]++] = token;
+  if (done) {
+    s->done[c->idx] = true;
+    s->st[c->idx] = *st;
+    s->n_done++;
+    pthread_cond_broadcast(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void wait_done(sink *s, int n) {
+  pthread_mutex_lock(&s->mu);
+  double until = eco_time_wall_s() + 20;
+  while (s->n_done < n && eco_time_wall_s() < until) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  }
+  int got = s->n_done;
+  pthread_mutex_unlock(&s->mu);
+  assert_int_equal(got, n);
+}
+
+static void sink_init(sink *s) {
+  memset(s, 0, sizeof *s);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
+}
+
+static eco_batch_cfg cfg(uint32_t batch, uint32_t queue, uint64_t budget, uint32_t chunk) {
+  eco_batch_cfg c;
+  memset(&c, 0, sizeof c);
+  c.sched.kv_budget_bytes = budget;
+  c.sched.max_batch = batch;
+  c.sched.max_queue = queue;
+  c.sched.prefill_chunk = chunk;
+  c.sched.step_tokens = 64;
+  return c;
+}
+
+/* Blocks the engine in the first callback until released, so the test can
+ * cancel while a request is running. */
+typedef struct gate {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool entered, open;
+  sink *s;
+} gate;
+
+static void gated_token(void *user, uint64_t id, int32_t token, const char *text, size_t len,
+                        bool done, const eco_gen_stats *st) {
+  gate *g = user;
+  pthread_mutex_lock(&g->mu);
+  g->entered = true;
+  pthread_cond_broadcast(&g->cv);
+  while (!g->open)
+    pthread_cond_wait(&g->cv, &g->mu);
+  pthread_mutex_unlock(&g->mu);
+  ctx c = {g->s, 0};
+  on_token(&c, id, token, text, len, done, st);
+}
+
+static void test_batched_equals_unbatched(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  eco_batch_cfg c = cfg(4, 16, 1000000, 5);
+  eco_batch *b;
+  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  sink s;
+  sink_init(&s);
+  ctx cx[10];
+  int32_t prompts[10][40];
+  uint32_t np[10], nn[10];
+  /* Request 0's first callback holds the engine until all ten are queued,
+   * so that the rest must share steps (deterministically). */
+  gate g = {.s = &s};
+  pthread_mutex_init(&g.mu, NULL);
+  pthread_cond_init(&g.cv, NULL);
+  for (int i = 0; i < 10; i++) {
+    np[i] = 3 + (uint32_t)(i * 7) % 30; /* 3..32 tokens: several prefill chunks */
+    nn[i] = 5 + (uint32_t)(i * 3) % 12;
+    for (uint32_t k = 0; k < np[i]; k++)
+      prompts[i][k] = (int32_t)((i * 31 + k * 17) % VOCAB);
+    cx[i] = (ctx){&s, i};
+    eco_gen_params p;
+    eco_gen_params_default(&p);
+    p.max_tokens = nn[i];
+    uint64_t id;
+    if (i == 0)
+      assert_int_equal(eco_batch_submit(b, prompts[i], np[i], &p, gated_token, &g, &id), 0);
+    else
+      assert_int_equal(eco_batch_submit(b, prompts[i], np[i], &p, on_token, &cx[i], &id), 0);
+  }
+  pthread_mutex_lock(&g.mu);
+  g.open = true;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  wait_done(&s, 10);
+  for (int i = 0; i < 10; i++) {
+    int32_t ref[64];
+    reference(prompts[i], np[i], nn[i], ref);
+    assert_int_equal(s.n[i], nn[i]);
+    assert_memory_equal(s.toks[i], ref, nn[i] * sizeof(int32_t));
+    assert_int_equal(s.st[i].finish, ECO_FINISH_LENGTH);
+    assert_int_equal(s.st[i].generated_tokens, nn[i]);
+    assert_true(s.st[i].ttft_s >= s.st[i].queue_s);
+    assert_true(s.st[i].engine_busy_s > 0);
+  }
+  assert_true(f.max_items_seen > 1); /* sequences really shared steps */
+  assert_true(f.max_items_seen <= 4);
+  eco_batch_usage u;
+  eco_batch_usage_get(b, &u);
+  assert_int_equal(u.sched.kv_reserved, 0);
+  assert_int_equal(u.sched.active, 0);
+  eco_batch_free(b);
+  for (int i = 0; i < MAXSLOTS; i++)
+    assert_null(f.kv[i]); /* every slot released */
+}
+
+static void test_busy_and_limits(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  /* Budget 200 B = 20 positions: one 10 + 10 request at a time. */
+  eco_batch_cfg c = cfg(2, 2, 200, 8);
+  eco_batch *b;
+  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  int32_t prompt[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  eco_gen_params p;
+  eco_gen_params_default(&p);
+  p.max_tokens = 10;
+  sink s;
+  sink_init(&s);
+  ctx cx[8];
+  for (int i = 0; i < 8; i++)
+    cx[i] = (ctx){&s, i};
+  uint64_t id;
+  int accepted = 0, busy = 0;
+  for (int i = 0; i < 8; i++) {
+    int rc = eco_batch_submit(b, prompt, 10, &p, on_token, &cx[accepted], &id);
+    if (rc == 0)
+      accepted++;
+    else if (rc == ECO_EBUSY)
+      busy++;
+    else
+      fail_msg("unexpected %d", rc);
+  }
+  assert_true(busy > 0); /* the bounded queue said no */
+  assert_true(accepted >= 2);
+  wait_done(&s, accepted); /* everything accepted completes */
+  p.max_tokens = 300;
+  assert_int_equal(eco_batch_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ECONTEXT);
+  p.max_tokens = 15; /* 25 positions > 20-position budget: never fits */
+  assert_int_equal(eco_batch_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ENOMEM);
+  int32_t bad[1] = {VOCAB + 5};
+  p.max_tokens = 2;
+  assert_int_equal(eco_batch_submit(b, bad, 1, &p, on_token, &cx[0], &id), ECO_EINVAL);
+  eco_batch_free(b);
+}
+
+static void test_cancel_frees_slot_at_once(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  eco_batch_cfg c = cfg(1, 4, 1000000, 8);
+  eco_batch *b;
+  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  sink s;
+  sink_init(&s);
+  gate g = {.s = &s};
+  pthread_mutex_init(&g.mu, NULL);
+  pthread_cond_init(&g.cv, NULL);
+  int32_t prompt[4] = {5, 6, 7, 8};
+  eco_gen_params p;
+  eco_gen_params_default(&p);
+  p.max_tokens = 100;
+  uint64_t long_id, next_id;
+  assert_int_equal(eco_batch_submit(b, prompt, 4, &p, gated_token, &g, &long_id), 0);
+  ctx c1 = {&s, 1};
+  p.max_tokens = 3;
+  assert_int_equal(eco_batch_submit(b, prompt, 4, &p, on_token, &c1, &next_id), 0);
+  /* Wait until the long request delivers its first token (it holds the only slot). */
+  pthread_mutex_lock(&g.mu);
+  while (!g.entered)
+    pthread_cond_wait(&g.cv, &g.mu);
+  pthread_mutex_unlock(&g.mu);
+  eco_batch_usage u;
+  eco_batch_usage_get(b, &u);
+  assert_int_equal(u.sched.active, 1);
+  assert_int_equal(u.sched.queued, 1);
+  assert_int_equal(eco_batch_cancel(b, long_id), 0);
+  eco_batch_usage_get(b, &u); /* freed at once, before the engine runs again */
+  assert_int_equal(u.sched.active, 0);
+  assert_int_equal(u.sched.kv_reserved, 0);
+  assert_int_equal(eco_batch_cancel(b, long_id), ECO_ENOENT);
+  pthread_mutex_lock(&g.mu);
+  g.open = true;
+  pthread_cond_broadcast(&g.cv);
+  pthread_mutex_unlock(&g.mu);
+  wait_done(&s, 2);
+  assert_int_equal(s.st[0].finish, ECO_FINISH_CANCELED);
+  assert_true(s.n[0] < 100);
+  assert_int_equal(s.st[1].finish, ECO_FINISH_LENGTH);
+  assert_int_equal(s.n[1], 3);
+  eco_gen_stats st;
+  assert_int_equal(eco_batch_stats(b, next_id, &st), 0);
+  assert_int_equal(st.generated_tokens, 3);
+  assert_int_equal(eco_batch_forget(b, next_id), 0);
+  assert_int_equal(eco_batch_stats(b, next_id, &st), ECO_ENOENT);
+  eco_batch_free(b);
+}
+
+static void test_kv_allocation_failure_is_an_error_not_a_crash(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = 1}; /* the second reservation fails */
+  eco_batch_cfg c = cfg(1, 4, 1000000, 8);
+  eco_batch *b;
+  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  sink s;
+  sink_init(&s);
+  ctx cx[3] = {{&s, 0}, {&s, 1}, {&s, 2}};
+  int32_t prompt[3] = {1, 2, 3};
+  eco_gen_params p;
+  eco_gen_params_default(&p);
+  p.max_tokens = 4;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(eco_batch_submit(b, prompt, 3, &p, on_token, &cx[i], NULL), 0);
+  wait_done(&s, 3);
+  assert_int_equal(s.st[0].finish, ECO_FINISH_LENGTH);
+  assert_int_equal(s.st[1].finish, ECO_FINISH_ERROR);
+  assert_int_equal(s.st[1].error, ECO_ENOMEM);
+  assert_int_equal(s.st[2].finish, ECO_FINISH_ERROR); /* every later reserve fails too */
+  eco_batch_free(b);
+}
+
+static void test_shutdown_cancels_pending(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  eco_batch_cfg c = cfg(1, 8, 1000000, 8);
+  eco_batch *b;
+  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  sink s;
+  sink_init(&s);
+  ctx cx[5];
+  int32_t prompt[2] = {1, 2};
+  eco_gen_params p;
+  eco_gen_params_default(&p);
+  p.max_tokens = 200;
+  for (int i = 0; i < 5; i++) {
+    cx[i] = (ctx){&s, i};
+    assert_int_equal(eco_batch_submit(b, prompt, 2, &p, on_token, &cx[i], NULL), 0);
+  }
+  eco_batch_free(b); /* every request gets exactly one final callback */
+  assert_int_equal(s.n_done, 5);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_batched_equals_unbatched),
+      cmocka_unit_test(test_busy_and_limits),
+      cmocka_unit_test(test_cancel_frees_slot_at_once),
+      cmocka_unit_test(test_kv_allocation_failure_is_an_error_not_a_crash),
+      cmocka_unit_test(test_shutdown_cancels_pending),
+  };
+  return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
+}

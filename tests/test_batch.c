@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "engine/batch.h"
+#include "engine/batchbench.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>
@@ -378,6 +379,74 @@ static void test_shutdown_cancels_pending(void **state) {
   assert_int_equal(s.n_done, 5);
 }
 
+static void test_bench_harness_with_fake_model(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  uint32_t sizes[] = {1, 2, 4};
+  eco_bench_batch_cfg c = {.sizes = sizes, .n_sizes = 3, .prompt_tokens = 8, .gen_tokens = 6};
+  eco_bench_batch_point pts[3];
+  eco_error err = {0};
+  assert_int_equal(eco_bench_batch_run(&ops, &f, &c, pts, &err), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(pts[i].batch, sizes[i]);
+    assert_int_equal(pts[i].generated, sizes[i] * 6); /* EOS ignored: exactly gen_tokens each */
+    assert_true(pts[i].agg_tok_s > 0);
+    assert_true(pts[i].j_per_tok < 0); /* no meter given: no energy figure invented */
+    assert_true(pts[i].peak_rss > 0);
+  }
+  assert_true(f.max_items_seen >= 4); /* batch 4 really ran 4 sequences per step */
+  c.gen_tokens = NCTX;
+  assert_int_equal(eco_bench_batch_run(&ops, &f, &c, pts, &err), ECO_ECONTEXT);
+}
+
+static void test_knee_and_reports(void **state) {
+  (void)state;
+  /* Cost per token falls steeply to batch 4, then flattens: knee at 4. */
+  double cost[] = {10.0, 5.2, 2.8, 2.5, 2.4};
+  uint32_t b[] = {1, 2, 4, 8, 16};
+  eco_bench_batch_point pts[5];
+  memset(pts, 0, sizeof pts);
+  for (int i = 0; i < 5; i++) {
+    pts[i].batch = b[i];
+    pts[i].cpu_per_tok_s = cost[i] / 1000;
+    pts[i].agg_tok_s = 100.0 / cost[i];
+    pts[i].j_per_tok = -1;
+    pts[i].energy_j = -1;
+  }
+  assert_int_equal(eco_bench_knee(pts, 5), 2);
+  /* Energy, when measured, takes precedence over CPU time. */
+  double joules[] = {4.0, 3.9, 3.8, 1.0, 0.9}; /* knee moves to 8 */
+  for (int i = 0; i < 5; i++)
+    pts[i].j_per_tok = joules[i];
+  assert_int_equal(eco_bench_knee(pts, 5), 3);
+  assert_int_equal(eco_bench_knee(pts, 2), -1);
+  /* A straight line has no knee. */
+  for (int i = 0; i < 5; i++)
+    pts[i].j_per_tok = 5.0 - i;
+  assert_int_equal(eco_bench_knee(pts, 5), -1);
+  for (int i = 0; i < 5; i++)
+    pts[i].j_per_tok = -1;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_bench_batch_table(pts, 5, 2, &sb);
+  assert_non_null(strstr(eco_sb_str(&sb), "<- knee"));
+  assert_non_null(strstr(eco_sb_str(&sb), "knee: batch 4"));
+  eco_sb_reset(&sb);
+  eco_bench_batch_csv(pts, 5, &sb);
+  const char *csv = eco_sb_str(&sb);
+  int lines = 0;
+  for (const char *q = csv; *q; q++)
+    lines += *q == '\n';
+  assert_int_equal(lines, 6);
+  assert_non_null(strstr(csv, "\n4,"));
+  eco_sb_reset(&sb);
+  eco_bench_batch_svg(pts, 5, 2, "t", &sb);
+  assert_non_null(strstr(eco_sb_str(&sb), "<svg"));
+  assert_non_null(strstr(eco_sb_str(&sb), "knee: batch 4"));
+  assert_non_null(strstr(eco_sb_str(&sb), "</svg>"));
+  eco_sb_free(&sb);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batched_equals_unbatched),
@@ -385,6 +454,8 @@ int main(void) {
       cmocka_unit_test(test_cancel_frees_slot_at_once),
       cmocka_unit_test(test_kv_allocation_failure_is_an_error_not_a_crash),
       cmocka_unit_test(test_shutdown_cancels_pending),
+      cmocka_unit_test(test_bench_harness_with_fake_model),
+      cmocka_unit_test(test_knee_and_reports),
   };
   return cmocka_run_group_tests_name("batch", tests, NULL, NULL);
 }

@@ -39,9 +39,9 @@ static void on_token(void *user, uint64_t id, int32_t token, const char *text, s
   pthread_mutex_unlock(&w->mu);
 }
 
-static int run_once(const eco_batch_model_ops *ops, void *model, const eco_bench_batch_cfg *cfg,
+static int run_once(const eco_engine_model_ops *ops, void *model, const eco_bench_batch_cfg *cfg,
                     uint32_t B, eco_bench_batch_point *pt, eco_error *err) {
-  eco_batch_cfg bc;
+  eco_engine_cfg bc;
   memset(&bc, 0, sizeof bc);
   uint32_t positions = cfg->prompt_tokens + cfg->gen_tokens;
   bc.sched.kv_budget_bytes = (uint64_t)B * positions * ops->kv_bytes_per_token;
@@ -49,12 +49,12 @@ static int run_once(const eco_batch_model_ops *ops, void *model, const eco_bench
   bc.sched.max_queue = B;
   bc.sched.prefill_chunk = cfg->prompt_tokens;
   bc.sched.step_tokens = B * cfg->prompt_tokens + B;
-  eco_batch *b;
-  int rc = eco_batch_new(ops, model, NULL, &bc, NULL, &b, err);
+  eco_engine *b;
+  int rc = eco_engine_new(ops, model, NULL, &bc, NULL, &b, err);
   if (rc) return rc;
   int32_t *prompt = malloc(cfg->prompt_tokens * sizeof *prompt);
   if (!prompt) {
-    eco_batch_free(b);
+    eco_engine_free(b);
     return eco_error_set(err, ECO_ENOMEM, "out of memory");
   }
   waiter w;
@@ -74,7 +74,7 @@ static int run_once(const eco_batch_model_ops *ops, void *model, const eco_bench
     for (uint32_t k = 0; k < cfg->prompt_tokens; k++)
       prompt[k] = (int32_t)((s * 7919u + k * 104729u + 3u) % ops->n_vocab);
     p.seed = s + 1;
-    rc = eco_batch_submit(b, prompt, cfg->prompt_tokens, &p, on_token, &w, NULL);
+    rc = eco_engine_submit(b, prompt, cfg->prompt_tokens, &p, on_token, &w, NULL);
     if (rc) {
       eco_error_set(err, rc, "batch %u: submit %u failed: %s", B, s, eco_strerror(rc));
       break;
@@ -87,7 +87,7 @@ static int run_once(const eco_batch_model_ops *ops, void *model, const eco_bench
   pthread_mutex_unlock(&w.mu);
   double cpu1 = eco_time_process_cpu_s();
   if (e0 >= 0 && cfg->energy(cfg->energy_ctx, &e1)) e1 = -1;
-  eco_batch_free(b);
+  eco_engine_free(b);
   free(prompt);
   if (rc) return rc;
   if (w.errors)
@@ -112,8 +112,9 @@ static int run_once(const eco_batch_model_ops *ops, void *model, const eco_bench
   return ECO_OK;
 }
 
-int eco_bench_batch_run(const eco_batch_model_ops *ops, void *model, const eco_bench_batch_cfg *cfg,
-                        eco_bench_batch_point *out, eco_error *err) {
+int eco_bench_batch_run(const eco_engine_model_ops *ops, void *model,
+                        const eco_bench_batch_cfg *cfg, eco_bench_batch_point *out,
+                        eco_error *err) {
   if (!ops || !cfg || !out || !cfg->n_sizes || !cfg->prompt_tokens || !cfg->gen_tokens)
     return eco_error_set(err, ECO_EINVAL, "bench batch: empty configuration");
   uint32_t reps = cfg->repeats ? cfg->repeats : 1;

@@ -1,7 +1,7 @@
 /* ecoinfer: the batching benchmark (`ecoinfer bench batch`).
  *
  * For each batch size B it submits B identical-shape requests at once to a
- * fresh eco_batch engine over the given model and measures, over the whole
+ * fresh eco_engine engine over the given model and measures, over the whole
  * run:
  *   aggregate decode throughput   generated tokens / wall time of the run
  *   per-sequence throughput       mean over sequences of generated / (done - first token)
@@ -15,7 +15,7 @@
 #ifndef ECO_ENGINE_BATCHBENCH_H
 #define ECO_ENGINE_BATCHBENCH_H
 
-#include "engine/batch.h"
+#include "engine/engine.h"
 #include "util/strbuf.h"
 
 #include <stddef.h>
@@ -53,8 +53,8 @@ typedef struct eco_bench_batch_cfg {
 } eco_bench_batch_cfg;
 
 /* Runs the benchmark. out has n_sizes entries. */
-int eco_bench_batch_run(const eco_batch_model_ops *ops, void *model, const eco_bench_batch_cfg *cfg,
-                        eco_bench_batch_point *out, eco_error *err);
+int eco_bench_batch_run(const eco_engine_model_ops *ops, void *model,
+                        const eco_bench_batch_cfg *cfg, eco_bench_batch_point *out, eco_error *err);
 
 /* The knee of the per-token cost curve (energy per token if measured, else
  * CPU time per token): the batch size of maximum distance below the chord

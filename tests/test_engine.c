@@ -5,7 +5,7 @@
  * cancellation freeing the slot at once, allocation failures, stats. */
 #include "testutil.h"
 
-#include "engine/batch.h"
+#include "engine/engine.h"
 #include "engine/batchbench.h"
 #include "util/timeutil.h"
 
@@ -66,26 +66,36 @@ static int f_forward(void *m, const eco_sched_item *items, uint32_t n, const int
   return 0;
 }
 
-static int32_t f_sample(void *m, const eco_gen_params *p, float *logits, const int32_t *hist,
-                        size_t n, uint64_t *rng) {
-  (void)m;
+static void *f_sampler_new(void *m, const eco_gen_params *p, const int32_t *prompt, size_t n) {
   (void)p;
-  (void)hist;
+  (void)prompt;
   (void)n;
-  (void)rng;
+  return m; /* greedy needs no state */
+}
+
+static void f_sampler_free(void *m, void *s) {
+  (void)m;
+  (void)s;
+}
+
+static int32_t f_sample(void *m, void *sampler, float *logits) {
+  (void)m;
+  (void)sampler;
   int32_t best = 0;
   for (int v = 1; v < VOCAB; v++)
     if (logits[v] > logits[best]) best = v;
   return best;
 }
 
-static const eco_batch_model_ops ops = {.n_vocab = VOCAB,
-                                        .n_ctx = NCTX,
-                                        .kv_bytes_per_token = 10,
-                                        .kv_reserve = f_reserve,
-                                        .kv_release = f_release,
-                                        .forward = f_forward,
-                                        .sample = f_sample};
+static const eco_engine_model_ops ops = {.n_vocab = VOCAB,
+                                         .n_ctx = NCTX,
+                                         .kv_bytes_per_token = 10,
+                                         .kv_reserve = f_reserve,
+                                         .kv_release = f_release,
+                                         .forward = f_forward,
+                                         .sampler_new = f_sampler_new,
+                                         .sampler_free = f_sampler_free,
+                                         .sample = f_sample};
 
 /* What an unbatched engine would produce. */
 static void reference(const int32_t *prompt, uint32_t np, uint32_t n_new, int32_t *out) {
@@ -154,8 +164,8 @@ static void sink_init(sink *s) {
   pthread_cond_init(&s->cv, NULL);
 }
 
-static eco_batch_cfg cfg(uint32_t batch, uint32_t queue, uint64_t budget, uint32_t chunk) {
-  eco_batch_cfg c;
+static eco_engine_cfg cfg(uint32_t batch, uint32_t queue, uint64_t budget, uint32_t chunk) {
+  eco_engine_cfg c;
   memset(&c, 0, sizeof c);
   c.sched.kv_budget_bytes = budget;
   c.sched.max_batch = batch;
@@ -190,9 +200,9 @@ static void gated_token(void *user, uint64_t id, int32_t token, const char *text
 static void test_batched_equals_unbatched(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = -1};
-  eco_batch_cfg c = cfg(4, 16, 1000000, 5);
-  eco_batch *b;
-  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_cfg c = cfg(4, 16, 1000000, 5);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
   sink s;
   sink_init(&s);
   ctx cx[10];
@@ -214,9 +224,9 @@ static void test_batched_equals_unbatched(void **state) {
     p.max_tokens = nn[i];
     uint64_t id;
     if (i == 0)
-      assert_int_equal(eco_batch_submit(b, prompts[i], np[i], &p, gated_token, &g, &id), 0);
+      assert_int_equal(eco_engine_submit(b, prompts[i], np[i], &p, gated_token, &g, &id), 0);
     else
-      assert_int_equal(eco_batch_submit(b, prompts[i], np[i], &p, on_token, &cx[i], &id), 0);
+      assert_int_equal(eco_engine_submit(b, prompts[i], np[i], &p, on_token, &cx[i], &id), 0);
   }
   pthread_mutex_lock(&g.mu);
   g.open = true;
@@ -235,11 +245,11 @@ static void test_batched_equals_unbatched(void **state) {
   }
   assert_true(f.max_items_seen > 1); /* sequences really shared steps */
   assert_true(f.max_items_seen <= 4);
-  eco_batch_usage u;
-  eco_batch_usage_get(b, &u);
+  eco_engine_usage u;
+  eco_engine_usage_get(b, &u);
   assert_int_equal(u.sched.kv_reserved, 0);
   assert_int_equal(u.sched.active, 0);
-  eco_batch_free(b);
+  eco_engine_free(b);
   for (int i = 0; i < MAXSLOTS; i++)
     assert_null(f.kv[i]); /* every slot released */
 }
@@ -248,9 +258,9 @@ static void test_busy_and_limits(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = -1};
   /* Budget 200 B = 20 positions: one 10 + 10 request at a time. */
-  eco_batch_cfg c = cfg(2, 2, 200, 8);
-  eco_batch *b;
-  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_cfg c = cfg(2, 2, 200, 8);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
   int32_t prompt[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   eco_gen_params p;
   eco_gen_params_default(&p);
@@ -263,7 +273,7 @@ static void test_busy_and_limits(void **state) {
   uint64_t id;
   int accepted = 0, busy = 0;
   for (int i = 0; i < 8; i++) {
-    int rc = eco_batch_submit(b, prompt, 10, &p, on_token, &cx[accepted], &id);
+    int rc = eco_engine_submit(b, prompt, 10, &p, on_token, &cx[accepted], &id);
     if (rc == 0)
       accepted++;
     else if (rc == ECO_EBUSY)
@@ -275,21 +285,21 @@ static void test_busy_and_limits(void **state) {
   assert_true(accepted >= 2);
   wait_done(&s, accepted); /* everything accepted completes */
   p.max_tokens = 300;
-  assert_int_equal(eco_batch_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ECONTEXT);
+  assert_int_equal(eco_engine_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ECONTEXT);
   p.max_tokens = 15; /* 25 positions > 20-position budget: never fits */
-  assert_int_equal(eco_batch_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ENOMEM);
+  assert_int_equal(eco_engine_submit(b, prompt, 10, &p, on_token, &cx[0], &id), ECO_ENOMEM);
   int32_t bad[1] = {VOCAB + 5};
   p.max_tokens = 2;
-  assert_int_equal(eco_batch_submit(b, bad, 1, &p, on_token, &cx[0], &id), ECO_EINVAL);
-  eco_batch_free(b);
+  assert_int_equal(eco_engine_submit(b, bad, 1, &p, on_token, &cx[0], &id), ECO_EINVAL);
+  eco_engine_free(b);
 }
 
 static void test_cancel_frees_slot_at_once(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = -1};
-  eco_batch_cfg c = cfg(1, 4, 1000000, 8);
-  eco_batch *b;
-  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_cfg c = cfg(1, 4, 1000000, 8);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
   sink s;
   sink_init(&s);
   gate g = {.s = &s};
@@ -300,24 +310,24 @@ static void test_cancel_frees_slot_at_once(void **state) {
   eco_gen_params_default(&p);
   p.max_tokens = 100;
   uint64_t long_id, next_id;
-  assert_int_equal(eco_batch_submit(b, prompt, 4, &p, gated_token, &g, &long_id), 0);
+  assert_int_equal(eco_engine_submit(b, prompt, 4, &p, gated_token, &g, &long_id), 0);
   ctx c1 = {&s, 1};
   p.max_tokens = 3;
-  assert_int_equal(eco_batch_submit(b, prompt, 4, &p, on_token, &c1, &next_id), 0);
+  assert_int_equal(eco_engine_submit(b, prompt, 4, &p, on_token, &c1, &next_id), 0);
   /* Wait until the long request delivers its first token (it holds the only slot). */
   pthread_mutex_lock(&g.mu);
   while (!g.entered)
     pthread_cond_wait(&g.cv, &g.mu);
   pthread_mutex_unlock(&g.mu);
-  eco_batch_usage u;
-  eco_batch_usage_get(b, &u);
+  eco_engine_usage u;
+  eco_engine_usage_get(b, &u);
   assert_int_equal(u.sched.active, 1);
   assert_int_equal(u.sched.queued, 1);
-  assert_int_equal(eco_batch_cancel(b, long_id), 0);
-  eco_batch_usage_get(b, &u); /* freed at once, before the engine runs again */
+  assert_int_equal(eco_engine_cancel(b, long_id), 0);
+  eco_engine_usage_get(b, &u); /* freed at once, before the engine runs again */
   assert_int_equal(u.sched.active, 0);
   assert_int_equal(u.sched.kv_reserved, 0);
-  assert_int_equal(eco_batch_cancel(b, long_id), ECO_ENOENT);
+  assert_int_equal(eco_engine_cancel(b, long_id), ECO_ENOENT);
   pthread_mutex_lock(&g.mu);
   g.open = true;
   pthread_cond_broadcast(&g.cv);
@@ -328,19 +338,19 @@ static void test_cancel_frees_slot_at_once(void **state) {
   assert_int_equal(s.st[1].finish, ECO_FINISH_LENGTH);
   assert_int_equal(s.n[1], 3);
   eco_gen_stats st;
-  assert_int_equal(eco_batch_stats(b, next_id, &st), 0);
+  assert_int_equal(eco_engine_stats(b, next_id, &st), 0);
   assert_int_equal(st.generated_tokens, 3);
-  assert_int_equal(eco_batch_forget(b, next_id), 0);
-  assert_int_equal(eco_batch_stats(b, next_id, &st), ECO_ENOENT);
-  eco_batch_free(b);
+  assert_int_equal(eco_engine_forget(b, next_id), 0);
+  assert_int_equal(eco_engine_stats(b, next_id, &st), ECO_ENOENT);
+  eco_engine_free(b);
 }
 
 static void test_kv_allocation_failure_is_an_error_not_a_crash(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = 1}; /* the second reservation fails */
-  eco_batch_cfg c = cfg(1, 4, 1000000, 8);
-  eco_batch *b;
-  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_cfg c = cfg(1, 4, 1000000, 8);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
   sink s;
   sink_init(&s);
   ctx cx[3] = {{&s, 0}, {&s, 1}, {&s, 2}};
@@ -349,21 +359,21 @@ static void test_kv_allocation_failure_is_an_error_not_a_crash(void **state) {
   eco_gen_params_default(&p);
   p.max_tokens = 4;
   for (int i = 0; i < 3; i++)
-    assert_int_equal(eco_batch_submit(b, prompt, 3, &p, on_token, &cx[i], NULL), 0);
+    assert_int_equal(eco_engine_submit(b, prompt, 3, &p, on_token, &cx[i], NULL), 0);
   wait_done(&s, 3);
   assert_int_equal(s.st[0].finish, ECO_FINISH_LENGTH);
   assert_int_equal(s.st[1].finish, ECO_FINISH_ERROR);
   assert_int_equal(s.st[1].error, ECO_ENOMEM);
   assert_int_equal(s.st[2].finish, ECO_FINISH_ERROR); /* every later reserve fails too */
-  eco_batch_free(b);
+  eco_engine_free(b);
 }
 
 static void test_shutdown_cancels_pending(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = -1};
-  eco_batch_cfg c = cfg(1, 8, 1000000, 8);
-  eco_batch *b;
-  assert_int_equal(eco_batch_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_cfg c = cfg(1, 8, 1000000, 8);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
   sink s;
   sink_init(&s);
   ctx cx[5];
@@ -373,9 +383,9 @@ static void test_shutdown_cancels_pending(void **state) {
   p.max_tokens = 200;
   for (int i = 0; i < 5; i++) {
     cx[i] = (ctx){&s, i};
-    assert_int_equal(eco_batch_submit(b, prompt, 2, &p, on_token, &cx[i], NULL), 0);
+    assert_int_equal(eco_engine_submit(b, prompt, 2, &p, on_token, &cx[i], NULL), 0);
   }
-  eco_batch_free(b); /* every request gets exactly one final callback */
+  eco_engine_free(b); /* every request gets exactly one final callback */
   assert_int_equal(s.n_done, 5);
 }
 

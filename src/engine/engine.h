@@ -7,7 +7,7 @@
  * sequence that produced logits, turns tokens into text, applies stop
  * strings and limits, and delivers tokens through the request's callback.
  *
- * Threads: eco_batch_submit/cancel/stats may be called from any thread.
+ * Threads: eco_engine_submit/cancel/stats may be called from any thread.
  * Callbacks run on the engine thread and must not block (hand the data to
  * your own loop, e.g. libevent's event_active). After a request's final
  * callback (done == true) the engine never calls it again.
@@ -17,11 +17,11 @@
  * a bounded queue, and a full queue is ECO_EBUSY at submission. The KV
  * memory of a slot is allocated at admission through ops->kv_reserve; if
  * that allocation fails the request ends with ECO_FINISH_ERROR (never a
- * crash). The model is reached only through eco_batch_model_ops, so the
+ * crash). The model is reached only through eco_engine_model_ops, so the
  * engine is tested with a deterministic fake model as well as real ones.
  */
-#ifndef ECO_ENGINE_BATCH_H
-#define ECO_ENGINE_BATCH_H
+#ifndef ECO_ENGINE_ENGINE_H
+#define ECO_ENGINE_ENGINE_H
 
 #include "engine/sched.h"
 #include "engine/tokenizer.h"
@@ -50,7 +50,7 @@ typedef struct eco_gen_params {
 void eco_gen_params_default(eco_gen_params *p);
 
 /* The model as the engine sees it. All calls happen on the engine thread. */
-typedef struct eco_batch_model_ops {
+typedef struct eco_engine_model_ops {
   uint32_t n_vocab;            /* logits per row */
   uint32_t n_ctx;              /* context length, positions */
   uint64_t kv_bytes_per_token; /* KV bytes per position (all layers, K and V) */
@@ -63,17 +63,21 @@ typedef struct eco_batch_model_ops {
    * order: logits is [n_logit_rows][n_vocab]. */
   int (*forward)(void *model, const eco_sched_item *items, uint32_t n_items, const int32_t *tokens,
                  float *logits);
-  /* Picks a token from one row of logits. history: the sequence's tokens so
-   * far (prompt + generated); rng: the request's RNG state. */
-  int32_t (*sample)(void *model, const eco_gen_params *p, float *logits, const int32_t *history,
-                    size_t n_history, uint64_t *rng);
-} eco_batch_model_ops;
+  /* Per-request sampler: created at submit (prompt given for repetition
+   * penalties), used for every token, freed when the request ends. NULL
+   * from sampler_new means out of memory. sample() picks a token from one
+   * row of logits (which it may modify) and records it in the sampler. */
+  void *(*sampler_new)(void *model, const eco_gen_params *p, const int32_t *prompt,
+                       size_t n_prompt);
+  int32_t (*sample)(void *model, void *sampler, float *logits);
+  void (*sampler_free)(void *model, void *sampler);
+} eco_engine_model_ops;
 
 typedef enum eco_finish_reason {
   ECO_FINISH_NONE = 0,     /* still running */
   ECO_FINISH_STOP = 1,     /* end-of-generation token or stop string */
   ECO_FINISH_LENGTH = 2,   /* max_tokens or context length */
-  ECO_FINISH_CANCELED = 3, /* eco_batch_cancel or engine shutdown */
+  ECO_FINISH_CANCELED = 3, /* eco_engine_cancel or engine shutdown */
   ECO_FINISH_ERROR = 4,    /* allocation or model error */
 } eco_finish_reason;
 
@@ -99,48 +103,49 @@ typedef struct eco_gen_stats {
 /* Token delivery. text/len: new UTF-8 text (may be empty: a token can end
  * mid-character, or be held back while it might start a stop string).
  * token < 0 on the final call when no token comes with it. The return value
- * is ignored; cancel with eco_batch_cancel. */
+ * is ignored; cancel with eco_engine_cancel. */
 typedef void (*eco_token_cb)(void *user, uint64_t id, int32_t token, const char *text, size_t len,
                              bool done, const eco_gen_stats *stats);
 
-typedef struct eco_batch_cfg {
+typedef struct eco_engine_cfg {
   eco_sched_cfg sched;   /* budget, batch, queue, chunking (n_ctx, kv bytes from ops) */
   uint32_t max_requests; /* records kept (active + queued + finished awaiting stats) */
-} eco_batch_cfg;
+} eco_engine_cfg;
 
-typedef struct eco_batch eco_batch;
+typedef struct eco_engine eco_engine;
 
 /* Starts the engine thread. tok may be NULL (no text, no stop strings). */
-int eco_batch_new(const eco_batch_model_ops *ops, void *model, const eco_tokenizer *tok,
-                  const eco_batch_cfg *cfg, const eco_logger *log, eco_batch **out, eco_error *err);
+int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_tokenizer *tok,
+                   const eco_engine_cfg *cfg, const eco_logger *log, eco_engine **out,
+                   eco_error *err);
 /* Stops the thread; every unfinished request gets its final callback with
  * ECO_FINISH_CANCELED first. */
-void eco_batch_free(eco_batch *b);
+void eco_engine_free(eco_engine *b);
 
 /* Submits a tokenized prompt. Errors (nothing queued, no callback):
  * ECO_EBUSY queue full; ECO_ECONTEXT prompt + max_tokens > context;
  * ECO_ENOMEM reservation larger than the whole budget; ECO_EINVAL. */
-int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
-                     const eco_gen_params *p, eco_token_cb cb, void *user, uint64_t *id);
+int eco_engine_submit(eco_engine *b, const int32_t *prompt, uint32_t n_prompt,
+                      const eco_gen_params *p, eco_token_cb cb, void *user, uint64_t *id);
 /* Cancels at once: the slot and its KV reservation are free for the next
  * step; the final callback (ECO_FINISH_CANCELED) comes from the engine
  * thread. ECO_ENOENT if unknown or already finished. */
-int eco_batch_cancel(eco_batch *b, uint64_t id);
+int eco_engine_cancel(eco_engine *b, uint64_t id);
 /* Stats of a running or finished request (finished ones are kept until
- * eco_batch_forget or until max_requests forces the oldest out). */
-int eco_batch_stats(eco_batch *b, uint64_t id, eco_gen_stats *out);
+ * eco_engine_forget or until max_requests forces the oldest out). */
+int eco_engine_stats(eco_engine *b, uint64_t id, eco_gen_stats *out);
 /* Drops a finished request's record (safe from its final callback or right
  * after it). ECO_ESTATE if it is still running. */
-int eco_batch_forget(eco_batch *b, uint64_t id);
+int eco_engine_forget(eco_engine *b, uint64_t id);
 
-typedef struct eco_batch_usage {
+typedef struct eco_engine_usage {
   eco_sched_usage sched; /* queue, active, KV bytes */
   uint64_t steps;        /* forward passes run */
   uint64_t tokens;       /* tokens processed (prompt + generated) */
   uint64_t generated;    /* tokens generated */
   double busy_s;         /* time spent in steps, s */
   uint32_t last_batch;   /* items in the last step */
-} eco_batch_usage;
-void eco_batch_usage_get(eco_batch *b, eco_batch_usage *u);
+} eco_engine_usage;
+void eco_engine_usage_get(eco_engine *b, eco_engine_usage *u);
 
 #endif

@@ -1,4 +1,4 @@
-#include "engine/batch.h"
+#include "engine/engine.h"
 
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -17,7 +17,7 @@ typedef struct req {
   char **stop_copy;
   eco_token_cb cb;
   void *user;
-  uint64_t rng;      /* sampler state */
+  void *sampler;     /* ops->sampler_new state */
   eco_tok_stream ts; /* UTF-8-safe piece decoder */
   eco_strbuf held;   /* text held back: may be the start of a stop string */
   eco_gen_stats st;
@@ -26,7 +26,7 @@ typedef struct req {
   bool cancel;    /* cancel requested (engine thread finalizes) */
   bool done;      /* no more work; final callback due or delivered */
   bool delivered; /* final callback returned: the record may be freed */
-  bool forget;    /* eco_batch_forget came before delivery: free after it */
+  bool forget;    /* eco_engine_forget came before delivery: free after it */
   double last_tok_t;
   double itl_sum;
   uint32_t n_itl;
@@ -34,12 +34,12 @@ typedef struct req {
   uint32_t n_batch;
 } req;
 
-struct eco_batch {
-  eco_batch_model_ops ops;
+struct eco_engine {
+  eco_engine_model_ops ops;
   void *model;
   const eco_tokenizer *tok;
   const eco_logger *log;
-  eco_batch_cfg cfg;
+  eco_engine_cfg cfg;
   eco_sched *sched; /* guarded by mu */
   req **reqs;       /* guarded by mu */
   size_t n_reqs, cap_reqs;
@@ -48,7 +48,7 @@ struct eco_batch {
   pthread_cond_t cv;
   pthread_t thread;
   bool stop;
-  eco_batch_usage usage; /* guarded by mu */
+  eco_engine_usage usage; /* guarded by mu */
   /* engine thread scratch */
   eco_sched_item *items;
   int32_t *tok_buf;
@@ -77,8 +77,9 @@ const char *eco_finish_reason_name(eco_finish_reason r) {
   }
 }
 
-static void req_free(req *r) {
+static void req_free(const eco_engine_model_ops *ops, void *model, req *r) {
   if (!r) return;
+  if (r->sampler) ops->sampler_free(model, r->sampler);
   free(r->tokens);
   for (size_t i = 0; i < r->p.n_stop; i++)
     free(r->stop_copy[i]);
@@ -87,22 +88,22 @@ static void req_free(req *r) {
   free(r);
 }
 
-static req *find_req(eco_batch *b, uint64_t id) {
+static req *find_req(eco_engine *b, uint64_t id) {
   for (size_t i = 0; i < b->n_reqs; i++)
     if (b->reqs[i]->id == id) return b->reqs[i];
   return NULL;
 }
 
-static void remove_at(eco_batch *b, size_t i) {
+static void remove_at(eco_engine *b, size_t i) {
   req *r = b->reqs[i];
   memmove(&b->reqs[i], &b->reqs[i + 1], (b->n_reqs - i - 1) * sizeof *b->reqs);
   b->n_reqs--;
   eco_sched_reap(b->sched, r->id);
-  req_free(r);
+  req_free(&b->ops, b->model, r);
 }
 
 /* Frees delivered records whose owner already forgot them. Caller holds mu. */
-static void reap_forgotten(eco_batch *b) {
+static void reap_forgotten(eco_engine *b) {
   for (size_t i = 0; i < b->n_reqs;) {
     if (b->reqs[i]->delivered && b->reqs[i]->forget)
       remove_at(b, i);
@@ -112,7 +113,7 @@ static void reap_forgotten(eco_batch *b) {
 }
 
 /* Drops the oldest finished records beyond max_requests. Caller holds mu. */
-static void trim_records(eco_batch *b) {
+static void trim_records(eco_engine *b) {
   while (b->n_reqs > b->cfg.max_requests) {
     size_t i = 0;
     while (i < b->n_reqs && !b->reqs[i]->delivered)
@@ -143,7 +144,7 @@ static size_t stop_prefix_suffix(const req *r, const char *s, size_t n) {
 
 /* Adds a token's text; sets *stop when a stop string appears. Fills out with
  * the text that can be emitted now. */
-static void add_text(eco_batch *b, req *r, int32_t token, eco_strbuf *out, bool *stop) {
+static void add_text(eco_engine *b, req *r, int32_t token, eco_strbuf *out, bool *stop) {
   *stop = false;
   if (!b->tok) return;
   eco_strbuf piece;
@@ -174,7 +175,7 @@ static void add_text(eco_batch *b, req *r, int32_t token, eco_strbuf *out, bool 
   r->held.data[keep] = '\0';
 }
 
-static void flush_text(eco_batch *b, req *r, eco_strbuf *out) {
+static void flush_text(eco_engine *b, req *r, eco_strbuf *out) {
   if (!b->tok) return;
   eco_sb_append(out, eco_sb_str(&r->held), r->held.len);
   eco_sb_reset(&r->held);
@@ -194,7 +195,7 @@ static void finish_stats(req *r, eco_finish_reason why, int err, double t) {
 }
 
 /* Final callback for a request ended outside a step (cancel, error). */
-static void end_request(eco_batch *b, req *r, eco_finish_reason why, int err) {
+static void end_request(eco_engine *b, req *r, eco_finish_reason why, int err) {
   eco_strbuf out;
   eco_sb_init(&out);
   if (why != ECO_FINISH_CANCELED) flush_text(b, r, &out);
@@ -214,7 +215,7 @@ static void end_request(eco_batch *b, req *r, eco_finish_reason why, int err) {
   pthread_mutex_unlock(&b->mu);
 }
 
-static int ensure_scratch(eco_batch *b, uint32_t n_tokens, uint32_t n_rows) {
+static int ensure_scratch(eco_engine *b, uint32_t n_tokens, uint32_t n_rows) {
   if (n_tokens > b->tok_cap) {
     int32_t *t = realloc(b->tok_buf, n_tokens * sizeof *t);
     if (!t) return ECO_ENOMEM;
@@ -231,7 +232,7 @@ static int ensure_scratch(eco_batch *b, uint32_t n_tokens, uint32_t n_rows) {
 }
 
 static void *engine_main(void *arg) {
-  eco_batch *b = arg;
+  eco_engine *b = arg;
   uint32_t max_batch = b->cfg.sched.max_batch;
   bool *finished = calloc(max_batch, sizeof *finished);
   req **item_req = calloc(max_batch, sizeof *item_req);
@@ -353,7 +354,7 @@ static void *engine_main(void *arg) {
         pthread_mutex_unlock(&b->mu);
         continue; /* a canceled request is finalized at the top of the loop */
       }
-      int32_t tok = b->ops.sample(b->model, &r->p, lg, r->tokens, r->n_tokens, &r->rng);
+      int32_t tok = b->ops.sample(b->model, r->sampler, lg);
       r->tokens[r->n_tokens++] = tok;
       n_gen++;
       uint32_t gen = r->n_tokens - r->n_prompt;
@@ -448,14 +449,14 @@ static void *engine_main(void *arg) {
 
 /* ---- public API ------------------------------------------------------------ */
 
-int eco_batch_new(const eco_batch_model_ops *ops, void *model, const eco_tokenizer *tok,
-                  const eco_batch_cfg *cfg, const eco_logger *log, eco_batch **out,
-                  eco_error *err) {
-  if (!ops || !ops->forward || !ops->sample || !ops->kv_reserve || !ops->kv_release ||
-      !ops->n_vocab || !cfg)
+int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_tokenizer *tok,
+                   const eco_engine_cfg *cfg, const eco_logger *log, eco_engine **out,
+                   eco_error *err) {
+  if (!ops || !ops->forward || !ops->sample || !ops->sampler_new || !ops->sampler_free ||
+      !ops->kv_reserve || !ops->kv_release || !ops->n_vocab || !cfg)
     return eco_error_set(err, ECO_EINVAL, "batch engine: incomplete model ops or config");
   int rc = ECO_ENOMEM;
-  eco_batch *b = calloc(1, sizeof *b);
+  eco_engine *b = calloc(1, sizeof *b);
   if (!b) return eco_error_set(err, ECO_ENOMEM, "batch engine: out of memory");
   b->ops = *ops;
   b->model = model;
@@ -493,7 +494,7 @@ fail:
   return rc;
 }
 
-void eco_batch_free(eco_batch *b) {
+void eco_engine_free(eco_engine *b) {
   if (!b) return;
   pthread_mutex_lock(&b->mu);
   b->stop = true;
@@ -501,7 +502,7 @@ void eco_batch_free(eco_batch *b) {
   pthread_mutex_unlock(&b->mu);
   pthread_join(b->thread, NULL);
   for (size_t i = 0; i < b->n_reqs; i++)
-    req_free(b->reqs[i]);
+    req_free(&b->ops, b->model, b->reqs[i]);
   free(b->reqs);
   eco_sched_free(b->sched);
   free(b->items);
@@ -512,8 +513,8 @@ void eco_batch_free(eco_batch *b) {
   free(b);
 }
 
-int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
-                     const eco_gen_params *p, eco_token_cb cb, void *user, uint64_t *id) {
+int eco_engine_submit(eco_engine *b, const int32_t *prompt, uint32_t n_prompt,
+                      const eco_gen_params *p, eco_token_cb cb, void *user, uint64_t *id) {
   if (!b || !prompt || !p || !cb || n_prompt == 0 || p->max_tokens == 0) return ECO_EINVAL;
   for (uint32_t i = 0; i < n_prompt; i++)
     if (prompt[i] < 0 || (uint32_t)prompt[i] >= b->ops.n_vocab) return ECO_EINVAL;
@@ -536,7 +537,8 @@ int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
   r->n_prompt = r->n_tokens = n_prompt;
   r->cb = cb;
   r->user = user;
-  r->rng = p->seed ? p->seed : 0x9E3779B97F4A7C15ull;
+  r->sampler = b->ops.sampler_new(b->model, &r->p, prompt, n_prompt);
+  if (!r->sampler) goto oom;
   r->slot = -1;
   r->st.prompt_tokens = n_prompt;
   r->st.t_submit = now_s();
@@ -558,7 +560,7 @@ int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
   if (rc) {
     b->next_id--;
     pthread_mutex_unlock(&b->mu);
-    req_free(r);
+    req_free(&b->ops, b->model, r);
     return rc;
   }
   b->reqs[b->n_reqs++] = r;
@@ -567,11 +569,11 @@ int eco_batch_submit(eco_batch *b, const int32_t *prompt, uint32_t n_prompt,
   pthread_mutex_unlock(&b->mu);
   return ECO_OK;
 oom:
-  req_free(r);
+  req_free(&b->ops, b->model, r);
   return ECO_ENOMEM;
 }
 
-int eco_batch_cancel(eco_batch *b, uint64_t id) {
+int eco_engine_cancel(eco_engine *b, uint64_t id) {
   pthread_mutex_lock(&b->mu);
   req *r = find_req(b, id);
   int rc = ECO_ENOENT;
@@ -587,7 +589,7 @@ int eco_batch_cancel(eco_batch *b, uint64_t id) {
   return rc;
 }
 
-int eco_batch_stats(eco_batch *b, uint64_t id, eco_gen_stats *out) {
+int eco_engine_stats(eco_engine *b, uint64_t id, eco_gen_stats *out) {
   pthread_mutex_lock(&b->mu);
   req *r = find_req(b, id);
   if (r && r->forget) r = NULL; /* forgotten, freed after its final callback */
@@ -596,7 +598,7 @@ int eco_batch_stats(eco_batch *b, uint64_t id, eco_gen_stats *out) {
   return r ? ECO_OK : ECO_ENOENT;
 }
 
-int eco_batch_forget(eco_batch *b, uint64_t id) {
+int eco_engine_forget(eco_engine *b, uint64_t id) {
   int rc = ECO_ENOENT;
   pthread_mutex_lock(&b->mu);
   for (size_t i = 0; i < b->n_reqs; i++) {
@@ -617,7 +619,7 @@ int eco_batch_forget(eco_batch *b, uint64_t id) {
   return rc;
 }
 
-void eco_batch_usage_get(eco_batch *b, eco_batch_usage *u) {
+void eco_engine_usage_get(eco_engine *b, eco_engine_usage *u) {
   pthread_mutex_lock(&b->mu);
   *u = b->usage;
   eco_sched_usage_get(b->sched, &u->sched);

@@ -5,13 +5,14 @@
 #   make lint     cppcheck + clang-tidy
 #   make format   reformat; make format-check fails on unformatted code
 #   make clang    build with clang (warnings are errors)
+#   make aarch64  compile every source for aarch64 (NEON kernels included)
 
 BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 SOURCES    = $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null | sort)
 
-.PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang clean
+.PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang aarch64 clean
 
 all: build
 
@@ -43,6 +44,10 @@ asan: deps
 clang: deps
 	@cmake -S . -B build-clang $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang >/dev/null
 	@cmake --build build-clang -j $(JOBS)
+
+# aarch64 (Jetson-class) compile check with the cross compiler, NEON included.
+aarch64: deps
+	@scripts/check-aarch64.sh
 
 lint: cppcheck tidy
 

@@ -18,6 +18,7 @@ PKGS=(
   curl wrk              # integration tests and load benchmarks
   prometheus            # promtool, to validate /metrics
   chromium              # headless browser tests of the dashboard (playwright-core)
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # aarch64 compile check (make aarch64)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with

@@ -218,12 +218,34 @@ static void test_devices(void **state) {
   }
 }
 
+static void test_ledger_config(void **state) {
+  (void)state;
+  char *d = eco_test_tmpdir();
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml, "ledger:\n  path: %s/l.db\n  synchronous: full\n", d);
+  eco_cfg *c = load(yaml);
+  eco_ledger *l = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open_from_config(c, false, &l, &err), 0);
+  assert_int_equal(eco_ledger_check(l, &err), 0);
+  eco_ledger_close(l);
+  eco_cfg_free(c);
+  snprintf(yaml, sizeof yaml, "ledger:\n  path: %s/l.db\n  synchronous: sometimes\n", d);
+  c = load(yaml);
+  assert_int_equal(eco_ledger_open_from_config(c, false, &l, &err), ECO_ECONFIG);
+  eco_cfg_free(c);
+  c = load("carbon:\n  zone: GB\n");
+  assert_int_equal(eco_ledger_open_from_config(c, true, &l, &err), ECO_ECONFIG);
+  eco_cfg_free(c);
+  eco_test_rmtree(d);
+  free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_embodied_and_receipt),
-      cmocka_unit_test(test_static_and_trace_config),
-      cmocka_unit_test(test_live_config_chain),
-      cmocka_unit_test(test_devices),
+      cmocka_unit_test(test_embodied_and_receipt), cmocka_unit_test(test_static_and_trace_config),
+      cmocka_unit_test(test_live_config_chain),    cmocka_unit_test(test_devices),
+      cmocka_unit_test(test_ledger_config),
   };
   return cmocka_run_group_tests_name("carbon_accounting", tests, NULL, NULL);
 }

@@ -371,3 +371,22 @@ int eco_device_meter_open(const eco_device_cfg *d, const char *root, eco_meter *
   }
   return eco_meter_open_auto(root, &d->model, out, err);
 }
+
+int eco_ledger_open_from_config(const eco_cfg *cfg, bool read_only, eco_ledger **out,
+                                eco_error *err) {
+  const char *path, *sync;
+  double busy;
+  int rc;
+  if ((rc = eco_cfg_str(cfg, NULL, "ledger.path", NULL, &path, err)) ||
+      (rc = eco_cfg_str(cfg, NULL, "ledger.synchronous", "normal", &sync, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "ledger.busy_timeout", 5, &busy, err)))
+    return rc;
+  if (!path || !*path) return eco_error_set(err, ECO_ECONFIG, "ledger.path: not set");
+  eco_ledger_opts o = {.busy_timeout_s = busy, .read_only = read_only};
+  if (strcasecmp(sync, "full") == 0)
+    o.sync_full = true;
+  else if (strcasecmp(sync, "normal") != 0)
+    return eco_error_set(err, ECO_ECONFIG, "ledger.synchronous: 'normal' or 'full', not '%s'",
+                         sync);
+  return eco_ledger_open(path, &o, out, err);
+}

@@ -9,6 +9,7 @@
 #define ECO_CARBON_ACCOUNTING_H
 
 #include "carbon/intensity.h"
+#include "carbon/ledger.h"
 #include "carbon/sci.h"
 #include "energy/attribute.h"
 #include "energy/meter.h"
@@ -59,5 +60,10 @@ int eco_embodied_make(double embodied_kg, double lifetime_years, double share, e
 int eco_accounting_receipt(double energy_j, const eco_energy_source *esrc,
                            const eco_intensity *intensity, const eco_embodied *emb,
                            double reserved_s, double pue, eco_receipt *out);
+
+/* Opens the ledger at ledger.path (ECO_ECONFIG if unset) with
+ * ledger.synchronous (normal | full) and ledger.busy_timeout. */
+int eco_ledger_open_from_config(const eco_cfg *cfg, bool read_only, eco_ledger **out,
+                                eco_error *err);
 
 #endif

@@ -439,8 +439,9 @@ static int wt_list(live *L, const char *zone, const char *path_query, bool forec
   const char *units = json_string_value(json_object_get(meta, "units"));
   double k = ECO_G_PER_KWH_PER_LB_PER_MWH;
   if (units && strcasecmp(units, "lbs_co2_per_mwh") != 0) {
+    eco_error_set(err, ECO_EFORMAT, "watttime: unexpected units '%s'", units);
     json_decref(j);
-    return eco_error_set(err, ECO_EFORMAT, "watttime: unexpected units '%s'", units);
+    return ECO_EFORMAT;
   }
   if (!json_is_array(data)) {
     json_decref(j);

@@ -10,8 +10,8 @@
 
 enum { EV_ARRIVAL = 1, EV_BATCH_DONE = 2, EV_BATCH_TIMER = 3, EV_HOUR = 4 };
 
-#define HOUR_S      3600.0
-#define HIST_LO_S   1e-3
+#define HOUR_S       3600.0
+#define HIST_LO_S    1e-3
 #define HIST_PER_DEC 200.0
 
 typedef struct sim_node {
@@ -55,7 +55,8 @@ static size_t hist_bin(double lat_s) {
 
 double eco_sim_result_quantile(const eco_sim_result *r, double q) {
   uint64_t n = 0;
-  for (size_t i = 0; i < ECO_SIM_HIST_BINS; i++) n += r->hist[i];
+  for (size_t i = 0; i < ECO_SIM_HIST_BINS; i++)
+    n += r->hist[i];
   if (n == 0) return 0;
   double target = q * (double)n;
   uint64_t c = 0;
@@ -110,7 +111,8 @@ static eco_sim_hour *hour_at(eco_sim *s, double t) {
   if (h >= r->n_hours) {
     if (h >= s->hours_cap) {
       size_t nc = s->hours_cap ? s->hours_cap : 64;
-      while (nc <= h) nc *= 2;
+      while (nc <= h)
+        nc *= 2;
       eco_sim_hour *nh = realloc(r->hours, nc * sizeof *nh);
       if (!nh) return NULL;
       r->hours = nh;
@@ -162,7 +164,8 @@ static int alloc_slot(eco_sim *s, uint32_t *slot) {
     uint32_t *nf = realloc(s->free_slots, nc * sizeof *nf);
     if (!nf) return ECO_ENOMEM;
     s->free_slots = nf;
-    for (size_t k = nc; k > s->n_reqs; k--) s->free_slots[s->n_free++] = (uint32_t)(k - 1);
+    for (size_t k = nc; k > s->n_reqs; k--)
+      s->free_slots[s->n_free++] = (uint32_t)(k - 1);
     s->n_reqs = nc;
   }
   *slot = s->free_slots[--s->n_free];
@@ -176,7 +179,8 @@ static int q_push(sim_node *n, uint32_t slot) {
     size_t nc = n->q_cap ? n->q_cap * 2 : 16;
     uint32_t *nq = malloc(nc * sizeof *nq);
     if (!nq) return ECO_ENOMEM;
-    for (size_t k = 0; k < n->q_len; k++) nq[k] = n->q[(n->q_head + k) % n->q_cap];
+    for (size_t k = 0; k < n->q_len; k++)
+      nq[k] = n->q[(n->q_head + k) % n->q_cap];
     free(n->q);
     n->q = nq;
     n->q_cap = nc;
@@ -281,7 +285,16 @@ static int try_start(eco_sim *s, size_t i) {
   n->n_run = 0;
   while (n->q_len > 0 && n->n_run < target) {
     eco_sim_req *r = &s->reqs[n->q[n->q_head]];
-    double t2 = tokens + (double)r->prompt_tok + r->out_tok;
+    double own = (double)r->prompt_tok + r->out_tok;
+    if (eco_sim_device_mem_need(d, own) > d->usable_mem_bytes) {
+      uint32_t slot = q_pop(n); /* cannot fit even alone: refused */
+      n->q_prompt -= r->prompt_tok;
+      n->q_out -= r->expected_out;
+      finish_req(s, r, true);
+      free_slot(s, slot);
+      continue;
+    }
+    double t2 = tokens + own;
     if (n->n_run > 0 && eco_sim_device_mem_need(d, t2) > d->usable_mem_bytes) break;
     tokens = t2;
     n->run[n->n_run++] = q_pop(n);
@@ -291,13 +304,15 @@ static int try_start(eco_sim *s, size_t i) {
     if (r->out_tok > max_out) max_out = r->out_tok;
   }
   if (n->q_len == 0) n->q_prompt = n->q_out = 0; /* no drift from float sums */
+  if (n->n_run == 0) return notify(s, i);        /* everything was refused */
   double prefill_s, step_s, power_w;
   double dur = batch_duration(d, n->n_run, sum_prompt, max_out, &prefill_s, &step_s, &power_w);
   if ((rc = account_idle(s, i, n->idle_since, s->now))) return rc;
   double ci = eco_sim_zone_ci(z, s->now);
   double e_pre = power_w * prefill_s, e_dec = power_w * (max_out * step_s);
   double sum_out = 0;
-  for (int k = 0; k < n->n_run; k++) sum_out += s->reqs[n->run[k]].out_tok;
+  for (int k = 0; k < n->n_run; k++)
+    sum_out += s->reqs[n->run[k]].out_tok;
   double emb = d->embodied_g * dur / d->lifetime_s;
   for (int k = 0; k < n->n_run; k++) {
     eco_sim_req *r = &s->reqs[n->run[k]];
@@ -388,8 +403,7 @@ static double next_arrival(eco_sim *s, double t) {
   for (int guard = 0; guard < 100000; guard++) {
     t += eco_sim_rng_exp(&s->rng, lmax);
     if (!isfinite(t)) return INFINITY;
-    double lam =
-        w->rate_per_s * (1 + amp * cos(2 * M_PI * (t / 86400.0 - w->peak_hour / 24.0)));
+    double lam = w->rate_per_s * (1 + amp * cos(2 * M_PI * (t / 86400.0 - w->peak_hour / 24.0)));
     if (amp == 0 || eco_sim_rng_uniform(&s->rng) * lmax <= lam) return t;
   }
   return INFINITY;
@@ -478,7 +492,15 @@ static void expected_outputs(eco_sim *s) {
   const eco_sim_workload *w = &s->cfg->workload;
   for (size_t l = 0; l < w->n_levels; l++) {
     double m;
-    if (w->n_lens > 0) {
+    if (w->arrival == ECO_SIM_ARRIVAL_TRACE && w->trace_len && w->n_times > 0) {
+      double sum = 0;
+      for (size_t k = 0; k < w->n_times; k++) {
+        double o = w->trace_len[k].out_tok[l];
+        if (o == 0) o = w->trace_len[k].out_tok[0] * w->level_mult[l];
+        sum += o;
+      }
+      m = sum / (double)w->n_times;
+    } else if (w->n_lens > 0) {
       double sum = 0;
       for (size_t k = 0; k < w->n_lens; k++) {
         double o = w->lens[k].out_tok[l];
@@ -538,12 +560,8 @@ int eco_sim_run(const eco_sim_cfg *cfg, const eco_sim_policy_ops *ops, eco_sim_r
   while (eco_sim_heap_pop(&s.heap, &ev) == 0) {
     s.now = ev.t;
     switch (ev.kind) {
-    case EV_ARRIVAL:
-      rc = on_arrival(&s);
-      break;
-    case EV_BATCH_DONE:
-      rc = batch_done(&s, ev.a);
-      break;
+    case EV_ARRIVAL: rc = on_arrival(&s); break;
+    case EV_BATCH_DONE: rc = batch_done(&s, ev.a); break;
     case EV_BATCH_TIMER:
       if (ev.b == s.nodes[ev.a].timer_gen && !s.nodes[ev.a].busy) {
         s.nodes[ev.a].timer_at = -1;
@@ -552,12 +570,12 @@ int eco_sim_run(const eco_sim_cfg *cfg, const eco_sim_policy_ops *ops, eco_sim_r
       }
       break;
     case EV_HOUR:
-      for (size_t i = 0; i < cfg->n_nodes && !rc; i++) rc = notify(&s, i);
+      for (size_t i = 0; i < cfg->n_nodes && !rc; i++)
+        rc = notify(&s, i);
       if (!rc && (s.heap.n > 0 || s.now < cfg->duration_s))
         rc = eco_sim_heap_push(&s.heap, s.now + HOUR_S, EV_HOUR, 0, ev.b + 1);
       break;
-    default:
-      rc = ECO_EINTERNAL;
+    default: rc = ECO_EINTERNAL;
     }
     if (rc) goto fail;
   }

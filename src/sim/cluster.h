@@ -51,29 +51,29 @@ typedef enum eco_sim_arrival_kind {
 
 typedef struct eco_sim_workload {
   eco_sim_arrival_kind arrival;
-  double rate_per_s;    /* mean arrivals/s (Poisson) */
-  double daily_amp;     /* 0..1: relative amplitude of the daily cycle */
-  double peak_hour;     /* hour of day (0..24) of the peak */
-  const double *times;  /* trace timestamps, s (borrowed) */
+  double rate_per_s;            /* mean arrivals/s (Poisson) */
+  double daily_amp;             /* 0..1: relative amplitude of the daily cycle */
+  double peak_hour;             /* hour of day (0..24) of the peak */
+  const double *times;          /* trace timestamps, s (borrowed) */
   const eco_sim_len *trace_len; /* optional per-timestamp lengths (borrowed), or NULL */
   size_t n_times;
   const eco_sim_len *lens; /* empirical length table sampled uniformly (borrowed) */
   size_t n_lens;
   /* used when n_lens == 0: log-normal lengths (median, sigma of ln) */
   double prompt_median, prompt_sigma, out_median, out_sigma;
-  uint32_t max_prompt_tok, max_out_tok; /* caps (0 = none) */
-  size_t n_levels;                      /* directive levels, >= 1 */
-  double level_mix[ECO_SIM_MAX_LEVELS]; /* share of requests at each level, sums to 1 */
+  uint32_t max_prompt_tok, max_out_tok;  /* caps (0 = none) */
+  size_t n_levels;                       /* directive levels, >= 1 */
+  double level_mix[ECO_SIM_MAX_LEVELS];  /* share of requests at each level, sums to 1 */
   double level_mult[ECO_SIM_MAX_LEVELS]; /* output multiplier when lens lack per-level counts */
-  double slo_s;                         /* latency SLO of every request, s (0 = none) */
-  uint64_t max_requests;                /* stop arrivals after this many (0 = none) */
+  double slo_s;                          /* latency SLO of every request, s (0 = none) */
+  uint64_t max_requests;                 /* stop arrivals after this many (0 = none) */
 } eco_sim_workload;
 
 /* A request as the policy sees it. */
 typedef struct eco_sim_req {
-  double arrival;      /* s */
-  uint32_t prompt_tok; /* tokens */
-  uint32_t out_tok;    /* tokens actually generated (the policy sees expected_out) */
+  double arrival;        /* s */
+  uint32_t prompt_tok;   /* tokens */
+  uint32_t out_tok;      /* tokens actually generated (the policy sees expected_out) */
   uint32_t expected_out; /* predicted output tokens (mean of the level), tokens */
   uint8_t level;
   double slo_s; /* s, 0 = none */
@@ -118,9 +118,9 @@ typedef struct eco_sim_cfg {
   const eco_sim_node_cfg *nodes;
   size_t n_nodes;
   eco_sim_workload workload;
-  int batch_size;       /* sequences collected per batch before starting, >= 1 */
-  double batch_wait_s;  /* longest wait for a batch to fill, s (never past a request's SLO) */
-  double duration_s;    /* arrivals stop after this; the run drains the queues */
+  int batch_size;      /* sequences collected per batch before starting, >= 1 */
+  double batch_wait_s; /* longest wait for a batch to fill, s (never past a request's SLO) */
+  double duration_s;   /* arrivals stop after this; the run drains the queues */
   uint64_t seed;
   /* optional: called for every completed or refused request (tests, traces) */
   void (*on_done)(void *user, const eco_sim_req *req, bool refused);
@@ -140,21 +140,21 @@ typedef struct eco_sim_hour {
 typedef struct eco_sim_result {
   char policy[32];
   uint64_t arrived, completed, refused;
-  uint64_t slo_met;        /* completed within the SLO */
+  uint64_t slo_met;           /* completed within the SLO */
   double prompt_tok, out_tok; /* tokens of completed requests */
-  double energy_active_j;  /* J, batches */
-  double energy_idle_j;    /* J, idle power of every node */
-  double op_g;             /* operational gCO2e incl. PUE, active + idle */
-  double op_idle_g;        /* part of op_g from idle power */
-  double emb_g;            /* embodied gCO2e for busy time */
-  double emb_idle_g;       /* embodied gCO2e for idle time (whole fleet) */
-  double makespan_s;       /* time of the last completion, s */
-  double lat_sum_s;        /* sum of latencies, s */
+  double energy_active_j;     /* J, batches */
+  double energy_idle_j;       /* J, idle power of every node */
+  double op_g;                /* operational gCO2e incl. PUE, active + idle */
+  double op_idle_g;           /* part of op_g from idle power */
+  double emb_g;               /* embodied gCO2e for busy time */
+  double emb_idle_g;          /* embodied gCO2e for idle time (whole fleet) */
+  double makespan_s;          /* time of the last completion, s */
+  double lat_sum_s;           /* sum of latencies, s */
   double lat_max_s;
-  uint64_t hist[ECO_SIM_HIST_BINS]; /* latency histogram */
+  uint64_t hist[ECO_SIM_HIST_BINS];     /* latency histogram */
   double util_mean, util_min, util_max; /* busy share of nodes over the makespan */
   uint64_t batches;
-  double batch_seqs; /* sum of batch sizes */
+  double batch_seqs;   /* sum of batch sizes */
   eco_sim_hour *hours; /* hourly series, n_hours entries */
   size_t n_hours;
   double *node_busy_s; /* per-node busy time, n_nodes entries */

@@ -10,9 +10,9 @@
 #include <string.h>
 
 static const char *const top_keys[] = {"device", "provenance"};
-static const char *const dev_keys[] = {"name",        "description", "memory_gb",  "usable_memory_gb",
-                                       "idle_w",      "embodied_kg", "lifetime_years", "max_batch",
-                                       "model",       "points",      "provenance", "notes"};
+static const char *const dev_keys[] = {
+    "name",           "description", "memory_gb", "usable_memory_gb", "idle_w",     "embodied_kg",
+    "lifetime_years", "max_batch",   "model",     "points",           "provenance", "notes"};
 static const char *const model_keys[] = {"name", "weights_gb", "kv_bytes_per_token", "source"};
 static const char *const point_keys[] = {"batch", "prefill_tok_s", "decode_tok_s", "power_w",
                                          "source"};
@@ -75,8 +75,7 @@ static int load_cfg(eco_cfg *cfg, eco_sim_device *dev, eco_error *err) {
   dev->max_batch = maxb > 1000000 ? 1000000 : (int)maxb;
   const eco_cfg_node *pts = eco_cfg_find(cfg, d, "points");
   if (!pts || pts->kind != ECO_CFG_SEQ)
-    return eco_error_set(err, ECO_ECONFIG, "%s: device.points must be a list",
-                         eco_cfg_source(cfg));
+    return eco_error_set(err, ECO_ECONFIG, "%s: device.points must be a list", eco_cfg_source(cfg));
   if (pts->n_items > ECO_SIM_DEV_MAX_POINTS)
     return eco_error_set(err, ECO_ECONFIG, "%s: at most %d points", eco_cfg_source(cfg),
                          ECO_SIM_DEV_MAX_POINTS);
@@ -177,10 +176,12 @@ void eco_sim_device_at(const eco_sim_device *dev, int b, double *prefill_tok_s,
   } else if (b >= dev->batch[n - 1]) {
     i = n - 1;
   } else {
-    while (i + 1 < n && dev->batch[i + 1] < b) i++;
+    while (i + 1 < n && dev->batch[i + 1] < b)
+      i++;
     /* batch[i] < b <= batch[i+1] */
     double f = (double)(b - dev->batch[i]) / (double)(dev->batch[i + 1] - dev->batch[i]);
-    *prefill_tok_s = dev->prefill_tok_s[i] + f * (dev->prefill_tok_s[i + 1] - dev->prefill_tok_s[i]);
+    *prefill_tok_s =
+        dev->prefill_tok_s[i] + f * (dev->prefill_tok_s[i + 1] - dev->prefill_tok_s[i]);
     *decode_tok_s = dev->decode_tok_s[i] + f * (dev->decode_tok_s[i + 1] - dev->decode_tok_s[i]);
     *power_w = dev->power_w[i] + f * (dev->power_w[i + 1] - dev->power_w[i]);
     return;

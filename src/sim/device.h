@@ -29,17 +29,17 @@
 typedef struct eco_sim_device {
   char name[64];
   size_t n_points;
-  int batch[ECO_SIM_DEV_MAX_POINTS];              /* batch sizes, increasing */
-  double prefill_tok_s[ECO_SIM_DEV_MAX_POINTS];   /* aggregate prompt tokens/s */
-  double decode_tok_s[ECO_SIM_DEV_MAX_POINTS];    /* aggregate generated tokens/s, all seqs */
-  double power_w[ECO_SIM_DEV_MAX_POINTS];         /* board power while serving, W */
-  double idle_w;                                  /* W while idle */
-  double usable_mem_bytes;                        /* memory for weights + KV cache, bytes */
-  double weights_bytes;                           /* model weights, bytes */
-  double kv_bytes_per_token;                      /* KV cache per token, bytes */
-  int max_batch;                                  /* sequences per batch, hard limit */
-  double embodied_g;                              /* total embodied emissions, gCO2e */
-  double lifetime_s;                              /* expected lifetime, s */
+  int batch[ECO_SIM_DEV_MAX_POINTS];            /* batch sizes, increasing */
+  double prefill_tok_s[ECO_SIM_DEV_MAX_POINTS]; /* aggregate prompt tokens/s */
+  double decode_tok_s[ECO_SIM_DEV_MAX_POINTS];  /* aggregate generated tokens/s, all seqs */
+  double power_w[ECO_SIM_DEV_MAX_POINTS];       /* board power while serving, W */
+  double idle_w;                                /* W while idle */
+  double usable_mem_bytes;                      /* memory for weights + KV cache, bytes */
+  double weights_bytes;                         /* model weights, bytes */
+  double kv_bytes_per_token;                    /* KV cache per token, bytes */
+  int max_batch;                                /* sequences per batch, hard limit */
+  double embodied_g;                            /* total embodied emissions, gCO2e */
+  double lifetime_s;                            /* expected lifetime, s */
 } eco_sim_device;
 
 /* Loads a profile YAML file (format: docs/simulator.md). */

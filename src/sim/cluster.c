@@ -169,6 +169,8 @@ static int alloc_slot(eco_sim *s, uint32_t *slot) {
     s->n_reqs = nc;
   }
   *slot = s->free_slots[--s->n_free];
+  if (s->n_reqs - s->n_free > s->res->peak_in_flight)
+    s->res->peak_in_flight = s->n_reqs - s->n_free;
   return 0;
 }
 
@@ -281,7 +283,7 @@ static int try_start(eco_sim *s, size_t i) {
   n->timer_at = -1;
   n->timer_gen++;
   /* form the batch: FIFO, up to target, while memory fits */
-  double tokens = 0, sum_prompt = 0, max_out = 0;
+  double tokens = 0, sum_prompt = 0, max_out = 0, max_prompt = 0;
   n->n_run = 0;
   while (n->q_len > 0 && n->n_run < target) {
     eco_sim_req *r = &s->reqs[n->q[n->q_head]];
@@ -294,9 +296,13 @@ static int try_start(eco_sim *s, size_t i) {
       free_slot(s, slot);
       continue;
     }
-    double t2 = tokens + own;
+    /* static batches pad every sequence to the longest prompt + output */
+    double mp = r->prompt_tok > max_prompt ? r->prompt_tok : max_prompt;
+    double mo = r->out_tok > max_out ? r->out_tok : max_out;
+    double t2 = (double)(n->n_run + 1) * (mp + mo);
     if (n->n_run > 0 && eco_sim_device_mem_need(d, t2) > d->usable_mem_bytes) break;
-    tokens = t2;
+    tokens += own;
+    max_prompt = mp;
     n->run[n->n_run++] = q_pop(n);
     n->q_prompt -= r->prompt_tok;
     n->q_out -= r->expected_out;
@@ -559,6 +565,7 @@ int eco_sim_run(const eco_sim_cfg *cfg, const eco_sim_policy_ops *ops, eco_sim_r
   eco_sim_event ev;
   while (eco_sim_heap_pop(&s.heap, &ev) == 0) {
     s.now = ev.t;
+    out->events++;
     switch (ev.kind) {
     case EV_ARRIVAL: rc = on_arrival(&s); break;
     case EV_BATCH_DONE: rc = batch_done(&s, ev.a); break;

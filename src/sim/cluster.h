@@ -157,7 +157,9 @@ typedef struct eco_sim_result {
   double batch_seqs;   /* sum of batch sizes */
   eco_sim_hour *hours; /* hourly series, n_hours entries */
   size_t n_hours;
-  double *node_busy_s; /* per-node busy time, n_nodes entries */
+  uint64_t peak_in_flight; /* most requests alive at once (queued or running) */
+  uint64_t events;         /* events processed */
+  double *node_busy_s;     /* per-node busy time, n_nodes entries */
   size_t n_nodes;
 } eco_sim_result;
 

@@ -14,9 +14,10 @@
  *   request i done at start + prefill_s + out_i * step_s
  *   batch done at   start + prefill_s + max(out) * step_s
  *   energy    = power_w(b) * (batch duration)
- * Memory: weights + kv_bytes_per_token * sum(prompt + output tokens) must fit
- * in usable memory, or the batch is cut (and a request that does not fit
- * alone is refused). */
+ * Memory: a static batch pads every sequence to the longest prompt and the
+ * longest output, so weights + kv_bytes_per_token * b * (max prompt + max
+ * output) must fit in usable memory, or the batch is cut short (FIFO); a
+ * request that does not fit alone is refused. */
 #ifndef ECO_SIM_DEVICE_H
 #define ECO_SIM_DEVICE_H
 

@@ -432,6 +432,56 @@ static void test_router_policies(void **state) {
   free(x);
 }
 
+/* The idle-class reduction in route.c must choose exactly what the policy
+ * chooses over all nodes: same results, bit for bit, with it on and off. */
+static void test_router_reduction_exact(void **state) {
+  (void)state;
+  poisson *x = malloc(sizeof *x);
+  assert_non_null(x);
+  poisson_init(x, 11);
+  eco_sim_node_cfg *nodes = calloc(64, sizeof *nodes);
+  eco_sim_device devs[2];
+  devs[0] = x->dev;
+  devs[1] = x->dev;
+  snprintf(devs[1].name, sizeof devs[1].name, "fast");
+  for (size_t k = 0; k < devs[1].n_points; k++) {
+    devs[1].decode_tok_s[k] *= 3;
+    devs[1].power_w[k] *= 2;
+  }
+  for (size_t i = 0; i < 64; i++)
+    nodes[i] = (eco_sim_node_cfg){.device = (i / 3) % 2, .zone = i % 2};
+  x->cfg.devices = devs;
+  x->cfg.n_devices = 2;
+  x->cfg.nodes = nodes;
+  x->cfg.n_nodes = 64;
+  x->cfg.workload.rate_per_s = 0.3;
+  x->cfg.workload.slo_s = 20;
+  x->cfg.duration_s = 6 * 3600;
+  const eco_policy_kind kinds[] = {ECO_POLICY_GREEDY, ECO_POLICY_CARBON, ECO_POLICY_LATENCY,
+                                   ECO_POLICY_SLO_CARBON};
+  for (size_t k = 0; k < 4; k++) {
+    eco_sim_result a, b;
+    for (int dedup = 0; dedup < 2; dedup++) {
+      eco_sim_router rt;
+      eco_sim_policy_ops ops;
+      eco_error err = {0};
+      assert_int_equal(eco_sim_router_init(&rt, kinds[k], &x->cfg, &ops, &err), 0);
+      rt.dedup = dedup;
+      assert_int_equal(eco_sim_run(&x->cfg, &ops, dedup ? &b : &a, &err), 0);
+      if (dedup) assert_true(rt.reduced_calls > 1000);
+      eco_sim_router_free(&rt);
+    }
+    assert_true(a.arrived > 3000);
+    assert_int_equal(a.completed, b.completed);
+    assert_true(a.op_g == b.op_g && a.emb_g == b.emb_g && a.lat_sum_s == b.lat_sum_s);
+    assert_memory_equal(a.node_busy_s, b.node_busy_s, 64 * sizeof(double));
+    eco_sim_result_free(&a);
+    eco_sim_result_free(&b);
+  }
+  free(nodes);
+  free(x);
+}
+
 static void test_bad_config(void **state) {
   (void)state;
   scen s;
@@ -449,11 +499,17 @@ static void test_bad_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_heap_order),          cmocka_unit_test(test_rng),
-      cmocka_unit_test(test_device_yaml),         cmocka_unit_test(test_device_bench_import),
-      cmocka_unit_test(test_one_node_fifo),       cmocka_unit_test(test_one_node_batch),
-      cmocka_unit_test(test_batch_timer_and_slo), cmocka_unit_test(test_memory_limits),
-      cmocka_unit_test(test_deterministic),       cmocka_unit_test(test_router_policies),
+      cmocka_unit_test(test_heap_order),
+      cmocka_unit_test(test_rng),
+      cmocka_unit_test(test_device_yaml),
+      cmocka_unit_test(test_device_bench_import),
+      cmocka_unit_test(test_one_node_fifo),
+      cmocka_unit_test(test_one_node_batch),
+      cmocka_unit_test(test_batch_timer_and_slo),
+      cmocka_unit_test(test_memory_limits),
+      cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_router_policies),
+      cmocka_unit_test(test_router_reduction_exact),
       cmocka_unit_test(test_bad_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

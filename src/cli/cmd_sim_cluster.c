@@ -22,7 +22,8 @@ static const eco_opt opts[] = {
     {"batch", 'b', "N", "batch.size", "prompts per batch"},
     {"batch-wait", 0, "D", "batch.wait", "longest wait for a batch to fill, e.g. 500ms"},
     {"rate", 0, "R", "workload.rate", "mean arrival rate, requests/s"},
-    {"slo", 0, "D", "workload.slo", "latency SLO, e.g. 20s"},
+    {"slo", 0, "D", "workload.slo", "latency SLO of every request, e.g. 20s"},
+    {"policy-slo", 0, "D", "policy_slo", "SLO the policy is given (default: --slo)"},
     {"shared-dir", 0, "DIR", NULL, "where 'shared/...' paths point (default ../shared)"},
     {"out", 'o', "DIR", NULL, "write results.csv, summary.json and SVG plots into DIR"},
     {"csv", 0, NULL, NULL, "print CSV instead of a table"},
@@ -149,8 +150,29 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
                            sc.cfg.duration_s, "nodes", (json_int_t)sc.cfg.n_nodes, "lengths",
                            sc.lengths_source);
   json_t *arr = json_array();
-  for (size_t k = 0; k < n_done; k++)
-    json_array_append_new(arr, eco_sim_summary_json(&sum[k]));
+  for (size_t k = 0; k < n_done; k++) {
+    json_t *o = eco_sim_summary_json(&sum[k]);
+    /* where the work went: shares of busy time per zone and per device */
+    json_t *zb = json_object(), *db = json_object();
+    double tot = 0;
+    for (size_t i = 0; i < sc.cfg.n_nodes; i++)
+      tot += res[k].node_busy_s[i];
+    for (size_t z = 0; z < sc.n_zones; z++) {
+      double b = 0;
+      for (size_t i = 0; i < sc.cfg.n_nodes; i++)
+        if (sc.nodes[i].zone == z) b += res[k].node_busy_s[i];
+      json_object_set_new(zb, sc.zones[z].name, json_real(tot > 0 ? b / tot : 0));
+    }
+    for (size_t d = 0; d < sc.n_devices; d++) {
+      double b = 0;
+      for (size_t i = 0; i < sc.cfg.n_nodes; i++)
+        if (sc.nodes[i].device == d) b += res[k].node_busy_s[i];
+      json_object_set_new(db, sc.devices[d].name, json_real(tot > 0 ? b / tot : 0));
+    }
+    json_object_set_new(o, "zone_busy_share", zb);
+    json_object_set_new(o, "device_busy_share", db);
+    json_array_append_new(arr, o);
+  }
   json_object_set_new(root, "policies", arr);
   char *js = json_dumps(root, JSON_INDENT(2));
   json_decref(root);

@@ -121,6 +121,8 @@ typedef struct eco_sim_cfg {
   int batch_size;      /* sequences collected per batch before starting, >= 1 */
   double batch_wait_s; /* longest wait for a batch to fill, s (never past a request's SLO) */
   double duration_s;   /* arrivals stop after this; the run drains the queues */
+  double policy_slo_s; /* SLO the routing policy is given, s (0 = the workload's slo_s);
+                          a tighter value leaves the policy a safety margin */
   uint64_t seed;
   /* optional: called for every completed or refused request (tests, traces) */
   void (*on_done)(void *user, const eco_sim_req *req, bool refused);

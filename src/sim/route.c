@@ -87,7 +87,7 @@ static int choose(void *ctx, const eco_sim *sim, const eco_sim_req *req, size_t 
       .prompt_tokens = req->prompt_tok,
       .max_tokens = 0,
       .expected_out_tokens = req->expected_out,
-      .slo_s = req->slo_s,
+      .slo_s = r->policy_slo_s > 0 ? r->policy_slo_s : req->slo_s,
       .excluded = NULL,
   };
   eco_route_prediction p;
@@ -117,6 +117,7 @@ int eco_sim_router_init(eco_sim_router *r, eco_policy_kind kind, const eco_sim_c
   r->batch = cfg->batch_size > 0 ? cfg->batch_size : 1;
   r->policy.kind = kind;
   r->policy.default_slo_s = cfg->workload.slo_s;
+  r->policy_slo_s = cfg->policy_slo_s;
   snprintf(r->name, sizeof r->name, "%s", eco_policy_name(kind));
   r->views = calloc(r->n ? r->n : 1, sizeof *r->views);
   r->queued_work_s = calloc(r->n ? r->n : 1, sizeof *r->queued_work_s);

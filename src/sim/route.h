@@ -35,7 +35,8 @@ typedef struct eco_sim_router {
   double *queued_work_s; /* per node: estimated time to serve its queue, s */
   double *busy_until;    /* per node, s */
   size_t n;
-  int batch; /* B */
+  int batch;           /* B */
+  double policy_slo_s; /* SLO passed to the policy, s (0 = the request's) */
   char name[32];
   uint64_t slo_fallbacks; /* slo-carbon decisions where no node met the SLO */
   bool dedup;             /* use the exact idle-class reduction above (default true) */

@@ -12,9 +12,9 @@
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const top_keys[] = {"seed",     "duration",     "start",      "batch",
-                                       "devices",  "device_bench", "zones",      "nodes",
-                                       "workload", "policies",     "description"};
+static const char *const top_keys[] = {"seed",     "duration",     "start",       "batch",
+                                       "devices",  "device_bench", "zones",       "nodes",
+                                       "workload", "policies",     "description", "policy_slo"};
 static const char *const batch_keys[] = {"size", "wait"};
 static const char *const zone_keys[] = {"name", "trace", "intensity", "pue"};
 static const char *const node_keys[] = {"device", "zone", "count"};
@@ -326,6 +326,7 @@ int eco_sim_scenario_load(const eco_cfg *cfg, const char *base, const char *shar
   if ((rc = eco_cfg_str(cfg, NULL, "start", NULL, &start, err))) goto fail;
   if ((rc = eco_cfg_int(cfg, NULL, "batch.size", 1, &bsize, err))) goto fail;
   if ((rc = eco_cfg_duration(cfg, NULL, "batch.wait", 0, &c->batch_wait_s, err))) goto fail;
+  if ((rc = eco_cfg_duration(cfg, NULL, "policy_slo", 0, &c->policy_slo_s, err))) goto fail;
   if (start && eco_time_parse_iso8601(start, &sc->start_s)) {
     rc = eco_error_set(err, ECO_ECONFIG, "%s: start '%s' is not an ISO-8601 UTC time",
                        eco_cfg_source(cfg), start);

@@ -24,6 +24,7 @@
  *     slo: 20s
  *     max_requests: 0
  *   policies: [greedy, carbon, latency, slo-carbon]
+ *   policy_slo: 30s                 # SLO given to the policy (default workload.slo)
  *
  * Relative paths are resolved against the config file's folder, except
  * those starting with "shared/", which are resolved against the shared data

@@ -138,10 +138,10 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
   for (size_t k = 0; k < sc.n_policies; k++) {
     eco_sim_router rt;
     eco_sim_policy_ops ops;
-    if ((rc = eco_sim_router_init(&rt, sc.policies[k], &sc.cfg, &ops, &err))) goto fail;
-    rc = eco_sim_run(&sc.cfg, &ops, &res[k], &err);
+    if (eco_sim_router_init(&rt, sc.policies[k], &sc.cfg, &ops, &err)) goto fail;
+    int run_rc = eco_sim_run(&sc.cfg, &ops, &res[k], &err);
     eco_sim_router_free(&rt);
-    if (rc) goto fail;
+    if (run_rc) goto fail;
     eco_sim_summarize(&res[k], &sum[k]);
     n_done++;
   }
@@ -177,11 +177,11 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
   char *js = json_dumps(root, JSON_INDENT(2));
   json_decref(root);
   if (!js) {
-    rc = ECO_ENOMEM;
+    eco_error_set(&err, ECO_ENOMEM, "out of memory");
     goto fail;
   }
   const char *out = eco_cli_get(cli, "out");
-  if (out && (rc = write_outputs(cli, out, res, sum, n_done, js))) {
+  if (out && write_outputs(cli, out, res, sum, n_done, js)) {
     free(js);
     goto done;
   }

@@ -101,7 +101,9 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
   /* grid and ticks */
   char buf[32];
   if (c->xlog) {
-    for (double v = rx.lo; v <= rx.hi * 1.0001; v *= 10) {
+    for (int k = 0; k < 40; k++) {
+      double v = rx.lo * pow(10, k);
+      if (v > rx.hi * 1.0001) break;
       double px = map(v, rx, true, L, R);
       fmt_num(buf, sizeof buf, v);
       eco_sb_printf(sb,
@@ -111,7 +113,9 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
     }
   } else {
     double st = nice_step(rx.hi - rx.lo, 6);
-    for (double v = rx.lo; v <= rx.hi + st * 1e-6; v += st) {
+    for (int k = 0; k < 1000; k++) {
+      double v = rx.lo + k * st;
+      if (v > rx.hi + st * 1e-6) break;
       double px = map(v, rx, false, L, R);
       fmt_num(buf, sizeof buf, v);
       eco_sb_printf(sb,
@@ -121,7 +125,9 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
     }
   }
   double st = nice_step(ry.hi - ry.lo, 5);
-  for (double v = ry.lo; v <= ry.hi + st * 1e-6; v += st) {
+  for (int k = 0; k < 1000; k++) {
+    double v = ry.lo + k * st;
+    if (v > ry.hi + st * 1e-6) break;
     double py = map(v, ry, false, B, T);
     fmt_num(buf, sizeof buf, v);
     eco_sb_printf(sb,
@@ -131,7 +137,9 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
   }
   if (c->y2label) {
     double st2 = nice_step(ry2.hi - ry2.lo, 5);
-    for (double v = ry2.lo; v <= ry2.hi + st2 * 1e-6; v += st2) {
+    for (int k = 0; k < 1000; k++) {
+      double v = ry2.lo + k * st2;
+      if (v > ry2.hi + st2 * 1e-6) break;
       double py = map(v, ry2, false, B, T);
       fmt_num(buf, sizeof buf, v);
       eco_sb_printf(sb, "<text x=\"%.0f\" y=\"%.1f\" fill=\"#888\">%s</text>\n", R + 5, py + 4,

@@ -20,7 +20,13 @@ B=${BATCH:-4}
 for S in 15 20 30 45 60; do
   "$bin" sim cluster --config "$cfg" --shared-dir "$shared" --batch "$B" --slo 60s \
     --policy slo-carbon --policy-slo "${S}s" --json > "$OUT/slo-$S.json"
+  # the same with a perfect output-length predictor: how much of the gap is prediction error
+  "$bin" sim cluster --config "$cfg" --shared-dir "$shared" --batch "$B" --slo 60s \
+    --policy slo-carbon --policy-slo "${S}s" --length-prediction oracle --json \
+    > "$OUT/slo-$S-oracle.json"
 done
+"$bin" sim cluster --config "$cfg" --shared-dir "$shared" --batch "$B" --slo 60s \
+  --policy carbon --length-prediction oracle --json > "$OUT/carbon-oracle.json"
 echo "## Batch $B, SLO 60 s for every request (Jetson Orin NX + RTX 2000 Ada, DE-LU, 1 day)"
 echo
 echo "| policy | SLO given to the policy | gCO2e/req (all) | gCO2e/req (batches only) | saving vs greedy (all) | p95 s | mean s | SLO attainment |"
@@ -31,5 +37,9 @@ jq -r --arg g "$g" --arg s "60 s" ".policies[] | select(.policy != \"slo-carbon\
 for S in 15 20 30 45 60; do
   jq -r --arg g "$g" --arg s "$S s" ".policies[] | $row" "$OUT/slo-$S.json"
 done
+for S in 15 20 30 45 60; do
+  jq -r --arg g "$g" --arg s "$S s, oracle lengths" ".policies[] | $row" "$OUT/slo-$S-oracle.json"
+done
+jq -r --arg g "$g" --arg s "-, oracle lengths" ".policies[] | $row" "$OUT/carbon-oracle.json"
 echo
 echo "Plots (carbon over time, latency CDF, Pareto front): $OUT/all/"

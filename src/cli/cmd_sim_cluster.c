@@ -24,6 +24,8 @@ static const eco_opt opts[] = {
     {"rate", 0, "R", "workload.rate", "mean arrival rate, requests/s"},
     {"slo", 0, "D", "workload.slo", "latency SLO of every request, e.g. 20s"},
     {"policy-slo", 0, "D", "policy_slo", "SLO the policy is given (default: --slo)"},
+    {"length-prediction", 0, "M", "workload.length_prediction",
+     "output length the policy sees: mean (of the level) or oracle (true)"},
     {"shared-dir", 0, "DIR", NULL, "where 'shared/...' paths point (default ../shared)"},
     {"out", 'o', "DIR", NULL, "write results.csv, summary.json and SVG plots into DIR"},
     {"csv", 0, NULL, NULL, "print CSV instead of a table"},

@@ -393,7 +393,7 @@ static void draw_lengths(eco_sim *s, eco_sim_req *r, const eco_sim_len *given) {
     r->prompt_tok = cap_tok(p, w->max_prompt_tok);
     r->out_tok = cap_tok(o * w->level_mult[level], w->max_out_tok);
   }
-  r->expected_out = cap_tok(s->exp_out[level], w->max_out_tok);
+  r->expected_out = w->oracle_lengths ? r->out_tok : cap_tok(s->exp_out[level], w->max_out_tok);
 }
 
 /* Time of the next arrival after t, or +inf when there is none. */

@@ -67,6 +67,8 @@ typedef struct eco_sim_workload {
   double level_mult[ECO_SIM_MAX_LEVELS]; /* output multiplier when lens lack per-level counts */
   double slo_s;                          /* latency SLO of every request, s (0 = none) */
   uint64_t max_requests;                 /* stop arrivals after this many (0 = none) */
+  bool oracle_lengths; /* the policy sees each request's true output length (an upper bound
+                          for output-length prediction); default: the level's mean */
 } eco_sim_workload;
 
 /* A request as the policy sees it. */

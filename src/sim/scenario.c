@@ -34,7 +34,8 @@ static const char *const wl_keys[] = {"arrival",
                                       "max_output_tokens",
                                       "levels",
                                       "slo",
-                                      "max_requests"};
+                                      "max_requests",
+                                      "length_prediction"};
 static const char *const sprout_keys[] = {"dir", "datasets", "decode_tok_s"};
 static const char *const level_keys[] = {"mix", "mult"};
 
@@ -231,6 +232,12 @@ static int load_workload(const eco_cfg *cfg, const char *base, const char *share
   if ((rc = eco_cfg_int(cfg, NULL, "workload.max_output_tokens", 2048, &maxo, err))) return rc;
   if ((rc = eco_cfg_int(cfg, NULL, "workload.max_requests", 0, &maxr, err))) return rc;
   if ((rc = eco_cfg_duration(cfg, NULL, "workload.slo", 0, &wl->slo_s, err))) return rc;
+  const char *lp;
+  if ((rc = eco_cfg_str(cfg, NULL, "workload.length_prediction", "mean", &lp, err))) return rc;
+  if (strcmp(lp, "mean") != 0 && strcmp(lp, "oracle") != 0)
+    return eco_error_set(err, ECO_ECONFIG, "%s: workload.length_prediction must be mean or oracle",
+                         eco_cfg_source(cfg));
+  wl->oracle_lengths = strcmp(lp, "oracle") == 0;
   wl->max_prompt_tok = maxp < 0 ? 0 : (uint32_t)(maxp > 1000000000 ? 1000000000 : maxp);
   wl->max_out_tok = maxo < 0 ? 0 : (uint32_t)(maxo > 1000000000 ? 1000000000 : maxo);
   wl->max_requests = maxr < 0 ? 0 : (uint64_t)maxr;

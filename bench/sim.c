@@ -191,19 +191,19 @@ int main(int argc, char **argv) {
   if (eco_sim_router_init(&rt, ECO_POLICY_SLO_CARBON, &w->cfg, &ops, &err)) goto done;
   eco_route_request rq = {.prompt_tokens = 80, .expected_out_tokens = 200, .slo_s = 30};
   eco_route_prediction p;
-  double t0 = eco_time_wall_s();
+  double t0 = eco_time_wall_s(), c0 = eco_time_process_cpu_s();
   size_t acc = 0;
   uint64_t n_bare = n_req / 10 ? n_req / 10 : 1;
   for (uint64_t i = 0; i < n_bare; i++) {
     rq.prompt_tokens = (uint32_t)(40 + i % 200);
     if (eco_policy_choose(&rt.policy, &rq, rt.views, rt.n, &p) == 0) acc += p.node;
   }
-  double wall_p = eco_time_wall_s() - t0;
+  double wall_p = eco_time_wall_s() - t0, cpu_p = eco_time_process_cpu_s() - c0;
   eco_sim_router_free(&rt);
   double per = wall_p / (double)n_bare;
-  printf("  peer: bare eco_policy_choose over all %zu views: %.2f us/decision (%llu calls, "
-         "checksum %zu)\n",
-         n_nodes, per * 1e6, (unsigned long long)n_bare, acc);
+  printf("  peer: bare eco_policy_choose over all %zu views: %.2f us wall, %.2f us CPU per "
+         "decision (%llu calls, checksum %zu)\n",
+         n_nodes, per * 1e6, cpu_p / (double)n_bare * 1e6, (unsigned long long)n_bare, acc);
   printf("  whole simulation vs %llu full-array decisions alone (%.1f s): %.3fx\n",
          (unsigned long long)rc_.arrived, per * (double)rc_.arrived,
          wall_c / (per * (double)rc_.arrived));

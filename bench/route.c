@@ -272,8 +272,12 @@ static int bench_proxy(int threads, int conns, int dur) {
   /* warm-up of the router's pool */
   wrk_res warm;
   (void)run_wrk(rurl, script, 1, conns, 1, &warm);
-  if (run_wrk(burl, script, threads, conns, dur, &direct) != 0 ||
-      run_wrk(rurl, script, threads, conns, dur, &routed) != 0) {
+  double c0 = eco_time_process_cpu_s();
+  int e1 = run_wrk(burl, script, threads, conns, dur, &direct);
+  double c1 = eco_time_process_cpu_s();
+  int e2 = run_wrk(rurl, script, threads, conns, dur, &routed);
+  double c2 = eco_time_process_cpu_s();
+  if (e1 != 0 || e2 != 0) {
     fprintf(stderr, "bench_route: wrk failed\n");
     rc = 1;
   } else {
@@ -284,6 +288,14 @@ static int bench_proxy(int threads, int conns, int dur) {
            "%.2f (goal >= 10k req/s through the router: %s)\n",
            routed.p50_ms - direct.p50_ms, routed.p99_ms - direct.p99_ms, routed.rps / direct.rps,
            routed.rps >= 10000 ? "met" : "not met");
+    /* CPU cost, independent of how busy the machine is: this process runs
+     * the backend in both runs and the router only in the second. */
+    double be_us = (c1 - c0) * 1e6 / (direct.rps * dur);
+    double all_us = (c2 - c1) * 1e6 / (routed.rps * dur);
+    double router_us = all_us - be_us;
+    printf("cpu per request: backend %.1f us, backend+router %.1f us -> router %.1f us "
+           "(= %.0f req/s per fully available core)\n",
+           be_us, all_us, router_us, router_us > 0 ? 1e6 / router_us : 0);
   }
   eco_router_stop(r);
   pthread_join(rt, NULL);

@@ -851,6 +851,77 @@ static void test_sse_helpers(void **state) {
   assert_int_equal(eco_router_estimate_prompt_tokens(NULL), 1);
 }
 
+/* Zone intensities from the shared hourly traces (acct's trace provider):
+ * FR starts at the first row of FR_2023_hourly.csv, 35.34 g/kWh (direct),
+ * not the 300 of the static table; a zone without a trace falls back to
+ * the static table. */
+static void test_trace_intensity(void **state) {
+  (void)state;
+  char *fr = NULL;
+  ECO_TEST_NEED_SHARED("data/carbon/FR_2023_hourly.csv", &fr);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", fr);
+  *strrchr(dir, '/') = '\0';
+  free(fr);
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  char extra[1200];
+  snprintf(extra, sizeof extra, "carbon:\n  trace: %s\n  refresh: 1s\n", dir);
+  char *y = cluster_yaml(b, 3, NULL);
+  char *y2 = malloc(strlen(y) + strlen(extra) + 1);
+  strcpy(y2, extra);
+  strcat(y2, y);
+  rt t;
+  rt_start(&t, y2);
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
+  resp r;
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  json_t *j = json_loads(r.body, 0, NULL);
+  json_t *nodes = json_object_get(j, "nodes");
+  double ci_c = json_real_value(json_object_get(json_array_get(nodes, 2), "intensity_gco2_kwh"));
+  double ci_b = json_real_value(json_object_get(json_array_get(nodes, 1), "intensity_gco2_kwh"));
+  assert_true(fabs(ci_c - 35.34) < 1e-9); /* FR from the trace */
+  assert_true(fabs(ci_b - 50) < 1e-9);    /* SE: no trace, static table */
+  json_decref(j);
+  resp_free(&r);
+  rt_stop(&t);
+  free(y);
+  free(y2);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+}
+
+/* The command: usage errors exit 2 with a message. */
+static void test_cli(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  assert_int_equal(eco_test_write_file(dir, "empty.yaml", "router: {port: 0}\n"), 0);
+  assert_int_equal(eco_test_write_file(dir, "bad.yaml", "router: {policy: fastest}\n"), 0);
+  char cmd[2048];
+  char *out = NULL;
+  int code = -1;
+  snprintf(cmd, sizeof cmd, "%s route --config %s/empty.yaml 2>&1", eco_test_binary(), dir);
+  assert_int_equal(eco_test_run(cmd, &out, &code), 0);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(out, "no nodes"));
+  free(out);
+  snprintf(cmd, sizeof cmd, "%s route --config %s/bad.yaml 2>&1", eco_test_binary(), dir);
+  assert_int_equal(eco_test_run(cmd, &out, &code), 0);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(out, "fastest"));
+  free(out);
+  snprintf(cmd, sizeof cmd, "%s route --help 2>&1", eco_test_binary());
+  assert_int_equal(eco_test_run(cmd, &out, &code), 0);
+  assert_int_equal(code, 0);
+  assert_non_null(strstr(out, "x-ecoinfer-policy"));
+  free(out);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -865,6 +936,8 @@ int main(void) {
       cmocka_unit_test(test_stream_dies_midway),
       cmocka_unit_test(test_health_and_dns),
       cmocka_unit_test(test_batch_window),
+      cmocka_unit_test(test_trace_intensity),
+      cmocka_unit_test(test_cli),
   };
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);
   curl_global_cleanup();

@@ -834,7 +834,7 @@ static void pump_events(preq *r, bool final) {
         if (json_is_object(u)) {
           r->saw_usage = true;
           finish_accounting(r, u, eco_time_mono_ns());
-          char *s = json_dumps(j, JSON_COMPACT);
+          char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
           if (s) {
             evbuffer_add_printf(out, "data: %s\n\n", s);
             free(s);
@@ -953,7 +953,7 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   json_t *u = j ? json_object_get(j, "usage") : NULL;
   if (json_is_object(u)) {
     finish_accounting(r, u, tend);
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
     if (s && ob) evbuffer_add(ob, s, strlen(s));
     free(s);
   } else {

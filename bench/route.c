@@ -149,7 +149,10 @@ static void *backend_loop(void *arg) {
 }
 
 static int backend_start(backend *b) {
-  b->base = event_base_new();
+  struct event_config *ec = event_config_new();
+  if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  b->base = ec ? event_base_new_with_config(ec) : event_base_new();
+  if (ec) event_config_free(ec);
   b->http = b->base ? evhttp_new(b->base) : NULL;
   if (!b->http) return -1;
   evhttp_set_gencb(b->http, on_backend, b);

@@ -1536,7 +1536,13 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   g->nodes = calloc(g->cap_nodes, sizeof *g->nodes);
   g->views = calloc(g->cap_nodes, sizeof *g->views);
   if (!g->nodes || !g->views) goto oom;
-  g->base = event_base_new();
+  /* The changelist coalesces the many event add/del calls evhttp makes per
+   * request into one epoll_ctl per fd and loop iteration. */
+  struct event_config *ec = event_config_new();
+  if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  g->base = ec ? event_base_new_with_config(ec) : NULL;
+  if (ec) event_config_free(ec);
+  if (!g->base) g->base = event_base_new();
   if (!g->base) goto oom;
   g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
   if (!g->dns) g->dns = evdns_base_new(g->base, 0);

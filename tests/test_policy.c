@@ -361,6 +361,63 @@ static void test_outlen(void **state) {
   assert_true(eco_outlen_predict(&z, 5, 100) >= 1);
 }
 
+static double rnd(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return (double)(*x >> 11) / 9007199254740992.0;
+}
+
+/* The scan's fast scores and eco_route_predict agree: on 200 random
+ * nodes, the chosen node's full prediction is the brute-force optimum. */
+static void test_scan_matches_predict(void **state) {
+  (void)state;
+  uint64_t x = 12345;
+#define RND() rnd(&x)
+  enum { N = 200 };
+  static eco_node_view n[N];
+  for (int trial = 0; trial < 100; trial++) {
+    for (int i = 0; i < N; i++) {
+      /* narrow ranges, so that every term can decide the winner */
+      double a = 1e-3 + 2e-4 * RND(), b = 2e-2 + 4e-3 * RND(), c = 0.1 + 0.02 * RND();
+      double d = 1 + 0.2 * RND(), e = 300 + 60 * RND();
+      n[i] = mk("n", a, b, c, d, e);
+      n[i].pue = 1 + 0.3 * RND();
+      n[i].embodied_g_per_s = 1e-3 * RND();
+      n[i].profile.batch_slowdown = 0.1 * RND();
+      n[i].profile.service_s = RND() < 0.5 ? 0 : 3 * RND();
+      n[i].max_batch = 1 + (uint32_t)(6 * RND());
+      n[i].active_batch = (uint32_t)(n[i].max_batch * RND());
+      n[i].queue_depth = RND() < 0.3 ? (uint32_t)(5 * RND()) : 0;
+      n[i].backlog_s = RND() < 0.1 ? 2 * RND() : 0;
+      n[i].health = RND() < 0.1 ? ECO_NODE_DOWN : ECO_NODE_UP;
+    }
+    eco_route_request r = {0};
+    r.prompt_tokens = (uint32_t)(1000 * RND());
+    r.expected_out_tokens = 1 + 300 * RND();
+    r.slo_s = 1 + 8 * RND();
+    for (int k = ECO_POLICY_CARBON; k <= ECO_POLICY_SLO_CARBON; k++) {
+      eco_route_prediction p, q;
+      choose((eco_policy_kind)k, &r, n, N, &p);
+      double best = INFINITY;
+      for (int i = 0; i < N; i++) {
+        if (!eco_policy_eligible(&n[i], &r, (size_t)i)) continue;
+        eco_route_predict(&n[i], &r, r.slo_s, &q);
+        if (k == ECO_POLICY_SLO_CARBON && !q.meets_slo) continue;
+        double v = k == ECO_POLICY_LATENCY ? q.latency_s : q.total_g;
+        if (v < best) best = v;
+      }
+      double got = k == ECO_POLICY_LATENCY ? p.latency_s : p.total_g;
+      if (isinf(best)) {
+        assert_true(p.slo_fallback);
+      } else if (!(fabs(got - best) <= 1e-9 * best)) {
+        fail_msg("policy %d trial %d: chose %.12g, optimum %.12g", k, trial, got, best);
+      }
+    }
+  }
+#undef RND
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_predict_idle),    cmocka_unit_test(test_predict_queue_and_batch),
@@ -368,7 +425,7 @@ int main(void) {
       cmocka_unit_test(test_policies_loaded), cmocka_unit_test(test_eligibility_and_rr),
       cmocka_unit_test(test_names),           cmocka_unit_test(test_default_out_tokens),
       cmocka_unit_test(test_profile_observe), cmocka_unit_test(test_profile_from_rates),
-      cmocka_unit_test(test_outlen),
+      cmocka_unit_test(test_outlen),          cmocka_unit_test(test_scan_matches_predict),
   };
   return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

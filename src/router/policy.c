@@ -91,9 +91,9 @@ void eco_route_predict(const eco_node_view *node, const eco_route_request *req, 
 }
 
 /* Service time at batch 1, queues ignored: the hardware's speed for req. */
-static double hw_time(const eco_node_view *node, const eco_route_request *req, double out_tok) {
-  return eco_profile_prefill_s(&node->profile, req->prompt_tokens) +
-         eco_profile_decode_s(&node->profile, out_tok, 1);
+static double hw_time(const eco_node_view *node, double prompt, double out_tok) {
+  const eco_profile *p = &node->profile;
+  return p->overhead_s + p->prefill_s_per_tok * prompt + p->decode_s_per_tok * out_tok;
 }
 
 static bool node_full(const eco_node_view *node) {
@@ -101,12 +101,85 @@ static bool node_full(const eco_node_view *node) {
   return (uint64_t)node->active_batch + node->queue_depth >= maxb;
 }
 
+/* The scan's fast path: latency and total carbon only, the same formulas
+ * as eco_route_predict (test_policy checks that both agree), written out
+ * inline so that a decision over 1000 nodes stays within a few us. The
+ * chosen node's full prediction then comes from eco_route_predict (which
+ * uses sci.h). */
+typedef struct score {
+  double lat_s; /* predicted latency, s */
+  double g;     /* predicted total gCO2e */
+} score;
+
+static inline score node_score(const eco_node_view *nd, double prompt, double out_tok,
+                               bool want_lat, bool want_g) {
+  const eco_profile *p = &nd->profile;
+  double maxb = nd->max_batch > 0 ? (double)nd->max_batch : 1.0;
+  double active = nd->active_batch, queue = nd->queue_depth;
+  double free_slots = maxb - active;
+  if (free_slots < 0) free_slots = 0;
+  double k = p->batch_slowdown > 0 ? p->batch_slowdown : 0;
+  double prefill = p->overhead_s + p->prefill_s_per_tok * prompt;
+  double b, qs = 0;
+  bool queued = !(queue < free_slots);
+  b = queued ? maxb : active + queue + 1;
+  double step = 1 + k * (b - 1);
+  double dec = p->decode_s_per_tok * out_tok * step;
+  score s = {0, 0};
+  if (want_lat) {
+    if (queued) {
+      double svc = p->service_s > 0 ? p->service_s : prefill + dec;
+      qs = ceil((queue + 1 - free_slots) / maxb) * svc;
+    }
+    if (nd->backlog_s > qs) qs = nd->backlog_s;
+    s.lat_s = qs + prefill + dec;
+  }
+  if (want_g) {
+    double inv_b = b > 1 ? 1.0 / b : 1.0;
+    double e = p->prefill_j_per_tok * prompt + p->decode_j_per_tok * out_tok * step * inv_b;
+    double pue = nd->pue >= 1 ? nd->pue : 1.0;
+    double svc_s = prefill + dec;
+    double emb = nd->embodied_g_per_s > 0 && svc_s > 0 ? nd->embodied_g_per_s * svc_s * inv_b : 0;
+    s.g = e * (1.0 / ECO_J_PER_KWH) * pue * nd->intensity_gco2_kwh + emb;
+  }
+  return s;
+}
+
+/* Index of the least carbon (by_carbon) or least latency among eligible
+ * nodes, restricted to latency <= slo_s when use_slo; n if none. *fast:
+ * the least-latency eligible node (only computed when use_slo). Called
+ * with constant flags so that each policy gets its own specialised loop. */
+static inline size_t scan_min(const eco_node_view *nodes, size_t n, const eco_route_request *req,
+                              double prompt, double out_tok, bool by_carbon, bool use_slo,
+                              double slo_s, size_t *fast) {
+  size_t best = n;
+  double best_v = INFINITY, fast_lat = INFINITY;
+  *fast = n;
+  for (size_t i = 0; i < n; i++) {
+    if (!eco_policy_eligible(&nodes[i], req, i)) continue;
+    score sc = node_score(&nodes[i], prompt, out_tok, !by_carbon || use_slo, by_carbon);
+    if (use_slo) {
+      if (*fast == n || sc.lat_s < fast_lat) {
+        fast_lat = sc.lat_s;
+        *fast = i;
+      }
+      if (!(sc.lat_s <= slo_s)) continue;
+    }
+    double v = by_carbon ? sc.g : sc.lat_s;
+    if (best == n || v < best_v) {
+      best_v = v;
+      best = i;
+    }
+  }
+  return best;
+}
+
 int eco_policy_choose(const eco_policy *pol, const eco_route_request *req,
                       const eco_node_view *nodes, size_t n, eco_route_prediction *out) {
   if (!pol || !req || !nodes || !out || n == 0) return ECO_EINVAL;
   double slo_s = req->slo_s > 0 ? req->slo_s : (pol->default_slo_s > 0 ? pol->default_slo_s : 0);
   size_t best = n;
-  eco_route_prediction cur, bestp;
+  eco_route_prediction bestp;
   memset(&bestp, 0, sizeof bestp);
   switch (pol->kind) {
   case ECO_POLICY_ROUND_ROBIN: {
@@ -123,21 +196,21 @@ int eco_policy_choose(const eco_policy *pol, const eco_route_request *req,
     break;
   }
   case ECO_POLICY_GREEDY: {
-    double out_tok = expected_out(req);
+    double out_tok = expected_out(req), prompt = req->prompt_tokens;
     double best_hw = INFINITY, best_lat = INFINITY;
     size_t best_any = n;
     for (size_t i = 0; i < n; i++) {
       if (!eco_policy_eligible(&nodes[i], req, i)) continue;
       if (!node_full(&nodes[i])) {
-        double t = hw_time(&nodes[i], req, out_tok);
+        double t = hw_time(&nodes[i], prompt, out_tok);
         if (t < best_hw) {
           best_hw = t;
           best = i;
         }
       } else if (best == n) {
-        eco_route_predict(&nodes[i], req, slo_s, &cur);
-        if (cur.latency_s < best_lat) {
-          best_lat = cur.latency_s;
+        score sc = node_score(&nodes[i], prompt, out_tok, true, false);
+        if (sc.lat_s < best_lat) {
+          best_lat = sc.lat_s;
           best_any = i;
         }
       }
@@ -150,32 +223,22 @@ int eco_policy_choose(const eco_policy *pol, const eco_route_request *req,
   case ECO_POLICY_CARBON:
   case ECO_POLICY_LATENCY:
   case ECO_POLICY_SLO_CARBON: {
-    bool use_slo = pol->kind == ECO_POLICY_SLO_CARBON && slo_s > 0;
-    bool by_carbon = pol->kind != ECO_POLICY_LATENCY;
+    double out_tok = expected_out(req), prompt = req->prompt_tokens;
     size_t fast = n;
-    eco_route_prediction fastp;
-    memset(&fastp, 0, sizeof fastp);
-    for (size_t i = 0; i < n; i++) {
-      if (!eco_policy_eligible(&nodes[i], req, i)) continue;
-      eco_route_predict(&nodes[i], req, slo_s, &cur);
-      if (use_slo && (fast == n || cur.latency_s < fastp.latency_s)) {
-        fast = i;
-        fastp = cur;
-      }
-      if (use_slo && !cur.meets_slo) continue;
-      bool better =
-          best == n || (by_carbon ? cur.total_g < bestp.total_g : cur.latency_s < bestp.latency_s);
-      if (better) {
-        best = i;
-        bestp = cur;
-      }
-    }
-    if (use_slo && best == n && fast < n) {
+    if (pol->kind == ECO_POLICY_LATENCY)
+      best = scan_min(nodes, n, req, prompt, out_tok, false, false, 0, &fast);
+    else if (pol->kind == ECO_POLICY_CARBON || slo_s <= 0)
+      best = scan_min(nodes, n, req, prompt, out_tok, true, false, 0, &fast);
+    else
+      best = scan_min(nodes, n, req, prompt, out_tok, true, true, slo_s, &fast);
+    bool fallback = false;
+    if (best == n && fast < n) {
       best = fast;
-      bestp = fastp;
-      bestp.slo_fallback = true;
+      fallback = true;
     }
     if (best == n) return ECO_ENOENT;
+    eco_route_predict(&nodes[best], req, slo_s, &bestp);
+    bestp.slo_fallback = fallback;
     break;
   }
   default: return ECO_EINVAL;

@@ -17,6 +17,7 @@ PKGS=(
   libclang-rt-14-dev    # sanitizer and libFuzzer runtimes for clang
   curl wrk              # integration tests and load benchmarks
   prometheus            # promtool, to validate /metrics
+  jq                    # experiments/*/run.sh (simulator result tables)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with

@@ -297,6 +297,55 @@ static void test_batch_timer_and_slo(void **state) {
   eco_sim_result_free(&r);
 }
 
+/* Hourly intensity: a batch uses its start hour's value; idle power is
+ * integrated hour by hour. */
+static void test_hourly_intensity(void **state) {
+  (void)state;
+  scen s;
+  double t[] = {0, 3600};
+  uint32_t p[] = {100, 100}, o[] = {20, 20};
+  scen_init(&s, 2, t, p, o);
+  static double ci2[2] = {100, 300};
+  s.zone.ci = ci2;
+  s.zone.n_hours = 2;
+  s.cfg.duration_s = 7200;
+  eco_sim_result r;
+  eco_error err = {0};
+  assert_int_equal(eco_sim_run(&s.cfg, &s.ops, &r, &err), 0);
+  /* batches: 150 J each (50 W * 3 s) at 100 then 300 g/kWh */
+  assert_true(fabs(s.rc.r[0].op_g - 150 / 3.6e6 * 100) < 1e-12);
+  assert_true(fabs(s.rc.r[1].op_g - 150 / 3.6e6 * 300) < 1e-12);
+  /* idle: [3, 3600) at 100, [3603, 7200) at 300, 10 W */
+  double idle_g = 10 * 3597 / 3.6e6 * 100 + 10 * 3597 / 3.6e6 * 300;
+  assert_true(fabs(r.op_idle_g - idle_g) < 1e-9);
+  assert_true(fabs(r.op_g - (idle_g + 150 / 3.6e6 * 400)) < 1e-9);
+  assert_true(r.n_hours >= 2);
+  assert_true(r.hours[0].ci_mean == 100 && r.hours[1].ci_mean == 300);
+  eco_sim_result_free(&r);
+}
+
+/* The policy sees the level's mean output, or with oracle_lengths the true
+ * one. */
+static void test_expected_output(void **state) {
+  (void)state;
+  scen s;
+  double t[] = {0, 100};
+  uint32_t p[] = {10, 10}, o[] = {10, 30};
+  scen_init(&s, 2, t, p, o);
+  eco_sim_result r;
+  eco_error err = {0};
+  assert_int_equal(eco_sim_run(&s.cfg, &s.ops, &r, &err), 0);
+  assert_int_equal(s.rc.r[0].expected_out, 20); /* mean of the trace's lengths */
+  assert_int_equal(s.rc.r[1].expected_out, 20);
+  eco_sim_result_free(&r);
+  scen_init(&s, 2, t, p, o);
+  s.cfg.workload.oracle_lengths = true;
+  assert_int_equal(eco_sim_run(&s.cfg, &s.ops, &r, &err), 0);
+  assert_int_equal(s.rc.r[0].expected_out, 10);
+  assert_int_equal(s.rc.r[1].expected_out, 30);
+  eco_sim_result_free(&r);
+}
+
 static void test_memory_limits(void **state) {
   (void)state;
   scen s;
@@ -506,6 +555,8 @@ int main(void) {
       cmocka_unit_test(test_one_node_fifo),
       cmocka_unit_test(test_one_node_batch),
       cmocka_unit_test(test_batch_timer_and_slo),
+      cmocka_unit_test(test_hourly_intensity),
+      cmocka_unit_test(test_expected_output),
       cmocka_unit_test(test_memory_limits),
       cmocka_unit_test(test_deterministic),
       cmocka_unit_test(test_router_policies),

@@ -19,6 +19,7 @@ PKGS=(
   prometheus            # promtool, to validate /metrics
   chromium              # headless browser tests of the dashboard (playwright-core)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # aarch64 compile check (make aarch64)
+  jq                    # experiments/*/run.sh (simulator result tables)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with

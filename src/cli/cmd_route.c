@@ -1,16 +1,92 @@
-/* ecoinfer route: not implemented yet (the router, issue 7). */
+/* ecoinfer route: the carbon-aware router in front of a cluster of
+ * OpenAI-compatible nodes (see docs/router.md). */
 #include "cli/cli.h"
+#include "router/router.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static const eco_opt opts[] = {
+    {"host", 0, "ADDR", "router.host", "public listen address (default 127.0.0.1)"},
+    {"port", 'p', "PORT", "router.port", "public port (default 8080)"},
+    {"admin-port", 0, "PORT", "router.admin_port", "admin port (default 8081, -1 = off)"},
+    {"policy", 0, "NAME", "router.policy",
+     "round-robin | greedy | carbon | latency | slo-carbon (default slo-carbon)"},
+    {"slo", 0, "DURATION", "router.slo", "default latency SLO, e.g. 2s (default none)"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "route",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the router, issue 7.",
-    .max_args = -1,
+    .usage = "--config cluster.yaml [options]",
+    .summary = "Route OpenAI-compatible requests across nodes by carbon, latency or SLO.",
+    .details = "Nodes come from the config's nodes: list (url, device, zone, embodied carbon,\n"
+               "labels, max_batch, optional profile) and dns: entries re-resolved periodically.\n"
+               "Public API: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
+               "/health, /metrics. Headers x-ecoinfer-policy and x-ecoinfer-slo-ms choose the\n"
+               "policy and SLO per request. Admin API (separate port): GET/PUT /admin/policy,\n"
+               "GET /admin/nodes, PUT /admin/intensity. See docs/router.md.",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
+
+typedef struct sigctx {
+  eco_router *r;
+  sigset_t set;
+} sigctx;
+
+static void *sig_thread(void *arg) {
+  sigctx *s = arg;
+  int sig = 0;
+  if (sigwait(&s->set, &sig) == 0) eco_router_stop(s->r);
+  return NULL;
+}
 
 int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "route", "the router, issue 7");
+  eco_router_cfg cfg;
+  eco_error err = {0};
+  if (eco_router_cfg_load(cli->cfg, &cfg, &err) != 0) {
+    eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (cfg.n_nodes == 0 && cfg.n_dns == 0) {
+    eco_cli_error(cli, "route", "no nodes: give a config with nodes: or dns: (see --help)");
+    eco_router_cfg_free(&cfg);
+    return ECO_EXIT_USAGE;
+  }
+  sigctx s;
+  sigemptyset(&s.set);
+  sigaddset(&s.set, SIGINT);
+  sigaddset(&s.set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  eco_router *r = NULL;
+  if (eco_router_new(&cfg, &cli->log, &r, &err) != 0) {
+    eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+    eco_router_cfg_free(&cfg);
+    return ECO_EXIT_RUNTIME;
+  }
+  s.r = r;
+  pthread_t th;
+  bool have_th = pthread_create(&th, NULL, sig_thread, &s) == 0;
+  char line[256];
+  snprintf(line, sizeof line,
+           cli->json ? "{\"listening\":\"http://%s:%d\",\"admin_port\":%d,\"nodes\":%zu}\n"
+                     : "ecoinfer route: listening on http://%s:%d (admin port %d), %zu nodes\n",
+           cfg.host, eco_router_port(r), eco_router_admin_port(r), cfg.n_nodes);
+  eco_cli_out(line);
+  rc = eco_router_run(r);
+  if (have_th) {
+    pthread_cancel(th);
+    pthread_join(th, NULL);
+  }
+  eco_router_free(r);
+  eco_router_cfg_free(&cfg);
+  return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

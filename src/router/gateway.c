@@ -1,0 +1,1637 @@
+/* ecoinfer router gateway: libevent front, pooled evhttp upstreams, policy
+ * dispatch, router-side batch windows, failover, health checks, circuit
+ * breakers, DNS discovery, zone intensities, receipts. See router.h and
+ * docs/router.md. Everything runs on one event loop thread. */
+#include "router/router.h"
+
+#include "carbon/intensity.h"
+#include "carbon/sci.h"
+#include "router/sse.h"
+#include "util/timeutil.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define MOD       "router"
+#define POOL_MAX  256 /* idle upstream connections kept per node */
+#define MAX_BODY  (8u << 20)
+#define ZONES_MAX 64
+
+typedef struct gw gw;
+typedef struct preq preq;
+
+typedef struct conn_slot {
+  struct evhttp_connection *c;
+} conn_slot;
+
+typedef struct node {
+  gw *g;
+  size_t idx;
+  eco_router_node_cfg cfg;
+  char host[128];
+  int port;
+  bool removed;  /* DNS: no longer resolved */
+  int dns_src;   /* index of the DNS entry, -1 = config */
+  bool dns_seen; /* seen in the current resolution */
+  /* health */
+  struct evhttp_connection *hconn;
+  struct event *hev;
+  bool hcheck_inflight;
+  int hfail; /* consecutive health failures */
+  double hnext_s;
+  bool ever_ok;
+  /* circuit breaker */
+  int cfail;           /* consecutive request failures */
+  double open_until_s; /* mono s; circuit open until then */
+  /* load seen by the router */
+  uint32_t inflight;              /* requests routed here and not finished */
+  uint32_t rep_queue, rep_active; /* node-reported (ecoinfer /v1/node) */
+  double rep_intensity;           /* node-reported gCO2e/kWh, <0 = none */
+  /* pool */
+  struct evhttp_connection **idle;
+  size_t n_idle;
+  /* batch window */
+  preq *bhead, *btail;
+  size_t nb;
+  struct event *bev;
+  double bdeadline_s; /* mono s the batch timer fires */
+  /* stats */
+  uint64_t routed, failures, ok;
+  double pred_g, meas_g; /* sums, gCO2e */
+} node;
+
+typedef struct zone_state {
+  char zone[32];
+  double gco2_kwh; /* current value used, gCO2e/kWh */
+  char source[64]; /* where it came from */
+  bool override;   /* set through the admin API */
+} zone_state;
+
+struct gw {
+  eco_router_cfg cfg;
+  eco_logger log;
+  struct event_base *base;
+  struct evhttp *http, *admin;
+  struct evdns_base *dns;
+  struct event *wake, *zone_ev, *dns_ev;
+  int port, admin_port;
+  eco_policy policy; /* current default policy (admin-changeable) */
+  node **nodes;
+  eco_node_view *views;
+  size_t n_nodes, cap_nodes;
+  eco_outlen_model outlen;
+  eco_intensity_provider *prov, *fallback;
+  zone_state zones[ZONES_MAX];
+  size_t n_zones;
+  size_t models_rr;
+  /* metrics */
+  uint64_t req_by_code[6]; /* 1xx..5xx by hundred, [0] other */
+  uint64_t retries, stream_errors, client_gone, no_node;
+  uint64_t decisions;
+  double decision_s_sum;
+  double pred_g_sum, meas_g_sum;
+};
+
+struct preq {
+  gw *g;
+  struct evhttp_request *creq; /* NULL once answered or the client left */
+  struct evhttp_connection *cconn;
+  char path[64];
+  bool chat, stream, models;
+  json_t *body;
+  char *raw;
+  size_t raw_len;
+  char auth[512];
+  eco_route_request rr;
+  eco_policy pol;
+  bool *excluded;
+  eco_route_prediction pred;
+  node *target;
+  int attempts;
+  char failed[256]; /* ids of nodes that failed this request */
+  /* upstream */
+  struct evhttp_connection *uconn;
+  struct evhttp_request *ureq;
+  int ustatus;
+  char uctype[128];
+  char uhdr_node_j[64];
+  struct evbuffer *ubody; /* non-stream body or error body */
+  struct evbuffer *sse;   /* partial stream events */
+  bool reply_started, output_sent, saw_usage;
+  uint32_t stream_tokens;
+  uint64_t t0_ns, tdisp_ns, tfirst_ns;
+  preq *bnext; /* batch list */
+  bool in_batch;
+};
+
+static double mono_s(void) { return (double)eco_time_mono_ns() / 1e9; }
+
+static void free_conn_cb(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  evhttp_connection_free(arg);
+}
+
+static void conn_free_later(gw *g, struct evhttp_connection *c) {
+  struct timeval tv = {0, 0};
+  if (event_base_once(g->base, -1, EV_TIMEOUT, free_conn_cb, c, &tv) != 0)
+    evhttp_connection_free(c);
+}
+
+/* ---- zones and intensities ---------------------------------------------- */
+
+static zone_state *zone_get(gw *g, const char *zone) {
+  for (size_t i = 0; i < g->n_zones; i++)
+    if (strcasecmp(g->zones[i].zone, zone) == 0) return &g->zones[i];
+  if (g->n_zones >= ZONES_MAX) return NULL;
+  zone_state *z = &g->zones[g->n_zones++];
+  memset(z, 0, sizeof *z);
+  snprintf(z->zone, sizeof z->zone, "%s", zone);
+  z->gco2_kwh = -1;
+  return z;
+}
+
+static void zone_refresh_one(gw *g, zone_state *z) {
+  if (z->override) return;
+  eco_intensity v;
+  eco_error e = {0};
+  double now = eco_time_wall_s();
+  if (g->prov && eco_intensity_get(g->prov, z->zone, now, &v, &e) == 0) {
+    z->gco2_kwh = v.gco2_kwh;
+    snprintf(z->source, sizeof z->source, "%s", v.source);
+    return;
+  }
+  /* fallback: a node-reported value, else the static table */
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    node *n = g->nodes[i];
+    if (n->rep_intensity >= 0 && strcasecmp(n->cfg.zone, z->zone) == 0) {
+      z->gco2_kwh = n->rep_intensity;
+      snprintf(z->source, sizeof z->source, "node:%s", n->cfg.id);
+      return;
+    }
+  }
+  if (g->fallback && eco_intensity_get(g->fallback, z->zone, now, &v, &e) == 0) {
+    z->gco2_kwh = v.gco2_kwh;
+    snprintf(z->source, sizeof z->source, "%s", v.source);
+  }
+}
+
+static void zones_refresh(gw *g) {
+  for (size_t i = 0; i < g->n_zones; i++)
+    zone_refresh_one(g, &g->zones[i]);
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    zone_state *z = zone_get(g, g->nodes[i]->cfg.zone);
+    g->views[i].intensity_gco2_kwh = z && z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+  }
+}
+
+static void on_zone_timer(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  zones_refresh(arg);
+}
+
+static int intensity_init(gw *g, eco_error *err) {
+  eco_static_entry *ents = NULL;
+  int rc = 0;
+  if (g->cfg.n_zones) {
+    ents = calloc(g->cfg.n_zones, sizeof *ents);
+    if (!ents) return ECO_ENOMEM;
+    for (size_t i = 0; i < g->cfg.n_zones; i++) {
+      ents[i].zone = g->cfg.zones[i].zone;
+      ents[i].gco2_kwh = g->cfg.zones[i].gco2_kwh;
+    }
+  }
+  rc = eco_intensity_static_new(ents, g->cfg.n_zones, -1, &g->fallback, err);
+  free(ents);
+  if (rc) return rc;
+  if (g->cfg.trace_path[0]) {
+    eco_trace_opts o;
+    eco_trace_opts_default(&o);
+    o.replay_origin_s = eco_time_wall_s();
+    o.speed = g->cfg.trace_speed > 0 ? g->cfg.trace_speed : 1;
+    o.loop = true;
+    rc = eco_intensity_trace_open(g->cfg.trace_path, &o, &g->prov, err);
+    if (rc) {
+      ECO_WARN(&g->log, MOD, "carbon trace '%s' unusable (%s): using the static table",
+               g->cfg.trace_path, eco_error_text(err));
+      g->prov = NULL;
+      rc = 0;
+    }
+  }
+  if (!g->prov) {
+    /* Static only: the configured zones win, the built-in table covers the rest. */
+    g->prov = g->fallback;
+    g->fallback = NULL;
+    rc = eco_intensity_static_new(NULL, 0, -1, &g->fallback, err);
+  }
+  return rc;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static int parse_url(const char *url, char *host, size_t cap, int *port) {
+  if (strncmp(url, "http://", 7) != 0) return ECO_EINVAL;
+  const char *h = url + 7;
+  const char *end = h + strcspn(h, "/");
+  const char *colon = memchr(h, ':', (size_t)(end - h));
+  size_t hl = colon ? (size_t)(colon - h) : (size_t)(end - h);
+  if (hl == 0 || hl >= cap) return ECO_EINVAL;
+  memcpy(host, h, hl);
+  host[hl] = '\0';
+  *port = 80;
+  if (colon) {
+    char *e;
+    long p = strtol(colon + 1, &e, 10);
+    if (e != end || p <= 0 || p > 65535) return ECO_EINVAL;
+    *port = (int)p;
+  }
+  return 0;
+}
+
+static void schedule_health(node *n, double delay_s);
+static void on_health_timer(evutil_socket_t fd, short ev, void *arg);
+
+static node *node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_error *err) {
+  if (g->n_nodes >= g->cap_nodes) {
+    eco_error_set(err, ECO_EOVERFLOW, "more than max_nodes=%zu nodes", g->cap_nodes);
+    return NULL;
+  }
+  node *n = calloc(1, sizeof *n);
+  if (!n) return NULL;
+  n->g = g;
+  n->idx = g->n_nodes;
+  n->cfg = *c;
+  n->dns_src = dns_src;
+  n->rep_intensity = -1;
+  if (parse_url(c->url, n->host, sizeof n->host, &n->port) != 0) {
+    eco_error_set(err, ECO_ECONFIG, "node '%s': bad url '%s'", c->id, c->url);
+    free(n);
+    return NULL;
+  }
+  n->idle = calloc(POOL_MAX, sizeof *n->idle);
+  n->hev = evtimer_new(g->base, on_health_timer, n);
+  if (!n->idle || !n->hev) {
+    free(n->idle);
+    if (n->hev) event_free(n->hev);
+    free(n);
+    return NULL;
+  }
+  eco_node_view *v = &g->views[n->idx];
+  memset(v, 0, sizeof *v);
+  snprintf(v->id, sizeof v->id, "%s", c->id);
+  snprintf(v->device, sizeof v->device, "%s", c->device);
+  snprintf(v->zone, sizeof v->zone, "%s", c->zone);
+  v->pue = g->cfg.pue;
+  v->embodied_g_per_s = c->embodied_g_per_s;
+  v->max_batch = c->max_batch ? c->max_batch : 1;
+  v->profile = c->profile;
+  /* Unknown until the first health check answers; still eligible so a
+   * cluster is usable from the first request. */
+  v->health = ECO_NODE_DEGRADED;
+  g->nodes[g->n_nodes++] = n;
+  zone_state *z = zone_get(g, c->zone);
+  if (z) {
+    if (z->gco2_kwh < 0) zone_refresh_one(g, z);
+    v->intensity_gco2_kwh = z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+  }
+  schedule_health(n, 0);
+  return n;
+}
+
+static void node_free(node *n) {
+  for (size_t i = 0; i < n->n_idle; i++)
+    evhttp_connection_free(n->idle[i]);
+  free(n->idle);
+  if (n->hconn) evhttp_connection_free(n->hconn);
+  if (n->hev) event_free(n->hev);
+  if (n->bev) event_free(n->bev);
+  free(n);
+}
+
+/* Refreshes the dynamic fields of every view before a decision. */
+static void views_refresh(gw *g, double now) {
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    node *n = g->nodes[i];
+    eco_node_view *v = &g->views[i];
+    uint32_t mb = v->max_batch ? v->max_batch : 1;
+    uint32_t infl = n->inflight;
+    uint32_t act = infl < mb ? infl : mb;
+    uint32_t q = infl - act;
+    v->active_batch = act > n->rep_active ? act : n->rep_active;
+    v->queue_depth = q > n->rep_queue ? q : n->rep_queue;
+    v->circuit_open = n->open_until_s > now;
+    if (n->removed) v->health = ECO_NODE_DOWN;
+  }
+}
+
+/* ---- circuit breaker ------------------------------------------------------ */
+
+static void node_request_failed(node *n) {
+  gw *g = n->g;
+  n->failures++;
+  n->cfail++;
+  if (n->cfail >= g->cfg.circuit_failures) {
+    n->open_until_s = mono_s() + g->cfg.circuit_cooldown_s;
+    ECO_WARN(&g->log, MOD, "node %s: circuit open for %.1f s after %d failures", n->cfg.id,
+             g->cfg.circuit_cooldown_s, n->cfail);
+    /* check sooner than the normal period */
+    schedule_health(n, 0.05);
+  }
+}
+
+static void node_request_ok(node *n) {
+  n->ok++;
+  n->cfail = 0;
+  n->open_until_s = 0;
+}
+
+/* ---- health checks ------------------------------------------------------- */
+
+static void apply_node_info(node *n, const json_t *j) {
+  gw *g = n->g;
+  eco_node_view *v = &g->views[n->idx];
+  const json_t *x;
+  if ((x = json_object_get(j, "queue_depth")) && json_is_number(x))
+    n->rep_queue = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "active")) && json_is_number(x))
+    n->rep_active = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "max_batch")) && json_is_integer(x) && json_integer_value(x) > 0)
+    v->max_batch = (uint32_t)json_integer_value(x);
+  const json_t *ci = json_object_get(j, "intensity_gco2_kwh");
+  if (!ci) ci = json_object_get(json_object_get(j, "intensity"), "gco2_kwh");
+  if (json_is_number(ci)) n->rep_intensity = json_number_value(ci);
+  const char *dev = json_string_value(json_object_get(j, "device"));
+  if (dev && strcmp(n->cfg.device, "unknown") == 0)
+    snprintf(v->device, sizeof v->device, "%s", dev);
+  double dtps = json_number_value(json_object_get(j, "tokens_per_s"));
+  double ptps = json_number_value(json_object_get(j, "prefill_tokens_per_s"));
+  double jpt = json_number_value(json_object_get(j, "j_per_token"));
+  if (v->profile.n_obs == 0 && !n->cfg.has_profile && dtps > 0) {
+    eco_profile p;
+    if (eco_profile_from_rates(&p, ptps > 0 ? ptps : dtps * 20, dtps, jpt > 0 ? jpt : 0, 0, 0.05) ==
+        0)
+      v->profile = p;
+  }
+}
+
+static void on_health_done(struct evhttp_request *req, void *arg) {
+  node *n = arg;
+  gw *g = n->g;
+  n->hcheck_inflight = false;
+  eco_node_view *v = &g->views[n->idx];
+  int code = req ? evhttp_request_get_response_code(req) : 0;
+  bool ok = code >= 200 && code < 300;
+  if (ok && n->cfg.ecoinfer) {
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(b);
+    json_t *j = json_loadb((const char *)evbuffer_pullup(b, -1), len, 0, NULL);
+    if (json_is_object(j)) apply_node_info(n, j);
+    json_decref(j);
+  }
+  if (ok) {
+    if (v->health != ECO_NODE_UP)
+      ECO_INFO(&g->log, MOD, "node %s (%s) is up", n->cfg.id, n->cfg.url);
+    n->hfail = 0;
+    n->ever_ok = true;
+    if (!n->removed) v->health = ECO_NODE_UP;
+    /* a passing check lets a half-open circuit try again */
+    if (n->open_until_s > 0 && n->open_until_s <= mono_s()) n->open_until_s = 0;
+    schedule_health(n, g->cfg.health_interval_s);
+  } else {
+    n->hfail++;
+    if (n->hfail >= g->cfg.health_fail_threshold && v->health != ECO_NODE_DOWN) {
+      ECO_WARN(&g->log, MOD, "node %s (%s) is down after %d failed checks", n->cfg.id, n->cfg.url,
+               n->hfail);
+      v->health = ECO_NODE_DOWN;
+    } else if (v->health == ECO_NODE_UP) {
+      v->health = ECO_NODE_DEGRADED;
+    }
+    double d = g->cfg.health_interval_s * pow(2.0, n->hfail - 1);
+    if (d > g->cfg.health_max_backoff_s) d = g->cfg.health_max_backoff_s;
+    schedule_health(n, d);
+    /* the connection may be wedged: start a fresh one next time */
+    if (n->hconn) {
+      conn_free_later(g, n->hconn);
+      n->hconn = NULL;
+    }
+  }
+}
+
+static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  node *n = arg;
+  gw *g = n->g;
+  if (n->hcheck_inflight) return;
+  if (!n->hconn) {
+    n->hconn = evhttp_connection_base_new(g->base, g->dns, n->host, (unsigned short)n->port);
+    if (!n->hconn) {
+      schedule_health(n, g->cfg.health_interval_s);
+      return;
+    }
+    double t = g->cfg.health_interval_s < 2 ? g->cfg.health_interval_s : 2;
+    if (t < 0.2) t = 0.2;
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - floor(t)) * 1e6)};
+    evhttp_connection_set_timeout_tv(n->hconn, &tv);
+  }
+  struct evhttp_request *req = evhttp_request_new(on_health_done, n);
+  if (!req) return;
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->host);
+  const char *path = n->cfg.ecoinfer ? "/v1/node" : n->cfg.health_path;
+  n->hcheck_inflight = true;
+  if (evhttp_make_request(n->hconn, req, EVHTTP_REQ_GET, path) != 0) {
+    n->hcheck_inflight = false;
+    schedule_health(n, g->cfg.health_interval_s);
+  }
+}
+
+static void schedule_health(node *n, double delay_s) {
+  /* re-adding a pending timer reschedules it */
+  struct timeval tv = {(time_t)delay_s, (suseconds_t)((delay_s - floor(delay_s)) * 1e6)};
+  evtimer_add(n->hev, &tv);
+}
+
+/* ---- DNS discovery ------------------------------------------------------- */
+
+typedef struct dns_q {
+  gw *g;
+  int src;
+} dns_q;
+
+static void on_dns(int result, struct evutil_addrinfo *res, void *arg) {
+  dns_q *q = arg;
+  gw *g = q->g;
+  const eco_router_dns_cfg *d = &g->cfg.dns[q->src];
+  if (result != 0) {
+    ECO_WARN(&g->log, MOD, "dns %s: %s (keeping the current nodes)", d->name,
+             evutil_gai_strerror(result));
+    free(q);
+    return;
+  }
+  for (size_t i = 0; i < g->n_nodes; i++)
+    if (g->nodes[i]->dns_src == q->src) g->nodes[i]->dns_seen = false;
+  for (struct evutil_addrinfo *a = res; a; a = a->ai_next) {
+    if (a->ai_family != AF_INET) continue;
+    char ip[64];
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)a->ai_addr;
+    if (!inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof ip)) continue;
+    char id[64];
+    snprintf(id, sizeof id, "%s:%d", ip, d->port);
+    node *found = NULL;
+    for (size_t i = 0; i < g->n_nodes; i++)
+      if (g->nodes[i]->dns_src == q->src && strcmp(g->nodes[i]->cfg.id, id) == 0)
+        found = g->nodes[i];
+    if (found) {
+      found->dns_seen = true;
+      if (found->removed) {
+        found->removed = false;
+        ECO_INFO(&g->log, MOD, "dns %s: node %s is back", d->name, id);
+        schedule_health(found, 0);
+      }
+      continue;
+    }
+    eco_router_node_cfg c = d->tpl;
+    snprintf(c.id, sizeof c.id, "%s", id);
+    snprintf(c.url, sizeof c.url, "http://%s:%d", ip, d->port);
+    eco_error e = {0};
+    node *n = node_add(g, &c, q->src, &e);
+    if (n) {
+      n->dns_seen = true;
+      ECO_INFO(&g->log, MOD, "dns %s: added node %s", d->name, id);
+    } else {
+      ECO_WARN(&g->log, MOD, "dns %s: cannot add %s: %s", d->name, id, eco_error_text(&e));
+    }
+  }
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    node *n = g->nodes[i];
+    if (n->dns_src == q->src && !n->dns_seen && !n->removed) {
+      n->removed = true;
+      g->views[i].health = ECO_NODE_DOWN;
+      ECO_INFO(&g->log, MOD, "dns %s: node %s removed", d->name, n->cfg.id);
+    }
+  }
+  evutil_freeaddrinfo(res);
+  free(q);
+}
+
+static void dns_resolve_all(gw *g) {
+  for (size_t i = 0; i < g->cfg.n_dns; i++) {
+    dns_q *q = calloc(1, sizeof *q);
+    if (!q) return;
+    q->g = g;
+    q->src = (int)i;
+    struct evutil_addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    /* evdns_getaddrinfo may call on_dns before returning. */
+    evdns_getaddrinfo(g->dns, g->cfg.dns[i].name, NULL, &hints, on_dns, q);
+  }
+}
+
+static void on_dns_timer(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  dns_resolve_all(arg);
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static void count_code(gw *g, int code) {
+  int k = code / 100;
+  g->req_by_code[(k >= 1 && k <= 5) ? k : 0]++;
+}
+
+static void send_json(gw *g, struct evhttp_request *req, int code, const char *reason,
+                      const char *json) {
+  struct evbuffer *b = evbuffer_new();
+  if (b) evbuffer_add(b, json, strlen(json));
+  struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+  evhttp_add_header(h, "Content-Type", "application/json");
+  evhttp_send_reply(req, code, reason, b);
+  if (b) evbuffer_free(b);
+  count_code(g, code);
+}
+
+static void send_error(gw *g, struct evhttp_request *req, int code, const char *type,
+                       const char *param, const char *msg) {
+  json_t *e = json_pack("{s:{s:s,s:s,s:s?,s:n}}", "error", "message", msg, "type", type, "param",
+                        param, "code");
+  char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+  send_json(g, req, code, "Error", s ? s : "{\"error\":{\"message\":\"error\"}}");
+  free(s);
+  json_decref(e);
+}
+
+/* ---- proxied request lifecycle -------------------------------------------- */
+
+static void preq_free(preq *r) {
+  if (r->ubody) evbuffer_free(r->ubody);
+  if (r->sse) evbuffer_free(r->sse);
+  json_decref(r->body);
+  free(r->raw);
+  free(r->excluded);
+  free(r);
+}
+
+static void on_client_close(struct evhttp_connection *c, void *arg);
+
+/* Detaches from the client request (called right before the final send). */
+static void client_detach(preq *r) {
+  if (r->cconn) evhttp_connection_set_closecb(r->cconn, NULL, NULL);
+  r->cconn = NULL;
+  r->creq = NULL;
+}
+
+static void target_release(preq *r) {
+  if (r->target) {
+    if (r->target->inflight > 0) r->target->inflight--;
+    r->target = NULL;
+  }
+}
+
+static void add_router_headers(preq *r, struct evkeyvalq *h) {
+  char buf[64];
+  node *n = r->target;
+  if (!n) return;
+  evhttp_add_header(h, "x-ecoinfer-node", n->cfg.id);
+  evhttp_add_header(h, "x-ecoinfer-zone", n->cfg.zone);
+  evhttp_add_header(h, "x-ecoinfer-policy", eco_policy_name(r->pol.kind));
+  snprintf(buf, sizeof buf, "%.3f", r->pred.latency_s * 1e3);
+  evhttp_add_header(h, "x-ecoinfer-predicted-latency-ms", buf);
+  snprintf(buf, sizeof buf, "%.6g", r->pred.total_g);
+  evhttp_add_header(h, "x-ecoinfer-predicted-gco2", buf);
+  snprintf(buf, sizeof buf, "%d", r->attempts);
+  evhttp_add_header(h, "x-ecoinfer-attempts", buf);
+}
+
+/* Builds usage.carbon.router (and an estimated receipt when the backend
+ * sent none), updates profiles, output-length history and stats.
+ * usage may be NULL (no usage from the backend): then tokens come from the
+ * stream count. Returns the router object (new reference) or NULL. */
+static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (!n) return;
+  eco_node_view *v = &g->views[n->idx];
+  double total_s = (double)(tend_ns - r->t0_ns) / 1e9;
+  double up_s = (double)(tend_ns - r->tdisp_ns) / 1e9;
+  double ttft_s = r->tfirst_ns ? (double)(r->tfirst_ns - r->tdisp_ns) / 1e9 : -1;
+  uint32_t ptok = r->rr.prompt_tokens, otok = r->stream_tokens;
+  if (usage) {
+    const json_t *pt = json_object_get(usage, "prompt_tokens");
+    const json_t *ct = json_object_get(usage, "completion_tokens");
+    if (json_is_integer(pt) && json_integer_value(pt) >= 0) ptok = (uint32_t)json_integer_value(pt);
+    if (json_is_integer(ct) && json_integer_value(ct) >= 0) otok = (uint32_t)json_integer_value(ct);
+  }
+  json_t *carbon = usage ? json_object_get(usage, "carbon") : NULL;
+  double meas_g = -1, meas_j = -1;
+  if (json_is_object(carbon)) {
+    const json_t *t = json_object_get(carbon, "total_g");
+    const json_t *e = json_object_get(carbon, "energy_j");
+    if (json_is_number(t)) meas_g = json_number_value(t);
+    if (json_is_number(e)) meas_j = json_number_value(e);
+  } else if (usage) {
+    /* Foreign backend: estimate from the profile at the measured tokens. */
+    eco_receipt rc;
+    memset(&rc, 0, sizeof rc);
+    snprintf(rc.energy_source, sizeof rc.energy_source, "model");
+    rc.energy_estimated = true;
+    zone_state *z = zone_get(g, n->cfg.zone);
+    snprintf(rc.intensity_source, sizeof rc.intensity_source, "%s", z ? z->source : "static");
+    rc.intensity_estimated = true;
+    snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
+    double e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    eco_embodied emb = {
+        .total_g = v->embodied_g_per_s, .lifetime_s = 1.0, .share = 1.0 / r->pred.batch};
+    double pue = v->pue >= 1 ? v->pue : 1;
+    if (eco_sci_compute(e, v->intensity_gco2_kwh, eco_sci_embodied_g(&emb, up_s), pue, &rc) == 0) {
+      carbon =
+          json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
+                    "energy_source", rc.energy_source, "energy_estimated", 1, "intensity_gco2_kwh",
+                    rc.intensity_gco2_kwh, "intensity_source", rc.intensity_source,
+                    "intensity_estimated", 1, "operational_g", rc.operational_g, "embodied_g",
+                    rc.embodied_g, "total_g", rc.total_g, "pue", rc.pue, "method", rc.method);
+      if (carbon) json_object_set_new(usage, "carbon", carbon);
+      meas_g = rc.total_g;
+    }
+  }
+  bool meets = r->pred.slo_s <= 0 || total_s <= r->pred.slo_s;
+  if (json_is_object(carbon)) {
+    json_t *fail = json_array();
+    if (r->failed[0] && fail) {
+      char tmp[256];
+      snprintf(tmp, sizeof tmp, "%s", r->failed);
+      for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        json_array_append_new(fail, json_string(t));
+    }
+    json_t *ro = json_pack(
+        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f},"
+        "s:{s:f,s:f,s:f,s:I,s:I},s:f,s:b,s:b,s:b}",
+        "policy", eco_policy_name(r->pol.kind), "node", n->cfg.id, "zone", n->cfg.zone, "device",
+        v->device, "attempts", r->attempts, "failed_nodes", fail ? fail : json_array(), "predicted",
+        "latency_s", r->pred.latency_s, "queue_s", r->pred.queue_s, "out_tokens",
+        r->pred.out_tokens, "batch", r->pred.batch, "energy_j", r->pred.energy_j, "operational_g",
+        r->pred.operational_g, "embodied_g", r->pred.embodied_g, "total_g", r->pred.total_g,
+        "measured", "latency_s", total_s, "upstream_s", up_s, "ttft_s", ttft_s, "prompt_tokens",
+        (json_int_t)ptok, "completion_tokens", (json_int_t)otok, "slo_s", r->pred.slo_s, "slo_met",
+        meets, "slo_predicted_met", r->pred.meets_slo, "slo_fallback", r->pred.slo_fallback);
+    if (ro) {
+      json_t *m = json_object_get(ro, "measured");
+      if (meas_g >= 0) json_object_set_new(m, "total_g", json_real(meas_g));
+      if (meas_j >= 0) json_object_set_new(m, "energy_j", json_real(meas_j));
+      json_object_set_new(carbon, "router", ro);
+    }
+  }
+  /* Online profile update (EWMA, see profile.h). The upstream time includes
+   * any queue wait at the node, so ttft is only trusted when the request
+   * was predicted to start at once. */
+  eco_profile_obs o = {.prompt_tokens = ptok,
+                       .out_tokens = otok,
+                       .batch = (uint32_t)(r->pred.batch >= 1 ? r->pred.batch : 1),
+                       .ttft_s = -1,
+                       .decode_s = -1,
+                       .energy_j = meas_j};
+  if (r->pred.queue_s <= 0) {
+    if (r->stream && ttft_s >= 0) {
+      o.ttft_s = ttft_s;
+      o.decode_s = up_s - ttft_s;
+    } else {
+      double pre = eco_profile_prefill_s(&v->profile, ptok);
+      o.decode_s = up_s > pre ? up_s - pre : 0;
+    }
+  }
+  if (otok > 0 || ptok > 0) (void)eco_profile_observe(&v->profile, &o, g->cfg.alpha);
+  eco_outlen_observe(&g->outlen, r->rr.prompt_tokens, otok);
+  n->pred_g += r->pred.total_g;
+  g->pred_g_sum += r->pred.total_g;
+  if (meas_g >= 0) {
+    n->meas_g += meas_g;
+    g->meas_g_sum += meas_g;
+  }
+}
+
+static void dispatch(preq *r);
+static int choose_and_dispatch(preq *r);
+
+/* The upstream attempt failed before any output reached the client:
+ * retry elsewhere or answer with an error. */
+static void attempt_failed(preq *r, const char *why) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (n) {
+    ECO_WARN(&g->log, MOD, "node %s failed (%s), attempt %d", n->cfg.id, why, r->attempts);
+    node_request_failed(n);
+    if (!r->excluded) r->excluded = calloc(g->cap_nodes, sizeof *r->excluded);
+    if (r->excluded) r->excluded[n->idx] = true;
+    size_t fl = strlen(r->failed);
+    if (fl + strlen(n->cfg.id) + 2 < sizeof r->failed)
+      snprintf(r->failed + fl, sizeof r->failed - fl, "%s%s", fl ? "," : "", n->cfg.id);
+  }
+  target_release(r);
+  if (r->ubody) evbuffer_drain(r->ubody, evbuffer_get_length(r->ubody));
+  if (r->sse) evbuffer_drain(r->sse, evbuffer_get_length(r->sse));
+  r->ustatus = 0;
+  r->stream_tokens = 0;
+  r->tfirst_ns = 0;
+  if (!r->creq) {
+    preq_free(r);
+    return;
+  }
+  if (r->output_sent) {
+    /* Output already went out: end the stream with an error event. */
+    struct evbuffer *b = evbuffer_new();
+    if (b) {
+      evbuffer_add_printf(b,
+                          "data: {\"error\":{\"message\":\"upstream node failed mid-stream: "
+                          "%s\",\"type\":\"upstream_error\"}}\n\ndata: [DONE]\n\n",
+                          why);
+      evhttp_send_reply_chunk(r->creq, b);
+      evbuffer_free(b);
+    }
+    g->stream_errors++;
+    struct evhttp_request *c = r->creq;
+    client_detach(r);
+    evhttp_send_reply_end(c);
+    preq_free(r);
+    return;
+  }
+  if (r->attempts >= g->cfg.max_attempts) {
+    struct evhttp_request *c = r->creq;
+    client_detach(r);
+    char msg[512];
+    snprintf(msg, sizeof msg, "all %d attempts failed (nodes: %s)", r->attempts, r->failed);
+    if (r->reply_started) {
+      evhttp_send_reply_end(c);
+    } else {
+      send_error(g, c, 502, "upstream_error", NULL, msg);
+    }
+    preq_free(r);
+    return;
+  }
+  g->retries++;
+  if (choose_and_dispatch(r) != 0) {
+    struct evhttp_request *c = r->creq;
+    client_detach(r);
+    g->no_node++;
+    if (r->reply_started)
+      evhttp_send_reply_end(c);
+    else
+      send_error(g, c, 503, "unavailable", NULL, "no healthy node can take the request");
+    preq_free(r);
+  }
+}
+
+static void start_client_stream(preq *r) {
+  if (r->reply_started || !r->creq) return;
+  struct evkeyvalq *h = evhttp_request_get_output_headers(r->creq);
+  evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "text/event-stream");
+  evhttp_add_header(h, "Cache-Control", "no-cache");
+  add_router_headers(r, h);
+  evhttp_send_reply_start(r->creq, 200, "OK");
+  r->reply_started = true;
+  count_code(r->g, 200);
+}
+
+/* Forwards every complete event in r->sse. */
+static void pump_events(preq *r, bool final) {
+  struct evbuffer *out = evbuffer_new();
+  if (!out) return;
+  for (;;) {
+    size_t len = evbuffer_get_length(r->sse);
+    if (!len) break;
+    const char *buf = (const char *)evbuffer_pullup(r->sse, -1);
+    size_t el = eco_sse_event_len(buf, len);
+    if (!el) {
+      if (!final) break;
+      el = len; /* trailing bytes without a terminator */
+    }
+    const char *data = NULL;
+    size_t dl = 0;
+    eco_sse_kind k = eco_sse_classify(buf, el, &data, &dl);
+    if (k == ECO_SSE_DATA) {
+      if (!r->tfirst_ns) r->tfirst_ns = eco_time_mono_ns();
+      if (eco_sse_has_text(data, dl)) r->stream_tokens++;
+      if (eco_sse_has_usage(data, dl)) {
+        json_t *j = json_loadb(data, dl, 0, NULL);
+        json_t *u = j ? json_object_get(j, "usage") : NULL;
+        if (json_is_object(u)) {
+          r->saw_usage = true;
+          finish_accounting(r, u, eco_time_mono_ns());
+          char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+          if (s) {
+            evbuffer_add_printf(out, "data: %s\n\n", s);
+            free(s);
+            json_decref(j);
+            evbuffer_drain(r->sse, el);
+            continue;
+          }
+        }
+        json_decref(j);
+      }
+    }
+    evbuffer_remove_buffer(r->sse, out, el);
+  }
+  if (evbuffer_get_length(out) && r->creq) {
+    start_client_stream(r);
+    r->output_sent = true;
+    evhttp_send_reply_chunk(r->creq, out);
+  }
+  evbuffer_free(out);
+}
+
+static bool retryable(int code) { return code == 0 || code == 429 || code >= 500; }
+
+static int on_up_header(struct evhttp_request *req, void *arg) {
+  preq *r = arg;
+  r->ustatus = evhttp_request_get_response_code(req);
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  snprintf(r->uctype, sizeof r->uctype, "%s", ct ? ct : "");
+  return 0;
+}
+
+static void on_up_chunk(struct evhttp_request *req, void *arg) {
+  preq *r = arg;
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  if (r->ustatus == 200 && r->stream && strncmp(r->uctype, "text/event-stream", 17) == 0) {
+    evbuffer_add_buffer(r->sse, in);
+    pump_events(r, false);
+  } else {
+    if (evbuffer_get_length(r->ubody) + evbuffer_get_length(in) > MAX_BODY) {
+      evbuffer_drain(in, evbuffer_get_length(in));
+      return;
+    }
+    evbuffer_add_buffer(r->ubody, in);
+  }
+}
+
+static void on_up_error(enum evhttp_request_error e, void *arg) {
+  (void)e;
+  (void)arg;
+}
+
+static void pool_put(node *n, struct evhttp_connection *c) {
+  if (n->n_idle < POOL_MAX)
+    n->idle[n->n_idle++] = c;
+  else
+    conn_free_later(n->g, c);
+}
+
+static void on_up_done(struct evhttp_request *req, void *arg) {
+  preq *r = arg;
+  gw *g = r->g;
+  struct evhttp_connection *uc = r->uconn;
+  r->ureq = NULL;
+  r->uconn = NULL;
+  int code = req ? evhttp_request_get_response_code(req) : 0;
+  if (req && code > 0) r->ustatus = code;
+  node *n = r->target;
+  if (!req || code == 0) {
+    conn_free_later(g, uc);
+    attempt_failed(r, "connection error");
+    return;
+  }
+  /* Whatever the chunk callback left (non-chunked bodies arrive here). */
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  if (evbuffer_get_length(in)) on_up_chunk(req, r);
+  if (n)
+    pool_put(n, uc);
+  else
+    conn_free_later(g, uc);
+  if (retryable(code) && !r->output_sent) {
+    char why[32];
+    snprintf(why, sizeof why, "HTTP %d", code);
+    attempt_failed(r, why);
+    return;
+  }
+  if (n) node_request_ok(n);
+  if (!r->creq) {
+    target_release(r);
+    preq_free(r);
+    return;
+  }
+  uint64_t tend = eco_time_mono_ns();
+  if (r->reply_started) {
+    pump_events(r, true);
+    if (!r->saw_usage) finish_accounting(r, NULL, tend);
+    struct evhttp_request *c = r->creq;
+    client_detach(r);
+    evhttp_send_reply_end(c);
+    target_release(r);
+    preq_free(r);
+    return;
+  }
+  /* Buffered answer (non-stream, or a stream request answered with JSON). */
+  size_t len = evbuffer_get_length(r->ubody);
+  const char *body = len ? (const char *)evbuffer_pullup(r->ubody, -1) : "";
+  struct evhttp_request *c = r->creq;
+  struct evkeyvalq *h = evhttp_request_get_output_headers(c);
+  const struct evkeyvalq *uh = evhttp_request_get_input_headers(req);
+  for (const struct evkeyval *kv = uh->tqh_first; kv; kv = kv->next.tqe_next)
+    if (strncasecmp(kv->key, "x-ecoinfer-", 11) == 0) evhttp_add_header(h, kv->key, kv->value);
+  evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "application/json");
+  add_router_headers(r, h);
+  struct evbuffer *ob = evbuffer_new();
+  json_t *j = NULL;
+  if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
+  json_t *u = j ? json_object_get(j, "usage") : NULL;
+  if (json_is_object(u)) {
+    finish_accounting(r, u, tend);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (s && ob) evbuffer_add(ob, s, strlen(s));
+    free(s);
+  } else {
+    if (code == 200 && !r->models) finish_accounting(r, NULL, tend);
+    if (ob) evbuffer_add(ob, body, len);
+  }
+  json_decref(j);
+  client_detach(r);
+  evhttp_send_reply(c, code, "OK", ob);
+  count_code(g, code);
+  if (ob) evbuffer_free(ob);
+  target_release(r);
+  preq_free(r);
+}
+
+static struct evhttp_connection *pool_get(node *n) {
+  gw *g = n->g;
+  if (n->n_idle) return n->idle[--n->n_idle];
+  struct evhttp_connection *c =
+      evhttp_connection_base_new(g->base, g->dns, n->host, (unsigned short)n->port);
+  if (!c) return NULL;
+  struct timeval tv = {(time_t)g->cfg.timeout_s,
+                       (suseconds_t)((g->cfg.timeout_s - floor(g->cfg.timeout_s)) * 1e6)};
+  evhttp_connection_set_timeout_tv(c, &tv);
+  evhttp_connection_set_retries(c, 0);
+  return c;
+}
+
+/* Sends r to r->target now. */
+static void dispatch(preq *r) {
+  gw *g = r->g;
+  node *n = r->target;
+  r->attempts++;
+  n->routed++;
+  r->tdisp_ns = eco_time_mono_ns();
+  struct evhttp_connection *c = pool_get(n);
+  struct evhttp_request *u = c ? evhttp_request_new(on_up_done, r) : NULL;
+  if (!u) {
+    if (c) pool_put(n, c);
+    attempt_failed(r, "out of memory");
+    return;
+  }
+  evhttp_request_set_header_cb(u, on_up_header);
+  evhttp_request_set_chunked_cb(u, on_up_chunk);
+  evhttp_request_set_error_cb(u, on_up_error);
+  struct evkeyvalq *h = evhttp_request_get_output_headers(u);
+  char hostport[160];
+  snprintf(hostport, sizeof hostport, "%s:%d", n->host, n->port);
+  evhttp_add_header(h, "Host", hostport);
+  if (r->auth[0]) evhttp_add_header(h, "Authorization", r->auth);
+  if (!r->models) {
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evbuffer_add(evhttp_request_get_output_buffer(u), r->raw, r->raw_len);
+  }
+  r->uconn = c;
+  r->ureq = u;
+  if (evhttp_make_request(c, u, r->models ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, r->path) != 0) {
+    /* libevent freed u */
+    r->ureq = NULL;
+    r->uconn = NULL;
+    conn_free_later(g, c);
+    attempt_failed(r, "cannot send");
+  }
+}
+
+/* ---- batch windows ------------------------------------------------------- */
+
+static void batch_flush(node *n) {
+  preq *r = n->bhead;
+  n->bhead = n->btail = NULL;
+  n->nb = 0;
+  if (n->bev) evtimer_del(n->bev);
+  while (r) {
+    preq *next = r->bnext;
+    r->bnext = NULL;
+    r->in_batch = false;
+    dispatch(r);
+    r = next;
+  }
+}
+
+static void on_batch_timer(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  batch_flush(arg);
+}
+
+static void batch_remove(preq *r) {
+  node *n = r->target;
+  if (!n || !r->in_batch) return;
+  preq **pp = &n->bhead;
+  preq *prev = NULL;
+  while (*pp && *pp != r) {
+    prev = *pp;
+    pp = &(*pp)->bnext;
+  }
+  if (*pp) {
+    *pp = r->bnext;
+    if (n->btail == r) n->btail = prev;
+    n->nb--;
+  }
+  r->in_batch = false;
+}
+
+/* Queues r for its target's batch window, or sends it at once. The wait is
+ * at most the window and never past the request's SLO slack. */
+static void enqueue(preq *r) {
+  gw *g = r->g;
+  node *n = r->target;
+  double win = g->cfg.batch_window_s;
+  if (win <= 0 || g->cfg.batch_max <= 1 || r->attempts > 0) {
+    dispatch(r);
+    return;
+  }
+  double slack = r->pred.slo_s > 0 ? r->pred.slo_s - r->pred.latency_s : win;
+  if (slack <= 0) {
+    dispatch(r);
+    return;
+  }
+  double wait = slack < win ? slack : win;
+  r->bnext = NULL;
+  r->in_batch = true;
+  if (n->btail)
+    n->btail->bnext = r;
+  else
+    n->bhead = r;
+  n->btail = r;
+  n->nb++;
+  eco_node_view *v = &g->views[n->idx];
+  uint32_t cap = g->cfg.batch_max;
+  uint32_t mb = v->max_batch ? v->max_batch : 1;
+  if (cap > mb) cap = mb;
+  if (n->nb >= cap) {
+    batch_flush(n);
+    return;
+  }
+  double now = mono_s();
+  if (!n->bev) n->bev = evtimer_new(g->base, on_batch_timer, n);
+  if (!n->bev) {
+    batch_flush(n);
+    return;
+  }
+  if (n->nb == 1 || now + wait < n->bdeadline_s) {
+    n->bdeadline_s = now + wait;
+    struct timeval tv = {(time_t)wait, (suseconds_t)((wait - floor(wait)) * 1e6)};
+    evtimer_add(n->bev, &tv);
+  }
+}
+
+/* ---- routing -------------------------------------------------------------- */
+
+static int choose_and_dispatch(preq *r) {
+  gw *g = r->g;
+  if (g->n_nodes == 0) return ECO_ENOENT;
+  double now = mono_s();
+  views_refresh(g, now);
+  r->rr.excluded = r->excluded;
+  if (!r->models)
+    r->rr.expected_out_tokens =
+        eco_outlen_predict(&g->outlen, r->rr.prompt_tokens, r->rr.max_tokens);
+  uint64_t t0 = eco_time_mono_ns();
+  int rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
+  g->decision_s_sum += (double)(eco_time_mono_ns() - t0) / 1e9;
+  g->decisions++;
+  if (rc != 0) {
+    /* No eligible node: try the ones whose circuit is open, best effort. */
+    if (rc != ECO_ENOENT) return rc;
+    bool any = false;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+      if (g->views[i].circuit_open && g->views[i].health != ECO_NODE_DOWN &&
+          !(r->excluded && r->excluded[i])) {
+        g->views[i].circuit_open = false;
+        any = true;
+      }
+    }
+    if (!any) return rc;
+    rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
+    if (rc != 0) return rc;
+  }
+  if (!r->models && r->pol.kind == ECO_POLICY_ROUND_ROBIN &&
+      r->pol.rr_cursor == g->policy.rr_cursor)
+    g->policy.rr_cursor = r->pred.rr_next;
+  r->target = g->nodes[r->pred.node];
+  r->target->inflight++;
+  if (r->attempts == 0)
+    enqueue(r);
+  else
+    dispatch(r);
+  return 0;
+}
+
+static void on_client_close(struct evhttp_connection *c, void *arg) {
+  (void)c;
+  preq *r = arg;
+  gw *g = r->g;
+  g->client_gone++;
+  r->creq = NULL;
+  r->cconn = NULL;
+  if (r->in_batch) {
+    batch_remove(r);
+    target_release(r);
+    preq_free(r);
+    return;
+  }
+  if (r->ureq) {
+    struct evhttp_connection *uc = r->uconn;
+    struct evhttp_request *u = r->ureq;
+    r->ureq = NULL;
+    r->uconn = NULL;
+    evhttp_request_set_error_cb(u, NULL);
+    evhttp_cancel_request(u);
+    if (uc) conn_free_later(g, uc);
+    target_release(r);
+    preq_free(r);
+  }
+}
+
+static const char *method_of(struct evhttp_request *req) {
+  switch (evhttp_request_get_command(req)) {
+  case EVHTTP_REQ_GET: return "GET";
+  case EVHTTP_REQ_POST: return "POST";
+  case EVHTTP_REQ_PUT: return "PUT";
+  default: return "OTHER";
+  }
+}
+
+static void handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models) {
+  preq *r = calloc(1, sizeof *r);
+  if (!r) {
+    send_error(g, req, 500, "server_error", NULL, "out of memory");
+    return;
+  }
+  r->g = g;
+  r->t0_ns = eco_time_mono_ns();
+  r->models = models;
+  snprintf(r->path, sizeof r->path, "%s", path);
+  r->pol = g->policy;
+  r->pol.default_slo_s = g->cfg.default_slo_s;
+  r->ubody = evbuffer_new();
+  r->sse = evbuffer_new();
+  if (!r->ubody || !r->sse) {
+    send_error(g, req, 500, "server_error", NULL, "out of memory");
+    preq_free(r);
+    return;
+  }
+  const struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
+  const char *auth = evhttp_find_header(ih, "Authorization");
+  if (auth) snprintf(r->auth, sizeof r->auth, "%s", auth);
+  const char *ph = evhttp_find_header(ih, "x-ecoinfer-policy");
+  if (ph && eco_policy_parse(ph, &r->pol.kind) != 0) {
+    send_error(g, req, 400, "invalid_request_error", "x-ecoinfer-policy",
+               "unknown policy (round-robin, greedy, carbon, latency, slo-carbon)");
+    preq_free(r);
+    return;
+  }
+  const char *sh = evhttp_find_header(ih, "x-ecoinfer-slo-ms");
+  if (sh) {
+    char *e;
+    double ms = strtod(sh, &e);
+    if (e == sh || *e || !(ms > 0) || !isfinite(ms)) {
+      send_error(g, req, 400, "invalid_request_error", "x-ecoinfer-slo-ms",
+                 "x-ecoinfer-slo-ms must be a positive number of milliseconds");
+      preq_free(r);
+      return;
+    }
+    r->rr.slo_s = ms / 1e3;
+  }
+  if (!models) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > MAX_BODY) {
+      send_error(g, req, 413, "invalid_request_error", NULL, "request body too large");
+      preq_free(r);
+      return;
+    }
+    r->raw = malloc(len + 1);
+    if (!r->raw) {
+      send_error(g, req, 500, "server_error", NULL, "out of memory");
+      preq_free(r);
+      return;
+    }
+    evbuffer_copyout(in, r->raw, len);
+    r->raw[len] = '\0';
+    r->raw_len = len;
+    json_error_t je;
+    r->body = json_loadb(r->raw, len, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(r->body)) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "request body is not a JSON object: %s", je.text);
+      send_error(g, req, 400, "invalid_request_error", NULL, msg);
+      preq_free(r);
+      return;
+    }
+    r->stream = json_is_true(json_object_get(r->body, "stream"));
+    r->rr.prompt_tokens = eco_router_estimate_prompt_tokens(r->body);
+    json_t *mt = json_object_get(r->body, "max_tokens");
+    if (!mt) mt = json_object_get(r->body, "max_completion_tokens");
+    if (json_is_integer(mt) && json_integer_value(mt) > 0)
+      r->rr.max_tokens =
+          (uint32_t)(json_integer_value(mt) > UINT32_MAX ? UINT32_MAX : json_integer_value(mt));
+  } else {
+    /* /v1/models: any node will do, in turn. */
+    r->pol.kind = ECO_POLICY_ROUND_ROBIN;
+    r->pol.rr_cursor = g->models_rr++;
+  }
+  r->creq = req;
+  r->cconn = evhttp_request_get_connection(req);
+  evhttp_connection_set_closecb(r->cconn, on_client_close, r);
+  if (choose_and_dispatch(r) != 0) {
+    client_detach(r);
+    g->no_node++;
+    send_error(g, req, 503, "unavailable", NULL, "no healthy node can take the request");
+    preq_free(r);
+  }
+}
+
+static void handle_metrics(gw *g, struct evhttp_request *req) {
+  struct evbuffer *b = evbuffer_new();
+  if (!b) return;
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_requests_total Requests answered, by status "
+                         "class.\n# TYPE ecoinfer_router_requests_total counter\n");
+  static const char *const cls[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 6; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_requests_total{code=\"%s\"} %llu\n", cls[i],
+                        (unsigned long long)g->req_by_code[i]);
+  evbuffer_add_printf(b,
+                      "# HELP ecoinfer_router_retries_total Upstream attempts retried on another "
+                      "node.\n# TYPE ecoinfer_router_retries_total counter\n"
+                      "ecoinfer_router_retries_total %llu\n"
+                      "# HELP ecoinfer_router_stream_errors_total Streams ended with an error "
+                      "event after output was sent.\n# TYPE ecoinfer_router_stream_errors_total "
+                      "counter\necoinfer_router_stream_errors_total %llu\n"
+                      "# HELP ecoinfer_router_decisions_total Routing decisions.\n"
+                      "# TYPE ecoinfer_router_decisions_total counter\n"
+                      "ecoinfer_router_decisions_total %llu\n"
+                      "# HELP ecoinfer_router_decision_seconds_total Time spent in policy "
+                      "decisions.\n# TYPE ecoinfer_router_decision_seconds_total counter\n"
+                      "ecoinfer_router_decision_seconds_total %.9f\n"
+                      "# HELP ecoinfer_router_predicted_gco2_total Predicted gCO2e of routed "
+                      "requests.\n# TYPE ecoinfer_router_predicted_gco2_total counter\n"
+                      "ecoinfer_router_predicted_gco2_total %.9g\n"
+                      "# HELP ecoinfer_router_measured_gco2_total gCO2e from receipts.\n"
+                      "# TYPE ecoinfer_router_measured_gco2_total counter\n"
+                      "ecoinfer_router_measured_gco2_total %.9g\n",
+                      (unsigned long long)g->retries, (unsigned long long)g->stream_errors,
+                      (unsigned long long)g->decisions, g->decision_s_sum, g->pred_g_sum,
+                      g->meas_g_sum);
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_node_up 1 if the node passes health checks.\n"
+                         "# TYPE ecoinfer_router_node_up gauge\n");
+  for (size_t i = 0; i < g->n_nodes; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_node_up{node=\"%s\",zone=\"%s\"} %d\n",
+                        g->nodes[i]->cfg.id, g->nodes[i]->cfg.zone,
+                        g->views[i].health == ECO_NODE_UP ? 1 : 0);
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_node_inflight Requests in flight per node.\n"
+                         "# TYPE ecoinfer_router_node_inflight gauge\n");
+  for (size_t i = 0; i < g->n_nodes; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_node_inflight{node=\"%s\"} %u\n", g->nodes[i]->cfg.id,
+                        g->nodes[i]->inflight);
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_node_routed_total Upstream attempts per node.\n"
+                         "# TYPE ecoinfer_router_node_routed_total counter\n");
+  for (size_t i = 0; i < g->n_nodes; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_node_routed_total{node=\"%s\"} %llu\n",
+                        g->nodes[i]->cfg.id, (unsigned long long)g->nodes[i]->routed);
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_node_failures_total Failed upstream attempts.\n"
+                         "# TYPE ecoinfer_router_node_failures_total counter\n");
+  for (size_t i = 0; i < g->n_nodes; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_node_failures_total{node=\"%s\"} %llu\n",
+                        g->nodes[i]->cfg.id, (unsigned long long)g->nodes[i]->failures);
+  evbuffer_add_printf(b, "# HELP ecoinfer_router_zone_intensity_gco2_per_kwh Grid intensity "
+                         "used per zone.\n# TYPE ecoinfer_router_zone_intensity_gco2_per_kwh "
+                         "gauge\n");
+  for (size_t i = 0; i < g->n_zones; i++)
+    evbuffer_add_printf(b, "ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"%s\"} %.6g\n",
+                        g->zones[i].zone, g->zones[i].gco2_kwh);
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                    "text/plain; version=0.0.4");
+  evhttp_send_reply(req, 200, "OK", b);
+  count_code(g, 200);
+  evbuffer_free(b);
+}
+
+static void on_public(struct evhttp_request *req, void *arg) {
+  gw *g = arg;
+  const char *uri = evhttp_request_get_uri(req);
+  char path[128];
+  size_t pl = strcspn(uri, "?");
+  if (pl >= sizeof path) pl = sizeof path - 1;
+  memcpy(path, uri, pl);
+  path[pl] = '\0';
+  const char *m = method_of(req);
+  if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0) {
+    if (strcmp(m, "POST") != 0) {
+      send_error(g, req, 405, "invalid_request_error", NULL, "use POST");
+      return;
+    }
+    handle_proxy(g, req, path, false);
+  } else if (strcmp(path, "/v1/models") == 0 && strcmp(m, "GET") == 0) {
+    handle_proxy(g, req, path, true);
+  } else if (strcmp(path, "/health") == 0) {
+    size_t up = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+      if (g->views[i].health != ECO_NODE_DOWN && !g->nodes[i]->removed) up++;
+    char buf[128];
+    snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"nodes\":%zu,\"nodes_up\":%zu}",
+             up ? "ok" : "degraded", g->n_nodes, up);
+    send_json(g, req, 200, "OK", buf);
+  } else if (strcmp(path, "/metrics") == 0) {
+    handle_metrics(g, req);
+  } else {
+    send_error(g, req, 404, "not_found", NULL, "no such endpoint");
+  }
+}
+
+/* ---- admin ----------------------------------------------------------------- */
+
+static bool admin_auth(gw *g, struct evhttp_request *req) {
+  if (!g->cfg.admin_token[0]) return true;
+  const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+  if (!a || strncmp(a, "Bearer ", 7) != 0) return false;
+  const char *t = a + 7, *want = g->cfg.admin_token;
+  size_t tl = strlen(t), wl = strlen(want);
+  unsigned diff = (unsigned)(tl ^ wl);
+  for (size_t i = 0; i < wl; i++)
+    diff |= (unsigned)(want[i] ^ (i < tl ? t[i] : 0));
+  return diff == 0;
+}
+
+static json_t *body_json(struct evhttp_request *req) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  if (len == 0 || len > 65536) return NULL;
+  return json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, NULL);
+}
+
+static void admin_nodes(gw *g, struct evhttp_request *req) {
+  json_t *arr = json_array();
+  double now = mono_s();
+  views_refresh(g, now);
+  for (size_t i = 0; arr && i < g->n_nodes; i++) {
+    node *n = g->nodes[i];
+    const eco_node_view *v = &g->views[i];
+    static const char *const hs[] = {"up", "degraded", "down"};
+    json_array_append_new(
+        arr,
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:i,s:i,s:i,s:i,s:s,s:b,s:b,s:I,s:I,"
+                  "s:{s:f,s:f,s:f,s:f,s:f,s:f,s:i}}",
+                  "id", v->id, "url", n->cfg.url, "device", v->device, "zone", v->zone, "labels",
+                  n->cfg.labels, "intensity_gco2_kwh", v->intensity_gco2_kwh, "embodied_g_per_s",
+                  v->embodied_g_per_s, "inflight", (int)n->inflight, "queue_depth",
+                  (int)v->queue_depth, "active_batch", (int)v->active_batch, "max_batch",
+                  (int)v->max_batch, "health", hs[v->health], "circuit_open", v->circuit_open,
+                  "removed", n->removed, "routed", (json_int_t)n->routed, "failures",
+                  (json_int_t)n->failures, "profile", "overhead_s", v->profile.overhead_s,
+                  "prefill_s_per_tok", v->profile.prefill_s_per_tok, "decode_s_per_tok",
+                  v->profile.decode_s_per_tok, "prefill_j_per_tok", v->profile.prefill_j_per_tok,
+                  "decode_j_per_tok", v->profile.decode_j_per_tok, "service_s",
+                  v->profile.service_s, "n_obs", (int)v->profile.n_obs));
+  }
+  json_t *o = json_pack("{s:s,s:o}", "policy", eco_policy_name(g->policy.kind), "nodes",
+                        arr ? arr : json_array());
+  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  send_json(g, req, 200, "OK", s ? s : "{}");
+  free(s);
+  json_decref(o);
+}
+
+static void on_admin(struct evhttp_request *req, void *arg) {
+  gw *g = arg;
+  if (!admin_auth(g, req)) {
+    send_error(g, req, 401, "authentication_error", NULL, "admin token required");
+    return;
+  }
+  const char *uri = evhttp_request_get_uri(req);
+  const char *m = method_of(req);
+  bool write = strcmp(m, "PUT") == 0 || strcmp(m, "POST") == 0;
+  if (strncmp(uri, "/admin/policy", 13) == 0 && (uri[13] == '\0' || uri[13] == '?')) {
+    if (write) {
+      json_t *j = body_json(req);
+      const char *name = json_string_value(json_object_get(j, "policy"));
+      eco_policy_kind k;
+      if (!name || eco_policy_parse(name, &k) != 0) {
+        json_decref(j);
+        send_error(g, req, 400, "invalid_request_error", "policy",
+                   "body must be {\"policy\": round-robin|greedy|carbon|latency|slo-carbon}");
+        return;
+      }
+      g->policy.kind = k;
+      json_t *slo = json_object_get(j, "slo_ms");
+      if (json_is_number(slo) && json_number_value(slo) >= 0)
+        g->cfg.default_slo_s = json_number_value(slo) / 1e3;
+      json_decref(j);
+      ECO_INFO(&g->log, MOD, "policy set to %s", eco_policy_name(k));
+    }
+    char buf[128];
+    snprintf(buf, sizeof buf, "{\"policy\":\"%s\",\"slo_ms\":%.3f}",
+             eco_policy_name(g->policy.kind), g->cfg.default_slo_s * 1e3);
+    send_json(g, req, 200, "OK", buf);
+  } else if (strcmp(uri, "/admin/nodes") == 0) {
+    admin_nodes(g, req);
+  } else if (strcmp(uri, "/admin/intensity") == 0 && write) {
+    json_t *j = body_json(req);
+    const char *zone = json_string_value(json_object_get(j, "zone"));
+    json_t *v = json_object_get(j, "gco2_kwh");
+    zone_state *z = zone ? zone_get(g, zone) : NULL;
+    if (!z || !(json_is_number(v) || json_is_null(v)) ||
+        (json_is_number(v) && !(json_number_value(v) >= 0))) {
+      json_decref(j);
+      send_error(g, req, 400, "invalid_request_error", "zone",
+                 "body must be {\"zone\": Z, \"gco2_kwh\": number >= 0 or null}");
+      return;
+    }
+    if (json_is_null(v)) {
+      z->override = false;
+    } else {
+      z->override = true;
+      z->gco2_kwh = json_number_value(v);
+      snprintf(z->source, sizeof z->source, "admin");
+    }
+    json_decref(j);
+    zones_refresh(g);
+    send_json(g, req, 200, "OK", "{\"ok\":true}");
+  } else {
+    send_error(g, req, 404, "not_found", NULL, "no such admin endpoint");
+  }
+}
+
+/* ---- construction ---------------------------------------------------------- */
+
+static void on_wake(evutil_socket_t fd, short ev, void *arg) {
+  (void)fd;
+  (void)ev;
+  event_base_loopbreak(arg);
+}
+
+static int bind_port(struct evhttp *h, const char *host, int port, int *out, eco_error *err) {
+  struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)port);
+  if (!bs) return eco_error_set(err, ECO_ENET, "cannot listen on %s:%d", host, port);
+  evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+    return eco_error_set(err, ECO_ENET, "getsockname failed");
+  *out = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router **out,
+                   eco_error *err) {
+  if (!cfg || !out) return eco_error_set(err, ECO_EINVAL, "router: NULL argument");
+  *out = NULL;
+  int rc = 0;
+  evthread_use_pthreads();
+  gw *g = calloc(1, sizeof *g);
+  if (!g) return ECO_ENOMEM;
+  g->cfg = *cfg;
+  g->cfg.zones = NULL;
+  g->cfg.nodes = NULL;
+  g->cfg.dns = NULL;
+  g->cfg.n_zones = g->cfg.n_nodes = g->cfg.n_dns = 0;
+  if (cfg->n_zones) {
+    g->cfg.zones = calloc(cfg->n_zones, sizeof *g->cfg.zones);
+    if (!g->cfg.zones) goto oom;
+    memcpy(g->cfg.zones, cfg->zones, cfg->n_zones * sizeof *cfg->zones);
+    g->cfg.n_zones = cfg->n_zones;
+  }
+  if (cfg->n_dns) {
+    g->cfg.dns = calloc(cfg->n_dns, sizeof *g->cfg.dns);
+    if (!g->cfg.dns) goto oom;
+    memcpy(g->cfg.dns, cfg->dns, cfg->n_dns * sizeof *cfg->dns);
+    g->cfg.n_dns = cfg->n_dns;
+  }
+  if (log)
+    g->log = *log;
+  else
+    eco_log_init(&g->log);
+  g->policy.kind = cfg->policy;
+  g->outlen.alpha = cfg->alpha;
+  g->cap_nodes = cfg->max_nodes > cfg->n_nodes ? cfg->max_nodes : cfg->n_nodes;
+  if (g->cap_nodes == 0) g->cap_nodes = 1;
+  g->nodes = calloc(g->cap_nodes, sizeof *g->nodes);
+  g->views = calloc(g->cap_nodes, sizeof *g->views);
+  if (!g->nodes || !g->views) goto oom;
+  /* The changelist coalesces the many event add/del calls evhttp makes per
+   * request into one epoll_ctl per fd and loop iteration. */
+  struct event_config *ec = event_config_new();
+  if (ec) event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  g->base = ec ? event_base_new_with_config(ec) : NULL;
+  if (ec) event_config_free(ec);
+  if (!g->base) g->base = event_base_new();
+  if (!g->base) goto oom;
+  g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+  if (!g->dns) g->dns = evdns_base_new(g->base, 0);
+  if (g->dns) evdns_base_load_hosts(g->dns, NULL);
+  if ((rc = intensity_init(g, err))) goto fail;
+  for (size_t i = 0; i < cfg->n_nodes; i++) {
+    if (!node_add(g, &cfg->nodes[i], -1, err)) {
+      rc = err && err->code ? err->code : ECO_ENOMEM;
+      goto fail;
+    }
+  }
+  g->http = evhttp_new(g->base);
+  if (!g->http) goto oom;
+  evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                          EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+  evhttp_set_max_body_size(g->http, MAX_BODY);
+  evhttp_set_max_headers_size(g->http, 64 * 1024);
+  evhttp_set_gencb(g->http, on_public, g);
+  if ((rc = bind_port(g->http, cfg->host, cfg->port, &g->port, err))) goto fail;
+  if (cfg->admin_port >= 0) {
+    g->admin = evhttp_new(g->base);
+    if (!g->admin) goto oom;
+    evhttp_set_allowed_methods(g->admin, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+    evhttp_set_max_body_size(g->admin, 65536);
+    evhttp_set_gencb(g->admin, on_admin, g);
+    if ((rc = bind_port(g->admin, cfg->admin_host, cfg->admin_port, &g->admin_port, err)))
+      goto fail;
+  } else {
+    g->admin_port = -1;
+  }
+  g->wake = event_new(g->base, -1, 0, on_wake, g->base);
+  g->zone_ev = event_new(g->base, -1, EV_PERSIST, on_zone_timer, g);
+  if (!g->wake || !g->zone_ev) goto oom;
+  double zr = cfg->intensity_refresh_s > 0.01 ? cfg->intensity_refresh_s : 0.01;
+  struct timeval ztv = {(time_t)zr, (suseconds_t)((zr - floor(zr)) * 1e6)};
+  evtimer_add(g->zone_ev, &ztv);
+  zones_refresh(g);
+  if (cfg->n_dns && g->dns) {
+    double di = cfg->dns[0].interval_s;
+    for (size_t i = 1; i < cfg->n_dns; i++)
+      if (cfg->dns[i].interval_s < di) di = cfg->dns[i].interval_s;
+    g->dns_ev = event_new(g->base, -1, EV_PERSIST, on_dns_timer, g);
+    if (!g->dns_ev) goto oom;
+    struct timeval dtv = {(time_t)di, (suseconds_t)((di - floor(di)) * 1e6)};
+    evtimer_add(g->dns_ev, &dtv);
+    dns_resolve_all(g);
+  }
+  *out = (eco_router *)g;
+  return 0;
+oom:
+  rc = eco_error_set(err, ECO_ENOMEM, "router: out of memory");
+fail:
+  eco_router_free((eco_router *)g);
+  return rc ? rc : ECO_ENOMEM;
+}
+
+int eco_router_run(eco_router *r) {
+  gw *g = (gw *)r;
+  if (!g) return ECO_EINVAL;
+  return event_base_dispatch(g->base) < 0 ? ECO_EIO : 0;
+}
+
+void eco_router_stop(eco_router *r) {
+  gw *g = (gw *)r;
+  if (g && g->wake) event_active(g->wake, EV_READ, 0);
+}
+
+int eco_router_port(const eco_router *r) { return ((const gw *)r)->port; }
+int eco_router_admin_port(const eco_router *r) { return ((const gw *)r)->admin_port; }
+
+void eco_router_free(eco_router *r) {
+  gw *g = (gw *)r;
+  if (!g) return;
+  if (g->http) evhttp_free(g->http);
+  if (g->admin) evhttp_free(g->admin);
+  /* run pending deferred connection frees */
+  if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
+  for (size_t i = 0; i < g->n_nodes; i++)
+    node_free(g->nodes[i]);
+  if (g->wake) event_free(g->wake);
+  if (g->zone_ev) event_free(g->zone_ev);
+  if (g->dns_ev) event_free(g->dns_ev);
+  if (g->dns) evdns_base_free(g->dns, 0);
+  eco_intensity_free(g->prov);
+  eco_intensity_free(g->fallback);
+  if (g->base) event_base_free(g->base);
+  free(g->nodes);
+  free(g->views);
+  free(g->cfg.zones);
+  free(g->cfg.dns);
+  free(g);
+}

@@ -1,0 +1,109 @@
+/* ecoinfer router: the gateway in front of a cluster of OpenAI-compatible
+ * nodes (ecoinfer serve, llama.cpp server, vLLM, Ollama, ...).
+ *
+ * One libevent loop serves the public API (POST /v1/chat/completions,
+ * POST /v1/completions, GET /v1/models, /health, /metrics) and, on a
+ * separate listener, the admin API (GET/PUT /admin/policy, GET
+ * /admin/nodes, PUT /admin/intensity). Upstream requests are evhttp client
+ * requests on the same loop, pooled per node with keep-alive. For each
+ * request a policy (src/router/policy.h) picks a node from a snapshot of
+ * every node; on connection errors, 429/5xx or a node dying before any
+ * output went to the client the request is retried on the next-best node;
+ * once output went out, the stream ends with an SSE error event. Streams
+ * are forwarded event by event as they arrive. See docs/router.md. */
+#ifndef ECO_ROUTER_ROUTER_H
+#define ECO_ROUTER_ROUTER_H
+
+#include "router/policy.h"
+#include "util/config.h"
+#include "util/log.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ECO_ROUTER_LABELS_MAX 256
+
+/* One configured node (or the template of a DNS entry). */
+typedef struct eco_router_node_cfg {
+  char id[64];                        /* name; DNS nodes: "ip:port" */
+  char url[256];                      /* "http://host:port" (no path) */
+  char device[32];                    /* device type */
+  char zone[32];                      /* grid zone */
+  char labels[ECO_ROUTER_LABELS_MAX]; /* "k=v,k=v" */
+  double embodied_g_per_s;            /* gCO2e/s; or derived from embodied_g / lifetime */
+  uint32_t max_batch;                 /* max concurrent sequences, >= 1 */
+  bool ecoinfer;                      /* an ecoinfer node: poll /v1/node */
+  char health_path[64];               /* liveness path, default "/health" */
+  bool has_profile;                   /* profile below seeded from config */
+  eco_profile profile;                /* static profile */
+} eco_router_node_cfg;
+
+/* A DNS source: every A record of name becomes a node on port. */
+typedef struct eco_router_dns_cfg {
+  char name[256];          /* host name to resolve, e.g. a headless Service */
+  int port;                /* node port */
+  double interval_s;       /* re-resolution period, s */
+  eco_router_node_cfg tpl; /* attributes given to each address */
+} eco_router_dns_cfg;
+
+typedef struct eco_router_zone_cfg {
+  char zone[32];
+  double gco2_kwh; /* static intensity, gCO2e/kWh */
+} eco_router_zone_cfg;
+
+typedef struct eco_router_cfg {
+  char host[64];               /* public listener address */
+  int port;                    /* public port (0 = ephemeral) */
+  char admin_host[64];         /* admin listener address, default 127.0.0.1 */
+  int admin_port;              /* admin port (0 = ephemeral, -1 = off) */
+  char admin_token[128];       /* Bearer token for the admin API, "" = none */
+  eco_policy_kind policy;      /* default policy */
+  double default_slo_s;        /* SLO when the request has none, s (0 = none) */
+  double timeout_s;            /* upstream inactivity timeout, s */
+  int max_attempts;            /* upstream attempts per request (1 = no failover) */
+  uint32_t batch_max;          /* router-side batch: prompts per node (default 4) */
+  double batch_window_s;       /* router-side batch window, s (0 = off) */
+  double health_interval_s;    /* health-check period while healthy, s */
+  double health_max_backoff_s; /* longest period after failures, s */
+  int health_fail_threshold;   /* consecutive failures to mark a node down */
+  int circuit_failures;        /* consecutive request failures to open the circuit */
+  double circuit_cooldown_s;   /* open time before a half-open trial, s */
+  double alpha;                /* EWMA weight for profiles and output lengths */
+  double pue;                  /* PUE applied to every node, >= 1 */
+  double intensity_refresh_s;  /* how often zone intensities are re-read, s */
+  char trace_path[512];        /* carbon trace file or directory ("" = none) */
+  double trace_speed;          /* trace seconds per wall second (replay) */
+  eco_router_zone_cfg *zones;  /* static intensities */
+  size_t n_zones;
+  eco_router_node_cfg *nodes;
+  size_t n_nodes;
+  eco_router_dns_cfg *dns;
+  size_t n_dns;
+  size_t max_nodes; /* capacity (config + DNS), default 256 */
+} eco_router_cfg;
+
+/* Defaults (no nodes). */
+void eco_router_cfg_default(eco_router_cfg *c);
+/* Reads router.*, zones.*, carbon.*, nodes[] and dns[] from cfg (see
+ * docs/router.md). Returns 0 or ECO_ECONFIG with the location in err. */
+int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err);
+void eco_router_cfg_free(eco_router_cfg *c);
+
+typedef struct eco_router eco_router;
+
+/* Builds the router and binds its listeners (so ports are known before
+ * run). The cfg is copied. log may be NULL. */
+int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router **out,
+                   eco_error *err);
+/* Runs the event loop until eco_router_stop(). */
+int eco_router_run(eco_router *r);
+/* Stops the loop; safe from any thread or a signal-handling event. */
+void eco_router_stop(eco_router *r);
+void eco_router_free(eco_router *r);
+
+int eco_router_port(const eco_router *r);
+int eco_router_admin_port(const eco_router *r);
+
+#endif

@@ -1,0 +1,146 @@
+/* ecoinfer: seasonal-naive, seasonal-blend and oracle intensity forecasts. */
+#include "carbon/forecast.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int eco_forecast_parse(const char *s, eco_forecast_cfg *cfg, eco_error *err) {
+  if (!s || !cfg) return eco_error_set(err, ECO_EINVAL, "forecast: no method given");
+  memset(cfg, 0, sizeof *cfg);
+  cfg->period = 24;
+  cfg->k_days = 1;
+  if (strcmp(s, "perfect") == 0 || strcmp(s, "oracle") == 0) {
+    cfg->kind = ECO_FORECAST_ORACLE;
+    return 0;
+  }
+  if (strcmp(s, "seasonal-naive") == 0) {
+    cfg->kind = ECO_FORECAST_SEASONAL_NAIVE;
+    return 0;
+  }
+  if (strncmp(s, "seasonal-blend", 14) == 0) {
+    cfg->kind = ECO_FORECAST_SEASONAL_BLEND;
+    cfg->k_days = 7;
+    if (s[14] == '\0') return 0;
+    if (s[14] == ':' || s[14] == '-') {
+      char *end = NULL;
+      long k = strtol(s + 15, &end, 10);
+      if (end && end != s + 15 && *end == '\0' && k >= 1 && k <= 365) {
+        cfg->k_days = (size_t)k;
+        return 0;
+      }
+    }
+  }
+  return eco_error_set(err, ECO_EINVAL,
+                       "forecast: unknown method '%s' (perfect, seasonal-naive, "
+                       "seasonal-blend[:K])",
+                       s);
+}
+
+void eco_forecast_name(const eco_forecast_cfg *cfg, char *buf, size_t cap) {
+  switch (cfg->kind) {
+  case ECO_FORECAST_ORACLE: snprintf(buf, cap, "oracle"); break;
+  case ECO_FORECAST_SEASONAL_NAIVE: snprintf(buf, cap, "seasonal-naive"); break;
+  default: snprintf(buf, cap, "seasonal-blend-%zu", cfg->k_days); break;
+  }
+}
+
+/* Mean of values[now + lead - period*d] over d = d0 .. d0+k-1 where the
+ * index is >= 0; persistence (values[now]) when none exists. */
+static double seasonal(const double *values, size_t now, size_t lead, size_t period, size_t k) {
+  if (lead == 0) return values[now];
+  size_t d0 = (lead + period - 1) / period; /* smallest d with lead - P*d <= 0 */
+  double sum = 0;
+  size_t cnt = 0;
+  for (size_t d = d0; d < d0 + k; d++) {
+    size_t back = period * d - lead; /* slots before now */
+    if (back > now) break;
+    sum += values[now - back];
+    cnt++;
+  }
+  return cnt ? sum / (double)cnt : values[now];
+}
+
+int eco_forecast_series(const eco_forecast_cfg *cfg, const double *values, size_t n, size_t now,
+                        size_t horizon, double *out, eco_error *err) {
+  if (!cfg || !values || (!out && horizon))
+    return eco_error_set(err, ECO_EINVAL, "forecast: NULL argument");
+  if (now >= n)
+    return eco_error_set(err, ECO_ERANGE, "forecast: now %zu past series end %zu", now, n);
+  if (cfg->period == 0) return eco_error_set(err, ECO_EINVAL, "forecast: period 0");
+  switch (cfg->kind) {
+  case ECO_FORECAST_ORACLE:
+    if (horizon > n - now)
+      return eco_error_set(err, ECO_ERANGE,
+                           "forecast: oracle horizon %zu runs past the series end (%zu left)",
+                           horizon, n - now);
+    memcpy(out, values + now, horizon * sizeof *out);
+    return 0;
+  case ECO_FORECAST_SEASONAL_NAIVE:
+  case ECO_FORECAST_SEASONAL_BLEND: {
+    size_t k = cfg->kind == ECO_FORECAST_SEASONAL_NAIVE ? 1 : cfg->k_days;
+    if (k == 0) return eco_error_set(err, ECO_EINVAL, "forecast: k_days 0");
+    for (size_t j = 0; j < horizon; j++)
+      out[j] = seasonal(values, now, j, cfg->period, k);
+    return 0;
+  }
+  }
+  return eco_error_set(err, ECO_EINVAL, "forecast: unknown kind %d", (int)cfg->kind);
+}
+
+void eco_forecast_error_free(eco_forecast_error *e) {
+  if (!e) return;
+  free(e->mae);
+  free(e->mape);
+  free(e->bias);
+  memset(e, 0, sizeof *e);
+}
+
+int eco_forecast_evaluate(const eco_forecast_cfg *cfg, const double *values, size_t n,
+                          size_t first_origin, size_t stride, size_t max_lead,
+                          eco_forecast_error *out, eco_error *err) {
+  if (!cfg || !values || !out || max_lead == 0 || stride == 0)
+    return eco_error_set(err, ECO_EINVAL, "forecast evaluate: bad argument");
+  memset(out, 0, sizeof *out);
+  if (n < max_lead || first_origin > n - max_lead)
+    return eco_error_set(err, ECO_ERANGE, "forecast evaluate: series of %zu too short", n);
+  int rc = ECO_ENOMEM;
+  double *fc = malloc(max_lead * sizeof *fc);
+  size_t *n_pct = calloc(max_lead, sizeof *n_pct);
+  out->mae = calloc(max_lead, sizeof *out->mae);
+  out->mape = calloc(max_lead, sizeof *out->mape);
+  out->bias = calloc(max_lead, sizeof *out->bias);
+  out->max_lead = max_lead;
+  if (!fc || !n_pct || !out->mae || !out->mape || !out->bias) goto fail;
+  for (size_t t = first_origin; t + max_lead <= n; t += stride) {
+    rc = eco_forecast_series(cfg, values, n, t, max_lead, fc, err);
+    if (rc) goto fail;
+    for (size_t j = 0; j < max_lead; j++) {
+      double a = values[t + j], e = fc[j] - a;
+      out->mae[j] += fabs(e);
+      out->bias[j] += e;
+      if (a > 0) {
+        out->mape[j] += fabs(e) / a * 100.0;
+        n_pct[j]++;
+      }
+    }
+    out->n_origins++;
+  }
+  for (size_t j = 0; j < max_lead; j++) {
+    if (out->n_origins) {
+      out->mae[j] /= (double)out->n_origins;
+      out->bias[j] /= (double)out->n_origins;
+    }
+    if (n_pct[j]) out->mape[j] /= (double)n_pct[j];
+  }
+  free(fc);
+  free(n_pct);
+  return 0;
+fail:
+  free(fc);
+  free(n_pct);
+  eco_forecast_error_free(out);
+  if (rc == ECO_ENOMEM) eco_error_set(err, ECO_ENOMEM, "forecast evaluate: out of memory");
+  return rc;
+}

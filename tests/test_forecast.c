@@ -1,0 +1,122 @@
+/* Tests for src/carbon/forecast: seasonal-naive, blend and oracle on
+ * series whose forecasts are worked out by hand, and the error metrics. */
+#include "testutil.h"
+
+#include "carbon/forecast.h"
+#include "util/status.h"
+
+#include <math.h>
+#include <string.h>
+
+static void test_parse(void **state) {
+  (void)state;
+  eco_forecast_cfg c;
+  eco_error err = {0};
+  char name[32];
+  assert_int_equal(eco_forecast_parse("perfect", &c, &err), 0);
+  assert_int_equal(c.kind, ECO_FORECAST_ORACLE);
+  assert_int_equal(eco_forecast_parse("seasonal-naive", &c, &err), 0);
+  assert_int_equal(c.kind, ECO_FORECAST_SEASONAL_NAIVE);
+  assert_int_equal(c.period, 24);
+  assert_int_equal(eco_forecast_parse("seasonal-blend:3", &c, &err), 0);
+  assert_int_equal(c.kind, ECO_FORECAST_SEASONAL_BLEND);
+  assert_int_equal(c.k_days, 3);
+  eco_forecast_name(&c, name, sizeof name);
+  assert_string_equal(name, "seasonal-blend-3");
+  assert_int_equal(eco_forecast_parse("seasonal-blend", &c, &err), 0);
+  assert_int_equal(c.k_days, 7);
+  assert_int_equal(eco_forecast_parse("seasonal-blend:0", &c, &err), ECO_EINVAL);
+  assert_int_equal(eco_forecast_parse("arima", &c, &err), ECO_EINVAL);
+  assert_non_null(strstr(err.msg, "arima"));
+}
+
+/* values[i] = i, so each forecast names the index it copied. */
+static void test_seasonal(void **state) {
+  (void)state;
+  double v[72], out[30];
+  for (int i = 0; i < 72; i++)
+    v[i] = i;
+  eco_forecast_cfg c = {.kind = ECO_FORECAST_SEASONAL_NAIVE, .period = 24, .k_days = 1};
+  eco_error err = {0};
+  /* now = 50: lead 0 = 50 (known); leads 1..24 copy yesterday: 50+j-24;
+   * leads 25..29 copy two days back: 50+j-48. */
+  assert_int_equal(eco_forecast_series(&c, v, 72, 50, 30, out, &err), 0);
+  assert_true(out[0] == 50);
+  assert_true(out[1] == 27);
+  assert_true(out[24] == 50);
+  assert_true(out[25] == 27);
+  assert_true(out[29] == 31);
+  /* Blend of 2 days, lead 1: mean(v[27], v[3]) = 15; lead 25: same days. */
+  c.kind = ECO_FORECAST_SEASONAL_BLEND;
+  c.k_days = 2;
+  assert_int_equal(eco_forecast_series(&c, v, 72, 50, 30, out, &err), 0);
+  assert_true(out[0] == 50);
+  assert_true(out[1] == 15);
+  assert_true(out[25] == 15);
+  /* lead 3: v[29], v[5] -> 17. */
+  assert_true(out[3] == 17);
+  /* Short history: now = 30, k = 3, lead 1: only v[7] exists -> 7. */
+  c.k_days = 3;
+  assert_int_equal(eco_forecast_series(&c, v, 72, 30, 2, out, &err), 0);
+  assert_true(out[1] == 7);
+  /* No day at all: now = 10, lead 1 -> persistence 10. */
+  c.kind = ECO_FORECAST_SEASONAL_NAIVE;
+  assert_int_equal(eco_forecast_series(&c, v, 72, 10, 2, out, &err), 0);
+  assert_true(out[1] == 10);
+  /* now past the end. */
+  assert_int_equal(eco_forecast_series(&c, v, 72, 72, 2, out, &err), ECO_ERANGE);
+}
+
+static void test_oracle(void **state) {
+  (void)state;
+  double v[48], out[10];
+  for (int i = 0; i < 48; i++)
+    v[i] = 100 + i;
+  eco_forecast_cfg c = {.kind = ECO_FORECAST_ORACLE, .period = 24};
+  eco_error err = {0};
+  assert_int_equal(eco_forecast_series(&c, v, 48, 40, 8, out, &err), 0);
+  assert_true(out[0] == 140 && out[7] == 147);
+  assert_int_equal(eco_forecast_series(&c, v, 48, 40, 9, out, &err), ECO_ERANGE);
+}
+
+/* A pure daily pattern is forecast exactly by seasonal-naive (MAE 0); a
+ * trend of +1 per hour is missed by exactly 24 at leads 1..24 and 48 at
+ * 25..30 (forecast too low: bias negative). The oracle is always exact. */
+static void test_evaluate(void **state) {
+  (void)state;
+  double v[24 * 10];
+  for (int i = 0; i < 240; i++)
+    v[i] = 100 + 50 * sin(2 * M_PI * (i % 24) / 24.0);
+  eco_forecast_cfg c = {.kind = ECO_FORECAST_SEASONAL_NAIVE, .period = 24, .k_days = 1};
+  eco_forecast_error e;
+  eco_error err = {0};
+  assert_int_equal(eco_forecast_evaluate(&c, v, 240, 48, 1, 30, &e, &err), 0);
+  assert_int_equal(e.n_origins, 240 - 30 - 48 + 1);
+  for (size_t j = 0; j < 30; j++)
+    assert_true(e.mae[j] < 1e-9);
+  eco_forecast_error_free(&e);
+  for (int i = 0; i < 240; i++)
+    v[i] = 100 + i;
+  assert_int_equal(eco_forecast_evaluate(&c, v, 240, 48, 7, 30, &e, &err), 0);
+  assert_true(e.mae[0] == 0);
+  assert_true(fabs(e.mae[1] - 24) < 1e-9 && fabs(e.mae[24] - 24) < 1e-9);
+  assert_true(fabs(e.mae[25] - 48) < 1e-9 && fabs(e.bias[25] + 48) < 1e-9);
+  assert_true(e.mape[1] > 0);
+  eco_forecast_error_free(&e);
+  c.kind = ECO_FORECAST_ORACLE;
+  assert_int_equal(eco_forecast_evaluate(&c, v, 240, 0, 5, 30, &e, &err), 0);
+  for (size_t j = 0; j < 30; j++)
+    assert_true(e.mae[j] == 0);
+  eco_forecast_error_free(&e);
+  assert_int_equal(eco_forecast_evaluate(&c, v, 20, 0, 1, 30, &e, &err), ECO_ERANGE);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse),
+      cmocka_unit_test(test_seasonal),
+      cmocka_unit_test(test_oracle),
+      cmocka_unit_test(test_evaluate),
+  };
+  return cmocka_run_group_tests_name("forecast", tests, NULL, NULL);
+}

@@ -142,7 +142,8 @@ static int file_insert(eco_batchq *q, const char *purpose, const char *filename,
 int eco_batchq_file_create(eco_batchq *q, const char *purpose, const char *filename,
                            const void *data, size_t len, double now_s, eco_batchq_file *out,
                            eco_error *err) {
-  if (!q || !purpose || (!data && len)) return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
+  if (!q || !purpose || (!data && len))
+    return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
   if (strcmp(purpose, "batch") != 0)
     return eco_error_set(err, ECO_EINVAL, "purpose must be 'batch' (got '%s')", purpose);
   if (len > MAX_FILE_BYTES)
@@ -153,7 +154,8 @@ int eco_batchq_file_create(eco_batchq *q, const char *purpose, const char *filen
 int eco_batchq_file_get(eco_batchq *q, const char *id, eco_batchq_file *out, eco_error *err) {
   if (!q || !id || !out) return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
   sqlite3_stmt *st = NULL;
-  int rc = prep(q, "SELECT id, purpose, filename, bytes, created_at FROM files WHERE id=?", &st, err);
+  int rc =
+      prep(q, "SELECT id, purpose, filename, bytes, created_at FROM files WHERE id=?", &st, err);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
   int s = sqlite3_step(st);
@@ -230,8 +232,8 @@ int eco_batchq_parse_window(const char *s, double *seconds, eco_error *err) {
     case 'd': mult = 86400; break;
     case 'w': mult = 7 * 86400; break;
     default:
-      return eco_error_set(err, ECO_EINVAL,
-                           "completion_window '%s': unit must be s, m, h, d or w", s);
+      return eco_error_set(err, ECO_EINVAL, "completion_window '%s': unit must be s, m, h, d or w",
+                           s);
     }
     total += v * mult;
     p = end + 1;
@@ -289,7 +291,8 @@ static int scan_input(eco_batchq *q, const char *file_id, const char *endpoint, 
     char *le = nl ? nl : end;
     lineno++;
     size_t ll = (size_t)(le - p);
-    while (ll && (p[ll - 1] == '\r' || p[ll - 1] == ' ' || p[ll - 1] == '\t')) ll--;
+    while (ll && (p[ll - 1] == '\r' || p[ll - 1] == ' ' || p[ll - 1] == '\t'))
+      ll--;
     if (ll == 0) {
       p = le + 1;
       continue;
@@ -373,7 +376,8 @@ static int scan_input(eco_batchq *q, const char *file_id, const char *endpoint, 
   *n_out = n;
 done:
   json_decref(obj);
-  for (size_t i = 0; ids && i < n_ids; i++) free(ids[i]);
+  for (size_t i = 0; ids && i < n_ids; i++)
+    free(ids[i]);
   free(ids);
   free(data);
   return rc;
@@ -557,11 +561,11 @@ int eco_batchq_batch_get(eco_batchq *q, const char *id, eco_batchq_batch *out, e
       out->metadata_json = strdup((const char *)m);
       if (!out->metadata_json) rc = eco_error_set(err, ECO_ENOMEM, "batchq: out of memory");
     }
-    int64_t *t[] = {&out->created_at,   &out->in_progress_at, &out->expires_at,
-                    &out->finalizing_at, &out->completed_at,  &out->failed_at,
-                    &out->expired_at,   &out->cancelling_at,  &out->cancelled_at,
-                    &out->total,        &out->completed,      &out->failed};
-    for (int i = 0; i < 12; i++) *t[i] = sqlite3_column_int64(st, 6 + i);
+    int64_t *t[] = {&out->created_at,   &out->in_progress_at, &out->expires_at, &out->finalizing_at,
+                    &out->completed_at, &out->failed_at,      &out->expired_at, &out->cancelling_at,
+                    &out->cancelled_at, &out->total,          &out->completed,  &out->failed};
+    for (int i = 0; i < 12; i++)
+      *t[i] = sqlite3_column_int64(st, 6 + i);
     col_text(st, 18, out->output_file_id, sizeof out->output_file_id);
     col_text(st, 19, out->error_file_id, sizeof out->error_file_id);
     out->carbon_spent_g = sqlite3_column_double(st, 20);
@@ -603,10 +607,10 @@ json_t *eco_batchq_batch_json(const eco_batchq_batch *b) {
   bad |= json_object_set_new(o, "expired_at", time_or_null(b->expired_at));
   bad |= json_object_set_new(o, "cancelling_at", time_or_null(b->cancelling_at));
   bad |= json_object_set_new(o, "cancelled_at", time_or_null(b->cancelled_at));
-  bad |= json_object_set_new(o, "request_counts",
-                             json_pack("{s:I, s:I, s:I}", "total", (json_int_t)b->total,
-                                       "completed", (json_int_t)b->completed, "failed",
-                                       (json_int_t)b->failed));
+  bad |=
+      json_object_set_new(o, "request_counts",
+                          json_pack("{s:I, s:I, s:I}", "total", (json_int_t)b->total, "completed",
+                                    (json_int_t)b->completed, "failed", (json_int_t)b->failed));
   bad |= json_object_set_new(o, "metadata", meta ? meta : json_null());
   bad |= json_object_set_new(o, "carbon_spent_g", json_real(b->carbon_spent_g));
   bad |= json_object_set_new(o, "carbon_run_now_g", json_real(b->carbon_run_now_g));
@@ -680,8 +684,8 @@ static int maybe_finish(eco_batchq *q, const char *batch_id, int64_t now, eco_er
   char out_id[ECO_BATCHQ_ID_MAX], err_id[ECO_BATCHQ_ID_MAX];
   rc = write_results(q, batch_id, "'done'", "batch_output", now, out_id, sizeof out_id, err);
   if (rc) return rc;
-  rc = write_results(q, batch_id, "'failed','expired'", "batch_error", now, err_id,
-                     sizeof err_id, err);
+  rc = write_results(q, batch_id, "'failed','expired'", "batch_error", now, err_id, sizeof err_id,
+                     err);
   if (rc) return rc;
   bool cancelling = strcmp(status, "cancelling") == 0;
   rc = prep(q,
@@ -744,8 +748,8 @@ fail:
   return rc;
 }
 
-static char *error_line(const char *batch_id, int64_t idx, const char *custom_id,
-                        const char *code, const char *message) {
+static char *error_line(const char *batch_id, int64_t idx, const char *custom_id, const char *code,
+                        const char *message) {
   char rid[160];
   snprintf(rid, sizeof rid, "batch_req_%s_%lld", batch_id, (long long)idx);
   json_t *o = json_pack("{s:s, s:s, s:n, s:{s:s, s:s}}", "id", rid, "custom_id", custom_id,
@@ -768,8 +772,7 @@ int eco_batchq_expire(eco_batchq *q, double now_s, int *n_expired, eco_error *er
             "r.state='pending'",
             &st, err);
   if (!rc)
-    rc = prep(q,
-              "UPDATE requests SET state='expired', result_line=? WHERE batch_id=? AND idx=?",
+    rc = prep(q, "UPDATE requests SET state='expired', result_line=? WHERE batch_id=? AND idx=?",
               &up, err);
   if (rc) goto fail;
   sqlite3_bind_int64(st, 1, now);
@@ -819,8 +822,9 @@ int eco_batchq_expire(eco_batchq *q, double now_s, int *n_expired, eco_error *er
     if (exp_n == 0) continue; /* finished normally; maybe_finish handles it */
     rc = maybe_finish(q, bid, now, err);
     if (!rc)
-      rc = run1(q, "UPDATE batches SET status='expired', expired_at=?2, completed_at=NULL "
-                   "WHERE id=?1",
+      rc = run1(q,
+                "UPDATE batches SET status='expired', expired_at=?2, completed_at=NULL "
+                "WHERE id=?1",
                 bid, now, err);
     if (rc) goto fail;
     if (n_expired) (*n_expired)++;
@@ -972,8 +976,7 @@ fail:
 }
 
 int eco_batchq_complete(eco_batchq *q, const char *batch_id, const char *custom_id,
-                        const eco_batchq_result *r, double now_s, bool *duplicate,
-                        eco_error *err) {
+                        const eco_batchq_result *r, double now_s, bool *duplicate, eco_error *err) {
   if (!q || !batch_id || !custom_id || !r || !duplicate)
     return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
   *duplicate = false;
@@ -1067,7 +1070,8 @@ int eco_batchq_count_pending(eco_batchq *q, const char *batch_id, int64_t *n, ec
 
 int eco_batchq_reassign(eco_batchq *q, const char *batch_id, const eco_batchq_assign *assign,
                         size_t n, eco_error *err) {
-  if (!q || !batch_id || (!assign && n)) return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
+  if (!q || !batch_id || (!assign && n))
+    return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
   int rc = exec(q, "BEGIN IMMEDIATE", err);
   if (rc) return rc;
   sqlite3_stmt *st = NULL, *up = NULL;
@@ -1078,16 +1082,14 @@ int eco_batchq_reassign(eco_batchq *q, const char *batch_id, const eco_batchq_as
   rc = prep(q, "SELECT idx FROM requests WHERE batch_id=? AND state='pending' ORDER BY idx", &st,
             err);
   if (!rc)
-    rc = prep(q,
-              "UPDATE requests SET not_before=?, zone=?, planned_g=? WHERE batch_id=? AND idx=?",
+    rc = prep(q, "UPDATE requests SET not_before=?, zone=?, planned_g=? WHERE batch_id=? AND idx=?",
               &up, err);
   if (rc) goto fail;
   sqlite3_bind_text(st, 1, batch_id, -1, SQLITE_TRANSIENT);
   size_t k = 0;
   while (sqlite3_step(st) == SQLITE_ROW) {
     if (k >= n) {
-      rc = eco_error_set(err, ECO_EINVAL, "batchq: more pending requests than the %zu assigned",
-                         n);
+      rc = eco_error_set(err, ECO_EINVAL, "batchq: more pending requests than the %zu assigned", n);
       goto fail;
     }
     if (!(assign[k].not_before_s <= (double)b.expires_at)) {

@@ -90,19 +90,20 @@ int eco_batchq_assign_from_plan(const eco_shift_plan *plan, double slot0_start_s
 
 typedef struct eco_batchq_create {
   const char *input_file_id;
-  const char *endpoint;          /* "/v1/chat/completions", ... */
-  const char *completion_window; /* "24h", any duration */
-  const char *metadata_json;     /* object text, or NULL */
-  double now_s;                  /* Unix s */
+  const char *endpoint;            /* "/v1/chat/completions", ... */
+  const char *completion_window;   /* "24h", any duration */
+  const char *metadata_json;       /* object text, or NULL */
+  double now_s;                    /* Unix s */
   const eco_batchq_assign *assign; /* [n_assign] in input order, or NULL = run now anywhere */
   size_t n_assign;
-  double planned_g;   /* predicted gCO2e of the plan */
-  double run_now_g;   /* predicted gCO2e of running everything now */
+  double planned_g; /* predicted gCO2e of the plan */
+  double run_now_g; /* predicted gCO2e of running everything now */
 } eco_batchq_create;
 
 typedef struct eco_batchq_batch {
   char id[ECO_BATCHQ_ID_MAX]; /* "batch_..." */
-  char status[16]; /* validating|in_progress|finalizing|completed|failed|expired|cancelling|cancelled */
+  char status[16]; /* validating|in_progress|finalizing|completed|failed|expired|cancelling|cancelled
+                    */
   char input_file_id[ECO_BATCHQ_ID_MAX];
   char endpoint[64];
   char completion_window[32];
@@ -110,11 +111,11 @@ typedef struct eco_batchq_batch {
   char error_file_id[ECO_BATCHQ_ID_MAX];  /* "" = none */
   int64_t created_at, in_progress_at, expires_at, finalizing_at, completed_at, failed_at,
       expired_at, cancelling_at, cancelled_at; /* Unix s, 0 = not (yet) */
-  int64_t total, completed, failed;           /* request_counts */
-  double carbon_spent_g;   /* gCO2e of the results so far (receipts) */
-  double carbon_run_now_g; /* gCO2e a run-now schedule was predicted to spend */
-  double carbon_planned_g; /* gCO2e the accepted plan predicted */
-  char *metadata_json;     /* malloc'd object text or NULL; eco_batchq_batch_clear */
+  int64_t total, completed, failed;            /* request_counts */
+  double carbon_spent_g;                       /* gCO2e of the results so far (receipts) */
+  double carbon_run_now_g;                     /* gCO2e a run-now schedule was predicted to spend */
+  double carbon_planned_g;                     /* gCO2e the accepted plan predicted */
+  char *metadata_json; /* malloc'd object text or NULL; eco_batchq_batch_clear */
 } eco_batchq_batch;
 
 void eco_batchq_batch_clear(eco_batchq_batch *b);
@@ -178,7 +179,6 @@ typedef struct eco_batchq_result {
  * the last request of a batch ends, the output and error files are written
  * and the batch completes (or is cancelled), in the same transaction. */
 int eco_batchq_complete(eco_batchq *q, const char *batch_id, const char *custom_id,
-                        const eco_batchq_result *r, double now_s, bool *duplicate,
-                        eco_error *err);
+                        const eco_batchq_result *r, double now_s, bool *duplicate, eco_error *err);
 
 #endif

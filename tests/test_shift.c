@@ -223,7 +223,7 @@ static void test_replan(void **state) {
                          .deadline_slots = 3,
                          .first_frac = 1.0};
   int64_t kept = -1;
-  assert_int_equal(eco_shift_replan(&cur, 1, &q, &next, &kept, &err), 0);
+  assert_int_equal(eco_shift_replan(&cur, 1, true, &q, &next, &kept, &err), 0);
   assert_int_equal(kept, 2);
   assert_int_equal(next.n_requests, 3);
   assert_int_equal(next.n_cells, 2);
@@ -232,8 +232,25 @@ static void test_replan(void **state) {
   assert_true(fabs(next.predicted_g - 340.0) < 1e-9);
   eco_shift_plan_free(&next);
 
+  /* The same replan at the very start of the slot (nothing of it begun):
+   * all 5 are open again. New grid 100 20 300, 2 per slot: slot 1 (20) x2,
+   * slot 0 (100) x2, slot 2 (300) x1 = 40 + 200 + 300 = 540 g. */
+  assert_int_equal(eco_shift_replan(&cur, 1, false, &q, &next, &kept, &err), 0);
+  assert_int_equal(kept, 0);
+  assert_int_equal(next.n_cells, 3);
+  expect_cell(&next, 0, 0, 0, 2);
+  expect_cell(&next, 1, 1, 0, 2);
+  expect_cell(&next, 2, 2, 0, 1);
+  assert_true(fabs(next.predicted_g - 540.0) < 1e-9);
+  eco_shift_plan_free(&next);
+  /* Two slots on, slot 1 done (2 kept) and slot 2 not begun. */
+  assert_int_equal(eco_shift_replan(&cur, 2, false, &q, &next, &kept, &err), 0);
+  assert_int_equal(kept, 2);
+  assert_int_equal(next.n_requests, 3);
+  eco_shift_plan_free(&next);
+
   /* Unchanged forecast, no time elapsed: the replan equals the plan. */
-  assert_int_equal(eco_shift_replan(&cur, 0, &p, &next, &kept, &err), 0);
+  assert_int_equal(eco_shift_replan(&cur, 0, false, &p, &next, &kept, &err), 0);
   assert_int_equal(kept, 0);
   assert_int_equal(next.n_cells, cur.n_cells);
   for (size_t i = 0; i < cur.n_cells; i++)
@@ -250,7 +267,7 @@ static void test_replan(void **state) {
                          .intensity = ci3,
                          .deadline_slots = 3,
                          .first_frac = 1.0};
-  assert_int_equal(eco_shift_replan(&cur, 1, &r, &next, &kept, &err), 0);
+  assert_int_equal(eco_shift_replan(&cur, 1, true, &r, &next, &kept, &err), 0);
   assert_int_equal(kept, 2);
   expect_cell(&next, 0, 1, 0, 2);
   expect_cell(&next, 1, 2, 0, 1);

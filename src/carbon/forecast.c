@@ -19,14 +19,22 @@ int eco_forecast_parse(const char *s, eco_forecast_cfg *cfg, eco_error *err) {
     cfg->kind = ECO_FORECAST_SEASONAL_NAIVE;
     return 0;
   }
+  size_t len = 0;
   if (strncmp(s, "seasonal-blend", 14) == 0) {
     cfg->kind = ECO_FORECAST_SEASONAL_BLEND;
     cfg->k_days = 7;
-    if (s[14] == '\0') return 0;
-    if (s[14] == ':' || s[14] == '-') {
+    len = 14;
+  } else if (strncmp(s, "seasonal-ar", 11) == 0) {
+    cfg->kind = ECO_FORECAST_SEASONAL_AR;
+    cfg->k_days = 1;
+    len = 11;
+  }
+  if (len) {
+    if (s[len] == '\0') return 0;
+    if (s[len] == ':' || s[len] == '-') {
       char *end = NULL;
-      long k = strtol(s + 15, &end, 10);
-      if (end && end != s + 15 && *end == '\0' && k >= 1 && k <= 365) {
+      long k = strtol(s + len + 1, &end, 10);
+      if (end && end != s + len + 1 && *end == '\0' && k >= 1 && k <= 365) {
         cfg->k_days = (size_t)k;
         return 0;
       }
@@ -34,7 +42,7 @@ int eco_forecast_parse(const char *s, eco_forecast_cfg *cfg, eco_error *err) {
   }
   return eco_error_set(err, ECO_EINVAL,
                        "forecast: unknown method '%s' (perfect, seasonal-naive, "
-                       "seasonal-blend[:K])",
+                       "seasonal-blend[:K], seasonal-ar[:K])",
                        s);
 }
 
@@ -42,7 +50,8 @@ void eco_forecast_name(const eco_forecast_cfg *cfg, char *buf, size_t cap) {
   switch (cfg->kind) {
   case ECO_FORECAST_ORACLE: snprintf(buf, cap, "oracle"); break;
   case ECO_FORECAST_SEASONAL_NAIVE: snprintf(buf, cap, "seasonal-naive"); break;
-  default: snprintf(buf, cap, "seasonal-blend-%zu", cfg->k_days); break;
+  case ECO_FORECAST_SEASONAL_BLEND: snprintf(buf, cap, "seasonal-blend-%zu", cfg->k_days); break;
+  default: snprintf(buf, cap, "seasonal-ar-%zu", cfg->k_days); break;
   }
 }
 
@@ -60,6 +69,38 @@ static double seasonal(const double *values, size_t now, size_t lead, size_t per
     cnt++;
   }
   return cnt ? sum / (double)cnt : values[now];
+}
+
+/* Seasonal estimate of slot i from the days before it (mean of i - P*d,
+ * d = 1..k); NAN when none exists. */
+static double profile(const double *values, size_t i, size_t period, size_t k) {
+  double sum = 0;
+  size_t cnt = 0;
+  for (size_t d = 1; d <= k && period * d <= i; d++, cnt++)
+    sum += values[i - period * d];
+  return cnt ? sum / (double)cnt : NAN;
+}
+
+/* Least-squares AR(1) coefficient of the seasonal residual over the last
+ * 7 periods up to now, clipped to [0, 0.99]. */
+static double fit_phi(const double *values, size_t now, size_t period, size_t k) {
+  size_t span = 7 * period;
+  size_t from = now > span ? now - span : 0;
+  double num = 0, den = 0, prev = NAN;
+  size_t used = 0;
+  for (size_t i = from; i <= now; i++) {
+    double p = profile(values, i, period, k);
+    double r = isnan(p) ? NAN : values[i] - p;
+    if (!isnan(r) && !isnan(prev)) {
+      num += r * prev;
+      den += prev * prev;
+      used++;
+    }
+    prev = r;
+  }
+  if (used < 2 * period || !(den > 0)) return 0;
+  double phi = num / den;
+  return phi < 0 ? 0 : phi > 0.99 ? 0.99 : phi;
 }
 
 int eco_forecast_series(const eco_forecast_cfg *cfg, const double *values, size_t n, size_t now,
@@ -83,6 +124,19 @@ int eco_forecast_series(const eco_forecast_cfg *cfg, const double *values, size_
     if (k == 0) return eco_error_set(err, ECO_EINVAL, "forecast: k_days 0");
     for (size_t j = 0; j < horizon; j++)
       out[j] = seasonal(values, now, j, cfg->period, k);
+    return 0;
+  }
+  case ECO_FORECAST_SEASONAL_AR: {
+    size_t k = cfg->k_days;
+    if (k == 0) return eco_error_set(err, ECO_EINVAL, "forecast: k_days 0");
+    double p0 = profile(values, now, cfg->period, k);
+    double dev = isnan(p0) ? 0 : values[now] - p0;
+    double phi = fit_phi(values, now, cfg->period, k), w = 1;
+    for (size_t j = 0; j < horizon; j++) {
+      double v = seasonal(values, now, j, cfg->period, k) + (j ? dev * w : 0);
+      out[j] = v > 0 ? v : 0;
+      w *= phi;
+    }
     return 0;
   }
   }

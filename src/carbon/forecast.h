@@ -13,6 +13,12 @@
  *                   24 for hourly data), out[0] = values[now].
  *   seasonal-blend  the mean of that slot over the k most recent known
  *                   days (k = 1 is seasonal-naive).
+ *   seasonal-ar     seasonal-blend plus the current deviation from it,
+ *                   decaying by phi per slot (an AR(1) on the seasonal
+ *                   residual): out[j] = S[j] + (values[now] - S_now)*phi^j.
+ *                   phi is fitted by least squares on the residuals of the
+ *                   last 7 periods before now (clipped to [0, 0.99]; 0 when
+ *                   under 2 periods of residuals exist).
  * Where the history is too short for a day, the days that exist are
  * averaged; with none at all the current value is repeated (persistence).
  *
@@ -28,18 +34,20 @@ typedef enum eco_forecast_kind {
   ECO_FORECAST_ORACLE = 0,
   ECO_FORECAST_SEASONAL_NAIVE = 1,
   ECO_FORECAST_SEASONAL_BLEND = 2,
+  ECO_FORECAST_SEASONAL_AR = 3,
 } eco_forecast_kind;
 
 typedef struct eco_forecast_cfg {
   eco_forecast_kind kind;
   size_t period; /* slots per season: 24 for hourly data */
-  size_t k_days; /* seasonal-blend: days averaged (>= 1); ignored otherwise */
+  size_t k_days; /* seasonal-blend/-ar: days averaged (>= 1); ignored otherwise */
 } eco_forecast_cfg;
 
 /* Parses "perfect"/"oracle", "seasonal-naive", "seasonal-blend[:K]" (K
- * days, default 7) into *cfg with period 24; 0 or ECO_EINVAL. */
+ * days, default 7), "seasonal-ar[:K]" (K days, default 1) into *cfg with
+ * period 24; 0 or ECO_EINVAL. */
 int eco_forecast_parse(const char *s, eco_forecast_cfg *cfg, eco_error *err);
-/* "oracle", "seasonal-naive" or "seasonal-blend-K" into buf. */
+/* "oracle", "seasonal-naive", "seasonal-blend-K" or "seasonal-ar-K" into buf. */
 void eco_forecast_name(const eco_forecast_cfg *cfg, char *buf, size_t cap);
 
 /* Forecast of slots now .. now+horizon-1 into out[0..horizon). Needs

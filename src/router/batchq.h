@@ -102,8 +102,9 @@ typedef struct eco_batchq_create {
 
 typedef struct eco_batchq_batch {
   char id[ECO_BATCHQ_ID_MAX]; /* "batch_..." */
-  char status[16]; /* validating|in_progress|finalizing|completed|failed|expired|cancelling|cancelled
-                    */
+  char
+      status[16]; /* validating|in_progress|finalizing|completed|failed|expired|cancelling|cancelled
+                   */
   char input_file_id[ECO_BATCHQ_ID_MAX];
   char endpoint[64];
   char completion_window[32];

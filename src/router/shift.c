@@ -165,13 +165,16 @@ int eco_shift_plan_make(const eco_shift_problem *p, eco_shift_plan *out, eco_err
   return rc;
 }
 
-int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, const eco_shift_problem *p,
-                     eco_shift_plan *out, int64_t *kept, eco_error *err) {
+int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool current_started,
+                     const eco_shift_problem *p, eco_shift_plan *out, int64_t *kept,
+                     eco_error *err) {
   if (!cur || !p || !out || !kept) return eco_error_set(err, ECO_EINVAL, "shift: NULL argument");
   memset(out, 0, sizeof *out);
   *kept = 0;
   for (size_t i = 0; i < cur->n_cells; i++)
-    if (cur->cells[i].slot <= elapsed_slots) *kept += cur->cells[i].count;
+    if (cur->cells[i].slot < elapsed_slots ||
+        (current_started && cur->cells[i].slot == elapsed_slots))
+      *kept += cur->cells[i].count;
   eco_shift_problem q = *p;
   q.n_requests = cur->n_requests - *kept;
   int64_t *used = NULL;
@@ -181,7 +184,7 @@ int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, const eco_
     if (p->used) memcpy(used, p->used, p->n_zones * p->n_slots * sizeof *used);
     /* what runs in the current slot keeps its capacity there */
     for (size_t i = 0; i < cur->n_cells; i++)
-      if (cur->cells[i].slot == elapsed_slots && cur->cells[i].zone < p->n_zones)
+      if (current_started && cur->cells[i].slot == elapsed_slots && cur->cells[i].zone < p->n_zones)
         used[cur->cells[i].zone * p->n_slots] += cur->cells[i].count;
     q.used = used;
   }

@@ -33,6 +33,7 @@
 
 #include "util/status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,15 +92,16 @@ int eco_shift_plan_make(const eco_shift_problem *p, eco_shift_plan *out, eco_err
 int eco_shift_plan_run_now(const eco_shift_problem *p, eco_shift_plan *out, eco_error *err);
 
 /* Replans a batch when the forecast changes. cur was made on a slot grid
- * whose slot 0 lies elapsed_slots slots before the slot holding now; p is
- * the new problem on the new grid (slot 0 holds now, new forecast, same
- * deadline) with p->used NOT including cur's own requests. cur's requests
- * in slots that have begun (cur slot <= elapsed_slots) are kept: done or
- * running; *kept receives their number, and those in the current slot
- * keep their capacity there. The other cur->n_requests - *kept requests
+ * whose slot elapsed_slots is the slot holding now; p is the new problem on
+ * the new grid (slot 0 holds now, new forecast, same deadline) with
+ * p->used NOT including cur's own requests. cur's requests in slots before
+ * elapsed_slots are done and kept; so are those in the current slot when
+ * current_started (they are running and keep their capacity there).
+ * *kept receives their number. The other cur->n_requests - *kept requests
  * are planned anew into *out (p->n_requests is ignored). */
-int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, const eco_shift_problem *p,
-                     eco_shift_plan *out, int64_t *kept, eco_error *err);
+int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool current_started,
+                     const eco_shift_problem *p, eco_shift_plan *out, int64_t *kept,
+                     eco_error *err);
 
 /* Adds plan's counts into used[n_zones][n_slots] (a capacity ledger). */
 void eco_shift_reserve(const eco_shift_plan *plan, int64_t *used, size_t n_zones, size_t n_slots);

@@ -111,12 +111,44 @@ static void test_evaluate(void **state) {
   assert_int_equal(eco_forecast_evaluate(&c, v, 20, 0, 1, 30, &e, &err), ECO_ERANGE);
 }
 
+/* seasonal-ar: a daily pattern p(h) = 100 + h, and from hour 200 on the
+ * whole level is 50 higher. At now = 210 the seasonal residuals of the
+ * last week are 0 except 50 at 200..210, so the fitted phi is
+ * sum r(i) r(i-1) / sum r(i-1)^2 = 10*2500 / (10*2500) = 1 -> clipped 0.99;
+ * the deviation now is v(210) - v(186) = 50. Lead 1: v(187) + 50*0.99 =
+ * (100 + 187 % 24) + 49.5 = 119 + 49.5 = 168.5; lead 2: 120 + 50*0.99^2. */
+static void test_seasonal_ar(void **state) {
+  (void)state;
+  double v[240], out[4];
+  for (int i = 0; i < 240; i++)
+    v[i] = 100 + i % 24 + (i >= 200 ? 50 : 0);
+  eco_forecast_cfg c;
+  eco_error err = {0};
+  assert_int_equal(eco_forecast_parse("seasonal-ar", &c, &err), 0);
+  assert_int_equal(c.kind, ECO_FORECAST_SEASONAL_AR);
+  assert_int_equal(c.k_days, 1);
+  assert_int_equal(eco_forecast_series(&c, v, 240, 210, 3, out, &err), 0);
+  assert_true(out[0] == v[210]);
+  assert_true(fabs(out[1] - 168.5) < 1e-9);
+  assert_true(fabs(out[2] - (120 + 50 * 0.99 * 0.99)) < 1e-9);
+  /* Without the level change, it is seasonal-naive exactly. */
+  for (int i = 0; i < 240; i++)
+    v[i] = 100 + i % 24;
+  eco_forecast_cfg naive = {.kind = ECO_FORECAST_SEASONAL_NAIVE, .period = 24, .k_days = 1};
+  double ref[4];
+  assert_int_equal(eco_forecast_series(&c, v, 240, 210, 4, out, &err), 0);
+  assert_int_equal(eco_forecast_series(&naive, v, 240, 210, 4, ref, &err), 0);
+  assert_memory_equal(out, ref, sizeof out);
+  char name[32];
+  eco_forecast_name(&c, name, sizeof name);
+  assert_string_equal(name, "seasonal-ar-1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse),
-      cmocka_unit_test(test_seasonal),
-      cmocka_unit_test(test_oracle),
-      cmocka_unit_test(test_evaluate),
+      cmocka_unit_test(test_parse),       cmocka_unit_test(test_seasonal),
+      cmocka_unit_test(test_oracle),      cmocka_unit_test(test_evaluate),
+      cmocka_unit_test(test_seasonal_ar),
   };
   return cmocka_run_group_tests_name("forecast", tests, NULL, NULL);
 }

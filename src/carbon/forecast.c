@@ -160,7 +160,7 @@ int eco_forecast_evaluate(const eco_forecast_cfg *cfg, const double *values, siz
   if (n < max_lead || first_origin > n - max_lead)
     return eco_error_set(err, ECO_ERANGE, "forecast evaluate: series of %zu too short", n);
   int rc = ECO_ENOMEM;
-  double *fc = malloc(max_lead * sizeof *fc);
+  double *fc = calloc(max_lead, sizeof *fc);
   size_t *n_pct = calloc(max_lead, sizeof *n_pct);
   out->mae = calloc(max_lead, sizeof *out->mae);
   out->mape = calloc(max_lead, sizeof *out->mape);

@@ -466,7 +466,7 @@ int eco_batchq_batch_create(eco_batchq *q, const eco_batchq_create *c, eco_batch
                             eco_error *err) {
   if (!q || !c || !c->input_file_id || !c->endpoint || !c->completion_window)
     return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
-  double window;
+  double window = 0;
   int rc = eco_batchq_parse_window(c->completion_window, &window, err);
   if (rc) return rc;
   if (c->metadata_json) {
@@ -881,8 +881,7 @@ int eco_batchq_claim(eco_batchq *q, const char *owner, double now_s, double leas
   if (rc) goto fail;
   sqlite3_bind_double(st, 1, now_s);
   sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
-  int s;
-  while (k < max && (s = sqlite3_step(st)) == SQLITE_ROW) {
+  while (k < max && sqlite3_step(st) == SQLITE_ROW) {
     eco_batchq_work *x = &w[k];
     col_text(st, 0, x->batch_id, sizeof x->batch_id);
     int64_t idx = sqlite3_column_int64(st, 1);

@@ -96,7 +96,7 @@ static int fill(const eco_shift_problem *p, int (*order)(const void *, const voi
   if (n && !c) return eco_error_set(err, ECO_ENOMEM, "shift: out of memory");
   size_t k = 0;
   int64_t total = 0;
-  for (size_t z = 0; z < p->n_zones; z++)
+  for (size_t z = 0; c && z < p->n_zones; z++)
     for (size_t s = 0; s < p->deadline_slots; s++) {
       int64_t f = eco_shift_free(p, z, s);
       if (f <= 0) continue;

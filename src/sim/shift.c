@@ -167,7 +167,8 @@ static int replan(sim *s, job *j, size_t h, eco_error *err) {
 
 int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
                       eco_sim_shift_result *out, eco_error *err) {
-  if (!ci || !cfg || !out) return eco_error_set(err, ECO_EINVAL, "sim shift: NULL argument");
+  if (!ci || !cfg || !out || n == 0)
+    return eco_error_set(err, ECO_EINVAL, "sim shift: NULL argument or empty trace");
   memset(out, 0, sizeof *out);
   double dl_h = cfg->deadline_s / 3600.0;
   if (!(dl_h > 0) || !(cfg->job_hours > 0) || cfg->capacity <= 0 || cfg->n_jobs == 0)

@@ -55,7 +55,9 @@ int eco_svg_bar_chart(const eco_svg_bars *b, char **out, eco_error *err) {
   esc(&sb, b->title);
   eco_sb_puts(&sb, "</text>\n");
   /* y grid and labels */
-  for (double v = lo; v <= hi + step * 1e-6; v += step) {
+  int n_ticks = (int)floor(span / step + 0.5);
+  for (int t = 0; t <= n_ticks; t++) {
+    double v = lo + step * t;
     double y = T + ph * (1 - (v - lo) / span);
     eco_sb_printf(&sb,
                   "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n"

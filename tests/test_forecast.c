@@ -144,11 +144,75 @@ static void test_seasonal_ar(void **state) {
   assert_string_equal(name, "seasonal-ar-1");
 }
 
+/* The history-forecast provider over a trace provider gives the same
+ * numbers as the array functions on the same history. */
+static void test_provider(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  double v[240];
+  char *csv = malloc(240 * 64 + 64);
+  assert_non_null(csv);
+  size_t len = (size_t)sprintf(csv, "timestamp,zone,value\n");
+  const double t0 = 1700006400; /* a whole hour */
+  for (int i = 0; i < 240; i++) {
+    v[i] = 100 + i % 24 + (i >= 200 ? 50 : 0);
+    len += (size_t)sprintf(csv + len, "%.0f,XX,%.1f\n", t0 + 3600.0 * i, v[i]);
+  }
+  assert_int_equal(eco_test_write_file(dir, "xx.csv", csv), 0);
+  free(csv);
+  char *path = eco_test_path(dir, "xx.csv");
+  eco_trace_opts o;
+  eco_trace_opts_default(&o);
+  eco_intensity_provider *trace = NULL, *p = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_intensity_trace_open(path, &o, &trace, &err), 0);
+  const char *methods[] = {"seasonal-naive", "seasonal-ar", "seasonal-blend:3", "perfect"};
+  for (size_t m = 0; m < 4; m++) {
+    eco_forecast_cfg c;
+    assert_int_equal(eco_forecast_parse(methods[m], &c, &err), 0);
+    assert_int_equal(eco_intensity_history_forecast_new(trace, false, &c, &p, &err), 0);
+    /* now = 10 min into hour 210; until 3 h later: 4 periods (210..213) */
+    double from = t0 + 210 * 3600.0 + 600, to = from + 3 * 3600.0;
+    eco_intensity out[8];
+    size_t n = 8;
+    assert_int_equal(eco_intensity_forecast(p, "XX", from, to, out, &n, &err), 0);
+    assert_int_equal(n, 4);
+    double ref[4];
+    assert_int_equal(eco_forecast_series(&c, v, 240, 210, 4, ref, &err), 0);
+    for (size_t j = 0; j < 4; j++) {
+      assert_true(fabs(out[j].gco2_kwh - ref[j]) < 1e-9);
+      assert_true(out[j].time_s == t0 + (210.0 + (double)j) * 3600);
+    }
+    if (c.kind != ECO_FORECAST_ORACLE) {
+      assert_false(out[0].estimated);
+      assert_true(out[1].estimated);
+      assert_non_null(
+          strstr(out[1].source, methods[m][9] == 'n' ? "seasonal-naive:" : "seasonal-"));
+    }
+    eco_intensity now;
+    assert_int_equal(eco_intensity_get(p, "XX", from, &now, &err), 0);
+    assert_true(now.gco2_kwh == v[210]);
+    /* early in the trace: less history than asked for, still answers */
+    n = 8;
+    assert_int_equal(
+        eco_intensity_forecast(p, "XX", t0 + 30 * 3600.0, t0 + 32 * 3600.0, out, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(eco_forecast_series(&c, v, 240, 30, 2, ref, &err), 0);
+    if (c.kind != ECO_FORECAST_SEASONAL_AR) /* AR fits phi on the history it gets */
+      assert_true(fabs(out[1].gco2_kwh - ref[1]) < 1e-9);
+    eco_intensity_free(p);
+  }
+  eco_intensity_free(trace);
+  free(path);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse),       cmocka_unit_test(test_seasonal),
       cmocka_unit_test(test_oracle),      cmocka_unit_test(test_evaluate),
-      cmocka_unit_test(test_seasonal_ar),
+      cmocka_unit_test(test_seasonal_ar), cmocka_unit_test(test_provider),
   };
   return cmocka_run_group_tests_name("forecast", tests, NULL, NULL);
 }

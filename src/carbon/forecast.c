@@ -198,3 +198,132 @@ fail:
   if (rc == ECO_ENOMEM) eco_error_set(err, ECO_ENOMEM, "forecast evaluate: out of memory");
   return rc;
 }
+
+/* ---- history-forecast provider -------------------------------------------- */
+
+typedef struct hist_provider {
+  eco_intensity_provider base;
+  eco_intensity_provider *inner;
+  bool own;
+  eco_forecast_cfg cfg;
+} hist_provider;
+
+static int hist_get(eco_intensity_provider *p, const char *zone, double t_s, eco_intensity *out,
+                    eco_error *err) {
+  return eco_intensity_get(((hist_provider *)p)->inner, zone, t_s, out, err);
+}
+
+static int hist_forecast(eco_intensity_provider *p, const char *zone, double from_s, double to_s,
+                         eco_intensity *out, size_t *n, eco_error *err) {
+  hist_provider *h = (hist_provider *)p;
+  size_t cap = *n;
+  *n = 0;
+  char method[32];
+  eco_forecast_name(&h->cfg, method, sizeof method);
+  if (h->cfg.kind == ECO_FORECAST_ORACLE) {
+    size_t m = cap;
+    int rc = eco_intensity_forecast(h->inner, zone, from_s, to_s, out, &m, err);
+    if (rc) return rc;
+    for (size_t j = 0; j < m; j++) {
+      char src[ECO_SOURCE_MAX];
+      snprintf(src, sizeof src, "oracle:%s", out[j].source);
+      snprintf(out[j].source, sizeof out[j].source, "%s", src);
+    }
+    *n = m;
+    return 0;
+  }
+  /* the period holding from_s, to learn the slot length */
+  eco_intensity cur;
+  int rc = eco_intensity_get(h->inner, zone, from_s, &cur, err);
+  if (rc) return rc;
+  double slot = cur.period_s > 0 ? cur.period_s : 3600.0;
+  size_t k = h->cfg.k_days ? h->cfg.k_days : 1;
+  size_t hist = h->cfg.period * (k + 8);
+  eco_intensity *buf = calloc(hist + 2, sizeof *buf);
+  double *vals = calloc(hist + 2, sizeof *vals);
+  double *fc = NULL;
+  if (!buf || !vals) {
+    rc = eco_error_set(err, ECO_ENOMEM, "forecast: out of memory");
+    goto done;
+  }
+  size_t m = hist + 2;
+  double start = cur.time_s - (double)hist * slot;
+  rc = eco_intensity_forecast(h->inner, zone, start, cur.time_s + slot * 0.5, buf, &m, err);
+  if (rc == ECO_ERANGE) { /* history starts later: use what exists */
+    double first = cur.time_s;
+    while (first - slot >= start) {
+      eco_intensity probe;
+      if (eco_intensity_get(h->inner, zone, first - slot, &probe, NULL)) break;
+      first -= slot;
+    }
+    m = hist + 2;
+    rc = eco_intensity_forecast(h->inner, zone, first, cur.time_s + slot * 0.5, buf, &m, err);
+  }
+  if (rc) goto done;
+  /* keep the contiguous run of periods that ends at the current one */
+  size_t used = 0;
+  for (size_t i = m; i-- > 0;) {
+    if (fabs(buf[i].time_s - (cur.time_s - (double)used * slot)) > 1) break;
+    used++;
+  }
+  if (used == 0) {
+    rc = eco_error_set(err, ECO_EFORMAT, "forecast: no history for zone %s", zone);
+    goto done;
+  }
+  for (size_t i = 0; i < used; i++)
+    vals[i] = buf[m - used + i].gco2_kwh;
+  size_t horizon = (size_t)ceil((to_s - cur.time_s) / slot - 1e-9);
+  if (horizon == 0) horizon = 1;
+  if (horizon > cap) horizon = cap;
+  fc = calloc(horizon, sizeof *fc);
+  if (!fc) {
+    rc = eco_error_set(err, ECO_ENOMEM, "forecast: out of memory");
+    goto done;
+  }
+  rc = eco_forecast_series(&h->cfg, vals, used, used - 1, horizon, fc, err);
+  if (rc) goto done;
+  for (size_t j = 0; j < horizon; j++) {
+    eco_intensity *o = &out[j];
+    *o = cur;
+    o->gco2_kwh = fc[j];
+    o->time_s = cur.time_s + (double)j * slot;
+    o->period_s = slot;
+    o->estimated = j > 0 || cur.estimated;
+    snprintf(o->source, sizeof o->source, "%s:%s", method, cur.source);
+  }
+  *n = horizon;
+done:
+  free(buf);
+  free(vals);
+  free(fc);
+  return rc;
+}
+
+static void hist_destroy(eco_intensity_provider *p) {
+  hist_provider *h = (hist_provider *)p;
+  if (h->own) eco_intensity_free(h->inner);
+  free(h);
+}
+
+static const eco_intensity_vtbl HIST_VT = {.kind = "history-forecast",
+                                           .get = hist_get,
+                                           .forecast = hist_forecast,
+                                           .destroy = hist_destroy};
+
+int eco_intensity_history_forecast_new(eco_intensity_provider *inner, bool own_inner,
+                                       const eco_forecast_cfg *cfg, eco_intensity_provider **out,
+                                       eco_error *err) {
+  if (!inner || !cfg || !out) return eco_error_set(err, ECO_EINVAL, "forecast: NULL argument");
+  if (cfg->period == 0) return eco_error_set(err, ECO_EINVAL, "forecast: period 0");
+  hist_provider *h = calloc(1, sizeof *h);
+  if (!h) return eco_error_set(err, ECO_ENOMEM, "forecast: out of memory");
+  h->base.vt = &HIST_VT;
+  char method[32];
+  eco_forecast_name(cfg, method, sizeof method);
+  snprintf(h->base.name, sizeof h->base.name, "%s:%s", method, inner->name);
+  h->inner = inner;
+  h->own = own_inner;
+  h->cfg = *cfg;
+  *out = &h->base;
+  return 0;
+}

@@ -28,6 +28,7 @@
 
 #include "util/status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum eco_forecast_kind {
@@ -68,6 +69,22 @@ typedef struct eco_forecast_error {
   size_t max_lead;  /* leads 0 .. max_lead-1, in slots */
   size_t n_origins; /* forecast origins evaluated */
 } eco_forecast_error;
+
+/* ---- a provider whose forecast is built from another's history ----------
+ * For zones whose provider has no forecast endpoint: forecast(zone, from,
+ * to) reads the inner provider's values for the last (k + 8) seasons up to
+ * the period holding from_s (inner->forecast over a past range: a trace,
+ * or a cache that records what it served), applies the method and returns
+ * one value per period from the one holding from_s until to_s. Values
+ * after the first are labelled estimated; source is "<method>:<inner>".
+ * The oracle reads the inner provider's own values for [from, to) (for
+ * simulation over traces). get() passes through to the inner provider.
+ * With own_inner the wrapper frees inner when it is freed. */
+#include "carbon/intensity.h"
+
+int eco_intensity_history_forecast_new(eco_intensity_provider *inner, bool own_inner,
+                                       const eco_forecast_cfg *cfg, eco_intensity_provider **out,
+                                       eco_error *err);
 
 int eco_forecast_evaluate(const eco_forecast_cfg *cfg, const double *values, size_t n,
                           size_t first_origin, size_t stride, size_t max_lead,

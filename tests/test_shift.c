@@ -275,11 +275,48 @@ static void test_replan(void **state) {
   eco_shift_plan_free(&cur);
 }
 
+/* Replan hysteresis. The one-zone plan holds slot 1 x2, slot 2 x1, slot 3
+ * x2 (costs 100, 200, 50). The current slot turns out cheaper than
+ * forecast: 180 instead of 300. Without a margin the slot-2 request moves
+ * there (180 < 200): 100+100 + 180 + 50+50 = 480 g. With keep_margin 0.2 the
+ * old cells rank at 80, 160, 40: 160 < 180, nothing moves (500 g). With
+ * 0.05 slot 2 ranks at 190 > 180 and the request moves again. */
+static void test_keep_margin(void **state) {
+  (void)state;
+  eco_shift_zone z = {.energy_j = 3.6e6, .pue = 1.0, .capacity = 2};
+  double ci[5] = {300, 100, 200, 50, 400};
+  eco_shift_problem p = {.n_zones = 1,
+                         .n_slots = 5,
+                         .zones = &z,
+                         .intensity = ci,
+                         .deadline_slots = 4,
+                         .first_frac = 1.0,
+                         .n_requests = 5};
+  eco_shift_plan cur, next;
+  eco_error err = {0};
+  assert_int_equal(eco_shift_plan_make(&p, &cur, &err), 0);
+  double ci2[5] = {180, 100, 200, 50, 400};
+  eco_shift_problem q = p;
+  q.intensity = ci2;
+  int64_t kept;
+  double margins[3] = {0, 0.2, 0.05};
+  double expect_g[3] = {480, 500, 480};
+  for (int i = 0; i < 3; i++) {
+    q.keep_margin = margins[i];
+    assert_int_equal(eco_shift_replan(&cur, 0, false, &q, &next, &kept, &err), 0);
+    assert_int_equal(kept, 0);
+    assert_true(fabs(next.predicted_g - expect_g[i]) < 1e-9);
+    assert_int_equal(next.cells[0].slot, expect_g[i] == 500 ? 1 : 0);
+    eco_shift_plan_free(&next);
+  }
+  eco_shift_plan_free(&cur);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_one_zone),  cmocka_unit_test(test_two_zones),
       cmocka_unit_test(test_admission), cmocka_unit_test(test_window),
-      cmocka_unit_test(test_replan),
+      cmocka_unit_test(test_replan),    cmocka_unit_test(test_keep_margin),
   };
   return cmocka_run_group_tests_name("shift", tests, NULL, NULL);
 }

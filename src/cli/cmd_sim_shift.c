@@ -22,6 +22,8 @@ static const eco_opt opts[] = {
      "perfect, seasonal-naive, seasonal-blend[:K] (default perfect,seasonal-naive)"},
     {"job-hours", 0, "H", NULL, "job size in hours of the node's batch capacity (default 1)"},
     {"no-replan", 0, NULL, NULL, "plan once at arrival (default: replan every hour)"},
+    {"keep-margin", 0, "F", NULL,
+     "replan hysteresis: move work only for a gain over F (0..1, default 0)"},
     {"seed", 0, "N", NULL, "arrival-time seed (default 1)"},
     {"csv", 0, "FILE", NULL, "write the results table as CSV"},
     {"svg", 0, "FILE", NULL, "write the savings as an SVG bar chart"},
@@ -151,10 +153,15 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
     return ECO_EXIT_USAGE;
   }
   int64_t jobs, seed;
-  double job_hours;
+  double job_hours, keep_margin;
   if (eco_cli_get_int(cli, "jobs", 365, &jobs) || eco_cli_get_int(cli, "seed", 1, &seed) ||
-      eco_cli_get_double(cli, "job-hours", 1.0, &job_hours))
+      eco_cli_get_double(cli, "job-hours", 1.0, &job_hours) ||
+      eco_cli_get_double(cli, "keep-margin", 0.0, &keep_margin))
     return ECO_EXIT_USAGE;
+  if (!(keep_margin >= 0) || keep_margin >= 1) {
+    eco_cli_error(cli, cmd, "--keep-margin must lie in [0, 1)");
+    return ECO_EXIT_USAGE;
+  }
   if (jobs < 1 || jobs > 1000000 || !(job_hours > 0) || job_hours > 1000) {
     eco_cli_error(cli, cmd, "--jobs must be 1..1000000 and --job-hours > 0");
     return ECO_EXIT_USAGE;
@@ -225,6 +232,7 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
         c.deadline_s = dl_s[d];
         c.fc = fcs[f];
         c.replan = !eco_cli_flag(cli, "no-replan");
+        c.keep_margin = keep_margin;
         c.job_hours = job_hours;
         c.seed = (uint64_t)seed;
         row *rw = &rows[n_rows];

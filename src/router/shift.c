@@ -64,12 +64,13 @@ static int check(const eco_shift_problem *p, eco_error *err) {
 typedef struct cand {
   uint32_t slot, zone;
   int64_t free;
-  double cost;
+  double cost; /* predicted g per request */
+  double key;  /* ranking cost: cost, less the keep margin on sticky cells */
 } cand;
 
 static int by_cost(const void *a, const void *b) {
   const cand *x = a, *y = b;
-  if (x->cost != y->cost) return x->cost < y->cost ? -1 : 1;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
   if (x->slot != y->slot) return x->slot < y->slot ? -1 : 1;
   return (x->zone > y->zone) - (x->zone < y->zone);
 }
@@ -87,9 +88,11 @@ static int by_cell(const void *a, const void *b) {
   return (x->zone > y->zone) - (x->zone < y->zone);
 }
 
-/* Fills the candidates in the given order; no error checking of p. */
+/* Fills the candidates in the given order; no error checking of p.
+ * sticky (may be NULL) marks cells [z * n_slots + s] ranked keep_margin
+ * cheaper. */
 static int fill(const eco_shift_problem *p, int (*order)(const void *, const void *),
-                eco_shift_plan *out, eco_error *err) {
+                const unsigned char *sticky, eco_shift_plan *out, eco_error *err) {
   memset(out, 0, sizeof *out);
   size_t n = p->n_zones * p->deadline_slots;
   cand *c = n ? malloc(n * sizeof *c) : NULL;
@@ -104,6 +107,9 @@ static int fill(const eco_shift_problem *p, int (*order)(const void *, const voi
       c[k].zone = (uint32_t)z;
       c[k].free = f;
       c[k].cost = eco_shift_request_g(&p->zones[z], p->intensity[z * p->n_slots + s]);
+      c[k].key = c[k].cost;
+      if (sticky && sticky[z * p->n_slots + s] && p->keep_margin > 0 && p->keep_margin < 1)
+        c[k].key = c[k].cost * (1.0 - p->keep_margin);
       total += f;
       k++;
     }
@@ -146,23 +152,28 @@ int eco_shift_plan_run_now(const eco_shift_problem *p, eco_shift_plan *out, eco_
   memset(out, 0, sizeof *out);
   int rc = check(p, err);
   if (rc) return rc;
-  rc = fill(p, by_time, out, err);
+  rc = fill(p, by_time, NULL, out, err);
   if (rc == 0) out->run_now_g = out->predicted_g;
   return rc;
 }
 
-int eco_shift_plan_make(const eco_shift_problem *p, eco_shift_plan *out, eco_error *err) {
+static int plan_make(const eco_shift_problem *p, const unsigned char *sticky, eco_shift_plan *out,
+                     eco_error *err) {
   if (!out) return eco_error_set(err, ECO_EINVAL, "shift: NULL plan");
   memset(out, 0, sizeof *out);
   int rc = check(p, err);
   if (rc) return rc;
   eco_shift_plan now;
-  rc = fill(p, by_time, &now, err);
+  rc = fill(p, by_time, NULL, &now, err);
   if (rc) return rc;
-  rc = fill(p, by_cost, out, err);
+  rc = fill(p, by_cost, sticky, out, err);
   if (rc == 0) out->run_now_g = now.predicted_g;
   eco_shift_plan_free(&now);
   return rc;
+}
+
+int eco_shift_plan_make(const eco_shift_problem *p, eco_shift_plan *out, eco_error *err) {
+  return plan_make(p, NULL, out, err);
 }
 
 int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool current_started,
@@ -178,9 +189,21 @@ int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool curre
   eco_shift_problem q = *p;
   q.n_requests = cur->n_requests - *kept;
   int64_t *used = NULL;
+  unsigned char *sticky = NULL;
   if (p->n_zones && p->n_slots) {
     used = calloc(p->n_zones * p->n_slots, sizeof *used);
-    if (!used) return eco_error_set(err, ECO_ENOMEM, "shift: out of memory");
+    sticky = calloc(p->n_zones * p->n_slots, 1);
+    if (!used || !sticky) {
+      free(used);
+      free(sticky);
+      return eco_error_set(err, ECO_ENOMEM, "shift: out of memory");
+    }
+    for (size_t i = 0; i < cur->n_cells; i++) {
+      const eco_shift_cell *c = &cur->cells[i];
+      if (c->slot < elapsed_slots || c->zone >= p->n_zones) continue;
+      size_t s = c->slot - elapsed_slots;
+      if (s < p->n_slots) sticky[c->zone * p->n_slots + s] = 1;
+    }
     if (p->used) memcpy(used, p->used, p->n_zones * p->n_slots * sizeof *used);
     /* what runs in the current slot keeps its capacity there */
     for (size_t i = 0; i < cur->n_cells; i++)
@@ -188,8 +211,9 @@ int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool curre
         used[cur->cells[i].zone * p->n_slots] += cur->cells[i].count;
     q.used = used;
   }
-  int rc = eco_shift_plan_make(&q, out, err);
+  int rc = plan_make(&q, sticky, out, err);
   free(used);
+  free(sticky);
   return rc;
 }
 

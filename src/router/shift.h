@@ -54,6 +54,8 @@ typedef struct eco_shift_problem {
   size_t deadline_slots;       /* slots 0 .. deadline_slots-1 end by the deadline */
   double first_frac;           /* share of slot 0 still ahead, (0, 1] */
   int64_t n_requests;          /* requests to place */
+  double keep_margin;          /* replans only: cells of the current plan rank as if this
+                                  share (0..1) cheaper, so work moves only for a clear gain */
 } eco_shift_problem;
 
 typedef struct eco_shift_cell {
@@ -98,7 +100,11 @@ int eco_shift_plan_run_now(const eco_shift_problem *p, eco_shift_plan *out, eco_
  * elapsed_slots are done and kept; so are those in the current slot when
  * current_started (they are running and keep their capacity there).
  * *kept receives their number. The other cur->n_requests - *kept requests
- * are planned anew into *out (p->n_requests is ignored). */
+ * are planned anew into *out (p->n_requests is ignored). With
+ * p->keep_margin > 0, the cells that held cur's open requests are ranked
+ * as if keep_margin cheaper (hysteresis): against a forecast whose error
+ * is large, a replan then moves work only for a gain larger than that
+ * margin, instead of chasing forecast noise toward the deadline. */
 int eco_shift_replan(const eco_shift_plan *cur, size_t elapsed_slots, bool current_started,
                      const eco_shift_problem *p, eco_shift_plan *out, int64_t *kept,
                      eco_error *err);

@@ -153,6 +153,7 @@ static int replan(sim *s, job *j, size_t h, eco_error *err) {
   eco_shift_problem p;
   int rc = problem_at(s, j, h, (double)h, &p, err);
   if (rc) return rc;
+  p.keep_margin = s->cfg->keep_margin;
   eco_shift_plan next;
   int64_t kept;
   rc = eco_shift_replan(&j->plan, elapsed, false, &p, &next, &kept, err);

@@ -26,6 +26,7 @@ typedef struct eco_sim_shift_cfg {
   double deadline_s;        /* completion window of every job, s */
   eco_forecast_cfg fc;      /* forecast used for planning */
   bool replan;              /* redo plans every hour with the newest forecast */
+  double keep_margin;       /* replan hysteresis, 0..1 (router/shift.h) */
   double job_hours;         /* job size in hours of the node's free capacity */
   double request_j;         /* IT energy of one request, J */
   double request_s;         /* node time of one request, s (embodied share) */

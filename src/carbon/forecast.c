@@ -218,6 +218,7 @@ static int hist_forecast(eco_intensity_provider *p, const char *zone, double fro
   hist_provider *h = (hist_provider *)p;
   size_t cap = *n;
   *n = 0;
+  if (cap == 0) return 0;
   char method[32];
   eco_forecast_name(&h->cfg, method, sizeof method);
   if (h->cfg.kind == ECO_FORECAST_ORACLE) {

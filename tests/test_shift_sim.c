@@ -70,6 +70,44 @@ static void test_square_wave(void **state) {
   free(ci);
 }
 
+/* Two zones, A at a constant 300 g/kWh and B at 100. Jobs alternate
+ * between home zones A and B (50 jobs: 25 each). Run-now runs each at home:
+ * mean 200. The planner moves all of A's work to B (moved 50 %), which has
+ * room for it: every request at 100, a saving of exactly 50 % without
+ * embodied carbon, and nothing late. */
+static void test_two_zones(void **state) {
+  (void)state;
+  size_t n = 24 * 60;
+  double *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+  assert_non_null(a);
+  assert_non_null(b);
+  for (size_t i = 0; i < n; i++) {
+    a[i] = 300;
+    b[i] = 100;
+  }
+  const double *zones[2] = {a, b};
+  eco_sim_shift_cfg c;
+  eco_sim_shift_defaults(&c);
+  c.n_jobs = 50;
+  c.embodied.total_g = 0;
+  eco_sim_shift_result r;
+  eco_error err = {0};
+  assert_int_equal(eco_sim_shift_run_zones(zones, 2, n, &c, &r, &err), 0);
+  assert_int_equal(r.jobs, 50);
+  assert_int_equal(r.late, 0);
+  assert_true(fabs(r.mean_now_ci - 200) < 1e-9);
+  assert_true(fabs(r.mean_shift_ci - 100) < 1e-9);
+  assert_true(fabs(r.saving_pct - 50) < 1e-9);
+  assert_true(fabs(r.moved_pct - 50) < 1e-9);
+  /* One zone only: nothing can move. */
+  assert_int_equal(eco_sim_shift_run_zones(zones, 1, n, &c, &r, &err), 0);
+  assert_true(r.moved_pct == 0);
+  zones[1] = NULL;
+  assert_int_equal(eco_sim_shift_run_zones(zones, 2, n, &c, &r, &err), ECO_EINVAL);
+  free(a);
+  free(b);
+}
+
 static size_t count(const char *s, const char *needle) {
   size_t k = 0;
   for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
@@ -166,6 +204,7 @@ static void test_cli_gb(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_square_wave),
+      cmocka_unit_test(test_two_zones),
       cmocka_unit_test(test_svg),
       cmocka_unit_test(test_cli_gb),
   };

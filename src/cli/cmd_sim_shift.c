@@ -28,6 +28,8 @@ static const eco_opt opts[] = {
     {"csv", 0, "FILE", NULL, "write the results table as CSV"},
     {"svg", 0, "FILE", NULL, "write the savings as an SVG bar chart"},
     {"forecast-error", 0, NULL, NULL, "also measure forecast MAE/MAPE by lead time"},
+    {"spatial", 0, NULL, NULL,
+     "also plan over all traces as zones at once (same year): when and where"},
 };
 
 static const eco_cmd_spec spec = {
@@ -51,8 +53,9 @@ static const eco_cmd_spec spec = {
 typedef struct series {
   char label[96]; /* "DE-LU_2023" */
   char zone[32];  /* "DE-LU" */
-  double *ci;     /* hourly gCO2e/kWh */
+  double *ci;     /* hourly gCO2e/kWh; NULL for the spatial pseudo-trace */
   size_t n;
+  double t0; /* time of the first hour, Unix s */
 } series;
 
 static void labels_of(const char *path, char *label, size_t lcap, char *zone, size_t zcap) {
@@ -108,6 +111,7 @@ static int load_series(const char *path, series *s, eco_error *err) {
     s->ci[i] = vals[i].gco2_kwh;
   }
   s->n = n;
+  s->t0 = first;
 done:
   free(vals);
   eco_intensity_free(p);
@@ -199,8 +203,11 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
     return ECO_EXIT_USAGE;
   }
 
-  series *ss = calloc(n_paths, sizeof *ss);
-  row *rows = calloc(n_paths * n_dl * n_fc, sizeof *rows);
+  bool spatial = eco_cli_flag(cli, "spatial");
+  size_t n_sim = n_paths + (spatial ? 1 : 0); /* the spatial run is one more "trace" */
+  series *ss = calloc(n_sim, sizeof *ss);
+  row *rows = calloc(n_sim * n_dl * n_fc, sizeof *rows);
+  const double **zone_ci = calloc(n_paths, sizeof *zone_ci);
   json_t *jres = json_array(), *jerr = json_array();
   eco_strbuf tab, csv, ferr;
   eco_sb_init(&tab);
@@ -208,7 +215,7 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   eco_sb_init(&ferr);
   char *svg = NULL;
   size_t n_rows = 0;
-  if (!ss || !rows || !jres || !jerr) {
+  if (!ss || !rows || !jres || !jerr || !zone_ci) {
     eco_cli_error(cli, cmd, "out of memory");
     goto done;
   }
@@ -217,13 +224,32 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
       eco_cli_error(cli, cmd, "%s: %s", paths[t], eco_error_text(&err));
       goto done;
     }
+  size_t n_common = ss[0].n;
+  if (spatial) {
+    series *sp = &ss[n_paths];
+    snprintf(sp->label, sizeof sp->label, "spatial");
+    int off = 0;
+    for (size_t t = 0; t < n_paths; t++) {
+      if (ss[t].t0 != ss[0].t0) {
+        eco_cli_error(cli, cmd, "--spatial: %s starts at another time than %s", ss[t].label,
+                      ss[0].label);
+        goto done;
+      }
+      if (ss[t].n < n_common) n_common = ss[t].n;
+      zone_ci[t] = ss[t].ci;
+      if (off >= 0 && (size_t)off < sizeof sp->zone)
+        off += snprintf(sp->zone + off, sizeof sp->zone - (size_t)off, "%s%s", t ? "+" : "",
+                        ss[t].zone);
+    }
+  }
 
-  eco_sb_printf(&tab, "%-20s %8s %-15s %5s %7s %12s %12s %8s %8s %8s %8s\n", "trace", "deadline",
-                "forecast", "jobs", "refused", "run_now_g", "shifted_g", "saving%", "delay_h",
-                "ci_now", "ci_shift");
-  eco_sb_puts(&csv, "trace,zone,deadline_h,forecast,replan,jobs,refused,requests,run_now_g,"
-                    "shifted_g,predicted_g,saving_pct,mean_delay_h,ci_run_now,ci_shifted,late\n");
-  for (size_t t = 0; t < n_paths; t++)
+  eco_sb_printf(&tab, "%-20s %8s %-15s %5s %7s %12s %12s %8s %8s %8s %8s %7s\n", "trace",
+                "deadline", "forecast", "jobs", "refused", "run_now_g", "shifted_g", "saving%",
+                "delay_h", "ci_now", "ci_shift", "moved%");
+  eco_sb_puts(
+      &csv, "trace,zone,deadline_h,forecast,replan,jobs,refused,requests,run_now_g,"
+            "shifted_g,predicted_g,saving_pct,mean_delay_h,ci_run_now,ci_shifted,late,moved_pct\n");
+  for (size_t t = 0; t < n_sim; t++)
     for (size_t d = 0; d < n_dl; d++)
       for (size_t f = 0; f < n_fc; f++) {
         eco_sim_shift_cfg c;
@@ -239,7 +265,10 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
         rw->trace = t;
         rw->deadline = d;
         rw->forecast = f;
-        if (eco_sim_shift_run(ss[t].ci, ss[t].n, &c, &rw->r, &err)) {
+        int src = t < n_paths
+                      ? eco_sim_shift_run(ss[t].ci, ss[t].n, &c, &rw->r, &err)
+                      : eco_sim_shift_run_zones(zone_ci, n_paths, n_common, &c, &rw->r, &err);
+        if (src) {
           eco_cli_error(cli, cmd, "%s: %s", ss[t].label, eco_error_text(&err));
           goto done;
         }
@@ -247,24 +276,26 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
         const eco_sim_shift_result *r = &rw->r;
         char fname[32];
         eco_forecast_name(&fcs[f], fname, sizeof fname);
-        eco_sb_printf(&tab, "%-20s %8s %-15s %5zu %7zu %12.2f %12.2f %8.1f %8.2f %8.1f %8.1f\n",
-                      ss[t].label, dl_txt[d], fname, r->jobs, r->refused, r->run_now_g,
-                      r->shifted_g, r->saving_pct, r->mean_delay_h, r->mean_now_ci,
-                      r->mean_shift_ci);
-        eco_sb_printf(&csv, "%s,%s,%g,%s,%d,%zu,%zu,%lld,%.6f,%.6f,%.6f,%.3f,%.4f,%.3f,%.3f,%zu\n",
-                      ss[t].label, ss[t].zone, dl_s[d] / 3600, fname, c.replan, r->jobs, r->refused,
-                      (long long)r->requests, r->run_now_g, r->shifted_g, r->predicted_g,
-                      r->saving_pct, r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->late);
+        eco_sb_printf(
+            &tab, "%-20s %8s %-15s %5zu %7zu %12.2f %12.2f %8.1f %8.2f %8.1f %8.1f %7.1f\n",
+            ss[t].label, dl_txt[d], fname, r->jobs, r->refused, r->run_now_g, r->shifted_g,
+            r->saving_pct, r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->moved_pct);
+        eco_sb_printf(
+            &csv, "%s,%s,%g,%s,%d,%zu,%zu,%lld,%.6f,%.6f,%.6f,%.3f,%.4f,%.3f,%.3f,%zu,%.3f\n",
+            ss[t].label, ss[t].zone, dl_s[d] / 3600, fname, c.replan, r->jobs, r->refused,
+            (long long)r->requests, r->run_now_g, r->shifted_g, r->predicted_g, r->saving_pct,
+            r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->late, r->moved_pct);
         json_array_append_new(
             jres,
             json_pack("{s:s, s:s, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-                      "s:f, s:f, s:I}",
+                      "s:f, s:f, s:I, s:f}",
                       "trace", ss[t].label, "zone", ss[t].zone, "deadline_h", dl_s[d] / 3600,
                       "forecast", fname, "replan", c.replan, "jobs", (json_int_t)r->jobs, "refused",
                       (json_int_t)r->refused, "requests", (json_int_t)r->requests, "run_now_g",
                       r->run_now_g, "shifted_g", r->shifted_g, "predicted_g", r->predicted_g,
                       "saving_pct", r->saving_pct, "mean_delay_h", r->mean_delay_h, "ci_run_now",
-                      r->mean_now_ci, "ci_shifted", r->mean_shift_ci, "late", (json_int_t)r->late));
+                      r->mean_now_ci, "ci_shifted", r->mean_shift_ci, "late", (json_int_t)r->late,
+                      "moved_pct", r->moved_pct));
         if (r->late) {
           eco_cli_error(cli, cmd, "%s: %zu requests ran after their deadline (a bug)", ss[t].label,
                         r->late);
@@ -320,7 +351,7 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   const char *svg_path = eco_cli_get(cli, "svg");
   if (svg_path) {
     /* groups: trace x deadline; series: forecasts */
-    size_t ng = n_paths * n_dl;
+    size_t ng = n_sim * n_dl;
     double *vals = calloc(ng * n_fc, sizeof *vals);
     char **gl = calloc(ng, sizeof *gl);
     char **sl = calloc(n_fc, sizeof *sl);
@@ -385,8 +416,9 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
 done:
   json_decref(jres);
   json_decref(jerr);
-  for (size_t t = 0; ss && t < n_paths; t++)
+  for (size_t t = 0; ss && t < n_sim; t++)
     free(ss[t].ci);
+  free(zone_ci);
   free(ss);
   free(rows);
   free(svg);

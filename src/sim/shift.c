@@ -41,19 +41,22 @@ typedef struct job {
   double arrival_h;  /* trace hours */
   double deadline_h; /* trace hours */
   size_t slot0;      /* hour of the plan's slot 0 */
+  size_t home;       /* zone the job is submitted in (run-now runs it there) */
   eco_shift_plan plan;
   bool active;
 } job;
 
 typedef struct sim {
-  const double *ci;
-  size_t n;
+  const double *const *ci; /* [nz] series of n hours, gCO2e/kWh */
+  size_t nz, n;
   const eco_sim_shift_cfg *cfg;
-  eco_shift_zone zone;
-  int64_t *used_shift, *used_now; /* [n] requests per hour held */
-  double *fc;                     /* forecast buffer [n] */
+  eco_shift_zone *zones;          /* [nz] */
+  int64_t *used_shift, *used_now; /* [nz * n] requests per zone-hour held */
+  int64_t *tmp_used;              /* [nz * n] the problem's slice of the ledger */
+  double *fc;                     /* [nz * n] forecast buffer */
   eco_sim_shift_result *r;
   double start_sum_shift, start_sum_now, ci_sum_shift, ci_sum_now; /* request-weighted */
+  double moved;                                                    /* requests run away from home */
 } sim;
 
 /* Accounts the cells of p (slots relative to slot0) with slot >= from and
@@ -63,21 +66,28 @@ static void account(sim *s, const job *j, const eco_shift_plan *p, size_t from, 
     const eco_shift_cell *c = &p->cells[i];
     if (c->slot < from || c->slot >= to) continue;
     size_t a = j->slot0 + c->slot;
-    double ci = s->ci[a];
-    s->r->shifted_g += (double)c->count * eco_shift_request_g(&s->zone, ci);
+    double ci = s->ci[c->zone][a];
+    s->r->shifted_g += (double)c->count * eco_shift_request_g(&s->zones[c->zone], ci);
     s->ci_sum_shift += (double)c->count * ci;
     double start = (double)a > j->arrival_h ? (double)a : j->arrival_h;
     s->start_sum_shift += (double)c->count * (start - j->arrival_h);
     if ((double)a + 1.0 > j->deadline_h + 1e-9) s->r->late += (size_t)c->count;
+    if (c->zone != j->home) s->moved += (double)c->count;
   }
 }
 
-static void unreserve(int64_t *used, size_t slot0, const eco_shift_plan *p, size_t from) {
-  for (size_t i = 0; i < p->n_cells; i++)
-    if (p->cells[i].slot >= from) used[slot0 + p->cells[i].slot] -= p->cells[i].count;
+/* Adds sign * the cells of p with slot >= from to a [nz * n] ledger. */
+static void ledger_add(sim *s, int64_t *used, size_t slot0, const eco_shift_plan *p, size_t from,
+                       int64_t sign) {
+  for (size_t i = 0; i < p->n_cells; i++) {
+    const eco_shift_cell *c = &p->cells[i];
+    size_t a = slot0 + c->slot;
+    if (c->slot >= from && c->zone < s->nz && a < s->n) used[c->zone * s->n + a] += sign * c->count;
+  }
 }
 
-/* The problem on a grid starting at hour h for a job; fills s->fc. */
+/* The problem on a grid starting at hour h for a job, over all zones;
+ * fills s->fc and s->tmp_used. */
 static int problem_at(sim *s, const job *j, size_t h, double now_h, eco_shift_problem *p,
                       eco_error *err) {
   size_t dslots;
@@ -87,15 +97,19 @@ static int problem_at(sim *s, const job *j, size_t h, double now_h, eco_shift_pr
   if (rc) return rc;
   if (h + dslots > s->n) dslots = s->n - h;
   size_t horizon = dslots ? dslots : 1;
-  rc = eco_forecast_series(&s->cfg->fc, s->ci, s->n, h, horizon, s->fc, err);
-  if (rc) return rc;
-  *p = (eco_shift_problem){.n_zones = 1,
+  for (size_t z = 0; z < s->nz; z++) {
+    rc = eco_forecast_series(&s->cfg->fc, s->ci[z], s->n, h, horizon, s->fc + z * horizon, err);
+    if (rc) return rc;
+    memcpy(s->tmp_used + z * horizon, s->used_shift + z * s->n + h, horizon * sizeof *s->tmp_used);
+  }
+  *p = (eco_shift_problem){.n_zones = s->nz,
                            .n_slots = horizon,
-                           .zones = &s->zone,
+                           .zones = s->zones,
                            .intensity = s->fc,
-                           .used = s->used_shift + h,
+                           .used = s->tmp_used,
                            .deadline_slots = dslots,
-                           .first_frac = frac};
+                           .first_frac = frac,
+                           .keep_margin = s->cfg->keep_margin};
   return 0;
 }
 
@@ -112,10 +126,12 @@ static int admit(sim *s, job *j, int64_t n_req, eco_error *err) {
     return 0;
   }
   if (rc) return rc;
-  /* run-now on the true trace, in its own ledger */
+  /* run-now: at arrival in the home zone, on the true trace, in its own ledger */
   eco_shift_problem q = p;
-  q.intensity = s->ci + h;
-  q.used = s->used_now + h;
+  q.n_zones = 1;
+  q.zones = &s->zones[j->home];
+  q.intensity = s->ci[j->home] + h;
+  q.used = s->used_now + j->home * s->n + h;
   eco_shift_plan now;
   rc = eco_shift_plan_run_now(&q, &now, err);
   if (rc == ECO_ERANGE) {
@@ -127,12 +143,12 @@ static int admit(sim *s, job *j, int64_t n_req, eco_error *err) {
     eco_shift_plan_free(&j->plan);
     return rc;
   }
-  eco_shift_reserve(&now, s->used_now + h, 1, s->n - h);
-  eco_shift_reserve(&j->plan, s->used_shift + h, 1, s->n - h);
+  eco_shift_reserve(&now, s->used_now + j->home * s->n + h, 1, s->n - h);
+  ledger_add(s, s->used_shift, h, &j->plan, 0, 1);
   s->r->run_now_g += now.predicted_g;
   for (size_t i = 0; i < now.n_cells; i++) {
     double a = (double)(h + now.cells[i].slot);
-    s->ci_sum_now += (double)now.cells[i].count * s->ci[h + now.cells[i].slot];
+    s->ci_sum_now += (double)now.cells[i].count * s->ci[j->home][h + now.cells[i].slot];
     s->start_sum_now +=
         (double)now.cells[i].count * ((a > j->arrival_h ? a : j->arrival_h) - j->arrival_h);
   }
@@ -149,11 +165,10 @@ static int admit(sim *s, job *j, int64_t n_req, eco_error *err) {
 static int replan(sim *s, job *j, size_t h, eco_error *err) {
   size_t elapsed = h - j->slot0;
   account(s, j, &j->plan, 0, elapsed);
-  unreserve(s->used_shift, j->slot0, &j->plan, elapsed);
+  ledger_add(s, s->used_shift, j->slot0, &j->plan, elapsed, -1);
   eco_shift_problem p;
   int rc = problem_at(s, j, h, (double)h, &p, err);
   if (rc) return rc;
-  p.keep_margin = s->cfg->keep_margin;
   eco_shift_plan next;
   int64_t kept;
   rc = eco_shift_replan(&j->plan, elapsed, false, &p, &next, &kept, err);
@@ -161,49 +176,56 @@ static int replan(sim *s, job *j, size_t h, eco_error *err) {
   eco_shift_plan_free(&j->plan);
   j->plan = next;
   j->slot0 = h;
-  eco_shift_reserve(&j->plan, s->used_shift + h, 1, s->n - h);
+  ledger_add(s, s->used_shift, h, &j->plan, 0, 1);
   if (j->plan.n_requests == 0) j->active = false;
   return 0;
 }
 
-int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
-                      eco_sim_shift_result *out, eco_error *err) {
-  if (!ci || !cfg || !out || n == 0)
+int eco_sim_shift_run_zones(const double *const *ci, size_t n_zones, size_t n,
+                            const eco_sim_shift_cfg *cfg, eco_sim_shift_result *out,
+                            eco_error *err) {
+  if (!ci || !cfg || !out || n == 0 || n_zones == 0)
     return eco_error_set(err, ECO_EINVAL, "sim shift: NULL argument or empty trace");
   memset(out, 0, sizeof *out);
   double dl_h = cfg->deadline_s / 3600.0;
   if (!(dl_h > 0) || !(cfg->job_hours > 0) || cfg->capacity <= 0 || cfg->n_jobs == 0)
     return eco_error_set(err, ECO_EINVAL, "sim shift: deadline, job size, capacity and jobs > 0");
-  for (size_t i = 0; i < n; i++)
-    if (!(ci[i] >= 0) || !isfinite(ci[i]))
-      return eco_error_set(err, ECO_EFORMAT, "sim shift: bad intensity at hour %zu", i);
+  for (size_t z = 0; z < n_zones; z++) {
+    if (!ci[z]) return eco_error_set(err, ECO_EINVAL, "sim shift: zone %zu has no trace", z);
+    for (size_t i = 0; i < n; i++)
+      if (!(ci[z][i] >= 0) || !isfinite(ci[z][i]))
+        return eco_error_set(err, ECO_EFORMAT, "sim shift: bad intensity at zone %zu hour %zu", z,
+                             i);
+  }
   double last = (double)n - dl_h - 2;
   if (last <= (double)cfg->warmup_h + 1)
     return eco_error_set(err, ECO_ERANGE,
                          "sim shift: a trace of %zu h is too short for %zu h warm-up and a "
                          "%.0f h deadline",
                          n, cfg->warmup_h, dl_h);
-  sim s = {.ci = ci, .n = n, .cfg = cfg, .r = out};
-  s.zone = (eco_shift_zone){.name = "zone",
-                            .energy_j = cfg->request_j,
-                            .pue = cfg->pue < 1 ? 1 : cfg->pue,
-                            .embodied_g = eco_sci_embodied_g(&cfg->embodied, cfg->request_s),
-                            .capacity = cfg->capacity,
-                            .interactive_share = cfg->interactive_share};
-  eco_shift_problem probe = {.n_zones = 1, .n_slots = 1, .zones = &s.zone, .first_frac = 1};
-  int64_t per_hour = eco_shift_free(&probe, 0, 1 - 1);
-  int64_t n_req = (int64_t)llround(cfg->job_hours * (double)per_hour);
-  if (n_req < 1) n_req = 1;
+  sim s = {.ci = ci, .nz = n_zones, .n = n, .cfg = cfg, .r = out};
   int rc = ECO_ENOMEM;
   double *arr = malloc(cfg->n_jobs * sizeof *arr);
   job *jobs = calloc(cfg->n_jobs, sizeof *jobs);
-  s.used_shift = calloc(n, sizeof *s.used_shift);
-  s.used_now = calloc(n, sizeof *s.used_now);
-  s.fc = malloc(n * sizeof *s.fc);
-  if (!arr || !jobs || !s.used_shift || !s.used_now || !s.fc) {
+  s.zones = calloc(n_zones, sizeof *s.zones);
+  s.used_shift = calloc(n_zones * n, sizeof *s.used_shift);
+  s.used_now = calloc(n_zones * n, sizeof *s.used_now);
+  s.tmp_used = calloc(n_zones * n, sizeof *s.tmp_used);
+  s.fc = malloc(n_zones * n * sizeof *s.fc);
+  if (!arr || !jobs || !s.zones || !s.used_shift || !s.used_now || !s.tmp_used || !s.fc) {
     eco_error_set(err, ECO_ENOMEM, "sim shift: out of memory");
     goto done;
   }
+  for (size_t z = 0; z < n_zones; z++)
+    s.zones[z] = (eco_shift_zone){.energy_j = cfg->request_j,
+                                  .pue = cfg->pue < 1 ? 1 : cfg->pue,
+                                  .embodied_g = eco_sci_embodied_g(&cfg->embodied, cfg->request_s),
+                                  .capacity = cfg->capacity,
+                                  .interactive_share = cfg->interactive_share};
+  eco_shift_problem probe = {.n_zones = 1, .n_slots = 1, .zones = s.zones, .first_frac = 1};
+  int64_t per_hour = eco_shift_free(&probe, 0, 1 - 1);
+  int64_t n_req = (int64_t)llround(cfg->job_hours * (double)per_hour);
+  if (n_req < 1) n_req = 1;
   uint64_t seed = cfg->seed;
   double first = (double)cfg->warmup_h;
   for (size_t i = 0; i < cfg->n_jobs; i++)
@@ -212,6 +234,7 @@ int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
   for (size_t i = 0; i < cfg->n_jobs; i++) {
     jobs[i].arrival_h = arr[i];
     jobs[i].deadline_h = arr[i] + dl_h;
+    jobs[i].home = i % n_zones;
   }
   size_t next = 0, active_from = 0;
   for (size_t h = cfg->warmup_h; h < n; h++) {
@@ -241,6 +264,7 @@ int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
     out->mean_delay_h = (s.start_sum_shift - s.start_sum_now) / r;
     out->mean_now_ci = s.ci_sum_now / r;
     out->mean_shift_ci = s.ci_sum_shift / r;
+    out->moved_pct = 100.0 * s.moved / r;
   }
   rc = 0;
 done:
@@ -248,8 +272,17 @@ done:
     eco_shift_plan_free(&jobs[i].plan);
   free(jobs);
   free(arr);
+  free(s.zones);
   free(s.used_shift);
   free(s.used_now);
+  free(s.tmp_used);
   free(s.fc);
   return rc;
+}
+
+int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
+                      eco_sim_shift_result *out, eco_error *err) {
+  const double *one[1] = {ci};
+  if (!ci) return eco_error_set(err, ECO_EINVAL, "sim shift: NULL argument");
+  return eco_sim_shift_run_zones(one, 1, n, cfg, out, err);
 }

@@ -55,11 +55,20 @@ typedef struct eco_sim_shift_result {
   double mean_now_ci;   /* request-weighted intensity of run-now, gCO2e/kWh */
   double mean_shift_ci; /* ... of the shifted plans, gCO2e/kWh */
   size_t late;          /* requests that ran after their deadline (must be 0) */
+  double moved_pct;     /* share of requests run outside the job's home zone, % */
 } eco_sim_shift_result;
 
 /* ci: hourly intensity, gCO2e/kWh, ci[0] the first hour. */
 int eco_sim_shift_run(const double *ci, size_t n, const eco_sim_shift_cfg *cfg,
                       eco_sim_shift_result *out, eco_error *err);
+
+/* Spatial and temporal shifting together: ci[z] are n_zones aligned hourly
+ * series (same start, n hours each), one node per zone as in cfg. Job i
+ * is submitted in zone i % n_zones; run-now runs it there at arrival, the
+ * planner may use any zone and hour before the deadline. */
+int eco_sim_shift_run_zones(const double *const *ci, size_t n_zones, size_t n,
+                            const eco_sim_shift_cfg *cfg, eco_sim_shift_result *out,
+                            eco_error *err);
 
 /* ---- a small SVG writer for the figures ----------------------------------- */
 typedef struct eco_svg_bars {

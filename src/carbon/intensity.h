@@ -147,4 +147,74 @@ double eco_intensity_trace_time(const eco_intensity_provider *p, double t_s);
 int eco_intensity_trace_span(eco_intensity_provider *p, const char *zone, double *first_s,
                              double *end_s);
 
+/* ---- live providers (libcurl) ----------------------------------------------
+ * Electricity Maps v3, WattTime v3, UK Carbon Intensity API and the Green
+ * Software Foundation Carbon Aware SDK web API. Each:
+ *   - uses connect and total timeouts,
+ *   - after a failure refuses to call the network again (ECO_EAGAIN, no
+ *     blocking) until a backoff delay has passed: backoff_s doubling per
+ *     consecutive failure up to backoff_max_s, or the server's Retry-After
+ *     on a 429 when longer,
+ *   - may retry within one call (retries, default 0) for 429, 5xx and
+ *     timeouts, sleeping backoff_s * 2^k between attempts.
+ * Errors: ECO_EACCES (401/403), ECO_EBUSY (429), ECO_EHTTP (other status),
+ * ECO_ETIMEOUT, ECO_ENET, ECO_EFORMAT (malformed JSON or fields).
+ * Zones are passed through as the provider's own key: Electricity Maps
+ * zone ("DE"), WattTime region ("CAISO_NORTH"), UK "GB" (national) or
+ * "GB-<regionid>" (regional, 1..17), Carbon Aware SDK location ("eastus").
+ * get(zone, t) asks for the latest value when t is within now_window_s of
+ * the provider clock, else for history (past) or the forecast (future). */
+typedef double (*eco_clock_fn)(void *user); /* Unix epoch s */
+
+typedef struct eco_live_opts {
+  const char *base_url;        /* e.g. "https://api.electricitymap.org"; NULL = the public one */
+  const char *token;           /* Electricity Maps auth-token; WattTime: a ready bearer token */
+  const char *username;        /* WattTime login */
+  const char *password;        /* WattTime login */
+  double timeout_s;            /* whole request, s (0: 10) */
+  double connect_timeout_s;    /* connect, s (0: 3) */
+  int retries;                 /* extra attempts within one call (0 default) */
+  double backoff_s;            /* first backoff delay, s (0: 30) */
+  double backoff_max_s;        /* cap, s (0: 1800) */
+  double now_window_s;         /* |t - now| below this asks for "latest" (0: 900) */
+  const char *emission_factor; /* Electricity Maps: "lifecycle" or "direct" (NULL: API default) */
+  eco_signal signal;           /* Carbon Aware SDK: what its data source delivers */
+  eco_clock_fn clock;          /* NULL = wall clock (tests inject one) */
+  void *clock_user;
+} eco_live_opts;
+
+/* Fills defaults (base_url NULL, timeouts 10/3 s, backoff 30 s..30 min). */
+void eco_live_opts_default(eco_live_opts *o);
+
+int eco_intensity_electricitymaps_new(const eco_live_opts *o, eco_intensity_provider **out,
+                                      eco_error *err);
+int eco_intensity_watttime_new(const eco_live_opts *o, eco_intensity_provider **out,
+                               eco_error *err);
+int eco_intensity_ukci_new(const eco_live_opts *o, eco_intensity_provider **out, eco_error *err);
+int eco_intensity_carbonaware_new(const eco_live_opts *o, eco_intensity_provider **out,
+                                  eco_error *err);
+
+/* 1 lb/MWh in g/kWh (453.59237 g / 1000 kWh). */
+#define ECO_G_PER_KWH_PER_LB_PER_MWH 0.45359237
+
+/* ---- wrappers ---------------------------------------------------------------
+ * Cache: remembers each zone's latest value and answers get(zone, t) from
+ * it while t lies inside the value's period [time_s, time_s + period_s);
+ * values without a period are kept for ttl_s after t of the fetch.
+ * Forecasts are cached until the end of their first period. Takes
+ * ownership of inner. */
+int eco_intensity_cache_new(eco_intensity_provider *inner, double ttl_s,
+                            eco_intensity_provider **out, eco_error *err);
+
+/* Fallback chain: live -> last known -> forecast -> static. get() tries
+ * primary; on failure the zone's last good value (if younger than
+ * max_age_s by t), then a forecast value covering t (remembered from
+ * earlier forecast() calls, or asked of primary), then fallback (usually
+ * the static table). The value returned says what was used: its source
+ * is prefixed "last-known:" or "forecast:" (or is the fallback's own),
+ * and estimated is set. Never fails when fallback is a static table.
+ * Takes ownership of both. */
+int eco_intensity_fallback_new(eco_intensity_provider *primary, eco_intensity_provider *fallback,
+                               double max_age_s, eco_intensity_provider **out, eco_error *err);
+
 #endif

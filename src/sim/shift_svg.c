@@ -41,7 +41,7 @@ int eco_svg_bar_chart(const eco_svg_bars *b, char **out, eco_error *err) {
   hi = ceil(hi / step) * step;
   lo = floor(lo / step) * step;
   span = hi - lo;
-  const double W = 960, H = 460, L = 70, R = 20, T = 50, B = 110;
+  const double W = 960, H = 500, L = 70, R = 20, T = 50, B = 140;
   double pw = W - L - R, ph = H - T - B, gw = pw / (double)b->n_groups;
   double bw = gw * 0.8 / (double)b->n_series;
   eco_strbuf sb;
@@ -100,7 +100,7 @@ int eco_svg_bar_chart(const eco_svg_bars *b, char **out, eco_error *err) {
     eco_sb_printf(&sb,
                   "<rect x=\"%.1f\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>"
                   "<text x=\"%.1f\" y=\"%.1f\">",
-                  x, H - 24, PALETTE[k % (sizeof PALETTE / sizeof PALETTE[0])], x + 16, H - 14);
+                  x, H - 22, PALETTE[k % (sizeof PALETTE / sizeof PALETTE[0])], x + 16, H - 12);
     esc(&sb, b->series_labels ? b->series_labels[k] : "");
     eco_sb_puts(&sb, "</text>\n");
   }

@@ -1,16 +1,429 @@
-/* ecoinfer sim shift: not implemented yet (time shifting, issue 10). */
+/* ecoinfer sim shift: how much carbon-aware time shifting saves against
+ * run-now over a year of hourly intensity traces, per zone, deadline and
+ * forecast; table, CSV and SVG. The planner is the router's (router/shift.h). */
+#include "carbon/forecast.h"
+#include "carbon/intensity.h"
 #include "cli/subcmd.h"
+#include "sim/shift.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const eco_opt opts[] = {
+    {"trace", 't', "FILE", NULL, "hourly intensity CSV (repeatable; also as arguments)"},
+    {"jobs", 'n', "N", NULL, "jobs per trace, at seeded-random times (default 365)"},
+    {"deadline", 'd', "LIST", NULL, "completion windows, e.g. 4h,12h,24h (default)"},
+    {"forecast", 'f', "LIST", NULL,
+     "perfect, seasonal-naive, seasonal-blend[:K] (default perfect,seasonal-naive)"},
+    {"job-hours", 0, "H", NULL, "job size in hours of the node's batch capacity (default 1)"},
+    {"no-replan", 0, NULL, NULL, "plan once at arrival (default: replan every hour)"},
+    {"keep-margin", 0, "F", NULL,
+     "replan hysteresis: move work only for a gain over F (0..1, default 0)"},
+    {"seed", 0, "N", NULL, "arrival-time seed (default 1)"},
+    {"csv", 0, "FILE", NULL, "write the results table as CSV"},
+    {"svg", 0, "FILE", NULL, "write the savings as an SVG bar chart"},
+    {"forecast-error", 0, NULL, NULL, "also measure forecast MAE/MAPE by lead time"},
+    {"spatial", 0, NULL, NULL,
+     "also plan over all traces as zones at once (same year): when and where"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "sim shift",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with time shifting, issue 10.",
+    .usage = "[options] [--trace FILE]... [FILE...]",
+    .summary = "Savings of carbon-aware time shifting against run-now over hourly traces.",
+    .details = "Each trace (an Electricity Maps hourly CSV, or timestamp,zone,value) is one\n"
+               "zone-year. N jobs arrive at seeded-random times; each is planned by the\n"
+               "router's planner against a forecast and must finish within the deadline.\n"
+               "The carbon spent is evaluated on the true trace and compared with running\n"
+               "every job at arrival. Example:\n"
+               "  ecoinfer sim shift --jobs 365 --deadline 4h,12h,24h \\\n"
+               "    --forecast perfect,seasonal-naive --svg shift.svg "
+               "shared/data/carbon/GB_2023_hourly.csv",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
     .max_args = -1,
 };
+
+typedef struct series {
+  char label[96]; /* "DE-LU_2023" */
+  char zone[32];  /* "DE-LU" */
+  double *ci;     /* hourly gCO2e/kWh; NULL for the spatial pseudo-trace */
+  size_t n;
+  double t0; /* time of the first hour, Unix s */
+} series;
+
+static void labels_of(const char *path, char *label, size_t lcap, char *zone, size_t zcap) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  snprintf(label, lcap, "%s", b);
+  char *dot = strstr(label, ".csv");
+  if (dot) *dot = '\0';
+  char *h = strstr(label, "_hourly");
+  if (h) *h = '\0';
+  snprintf(zone, zcap, "%s", label);
+  for (char *p = zone; *p; p++)
+    if (*p == '_' && p[1] >= '0' && p[1] <= '9') {
+      *p = '\0';
+      break;
+    }
+}
+
+/* Loads one trace through the intensity provider into an hourly array. */
+static int load_series(const char *path, series *s, eco_error *err) {
+  memset(s, 0, sizeof *s);
+  labels_of(path, s->label, sizeof s->label, s->zone, sizeof s->zone);
+  eco_trace_opts o;
+  eco_trace_opts_default(&o);
+  eco_intensity_provider *p = NULL;
+  eco_intensity *vals = NULL;
+  int rc = eco_intensity_trace_new(&o, &p, err);
+  if (rc) return rc;
+  rc = eco_intensity_trace_add_file(p, path, s->zone, NULL, err);
+  if (rc) goto done;
+  double first, end;
+  rc = eco_intensity_trace_span(p, s->zone, &first, &end);
+  if (rc) {
+    eco_error_set(err, rc, "%s: no data for zone %s", path, s->zone);
+    goto done;
+  }
+  size_t cap = (size_t)((end - first) / 3600.0) + 2;
+  vals = malloc(cap * sizeof *vals);
+  s->ci = malloc(cap * sizeof *s->ci);
+  if (!vals || !s->ci) {
+    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+    goto done;
+  }
+  size_t n = cap;
+  rc = eco_intensity_forecast(p, s->zone, first, end, vals, &n, err);
+  if (rc) goto done;
+  for (size_t i = 0; i < n; i++) {
+    if (fabs(vals[i].time_s - (first + 3600.0 * (double)i)) > 1) {
+      rc = eco_error_set(err, ECO_EFORMAT, "%s: row %zu is not hourly (gap or duplicate)", path,
+                         i + 1);
+      goto done;
+    }
+    s->ci[i] = vals[i].gco2_kwh;
+  }
+  s->n = n;
+  s->t0 = first;
+done:
+  free(vals);
+  eco_intensity_free(p);
+  if (rc) {
+    free(s->ci);
+    s->ci = NULL;
+  }
+  return rc;
+}
+
+/* Splits a comma list into up to max malloc'd-free pointers into buf. */
+static size_t split(char *buf, char **items, size_t max) {
+  size_t n = 0;
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max;
+       t = strtok_r(NULL, ",", &save))
+    items[n++] = t;
+  return n;
+}
+
+typedef struct row {
+  size_t trace, deadline, forecast;
+  eco_sim_shift_result r;
+} row;
+
+static const size_t LEADS[] = {1, 2, 3, 6, 12, 24, 36, 47};
 
 int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "sim shift", "time shifting, issue 10");
+  const char *cmd = "sim shift";
+  eco_error err = {0};
+  int exit_code = ECO_EXIT_RUNTIME;
+  /* traces: --trace (repeatable) and positional arguments */
+  const char *paths[64];
+  size_t n_paths = 0;
+  for (size_t i = 0; i < cli->n_values && n_paths < 64; i++)
+    if (strcmp(cli->opt_name[i], "trace") == 0) paths[n_paths++] = cli->opt_value[i];
+  for (int i = 0; i < cli->n_args && n_paths < 64; i++)
+    paths[n_paths++] = cli->args[i];
+  if (n_paths == 0) {
+    eco_cli_error(cli, cmd, "no trace given (--trace FILE or FILE arguments)");
+    return ECO_EXIT_USAGE;
+  }
+  int64_t jobs, seed;
+  double job_hours, keep_margin;
+  if (eco_cli_get_int(cli, "jobs", 365, &jobs) || eco_cli_get_int(cli, "seed", 1, &seed) ||
+      eco_cli_get_double(cli, "job-hours", 1.0, &job_hours) ||
+      eco_cli_get_double(cli, "keep-margin", 0.0, &keep_margin))
+    return ECO_EXIT_USAGE;
+  if (!(keep_margin >= 0) || keep_margin >= 1) {
+    eco_cli_error(cli, cmd, "--keep-margin must lie in [0, 1)");
+    return ECO_EXIT_USAGE;
+  }
+  if (jobs < 1 || jobs > 1000000 || !(job_hours > 0) || job_hours > 1000) {
+    eco_cli_error(cli, cmd, "--jobs must be 1..1000000 and --job-hours > 0");
+    return ECO_EXIT_USAGE;
+  }
+  char dbuf[256], fbuf[256];
+  snprintf(dbuf, sizeof dbuf, "%s",
+           eco_cli_get(cli, "deadline") ? eco_cli_get(cli, "deadline") : "4h,12h,24h");
+  snprintf(fbuf, sizeof fbuf, "%s",
+           eco_cli_get(cli, "forecast") ? eco_cli_get(cli, "forecast") : "perfect,seasonal-naive");
+  char *dl_txt[16], *fc_txt[8];
+  size_t n_dl = split(dbuf, dl_txt, 16), n_fc = split(fbuf, fc_txt, 8);
+  double dl_s[16];
+  eco_forecast_cfg fcs[8];
+  for (size_t i = 0; i < n_dl; i++) {
+    /* same duration grammar as the batch API's completion_window */
+    char *end = NULL;
+    double v = strtod(dl_txt[i], &end);
+    double mult = end && *end == 'h'   ? 3600
+                  : end && *end == 'd' ? 86400
+                  : end && *end == 'm' ? 60
+                                       : 0;
+    if (!end || end == dl_txt[i] || mult == 0 || end[1] != '\0' || !(v > 0)) {
+      eco_cli_error(cli, cmd, "--deadline '%s': expected a duration like 4h, 90m or 2d", dl_txt[i]);
+      return ECO_EXIT_USAGE;
+    }
+    dl_s[i] = v * mult;
+  }
+  for (size_t i = 0; i < n_fc; i++)
+    if (eco_forecast_parse(fc_txt[i], &fcs[i], &err)) {
+      eco_cli_error(cli, cmd, "--forecast: %s", eco_error_text(&err));
+      return ECO_EXIT_USAGE;
+    }
+  if (n_dl == 0 || n_fc == 0) {
+    eco_cli_error(cli, cmd, "--deadline and --forecast need at least one value");
+    return ECO_EXIT_USAGE;
+  }
+
+  bool spatial = eco_cli_flag(cli, "spatial");
+  size_t n_sim = n_paths + (spatial ? 1 : 0); /* the spatial run is one more "trace" */
+  series *ss = calloc(n_sim, sizeof *ss);
+  row *rows = calloc(n_sim * n_dl * n_fc, sizeof *rows);
+  const double **zone_ci = calloc(n_paths, sizeof *zone_ci);
+  json_t *jres = json_array(), *jerr = json_array();
+  eco_strbuf tab, csv, ferr;
+  eco_sb_init(&tab);
+  eco_sb_init(&csv);
+  eco_sb_init(&ferr);
+  char *svg = NULL;
+  size_t n_rows = 0;
+  if (!ss || !rows || !jres || !jerr || !zone_ci) {
+    eco_cli_error(cli, cmd, "out of memory");
+    goto done;
+  }
+  for (size_t t = 0; t < n_paths; t++)
+    if (load_series(paths[t], &ss[t], &err)) {
+      eco_cli_error(cli, cmd, "%s: %s", paths[t], eco_error_text(&err));
+      goto done;
+    }
+  size_t n_common = ss[0].n;
+  if (spatial) {
+    series *sp = &ss[n_paths];
+    snprintf(sp->label, sizeof sp->label, "spatial");
+    int off = 0;
+    for (size_t t = 0; t < n_paths; t++) {
+      if (ss[t].t0 != ss[0].t0) {
+        eco_cli_error(cli, cmd, "--spatial: %s starts at another time than %s", ss[t].label,
+                      ss[0].label);
+        goto done;
+      }
+      if (ss[t].n < n_common) n_common = ss[t].n;
+      zone_ci[t] = ss[t].ci;
+      if (off >= 0 && (size_t)off < sizeof sp->zone)
+        off += snprintf(sp->zone + off, sizeof sp->zone - (size_t)off, "%s%s", t ? "+" : "",
+                        ss[t].zone);
+    }
+  }
+
+  eco_sb_printf(&tab, "%-20s %8s %-15s %5s %7s %12s %12s %8s %8s %8s %8s %7s\n", "trace",
+                "deadline", "forecast", "jobs", "refused", "run_now_g", "shifted_g", "saving%",
+                "delay_h", "ci_now", "ci_shift", "moved%");
+  eco_sb_puts(
+      &csv, "trace,zone,deadline_h,forecast,replan,jobs,refused,requests,run_now_g,"
+            "shifted_g,predicted_g,saving_pct,mean_delay_h,ci_run_now,ci_shifted,late,moved_pct\n");
+  for (size_t t = 0; t < n_sim; t++)
+    for (size_t d = 0; d < n_dl; d++)
+      for (size_t f = 0; f < n_fc; f++) {
+        eco_sim_shift_cfg c;
+        eco_sim_shift_defaults(&c);
+        c.n_jobs = (size_t)jobs;
+        c.deadline_s = dl_s[d];
+        c.fc = fcs[f];
+        c.replan = !eco_cli_flag(cli, "no-replan");
+        c.keep_margin = keep_margin;
+        c.job_hours = job_hours;
+        c.seed = (uint64_t)seed;
+        row *rw = &rows[n_rows];
+        rw->trace = t;
+        rw->deadline = d;
+        rw->forecast = f;
+        int src = t < n_paths
+                      ? eco_sim_shift_run(ss[t].ci, ss[t].n, &c, &rw->r, &err)
+                      : eco_sim_shift_run_zones(zone_ci, n_paths, n_common, &c, &rw->r, &err);
+        if (src) {
+          eco_cli_error(cli, cmd, "%s: %s", ss[t].label, eco_error_text(&err));
+          goto done;
+        }
+        n_rows++;
+        const eco_sim_shift_result *r = &rw->r;
+        char fname[32];
+        eco_forecast_name(&fcs[f], fname, sizeof fname);
+        eco_sb_printf(
+            &tab, "%-20s %8s %-15s %5zu %7zu %12.2f %12.2f %8.1f %8.2f %8.1f %8.1f %7.1f\n",
+            ss[t].label, dl_txt[d], fname, r->jobs, r->refused, r->run_now_g, r->shifted_g,
+            r->saving_pct, r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->moved_pct);
+        eco_sb_printf(
+            &csv, "%s,%s,%g,%s,%d,%zu,%zu,%lld,%.6f,%.6f,%.6f,%.3f,%.4f,%.3f,%.3f,%zu,%.3f\n",
+            ss[t].label, ss[t].zone, dl_s[d] / 3600, fname, c.replan, r->jobs, r->refused,
+            (long long)r->requests, r->run_now_g, r->shifted_g, r->predicted_g, r->saving_pct,
+            r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->late, r->moved_pct);
+        json_array_append_new(
+            jres,
+            json_pack("{s:s, s:s, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
+                      "s:f, s:f, s:I, s:f}",
+                      "trace", ss[t].label, "zone", ss[t].zone, "deadline_h", dl_s[d] / 3600,
+                      "forecast", fname, "replan", c.replan, "jobs", (json_int_t)r->jobs, "refused",
+                      (json_int_t)r->refused, "requests", (json_int_t)r->requests, "run_now_g",
+                      r->run_now_g, "shifted_g", r->shifted_g, "predicted_g", r->predicted_g,
+                      "saving_pct", r->saving_pct, "mean_delay_h", r->mean_delay_h, "ci_run_now",
+                      r->mean_now_ci, "ci_shifted", r->mean_shift_ci, "late", (json_int_t)r->late,
+                      "moved_pct", r->moved_pct));
+        if (r->late) {
+          eco_cli_error(cli, cmd, "%s: %zu requests ran after their deadline (a bug)", ss[t].label,
+                        r->late);
+          goto done;
+        }
+      }
+
+  if (eco_cli_flag(cli, "forecast-error")) {
+    const char *methods[] = {"seasonal-naive", "seasonal-blend:7", "seasonal-ar:7"};
+    size_t n_leads = sizeof LEADS / sizeof LEADS[0];
+    eco_sb_printf(&ferr, "\nforecast error by lead time (MAE gCO2e/kWh / MAPE %%)\n%-20s %-18s",
+                  "trace", "method");
+    for (size_t j = 0; j < n_leads; j++)
+      eco_sb_printf(&ferr, " %12zuh", LEADS[j]);
+    eco_sb_puts(&ferr, "\n");
+    for (size_t t = 0; t < n_paths; t++)
+      for (size_t m = 0; m < 3; m++) {
+        eco_forecast_cfg fc;
+        eco_forecast_parse(methods[m], &fc, NULL);
+        eco_forecast_error fe;
+        if (eco_forecast_evaluate(&fc, ss[t].ci, ss[t].n, 7 * 24, 1, 48, &fe, &err)) {
+          eco_cli_error(cli, cmd, "%s: %s", ss[t].label, eco_error_text(&err));
+          goto done;
+        }
+        char fname[32];
+        eco_forecast_name(&fc, fname, sizeof fname);
+        eco_sb_printf(&ferr, "%-20s %-18s", ss[t].label, fname);
+        json_t *jm = json_array(), *jp = json_array();
+        for (size_t j = 0; j < n_leads; j++) {
+          eco_sb_printf(&ferr, " %6.1f/%5.1f%%", fe.mae[LEADS[j]], fe.mape[LEADS[j]]);
+          json_array_append_new(jm, json_real(fe.mae[LEADS[j]]));
+          json_array_append_new(jp, json_real(fe.mape[LEADS[j]]));
+        }
+        double mae_all = 0, mape_all = 0;
+        for (size_t j = 1; j < 48; j++) {
+          mae_all += fe.mae[j] / 47.0;
+          mape_all += fe.mape[j] / 47.0;
+        }
+        eco_sb_printf(&ferr, "  mean(1..47h) %.1f/%.1f%%\n", mae_all, mape_all);
+        json_array_append_new(
+            jerr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:f, s:f}", "trace", ss[t].label, "method",
+                            fname, "origins", (json_int_t)fe.n_origins, "mae", jm, "mape", jp,
+                            "mae_mean_1_47h", mae_all, "mape_mean_1_47h", mape_all));
+        eco_forecast_error_free(&fe);
+      }
+  }
+
+  const char *csv_path = eco_cli_get(cli, "csv");
+  if (csv_path && eco_fs_write_atomic(csv_path, eco_sb_str(&csv), csv.len, &err)) {
+    eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
+    goto done;
+  }
+  const char *svg_path = eco_cli_get(cli, "svg");
+  if (svg_path) {
+    /* groups: trace x deadline; series: forecasts */
+    size_t ng = n_sim * n_dl;
+    double *vals = calloc(ng * n_fc, sizeof *vals);
+    char **gl = calloc(ng, sizeof *gl);
+    char **sl = calloc(n_fc, sizeof *sl);
+    int src = vals && gl && sl ? 0 : ECO_ENOMEM;
+    for (size_t i = 0; !src && i < n_rows; i++) {
+      size_t g = rows[i].trace * n_dl + rows[i].deadline;
+      vals[g * n_fc + rows[i].forecast] = rows[i].r.saving_pct;
+    }
+    for (size_t g = 0; !src && g < ng; g++) {
+      char lab[160];
+      snprintf(lab, sizeof lab, "%s %s", ss[g / n_dl].label, dl_txt[g % n_dl]);
+      if (!(gl[g] = strdup(lab))) src = ECO_ENOMEM;
+    }
+    for (size_t f = 0; !src && f < n_fc; f++) {
+      char fname[32];
+      eco_forecast_name(&fcs[f], fname, sizeof fname);
+      if (!(sl[f] = strdup(fname))) src = ECO_ENOMEM;
+    }
+    char title[160];
+    snprintf(title, sizeof title,
+             "Carbon saved by time shifting vs run-now (%lld jobs/trace, %g h jobs%s)",
+             (long long)jobs, job_hours, eco_cli_flag(cli, "no-replan") ? ", no replan" : "");
+    eco_svg_bars b = {.title = title,
+                      .y_label = "saving vs run-now, %",
+                      .n_groups = ng,
+                      .n_series = n_fc,
+                      .group_labels = (const char *const *)gl,
+                      .series_labels = (const char *const *)sl,
+                      .values = vals};
+    if (!src) src = eco_svg_bar_chart(&b, &svg, &err);
+    for (size_t g = 0; gl && g < ng; g++)
+      free(gl[g]);
+    for (size_t f = 0; sl && f < n_fc; f++)
+      free(sl[f]);
+    free(gl);
+    free(sl);
+    free(vals);
+    if (src || eco_fs_write_atomic(svg_path, svg, strlen(svg), &err)) {
+      eco_cli_error(cli, cmd, "svg: %s",
+                    src == ECO_ENOMEM ? "out of memory" : eco_error_text(&err));
+      goto done;
+    }
+  }
+
+  if (cli->json) {
+    json_t *o = json_pack("{s:o, s:o}", "results", jres, "forecast_error", jerr);
+    jres = jerr = NULL;
+    char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+    json_decref(o);
+    if (!s) {
+      eco_cli_error(cli, cmd, "out of memory");
+      goto done;
+    }
+    eco_cli_out(s);
+    eco_cli_out("\n");
+    free(s);
+  } else {
+    eco_cli_out(eco_sb_str(&tab));
+    eco_cli_out(eco_sb_str(&ferr));
+  }
+  exit_code = ECO_EXIT_OK;
+done:
+  json_decref(jres);
+  json_decref(jerr);
+  for (size_t t = 0; ss && t < n_sim; t++)
+    free(ss[t].ci);
+  free(zone_ci);
+  free(ss);
+  free(rows);
+  free(svg);
+  eco_sb_free(&tab);
+  eco_sb_free(&csv);
+  eco_sb_free(&ferr);
+  return exit_code;
 }

@@ -169,9 +169,9 @@ static int check_upstream(const eco_tokenizer *t, const char *inp_rel, const cha
     if (!q) break;
     size_t tl = (size_t)(q - p);
     if (!fgets(line, sizeof line, fo)) fail_msg("%s: fewer lines than tests", out_rel);
-    int32_t want[2048];
+    int32_t want[2048] = {0};
     size_t nw = 0;
-    for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n"))
+    for (char *tok = strtok(line, " \n"); tok && nw < 2048; tok = strtok(NULL, " \n"))
       want[nw++] = atoi(tok);
     size_t n;
     int32_t *ids = encode_all(t, p, tl, false, false, &n);

@@ -308,8 +308,8 @@ int tok_finalize(eco_tokenizer *t, eco_error *err) {
                                             "<end_of_turn>",
                                             "<|endoftext|>",
                                             "<EOT>",
-                                            "<\xef\xbd\x9c"
-                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
+                                            ("<\xef\xbd\x9c"
+                                             "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>")};
   for (size_t k = 0; k < sizeof k_eot_texts / sizeof k_eot_texts[0] && t->eot < 0; k++) {
     int32_t id = tok_lookup(t, k_eot_texts[k], strlen(k_eot_texts[k]));
     if (id >= 0) {

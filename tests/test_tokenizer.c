@@ -358,6 +358,8 @@ static void test_buffer_semantics(void **state) {
   assert_int_equal(eco_tokenizer_decode(t, ids5, 5, true, false, buf, sizeof buf, &n),
                    ECO_EOVERFLOW);
   assert_int_equal(n, strlen(" Once upon a time"));
+  /* no array but a capacity */
+  assert_int_equal(eco_tokenizer_encode(t, "a", 1, false, false, NULL, 4, &n), ECO_EINVAL);
   /* an id out of range is refused */
   int32_t bad[2] = {5, 512};
   assert_int_equal(eco_tokenizer_decode(t, bad, 2, false, false, buf, sizeof buf, &n), ECO_EINVAL);

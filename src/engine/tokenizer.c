@@ -802,6 +802,7 @@ int eco_tokenizer_encode(const eco_tokenizer *t, const char *text, size_t len, b
                          bool parse_special, int32_t *ids, size_t cap, size_t *n_out) {
   *n_out = 0;
   if (!t || (!text && len) || (!ids && cap)) return ECO_EINVAL;
+  if (len > UINT32_MAX / 8) return ECO_EOVERFLOW; /* work buffers use 32-bit offsets */
   idvec out = {0};
   fragvec frags = {0};
   enc_ctx c = {.t = t, .out = &out};

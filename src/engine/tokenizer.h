@@ -93,8 +93,8 @@ int32_t eco_tokenizer_find(const eco_tokenizer *t, const char *s, size_t len);
  * (USER_DEFINED tokens are always matched, as in llama.cpp).
  * Writes at most cap ids; *n_out = number of ids produced. If cap is too
  * small returns ECO_EOVERFLOW with *n_out = the number needed (ids may be
- * NULL when cap is 0; ECO_EINVAL if NULL with cap > 0). O(n log n) in the
- * text length. */
+ * NULL when cap is 0; ECO_EINVAL if NULL with cap > 0). Texts over 512 MiB
+ * get ECO_EOVERFLOW. O(n log n) in the text length. */
 int eco_tokenizer_encode(const eco_tokenizer *t, const char *text, size_t len, bool add_special,
                          bool parse_special, int32_t *ids, size_t cap, size_t *n_out);
 

@@ -247,6 +247,14 @@ static void test_chatml_no_default(void **state) {
   assert_string_equal(s, "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n"
                          "<|im_start|>user\nHello<|im_end|>\n");
   free(s);
+  /* Qwen2.5 style: the first literal is built from the message, the second is the default */
+  const char *qwen = "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + "
+                     "messages[0]['content'] + '<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>"
+                     "system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+                     "assistant.<|im_end|>\\n' }}{%- endif %}";
+  assert_int_equal(eco_chat_detect(qwen, &f, &dsys), 0);
+  assert_string_equal(dsys, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
+  free(dsys);
   s = render(with_default, k_conv + 1, 1, false, &f);
   assert_string_equal(
       s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n");

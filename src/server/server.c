@@ -6,10 +6,12 @@
 #include "util/timeutil.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <netinet/in.h>
@@ -36,6 +38,7 @@ struct eco_server {
   eco_srv_metrics metrics;
   gen_req *reqs; /* in-flight generations (loop thread only) */
   int n_reqs;
+  int n_sending; /* generation replies handed to libevent, not yet flushed */
   bool draining, drain_forced;
   uint64_t next_req;
   /* node profile: totals (loop thread only) */
@@ -59,6 +62,7 @@ struct gen_req {
   uint64_t t0_ns;
   eco_backend_id bid;
   struct event *wake;
+  struct event *watch; /* notices the client closing its end */
   bool client_gone, streaming, sent_role;
   char utf8_carry[4];
   size_t n_carry;
@@ -233,6 +237,42 @@ static void utf8_feed(gen_req *g, const char *in, size_t n, eco_strbuf *out, boo
 
 /* ---- generation requests ---------------------------------------------- */
 
+/* Ends the loop once a drain has nothing left in flight or unflushed. */
+static void drain_check(eco_server *s) {
+  if (s->draining && s->n_reqs == 0 && s->n_sending == 0) event_base_loopexit(s->base, NULL);
+}
+
+static void on_sent(struct evhttp_request *r, void *arg) {
+  eco_server *s = arg;
+  s->n_sending--;
+  drain_check(s);
+}
+
+/* Hands the final reply to libevent, counting it until flushed. */
+static void track_send(gen_req *g) {
+  g->srv->n_sending++;
+  evhttp_request_set_on_complete_cb(g->http, on_sent, g->srv);
+}
+
+static void cancel_gen(gen_req *g, const char *why) {
+  if (g->client_gone) return;
+  g->client_gone = true;
+  ECO_DEBUG(g->srv->log, "server", "%s: %s, cancelling", g->id, why);
+  g->srv->backend->vt->cancel(g->srv->backend->self, g->bid);
+}
+
+/* The client's socket became readable-at-EOF (EV_CLOSED) or the poll timer
+ * fired: a peek tells whether the peer has closed its end. */
+static void on_watch(evutil_socket_t fd, short what, void *arg) {
+  gen_req *g = arg;
+  char c;
+  ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+    cancel_gen(g, "client disconnected");
+    event_del(g->watch);
+  }
+}
+
 static void gen_free(gen_req *g) {
   eco_server *s = g->srv;
   if (g->prev)
@@ -247,21 +287,21 @@ static void gen_free(gen_req *g) {
   }
   eco_srv_metrics_inflight(&s->metrics, -1);
   if (g->wake) event_free(g->wake);
+  if (g->watch) event_free(g->watch);
   pthread_mutex_destroy(&g->mu);
   eco_sb_free(&g->pending);
   eco_sb_free(&g->text);
   eco_oai_request_free(&g->oai);
   free(g);
-  if (s->draining && s->n_reqs == 0) event_base_loopexit(s->base, NULL);
+  drain_check(s);
 }
 
 static void on_close(struct evhttp_connection *c, void *arg) {
   gen_req *g = arg;
-  g->client_gone = true;
   evhttp_connection_set_closecb(c, NULL, NULL);
   g->conn = NULL;
-  ECO_DEBUG(g->srv->log, "server", "%s: client disconnected, cancelling", g->id);
-  g->srv->backend->vt->cancel(g->srv->backend->self, g->bid);
+  if (g->watch) event_del(g->watch);
+  cancel_gen(g, "connection closed");
 }
 
 /* Backend thread. Never blocks beyond the request's own mutex. */
@@ -332,8 +372,10 @@ static void gen_finish(gen_req *g) {
   eco_oai_usage u = {g->st.prompt_tokens, g->st.generated_tokens, have_rc ? &rc : NULL};
   const char *finish = g->finish;
   if (!g->http) return;
+  if (g->watch) event_del(g->watch);
+  if (g->conn) evhttp_connection_set_closecb(g->conn, NULL, NULL);
   if (g->client_gone) {
-    /* the request is detached from its connection: this frees it */
+    /* a detached request is freed by this; an attached one fails its write */
     if (g->streaming)
       evhttp_send_reply_end(g->http);
     else
@@ -342,7 +384,7 @@ static void gen_finish(gen_req *g) {
     eco_srv_metrics_request(&s->metrics, ep, 499);
     return;
   }
-  if (g->conn) evhttp_connection_set_closecb(g->conn, NULL, NULL);
+  track_send(g);
   if (strcmp(finish, "error") == 0) {
     eco_oai_error e;
     eco_oai_error_set(&e, 500, "server_error", NULL, NULL, "generation failed: %s",
@@ -535,7 +577,17 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     return;
   }
   g->conn = evhttp_request_get_connection(r);
-  if (g->conn) evhttp_connection_set_closecb(g->conn, on_close, g);
+  if (g->conn) {
+    evhttp_connection_set_closecb(g->conn, on_close, g);
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(g->conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0) {
+      bool early = (event_base_get_features(s->base) & EV_FEATURE_EARLY_CLOSE) != 0;
+      g->watch = event_new(s->base, fd, early ? (EV_CLOSED | EV_PERSIST) : EV_PERSIST, on_watch, g);
+      struct timeval poll = {0, 250000};
+      if (g->watch) event_add(g->watch, early ? NULL : &poll);
+    }
+  }
   if (g->streaming) {
     add_header(r, "Content-Type", "text/event-stream");
     add_header(r, "Cache-Control", "no-cache");
@@ -696,7 +748,7 @@ static void begin_drain(eco_server *s, const char *why) {
     evhttp_del_accept_socket(s->http, s->bound);
     s->bound = NULL;
   }
-  if (s->n_reqs == 0) {
+  if (s->n_reqs == 0 && s->n_sending == 0) {
     event_base_loopexit(s->base, NULL);
     return;
   }

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
+#include "util/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,12 +139,12 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     return ECO_EXIT_RUNTIME;
   }
   const char *pf = eco_cli_get(cli, "port-file");
-  if (pf) {
-    FILE *f = fopen(pf, "w");
-    if (f) {
-      fprintf(f, "%d %d\n", eco_server_port(srv), eco_server_admin_port(srv));
-      fclose(f);
-    }
+  if (pf) { /* atomic, so a watcher never reads half a line */
+    char line[64];
+    int n =
+        snprintf(line, sizeof line, "%d %d\n", eco_server_port(srv), eco_server_admin_port(srv));
+    if (eco_fs_write_atomic(pf, line, (size_t)n, &err))
+      ECO_WARN(&cli->log, "serve", "--port-file: %s", eco_error_text(&err));
   }
   rc = eco_server_run(srv);
   eco_server_free(srv);

@@ -109,7 +109,8 @@ int main(int argc, char **argv) {
   int rc = 0;
   for (size_t i = 0; i < 3; i++) {
     point h, c;
-    if (run_wrk(health_url, NULL, concs[i], secs, &h) || run_wrk(chat_url, lua, concs[i], secs, &c)) {
+    if (run_wrk(health_url, NULL, concs[i], secs, &h) ||
+        run_wrk(chat_url, lua, concs[i], secs, &c)) {
       fprintf(stderr, "bench_serve: wrk failed\n");
       rc = 1;
       break;

@@ -55,6 +55,8 @@ int eco_sha256_file(const char *path, char hex[65], eco_error *err) {
   evp e = {0};
   int rc = load_evp(&e, err);
   if (rc) return rc;
+  if (!e.ctx_new || !e.ctx_free || !e.sha256 || !e.init || !e.update || !e.final)
+    return ECO_EUNSUPPORTED;
   FILE *f = fopen(path, "rb");
   if (!f) return eco_error_set(err, eco_status_from_errno(errno), "%s: %s", path, strerror(errno));
   void *ctx = e.ctx_new();
@@ -212,7 +214,7 @@ int eco_pull(const char *spec, const eco_pull_opts *o, eco_pull_result *res, eco
   char url[8192];
   const char *name = NULL;
   int rc = build_url(spec, o, url, sizeof url, &name, err);
-  if (rc) return rc;
+  if (rc || !name) return rc ? rc : ECO_EINVAL;
   size_t nl = strcspn(name, "?#");
   char fname[512];
   snprintf(fname, sizeof fname, "%.*s", (int)nl, name);

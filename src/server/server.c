@@ -768,6 +768,7 @@ static int bind_one(struct evhttp *h, const char *host, int port, struct evhttp_
   *bs = evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)port);
   if (!*bs) return eco_error_set(err, ECO_ENET, "cannot listen on %s:%d", host, port);
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
   socklen_t sl = sizeof ss;
   evutil_socket_t fd = evhttp_bound_socket_get_fd(*bs);
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {

@@ -1,16 +1,155 @@
-/* ecoinfer carbon: not implemented yet (the carbon-intensity providers, issue 3). */
+/* ecoinfer carbon: the grid carbon intensity for a zone now (or at a given
+ * time), where it came from, and optionally the forecast. */
+#include "carbon/accounting.h"
+#include "carbon/intensity.h"
 #include "cli/cli.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const eco_opt opts[] = {
+    {"zone", 'z', "ZONE", "carbon.zone", "grid zone, e.g. GB, DE, US-CAL-CISO, GB-13, eastus"},
+    {"provider", 'p', "NAME", NULL,
+     "static | trace | electricitymaps | watttime | ukci | carbon-aware-sdk"},
+    {"at", 0, "TIME", NULL, "ISO-8601 UTC time or epoch seconds (default: now)"},
+    {"forecast", 0, "HOURS", NULL, "also print the forecast for the next HOURS hours"},
+    {"trace", 0, "PATH", "carbon.trace.path", "trace CSV file or directory (provider trace)"},
+    {"column", 0, "COL", "carbon.trace.column", "trace column: direct | lifecycle"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "carbon",
     .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the carbon-intensity providers, issue 3.",
-    .max_args = -1,
+    .summary = "Print the grid carbon intensity for a zone and its source.",
+    .details = "The provider comes from carbon.provider in the config (default: the static\n"
+               "table) unless --provider is given. Live providers fall back to the last known\n"
+               "value, then a forecast, then the static table; the source says which was used.\n"
+               "Examples:\n"
+               "  ecoinfer carbon --zone GB\n"
+               "  ecoinfer carbon --zone GB --provider trace --trace ../shared/data/carbon \\\n"
+               "      --at 2023-06-15T12:00:00Z --forecast 6",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
+
+static int parse_time(const char *s, double *t) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end != s && *end == '\0' && isfinite(v)) {
+    *t = v;
+    return 0;
+  }
+  return eco_time_parse_iso8601(s, t);
+}
+
+static json_t *val_json(const eco_intensity *v) {
+  char ts[40];
+  eco_time_iso8601(v->time_s, ts, sizeof ts);
+  return json_pack("{s:s,s:f,s:s,s:f,s:s,s:s,s:b}", "zone", v->zone, "gco2_kwh", v->gco2_kwh,
+                   "time", ts, "period_s", v->period_s, "signal", eco_signal_name(v->signal),
+                   "source", v->source, "estimated", v->estimated);
+}
 
 int eco_cmd_carbon(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "carbon", "the carbon-intensity providers, issue 3");
+  eco_error err = {0};
+  const char *zone;
+  double pue;
+  if (eco_carbon_zone_pue(cli->cfg, &zone, &pue, &err)) {
+    eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  double now = eco_time_wall_s(), t = now;
+  const char *at = eco_cli_get(cli, "at");
+  if (at && parse_time(at, &t)) {
+    eco_cli_error(cli, "carbon", "--at: not a time: '%s' (use 2023-06-15T12:00:00Z)", at);
+    return ECO_EXIT_USAGE;
+  }
+  double hours;
+  if (eco_cli_get_double(cli, "forecast", 0, &hours)) return ECO_EXIT_USAGE;
+  if (hours < 0 || hours > 240) {
+    eco_cli_error(cli, "carbon", "--forecast: 0..240 hours");
+    return ECO_EXIT_USAGE;
+  }
+  eco_intensity_provider *p = NULL;
+  const char *prov = eco_cli_get(cli, "provider");
+  rc = eco_carbon_provider_from_config(cli->cfg, prov, now, &p, &err);
+  if (rc) {
+    eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
+    return rc == ECO_ECONFIG || rc == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
+  }
+  eco_intensity v;
+  rc = eco_intensity_get(p, zone, t, &v, &err);
+  if (rc) {
+    eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
+    eco_intensity_free(p);
+    return ECO_EXIT_RUNTIME;
+  }
+  eco_intensity *fc = NULL;
+  size_t n = 0;
+  eco_error ferr = {0};
+  int frc = ECO_OK;
+  if (hours > 0) {
+    n = (size_t)(hours * 12) + 2; /* up to 5-minute periods */
+    fc = calloc(n, sizeof *fc);
+    if (!fc) {
+      eco_intensity_free(p);
+      return ECO_EXIT_RUNTIME;
+    }
+    frc = eco_intensity_forecast(p, zone, t, t + hours * 3600, fc, &n, &ferr);
+    if (frc) n = 0;
+  }
+  if (cli->json) {
+    json_t *o = val_json(&v);
+    json_object_set_new(o, "provider", json_string(p->name));
+    if (hours > 0) {
+      json_t *a = json_array();
+      for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, val_json(&fc[i]));
+      json_object_set_new(o, "forecast", a);
+      if (frc) json_object_set_new(o, "forecast_error", json_string(eco_error_text(&ferr)));
+    }
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    json_decref(o);
+    if (s) {
+      eco_cli_out(s);
+      eco_cli_out("\n");
+      free(s);
+    }
+  } else {
+    eco_strbuf sb;
+    eco_sb_init(&sb);
+    char ts[40];
+    eco_time_iso8601(v.time_s, ts, sizeof ts);
+    eco_sb_printf(&sb, "%-12s %s\n", "zone", v.zone);
+    eco_sb_printf(&sb, "%-12s %.1f gCO2e/kWh\n", "intensity", v.gco2_kwh);
+    eco_sb_printf(&sb, "%-12s %s (%s)\n", "signal", eco_signal_name(v.signal),
+                  v.estimated ? "estimated" : "measured");
+    eco_sb_printf(&sb, "%-12s %s, period %.0f s\n", "time", ts, v.period_s);
+    eco_sb_printf(&sb, "%-12s %s\n", "source", v.source);
+    if (hours > 0) {
+      if (frc)
+        eco_sb_printf(&sb, "\nforecast unavailable: %s\n", eco_error_text(&ferr));
+      else
+        eco_sb_printf(&sb, "\nforecast (%zu values)\n", n);
+      for (size_t i = 0; i < n; i++) {
+        eco_time_iso8601(fc[i].time_s, ts, sizeof ts);
+        eco_sb_printf(&sb, "  %s  %8.1f  %s\n", ts, fc[i].gco2_kwh, fc[i].source);
+      }
+    }
+    eco_cli_out(eco_sb_str(&sb));
+    eco_sb_free(&sb);
+  }
+  free(fc);
+  eco_intensity_free(p);
+  return ECO_EXIT_OK;
 }

@@ -2,6 +2,8 @@
  * memory, energy sensors (and which meter will be used), the configured
  * carbon-intensity provider, and the models in the model directory. */
 #include "cli/cli.h"
+#include "carbon/accounting.h"
+#include "energy/meter.h"
 #include "energy/probe.h"
 #include "util/cpu.h"
 #include "util/fs.h"
@@ -94,27 +96,35 @@ static const char *simd_list(const eco_cpu_info *c, char *buf, size_t cap) {
   return buf;
 }
 
-/* The meter each device class will use, by preference: a readable hardware
- * counter, else the estimate. */
-static void choose_meter(const eco_sensor_list *s, char *cpu, size_t cap, bool *cpu_measured) {
-  const eco_sensor *best = NULL;
-  for (size_t i = 0; i < s->n; i++) {
-    if (!s->items[i].readable) continue;
-    if (s->items[i].kind == ECO_SENSOR_INA3221 && strstr(s->items[i].name, "VDD_IN")) {
-      best = &s->items[i];
-      break;
+/* The meter each configured device will use: the one eco_device_meter_open
+ * picks (auto: INA3221 > RAPL > hwmon > model). The model reads /proc: when
+ * the sensor root is a fake tree without proc/, the host's /proc is used. */
+typedef struct device_meter {
+  char name[64];
+  char meter[16];        /* as configured */
+  eco_energy_source src; /* what opened */
+  bool ok;
+  char error[256]; /* why it did not open */
+} device_meter;
+
+static void probe_devices(const eco_device_cfg *d, size_t n, const char *root, device_meter *out) {
+  for (size_t i = 0; i < n; i++) {
+    device_meter *m = &out[i];
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "%s", d[i].name);
+    snprintf(m->meter, sizeof m->meter, "%s", d[i].meter);
+    eco_meter *mt = NULL;
+    eco_error err = {0};
+    int rc = eco_device_meter_open(&d[i], root, &mt, &err);
+    if (rc && (strcmp(d[i].meter, "auto") == 0 || strcmp(d[i].meter, "model") == 0))
+      rc = eco_meter_model_open("/", &d[i].model, &mt, &err);
+    if (rc) {
+      snprintf(m->error, sizeof m->error, "%s", eco_error_text(&err));
+      continue;
     }
-    if (s->items[i].kind == ECO_SENSOR_RAPL && strncmp(s->items[i].name, "package", 7) == 0 &&
-        (!best || best->kind != ECO_SENSOR_RAPL))
-      best = &s->items[i];
-    if (!best && s->items[i].kind == ECO_SENSOR_HWMON) best = &s->items[i];
-  }
-  if (best) {
-    snprintf(cpu, cap, "%s %s (measured)", eco_sensor_kind_name(best->kind), best->name);
-    *cpu_measured = true;
-  } else {
-    snprintf(cpu, cap, "model: TDP x utilisation + memory power (estimated)");
-    *cpu_measured = false;
+    m->ok = true;
+    m->src = mt->src;
+    eco_meter_free(mt);
   }
 }
 
@@ -146,9 +156,29 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
   model_entry *models = NULL;
   size_t n_models = 0;
   list_models(model_dir, &models, &n_models);
+  eco_device_cfg *devs = NULL;
+  size_t n_devs = 0;
+  if (eco_device_cfgs_load(cli->cfg, &devs, &n_devs, &err)) {
+    eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
+    eco_sensor_list_free(&sensors);
+    free(models);
+    return ECO_EXIT_USAGE;
+  }
+  device_meter *dm = calloc(n_devs, sizeof *dm);
+  if (!dm) {
+    free(devs);
+    free(models);
+    eco_sensor_list_free(&sensors);
+    return ECO_EXIT_RUNTIME;
+  }
+  probe_devices(devs, n_devs, root ? root : "/", dm);
   char meter[160];
-  bool measured;
-  choose_meter(&sensors, meter, sizeof meter, &measured);
+  bool measured = dm[0].ok && !dm[0].src.estimated;
+  if (dm[0].ok)
+    snprintf(meter, sizeof meter, "%s: %s (%s)", dm[0].src.name, dm[0].src.detail,
+             dm[0].src.estimated ? "estimated" : "measured");
+  else
+    snprintf(meter, sizeof meter, "none: %s", dm[0].error);
   char simd[256];
   simd_list(&cpu, simd, sizeof simd);
 
@@ -170,6 +200,14 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
     }
     json_object_set_new(o, "sensors", js);
     json_object_set_new(o, "meter", json_pack("{s:s,s:b}", "cpu", meter, "measured", measured));
+    json_t *jd = json_array();
+    for (size_t i = 0; i < n_devs; i++)
+      json_array_append_new(
+          jd, json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:s}", "name", dm[i].name, "configured",
+                        dm[i].meter, "ok", dm[i].ok, "source", dm[i].ok ? dm[i].src.name : "",
+                        "detail", dm[i].ok ? dm[i].src.detail : "", "estimated",
+                        dm[i].ok ? dm[i].src.estimated : true, "error", dm[i].error));
+    json_object_set_new(o, "devices", jd);
     json_object_set_new(o, "carbon", json_pack("{s:s,s:s}", "provider", provider, "zone", zone));
     json_t *jm = json_array();
     for (size_t i = 0; i < n_models; i++)
@@ -205,9 +243,17 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
       eco_sb_printf(&sb, "  %-8s %-28s %-10s %s\n", eco_sensor_kind_name(s->kind), s->name,
                     s->readable ? "readable" : "UNREADABLE", s->readable ? s->path : s->hint);
     }
-    eco_sb_printf(&sb, "\n%-16s %s\n", "CPU meter", meter);
+    eco_sb_printf(&sb, "\nMeters (device: configured -> used)\n");
+    for (size_t i = 0; i < n_devs; i++) {
+      if (dm[i].ok)
+        eco_sb_printf(&sb, "  %-10s %-8s -> %s: %s (%s)\n", dm[i].name, dm[i].meter, dm[i].src.name,
+                      dm[i].src.detail, dm[i].src.estimated ? "estimated" : "measured");
+      else
+        eco_sb_printf(&sb, "  %-10s %-8s -> UNAVAILABLE: %s\n", dm[i].name, dm[i].meter,
+                      dm[i].error);
+    }
     if (!measured)
-      eco_sb_printf(&sb, "%-16s %s\n", "",
+      eco_sb_printf(&sb, "  %s\n",
                     "no readable sensor: receipts will say energy_source=model, estimated");
     eco_sb_printf(&sb, "\n%-16s %s (zone %s)\n", "carbon provider", provider, zone);
     eco_sb_printf(&sb, "%-16s %s\n", "config", cli->config_path ? cli->config_path : "(none)");
@@ -221,6 +267,8 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
     eco_sb_free(&sb);
   }
   free(models);
+  free(devs);
+  free(dm);
   eco_sensor_list_free(&sensors);
   return ECO_EXIT_OK;
 }

@@ -1,16 +1,311 @@
-/* ecoinfer report: not implemented yet (the accounting ledger, issue 3). */
+/* ecoinfer report: carbon accounting from the receipt ledger: totals and
+ * aggregates per hour, day, node, zone, model and policy, as a table, CSV
+ * or JSON, with SCI per request and per 1k output tokens, and an SVG chart
+ * of carbon over time with the grid intensity overlaid. */
+#include "carbon/ledger.h"
 #include "cli/cli.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const eco_opt opts[] = {
+    {"ledger", 'l', "FILE", "ledger.path", "the receipt ledger (SQLite)"},
+    {"by", 'b', "LIST", NULL,
+     "groupings, comma-separated: hour,day,node,zone,model,policy (default day,node,zone,"
+     "model,policy)"},
+    {"from", 0, "TIME", NULL, "only receipts at or after TIME (ISO-8601 UTC or epoch s)"},
+    {"to", 0, "TIME", NULL, "only receipts before TIME"},
+    {"format", 'f', "FMT", NULL, "table (default), csv or json (--json also selects json)"},
+    {"svg", 0, "FILE", NULL, "write an SVG chart of carbon per hour with the intensity"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "report",
     .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the accounting ledger, issue 3.",
-    .max_args = -1,
+    .summary = "Carbon report from the receipt ledger: totals and per hour/day/node/zone/model/"
+               "policy.",
+    .details = "SCI is (E*I + M) per functional unit: per request and per 1000 output tokens.\n"
+               "The ledger path comes from --ledger or ledger.path in the config.\n"
+               "Example: ecoinfer report --ledger receipts.db --by hour,zone --svg carbon.svg",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
+
+static int parse_time(const char *s, double *t) {
+  char *end;
+  double v = strtod(s, &end);
+  if (end != s && *end == '\0' && isfinite(v)) {
+    *t = v;
+    return 0;
+  }
+  return eco_time_parse_iso8601(s, t);
+}
+
+typedef struct section {
+  eco_ledger_group g;
+  eco_ledger_agg *rows;
+  size_t n;
+} section;
+
+static const char *HEADER = "group,key,requests,prompt_tokens,output_tokens,energy_wh,"
+                            "facility_wh,intensity_gco2_kwh,operational_g,embodied_g,total_g,"
+                            "sci_g_per_request,sci_g_per_1k_tokens,mean_latency_s,estimated";
+
+static double mean_lat(const eco_ledger_agg *a) {
+  return a->requests ? a->latency_s_sum / (double)a->requests : 0;
+}
+
+static void csv_row(eco_strbuf *sb, const char *group, const eco_ledger_agg *a) {
+  /* keys are node names, models...: quote them */
+  eco_sb_printf(sb, "%s,\"", group);
+  for (const char *c = a->key; *c; c++)
+    eco_sb_printf(sb, *c == '"' ? "\"\"" : "%c", *c);
+  eco_sb_printf(sb, "\",%lld,%lld,%lld,%.6f,%.6f,%.3f,%.9g,%.9g,%.9g,%.9g,%.9g,%.4f,%lld\n",
+                (long long)a->requests, (long long)a->prompt_tokens, (long long)a->output_tokens,
+                a->energy_j / 3600.0, a->facility_j / 3600.0, a->intensity_gco2_kwh,
+                a->operational_g, a->embodied_g, a->total_g, eco_ledger_agg_sci_per_request(a),
+                eco_ledger_agg_sci_per_1k_tokens(a), mean_lat(a), (long long)a->estimated);
+}
+
+static void table(eco_strbuf *sb, const char *title, const eco_ledger_agg *rows, size_t n) {
+  eco_sb_printf(sb, "\n%s\n", title);
+  eco_sb_printf(sb, "  %-24s %8s %10s %11s %9s %11s %11s %11s %11s %7s\n", "key", "requests",
+                "out_tokens", "energy_Wh", "gCO2/kWh", "oper_g", "embod_g", "total_g", "g/1k_tok",
+                "lat_s");
+  for (size_t i = 0; i < n; i++) {
+    const eco_ledger_agg *a = &rows[i];
+    eco_sb_printf(sb, "  %-24.24s %8lld %10lld %11.4f %9.1f %11.5g %11.5g %11.5g %11.5g %7.3f\n",
+                  a->key[0] ? a->key : "(none)", (long long)a->requests,
+                  (long long)a->output_tokens, a->facility_j / 3600.0, a->intensity_gco2_kwh,
+                  a->operational_g, a->embodied_g, a->total_g, eco_ledger_agg_sci_per_1k_tokens(a),
+                  mean_lat(a));
+  }
+}
+
+static json_t *agg_json(const eco_ledger_agg *a) {
+  char f[40], l[40];
+  eco_time_iso8601(a->first_s, f, sizeof f);
+  eco_time_iso8601(a->last_s, l, sizeof l);
+  return json_pack(
+      "{s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:I,s:s,s:s}", "key", a->key,
+      "requests", (json_int_t)a->requests, "prompt_tokens", (json_int_t)a->prompt_tokens,
+      "output_tokens", (json_int_t)a->output_tokens, "energy_j", a->energy_j, "facility_j",
+      a->facility_j, "intensity_gco2_kwh", a->intensity_gco2_kwh, "operational_g", a->operational_g,
+      "embodied_g", a->embodied_g, "total_g", a->total_g, "sci_g_per_request",
+      eco_ledger_agg_sci_per_request(a), "sci_g_per_1k_tokens", eco_ledger_agg_sci_per_1k_tokens(a),
+      "mean_latency_s", mean_lat(a), "estimated", (json_int_t)a->estimated, "first", f, "last", l);
+}
+
+/* Bars: gCO2e per hour (left axis); line: energy-weighted intensity
+ * (right axis). */
+static int write_svg(const char *path, const eco_ledger_agg *h, size_t n, eco_error *err) {
+  const double W = 900, H = 420, L = 70, R = 70, T = 40, B = 70;
+  double pw = W - L - R, ph = H - T - B;
+  double maxg = 0, maxi = 0;
+  for (size_t i = 0; i < n; i++) {
+    maxg = fmax(maxg, h[i].total_g);
+    maxi = fmax(maxi, h[i].intensity_gco2_kwh);
+  }
+  if (maxg <= 0) maxg = 1;
+  if (maxi <= 0) maxi = 1;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_sb_printf(&sb,
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n",
+                W, H, W, H);
+  eco_sb_printf(&sb, "<title>ecoinfer: carbon per hour and grid intensity</title>\n");
+  eco_sb_printf(&sb, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+  eco_sb_printf(&sb,
+                "<text x=\"%.0f\" y=\"22\" font-size=\"14\">Carbon per hour (bars, gCO2e) and "
+                "grid intensity (line, gCO2e/kWh)</text>\n",
+                L);
+  /* axes and ticks */
+  eco_sb_printf(&sb,
+                "<g stroke=\"#444\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/></g>\n",
+                L, T, L, T + ph, L, T + ph, L + pw, T + ph, L + pw, T, L + pw, T + ph);
+  for (int k = 0; k <= 4; k++) {
+    double y = T + ph - ph * k / 4.0;
+    eco_sb_printf(&sb,
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#2a6\">%.3g</text>"
+                  "<text x=\"%.1f\" y=\"%.1f\" fill=\"#c42\">%.0f</text>\n",
+                  L - 4, y + 4, maxg * k / 4.0, L + pw + 4, y + 4, maxi * k / 4.0);
+  }
+  double bw = n ? pw / (double)n : pw;
+  eco_sb_printf(&sb, "<g fill=\"#2a6\" fill-opacity=\"0.7\">\n");
+  for (size_t i = 0; i < n; i++) {
+    double bh = ph * h[i].total_g / maxg;
+    eco_sb_printf(&sb,
+                  "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"><title>%s: %.4g g, "
+                  "%lld requests</title></rect>\n",
+                  L + bw * (double)i + bw * 0.1, T + ph - bh, bw * 0.8, bh, h[i].key, h[i].total_g,
+                  (long long)h[i].requests);
+  }
+  eco_sb_printf(&sb, "</g>\n<polyline fill=\"none\" stroke=\"#c42\" stroke-width=\"2\" points=\"");
+  for (size_t i = 0; i < n; i++)
+    eco_sb_printf(&sb, "%s%.2f,%.2f", i ? " " : "", L + bw * ((double)i + 0.5),
+                  T + ph - ph * h[i].intensity_gco2_kwh / maxi);
+  eco_sb_printf(&sb, "\"/>\n");
+  /* x labels: at most ~12 */
+  size_t step = n > 12 ? (n + 11) / 12 : 1;
+  for (size_t i = 0; i < n; i += step)
+    eco_sb_printf(&sb,
+                  "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
+                  "transform=\"rotate(-40 %.2f %.2f)\">%s</text>\n",
+                  L + bw * ((double)i + 0.5), T + ph + 14, L + bw * ((double)i + 0.5), T + ph + 14,
+                  h[i].key);
+  if (n == 0)
+    eco_sb_printf(&sb, "<text x=\"%.0f\" y=\"%.0f\">no receipts in the window</text>\n", L + 20,
+                  T + ph / 2);
+  eco_sb_printf(&sb, "</svg>\n");
+  int rc = sb.oom ? eco_error_set(err, ECO_ENOMEM, "out of memory")
+                  : eco_fs_write_atomic(path, eco_sb_str(&sb), sb.len, err);
+  eco_sb_free(&sb);
+  return rc;
+}
 
 int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "report", "the accounting ledger, issue 3");
+  eco_error err = {0};
+  const char *path;
+  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", NULL, &path, &err)) {
+    eco_cli_error(cli, "report", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (!path) {
+    eco_cli_error(cli, "report", "no ledger: pass --ledger FILE or set ledger.path");
+    return ECO_EXIT_USAGE;
+  }
+  double from = 0, to = 0;
+  const char *s;
+  if ((s = eco_cli_get(cli, "from")) && parse_time(s, &from)) {
+    eco_cli_error(cli, "report", "--from: not a time: '%s'", s);
+    return ECO_EXIT_USAGE;
+  }
+  if ((s = eco_cli_get(cli, "to")) && parse_time(s, &to)) {
+    eco_cli_error(cli, "report", "--to: not a time: '%s'", s);
+    return ECO_EXIT_USAGE;
+  }
+  if (eco_cli_get(cli, "from") && !eco_cli_get(cli, "to")) to = 1e18;
+  if (!eco_cli_get(cli, "from") && eco_cli_get(cli, "to")) from = -1e18;
+  const char *fmt = eco_cli_get(cli, "format");
+  if (!fmt) fmt = cli->json ? "json" : "table";
+  if (strcmp(fmt, "table") != 0 && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
+    eco_cli_error(cli, "report", "--format: table, csv or json, not '%s'", fmt);
+    return ECO_EXIT_USAGE;
+  }
+  section secs[8];
+  size_t nsec = 0;
+  char by[128];
+  snprintf(by, sizeof by, "%s",
+           eco_cli_get(cli, "by") ? eco_cli_get(cli, "by") : "day,node,zone,model,policy");
+  char *save = NULL;
+  for (char *t = strtok_r(by, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    eco_ledger_group g;
+    if (eco_ledger_group_parse(t, &g) || g == ECO_GROUP_TOTAL) {
+      eco_cli_error(cli, "report",
+                    "--by: unknown grouping '%s' (hour, day, node, zone, model, "
+                    "policy)",
+                    t);
+      return ECO_EXIT_USAGE;
+    }
+    if (nsec < sizeof secs / sizeof secs[0]) secs[nsec++] = (section){.g = g};
+  }
+  eco_ledger_opts lo = {.read_only = true};
+  eco_ledger *l = NULL;
+  if (!eco_fs_exists(path)) {
+    eco_cli_error(cli, "report", "ledger '%s' does not exist", path);
+    return ECO_EXIT_RUNTIME;
+  }
+  if ((rc = eco_ledger_open(path, &lo, &l, &err))) {
+    eco_cli_error(cli, "report", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  int exit = ECO_EXIT_OK;
+  eco_ledger_agg *total = NULL, *hours = NULL;
+  size_t ntotal = 0, nhours = 0;
+  if (eco_ledger_aggregate(l, ECO_GROUP_TOTAL, from, to, &total, &ntotal, &err)) goto runtime;
+  for (size_t i = 0; i < nsec; i++)
+    if (eco_ledger_aggregate(l, secs[i].g, from, to, &secs[i].rows, &secs[i].n, &err)) goto runtime;
+  const char *svg = eco_cli_get(cli, "svg");
+  if (svg) {
+    if (eco_ledger_aggregate(l, ECO_GROUP_HOUR, from, to, &hours, &nhours, &err) ||
+        write_svg(svg, hours, nhours, &err))
+      goto runtime;
+  }
+  eco_ledger_agg zero;
+  memset(&zero, 0, sizeof zero);
+  snprintf(zero.key, sizeof zero.key, "total");
+  const eco_ledger_agg *tot = ntotal ? &total[0] : &zero;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  if (strcmp(fmt, "csv") == 0) {
+    eco_sb_printf(&sb, "%s\n", HEADER);
+    csv_row(&sb, "total", tot);
+    for (size_t i = 0; i < nsec; i++)
+      for (size_t k = 0; k < secs[i].n; k++)
+        csv_row(&sb, eco_ledger_group_name(secs[i].g), &secs[i].rows[k]);
+  } else if (strcmp(fmt, "json") == 0) {
+    json_t *o = json_object();
+    json_object_set_new(o, "ledger", json_string(path));
+    json_object_set_new(o, "total", agg_json(tot));
+    json_t *gs = json_object();
+    for (size_t i = 0; i < nsec; i++) {
+      json_t *a = json_array();
+      for (size_t k = 0; k < secs[i].n; k++)
+        json_array_append_new(a, agg_json(&secs[i].rows[k]));
+      json_object_set_new(gs, eco_ledger_group_name(secs[i].g), a);
+    }
+    json_object_set_new(o, "groups", gs);
+    if (svg) json_object_set_new(o, "svg", json_string(svg));
+    char *js = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+    json_decref(o);
+    if (js) {
+      eco_sb_printf(&sb, "%s\n", js);
+      free(js);
+    }
+  } else {
+    eco_sb_printf(&sb, "ecoinfer report: %s\n", path);
+    eco_sb_printf(&sb, "\nrequests %lld, output tokens %lld, energy %.4f Wh (IT %.4f Wh)\n",
+                  (long long)tot->requests, (long long)tot->output_tokens, tot->facility_j / 3600.0,
+                  tot->energy_j / 3600.0);
+    eco_sb_printf(&sb, "carbon %.6g gCO2e = operational %.6g + embodied %.6g\n", tot->total_g,
+                  tot->operational_g, tot->embodied_g);
+    eco_sb_printf(&sb, "SCI %.6g gCO2e per request, %.6g gCO2e per 1k output tokens\n",
+                  eco_ledger_agg_sci_per_request(tot), eco_ledger_agg_sci_per_1k_tokens(tot));
+    eco_sb_printf(&sb, "mean intensity %.1f gCO2e/kWh; %lld receipts used an estimate\n",
+                  tot->intensity_gco2_kwh, (long long)tot->estimated);
+    for (size_t i = 0; i < nsec; i++) {
+      char title[32];
+      snprintf(title, sizeof title, "by %s", eco_ledger_group_name(secs[i].g));
+      table(&sb, title, secs[i].rows, secs[i].n);
+    }
+    if (svg) eco_sb_printf(&sb, "\nchart written to %s\n", svg);
+  }
+  eco_cli_out(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+  goto done;
+runtime:
+  eco_cli_error(cli, "report", "%s", eco_error_text(&err));
+  exit = ECO_EXIT_RUNTIME;
+done:
+  free(total);
+  free(hours);
+  for (size_t i = 0; i < nsec; i++)
+    free(secs[i].rows);
+  eco_ledger_close(l);
+  return exit;
 }

@@ -1,0 +1,69 @@
+/* ecoinfer: accounting configuration and receipts.
+ *
+ * Turns the `carbon:` and `device:`/`devices:` configuration sections into
+ * the objects the server and the CLI use: the carbon-intensity provider
+ * chain, the per-device meters, attribution settings and embodied carbon,
+ * and builds a request's receipt from them. See docs/accounting.md for the
+ * keys and an example. */
+#ifndef ECO_CARBON_ACCOUNTING_H
+#define ECO_CARBON_ACCOUNTING_H
+
+#include "carbon/intensity.h"
+#include "carbon/ledger.h"
+#include "carbon/sci.h"
+#include "energy/attribute.h"
+#include "energy/meter.h"
+#include "util/config.h"
+#include "util/status.h"
+
+#include <stddef.h>
+
+/* Builds the provider named by carbon.provider (or provider_override when
+ * non-NULL): static | trace | electricitymaps | watttime | ukci |
+ * carbon-aware-sdk. Live providers are wrapped in the cache and, unless
+ * carbon.fallback is false, the fallback chain ending in the static table.
+ * now_s is the replay origin for trace.speed/trace.start (wall clock). */
+int eco_carbon_provider_from_config(const eco_cfg *cfg, const char *provider_override, double now_s,
+                                    eco_intensity_provider **out, eco_error *err);
+
+/* carbon.zone (default "world") and carbon.pue (default 1.0, must be >= 1). */
+int eco_carbon_zone_pue(const eco_cfg *cfg, const char **zone, double *pue, eco_error *err);
+
+/* One device as configured. */
+typedef struct eco_device_cfg {
+  char name[64];          /* "cpu", "gpu0" */
+  char meter[16];         /* auto | rapl | hwmon | nvml | ina3221 | model */
+  char rapl_domains[64];  /* rapl: e.g. "package,dram" ("" = default) */
+  char hwmon_chip[64];    /* hwmon: chip name ("" = first with a sensor) */
+  char total_rail[32];    /* ina3221: total rail ("" = VDD_IN) */
+  int gpu_index;          /* nvml: device index */
+  eco_embodied embodied;  /* embodied_kg x 1000 g, lifetime_years, share */
+  eco_model_params model; /* tdp_w, idle_fraction, mem_w_per_gib (model meter) */
+  eco_attr_cfg attr;      /* calibration, idle_w, attribution rule, carbon.pue */
+} eco_device_cfg;
+
+/* Reads `devices:` (a list) or else `device:` (one map) or else one
+ * default device "cpu" with meter auto. *out is malloc'd (free()). */
+int eco_device_cfgs_load(const eco_cfg *cfg, eco_device_cfg **out, size_t *n, eco_error *err);
+
+/* Opens the meter a device asks for (auto: INA3221 > RAPL > hwmon >
+ * model; nvml loads libnvidia-ml with dlopen). root is "/" normally. */
+int eco_device_meter_open(const eco_device_cfg *d, const char *root, eco_meter **out,
+                          eco_error *err);
+
+/* The embodied share of a device from kgCO2e, years and share (0..1). */
+int eco_embodied_make(double embodied_kg, double lifetime_years, double share, eco_embodied *out);
+
+/* A request's receipt: energy (J, IT, before PUE) with its source, the
+ * intensity used, the device's embodied share for reserved_s seconds,
+ * and PUE. */
+int eco_accounting_receipt(double energy_j, const eco_energy_source *esrc,
+                           const eco_intensity *intensity, const eco_embodied *emb,
+                           double reserved_s, double pue, eco_receipt *out);
+
+/* Opens the ledger at ledger.path (ECO_ECONFIG if unset) with
+ * ledger.synchronous (normal | full) and ledger.busy_timeout. */
+int eco_ledger_open_from_config(const eco_cfg *cfg, bool read_only, eco_ledger **out,
+                                eco_error *err);
+
+#endif

@@ -1,0 +1,364 @@
+/* ecoinfer: SQLite ledger of carbon receipts (see ledger.h). */
+#include "carbon/ledger.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct eco_ledger {
+  sqlite3 *db;
+  sqlite3_stmt *ins;
+  pthread_mutex_t mu;
+};
+
+static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
+                            " id INTEGER PRIMARY KEY,"
+                            " request_id TEXT NOT NULL,"
+                            " time_s REAL NOT NULL,"
+                            " node TEXT NOT NULL DEFAULT '',"
+                            " zone TEXT NOT NULL DEFAULT '',"
+                            " model TEXT NOT NULL DEFAULT '',"
+                            " prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+                            " output_tokens INTEGER NOT NULL DEFAULT 0,"
+                            " latency_s REAL NOT NULL DEFAULT 0,"
+                            " directive_level INTEGER NOT NULL DEFAULT -1,"
+                            " policy TEXT NOT NULL DEFAULT '',"
+                            " energy_j REAL NOT NULL,"
+                            " energy_source TEXT NOT NULL DEFAULT '',"
+                            " energy_estimated INTEGER NOT NULL DEFAULT 1,"
+                            " intensity_gco2_kwh REAL NOT NULL,"
+                            " intensity_source TEXT NOT NULL DEFAULT '',"
+                            " intensity_estimated INTEGER NOT NULL DEFAULT 1,"
+                            " operational_g REAL NOT NULL,"
+                            " embodied_g REAL NOT NULL,"
+                            " total_g REAL NOT NULL,"
+                            " pue REAL NOT NULL DEFAULT 1,"
+                            " method TEXT NOT NULL DEFAULT '');"
+                            "CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time_s);";
+
+#define COLS                                                                                       \
+  "request_id,time_s,node,zone,model,prompt_tokens,output_tokens,latency_s,directive_level,"       \
+  "policy,energy_j,energy_source,energy_estimated,intensity_gco2_kwh,intensity_source,"            \
+  "intensity_estimated,operational_g,embodied_g,total_g,pue,method"
+
+static int db_err(sqlite3 *db, eco_error *err, const char *what) {
+  int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+  int rc = code == SQLITE_BUSY || code == SQLITE_LOCKED      ? ECO_EBUSY
+           : code == SQLITE_CORRUPT || code == SQLITE_NOTADB ? ECO_EFORMAT
+           : code == SQLITE_CANTOPEN                         ? ECO_ENOENT
+           : code == SQLITE_READONLY || code == SQLITE_PERM  ? ECO_EACCES
+                                                             : ECO_EIO;
+  return eco_error_set(err, rc, "ledger: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+}
+
+int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **out,
+                    eco_error *err) {
+  if (!path || !*path || !out) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  *out = NULL;
+  eco_ledger_opts o = {0};
+  if (opts) o = *opts;
+  eco_ledger *l = calloc(1, sizeof *l);
+  if (!l) return eco_error_set(err, ECO_ENOMEM, "ledger: out of memory");
+  if (pthread_mutex_init(&l->mu, NULL)) {
+    free(l);
+    return eco_error_set(err, ECO_EINTERNAL, "ledger: mutex");
+  }
+  int flags = SQLITE_OPEN_FULLMUTEX |
+              (o.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  int rc;
+  char pragmas[256];
+  if (sqlite3_open_v2(path, &l->db, flags, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, path);
+    goto fail;
+  }
+  sqlite3_busy_timeout(l->db, (int)((o.busy_timeout_s > 0 ? o.busy_timeout_s : 5.0) * 1000));
+  if (!o.read_only) {
+    snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
+             o.sync_full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(l->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(l->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
+      rc = db_err(l->db, err, path);
+      goto fail;
+    }
+    if (sqlite3_prepare_v2(l->db,
+                           "INSERT INTO receipts(" COLS ") VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &l->ins, NULL) != SQLITE_OK) {
+      rc = db_err(l->db, err, "prepare insert");
+      goto fail;
+    }
+  } else {
+    /* must be a ledger */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(l->db, "SELECT count(*) FROM receipts", -1, &st, NULL) != SQLITE_OK) {
+      rc = db_err(l->db, err, path);
+      sqlite3_finalize(st);
+      goto fail;
+    }
+    sqlite3_finalize(st);
+  }
+  *out = l;
+  return ECO_OK;
+fail:
+  sqlite3_finalize(l->ins);
+  sqlite3_close(l->db);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+  return rc;
+}
+
+void eco_ledger_close(eco_ledger *l) {
+  if (!l) return;
+  sqlite3_finalize(l->ins);
+  sqlite3_close(l->db);
+  pthread_mutex_destroy(&l->mu);
+  free(l);
+}
+
+static bool fin(double x) { return isfinite(x); }
+
+int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) {
+  if (!l || !e) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  if (!l->ins) return eco_error_set(err, ECO_ESTATE, "ledger: opened read-only");
+  const eco_receipt *r = &e->receipt;
+  if (!e->request_id[0] || !fin(e->time_s) || !fin(e->latency_s) || !fin(r->energy_j) ||
+      !fin(r->intensity_gco2_kwh) || !fin(r->operational_g) || !fin(r->embodied_g) ||
+      !fin(r->total_g) || !fin(r->pue))
+    return eco_error_set(err, ECO_EINVAL, "ledger: entry needs a request id and finite numbers");
+  pthread_mutex_lock(&l->mu);
+  sqlite3_stmt *s = l->ins;
+  int i = 1;
+  sqlite3_bind_text(s, i++, e->request_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(s, i++, e->time_s);
+  sqlite3_bind_text(s, i++, e->node, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, i++, e->zone, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, i++, e->model, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(s, i++, e->prompt_tokens);
+  sqlite3_bind_int64(s, i++, e->output_tokens);
+  sqlite3_bind_double(s, i++, e->latency_s);
+  sqlite3_bind_int(s, i++, e->directive_level);
+  sqlite3_bind_text(s, i++, e->policy, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(s, i++, r->energy_j);
+  sqlite3_bind_text(s, i++, r->energy_source, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(s, i++, r->energy_estimated);
+  sqlite3_bind_double(s, i++, r->intensity_gco2_kwh);
+  sqlite3_bind_text(s, i++, r->intensity_source, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(s, i++, r->intensity_estimated);
+  sqlite3_bind_double(s, i++, r->operational_g);
+  sqlite3_bind_double(s, i++, r->embodied_g);
+  sqlite3_bind_double(s, i++, r->total_g);
+  sqlite3_bind_double(s, i++, r->pue);
+  sqlite3_bind_text(s, i++, r->method, -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s) == SQLITE_DONE ? ECO_OK : db_err(l->db, err, "append");
+  sqlite3_reset(s);
+  sqlite3_clear_bindings(s);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+/* " WHERE time_s >= ? AND time_s < ?" when the window is set. */
+static const char *window(double from_s, double to_s) {
+  return to_s > from_s ? " WHERE time_s >= ?1 AND time_s < ?2" : "";
+}
+
+static void bind_window(sqlite3_stmt *s, double from_s, double to_s) {
+  if (to_s > from_s) {
+    sqlite3_bind_double(s, 1, from_s);
+    sqlite3_bind_double(s, 2, to_s);
+  }
+}
+
+int eco_ledger_count(eco_ledger *l, double from_s, double to_s, int64_t *n, eco_error *err) {
+  if (!l || !n) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  char sql[256];
+  snprintf(sql, sizeof sql, "SELECT count(*) FROM receipts%s", window(from_s, to_s));
+  sqlite3_stmt *s = NULL;
+  pthread_mutex_lock(&l->mu);
+  int rc = ECO_OK;
+  if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, "count");
+  } else {
+    bind_window(s, from_s, to_s);
+    if (sqlite3_step(s) == SQLITE_ROW)
+      *n = sqlite3_column_int64(s, 0);
+    else
+      rc = db_err(l->db, err, "count");
+  }
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+static const char *group_names[] = {"total", "hour", "day", "node", "zone", "model", "policy"};
+
+const char *eco_ledger_group_name(eco_ledger_group g) {
+  return (unsigned)g < sizeof group_names / sizeof group_names[0] ? group_names[g] : "?";
+}
+
+int eco_ledger_group_parse(const char *s, eco_ledger_group *out) {
+  for (size_t i = 0; s && i < sizeof group_names / sizeof group_names[0]; i++)
+    if (strcasecmp(s, group_names[i]) == 0) {
+      *out = (eco_ledger_group)i;
+      return ECO_OK;
+    }
+  return ECO_EINVAL;
+}
+
+double eco_ledger_agg_sci_per_request(const eco_ledger_agg *a) {
+  return a && a->requests > 0 ? a->total_g / (double)a->requests : 0.0;
+}
+
+double eco_ledger_agg_sci_per_1k_tokens(const eco_ledger_agg *a) {
+  return a && a->output_tokens > 0 ? a->total_g * 1000.0 / (double)a->output_tokens : 0.0;
+}
+
+int eco_ledger_aggregate(eco_ledger *l, eco_ledger_group g, double from_s, double to_s,
+                         eco_ledger_agg **out, size_t *n, eco_error *err) {
+  if (!l || !out || !n || (unsigned)g > ECO_GROUP_POLICY)
+    return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  *out = NULL;
+  *n = 0;
+  static const char *keys[] = {"'total'",
+                               "strftime('%Y-%m-%dT%H:00Z', time_s, 'unixepoch')",
+                               "strftime('%Y-%m-%d', time_s, 'unixepoch')",
+                               "node",
+                               "zone",
+                               "model",
+                               "policy"};
+  char sql[1024];
+  snprintf(sql, sizeof sql,
+           "SELECT %s AS k, count(*), sum(prompt_tokens), sum(output_tokens), sum(energy_j),"
+           " sum(energy_j*pue), sum(operational_g), sum(embodied_g), sum(total_g),"
+           " sum(latency_s), sum(energy_estimated OR intensity_estimated), min(time_s),"
+           " max(time_s) FROM receipts%s GROUP BY k ORDER BY k",
+           keys[g], window(from_s, to_s));
+  sqlite3_stmt *s = NULL;
+  pthread_mutex_lock(&l->mu);
+  int rc = ECO_OK;
+  eco_ledger_agg *a = NULL;
+  size_t na = 0;
+  if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, "aggregate");
+    goto done;
+  }
+  bind_window(s, from_s, to_s);
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    eco_ledger_agg *na2 = realloc(a, (na + 1) * sizeof *a);
+    if (!na2) {
+      rc = eco_error_set(err, ECO_ENOMEM, "ledger: out of memory");
+      goto done;
+    }
+    a = na2;
+    eco_ledger_agg *x = &a[na++];
+    memset(x, 0, sizeof *x);
+    const unsigned char *k = sqlite3_column_text(s, 0);
+    snprintf(x->key, sizeof x->key, "%s", k ? (const char *)k : "");
+    x->requests = sqlite3_column_int64(s, 1);
+    x->prompt_tokens = sqlite3_column_int64(s, 2);
+    x->output_tokens = sqlite3_column_int64(s, 3);
+    x->energy_j = sqlite3_column_double(s, 4);
+    x->facility_j = sqlite3_column_double(s, 5);
+    x->operational_g = sqlite3_column_double(s, 6);
+    x->embodied_g = sqlite3_column_double(s, 7);
+    x->total_g = sqlite3_column_double(s, 8);
+    x->latency_s_sum = sqlite3_column_double(s, 9);
+    x->estimated = sqlite3_column_int64(s, 10);
+    x->first_s = sqlite3_column_double(s, 11);
+    x->last_s = sqlite3_column_double(s, 12);
+    x->intensity_gco2_kwh =
+        x->facility_j > 0 ? x->operational_g / (x->facility_j / ECO_J_PER_KWH) : 0.0;
+  }
+  if (step != SQLITE_DONE) rc = db_err(l->db, err, "aggregate");
+done:
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&l->mu);
+  if (rc) {
+    free(a);
+    return rc;
+  }
+  *out = a;
+  *n = na;
+  return ECO_OK;
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *dst, size_t cap) {
+  const unsigned char *t = sqlite3_column_text(s, i);
+  snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row_fn fn, void *user,
+                       eco_error *err) {
+  if (!l || !fn) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  char sql[768];
+  snprintf(sql, sizeof sql, "SELECT " COLS " FROM receipts%s ORDER BY time_s, id",
+           window(from_s, to_s));
+  sqlite3_stmt *s = NULL;
+  pthread_mutex_lock(&l->mu);
+  int rc = ECO_OK;
+  if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, "query");
+    goto done;
+  }
+  bind_window(s, from_s, to_s);
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    eco_ledger_entry e;
+    memset(&e, 0, sizeof e);
+    int i = 0;
+    col_text(s, i++, e.request_id, sizeof e.request_id);
+    e.time_s = sqlite3_column_double(s, i++);
+    col_text(s, i++, e.node, sizeof e.node);
+    col_text(s, i++, e.zone, sizeof e.zone);
+    col_text(s, i++, e.model, sizeof e.model);
+    e.prompt_tokens = sqlite3_column_int64(s, i++);
+    e.output_tokens = sqlite3_column_int64(s, i++);
+    e.latency_s = sqlite3_column_double(s, i++);
+    e.directive_level = sqlite3_column_int(s, i++);
+    col_text(s, i++, e.policy, sizeof e.policy);
+    eco_receipt *r = &e.receipt;
+    r->energy_j = sqlite3_column_double(s, i++);
+    col_text(s, i++, r->energy_source, sizeof r->energy_source);
+    r->energy_estimated = sqlite3_column_int(s, i++) != 0;
+    r->intensity_gco2_kwh = sqlite3_column_double(s, i++);
+    col_text(s, i++, r->intensity_source, sizeof r->intensity_source);
+    r->intensity_estimated = sqlite3_column_int(s, i++) != 0;
+    r->operational_g = sqlite3_column_double(s, i++);
+    r->embodied_g = sqlite3_column_double(s, i++);
+    r->total_g = sqlite3_column_double(s, i++);
+    r->pue = sqlite3_column_double(s, i++);
+    col_text(s, i++, r->method, sizeof r->method);
+    /* the handle's lock is held here: fn must not call this ledger */
+    rc = fn(&e, user);
+    if (rc) goto done;
+  }
+  if (step != SQLITE_DONE) rc = db_err(l->db, err, "query");
+done:
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+int eco_ledger_check(eco_ledger *l, eco_error *err) {
+  if (!l) return eco_error_set(err, ECO_EINVAL, "ledger: NULL");
+  sqlite3_stmt *s = NULL;
+  pthread_mutex_lock(&l->mu);
+  int rc = ECO_OK;
+  if (sqlite3_prepare_v2(l->db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, "integrity_check");
+  } else if (sqlite3_step(s) != SQLITE_ROW) {
+    rc = db_err(l->db, err, "integrity_check");
+  } else {
+    const unsigned char *t = sqlite3_column_text(s, 0);
+    if (!t || strcmp((const char *)t, "ok") != 0)
+      rc =
+          eco_error_set(err, ECO_EFORMAT, "ledger: integrity_check: %s", t ? (const char *)t : "?");
+  }
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&l->mu);
+  return rc;
+}

@@ -1,0 +1,216 @@
+/* Tests for src/carbon/ledger: append, aggregates by every grouping with
+ * hand-computed sums, bad input, read-only opening, and a writer killed
+ * with SIGKILL again and again: the file must pass integrity_check and
+ * hold a gap-free prefix of complete rows. */
+#include "testutil.h"
+
+#include "carbon/ledger.h"
+#include "util/status.h"
+
+#include <math.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define NEAR(a, b) (fabs((a) - (b)) < 1e-9)
+
+static eco_ledger_entry entry(const char *id, double t, const char *node, const char *zone,
+                              const char *model, const char *policy, int64_t out_tokens,
+                              double energy_j, double intensity) {
+  eco_ledger_entry e;
+  memset(&e, 0, sizeof e);
+  snprintf(e.request_id, sizeof e.request_id, "%s", id);
+  e.time_s = t;
+  snprintf(e.node, sizeof e.node, "%s", node);
+  snprintf(e.zone, sizeof e.zone, "%s", zone);
+  snprintf(e.model, sizeof e.model, "%s", model);
+  snprintf(e.policy, sizeof e.policy, "%s", policy);
+  e.prompt_tokens = 10;
+  e.output_tokens = out_tokens;
+  e.latency_s = 1.5;
+  e.directive_level = 2;
+  snprintf(e.receipt.energy_source, sizeof e.receipt.energy_source, "rapl");
+  snprintf(e.receipt.intensity_source, sizeof e.receipt.intensity_source, "static");
+  e.receipt.intensity_estimated = true;
+  assert_int_equal(eco_sci_compute(energy_j, intensity, 0.001, 1.0, &e.receipt), 0);
+  return e;
+}
+
+static void test_append_aggregate(void **state) {
+  (void)state;
+  char *d = eco_test_tmpdir();
+  char *path = eco_test_path(d, "ledger.db");
+  eco_ledger *l = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  /* 2026-11-21T10:xx and 11:xx UTC */
+  double t0 = 1795255200.0; /* 2026-11-21T10:00:00Z */
+  eco_ledger_entry e1 = entry("a", t0 + 60, "n1", "GB", "tiny", "greedy", 100, 3.6e6, 100);
+  eco_ledger_entry e2 = entry("b", t0 + 120, "n2", "FR", "tiny", "greedy", 300, 3.6e6, 50);
+  eco_ledger_entry e3 = entry("c", t0 + 3700, "n1", "GB", "big", "carbon", 600, 7.2e6, 200);
+  assert_int_equal(eco_ledger_append(l, &e1, &err), 0);
+  assert_int_equal(eco_ledger_append(l, &e2, &err), 0);
+  assert_int_equal(eco_ledger_append(l, &e3, &err), 0);
+  int64_t n = 0;
+  assert_int_equal(eco_ledger_count(l, 0, 0, &n, &err), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(eco_ledger_count(l, t0, t0 + 3600, &n, &err), 0);
+  assert_int_equal(n, 2);
+
+  eco_ledger_agg *a = NULL;
+  size_t na = 0;
+  /* total: op = 100 + 50 + 400 = 550 g; embodied 3 x 0.001 */
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_TOTAL, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 1);
+  assert_int_equal(a[0].requests, 3);
+  assert_int_equal(a[0].output_tokens, 1000);
+  assert_true(NEAR(a[0].operational_g, 550));
+  assert_true(NEAR(a[0].total_g, 550.003));
+  assert_true(NEAR(a[0].energy_j, 14.4e6));
+  /* energy-weighted intensity: 550 g / 4 kWh */
+  assert_true(NEAR(a[0].intensity_gco2_kwh, 137.5));
+  assert_true(NEAR(eco_ledger_agg_sci_per_request(&a[0]), 550.003 / 3));
+  assert_true(NEAR(eco_ledger_agg_sci_per_1k_tokens(&a[0]), 550.003));
+  assert_int_equal(a[0].estimated, 3);
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_HOUR, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  assert_string_equal(a[0].key, "2026-11-21T10:00Z");
+  assert_int_equal(a[0].requests, 2);
+  assert_string_equal(a[1].key, "2026-11-21T11:00Z");
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_DAY, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 1);
+  assert_string_equal(a[0].key, "2026-11-21");
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_ZONE, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  assert_string_equal(a[0].key, "FR");
+  assert_true(NEAR(a[0].operational_g, 50));
+  assert_string_equal(a[1].key, "GB");
+  assert_true(NEAR(a[1].intensity_gco2_kwh, 500.0 / 3.0));
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_POLICY, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  assert_string_equal(a[0].key, "carbon");
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_MODEL, t0, t0 + 3600, &a, &na, &err), 0);
+  assert_int_equal(na, 1);
+  assert_string_equal(a[0].key, "tiny");
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_NODE, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  free(a);
+
+  /* bad entries */
+  eco_ledger_entry bad = e1;
+  bad.request_id[0] = '\0';
+  assert_int_equal(eco_ledger_append(l, &bad, &err), ECO_EINVAL);
+  bad = e1;
+  bad.receipt.total_g = NAN;
+  assert_int_equal(eco_ledger_append(l, &bad, &err), ECO_EINVAL);
+  assert_int_equal(eco_ledger_check(l, &err), 0);
+  eco_ledger_close(l);
+
+  /* read-only reopen sees the rows and refuses appends */
+  eco_ledger_opts ro = {.read_only = true};
+  assert_int_equal(eco_ledger_open(path, &ro, &l, &err), 0);
+  assert_int_equal(eco_ledger_count(l, 0, 0, &n, &err), 0);
+  assert_int_equal(n, 3);
+  assert_int_equal(eco_ledger_append(l, &e1, &err), ECO_ESTATE);
+  eco_ledger_close(l);
+  /* a file that is not a database */
+  char *junk = eco_test_path(d, "junk.db");
+  assert_int_equal(eco_test_write_file(d, "junk.db", "this is not sqlite at all, no no no\n"), 0);
+  assert_true(eco_ledger_open(junk, NULL, &l, &err) < 0);
+  assert_null(l);
+  char *missing = eco_test_path(d, "nodir/x.db");
+  assert_true(eco_ledger_open(missing, &ro, &l, &err) < 0);
+  free(missing);
+  free(junk);
+  free(path);
+  eco_test_rmtree(d);
+  free(d);
+}
+
+/* Writer child: appends rows k = start, start+1, ... whose fields are all
+ * derived from k, forever (until killed). */
+static void writer(const char *path, int64_t start) {
+  eco_ledger *l = NULL;
+  eco_error err = {0};
+  if (eco_ledger_open(path, NULL, &l, &err)) _exit(3);
+  for (int64_t k = start;; k++) {
+    char id[32];
+    snprintf(id, sizeof id, "req-%08lld", (long long)k);
+    eco_ledger_entry e = entry(id, 1e9 + (double)k, "node", "GB", "m", "p", k, (double)k * 10, 100);
+    if (eco_ledger_append(l, &e, &err)) _exit(4);
+  }
+}
+
+static int check_row(const eco_ledger_entry *e, void *user) {
+  int64_t *k = user;
+  char id[32];
+  snprintf(id, sizeof id, "req-%08lld", (long long)*k);
+  if (strcmp(e->request_id, id) != 0) return 1; /* gap or reorder */
+  if (e->output_tokens != *k || e->time_s != 1e9 + (double)*k) return 2;
+  if (e->receipt.energy_j != (double)*k * 10 || strcmp(e->model, "m") != 0 ||
+      strcmp(e->receipt.method, "sci-v1.0") != 0)
+    return 3; /* partial row */
+  if (fabs(e->receipt.total_g - (e->receipt.operational_g + e->receipt.embodied_g)) > 1e-12)
+    return 4;
+  (*k)++;
+  return 0;
+}
+
+static void test_kill9(void **state) {
+  (void)state;
+  char *d = eco_test_tmpdir();
+  char *path = eco_test_path(d, "ledger.db");
+  eco_ledger *r = NULL;
+  eco_error err = {0};
+  /* create it first so the reader can open */
+  assert_int_equal(eco_ledger_open(path, NULL, &r, &err), 0);
+  int64_t have = 0;
+  for (int round = 0; round < 6; round++) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) writer(path, have);
+    /* wait until the child has committed some rows (bounded), then kill */
+    int64_t n = have;
+    for (int i = 0; i < 20000 && n < have + 20 + round * 7; i++) {
+      usleep(500);
+      if (eco_ledger_count(r, 0, 0, &n, &err)) n = have;
+    }
+    kill(pid, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(eco_ledger_count(r, 0, 0, &n, &err), 0);
+    assert_true(n >= have); /* acknowledged rows never vanish */
+    have = n;
+  }
+  assert_true(have > 0);
+  eco_ledger_close(r);
+  /* reopen as a fresh process would, then verify */
+  assert_int_equal(eco_ledger_open(path, NULL, &r, &err), 0);
+  assert_int_equal(eco_ledger_check(r, &err), 0);
+  int64_t k = 0;
+  assert_int_equal(eco_ledger_foreach(r, 0, 0, check_row, &k, &err), 0);
+  int64_t n = 0;
+  assert_int_equal(eco_ledger_count(r, 0, 0, &n, &err), 0);
+  assert_int_equal(k, n);
+  print_message("kill9: %lld rows over 6 SIGKILLed writers\n", (long long)n);
+  eco_ledger_close(r);
+  free(path);
+  eco_test_rmtree(d);
+  free(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_append_aggregate),
+      cmocka_unit_test(test_kill9),
+  };
+  return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
+}

@@ -1,0 +1,221 @@
+/* End-to-end tests of `ecoinfer report`, `ecoinfer carbon` and the meters
+ * part of `ecoinfer doctor`: a ledger written with known receipts is
+ * reported as CSV, JSON, a table and an SVG chart, checked against
+ * hand-computed sums. */
+#include "testutil.h"
+
+#include "carbon/ledger.h"
+#include "util/status.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+#define NEAR(a, b) (fabs((a) - (b)) < 1e-6)
+
+static char *run(const char *args, int *code) {
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", eco_test_binary(), args);
+  char *out = NULL;
+  assert_int_equal(eco_test_run(cmd, &out, code), 0);
+  return out;
+}
+
+static void add(eco_ledger *l, const char *id, double t, const char *node, const char *zone,
+                const char *model, int64_t out_tok, double energy_j, double intensity,
+                double embodied_g) {
+  eco_ledger_entry e;
+  memset(&e, 0, sizeof e);
+  snprintf(e.request_id, sizeof e.request_id, "%s", id);
+  e.time_s = t;
+  snprintf(e.node, sizeof e.node, "%s", node);
+  snprintf(e.zone, sizeof e.zone, "%s", zone);
+  snprintf(e.model, sizeof e.model, "%s", model);
+  snprintf(e.policy, sizeof e.policy, "carbon-greedy");
+  e.prompt_tokens = 5;
+  e.output_tokens = out_tok;
+  e.latency_s = 2.0;
+  e.directive_level = 1;
+  snprintf(e.receipt.energy_source, sizeof e.receipt.energy_source, "model");
+  e.receipt.energy_estimated = true;
+  snprintf(e.receipt.intensity_source, sizeof e.receipt.intensity_source, "trace:x.csv");
+  assert_int_equal(eco_sci_compute(energy_j, intensity, embodied_g, 1.5, &e.receipt), 0);
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+}
+
+static char *make_ledger(char **dir) {
+  *dir = eco_test_tmpdir();
+  char *path = eco_test_path(*dir, "r.db");
+  eco_ledger *l;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  double t0 = 1686787200.0; /* 2023-06-15T00:00:00Z */
+  /* 2.4e6 J * 1.5 PUE = 1 kWh at 100 g -> 100 g op */
+  add(l, "a", t0 + 10, "n1", "GB", "tiny", 100, 2.4e6, 100, 1);
+  /* 1 kWh at 300 g -> 300 g op */
+  add(l, "b", t0 + 3700, "n2", "DE", "tiny", 300, 2.4e6, 300, 1);
+  /* 0.5 kWh at 200 g -> 100 g op */
+  add(l, "c", t0 + 3800, "n1", "GB", "big", 600, 1.2e6, 200, 2);
+  eco_ledger_close(l);
+  return path;
+}
+
+static void test_report_formats(void **state) {
+  (void)state;
+  char *dir;
+  char *path = make_ledger(&dir);
+  char args[2048];
+  int code;
+  /* JSON: totals = 500 g op + 4 g embodied over 1000 output tokens, 3 requests */
+  snprintf(args, sizeof args, "report --ledger %s --json --by hour,zone,model,node,policy,day",
+           path);
+  char *out = run(args, &code);
+  assert_int_equal(code, 0);
+  json_error_t je;
+  json_t *j = json_loads(out, 0, &je);
+  if (!j) fail_msg("not JSON: %s\n%s", je.text, out);
+  json_t *tot = json_object_get(j, "total");
+  assert_int_equal(json_integer_value(json_object_get(tot, "requests")), 3);
+  assert_true(NEAR(json_real_value(json_object_get(tot, "operational_g")), 500));
+  assert_true(NEAR(json_real_value(json_object_get(tot, "total_g")), 504));
+  assert_true(NEAR(json_real_value(json_object_get(tot, "sci_g_per_request")), 168));
+  assert_true(NEAR(json_real_value(json_object_get(tot, "sci_g_per_1k_tokens")), 504));
+  /* 500 g over 2.5 kWh facility energy */
+  assert_true(NEAR(json_real_value(json_object_get(tot, "intensity_gco2_kwh")), 200));
+  json_t *hours = json_object_get(json_object_get(j, "groups"), "hour");
+  assert_int_equal(json_array_size(hours), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(hours, 1), "key")),
+                      "2023-06-15T01:00Z");
+  assert_true(NEAR(json_real_value(json_object_get(json_array_get(hours, 1), "total_g")), 403));
+  json_t *zones = json_object_get(json_object_get(j, "groups"), "zone");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(zones, 0), "key")), "DE");
+  assert_int_equal(json_array_size(json_object_get(json_object_get(j, "groups"), "day")), 1);
+  json_decref(j);
+  free(out);
+
+  /* CSV: header + total + 2 zone rows */
+  snprintf(args, sizeof args, "report --ledger %s --format csv --by zone", path);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  assert_true(strncmp(out, "group,key,requests,", 19) == 0);
+  assert_non_null(strstr(out, "\ntotal,\"total\",3,15,1000,"));
+  assert_non_null(strstr(out, "\nzone,\"GB\",2,10,700,"));
+  size_t lines = 0;
+  for (const char *c = out; *c; c++)
+    lines += *c == '\n';
+  assert_int_equal(lines, 4);
+  free(out);
+
+  /* table with a window and the SVG chart */
+  snprintf(args, sizeof args,
+           "report --ledger %s --by model --from 2023-06-15T01:00:00Z --svg %s/c.svg", path, dir);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  assert_non_null(strstr(out, "requests 2,"));
+  assert_non_null(strstr(out, "by model"));
+  assert_non_null(strstr(out, "chart written"));
+  free(out);
+  char *svgp = eco_test_path(dir, "c.svg");
+  FILE *f = fopen(svgp, "r");
+  assert_non_null(f);
+  char buf[8192];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  assert_non_null(strstr(buf, "<svg"));
+  assert_non_null(strstr(buf, "<polyline"));
+  assert_non_null(strstr(buf, "2023-06-15T01:00Z"));
+  assert_non_null(strstr(buf, "</svg>"));
+  free(svgp);
+
+  /* usage errors */
+  snprintf(args, sizeof args, "report --ledger %s --by galaxy", path);
+  out = run(args, &code);
+  assert_int_equal(code, 2);
+  free(out);
+  out = run("report", &code);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(out, "--ledger"));
+  free(out);
+  snprintf(args, sizeof args, "report --ledger %s/none.db", dir);
+  out = run(args, &code);
+  assert_int_equal(code, 1);
+  free(out);
+  free(path);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
+static void test_carbon_cli(void **state) {
+  (void)state;
+  int code;
+  char *out = run("carbon --zone FR --provider static --json", &code);
+  assert_int_equal(code, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  assert_true(NEAR(json_real_value(json_object_get(j, "gco2_kwh")), 30.4));
+  assert_string_equal(json_string_value(json_object_get(j, "source")), "static");
+  json_decref(j);
+  free(out);
+  out = run("carbon --zone GB --at yesterday", &code);
+  assert_int_equal(code, 2);
+  free(out);
+  char *gb;
+  ECO_TEST_NEED_SHARED("data/carbon/GB_2023_hourly.csv", &gb);
+  char args[1024];
+  snprintf(args, sizeof args,
+           "carbon --zone GB --provider trace --trace %s --at 2023-06-15T12:59:59Z --forecast 2",
+           gb);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  assert_non_null(strstr(out, "104.4 gCO2e/kWh"));
+  assert_non_null(strstr(out, "trace:GB_2023_hourly.csv"));
+  assert_non_null(strstr(out, "forecast (3 values)"));
+  free(out);
+  free(gb);
+}
+
+static void test_doctor_meters(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  eco_test_write_file(dir, "sys/class/powercap/intel-rapl:0/name", "package-0\n");
+  eco_test_write_file(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "123\n");
+  eco_test_write_file(dir, "sys/class/powercap/intel-rapl:0/max_energy_range_uj", "1000000\n");
+  char args[1024];
+  snprintf(args, sizeof args, "doctor --json --no-nvml --sysfs-root %s", dir);
+  int code;
+  char *out = run(args, &code);
+  assert_int_equal(code, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  if (!j) fail_msg("not JSON: %s", out);
+  json_t *d0 = json_array_get(json_object_get(j, "devices"), 0);
+  assert_string_equal(json_string_value(json_object_get(d0, "source")), "rapl");
+  assert_string_equal(json_string_value(json_object_get(d0, "detail")), "package-0");
+  assert_false(json_boolean_value(json_object_get(d0, "estimated")));
+  assert_true(json_boolean_value(json_object_get(json_object_get(j, "meter"), "measured")));
+  json_decref(j);
+  free(out);
+  /* a device configured for a meter that is absent says why */
+  eco_test_write_file(dir, "c.yaml",
+                      "devices:\n  - name: cpu\n  - name: jetson\n"
+                      "    meter: ina3221\n");
+  snprintf(args, sizeof args, "doctor --no-nvml --sysfs-root %s --config %s/c.yaml", dir, dir);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  assert_non_null(strstr(out, "rapl: package-0 (measured)"));
+  assert_non_null(strstr(out, "jetson"));
+  assert_non_null(strstr(out, "UNAVAILABLE"));
+  free(out);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_report_formats),
+      cmocka_unit_test(test_carbon_cli),
+      cmocka_unit_test(test_doctor_meters),
+  };
+  return cmocka_run_group_tests_name("report", tests, NULL, NULL);
+}

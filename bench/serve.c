@@ -77,11 +77,11 @@ int main(int argc, char **argv) {
   eco_log_init(&lg);
   lg.level = ECO_LOG_WARN;
   eco_cfg *cfg;
-  eco_srv_static_acct st;
+  eco_srv_acct_state st;
   eco_srv_accounting acct;
   eco_error err = {0};
   eco_server *srv;
-  if (eco_cfg_new_empty(&cfg) || eco_srv_accounting_from_cfg(cfg, &st, &acct, &err) ||
+  if (eco_cfg_new_empty(&cfg) || eco_srv_accounting_open(cfg, "bench", &st, &acct, &err) ||
       eco_server_new(&sc, &be, &acct, &lg, &srv, &err) || eco_server_start(srv)) {
     fprintf(stderr, "bench_serve: %s\n", eco_error_text(&err));
     return 1;
@@ -126,6 +126,7 @@ int main(int argc, char **argv) {
   eco_server_join(srv);
   eco_server_free(srv);
   be.vt->destroy(be.self);
+  eco_srv_accounting_close(&st);
   eco_cfg_free(cfg);
   return rc;
 }

@@ -70,15 +70,16 @@ static void test_pricing_defaults(void **state) {
   eco_cfg *cfg;
   eco_error err = {0};
   assert_int_equal(
-      eco_cfg_load_string("carbon: {zone: FR, pue: 1.2, static: {FR: 55, world: 475}}\n"
+      eco_cfg_load_string("carbon: {zone: FR, pue: 1.2, static: {zones: {FR: 55}}}\n"
                           "device: {embodied_kg: 1200, lifetime_years: 4, share: 0.5}\n"
                           "energy: {cpu_watts: 20}\n",
                           "t", &cfg, &err),
       0);
   eco_cfg_use_env(cfg, false);
-  eco_srv_static_acct st;
+  eco_srv_acct_state st;
   eco_srv_accounting a;
-  assert_int_equal(eco_srv_accounting_from_cfg(cfg, &st, &a, &err), 0);
+  assert_int_equal(eco_srv_accounting_open(cfg, "n", &st, &a, &err), 0);
+  assert_null(a.sink); /* no ledger.path */
   eco_backend_stats s = {.cpu_s = 3.0, .batch_size = 2};
   eco_receipt r;
   eco_srv_intensity in;
@@ -92,7 +93,7 @@ static void test_pricing_defaults(void **state) {
   /* 1.2e6 g over 4 years, 2 s (4 s / batch 2), share 0.5 */
   assert_float_equal(r.embodied_g, 1.2e6 * 2 / (4 * 365.0 * 86400) * 0.5, 1e-12);
   assert_float_equal(r.total_g, r.operational_g + r.embodied_g, 1e-15);
-  assert_string_equal(r.method, "sci-v1.0");
+  assert_string_equal(r.method, "sci-v1.0 average");
   /* measured energy from the backend wins over the CPU-time model */
   s.energy_known = true;
   s.energy_j = 7;
@@ -101,11 +102,12 @@ static void test_pricing_defaults(void **state) {
   assert_float_equal(r.energy_j, 7, 0);
   assert_string_equal(r.energy_source, "rapl");
   assert_false(r.energy_estimated);
+  eco_srv_accounting_close(&st);
   eco_cfg_free(cfg);
   /* bad settings are refused */
   assert_int_equal(eco_cfg_load_string("carbon: {pue: 0.5}\n", "t", &cfg, &err), 0);
   eco_cfg_use_env(cfg, false);
-  assert_int_equal(eco_srv_accounting_from_cfg(cfg, &st, &a, &err), ECO_ECONFIG);
+  assert_int_equal(eco_srv_accounting_open(cfg, "n", &st, &a, &err), ECO_ECONFIG);
   eco_cfg_free(cfg);
 }
 

@@ -2,6 +2,7 @@
  * backend, driven with libcurl (and raw sockets for disconnects). */
 #include "testutil.h"
 
+#include "carbon/ledger.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
 #include "util/strbuf.h"
@@ -20,12 +21,13 @@
 typedef struct fixture {
   eco_backend be;
   eco_server *srv;
-  eco_srv_static_acct st;
+  eco_srv_acct_state st;
   eco_srv_accounting acct;
   char base[64], admin[64];
   int n_receipts;
   pthread_mutex_t mu;
   eco_logger lg;
+  char *dir; /* holds the ledger */
 } fixture;
 
 typedef struct resp {
@@ -33,9 +35,11 @@ typedef struct resp {
   eco_strbuf body, headers;
 } resp;
 
-static void sink(void *user, const char *id, const char *model, const eco_receipt *r,
-                 const eco_backend_stats *st) {
+static void sink(void *user, const eco_srv_receipt_ctx *ctx) {
   fixture *f = user;
+  assert_non_null(ctx->receipt);
+  assert_string_equal(ctx->zone, "GB");
+  eco_srv_ledger_sink(&f->st, ctx);
   pthread_mutex_lock(&f->mu);
   f->n_receipts++;
   pthread_mutex_unlock(&f->mu);
@@ -60,13 +64,16 @@ static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
   if (sc.admin_port >= 0) sc.admin_port = 0;
   eco_cfg *cfg;
   eco_error err = {0};
-  assert_int_equal(eco_cfg_load_string("carbon:\n  zone: GB\n  pue: 1.5\n  static: {GB: 200}\n"
-                                       "device: {embodied_kg: 100, lifetime_years: 4}\n"
-                                       "energy: {cpu_watts: 10}\n",
-                                       "t", &cfg, &err),
-                   0);
+  f->dir = eco_test_tmpdir();
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "carbon:\n  zone: GB\n  pue: 1.5\n  static: {zones: {GB: 200}}\n"
+           "device: {embodied_kg: 100, lifetime_years: 4}\n"
+           "energy: {cpu_watts: 10}\nledger: {path: %s/receipts.db}\n",
+           f->dir);
+  assert_int_equal(eco_cfg_load_string(yaml, "t", &cfg, &err), 0);
   eco_cfg_use_env(cfg, false);
-  assert_int_equal(eco_srv_accounting_from_cfg(cfg, &f->st, &f->acct, &err), 0);
+  assert_int_equal(eco_srv_accounting_open(cfg, "test-node", &f->st, &f->acct, &err), 0);
   eco_cfg_free(cfg);
   f->acct.sink = sink;
   f->acct.sink_user = f;
@@ -85,6 +92,9 @@ static int stop(fixture *f) {
   int rc = eco_server_join(f->srv);
   eco_server_free(f->srv);
   f->be.vt->destroy(f->be.self);
+  eco_srv_accounting_close(&f->st);
+  if (f->dir) eco_test_rmtree(f->dir);
+  free(f->dir);
   pthread_mutex_destroy(&f->mu);
   free(f);
   return rc;
@@ -176,6 +186,7 @@ static const char *chat_body =
 
 static void test_chat_and_receipt(void **state) {
   fixture *f = start(NULL, NULL);
+  eco_error err = {0};
   resp r;
   post(f, "/v1/chat/completions", chat_body, &r);
   assert_int_equal(r.status, 200);
@@ -208,6 +219,10 @@ static void test_chat_and_receipt(void **state) {
   json_decref(j);
   resp_free(&r);
   assert_int_equal(f->n_receipts, 1);
+  int64_t rows = 0;
+  assert_non_null(f->st.ledger);
+  assert_int_equal(eco_ledger_count(f->st.ledger, 0, 0, &rows, &err), 0);
+  assert_int_equal(rows, 1); /* every receipt is in the ledger */
   assert_int_equal(stop(f), 0);
 }
 
@@ -678,6 +693,9 @@ static void test_drain(void **state) {
   eco_server_free(f->srv);
   f->srv = NULL;
   f->be.vt->destroy(f->be.self);
+  eco_srv_accounting_close(&f->st);
+  if (f->dir) eco_test_rmtree(f->dir);
+  free(f->dir);
   free(f);
 
   /* a stuck request is cancelled at the drain timeout */
@@ -702,6 +720,9 @@ static void test_drain(void **state) {
   assert_int_equal(eco_backend_fake_cancelled(&f->be), 1);
   eco_server_free(f->srv);
   f->be.vt->destroy(f->be.self);
+  eco_srv_accounting_close(&f->st);
+  if (f->dir) eco_test_rmtree(f->dir);
+  free(f->dir);
   free(f);
 }
 

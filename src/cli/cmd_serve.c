@@ -39,8 +39,8 @@ static const eco_cmd_spec spec = {
         "Config keys: server.max_body_bytes, server.max_header_bytes, server.max_tokens,\n"
         "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
         "server.fake.* (max_batch, queue_cap, context_length), energy.cpu_watts,\n"
-        "carbon.zone, carbon.static.<zone>, carbon.pue, device.embodied_kg,\n"
-        "device.lifetime_years, device.share. See docs/server.md.",
+        "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
+        "ledger.path (every receipt is appended). See docs/server.md, docs/accounting.md.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -114,9 +114,11 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   }
   if (alias[0]) sc.model_alias = alias;
 
-  eco_srv_static_acct st;
+  eco_srv_acct_state st;
   eco_srv_accounting acct;
-  if (eco_srv_accounting_from_cfg(c, &st, &acct, &err)) {
+  char node[64];
+  snprintf(node, sizeof node, "%s:%d", sc.host, sc.port);
+  if (eco_srv_accounting_open(c, node, &st, &acct, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
@@ -130,12 +132,14 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   eco_backend be;
   if (eco_backend_fake_new(&fc, &be)) {
     eco_cli_error(cli, "serve", "cannot start the fake backend");
+    eco_srv_accounting_close(&st);
     return ECO_EXIT_RUNTIME;
   }
   eco_server *srv;
   if (eco_server_new(&sc, &be, &acct, &cli->log, &srv, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     be.vt->destroy(be.self);
+    eco_srv_accounting_close(&st);
     return ECO_EXIT_RUNTIME;
   }
   const char *pf = eco_cli_get(cli, "port-file");
@@ -149,5 +153,6 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   rc = eco_server_run(srv);
   eco_server_free(srv);
   be.vt->destroy(be.self);
+  eco_srv_accounting_close(&st);
   return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

@@ -1,13 +1,19 @@
 /* ecoinfer: energy and carbon pricing of node-server requests. */
 #include "server/accounting.h"
 
+#include "carbon/accounting.h"
+#include "carbon/intensity.h"
+#include "carbon/ledger.h"
+#include "util/timeutil.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int eco_srv_energy_default(void *user, const eco_backend_stats *st, double wall_s,
                            eco_srv_energy *out) {
-  const eco_srv_static_acct *s = user;
+  const eco_srv_acct_state *s = user;
   memset(out, 0, sizeof *out);
   if (st->energy_known) {
     out->energy_j = st->energy_j;
@@ -22,50 +28,89 @@ int eco_srv_energy_default(void *user, const eco_backend_stats *st, double wall_
   return 0;
 }
 
-int eco_srv_intensity_static(void *user, double now_s, eco_srv_intensity *out) {
-  const eco_srv_static_acct *s = user;
-  if (!s) return ECO_EINVAL;
-  *out = s->intensity;
+int eco_srv_intensity_provider(void *user, double now_s, eco_srv_intensity *out) {
+  eco_srv_acct_state *s = user;
+  if (!s || !s->provider) return ECO_EINVAL;
+  eco_intensity iv;
+  eco_error err = {0};
+  int rc = eco_intensity_get(s->provider, s->zone, now_s, &iv, &err);
+  if (rc) return rc;
+  memset(out, 0, sizeof *out);
+  out->gco2_kwh = iv.gco2_kwh;
+  snprintf(out->source, sizeof out->source, "%s", iv.source);
+  out->estimated = iv.estimated;
+  snprintf(out->zone, sizeof out->zone, "%s", iv.zone[0] ? iv.zone : s->zone);
+  snprintf(out->signal, sizeof out->signal, "%s", eco_signal_name(iv.signal));
   return 0;
 }
 
-int eco_srv_accounting_from_cfg(const eco_cfg *cfg, eco_srv_static_acct *st,
-                                eco_srv_accounting *acct, eco_error *err) {
+void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *c) {
+  eco_srv_acct_state *s = user;
+  if (!s || !s->ledger) return;
+  eco_ledger_entry e;
+  memset(&e, 0, sizeof e);
+  snprintf(e.request_id, sizeof e.request_id, "%s", c->request_id);
+  e.time_s = c->time_s;
+  snprintf(e.node, sizeof e.node, "%s", s->node);
+  snprintf(e.zone, sizeof e.zone, "%s", c->zone ? c->zone : s->zone);
+  snprintf(e.model, sizeof e.model, "%s", c->model);
+  e.prompt_tokens = c->stats ? c->stats->prompt_tokens : 0;
+  e.output_tokens = c->stats ? c->stats->generated_tokens : 0;
+  e.latency_s = c->latency_s;
+  e.directive_level = -1;
+  e.receipt = *c->receipt;
+  eco_error err = {0};
+  if (eco_ledger_append(s->ledger, &e, &err) != 0 && s->ledger_errors++ == 0)
+    fprintf(stderr, "ecoinfer serve: ledger append failed: %s\n", eco_error_text(&err));
+}
+
+int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_state *st,
+                            eco_srv_accounting *acct, eco_error *err) {
   memset(st, 0, sizeof *st);
   memset(acct, 0, sizeof *acct);
   const char *zone;
-  double world, kg, years, share, pue;
+  double pue;
+  eco_device_cfg *devs = NULL;
+  size_t n_devs = 0;
   int rc;
+  snprintf(st->node, sizeof st->node, "%s", node ? node : "");
   if ((rc = eco_cfg_double(cfg, NULL, "energy.cpu_watts", 15.0, &st->cpu_watts, err)) ||
-      (rc = eco_cfg_str(cfg, NULL, "carbon.zone", "world", &zone, err)) ||
-      (rc = eco_cfg_double(cfg, NULL, "carbon.static.world", 475.0, &world, err)) ||
-      (rc = eco_cfg_double(cfg, NULL, "carbon.pue", 1.0, &pue, err)) ||
-      (rc = eco_cfg_double(cfg, NULL, "device.embodied_kg", 0.0, &kg, err)) ||
-      (rc = eco_cfg_double(cfg, NULL, "device.lifetime_years", 4.0, &years, err)) ||
-      (rc = eco_cfg_double(cfg, NULL, "device.share", 1.0, &share, err)))
-    return rc;
-  char path[96];
-  snprintf(path, sizeof path, "carbon.static.%s", zone);
-  double g;
-  if ((rc = eco_cfg_double(cfg, NULL, path, world, &g, err))) return rc;
-  if (!(g >= 0) || !(pue >= 1) || !(st->cpu_watts >= 0) || !(kg >= 0) || !(years > 0) ||
-      !(share >= 0 && share <= 1))
-    return eco_error_set(err, ECO_ECONFIG,
-                         "carbon/device settings out of range (intensity >= 0, pue >= 1, "
-                         "cpu_watts >= 0, embodied_kg >= 0, lifetime_years > 0, 0 <= share <= 1)");
-  st->intensity.gco2_kwh = g;
-  snprintf(st->intensity.source, sizeof st->intensity.source, "static");
-  st->intensity.estimated = true;
-  snprintf(st->intensity.zone, sizeof st->intensity.zone, "%s", zone);
+      (rc = eco_carbon_zone_pue(cfg, &zone, &pue, err)) ||
+      (rc = eco_device_cfgs_load(cfg, &devs, &n_devs, err)))
+    goto fail;
+  if (!(st->cpu_watts >= 0) || !isfinite(st->cpu_watts)) {
+    rc = eco_error_set(err, ECO_ECONFIG, "energy.cpu_watts: must be >= 0");
+    goto fail;
+  }
+  snprintf(st->zone, sizeof st->zone, "%s", zone);
+  if ((rc = eco_carbon_provider_from_config(cfg, NULL, eco_time_wall_s(), &st->provider, err)))
+    goto fail;
+  const eco_cfg_node *lp = eco_cfg_find(cfg, NULL, "ledger.path");
+  if (lp && (rc = eco_ledger_open_from_config(cfg, false, &st->ledger, err))) goto fail;
   acct->energy = eco_srv_energy_default;
   acct->energy_user = st;
-  acct->intensity = eco_srv_intensity_static;
+  acct->intensity = eco_srv_intensity_provider;
   acct->intensity_user = st;
-  acct->embodied.total_g = kg * 1000.0;
-  acct->embodied.lifetime_s = years * ECO_SECONDS_PER_YEAR;
-  acct->embodied.share = share;
+  if (st->ledger) {
+    acct->sink = eco_srv_ledger_sink;
+    acct->sink_user = st;
+  }
+  if (n_devs > 0) acct->embodied = devs[0].embodied;
   acct->pue = pue;
+  free(devs);
   return 0;
+fail:
+  free(devs);
+  eco_srv_accounting_close(st);
+  return rc;
+}
+
+void eco_srv_accounting_close(eco_srv_acct_state *st) {
+  if (!st) return;
+  eco_intensity_free(st->provider);
+  st->provider = NULL;
+  if (st->ledger) eco_ledger_close(st->ledger);
+  st->ledger = NULL;
 }
 
 int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, double wall_s,
@@ -73,6 +118,7 @@ int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, doub
   memset(r, 0, sizeof *r);
   eco_srv_energy en;
   eco_srv_intensity in;
+  memset(&in, 0, sizeof in);
   int rc = a->energy(a->energy_user, st, wall_s, &en);
   if (rc) return rc;
   rc = a->intensity(a->intensity_user, now_s, &in);
@@ -83,7 +129,7 @@ int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, doub
   r->energy_estimated = en.estimated;
   snprintf(r->intensity_source, sizeof r->intensity_source, "%s", in.source);
   r->intensity_estimated = in.estimated;
-  snprintf(r->method, sizeof r->method, "sci-v1.0");
+  snprintf(r->method, sizeof r->method, "sci-v1.0%s%s", in.signal[0] ? " " : "", in.signal);
   rc = eco_sci_compute(en.energy_j, in.gco2_kwh, emb, a->pue < 1 ? 1 : a->pue, r);
   if (rc) return rc;
   if (in_out) *in_out = in;

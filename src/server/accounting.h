@@ -1,19 +1,23 @@
 /* ecoinfer: how the node server prices a request in energy and carbon.
  *
  * Two small interfaces decouple the server from the meters and intensity
- * providers of the accounting module:
+ * providers of the accounting module (src/carbon/accounting.h):
  *   - an energy-attribution callback: the joules of one finished request,
  *     with their source;
  *   - an intensity lookup: the grid intensity of this node's zone now.
- * A receipt sink (the ledger) receives every receipt.
- * Config-driven defaults serve until the real providers plug in:
- *   energy    = backend-reported joules when known, else
- *               CPU time x energy.cpu_watts (labelled "cpu-time-model", estimated)
- *   intensity = carbon.static.<carbon.zone> (else carbon.static.world, else 475),
- *               source "static", estimated
- *   embodied  = device.embodied_kg, device.lifetime_years, device.share, for the
+ * A receipt sink (the ledger) receives every receipt with its context.
+ *
+ * eco_srv_accounting_open() wires them from the configuration:
+ *   energy    = backend-reported joules when known (the engine adapter's meter
+ *               attribution), else CPU time x energy.cpu_watts (default 15 W),
+ *               labelled "cpu-time-model", estimated
+ *   intensity = the carbon.provider chain of the accounting module
+ *               (eco_carbon_provider_from_config: static table, trace, live
+ *               providers with cache and fallback) for carbon.zone
+ *   embodied  = the first configured device (device: / devices:), for the
  *               request's wall time divided by its batch size
- *   pue       = carbon.pue (default 1.0)
+ *   pue       = carbon.pue
+ *   sink      = the SQLite ledger at ledger.path, when set
  */
 #ifndef ECO_SERVER_ACCOUNTING_H
 #define ECO_SERVER_ACCOUNTING_H
@@ -33,6 +37,7 @@ typedef struct eco_srv_intensity {
   char source[64]; /* "static", "trace:...", "electricitymaps" */
   bool estimated;  /* forecast, fallback or static value */
   char zone[32];   /* grid zone id, e.g. "GB" */
+  char signal[12]; /* "average" or "marginal" */
 } eco_srv_intensity;
 
 /* Energy of one finished request. wall_s: submit to done, s. 0 or ECO_E*. */
@@ -40,9 +45,19 @@ typedef int (*eco_srv_energy_fn)(void *user, const eco_backend_stats *st, double
                                  eco_srv_energy *out);
 /* Intensity at epoch time now_s. 0 or ECO_E*. Called on the event loop: must not block long. */
 typedef int (*eco_srv_intensity_fn)(void *user, double now_s, eco_srv_intensity *out);
-/* Receives every receipt (the ledger). request_id is the response "id". */
-typedef void (*eco_srv_receipt_fn)(void *user, const char *request_id, const char *model,
-                                   const eco_receipt *r, const eco_backend_stats *st);
+/* What the sink receives for each finished request. */
+typedef struct eco_srv_receipt_ctx {
+  const char *request_id; /* the response "id" */
+  const char *model;
+  const char *zone;
+  double time_s;    /* completion time, Unix epoch s */
+  double latency_s; /* arrival to completion, s */
+  const eco_receipt *receipt;
+  const eco_backend_stats *stats;
+} eco_srv_receipt_ctx;
+
+/* Receives every receipt (the ledger). Runs on the server's loop thread. */
+typedef void (*eco_srv_receipt_fn)(void *user, const eco_srv_receipt_ctx *ctx);
 
 typedef struct eco_srv_accounting {
   eco_srv_energy_fn energy;
@@ -55,22 +70,32 @@ typedef struct eco_srv_accounting {
   double pue; /* >= 1 */
 } eco_srv_accounting;
 
-/* State of the config-driven defaults (owned by the caller). */
-typedef struct eco_srv_static_acct {
-  double cpu_watts; /* W drawn per busy CPU-second, for the CPU-time estimate */
-  eco_srv_intensity intensity;
-} eco_srv_static_acct;
+typedef struct eco_intensity_provider eco_intensity_provider;
+typedef struct eco_ledger eco_ledger;
+
+/* State behind the configured accounting (owned; eco_srv_accounting_close). */
+typedef struct eco_srv_acct_state {
+  double cpu_watts;                 /* W per busy CPU-second, for the CPU-time estimate */
+  char zone[32];                    /* carbon.zone */
+  char node[64];                    /* node name in ledger rows */
+  eco_intensity_provider *provider; /* intensity chain */
+  eco_ledger *ledger;               /* NULL without ledger.path */
+  int ledger_errors;                /* appends that failed (logged once) */
+} eco_srv_acct_state;
 
 int eco_srv_energy_default(void *user, const eco_backend_stats *st, double wall_s,
                            eco_srv_energy *out);
-int eco_srv_intensity_static(void *user, double now_s, eco_srv_intensity *out);
+/* user = eco_srv_acct_state: asks its provider for its zone. */
+int eco_srv_intensity_provider(void *user, double now_s, eco_srv_intensity *out);
+/* user = eco_srv_acct_state: appends to its ledger. */
+void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *ctx);
 
-/* Reads energy.cpu_watts, carbon.zone, carbon.static.*, carbon.pue, device.* from
- * cfg and wires the defaults above into *acct (st must outlive acct). */
-int eco_srv_accounting_from_cfg(const eco_cfg *cfg, eco_srv_static_acct *st,
-                                eco_srv_accounting *acct, eco_error *err);
+/* Builds *st and *acct from cfg (see above); node names ledger rows. */
+int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_state *st,
+                            eco_srv_accounting *acct, eco_error *err);
+void eco_srv_accounting_close(eco_srv_acct_state *st);
 
-/* Prices one finished request into *r (method "sci-v1.0"); also returns the
+/* Prices one finished request into *r (method "sci-v1.0 SIGNAL"); also returns the
  * intensity used (zone) in *in if non-NULL. */
 int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, double wall_s,
                   double now_s, eco_receipt *r, eco_srv_intensity *in);

@@ -359,7 +359,16 @@ static void gen_finish(gen_req *g) {
       have_rc = true;
       eco_srv_metrics_carbon(&s->metrics, rc.energy_source, rc.energy_j, rc.total_g);
       s->energy_j_total += rc.energy_j;
-      if (s->acct.sink) s->acct.sink(s->acct.sink_user, g->id, g->model, &rc, &g->st);
+      if (s->acct.sink) {
+        eco_srv_receipt_ctx ctx = {.request_id = g->id,
+                                   .model = g->model,
+                                   .zone = in.zone,
+                                   .time_s = eco_time_wall_s(),
+                                   .latency_s = wall,
+                                   .receipt = &rc,
+                                   .stats = &g->st};
+        s->acct.sink(s->acct.sink_user, &ctx);
+      }
     } else {
       ECO_WARN(s->log, "server", "%s: cannot price request: %s", g->id, eco_strerror(e));
     }

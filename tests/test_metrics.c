@@ -72,14 +72,15 @@ static void test_pricing_defaults(void **state) {
   assert_int_equal(
       eco_cfg_load_string("carbon: {zone: FR, pue: 1.2, static: {zones: {FR: 55}}}\n"
                           "device: {embodied_kg: 1200, lifetime_years: 4, share: 0.5}\n"
-                          "energy: {cpu_watts: 20}\n",
+                          "energy: {cpu_watts: 20, attribution: cpu-time}\n",
                           "t", &cfg, &err),
       0);
   eco_cfg_use_env(cfg, false);
   eco_srv_acct_state st;
   eco_srv_accounting a;
   assert_int_equal(eco_srv_accounting_open(cfg, "n", &st, &a, &err), 0);
-  assert_null(a.sink); /* no ledger.path */
+  assert_null(a.sink);  /* no ledger.path */
+  assert_null(a.meter); /* attribution: cpu-time */
   eco_backend_stats s = {.cpu_s = 3.0, .batch_size = 2};
   eco_receipt r;
   eco_srv_intensity in;

@@ -45,7 +45,7 @@ static void sink(void *user, const eco_srv_receipt_ctx *ctx) {
   pthread_mutex_unlock(&f->mu);
 }
 
-static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
+static fixture *start_meter(const eco_fake_cfg *fc, const eco_server_cfg *scfg, eco_meter *m) {
   fixture *f = calloc(1, sizeof *f);
   assert_non_null(f);
   pthread_mutex_init(&f->mu, NULL);
@@ -69,7 +69,7 @@ static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
   snprintf(yaml, sizeof yaml,
            "carbon:\n  zone: GB\n  pue: 1.5\n  static: {zones: {GB: 200}}\n"
            "device: {embodied_kg: 100, lifetime_years: 4}\n"
-           "energy: {cpu_watts: 10}\nledger: {path: %s/receipts.db}\n",
+           "energy: {cpu_watts: 10, attribution: cpu-time}\nledger: {path: %s/receipts.db}\n",
            f->dir);
   assert_int_equal(eco_cfg_load_string(yaml, "t", &cfg, &err), 0);
   eco_cfg_use_env(cfg, false);
@@ -77,6 +77,11 @@ static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
   eco_cfg_free(cfg);
   f->acct.sink = sink;
   f->acct.sink_user = f;
+  if (m) {
+    f->st.meter = m; /* owned and freed with the accounting state */
+    f->acct.meter = m;
+    f->acct.attr_interval_s = 60; /* ticks only at request start and finish */
+  }
   eco_log_init(&f->lg);
   f->lg.level = ECO_LOG_ERROR;
   if (eco_server_new(&sc, &f->be, &f->acct, &f->lg, &f->srv, &err))
@@ -85,6 +90,10 @@ static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
   snprintf(f->admin, sizeof f->admin, "http://127.0.0.1:%d", eco_server_admin_port(f->srv));
   assert_int_equal(eco_server_start(f->srv), 0);
   return f;
+}
+
+static fixture *start(const eco_fake_cfg *fc, const eco_server_cfg *scfg) {
+  return start_meter(fc, scfg, NULL);
 }
 
 static int stop(fixture *f) {
@@ -223,6 +232,35 @@ static void test_chat_and_receipt(void **state) {
   assert_non_null(f->st.ledger);
   assert_int_equal(eco_ledger_count(f->st.ledger, 0, 0, &rows, &err), 0);
   assert_int_equal(rows, 1); /* every receipt is in the ledger */
+  assert_int_equal(stop(f), 0);
+}
+
+/* A meter that reports 1 J per poll. */
+static int one_joule(eco_meter *m, double now_s, double *delta_j, eco_error *err) {
+  *delta_j = 1.0;
+  return 0;
+}
+static void free_meter(eco_meter *m) { free(m); }
+static const eco_meter_vtbl one_joule_vt = {"test", one_joule, free_meter};
+
+static void test_meter_attribution(void **state) {
+  eco_meter *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  assert_int_equal(eco_meter_init_base(m, &one_joule_vt, "test-meter", "1 J/poll", false), 0);
+  fixture *f = start_meter(NULL, NULL, m);
+  for (int i = 0; i < 2; i++) {
+    /* start tick: baseline (then idle), finish tick: 1 J to the only request */
+    resp r;
+    post(f, "/v1/chat/completions", chat_body, &r);
+    assert_int_equal(r.status, 200);
+    json_t *j = body_json(&r);
+    json_t *c = json_object_get(json_object_get(j, "usage"), "carbon");
+    assert_float_equal(json_number_value(json_object_get(c, "energy_j")), 1.0, 1e-12);
+    assert_string_equal(json_string_value(json_object_get(c, "energy_source")), "test-meter");
+    assert_false(json_is_true(json_object_get(c, "energy_estimated")));
+    json_decref(j);
+    resp_free(&r);
+  }
   assert_int_equal(stop(f), 0);
 }
 
@@ -793,12 +831,19 @@ static void test_concurrent(void **state) {
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_chat_and_receipt),   cmocka_unit_test(test_completions_and_stop),
-      cmocka_unit_test(test_streaming),          cmocka_unit_test(test_utf8_split_pieces),
-      cmocka_unit_test(test_request_errors),     cmocka_unit_test(test_busy_ready_and_models),
-      cmocka_unit_test(test_api_keys),           cmocka_unit_test(test_metrics_admin_listener),
-      cmocka_unit_test(test_disconnect_cancels), cmocka_unit_test(test_drain),
-      cmocka_unit_test(test_binary_sigterm),     cmocka_unit_test(test_concurrent),
+      cmocka_unit_test(test_chat_and_receipt),
+      cmocka_unit_test(test_completions_and_stop),
+      cmocka_unit_test(test_meter_attribution),
+      cmocka_unit_test(test_streaming),
+      cmocka_unit_test(test_utf8_split_pieces),
+      cmocka_unit_test(test_request_errors),
+      cmocka_unit_test(test_busy_ready_and_models),
+      cmocka_unit_test(test_api_keys),
+      cmocka_unit_test(test_metrics_admin_listener),
+      cmocka_unit_test(test_disconnect_cancels),
+      cmocka_unit_test(test_drain),
+      cmocka_unit_test(test_binary_sigterm),
+      cmocka_unit_test(test_concurrent),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -122,6 +122,10 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
+  if (st.meter_note[0]) ECO_WARN(&cli->log, "serve", "%s", st.meter_note);
+  if (st.meter)
+    ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,
+             st.meter->src.detail, st.meter->src.estimated ? ", estimated" : "");
   eco_fake_cfg fc;
   eco_fake_cfg_default(&fc);
   fc.tokens_per_s = rate;

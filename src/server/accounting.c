@@ -83,6 +83,31 @@ int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_s
     goto fail;
   }
   snprintf(st->zone, sizeof st->zone, "%s", zone);
+  const char *mode, *root;
+  double interval;
+  if ((rc = eco_cfg_str(cfg, NULL, "energy.attribution", "meter", &mode, err)) ||
+      (rc = eco_cfg_str(cfg, NULL, "energy.sysfs_root", "/", &root, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "energy.attribution_interval", 0.25, &interval, err)))
+    goto fail;
+  if (strcmp(mode, "meter") != 0 && strcmp(mode, "cpu-time") != 0) {
+    rc = eco_error_set(err, ECO_ECONFIG, "energy.attribution: 'meter' or 'cpu-time', not '%s'",
+                       mode);
+    goto fail;
+  }
+  acct->attr_interval_s = interval > 0.01 ? interval : 0.01;
+  eco_attr_cfg_default(&acct->attr);
+  if (n_devs > 0) acct->attr = devs[0].attr;
+  acct->attr.pue = pue;
+  if (strcmp(mode, "meter") == 0 && n_devs > 0) {
+    eco_error merr = {0};
+    if (eco_device_meter_open(&devs[0], root, &st->meter, &merr) == 0) {
+      acct->meter = st->meter;
+    } else {
+      snprintf(st->meter_note, sizeof st->meter_note,
+               "no meter for device '%s' (%s): using CPU time", devs[0].name,
+               eco_error_text(&merr));
+    }
+  }
   if ((rc = eco_carbon_provider_from_config(cfg, NULL, eco_time_wall_s(), &st->provider, err)))
     goto fail;
   const eco_cfg_node *lp = eco_cfg_find(cfg, NULL, "ledger.path");
@@ -111,6 +136,8 @@ void eco_srv_accounting_close(eco_srv_acct_state *st) {
   st->provider = NULL;
   if (st->ledger) eco_ledger_close(st->ledger);
   st->ledger = NULL;
+  if (st->meter) eco_meter_free(st->meter);
+  st->meter = NULL;
 }
 
 int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, double wall_s,

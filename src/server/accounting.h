@@ -8,9 +8,14 @@
  * A receipt sink (the ledger) receives every receipt with its context.
  *
  * eco_srv_accounting_open() wires them from the configuration:
- *   energy    = backend-reported joules when known (the engine adapter's meter
- *               attribution), else CPU time x energy.cpu_watts (default 15 W),
- *               labelled "cpu-time-model", estimated
+ *   energy    = backend-reported joules when known; else, with
+ *               energy.attribution: meter (default), the first device's meter
+ *               (RAPL/hwmon/INA3221/NVML, else the utilisation model) polled by
+ *               the server at each request start and finish and every
+ *               energy.attribution_interval (0.25 s) while requests run, split
+ *               among the in-flight requests by src/energy/attribute.c;
+ *               else (energy.attribution: cpu-time, or no meter) CPU time x
+ *               energy.cpu_watts (default 15 W), "cpu-time-model", estimated
  *   intensity = the carbon.provider chain of the accounting module
  *               (eco_carbon_provider_from_config: static table, trace, live
  *               providers with cache and fallback) for carbon.zone
@@ -23,6 +28,8 @@
 #define ECO_SERVER_ACCOUNTING_H
 
 #include "carbon/sci.h"
+#include "energy/attribute.h"
+#include "energy/meter.h"
 #include "server/backend.h"
 #include "util/config.h"
 
@@ -67,7 +74,10 @@ typedef struct eco_srv_accounting {
   eco_srv_receipt_fn sink; /* may be NULL */
   void *sink_user;
   eco_embodied embodied;
-  double pue; /* >= 1 */
+  double pue;             /* >= 1 */
+  eco_meter *meter;       /* node meter the server attributes from, or NULL */
+  eco_attr_cfg attr;      /* attribution rule for meter energy */
+  double attr_interval_s; /* meter poll period while requests run, s */
 } eco_srv_accounting;
 
 typedef struct eco_intensity_provider eco_intensity_provider;
@@ -80,6 +90,8 @@ typedef struct eco_srv_acct_state {
   char node[64];                    /* node name in ledger rows */
   eco_intensity_provider *provider; /* intensity chain */
   eco_ledger *ledger;               /* NULL without ledger.path */
+  eco_meter *meter;                 /* NULL with energy.attribution: cpu-time */
+  char meter_note[256];             /* why no meter was opened, "" if one was */
   int ledger_errors;                /* appends that failed (logged once) */
 } eco_srv_acct_state;
 

@@ -46,6 +46,12 @@ struct eco_server {
   double gen_tokens_total; /* tokens */
   double busy_s;           /* s with at least one request in flight */
   uint64_t busy_since_ns;
+  /* meter attribution (loop thread only) */
+  struct event *attr_timer;
+  double meter_last_j; /* meter total at the last tick, J */
+  double meter_last_s; /* monotonic time of the last tick, s */
+  double idle_j;       /* meter energy not attributed to requests, J */
+  eco_energy_source meter_src;
   pthread_t thread;
   bool thread_started;
   int run_rc;
@@ -66,7 +72,10 @@ struct gen_req {
   bool client_gone, streaming, sent_role;
   char utf8_carry[4];
   size_t n_carry;
-  eco_strbuf text; /* non-stream: the whole completion */
+  eco_strbuf text;       /* non-stream: the whole completion */
+  double energy_j;       /* meter energy attributed so far, J */
+  int attr_gen;          /* generated tokens already attributed */
+  bool attr_prompt_done; /* prompt tokens already attributed */
   /* shared with the backend thread, under mu */
   pthread_mutex_t mu;
   eco_strbuf pending;
@@ -273,6 +282,61 @@ static void on_watch(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
+/* Polls the node meter and splits the energy since the last tick among the
+ * in-flight requests (src/energy/attribute.c). done: a request whose DONE
+ * stats are final (its backend id is gone). */
+static void attr_tick(eco_server *s, gen_req *done) {
+  eco_meter *m = s->acct.meter;
+  if (!m) return;
+  double now = (double)eco_time_mono_ns() / 1e9;
+  double total = 0;
+  if (eco_meter_read(m, &total, &s->meter_src) != 0) return; /* polls; keep the interval open */
+  double dj = total - s->meter_last_j, dt = now - s->meter_last_s;
+  bool first = s->meter_last_s == 0;
+  s->meter_last_j = total;
+  s->meter_last_s = now;
+  if (first || dt <= 0 || !(dj >= 0)) return;
+  size_t n = 0;
+  for (gen_req *g = s->reqs; g; g = g->next)
+    n++;
+  eco_attr_share *sh = calloc(n ? n : 1, sizeof *sh);
+  double *out = calloc(n ? n : 1, sizeof *out);
+  gen_req **who = calloc(n ? n : 1, sizeof *who);
+  if (!sh || !out || !who) goto out;
+  size_t k = 0;
+  for (gen_req *g = s->reqs; g; g = g->next) {
+    eco_backend_stats st;
+    if (g == done)
+      st = g->st;
+    else if (s->backend->vt->stats(s->backend->self, g->bid, &st) != 0)
+      continue;
+    if (!g->attr_prompt_done && st.generated_tokens > 0) {
+      sh[k].prompt_tokens = st.prompt_tokens;
+      g->attr_prompt_done = true;
+    }
+    sh[k].output_tokens = st.generated_tokens - g->attr_gen;
+    if (sh[k].output_tokens < 0) sh[k].output_tokens = 0;
+    g->attr_gen = st.generated_tokens;
+    sh[k].busy_s = st.queue_s > 0 || st.generated_tokens > 0 ? dt : 0;
+    who[k++] = g;
+  }
+  eco_attr_result res;
+  if (eco_attribute(&s->acct.attr, dj, dt, sh, k, out, &res) == 0) {
+    for (size_t i = 0; i < k; i++)
+      who[i]->energy_j += out[i];
+    s->idle_j += res.idle_j;
+  }
+out:
+  free(sh);
+  free(out);
+  free(who);
+}
+
+static void on_attr_timer(evutil_socket_t fd, short what, void *arg) {
+  eco_server *s = arg;
+  if (s->n_reqs > 0) attr_tick(s, NULL);
+}
+
 static void gen_free(gen_req *g) {
   eco_server *s = g->srv;
   if (g->prev)
@@ -281,6 +345,7 @@ static void gen_free(gen_req *g) {
     s->reqs = g->next;
   if (g->next) g->next->prev = g->prev;
   s->n_reqs--;
+  if (s->n_reqs == 0 && s->attr_timer) event_del(s->attr_timer);
   if (s->n_reqs == 0 && s->busy_since_ns) {
     s->busy_s += (double)(eco_time_mono_ns() - s->busy_since_ns) / 1e9;
     s->busy_since_ns = 0;
@@ -353,6 +418,13 @@ static void gen_finish(gen_req *g) {
   eco_srv_intensity in;
   memset(&in, 0, sizeof in);
   bool have_rc = false;
+  if (s->acct.meter && !g->st.energy_known) {
+    attr_tick(s, g);
+    g->st.energy_j = g->energy_j;
+    g->st.energy_known = true;
+    g->st.energy_estimated = s->meter_src.estimated;
+    snprintf(g->st.energy_source, sizeof g->st.energy_source, "%s", s->meter_src.name);
+  }
   if (s->have_acct) {
     int e = eco_srv_price(&s->acct, &g->st, wall, eco_time_wall_s(), &rc, &in);
     if (e == 0) {
@@ -555,6 +627,12 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
       .n_stop = g->oai.n_stop,
   };
   if (!chat) br.messages = NULL;
+  attr_tick(s, NULL); /* close the interval before this request joins */
+  if (s->acct.meter && s->n_reqs == 0 && s->attr_timer) {
+    double iv = s->acct.attr_interval_s;
+    struct timeval tv = {(time_t)iv, (suseconds_t)((iv - (double)(time_t)iv) * 1e6)};
+    event_add(s->attr_timer, &tv);
+  }
   /* link first: the callback may fire before submit returns */
   g->next = s->reqs;
   if (s->reqs) s->reqs->prev = g;
@@ -832,7 +910,8 @@ int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_sr
   s->http = make_http(s, on_public);
   s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
   s->drain_timer = evtimer_new(s->base, on_drain_timeout, s);
-  if (!s->http || !s->stop_ev || !s->drain_timer) {
+  s->attr_timer = event_new(s->base, -1, EV_PERSIST, on_attr_timer, s);
+  if (!s->http || !s->stop_ev || !s->drain_timer || !s->attr_timer) {
     rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
     goto fail;
   }
@@ -914,6 +993,7 @@ void eco_server_free(eco_server *s) {
   if (s->sigint) event_free(s->sigint);
   if (s->stop_ev) event_free(s->stop_ev);
   if (s->drain_timer) event_free(s->drain_timer);
+  if (s->attr_timer) event_free(s->attr_timer);
   if (s->base && !s->n_reqs) event_base_free(s->base);
   eco_srv_metrics_destroy(&s->metrics);
   free(s);

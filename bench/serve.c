@@ -7,7 +7,9 @@
  * stack with no generation). Prints requests/s, p50/p99 latency and the
  * ratio chat/health.
  *
- * Usage: bench_serve [SECONDS_PER_POINT=3] [MAX_TOKENS=16]
+ * Usage: bench_serve [SECONDS_PER_POINT=3] [MAX_TOKENS=16] [ATTRIBUTION=meter|cpu-time]
+ * (meter: the default serve path, polling the node meter at each request
+ * start and finish; cpu-time: no meter polls).
  * Needs wrk on PATH. */
 #include "server/backend_fake.h"
 #include "server/server.h"
@@ -53,6 +55,7 @@ static int run_wrk(const char *url, const char *lua, int conc, int secs, point *
 int main(int argc, char **argv) {
   int secs = argc > 1 ? atoi(argv[1]) : 3;
   int max_tokens = argc > 2 ? atoi(argv[2]) : 16;
+  const char *attribution = argc > 3 ? argv[3] : "meter";
   if (secs < 1 || max_tokens < 1) {
     fprintf(stderr, "usage: bench_serve [SECONDS_PER_POINT] [MAX_TOKENS]\n");
     return 2;
@@ -81,7 +84,8 @@ int main(int argc, char **argv) {
   eco_srv_accounting acct;
   eco_error err = {0};
   eco_server *srv;
-  if (eco_cfg_new_empty(&cfg) || eco_srv_accounting_open(cfg, "bench", &st, &acct, &err) ||
+  if (eco_cfg_new_empty(&cfg) || eco_cfg_set(cfg, "energy.attribution", attribution, "argv[3]") ||
+      eco_srv_accounting_open(cfg, "bench", &st, &acct, &err) ||
       eco_server_new(&sc, &be, &acct, &lg, &srv, &err) || eco_server_start(srv)) {
     fprintf(stderr, "bench_serve: %s\n", eco_error_text(&err));
     return 1;
@@ -101,8 +105,9 @@ int main(int argc, char **argv) {
   snprintf(chat_url, sizeof chat_url, "http://127.0.0.1:%d/v1/chat/completions",
            eco_server_port(srv));
   snprintf(health_url, sizeof health_url, "http://127.0.0.1:%d/health", eco_server_port(srv));
-  printf("bench_serve: fake backend (unthrottled, %d tokens/request), %d s per point, loopback\n",
-         max_tokens, secs);
+  printf("bench_serve: fake backend (unthrottled, %d tokens/request), %d s per point, loopback, "
+         "energy attribution %s (%s)\n",
+         max_tokens, secs, attribution, st.meter ? st.meter->src.name : "no meter");
   printf("%-6s %-12s %12s %10s %10s %8s %14s\n", "conc", "endpoint", "req/s", "p50 ms", "p99 ms",
          "non2xx", "chat/health");
   int concs[] = {1, 4, 16};

@@ -280,6 +280,14 @@ static void test_completions_and_stop(void **state) {
   json_decref(j);
   resp_free(&r);
   post(f, "/v1/completions",
+       "{\"model\":\"fake-model\",\"prompt\":\"Q: \",\"echo\":true,\"max_tokens\":1}", &r);
+  assert_int_equal(r.status, 200);
+  j = body_json(&r);
+  ch = json_array_get(json_object_get(j, "choices"), 0);
+  assert_string_equal(json_string_value(json_object_get(ch, "text")), "Q: Hello");
+  json_decref(j);
+  resp_free(&r);
+  post(f, "/v1/completions",
        "{\"model\":\"fake-model\",\"prompt\":[\"x\"],\"stop\":[\" fake\",\"zz\"]}", &r);
   assert_int_equal(r.status, 200);
   j = body_json(&r);

@@ -691,6 +691,16 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     }
     evhttp_send_reply_start(r, 200, "OK");
   }
+  if (!chat && g->oai.echo && g->oai.prompt && g->oai.prompt[0]) { /* completions: echo */
+    if (g->streaming) {
+      char *t = eco_oai_chunk_json(false, g->id, g->created, g->model, g->oai.prompt,
+                                   strlen(g->oai.prompt), false, NULL, NULL, g->oai.include_usage);
+      send_sse(g, t);
+      free(t);
+    } else {
+      eco_sb_puts(&g->text, g->oai.prompt);
+    }
+  }
   return;
 reject:
   eco_oai_request_free(&g->oai);

@@ -776,11 +776,12 @@ static void test_drain(void **state) {
 static void test_binary_sigterm(void **state) {
   char *dir = eco_test_tmpdir();
   char *pf = eco_test_path(dir, "ports");
+  char *db = eco_test_path(dir, "receipts.db");
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     execl(eco_test_binary(), "ecoinfer", "serve", "--fake-backend", "--port", "0", "--port-file",
-          pf, "--fake-rate", "40", "--log-level", "error", (char *)NULL);
+          pf, "--fake-rate", "40", "--log-level", "error", "--ledger", db, (char *)NULL);
     _exit(127);
   }
   int port = 0, aport = 0;
@@ -807,6 +808,16 @@ static void test_binary_sigterm(void **state) {
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
   resp_free(&b.r);
+  /* the receipt is in the ledger the binary wrote */
+  eco_ledger *l;
+  eco_error err = {0};
+  eco_ledger_opts lo = {.read_only = true};
+  assert_int_equal(eco_ledger_open(db, &lo, &l, &err), 0);
+  int64_t rows = 0;
+  assert_int_equal(eco_ledger_count(l, 0, 0, &rows, &err), 0);
+  assert_int_equal(rows, 1);
+  eco_ledger_close(l);
+  free(db);
   eco_test_rmtree(dir);
   free(pf);
   free(dir);

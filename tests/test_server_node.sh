@@ -26,7 +26,7 @@ trap cleanup EXIT
 key="sk-test-$$"
 model="${ECOINFER_MODEL:-fake-model}"
 read -r -a args <<<"${SERVE_ARGS:---fake-backend --fake-rate 500}"
-ECOINFER_SERVER_API_KEY="$key" "$bin" serve "${args[@]}" --port 0 --port-file "$work/ports" \
+ECOINFER_SERVER_API_KEY="$key" "$bin" serve "${args[@]}" --port 0 --port-file "$work/ports" --ledger "$work/receipts.db" \
   --log-level warn 2>"$work/server.log" &
 pid=$!
 for _ in $(seq 1 600); do [[ -s "$work/ports" ]] && break; sleep 0.05; done

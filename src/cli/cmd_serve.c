@@ -25,6 +25,9 @@ static const eco_opt opts[] = {
     {"fake-backend", 0, NULL, "server.fake_backend", "serve the scripted fake backend (demo)"},
     {"fake-rate", 0, "TOK/S", "server.fake.tokens_per_s",
      "fake backend tokens/s per sequence (default 50; 0 = unthrottled)"},
+    {"ledger", 0, "FILE", "ledger.path",
+     "SQLite receipt ledger (default $XDG_DATA_HOME/ecoinfer/receipts.db)"},
+    {"no-ledger", 0, NULL, NULL, "do not write receipts to a ledger"},
     {"port-file", 0, "FILE", NULL, "write the bound public and admin ports to FILE"},
 };
 
@@ -114,6 +117,26 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   }
   if (alias[0]) sc.model_alias = alias;
 
+  /* every receipt goes to the ledger: default to one beside the models */
+  char ledger[4200];
+  const char *lp = NULL;
+  if (eco_cfg_str(c, NULL, "ledger.path", NULL, &lp, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (!eco_cli_flag(cli, "no-ledger") && !lp) {
+    const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+    if (x && *x)
+      snprintf(ledger, sizeof ledger, "%s/ecoinfer", x);
+    else
+      snprintf(ledger, sizeof ledger, "%s/.local/share/ecoinfer", h && *h ? h : "/tmp");
+    if (eco_fs_mkdirs(ledger) == 0) {
+      size_t n = strlen(ledger);
+      snprintf(ledger + n, sizeof ledger - n, "/receipts.db");
+      eco_cfg_set(cli->cfg, "ledger.path", ledger, "default");
+    }
+  }
+  if (eco_cli_flag(cli, "no-ledger")) eco_cfg_set(cli->cfg, "ledger.path", "", "--no-ledger");
   eco_srv_acct_state st;
   eco_srv_accounting acct;
   char node[64];
@@ -122,6 +145,8 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
+  if (st.ledger && eco_cfg_str(c, NULL, "ledger.path", "", &lp, &err) == 0)
+    ECO_INFO(&cli->log, "serve", "ledger: %s", lp);
   if (st.meter_note[0]) ECO_WARN(&cli->log, "serve", "%s", st.meter_note);
   if (st.meter)
     ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,

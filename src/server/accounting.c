@@ -110,8 +110,9 @@ int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_s
   }
   if ((rc = eco_carbon_provider_from_config(cfg, NULL, eco_time_wall_s(), &st->provider, err)))
     goto fail;
-  const eco_cfg_node *lp = eco_cfg_find(cfg, NULL, "ledger.path");
-  if (lp && (rc = eco_ledger_open_from_config(cfg, false, &st->ledger, err))) goto fail;
+  const char *lpath;
+  if ((rc = eco_cfg_str(cfg, NULL, "ledger.path", "", &lpath, err))) goto fail;
+  if (lpath[0] && (rc = eco_ledger_open_from_config(cfg, false, &st->ledger, err))) goto fail;
   acct->energy = eco_srv_energy_default;
   acct->energy_user = st;
   acct->intensity = eco_srv_intensity_provider;

@@ -684,7 +684,11 @@ static void wait_cancelled(fixture *f, int want) {
 }
 
 static void test_disconnect_cancels(void **state) {
-  fixture *f = start(NULL, NULL);
+  eco_fake_cfg fc;
+  eco_fake_cfg_default(&fc);
+  fc.tokens_per_s = 20;
+  fc.stop_at_script_end = false; /* 256 tokens at 20/s: still running when the client leaves */
+  fixture *f = start(&fc, NULL);
   eco_backend_fake_set_paused(&f->be, true);
   int fd = raw_connect(f);
   raw_send(fd, false);
@@ -698,8 +702,15 @@ static void test_disconnect_cancels(void **state) {
   close(fd);
   wait_cancelled(f, 2);
   eco_backend_fake_set_paused(&f->be, false);
+  /* mid-stream, while tokens are being written */
+  fd = raw_connect(f);
+  raw_send(fd, true);
+  assert_true(read(fd, buf, sizeof buf) > 0);
+  close(fd);
+  wait_cancelled(f, 3);
   resp r;
-  post(f, "/v1/chat/completions", chat_body, &r); /* still serving */
+  post(f, "/v1/completions", "{\"model\":\"fake-model\",\"prompt\":\"x\",\"max_tokens\":2}",
+       &r); /* still serving */
   assert_int_equal(r.status, 200);
   resp_free(&r);
   assert_int_equal(stop(f), 0);

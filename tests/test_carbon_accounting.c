@@ -45,6 +45,13 @@ static void test_embodied_and_receipt(void **state) {
   assert_false(r.intensity_estimated);
   assert_string_equal(r.method, "sci-v1.0 average");
   assert_true(r.pue == 1.2);
+  json_t *j = eco_receipt_to_json(&r);
+  assert_non_null(j);
+  assert_true(NEAR(json_real_value(json_object_get(j, "total_g")), 0.6617481278538813, 1e-12));
+  assert_string_equal(json_string_value(json_object_get(j, "energy_source")), "model");
+  assert_true(json_is_true(json_object_get(j, "energy_estimated")));
+  assert_true(json_is_false(json_object_get(j, "intensity_estimated")));
+  json_decref(j);
   assert_int_equal(eco_accounting_receipt(720, &es, &in, &e, 3600, 0.5, &r), ECO_EINVAL);
 }
 

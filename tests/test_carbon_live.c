@@ -471,11 +471,76 @@ static void test_cache_and_fallback(void **state) {
   eco_test_httpd_stop(h);
 }
 
+/* Every provider maps the same failures to the same codes. */
+typedef int (*ctor_fn)(const eco_live_opts *, eco_intensity_provider **, eco_error *);
+
+static void test_all_providers_errors(void **state) {
+  (void)state;
+  struct {
+    ctor_fn ctor;
+    const char *zone;
+    const char *path; /* the "now" endpoint */
+  } provs[] = {
+      {eco_intensity_electricitymaps_new, "DE", "/v3/carbon-intensity/latest"},
+      {eco_intensity_watttime_new, "CAISO_NORTH", "/v3/forecast"},
+      {eco_intensity_ukci_new, "GB", "/intensity"},
+      {eco_intensity_carbonaware_new, "eastus", "/emissions/bylocation"},
+  };
+  struct {
+    int status;
+    const char *body;
+    int delay_ms;
+    int want;
+  } cases[] = {
+      {401, "{}", 0, ECO_EACCES},
+      {429, "{}", 0, ECO_EBUSY},
+      {500, "{}", 0, ECO_EHTTP},
+      {503, "", 0, ECO_EHTTP},
+      {200, "{\"data\": [", 0, ECO_EFORMAT},
+      {200, "[1, 2", 0, ECO_EFORMAT},
+      {200, "{}", 900, ECO_ETIMEOUT},
+      {0, NULL, 0, ECO_ENET},
+  };
+  for (size_t i = 0; i < sizeof provs / sizeof provs[0]; i++) {
+    eco_test_httpd *h;
+    assert_int_equal(eco_test_httpd_start(&h), 0);
+    fake_clock c = {NOW};
+    eco_live_opts o;
+    opts(&o, h, &c);
+    o.timeout_s = 0.3;
+    o.token = "t"; /* WattTime: a ready bearer token, no login */
+    eco_intensity_provider *p;
+    eco_error err = {0};
+    assert_int_equal(provs[i].ctor(&o, &p, &err), 0);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+      eco_test_response r = {
+          .status = cases[k].status, .body = cases[k].body, .delay_ms = cases[k].delay_ms};
+      assert_int_equal(eco_test_httpd_on(h, "GET", provs[i].path, &r), 0);
+      c.now += 10000; /* past any backoff */
+      eco_intensity v;
+      int rc = eco_intensity_get(p, provs[i].zone, c.now, &v, &err);
+      if (rc != cases[k].want)
+        fail_msg("%s case %zu (HTTP %d): got %d (%s), want %d", p->name, k, cases[k].status, rc,
+                 err.msg, cases[k].want);
+      /* and the next call backs off without touching the network */
+      size_t before = eco_test_httpd_count(h, provs[i].path);
+      assert_int_equal(eco_intensity_get(p, provs[i].zone, c.now + 1, &v, &err), ECO_EAGAIN);
+      assert_int_equal(eco_test_httpd_count(h, provs[i].path), before);
+    }
+    eco_intensity_free(p);
+    eco_test_httpd_stop(h);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_electricitymaps),  cmocka_unit_test(test_errors_and_backoff),
-      cmocka_unit_test(test_watttime),         cmocka_unit_test(test_ukci),
-      cmocka_unit_test(test_carbon_aware_sdk), cmocka_unit_test(test_cache_and_fallback),
+      cmocka_unit_test(test_electricitymaps),
+      cmocka_unit_test(test_errors_and_backoff),
+      cmocka_unit_test(test_watttime),
+      cmocka_unit_test(test_ukci),
+      cmocka_unit_test(test_carbon_aware_sdk),
+      cmocka_unit_test(test_cache_and_fallback),
+      cmocka_unit_test(test_all_providers_errors),
   };
   return cmocka_run_group_tests_name("carbon_live", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include "carbon/ledger.h"
+#include "httpd.h"
 #include "util/status.h"
 
 #include <jansson.h>
@@ -176,6 +177,50 @@ static void test_carbon_cli(void **state) {
   free(gb);
 }
 
+/* `ecoinfer carbon` with a live provider from the config, against the
+ * loopback server; then with the provider down: the static fallback. */
+static void test_carbon_cli_live(void **state) {
+  (void)state;
+  eco_test_httpd *h;
+  assert_int_equal(eco_test_httpd_start(&h), 0);
+  eco_test_response ok = {.status = 200,
+                          .body = "{\"data\":[{\"from\":\"2026-11-21T10:00Z\","
+                                  "\"to\":\"2026-11-21T10:30Z\",\"intensity\":"
+                                  "{\"forecast\":150,\"actual\":148,\"index\":\"low\"}}]}"};
+  assert_int_equal(eco_test_httpd_on(h, "GET", "/intensity", &ok), 0);
+  char *dir = eco_test_tmpdir();
+  char yaml[512];
+  snprintf(yaml, sizeof yaml,
+           "carbon:\n  provider: ukci\n  zone: GB\n  ukci:\n    base_url: %s\n"
+           "    timeout: 2s\n",
+           eco_test_httpd_url(h));
+  assert_int_equal(eco_test_write_file(dir, "c.yaml", yaml), 0);
+  char args[1024];
+  snprintf(args, sizeof args, "carbon --config %s/c.yaml --json", dir);
+  int code;
+  char *out = run(args, &code);
+  assert_int_equal(code, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  if (!j) fail_msg("not JSON: %s", out);
+  assert_true(NEAR(json_real_value(json_object_get(j, "gco2_kwh")), 148));
+  assert_string_equal(json_string_value(json_object_get(j, "source")), "ukci");
+  json_decref(j);
+  free(out);
+  eco_test_response down = {.status = 500, .body = "down"};
+  assert_int_equal(eco_test_httpd_on(h, "GET", "/intensity", &down), 0);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "source")), "static");
+  assert_true(json_is_true(json_object_get(j, "estimated")));
+  json_decref(j);
+  free(out);
+  eco_test_httpd_stop(h);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 static void test_doctor_meters(void **state) {
   (void)state;
   char *dir = eco_test_tmpdir();
@@ -215,6 +260,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_report_formats),
       cmocka_unit_test(test_carbon_cli),
+      cmocka_unit_test(test_carbon_cli_live),
       cmocka_unit_test(test_doctor_meters),
   };
   return cmocka_run_group_tests_name("report", tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include "util/config.h"
 #include "util/status.h"
 
+#include <jansson.h>
 #include <stddef.h>
 
 /* Builds the provider named by carbon.provider (or provider_override when
@@ -60,6 +61,13 @@ int eco_embodied_make(double embodied_kg, double lifetime_years, double share, e
 int eco_accounting_receipt(double energy_j, const eco_energy_source *esrc,
                            const eco_intensity *intensity, const eco_embodied *emb,
                            double reserved_s, double pue, eco_receipt *out);
+
+/* The receipt as a JSON object (new reference; NULL on allocation
+ * failure), for responses (usage.carbon) and logs:
+ * {"energy_j", "energy_source", "energy_estimated", "intensity_gco2_kwh",
+ *  "intensity_source", "intensity_estimated", "operational_g", "embodied_g",
+ *  "total_g", "pue", "method"}. */
+json_t *eco_receipt_to_json(const eco_receipt *r);
 
 /* Opens the ledger at ledger.path (ECO_ECONFIG if unset) with
  * ledger.synchronous (normal | full) and ledger.busy_timeout. */

@@ -159,9 +159,11 @@ static int fetch_json(live *L, const char *path_query, json_t **out, eco_error *
   double retry_after = 0;
   bool relogged = false;
   for (int attempt = 0;; attempt++) {
-    if (L->kind == K_WATTTIME && !L->bearer[0] && !L->token) {
-      rc = wt_login(L, err);
-      if (rc) break;
+    if (L->kind == K_WATTTIME && !L->token) {
+      pthread_mutex_lock(&L->mu);
+      bool need = !L->bearer[0];
+      pthread_mutex_unlock(&L->mu);
+      if (need && (rc = wt_login(L, err))) break;
     }
     struct curl_slist *h = NULL;
     char hdr[2200];

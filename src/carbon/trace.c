@@ -37,7 +37,7 @@ typedef struct trace_provider {
   eco_trace_opts opts;
   trace_series *series;
   size_t n_series;
-  char **files; /* base names */
+  char **files; /* "trace:<base name>", ECO_SOURCE_MAX bytes each */
   size_t n_files;
 } trace_provider;
 
@@ -199,7 +199,8 @@ int eco_intensity_trace_add_file(eco_intensity_provider *p, const char *path, co
     return eco_error_set(err, ECO_ENOMEM, "trace: out of memory");
   }
   tp->files = nf;
-  nf[tp->n_files] = strdup(base_name(path));
+  nf[tp->n_files] = calloc(1, ECO_SOURCE_MAX);
+  if (nf[tp->n_files]) snprintf(nf[tp->n_files], ECO_SOURCE_MAX, "trace:%s", base_name(path));
   if (!nf[tp->n_files]) {
     free(text);
     return eco_error_set(err, ECO_ENOMEM, "trace: out of memory");
@@ -425,8 +426,10 @@ static void fill(const trace_provider *tp, const trace_series *s, size_t i, doub
   out->period_s = i + 1 < s->n ? s->rows[i + 1].t - r->t : s->last_period_s;
   out->signal = tp->opts.signal;
   out->estimated = r->estimated;
-  snprintf(out->zone, sizeof out->zone, "%s", s->zone);
-  snprintf(out->source, sizeof out->source, "trace:%s", tp->files[r->file]);
+  memcpy(out->zone, s->zone, sizeof out->zone);
+  /* files[] hold "trace:<base name>", at least ECO_SOURCE_MAX bytes */
+  memcpy(out->source, tp->files[r->file], sizeof out->source);
+  out->source[sizeof out->source - 1] = '\0';
 }
 
 static int trace_get(eco_intensity_provider *p, const char *zone, double t_s, eco_intensity *out,

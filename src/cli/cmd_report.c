@@ -230,7 +230,7 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "report", "ledger '%s' does not exist", path);
     return ECO_EXIT_RUNTIME;
   }
-  if ((rc = eco_ledger_open(path, &lo, &l, &err))) {
+  if (eco_ledger_open(path, &lo, &l, &err)) {
     eco_cli_error(cli, "report", "%s", eco_error_text(&err));
     return ECO_EXIT_RUNTIME;
   }

@@ -74,7 +74,7 @@ static int read_stat(const char *path, unsigned long long *busy, unsigned long l
 
 static int model_poll(eco_meter *m, double now_s, double *delta_j, eco_error *err) {
   model_meter *mm = (model_meter *)m;
-  unsigned long long busy, total;
+  unsigned long long busy = 0, total = 0;
   int rc = read_stat(mm->stat_path, &busy, &total, err);
   if (rc) return rc;
   *delta_j = 0;
@@ -157,7 +157,7 @@ int eco_meter_model_open(const char *root, const eco_model_params *params, eco_m
   model_meter *mm = calloc(1, sizeof *mm);
   if (!mm) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
   snprintf(mm->stat_path, sizeof mm->stat_path, "%s/proc/stat", r0);
-  unsigned long long b, t;
+  unsigned long long b = 0, t = 0;
   int rc = read_stat(mm->stat_path, &b, &t, err);
   if (rc) {
     free(mm);

@@ -13,7 +13,8 @@
  *               (RAPL/hwmon/INA3221/NVML, else the utilisation model) polled by
  *               the server at each request start and finish and every
  *               energy.attribution_interval (0.25 s) while requests run, split
- *               among the in-flight requests by src/energy/attribute.c;
+ *               among the in-flight requests by src/energy/tracker.h
+ *               (the rule of src/energy/attribute.c);
  *               else (energy.attribution: cpu-time, or no meter) CPU time x
  *               energy.cpu_watts (default 15 W), "cpu-time-model", estimated
  *   intensity = the carbon.provider chain of the accounting module

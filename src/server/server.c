@@ -1,6 +1,7 @@
 /* ecoinfer: the node server (see server.h). */
 #include "server/server.h"
 
+#include "energy/tracker.h"
 #include "server/metrics.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -48,10 +49,7 @@ struct eco_server {
   uint64_t busy_since_ns;
   /* meter attribution (loop thread only) */
   struct event *attr_timer;
-  double meter_last_j; /* meter total at the last tick, J */
-  double meter_last_s; /* monotonic time of the last tick, s */
-  double idle_j;       /* meter energy not attributed to requests, J */
-  eco_energy_source meter_src;
+  eco_tracker *tracker; /* per-request energy from the node meter, or NULL */
   pthread_t thread;
   bool thread_started;
   int run_rc;
@@ -73,9 +71,10 @@ struct gen_req {
   char utf8_carry[4];
   size_t n_carry;
   eco_strbuf text;       /* non-stream: the whole completion */
-  double energy_j;       /* meter energy attributed so far, J */
-  int attr_gen;          /* generated tokens already attributed */
-  bool attr_prompt_done; /* prompt tokens already attributed */
+  bool tracked;          /* begun in the energy tracker */
+  int attr_gen;          /* generated tokens already reported to the tracker */
+  bool attr_prompt_done; /* prompt tokens already reported */
+  uint64_t attr_last_ns; /* last progress report, monotonic ns */
   /* shared with the backend thread, under mu */
   pthread_mutex_t mu;
   eco_strbuf pending;
@@ -282,59 +281,34 @@ static void on_watch(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
-/* Polls the node meter and splits the energy since the last tick among the
- * in-flight requests (src/energy/attribute.c). done: a request whose DONE
- * stats are final (its backend id is gone). */
-static void attr_tick(eco_server *s, gen_req *done) {
-  eco_meter *m = s->acct.meter;
-  if (!m) return;
-  double now = (double)eco_time_mono_ns() / 1e9;
-  double total = 0;
-  if (eco_meter_read(m, &total, &s->meter_src) != 0) return; /* polls; keep the interval open */
-  double dj = total - s->meter_last_j, dt = now - s->meter_last_s;
-  bool first = s->meter_last_s == 0;
-  s->meter_last_j = total;
-  s->meter_last_s = now;
-  if (first || dt <= 0 || !(dj >= 0)) return;
-  size_t n = 0;
-  for (gen_req *g = s->reqs; g; g = g->next)
-    n++;
-  eco_attr_share *sh = calloc(n ? n : 1, sizeof *sh);
-  double *out = calloc(n ? n : 1, sizeof *out);
-  gen_req **who = calloc(n ? n : 1, sizeof *who);
-  if (!sh || !out || !who) goto out;
-  size_t k = 0;
-  for (gen_req *g = s->reqs; g; g = g->next) {
-    eco_backend_stats st;
-    if (g == done)
-      st = g->st;
-    else if (s->backend->vt->stats(s->backend->self, g->bid, &st) != 0)
-      continue;
-    if (!g->attr_prompt_done && st.generated_tokens > 0) {
-      sh[k].prompt_tokens = st.prompt_tokens;
-      g->attr_prompt_done = true;
-    }
-    sh[k].output_tokens = st.generated_tokens - g->attr_gen;
-    if (sh[k].output_tokens < 0) sh[k].output_tokens = 0;
-    g->attr_gen = st.generated_tokens;
-    sh[k].busy_s = st.queue_s > 0 || st.generated_tokens > 0 ? dt : 0;
-    who[k++] = g;
+/* Reports a request's work since its previous report to the energy
+ * tracker (src/energy/tracker.h, which applies src/energy/attribute.c):
+ * prompt tokens once its first token exists, new output tokens, and the
+ * elapsed time as busy time. */
+static void report_progress(eco_server *s, gen_req *g, const eco_backend_stats *st) {
+  uint64_t now = eco_time_mono_ns();
+  double prompt = 0;
+  if (!g->attr_prompt_done && st->generated_tokens > 0) {
+    prompt = st->prompt_tokens;
+    g->attr_prompt_done = true;
   }
-  eco_attr_result res;
-  if (eco_attribute(&s->acct.attr, dj, dt, sh, k, out, &res) == 0) {
-    for (size_t i = 0; i < k; i++)
-      who[i]->energy_j += out[i];
-    s->idle_j += res.idle_j;
-  }
-out:
-  free(sh);
-  free(out);
-  free(who);
+  double out = st->generated_tokens > g->attr_gen ? st->generated_tokens - g->attr_gen : 0;
+  g->attr_gen = st->generated_tokens;
+  double busy = (double)(now - g->attr_last_ns) / 1e9;
+  g->attr_last_ns = now;
+  eco_tracker_progress(s->tracker, g->bid, prompt, out, busy);
 }
 
+/* While requests run: report everyone's progress, close the interval. */
 static void on_attr_timer(evutil_socket_t fd, short what, void *arg) {
   eco_server *s = arg;
-  if (s->n_reqs > 0) attr_tick(s, NULL);
+  if (!s->tracker || s->n_reqs == 0) return;
+  for (gen_req *g = s->reqs; g; g = g->next) {
+    eco_backend_stats st;
+    if (g->tracked && s->backend->vt->stats(s->backend->self, g->bid, &st) == 0)
+      report_progress(s, g, &st);
+  }
+  eco_tracker_settle(s->tracker);
 }
 
 static void gen_free(gen_req *g) {
@@ -418,12 +392,17 @@ static void gen_finish(gen_req *g) {
   eco_srv_intensity in;
   memset(&in, 0, sizeof in);
   bool have_rc = false;
-  if (s->acct.meter && !g->st.energy_known) {
-    attr_tick(s, g);
-    g->st.energy_j = g->energy_j;
-    g->st.energy_known = true;
-    g->st.energy_estimated = s->meter_src.estimated;
-    snprintf(g->st.energy_source, sizeof g->st.energy_source, "%s", s->meter_src.name);
+  if (g->tracked) {
+    report_progress(s, g, &g->st);
+    double j = 0;
+    eco_energy_source src;
+    g->tracked = false;
+    if (eco_tracker_end(s->tracker, g->bid, &j, &src) == 0 && !g->st.energy_known) {
+      g->st.energy_j = j;
+      g->st.energy_known = true;
+      g->st.energy_estimated = src.estimated;
+      snprintf(g->st.energy_source, sizeof g->st.energy_source, "%s", src.name);
+    }
   }
   if (s->have_acct) {
     int e = eco_srv_price(&s->acct, &g->st, wall, eco_time_wall_s(), &rc, &in);
@@ -627,8 +606,8 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
       .n_stop = g->oai.n_stop,
   };
   if (!chat) br.messages = NULL;
-  attr_tick(s, NULL); /* close the interval before this request joins */
-  if (s->acct.meter && s->n_reqs == 0 && s->attr_timer) {
+  if (s->tracker) eco_tracker_settle(s->tracker); /* close the interval before it joins */
+  if (s->tracker && s->n_reqs == 0 && s->attr_timer) {
     double iv = s->acct.attr_interval_s;
     struct timeval tv = {(time_t)iv, (suseconds_t)((iv - (double)(time_t)iv) * 1e6)};
     event_add(s->attr_timer, &tv);
@@ -662,6 +641,10 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     gen_free(g);
     reply_error(s, r, ep, &e);
     return;
+  }
+  if (s->tracker && eco_tracker_begin(s->tracker, g->bid) == 0) {
+    g->tracked = true;
+    g->attr_last_ns = eco_time_mono_ns();
   }
   g->conn = evhttp_request_get_connection(r);
   if (g->conn) {
@@ -925,6 +908,9 @@ int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_sr
     rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
     goto fail;
   }
+  if (s->have_acct && s->acct.meter &&
+      (rc = eco_tracker_new(s->acct.meter, &s->acct.attr, &s->tracker, err)))
+    goto fail;
   if ((rc = bind_one(s->http, s->cfg.host, s->cfg.port, &s->bound, &s->port, err))) goto fail;
   if (s->cfg.admin_port >= 0) {
     s->admin = make_http(s, on_admin);
@@ -1004,6 +990,7 @@ void eco_server_free(eco_server *s) {
   if (s->stop_ev) event_free(s->stop_ev);
   if (s->drain_timer) event_free(s->drain_timer);
   if (s->attr_timer) event_free(s->attr_timer);
+  if (s->tracker) eco_tracker_free(s->tracker);
   if (s->base && !s->n_reqs) event_base_free(s->base);
   eco_srv_metrics_destroy(&s->metrics);
   free(s);

@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake pkg-config clang clang-format clang-tidy cppcheck
   libjansson-dev        # JSON
   libcurl4-openssl-dev  # HTTP client (carbon APIs, router -> node, pull)
+  libssl-dev            # libcrypto: SHA-256 of pulled models
   libsqlite3-dev        # durable ledger and batch queue
   libevent-dev          # HTTP server (node, router, agent)
   libyaml-dev           # configuration files

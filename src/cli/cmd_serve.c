@@ -1,16 +1,187 @@
-/* ecoinfer serve: not implemented yet (the node server, issue 6). */
+/* ecoinfer serve: the OpenAI-compatible node server (issue 6).
+ *
+ * Until the engine's batch scheduler lands, `--fake-backend` serves the
+ * deterministic fake backend (src/server/backend_fake.h) for demos and
+ * tests; `-m MODEL.gguf` reports that the engine is not available yet. */
 #include "cli/cli.h"
+#include "server/backend_fake.h"
+#include "server/server.h"
+#include "util/fs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const eco_opt opts[] = {
+    {"model", 'm', "FILE", "server.model", "GGUF model to serve"},
+    {"host", 0, "HOST", "server.host", "public listen address (default 127.0.0.1)"},
+    {"port", 'p', "PORT", "server.port", "public port (default 8080; 0 = any free port)"},
+    {"admin-host", 0, "HOST", "server.admin_host", "admin listen address (default 127.0.0.1)"},
+    {"admin-port", 0, "PORT", "server.admin_port",
+     "admin port for /metrics and /admin/drain (default port+1; -1 = on the public port)"},
+    {"api-key", 0, "KEY", "server.api_key", "require 'Authorization: Bearer KEY' on /v1/"},
+    {"model-name", 0, "NAME", "server.model_name", "model id clients use (alias)"},
+    {"drain-timeout", 0, "DUR", "server.drain_timeout", "SIGTERM drain timeout (default 30s)"},
+    {"fake-backend", 0, NULL, "server.fake_backend", "serve the scripted fake backend (demo)"},
+    {"fake-rate", 0, "TOK/S", "server.fake.tokens_per_s",
+     "fake backend tokens/s per sequence (default 50; 0 = unthrottled)"},
+    {"ledger", 0, "FILE", "ledger.path",
+     "SQLite receipt ledger (default $XDG_DATA_HOME/ecoinfer/receipts.db)"},
+    {"no-ledger", 0, NULL, NULL, "do not write receipts to a ledger"},
+    {"port-file", 0, "FILE", NULL, "write the bound public and admin ports to FILE"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "serve",
     .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the node server, issue 6.",
-    .max_args = -1,
+    .summary = "Run the OpenAI-compatible node server with carbon receipts and metrics.",
+    .details =
+        "Endpoints: POST /v1/chat/completions, POST /v1/completions (stream: true for SSE),\n"
+        "GET /v1/models, /v1/node, /health, /ready; admin listener: GET /metrics,\n"
+        "POST /admin/drain. SIGTERM drains in-flight requests, then exits.\n"
+        "Config keys: server.max_body_bytes, server.max_header_bytes, server.max_tokens,\n"
+        "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
+        "server.fake.* (max_batch, queue_cap, context_length), energy.cpu_watts,\n"
+        "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
+        "ledger.path (every receipt is appended). See docs/server.md, docs/accounting.md.",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
 
 int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "serve", "the node server, issue 6");
+  eco_error err = {0};
+  const eco_cfg *c = cli->cfg;
+  eco_server_cfg sc;
+  eco_server_cfg_default(&sc);
+  const char *model, *alias, *key, *status503;
+  int64_t port, admin_port, body, hdr, maxtok, maxmsg, retry, batch, qcap, ctx;
+  double drain, rate;
+  bool fake;
+  if (eco_cfg_str(c, NULL, "server.model", "", &model, &err) ||
+      eco_cfg_str(c, NULL, "server.host", "127.0.0.1", &sc.host, &err) ||
+      eco_cfg_int(c, NULL, "server.port", 8080, &port, &err) ||
+      eco_cfg_str(c, NULL, "server.admin_host", "127.0.0.1", &sc.admin_host, &err) ||
+      eco_cfg_int(c, NULL, "server.admin_port", port == 0 ? 0 : port + 1, &admin_port, &err) ||
+      eco_cfg_str(c, NULL, "server.api_key", "", &key, &err) ||
+      eco_cfg_str(c, NULL, "server.model_name", "", &alias, &err) ||
+      eco_cfg_duration(c, NULL, "server.drain_timeout", 30, &drain, &err) ||
+      eco_cfg_bool(c, NULL, "server.fake_backend", false, &fake, &err) ||
+      eco_cfg_double(c, NULL, "server.fake.tokens_per_s", 50, &rate, &err) ||
+      eco_cfg_int(c, NULL, "server.fake.max_batch", 4, &batch, &err) ||
+      eco_cfg_int(c, NULL, "server.fake.queue_cap", 16, &qcap, &err) ||
+      eco_cfg_int(c, NULL, "server.fake.context_length", 2048, &ctx, &err) ||
+      eco_cfg_int(c, NULL, "server.max_body_bytes", 1 << 20, &body, &err) ||
+      eco_cfg_int(c, NULL, "server.max_header_bytes", 16 << 10, &hdr, &err) ||
+      eco_cfg_int(c, NULL, "server.max_tokens", 4096, &maxtok, &err) ||
+      eco_cfg_int(c, NULL, "server.max_messages", 256, &maxmsg, &err) ||
+      eco_cfg_int(c, NULL, "server.retry_after", 1, &retry, &err) ||
+      eco_cfg_str(c, NULL, "server.queue_full_status", "429", &status503, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (port < 0 || port > 65535 || admin_port > 65535 || body < 1024 || hdr < 1024 || maxtok < 1 ||
+      maxmsg < 1 || retry < 0 || batch < 1 || qcap < 0 || ctx < 2 ||
+      (strcmp(status503, "429") != 0 && strcmp(status503, "503") != 0)) {
+    eco_cli_error(cli, "serve", "a server setting is out of range (see --help)");
+    return ECO_EXIT_USAGE;
+  }
+  if (!fake) {
+    if (!model[0])
+      eco_cli_error(cli, "serve", "give a model with -m MODEL.gguf (or --fake-backend for a demo)");
+    else
+      eco_cli_error(cli, "serve",
+                    "the engine's batch scheduler is not available in this build yet (issue 5); "
+                    "use --fake-backend to run the server with the scripted fake backend");
+    return fake ? ECO_EXIT_RUNTIME : ECO_EXIT_USAGE;
+  }
+  sc.port = (int)port;
+  sc.admin_port = (int)admin_port;
+  sc.max_body_bytes = (size_t)body;
+  sc.max_header_bytes = (size_t)hdr;
+  sc.limits.max_tokens_limit = (int)maxtok;
+  sc.limits.max_messages = (size_t)maxmsg;
+  if (sc.limits.default_max_tokens > maxtok) sc.limits.default_max_tokens = (int)maxtok;
+  sc.retry_after_s = (int)retry;
+  sc.busy_status_503 = strcmp(status503, "503") == 0;
+  sc.drain_timeout_s = drain;
+  sc.handle_signals = true;
+  const char *keys[1] = {key};
+  if (key[0]) {
+    sc.api_keys = keys;
+    sc.n_api_keys = 1;
+  }
+  if (alias[0]) sc.model_alias = alias;
+
+  /* every receipt goes to the ledger: default to one beside the models */
+  char ledger[4200];
+  const char *lp = NULL;
+  if (eco_cfg_str(c, NULL, "ledger.path", NULL, &lp, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (!eco_cli_flag(cli, "no-ledger") && !lp) {
+    const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+    if (x && *x)
+      snprintf(ledger, sizeof ledger, "%s/ecoinfer", x);
+    else
+      snprintf(ledger, sizeof ledger, "%s/.local/share/ecoinfer", h && *h ? h : "/tmp");
+    if (eco_fs_mkdirs(ledger) == 0) {
+      size_t n = strlen(ledger);
+      snprintf(ledger + n, sizeof ledger - n, "/receipts.db");
+      eco_cfg_set(cli->cfg, "ledger.path", ledger, "default");
+    }
+  }
+  if (eco_cli_flag(cli, "no-ledger")) eco_cfg_set(cli->cfg, "ledger.path", "", "--no-ledger");
+  eco_srv_acct_state st;
+  eco_srv_accounting acct;
+  char node[64];
+  snprintf(node, sizeof node, "%s:%d", sc.host, sc.port);
+  if (eco_srv_accounting_open(c, node, &st, &acct, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (st.ledger && eco_cfg_str(c, NULL, "ledger.path", "", &lp, &err) == 0)
+    ECO_INFO(&cli->log, "serve", "ledger: %s", lp);
+  if (st.meter_note[0]) ECO_WARN(&cli->log, "serve", "%s", st.meter_note);
+  if (st.meter)
+    ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,
+             st.meter->src.detail, st.meter->src.estimated ? ", estimated" : "");
+  eco_fake_cfg fc;
+  eco_fake_cfg_default(&fc);
+  fc.tokens_per_s = rate;
+  fc.max_batch = (int)batch;
+  fc.queue_cap = (int)qcap;
+  fc.context_length = (int)ctx;
+  if (alias[0]) fc.model_name = alias;
+  eco_backend be;
+  if (eco_backend_fake_new(&fc, &be)) {
+    eco_cli_error(cli, "serve", "cannot start the fake backend");
+    eco_srv_accounting_close(&st);
+    return ECO_EXIT_RUNTIME;
+  }
+  eco_server *srv;
+  if (eco_server_new(&sc, &be, &acct, &cli->log, &srv, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    be.vt->destroy(be.self);
+    eco_srv_accounting_close(&st);
+    return ECO_EXIT_RUNTIME;
+  }
+  const char *pf = eco_cli_get(cli, "port-file");
+  if (pf) { /* atomic, so a watcher never reads half a line */
+    char line[64];
+    int n =
+        snprintf(line, sizeof line, "%d %d\n", eco_server_port(srv), eco_server_admin_port(srv));
+    if (eco_fs_write_atomic(pf, line, (size_t)n, &err))
+      ECO_WARN(&cli->log, "serve", "--port-file: %s", eco_error_text(&err));
+  }
+  rc = eco_server_run(srv);
+  eco_server_free(srv);
+  be.vt->destroy(be.self);
+  eco_srv_accounting_close(&st);
+  return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

@@ -27,11 +27,9 @@
 
 typedef uint64_t eco_backend_id;
 
-/* One chat message (OpenAI "messages" entry, text content only). */
-typedef struct eco_chat_msg {
-  const char *role;    /* "system", "user", "assistant", "tool", "developer" */
-  const char *content; /* UTF-8 text */
-} eco_chat_msg;
+/* Chat messages (OpenAI "messages" entries, text content only) are the
+ * engine's type: engine/chat.h owns eco_chat_msg. */
+#include "engine/chat.h"
 
 typedef struct eco_sampling {
   double temperature;   /* 0 = greedy; OpenAI range 0..2 */

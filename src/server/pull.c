@@ -6,7 +6,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
+#include <openssl/evp.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,59 +15,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- SHA-256 through libcrypto ----------------------------------------
- * libcrypto is already in the process through libcurl (OpenSSL flavour);
- * it is resolved at run time so the build needs no extra link line. */
-typedef struct evp {
-  void *(*ctx_new)(void);
-  void (*ctx_free)(void *);
-  const void *(*sha256)(void);
-  int (*init)(void *, const void *, void *);
-  int (*update)(void *, const void *, size_t);
-  int (*final)(void *, unsigned char *, unsigned int *);
-} evp;
-
-/* dlsym returns an object pointer; copy its bits into the function pointer. */
-#define SYM(field, name)                                                                           \
-  do {                                                                                             \
-    void *sym_ = dlsym(h, name);                                                                   \
-    memcpy(&e->field, &sym_, sizeof sym_);                                                         \
-  } while (0)
-
-static int load_evp(evp *e, eco_error *err) {
-  memset(e, 0, sizeof *e);
-  void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-  if (!h) h = dlopen("libcrypto.so", RTLD_NOW | RTLD_LOCAL);
-  if (!h)
-    return eco_error_set(err, ECO_EUNSUPPORTED, "libcrypto (OpenSSL) not found: %s", dlerror());
-  SYM(ctx_new, "EVP_MD_CTX_new");
-  SYM(ctx_free, "EVP_MD_CTX_free");
-  SYM(sha256, "EVP_sha256");
-  SYM(init, "EVP_DigestInit_ex");
-  SYM(update, "EVP_DigestUpdate");
-  SYM(final, "EVP_DigestFinal_ex");
-  if (!e->ctx_new || !e->ctx_free || !e->sha256 || !e->init || !e->update || !e->final)
-    return eco_error_set(err, ECO_EUNSUPPORTED, "libcrypto lacks the EVP digest API");
-  return 0; /* the handle stays open: libcrypto is never unloaded */
-}
+/* ---- SHA-256 through OpenSSL's libcrypto (EVP digest API) ------------- */
 
 int eco_sha256_file(const char *path, char hex[65], eco_error *err) {
-  evp e = {0};
-  int rc = load_evp(&e, err);
-  if (rc) return rc;
-  if (!e.ctx_new || !e.ctx_free || !e.sha256 || !e.init || !e.update || !e.final)
-    return ECO_EUNSUPPORTED;
+  int rc = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return eco_error_set(err, eco_status_from_errno(errno), "%s: %s", path, strerror(errno));
-  void *ctx = e.ctx_new();
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
   unsigned char *buf = malloc(1 << 20);
-  if (!ctx || !buf || e.init(ctx, e.sha256(), NULL) != 1) {
+  if (!ctx || !buf || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
     rc = eco_error_set(err, ECO_ENOMEM, "cannot start SHA-256");
     goto out;
   }
   size_t n;
   while ((n = fread(buf, 1, 1 << 20, f)) > 0)
-    if (e.update(ctx, buf, n) != 1) {
+    if (EVP_DigestUpdate(ctx, buf, n) != 1) {
       rc = eco_error_set(err, ECO_EINTERNAL, "SHA-256 update failed");
       goto out;
     }
@@ -75,16 +37,16 @@ int eco_sha256_file(const char *path, char hex[65], eco_error *err) {
     rc = eco_error_set(err, ECO_EIO, "%s: read error", path);
     goto out;
   }
-  unsigned char md[32];
+  unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  if (e.final(ctx, md, &mdlen) != 1 || mdlen != 32) {
+  if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
     rc = eco_error_set(err, ECO_EINTERNAL, "SHA-256 final failed");
     goto out;
   }
   for (int i = 0; i < 32; i++)
     snprintf(hex + 2 * i, 3, "%02x", md[i]);
 out:
-  if (ctx) e.ctx_free(ctx);
+  EVP_MD_CTX_free(ctx);
   free(buf);
   fclose(f);
   return rc;

@@ -17,7 +17,8 @@ static const eco_opt opts[] = {
     {"start-hour", 0, "N", NULL, "first hour of the window (default 800)"},
     {"hours", 0, "N", NULL, "window length in hours (default 720)"},
     {"policy", 0, "P", NULL, "baseline|static|lp|ours|oracle|co2opt (default lp)"},
-    {"seed", 0, "N", NULL, "seed of the request mix and the samples (default 0)"},
+    {"seed", 0, "N", NULL, "seed of the request mix, as np.random.seed in the artifact (default 0)"},
+    {"sample-seed", 0, "N", NULL, "seed of the hourly prompt samples (default 0)"},
     {"xi", 0, "X", NULL, "quality tolerance at the year's highest intensity (default 0.1)"},
     {"folds", 0, "K", NULL, "ours: k of the k-fold cross-validation (default 5)"},
     {"margin", 0, "Q", NULL, "ours: extra preference floor (default 0)"},
@@ -49,10 +50,10 @@ static const char *zone_file(const char *region) {
 
 static json_t *summary_json(const char *region, const eco_sprout_cfg *c,
                             const eco_sprout_result *r) {
-  json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "region",
+  json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "region",
                         region ? region : "", "policy", eco_sprout_policy_name(c->policy),
                         "start_hour", (json_int_t)c->start_hour, "hours", (json_int_t)c->hours,
-                        "seed", (json_int_t)c->seed, "carbon_per_req_g", r->carbon_g,
+                        "seed", (json_int_t)c->seed, "sample_seed", (json_int_t)c->sample_seed, "carbon_per_req_g", r->carbon_g,
                         "baseline_carbon_per_req_g", r->base_carbon_g, "reduction_pct",
                         r->reduction_pct, "quality_preference", r->quality, "pref_max",
                         r->pref_max, "offline_evaluations", (json_int_t)r->n_evals);
@@ -75,11 +76,14 @@ static int write_csv(const char *path, const eco_sprout_result *r) {
   FILE *f = fopen(path, "w");
   if (!f) return -1;
   fprintf(f, "hour,ci_gco2_kwh,x0,x1,x2,carbon_per_req_g,baseline_g,quality_preference,"
-             "pref_max,evaluated\n");
+             "pref_max,evaluated,mix_alpaca,mix_math,mix_mmlu,mix_naturalqa,mix_triviaqa,"
+             "mix_scienceqa\n");
   for (size_t h = 0; h < r->n_hours; h++) {
     const eco_sprout_hour *o = &r->hour[h];
-    fprintf(f, "%zu,%.2f,%.6f,%.6f,%.6f,%.8f,%.8f,%.6f,%.6f,%d\n", h, o->ci, o->x[0], o->x[1],
+    fprintf(f, "%zu,%.2f,%.6f,%.6f,%.6f,%.8f,%.8f,%.6f,%.6f,%d", h, o->ci, o->x[0], o->x[1],
             o->x[2], o->carbon_g, o->base_g, o->quality, o->pref_max, o->evaluated ? 1 : 0);
+    for (int k = 0; k < ECO_SPROUT_NDS; k++) fprintf(f, ",%.6f", o->mix[k]);
+    fputc('\n', f);
   }
   return fclose(f) ? -1 : 0;
 }
@@ -95,10 +99,11 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
   const char *trace = eco_cli_get(cli, "trace");
   const char *data = eco_cli_get(cli, "data");
   const char *pol = eco_cli_get(cli, "policy");
-  int64_t sh = 0, hrs = 0, seed = 0, folds = 0;
+  int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0;
   double xi = 0, margin = 0;
   if (eco_cli_get_int(cli, "start-hour", 800, &sh) || eco_cli_get_int(cli, "hours", 720, &hrs) ||
-      eco_cli_get_int(cli, "seed", 0, &seed) || eco_cli_get_int(cli, "folds", 5, &folds) ||
+      eco_cli_get_int(cli, "seed", 0, &seed) ||
+      eco_cli_get_int(cli, "sample-seed", 0, &sseed) || eco_cli_get_int(cli, "folds", 5, &folds) ||
       eco_cli_get_double(cli, "xi", 0.1, &xi) || eco_cli_get_double(cli, "margin", 0, &margin))
     return ECO_EXIT_USAGE;
   if (!data) {
@@ -109,11 +114,12 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, cmd, "unknown --policy '%s' (baseline|static|lp|ours|oracle|co2opt)", pol);
     return ECO_EXIT_USAGE;
   }
-  if (sh < 0 || hrs <= 0 || seed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1) {
+  if (sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL || sseed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1) {
     eco_cli_error(cli, cmd, "bad --start-hour, --hours, --seed, --folds (2..16) or --xi (0..1)");
     return ECO_EXIT_USAGE;
   }
   c.start_hour = (size_t)sh, c.hours = (size_t)hrs, c.seed = (uint64_t)seed;
+  c.sample_seed = (uint64_t)sseed;
   c.folds = (size_t)folds, c.xi = xi, c.margin = margin;
   char tpath[1024];
   if (!trace) {

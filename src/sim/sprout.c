@@ -255,7 +255,7 @@ static int static_x(sim *s, double *x, eco_error *err) {
   double q[ECO_SPROUT_NLV] = {0}, qh[ECO_SPROUT_NLV];
   eco_level_stats lv[ECO_SPROUT_NLV] = {{0}}, lh[ECO_SPROUT_NLV];
   rng r2;
-  rng_seed(&r2, s->cfg->seed ^ 0x5eed5eedULL);
+  rng_seed(&r2, s->cfg->sample_seed ^ 0x5eed5eedULL);
   for (size_t h = 0; h < s->H; h++) {
     sample_quality(s, &r2, s->comp[h], s->cfg->n_sample, qh);
     mix_stats(s, s->comp[h], NULL, lh);
@@ -448,7 +448,7 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
   }
   if ((rc = eco_assign_train(m, tr, ntr, ECO_SPROUT_NDS, ECO_SPROUT_NLV, 5.0, err))) goto fail;
   rng r;
-  rng_seed(&r, cfg->seed * 1000003ULL + fold + 1);
+  rng_seed(&r, cfg->sample_seed * 1000003ULL + fold + 1);
   eco_eval_sched sched;
   eco_eval_sched_init(&sched);
   double ci_mean = 0;
@@ -526,7 +526,7 @@ static int run_ours(sim *s, eco_sprout_result *res, eco_error *err) {
   unsigned char *in_fold[ECO_SPROUT_NDS] = {0};
   int rc = 0;
   rng r;
-  rng_seed(&r, s->cfg->seed ^ 0xf01dULL);
+  rng_seed(&r, s->cfg->sample_seed ^ 0xf01dULL);
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {
     size_t n = s->d->ds[k].n_lab;
     in_fold[k] = malloc(n ? n : 1);
@@ -624,13 +624,14 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
   }
   res->n_hours = s.H;
   rng r;
-  rng_seed(&r, cfg->seed);
+  rng_seed(&r, cfg->sample_seed);
   gen_mix(&s);
   switch (cfg->policy) {
   case ECO_SPROUT_ORACLE: rc = run_oracle(&s, &r, res, err); break;
   case ECO_SPROUT_OURS: rc = run_ours(&s, res, err); break;
   default: rc = run_mixture(&s, &r, res, err); break;
   }
+  for (size_t h = 0; !rc && h < s.H; h++) memcpy(res->hour[h].mix, s.comp[h], sizeof s.comp[h]);
   if (!rc && cfg->policy != ECO_SPROUT_OURS)
     res->reduction_pct =
         res->base_carbon_g > 0 ? 100.0 * (1 - res->carbon_g / res->base_carbon_g) : 0;

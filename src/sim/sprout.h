@@ -43,9 +43,9 @@ typedef struct eco_sprout_data {
 int eco_sprout_data_load(const char *dir, eco_sprout_data *d, eco_error *err);
 void eco_sprout_data_free(eco_sprout_data *d);
 
-/* Reads the direct-intensity column of an Electricity Maps hourly CSV.
- * *ci_out is malloc'd (gCO2/kWh per hour). (Private stop-gap until the
- * shared trace provider lands.) */
+/* Reads the direct-intensity column of an Electricity Maps hourly CSV
+ * through the carbon trace provider (carbon/intensity.h).
+ * *ci_out is malloc'd (gCO2/kWh per hour). */
 int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_error *err);
 
 typedef enum eco_sprout_policy {
@@ -64,7 +64,8 @@ typedef struct eco_sprout_cfg {
   eco_sprout_policy policy;
   size_t start_hour;     /* first hour of the year, default 800 */
   size_t hours;          /* window length, default 720 */
-  uint64_t seed;         /* RNG seed of the mix and the samples, default 0 */
+  uint64_t seed;         /* seed of the request mix (numpy MT19937 as the artifact), default 0 */
+  uint64_t sample_seed;  /* seed of the per-hour prompt samples (our RNG), default 0 */
   size_t n_sample;       /* prompts sampled per hour for q, default 1000 */
   double xi;             /* tolerance, default 0.1 */
   double embodied_g;     /* device embodied carbon, g (26356.568) */
@@ -84,6 +85,7 @@ typedef struct eco_sprout_hour {
   double pref_max;           /* q_0 of the hour */
   double base_g;             /* g per request at level 0, same prompts (ours/oracle) */
   bool evaluated;            /* lp: the offline evaluation ran this hour */
+  double mix[ECO_SPROUT_NDS]; /* share of each dataset this hour */
 } eco_sprout_hour;
 
 typedef struct eco_sprout_fold {

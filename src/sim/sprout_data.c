@@ -2,6 +2,8 @@
  * hourly CSV (direct intensity column). */
 #include "sim/sprout.h"
 
+#include "carbon/intensity.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -105,9 +107,14 @@ static int load_dataset(const char *dir, int k, json_t *quality, eco_sprout_data
     if (!idx || !json_is_integer(lv) || json_integer_value(lv) < 0 ||
         json_integer_value(lv) >= ECO_SPROUT_NLV)
       continue; /* unknown prompt or bad label: skipped */
-    ds->lab_idx[ds->n_lab] = (size_t)json_integer_value(idx);
-    ds->lab_level[ds->n_lab] = (int)json_integer_value(lv);
-    ds->n_lab++;
+    /* as the artifact's {instruction: level} dict: one entry per distinct
+     * prompt, the last label wins */
+    size_t pi = (size_t)json_integer_value(idx), at = ds->n_lab;
+    for (size_t j = 0; j < ds->n_lab; j++)
+      if (ds->lab_idx[j] == pi) at = j;
+    ds->lab_idx[at] = pi;
+    ds->lab_level[at] = (int)json_integer_value(lv);
+    if (at == ds->n_lab) ds->n_lab++;
   }
   if (ds->n_lab == 0)
     rc = eco_error_set(err, ECO_EFORMAT, "%s: no labelled prompt matches", ds_names[k]);
@@ -224,7 +231,9 @@ static char *csv_field(char **p) {
   return out;
 }
 
-int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_error *err) {
+/* Fallback reader for exports the shared trace provider rejects (it does not
+ * yet accept quoted fields with commas, as in the US-TEX-ERCO export). */
+static int trace_load_csv(const char *path, double **ci_out, size_t *n_out, eco_error *err) {
   FILE *f = fopen(path, "r");
   if (!f) return eco_error_set(err, ECO_ENOENT, "%s: cannot open", path);
   char line[2048];
@@ -272,4 +281,43 @@ int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_
   *ci_out = ci;
   *n_out = n;
   return 0;
+}
+
+int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_error *err) {
+  eco_trace_opts o;
+  eco_trace_opts_default(&o);
+  o.column = ECO_TRACE_DIRECT; /* the artifact uses the direct column */
+  eco_intensity_provider *p = NULL;
+  eco_intensity *v = NULL;
+  int rc = eco_intensity_trace_new(&o, &p, err);
+  if (rc) return rc;
+  const char *alias = "sprout-trace";
+  double first = 0, end = 0;
+  if ((rc = eco_intensity_trace_add_file(p, path, alias, NULL, err)) ||
+      (rc = eco_intensity_trace_span(p, alias, &first, &end)))
+    goto fail;
+  size_t cap = (size_t)((end - first) / 3600.0) + 2;
+  v = malloc(cap * sizeof *v);
+  double *ci = malloc(cap * sizeof *ci);
+  if (!v || !ci) {
+    free(ci);
+    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+    goto fail;
+  }
+  size_t n = cap;
+  if ((rc = eco_intensity_forecast(p, alias, first, end, v, &n, err))) {
+    free(ci);
+    goto fail;
+  }
+  for (size_t i = 0; i < n; i++) ci[i] = v[i].gco2_kwh;
+  *ci_out = ci;
+  *n_out = n;
+fail:
+  free(v);
+  eco_intensity_free(p);
+  if (rc == ECO_EFORMAT) { /* a format the provider does not read yet */
+    eco_error e2 = {0};
+    if (trace_load_csv(path, ci_out, n_out, &e2) == 0) return 0;
+  }
+  return rc;
 }

@@ -17,7 +17,8 @@ static const eco_opt opts[] = {
     {"start-hour", 0, "N", NULL, "first hour of the window (default 800)"},
     {"hours", 0, "N", NULL, "window length in hours (default 720)"},
     {"policy", 0, "P", NULL, "baseline|static|lp|ours|oracle|co2opt (default lp)"},
-    {"seed", 0, "N", NULL, "seed of the request mix, as np.random.seed in the artifact (default 0)"},
+    {"seed", 0, "N", NULL,
+     "seed of the request mix, as np.random.seed in the artifact (default 0)"},
     {"sample-seed", 0, "N", NULL, "seed of the hourly prompt samples (default 0)"},
     {"xi", 0, "X", NULL, "quality tolerance at the year's highest intensity (default 0.1)"},
     {"folds", 0, "K", NULL, "ours: k of the k-fold cross-validation (default 5)"},
@@ -50,21 +51,21 @@ static const char *zone_file(const char *region) {
 
 static json_t *summary_json(const char *region, const eco_sprout_cfg *c,
                             const eco_sprout_result *r) {
-  json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "region",
-                        region ? region : "", "policy", eco_sprout_policy_name(c->policy),
-                        "start_hour", (json_int_t)c->start_hour, "hours", (json_int_t)c->hours,
-                        "seed", (json_int_t)c->seed, "sample_seed", (json_int_t)c->sample_seed, "carbon_per_req_g", r->carbon_g,
-                        "baseline_carbon_per_req_g", r->base_carbon_g, "reduction_pct",
-                        r->reduction_pct, "quality_preference", r->quality, "pref_max",
-                        r->pref_max, "offline_evaluations", (json_int_t)r->n_evals);
+  json_t *o = json_pack(
+      "{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "region", region ? region : "", "policy",
+      eco_sprout_policy_name(c->policy), "start_hour", (json_int_t)c->start_hour, "hours",
+      (json_int_t)c->hours, "seed", (json_int_t)c->seed, "sample_seed", (json_int_t)c->sample_seed,
+      "carbon_per_req_g", r->carbon_g, "baseline_carbon_per_req_g", r->base_carbon_g,
+      "reduction_pct", r->reduction_pct, "quality_preference", r->quality, "pref_max", r->pref_max,
+      "offline_evaluations", (json_int_t)r->n_evals);
   if (r->n_folds) {
     json_t *fa = json_array();
     for (size_t f = 0; f < r->n_folds; f++)
-      json_array_append_new(
-          fa, json_pack("{s:f,s:f,s:f,s:f}", "reduction_pct", r->fold[f].reduction_pct,
-                        "quality_preference", r->fold[f].quality, "lp_reduction_pct",
-                        r->fold[f].lp_reduction_pct, "lp_quality_preference",
-                        r->fold[f].lp_quality));
+      json_array_append_new(fa, json_pack("{s:f,s:f,s:f,s:f}", "reduction_pct",
+                                          r->fold[f].reduction_pct, "quality_preference",
+                                          r->fold[f].quality, "lp_reduction_pct",
+                                          r->fold[f].lp_reduction_pct, "lp_quality_preference",
+                                          r->fold[f].lp_quality));
     json_object_set_new(o, "folds", fa);
     json_object_set_new(o, "reduction_sd", json_real(r->red_sd));
     json_object_set_new(o, "quality_sd", json_real(r->q_sd));
@@ -82,7 +83,8 @@ static int write_csv(const char *path, const eco_sprout_result *r) {
     const eco_sprout_hour *o = &r->hour[h];
     fprintf(f, "%zu,%.2f,%.6f,%.6f,%.6f,%.8f,%.8f,%.6f,%.6f,%d", h, o->ci, o->x[0], o->x[1],
             o->x[2], o->carbon_g, o->base_g, o->quality, o->pref_max, o->evaluated ? 1 : 0);
-    for (int k = 0; k < ECO_SPROUT_NDS; k++) fprintf(f, ",%.6f", o->mix[k]);
+    for (int k = 0; k < ECO_SPROUT_NDS; k++)
+      fprintf(f, ",%.6f", o->mix[k]);
     fputc('\n', f);
   }
   return fclose(f) ? -1 : 0;
@@ -102,9 +104,9 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
   int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0;
   double xi = 0, margin = 0;
   if (eco_cli_get_int(cli, "start-hour", 800, &sh) || eco_cli_get_int(cli, "hours", 720, &hrs) ||
-      eco_cli_get_int(cli, "seed", 0, &seed) ||
-      eco_cli_get_int(cli, "sample-seed", 0, &sseed) || eco_cli_get_int(cli, "folds", 5, &folds) ||
-      eco_cli_get_double(cli, "xi", 0.1, &xi) || eco_cli_get_double(cli, "margin", 0, &margin))
+      eco_cli_get_int(cli, "seed", 0, &seed) || eco_cli_get_int(cli, "sample-seed", 0, &sseed) ||
+      eco_cli_get_int(cli, "folds", 5, &folds) || eco_cli_get_double(cli, "xi", 0.1, &xi) ||
+      eco_cli_get_double(cli, "margin", 0, &margin))
     return ECO_EXIT_USAGE;
   if (!data) {
     eco_cli_error(cli, cmd, "--data DIR is required (the Sprout artifact data)");
@@ -114,7 +116,8 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, cmd, "unknown --policy '%s' (baseline|static|lp|ours|oracle|co2opt)", pol);
     return ECO_EXIT_USAGE;
   }
-  if (sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL || sseed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1) {
+  if (sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL || sseed < 0 || folds < 2 ||
+      folds > 16 || xi < 0 || xi > 1) {
     eco_cli_error(cli, cmd, "bad --start-hour, --hours, --seed, --folds (2..16) or --xi (0..1)");
     return ECO_EXIT_USAGE;
   }
@@ -180,8 +183,9 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     if (c.policy == ECO_SPROUT_LP)
       eco_sb_printf(&sb, "%-28s %zu\n", "offline evaluations", r.n_evals);
     if (r.n_folds) {
-      eco_sb_printf(&sb, "%zu-fold out of sample: reduction sd %.2f (min %.2f, max %.2f), "
-                         "quality sd %.4f (min %.4f, max %.4f)\n",
+      eco_sb_printf(&sb,
+                    "%zu-fold out of sample: reduction sd %.2f (min %.2f, max %.2f), "
+                    "quality sd %.4f (min %.4f, max %.4f)\n",
                     r.n_folds, r.red_sd, r.red_min, r.red_max, r.q_sd, r.q_min, r.q_max);
       for (size_t f = 0; f < r.n_folds; f++)
         eco_sb_printf(&sb, "  fold %zu: ours %.2f %% q %.4f | lp on same prompts %.2f %% q %.4f\n",

@@ -14,7 +14,8 @@ static int cmp_double(const void *a, const void *b) {
 int eco_assign_bucket(const eco_assign_model *m, const eco_request_features *f) {
   if (!m || !f || f->task < 0 || (size_t)f->task >= m->n_tasks) return 0;
   int b = 0;
-  while (b < ECO_ASSIGN_BUCKETS - 1 && (double)f->prompt_chars > m->len_edge[f->task][b]) b++;
+  while (b < ECO_ASSIGN_BUCKETS - 1 && (double)f->prompt_chars > m->len_edge[f->task][b])
+    b++;
   return b;
 }
 
@@ -37,7 +38,8 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
     for (size_t i = 0; i < n; i++)
       if ((size_t)s[i].f.task == t) len[k++] = (double)s[i].f.prompt_chars;
     if (k == 0) {
-      for (int b = 0; b < ECO_ASSIGN_BUCKETS - 1; b++) m->len_edge[t][b] = INFINITY;
+      for (int b = 0; b < ECO_ASSIGN_BUCKETS - 1; b++)
+        m->len_edge[t][b] = INFINITY;
       continue;
     }
     qsort(len, k, sizeof *len, cmp_double);
@@ -87,8 +89,8 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
           g->lv[l] = m->task_lv[t][l];
         }
         double den = glab[t][b] + alpha;
-        g->lv[l].pref =
-            den > 0 ? (gpref[t][b][l] + alpha * m->task_lv[t][l].pref) / den : m->task_lv[t][l].pref;
+        g->lv[l].pref = den > 0 ? (gpref[t][b][l] + alpha * m->task_lv[t][l].pref) / den
+                                : m->task_lv[t][l].pref;
       }
     }
   }
@@ -96,8 +98,7 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
 }
 
 int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
-                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out,
-                     eco_error *err) {
+                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err) {
   if (!m || !task_mix || !cfg || !out || m->n_tasks < 1 || !isfinite(ci) || ci < 0 ||
       !(cfg->ci_max > cfg->ci_min) || !isfinite(margin))
     return eco_error_set(err, ECO_EINVAL, "assign: bad plan arguments");
@@ -215,7 +216,7 @@ void eco_assign_explain(const eco_assign_model *m, const eco_assign_plan *p,
   size_t off = (size_t)snprintf(buf, cap, "task %d, length bucket %d (%zu chars):", f->task, b,
                                 f->prompt_chars);
   for (size_t l = 0; l < p->n_levels && off < cap; l++)
-    off += (size_t)snprintf(buf + off, cap - off, " L%zu p=%.2f (%.4f g, pref %.2f)", l,
-                            p->y[f->task][b][l], eco_plan_cost_g(cfg, &g->lv[l], ci),
-                            g->lv[l].pref);
+    off +=
+        (size_t)snprintf(buf + off, cap - off, " L%zu p=%.2f (%.4f g, pref %.2f)", l,
+                         p->y[f->task][b][l], eco_plan_cost_g(cfg, &g->lv[l], ci), g->lv[l].pref);
 }

@@ -40,9 +40,9 @@ typedef struct eco_assign_sample {
 } eco_assign_sample;
 
 typedef struct eco_assign_group {
-  double share;                                  /* share of its task's prompts, 0..1 */
-  size_t n_train;                                /* training prompts in the group */
-  eco_level_stats lv[ECO_DIRECTIVE_MAX_LEVELS];  /* means and preference rates */
+  double share;                                 /* share of its task's prompts, 0..1 */
+  size_t n_train;                               /* training prompts in the group */
+  eco_level_stats lv[ECO_DIRECTIVE_MAX_LEVELS]; /* means and preference rates */
 } eco_assign_group;
 
 typedef struct eco_assign_model {
@@ -64,10 +64,10 @@ int eco_assign_bucket(const eco_assign_model *m, const eco_request_features *f);
 typedef struct eco_assign_plan {
   size_t n_levels, n_tasks;
   double y[ECO_ASSIGN_MAX_TASKS][ECO_ASSIGN_BUCKETS][ECO_DIRECTIVE_MAX_LEVELS]; /* P(level) */
-  double floor;        /* preference floor the plan meets, 0..1 */
-  double expect_pref;  /* expected preference of the mix under the plan */
-  double expect_g;     /* expected gCO2e per request under the plan */
-  double ref_g;        /* expected gCO2e per request with no directive */
+  double floor;       /* preference floor the plan meets, 0..1 */
+  double expect_pref; /* expected preference of the mix under the plan */
+  double expect_g;    /* expected gCO2e per request under the plan */
+  double ref_g;       /* expected gCO2e per request with no directive */
 } eco_assign_plan;
 
 /* Solves the group LP for a task mix (task_mix[t] >= 0, any scale) at
@@ -75,8 +75,7 @@ typedef struct eco_assign_plan {
  * the mix) + margin. Returns 0, ECO_EINVAL, ECO_ERANGE (infeasible) or
  * ECO_EINTERNAL (GLPK). */
 int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
-                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out,
-                     eco_error *err);
+                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err);
 
 /* The level for one request: u is a uniform draw in [0,1) supplied by the
  * caller (so this stays pure). Unknown task -> level 0. */

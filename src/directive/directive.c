@@ -30,17 +30,16 @@ int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error
     for (size_t i = 0; i < lv->n_items; i++) {
       const eco_cfg_node *it = lv->items[i];
       eco_cfg_where(cfg, it, where, sizeof where);
-      if (it->kind != ECO_CFG_SCALAR || !it->value ||
-          strlen(it->value) >= ECO_DIRECTIVE_TEXT_MAX)
-        return eco_error_set(err, ECO_ECONFIG, "%s: directive.levels.%zu: expected a string",
-                             where, i);
+      if (it->kind != ECO_CFG_SCALAR || !it->value || strlen(it->value) >= ECO_DIRECTIVE_TEXT_MAX)
+        return eco_error_set(err, ECO_ECONFIG, "%s: directive.levels.%zu: expected a string", where,
+                             i);
       if (i == 0 && it->value[0])
         return eco_error_set(err, ECO_ECONFIG,
-                             "%s: directive.levels.0 must be \"\" (level 0 = no directive)",
-                             where);
+                             "%s: directive.levels.0 must be \"\" (level 0 = no directive)", where);
       snprintf(out->text[i], sizeof out->text[i], "%s", it->value);
     }
-    for (size_t i = lv->n_items; i < ECO_DIRECTIVE_MAX_LEVELS; i++) out->text[i][0] = '\0';
+    for (size_t i = lv->n_items; i < ECO_DIRECTIVE_MAX_LEVELS; i++)
+      out->text[i][0] = '\0';
   }
   out->default_cap = (int)out->n_levels - 1;
   int64_t dc = 0;
@@ -62,8 +61,8 @@ int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error
       eco_cfg_where(cfg, it, where, sizeof where);
       char *end = NULL;
       long v = it->kind == ECO_CFG_SCALAR && it->value ? strtol(it->value, &end, 10) : -1;
-      if (!it->key || strlen(it->key) >= sizeof out->routes[0].route || !end || *end ||
-          v < 0 || v >= (long)out->n_levels)
+      if (!it->key || strlen(it->key) >= sizeof out->routes[0].route || !end || *end || v < 0 ||
+          v >= (long)out->n_levels)
         return eco_error_set(err, ECO_ECONFIG,
                              "%s: directive.routes: expected route: level in 0..%zu", where,
                              out->n_levels - 1);
@@ -84,9 +83,11 @@ int eco_directive_route_cap_for(const eco_directive_cfg *cfg, const char *route)
 
 bool eco_directive_opted_out(const char *v) {
   if (!v) return false;
-  while (isspace((unsigned char)*v)) v++;
+  while (isspace((unsigned char)*v))
+    v++;
   size_t n = strlen(v);
-  while (n && isspace((unsigned char)v[n - 1])) n--;
+  while (n && isspace((unsigned char)v[n - 1]))
+    n--;
   static const char *const offs[] = {"off", "none", "0", "false"};
   for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
     if (n == strlen(offs[i]) && strncasecmp(v, offs[i], n) == 0) return true;
@@ -102,8 +103,7 @@ int eco_directive_effective_level(const eco_directive_cfg *cfg, int planned, con
   return lvl < 0 ? 0 : lvl;
 }
 
-int eco_directive_apply(const eco_directive_cfg *cfg, int level, json_t *messages,
-                        eco_error *err) {
+int eco_directive_apply(const eco_directive_cfg *cfg, int level, json_t *messages, eco_error *err) {
   if (!cfg || !json_is_array(messages))
     return eco_error_set(err, ECO_EINVAL, "directive: messages must be a JSON array");
   if (level < 0 || (size_t)level >= cfg->n_levels)

@@ -35,7 +35,7 @@ typedef struct eco_directive_route_cap {
 } eco_directive_route_cap;
 
 typedef struct eco_directive_cfg {
-  size_t n_levels;                                          /* >= 1; level 0 = none */
+  size_t n_levels;                                             /* >= 1; level 0 = none */
   char text[ECO_DIRECTIVE_MAX_LEVELS][ECO_DIRECTIVE_TEXT_MAX]; /* instruction per level */
   size_t n_routes;
   eco_directive_route_cap routes[ECO_DIRECTIVE_MAX_ROUTES];
@@ -70,7 +70,6 @@ int eco_directive_effective_level(const eco_directive_cfg *cfg, int planned, con
  * otherwise inserts a new system message at the front. Returns 0, or
  * ECO_EINVAL when level is out of range or messages is not an array of
  * objects, ECO_ENOMEM. */
-int eco_directive_apply(const eco_directive_cfg *cfg, int level, json_t *messages,
-                        eco_error *err);
+int eco_directive_apply(const eco_directive_cfg *cfg, int level, json_t *messages, eco_error *err);
 
 #endif

@@ -22,17 +22,15 @@ double eco_plan_cost_g(const eco_plan_cfg *cfg, const eco_level_stats *s, double
   return s->energy_kwh * ci + cfg->embodied_g_per_s * s->time_s;
 }
 
-int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci,
-                       const eco_plan_cfg *cfg, double *x_out, eco_error *err) {
+int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci, const eco_plan_cfg *cfg,
+                       double *x_out, eco_error *err) {
   if (!levels || !cfg || !x_out || n < 1 || n > ECO_DIRECTIVE_MAX_LEVELS)
     return eco_error_set(err, ECO_EINVAL, "directive plan: need 1..%d levels",
                          ECO_DIRECTIVE_MAX_LEVELS);
   if (!isfinite(ci) || ci < 0 || !isfinite(cfg->xi) || cfg->xi < 0 || cfg->xi > 1 ||
-      !(cfg->ci_max > cfg->ci_min) || !isfinite(cfg->embodied_g_per_s) ||
-      cfg->embodied_g_per_s < 0)
-    return eco_error_set(err, ECO_EINVAL,
-                         "directive plan: bad ci %g, xi %g or range [%g, %g]", ci, cfg->xi,
-                         cfg->ci_min, cfg->ci_max);
+      !(cfg->ci_max > cfg->ci_min) || !isfinite(cfg->embodied_g_per_s) || cfg->embodied_g_per_s < 0)
+    return eco_error_set(err, ECO_EINVAL, "directive plan: bad ci %g, xi %g or range [%g, %g]", ci,
+                         cfg->xi, cfg->ci_min, cfg->ci_max);
   for (size_t i = 0; i < n; i++) {
     const eco_level_stats *s = &levels[i];
     if (!isfinite(s->energy_kwh) || !isfinite(s->time_s) || !isfinite(s->pref) ||
@@ -69,8 +67,7 @@ int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci,
     goto fail;
   }
   if (grc != 0 || st != GLP_OPT) {
-    rc = eco_error_set(err, ECO_EINTERNAL, "directive plan: GLPK simplex failed (%d, %d)", grc,
-                       st);
+    rc = eco_error_set(err, ECO_EINTERNAL, "directive plan: GLPK simplex failed (%d, %d)", grc, st);
     goto fail;
   }
   double sum = 0;
@@ -82,7 +79,8 @@ int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci,
     sum += v;
   }
   if (sum > 0)
-    for (size_t i = 0; i < n; i++) x_out[i] /= sum;
+    for (size_t i = 0; i < n; i++)
+      x_out[i] /= sum;
 fail:
   glp_delete_prob(lp);
   return rc;

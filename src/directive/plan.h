@@ -28,9 +28,9 @@ typedef struct eco_level_stats {
 } eco_level_stats;
 
 typedef struct eco_plan_cfg {
-  double xi;              /* quality tolerance at CI_max, 0..1 (Sprout: 0.1) */
-  double ci_min;          /* gCO2/kWh: intensity with no tolerance (year's min) */
-  double ci_max;          /* gCO2/kWh: intensity with full tolerance (year's max) */
+  double xi;               /* quality tolerance at CI_max, 0..1 (Sprout: 0.1) */
+  double ci_min;           /* gCO2/kWh: intensity with no tolerance (year's min) */
+  double ci_max;           /* gCO2/kWh: intensity with full tolerance (year's max) */
   double embodied_g_per_s; /* g/s of device embodied carbon (26356.568 g / 5 y) */
 } eco_plan_cfg;
 
@@ -49,8 +49,8 @@ double eco_plan_cost_g(const eco_plan_cfg *cfg, const eco_level_stats *s, double
  * ECO_EINVAL for bad input (n < 1, n > max, non-finite values, ci_max <=
  * ci_min), ECO_ERANGE when the LP is infeasible, ECO_EINTERNAL when GLPK
  * fails. */
-int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci,
-                       const eco_plan_cfg *cfg, double *x_out, eco_error *err);
+int eco_directive_plan(const eco_level_stats *levels, size_t n, double ci, const eco_plan_cfg *cfg,
+                       double *x_out, eco_error *err);
 
 /* When to solve again: every period_s, or when the intensity has moved by
  * more than threshold (relative, e.g. 0.1 = 10 %) since the last solve. */

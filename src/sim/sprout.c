@@ -19,7 +19,8 @@ static uint64_t splitmix(uint64_t *x) {
   return z ^ (z >> 31);
 }
 static void rng_seed(rng *r, uint64_t seed) {
-  for (int i = 0; i < 4; i++) r->s[i] = splitmix(&seed);
+  for (int i = 0; i < 4; i++)
+    r->s[i] = splitmix(&seed);
 }
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 static uint64_t rng_next(rng *r) {
@@ -29,7 +30,6 @@ static uint64_t rng_next(rng *r) {
 }
 static double rng_unif(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 static size_t rng_below(rng *r, size_t n) { return n ? (size_t)(rng_unif(r) * (double)n) : 0; }
-
 
 /* --- MT19937 as numpy's legacy RandomState uses it -------------------------
  * Only to draw the request mix exactly as the artifact does with
@@ -147,10 +147,10 @@ typedef struct sim {
   eco_plan_cfg pc;
   const double *ci; /* window */
   size_t H;
-  double (*comp)[ECO_SPROUT_NDS];        /* [H] dataset mix */
+  double (*comp)[ECO_SPROUT_NDS]; /* [H] dataset mix */
   double mE[ECO_SPROUT_NDS][ECO_SPROUT_NLV], mT[ECO_SPROUT_NDS][ECO_SPROUT_NLV];
-  size_t *scratch;                        /* sampling without replacement */
-  double ci_year_mean;                    /* gCO2/kWh, static policy */
+  size_t *scratch;     /* sampling without replacement */
+  double ci_year_mean; /* gCO2/kWh, static policy */
 } sim;
 
 /* The PAI-driven mix: every ~update_h hours (normal, sd 20 %) each
@@ -163,7 +163,8 @@ static void gen_mix(sim *s) {
   double bound = (double)d->n_pai - (double)s->H / s->cfg->update_h;
   uint32_t lim = bound > 1 ? (uint32_t)ceil(bound) : 1;
   size_t idx[ECO_SPROUT_NDS];
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) idx[k] = mt_below(&m, lim);
+  for (int k = 0; k < ECO_SPROUT_NDS; k++)
+    idx[k] = mt_below(&m, lim);
   size_t next = 0;
   for (size_t h = 0; h < s->H; h++) {
     if (h == next) {
@@ -205,7 +206,8 @@ static void sample_quality(sim *s, rng *r, const double *comp, size_t n, double 
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {
     const eco_sprout_dataset *ds = &s->d->ds[k];
     size_t m = cnt[k] < ds->n_lab ? cnt[k] : ds->n_lab;
-    for (size_t i = 0; i < ds->n_lab; i++) s->scratch[i] = i;
+    for (size_t i = 0; i < ds->n_lab; i++)
+      s->scratch[i] = i;
     for (size_t i = 0; i < m; i++) {
       size_t j = i + rng_below(r, ds->n_lab - i);
       size_t t = s->scratch[i];
@@ -214,7 +216,8 @@ static void sample_quality(sim *s, rng *r, const double *comp, size_t n, double 
       all++;
     }
   }
-  for (int l = 0; l < ECO_SPROUT_NLV; l++) q[l] = all ? (double)tot[l] / (double)all : 0;
+  for (int l = 0; l < ECO_SPROUT_NLV; l++)
+    q[l] = all ? (double)tot[l] / (double)all : 0;
 }
 
 static void mix_stats(const sim *s, const double *comp, const double *q, eco_level_stats *lv) {
@@ -233,7 +236,8 @@ static double mix_carbon(const sim *s, const double *comp, const double *x, doub
   eco_level_stats lv[ECO_SPROUT_NLV];
   mix_stats(s, comp, NULL, lv);
   double g = 0;
-  for (int l = 0; l < ECO_SPROUT_NLV; l++) g += x[l] * eco_plan_cost_g(&s->pc, &lv[l], ci);
+  for (int l = 0; l < ECO_SPROUT_NLV; l++)
+    g += x[l] * eco_plan_cost_g(&s->pc, &lv[l], ci);
   return g;
 }
 
@@ -244,7 +248,8 @@ static double prompt_g(const sim *s, int k, size_t i, int l, double ci) {
 
 static double dot(const double *a, const double *b) {
   double v = 0;
-  for (int l = 0; l < ECO_SPROUT_NLV; l++) v += a[l] * b[l];
+  for (int l = 0; l < ECO_SPROUT_NLV; l++)
+    v += a[l] * b[l];
   return v;
 }
 
@@ -265,7 +270,8 @@ static int static_x(sim *s, double *x, eco_error *err) {
       lv[l].time_s += lh[l].time_s / (double)s->H;
     }
   }
-  for (int l = 0; l < ECO_SPROUT_NLV; l++) lv[l].pref = q[l];
+  for (int l = 0; l < ECO_SPROUT_NLV; l++)
+    lv[l].pref = q[l];
   return eco_directive_plan(lv, ECO_SPROUT_NLV, s->ci_year_mean, &s->pc, x, err);
 }
 
@@ -277,7 +283,8 @@ static int run_mixture(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
   eco_eval_sched sched;
   eco_eval_sched_init(&sched);
   double ci_mean = 0;
-  for (size_t h = 0; h < s->H; h++) ci_mean += s->ci[h] / (double)s->H;
+  for (size_t h = 0; h < s->H; h++)
+    ci_mean += s->ci[h] / (double)s->H;
   double sum_g = 0, sum_b = 0, sum_q = 0, sum_pm = 0;
   for (size_t h = 0; h < s->H; h++) {
     eco_sprout_hour *o = &res->hour[h];
@@ -365,7 +372,8 @@ static int run_oracle(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
         }
       }
     }
-    for (int l = 0; l < ECO_SPROUT_NLV; l++) lv[l].pref = q[l];
+    for (int l = 0; l < ECO_SPROUT_NLV; l++)
+      lv[l].pref = q[l];
     double x[ECO_SPROUT_NLV];
     if ((rc = eco_directive_plan(lv, ECO_SPROUT_NLV, ci, &s->pc, x, err))) goto fail;
     int act[2] = {-1, -1}, na = 0;
@@ -374,7 +382,8 @@ static int run_oracle(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
     if (na == 1) act[1] = act[0];
     double share_hi = x[act[1]];
     for (size_t j = 0; j < n; j++) {
-      sv[2 * j] = prompt_g(s, rq[j].k, rq[j].i, act[0], ci) - prompt_g(s, rq[j].k, rq[j].i, act[1], ci);
+      sv[2 * j] =
+          prompt_g(s, rq[j].k, rq[j].i, act[0], ci) - prompt_g(s, rq[j].k, rq[j].i, act[1], ci);
       sv[2 * j + 1] = (double)j;
     }
     qsort(sv, n, 2 * sizeof *sv, cmp_saving_desc);
@@ -411,7 +420,8 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
                          eco_sprout_fold *fr, eco_sprout_hour *hours, eco_error *err) {
   const eco_sprout_cfg *cfg = s->cfg;
   size_t ntr = 0;
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) ntr += s->d->ds[k].n_lab;
+  for (int k = 0; k < ECO_SPROUT_NDS; k++)
+    ntr += s->d->ds[k].n_lab;
   eco_assign_sample *tr = malloc(ntr * sizeof *tr);
   eco_assign_model *m = malloc(sizeof *m);
   eco_assign_plan *plan = malloc(sizeof *plan);
@@ -452,7 +462,8 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
   eco_eval_sched sched;
   eco_eval_sched_init(&sched);
   double ci_mean = 0;
-  for (size_t h = 0; h < s->H; h++) ci_mean += s->ci[h] / (double)s->H;
+  for (size_t h = 0; h < s->H; h++)
+    ci_mean += s->ci[h] / (double)s->H;
   double qest[ECO_SPROUT_NLV] = {1, 0, 0};
   double sg = 0, sb = 0, sq = 0, slg = 0, slq = 0;
   for (size_t h = 0; h < s->H; h++) {
@@ -474,7 +485,8 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
         rq[n] = (req){k, s->d->ds[k].lab_idx[li], s->d->ds[k].lab_level[li]};
         qh[rq[n].label] += 1;
       }
-    for (int l = 0; l < ECO_SPROUT_NLV; l++) qh[l] = n ? qh[l] / (double)n : 0;
+    for (int l = 0; l < ECO_SPROUT_NLV; l++)
+      qh[l] = n ? qh[l] / (double)n : 0;
     bool eval = h == 0 || eco_eval_sched_step(&sched, (long)h, s->ci[h - 1], ci, ci_mean);
     if (eval) memcpy(qest, qh, sizeof qh);
     eco_level_stats lv[ECO_SPROUT_NLV];
@@ -492,7 +504,8 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
       g += prompt_g(s, p->k, p->i, l, ci);
       b += prompt_g(s, p->k, p->i, 0, ci);
       q += p->label == l;
-      for (int L = 0; L < ECO_SPROUT_NLV; L++) lg += xl[L] * prompt_g(s, p->k, p->i, L, ci);
+      for (int L = 0; L < ECO_SPROUT_NLV; L++)
+        lg += xl[L] * prompt_g(s, p->k, p->i, L, ci);
       lq += xl[p->label];
     }
     free(rq);
@@ -513,7 +526,8 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
   fr->lp_reduction_pct = sb > 0 ? 100.0 * (1 - slg / sb) : 0;
   fr->lp_quality = slq / (double)s->H;
 fail:
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) free(pool[k]);
+  for (int k = 0; k < ECO_SPROUT_NDS; k++)
+    free(pool[k]);
   free(tr);
   free(m);
   free(plan);
@@ -535,12 +549,14 @@ static int run_ours(sim *s, eco_sprout_result *res, eco_error *err) {
       goto fail;
     }
     /* a seeded shuffle, then folds of equal size */
-    for (size_t i = 0; i < n; i++) s->scratch[i] = i;
+    for (size_t i = 0; i < n; i++)
+      s->scratch[i] = i;
     for (size_t i = n; i > 1; i--) {
       size_t j = rng_below(&r, i), t = s->scratch[i - 1];
       s->scratch[i - 1] = s->scratch[j], s->scratch[j] = t;
     }
-    for (size_t i = 0; i < n; i++) in_fold[k][s->scratch[i]] = (unsigned char)(i % K);
+    for (size_t i = 0; i < n; i++)
+      in_fold[k][s->scratch[i]] = (unsigned char)(i % K);
   }
   res->n_folds = K;
   for (size_t f = 0; f < K; f++)
@@ -574,7 +590,8 @@ static int run_ours(sim *s, eco_sprout_result *res, eco_error *err) {
   res->base_carbon_g = sb / (double)s->H;
   res->pref_max = spm / (double)s->H;
 fail:
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) free(in_fold[k]);
+  for (int k = 0; k < ECO_SPROUT_NDS; k++)
+    free(in_fold[k]);
   return rc;
 }
 
@@ -601,7 +618,8 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
   }
   /* the artifact's static policy averages the first 8759 hours */
   size_t ny = n_year > 1 ? n_year - 1 : n_year;
-  for (size_t h = 0; h < ny; h++) s.ci_year_mean += ci_year[h] / (double)ny;
+  for (size_t h = 0; h < ny; h++)
+    s.ci_year_mean += ci_year[h] / (double)ny;
   size_t maxlab = 0;
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {
     const eco_sprout_dataset *ds = &d->ds[k];
@@ -609,7 +627,8 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
     size_t ne = ds->n < N_E ? ds->n : N_E;
     for (int l = 0; l < ECO_SPROUT_NLV; l++) {
       double e = 0, t = 0;
-      for (size_t i = 0; i < ne; i++) e += ds->energy[l][i], t += ds->time[l][i];
+      for (size_t i = 0; i < ne; i++)
+        e += ds->energy[l][i], t += ds->time[l][i];
       s.mE[k][l] = ne ? e / (double)ne : 0;
       s.mT[k][l] = ne ? t / (double)ne : 0;
     }
@@ -631,7 +650,8 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
   case ECO_SPROUT_OURS: rc = run_ours(&s, res, err); break;
   default: rc = run_mixture(&s, &r, res, err); break;
   }
-  for (size_t h = 0; !rc && h < s.H; h++) memcpy(res->hour[h].mix, s.comp[h], sizeof s.comp[h]);
+  for (size_t h = 0; !rc && h < s.H; h++)
+    memcpy(res->hour[h].mix, s.comp[h], sizeof s.comp[h]);
   if (!rc && cfg->policy != ECO_SPROUT_OURS)
     res->reduction_pct =
         res->base_carbon_g > 0 ? 100.0 * (1 - res->carbon_g / res->base_carbon_g) : 0;

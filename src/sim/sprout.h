@@ -22,14 +22,14 @@
 #define ECO_SPROUT_NLV 3 /* directive levels */
 
 typedef struct eco_sprout_dataset {
-  char name[16];                     /* "alpaca", "math", ... */
-  size_t n;                          /* prompts with measurements */
-  double *energy[ECO_SPROUT_NLV];    /* [n] kWh per request at each level */
-  double *time[ECO_SPROUT_NLV];      /* [n] s per request at each level */
-  size_t *chars;                     /* [n] prompt length, characters */
-  size_t n_lab;                      /* prompts with a judge label */
-  size_t *lab_idx;                   /* [n_lab] index into the arrays above */
-  int *lab_level;                    /* [n_lab] preferred level */
+  char name[16];                  /* "alpaca", "math", ... */
+  size_t n;                       /* prompts with measurements */
+  double *energy[ECO_SPROUT_NLV]; /* [n] kWh per request at each level */
+  double *time[ECO_SPROUT_NLV];   /* [n] s per request at each level */
+  size_t *chars;                  /* [n] prompt length, characters */
+  size_t n_lab;                   /* prompts with a judge label */
+  size_t *lab_idx;                /* [n_lab] index into the arrays above */
+  int *lab_level;                 /* [n_lab] preferred level */
 } eco_sprout_dataset;
 
 typedef struct eco_sprout_data {
@@ -62,35 +62,35 @@ const char *eco_sprout_policy_name(eco_sprout_policy p);
 
 typedef struct eco_sprout_cfg {
   eco_sprout_policy policy;
-  size_t start_hour;     /* first hour of the year, default 800 */
-  size_t hours;          /* window length, default 720 */
-  uint64_t seed;         /* seed of the request mix (numpy MT19937 as the artifact), default 0 */
-  uint64_t sample_seed;  /* seed of the per-hour prompt samples (our RNG), default 0 */
-  size_t n_sample;       /* prompts sampled per hour for q, default 1000 */
-  double xi;             /* tolerance, default 0.1 */
-  double embodied_g;     /* device embodied carbon, g (26356.568) */
-  double life_years;     /* device life, years (5) */
-  double update_h;       /* mean hours between mix changes (24) */
-  size_t folds;          /* ours: k of k-fold, default 5 */
-  double margin;         /* ours: extra preference floor, default 0 */
+  size_t start_hour;    /* first hour of the year, default 800 */
+  size_t hours;         /* window length, default 720 */
+  uint64_t seed;        /* seed of the request mix (numpy MT19937 as the artifact), default 0 */
+  uint64_t sample_seed; /* seed of the per-hour prompt samples (our RNG), default 0 */
+  size_t n_sample;      /* prompts sampled per hour for q, default 1000 */
+  double xi;            /* tolerance, default 0.1 */
+  double embodied_g;    /* device embodied carbon, g (26356.568) */
+  double life_years;    /* device life, years (5) */
+  double update_h;      /* mean hours between mix changes (24) */
+  size_t folds;         /* ours: k of k-fold, default 5 */
+  double margin;        /* ours: extra preference floor, default 0 */
 } eco_sprout_cfg;
 
 void eco_sprout_cfg_default(eco_sprout_cfg *c);
 
 typedef struct eco_sprout_hour {
-  double ci;                 /* gCO2/kWh */
-  double x[ECO_SPROUT_NLV];  /* level probabilities (share of requests for ours) */
-  double carbon_g;           /* g per request */
-  double quality;            /* mean quality preference */
-  double pref_max;           /* q_0 of the hour */
-  double base_g;             /* g per request at level 0, same prompts (ours/oracle) */
-  bool evaluated;            /* lp: the offline evaluation ran this hour */
+  double ci;                  /* gCO2/kWh */
+  double x[ECO_SPROUT_NLV];   /* level probabilities (share of requests for ours) */
+  double carbon_g;            /* g per request */
+  double quality;             /* mean quality preference */
+  double pref_max;            /* q_0 of the hour */
+  double base_g;              /* g per request at level 0, same prompts (ours/oracle) */
+  bool evaluated;             /* lp: the offline evaluation ran this hour */
   double mix[ECO_SPROUT_NDS]; /* share of each dataset this hour */
 } eco_sprout_hour;
 
 typedef struct eco_sprout_fold {
-  double reduction_pct; /* vs baseline on the same prompts */
-  double quality;       /* mean quality preference */
+  double reduction_pct;                /* vs baseline on the same prompts */
+  double quality;                      /* mean quality preference */
   double lp_reduction_pct, lp_quality; /* Sprout's LP on the same test prompts */
 } eco_sprout_fold;
 
@@ -105,7 +105,7 @@ typedef struct eco_sprout_result {
   size_t n_evals;        /* lp: offline evaluations run */
   size_t n_folds;        /* ours: folds */
   eco_sprout_fold fold[16];
-  double red_sd, q_sd;   /* ours: spread across folds (sd) */
+  double red_sd, q_sd; /* ours: spread across folds (sd) */
   double red_min, red_max, q_min, q_max;
 } eco_sprout_result;
 

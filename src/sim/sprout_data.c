@@ -10,11 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ds_names[ECO_SPROUT_NDS] = {"alpaca",   "math",     "mmlu",
+static const char *const ds_names[ECO_SPROUT_NDS] = {"alpaca",    "math",     "mmlu",
                                                      "naturalqa", "triviaqa", "scienceqa"};
-static const char *const ds_files[ECO_SPROUT_NDS] = {"alpaca_5000",   "math_all",
-                                                     "mmlu_5000",     "naturalqa_5000",
-                                                     "triviaqa_5000", "scienceqa_5000"};
+static const char *const ds_files[ECO_SPROUT_NDS] = {
+    "alpaca_5000", "math_all", "mmlu_5000", "naturalqa_5000", "triviaqa_5000", "scienceqa_5000"};
 static const char *const lv_variant[ECO_SPROUT_NLV] = {"13b-chat", "brief_13b-chat",
                                                        "brief+_13b-chat"};
 
@@ -33,8 +32,8 @@ static int read_array(json_t *obj, const char *key, double **out, size_t *n, con
   if (!json_is_array(a)) return eco_error_set(err, ECO_EFORMAT, "%s: no '%s' list", what, key);
   size_t len = json_array_size(a);
   if (*n && len != *n)
-    return eco_error_set(err, ECO_EFORMAT, "%s: '%s' has %zu entries, expected %zu", what, key,
-                         len, *n);
+    return eco_error_set(err, ECO_EFORMAT, "%s: '%s' has %zu entries, expected %zu", what, key, len,
+                         *n);
   *n = len;
   *out = malloc((len ? len : 1) * sizeof **out);
   if (!*out) return eco_error_set(err, ECO_ENOMEM, "out of memory");
@@ -175,7 +174,8 @@ int eco_sprout_data_load(const char *dir, eco_sprout_data *d, eco_error *err) {
   json_t *quality = load_json(dir, "quality_summary_2000.json", err);
   if (!quality) return ECO_EFORMAT;
   int rc = 0;
-  for (int k = 0; k < ECO_SPROUT_NDS && !rc; k++) rc = load_dataset(dir, k, quality, &d->ds[k], err);
+  for (int k = 0; k < ECO_SPROUT_NDS && !rc; k++)
+    rc = load_dataset(dir, k, quality, &d->ds[k], err);
   json_decref(quality);
   if (!rc) rc = load_pai(dir, d, err);
   if (rc) eco_sprout_data_free(d);
@@ -251,8 +251,7 @@ static int trace_load_csv(const char *path, double **ci_out, size_t *n_out, eco_
       for (char *p = line; (tok = csv_field(&p)); c++)
         if (strstr(tok, "Carbon Intensity") && strstr(tok, "(direct)")) col = c;
       if (col < 0) {
-        rc = eco_error_set(err, ECO_EFORMAT, "%s: no 'Carbon Intensity ... (direct)' column",
-                           path);
+        rc = eco_error_set(err, ECO_EFORMAT, "%s: no 'Carbon Intensity ... (direct)' column", path);
         break;
       }
       continue;
@@ -309,7 +308,8 @@ int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_
     free(ci);
     goto fail;
   }
-  for (size_t i = 0; i < n; i++) ci[i] = v[i].gco2_kwh;
+  for (size_t i = 0; i < n; i++)
+    ci[i] = v[i].gco2_kwh;
   *ci_out = ci;
   *n_out = n;
 fail:

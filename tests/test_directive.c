@@ -270,6 +270,47 @@ static void test_assign(void **state) {
   assert_int_equal(eco_assign_solve(&m, mix, 100, &p, 0.5, &plan, NULL), ECO_ERANGE);
 }
 
+static void test_assign_period(void **state) {
+  (void)state;
+  /* one task, 10 prompts: 6 prefer full answers, 4 brief; 1 vs 0.2 kWh */
+  eco_assign_sample s[10];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < 10; i++) {
+    s[i].f.task = 0;
+    s[i].f.prompt_chars = (size_t)(10 + i);
+    s[i].energy_kwh[0] = 1, s[i].energy_kwh[1] = 0.2;
+    s[i].preferred = i < 6 ? 0 : 1;
+  }
+  eco_assign_model m;
+  assert_int_equal(eco_assign_train(&m, s, 10, 1, 2, 1e9, NULL), 0);
+  eco_plan_cfg p = plan_cfg();
+  double mix[1] = {1}, fc[2] = {50, 100};
+  eco_assign_plan plans[2];
+  /* floors 0.95*0.6 = 0.57 and 0.9*0.6 = 0.54, together 1.11. Brevity
+   * costs 0.2 preference per unit in both hours but saves 0.8*50 = 40 now
+   * and 0.8*100 = 80 later: all of it goes to the dirty hour:
+   * 0.6 + 0.6 - 0.2 y1 = 1.11 -> y1 = 0.45, y0 = 0. (Hour by hour it
+   * would be y0 = 0.15, y1 = 0.3, costing 44 + 76 = 120 > 50 + 64.) */
+  assert_int_equal(eco_assign_solve_period(&m, mix, fc, 2, &p, 0, 0, plans, NULL), 0);
+  double y0 = 0, y1 = 0;
+  for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
+    y0 += plans[0].y[0][b][1] * m.g[0][b].share;
+    y1 += plans[1].y[0][b][1] * m.g[0][b].share;
+  }
+  NEAR(y0, 0.0);
+  NEAR(y1, 0.45);
+  NEAR(plans[0].expect_g + plans[1].expect_g, 114.0);
+  NEAR(plans[0].floor, 0.57);
+  /* credit from earlier hours lowers what is needed: 0.05 per hour = 0.1 */
+  assert_int_equal(eco_assign_solve_period(&m, mix, fc, 2, &p, 0, 0.05, plans, NULL), 0);
+  y1 = 0;
+  for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++)
+    y1 += plans[1].y[0][b][1] * m.g[0][b].share;
+  NEAR(y1, 0.95);
+  double bad[2] = {50, NAN};
+  assert_int_equal(eco_assign_solve_period(&m, mix, bad, 2, &p, 0, 0, plans, NULL), ECO_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults_and_apply),
@@ -279,6 +320,7 @@ int main(void) {
       cmocka_unit_test(test_replan_rule),
       cmocka_unit_test(test_eval_schedule),
       cmocka_unit_test(test_assign),
+      cmocka_unit_test(test_assign_period),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,10 @@ static const eco_opt opts[] = {
     {"sample-seed", 0, "N", NULL, "seed of the hourly prompt samples (default 0)"},
     {"xi", 0, "X", NULL, "quality tolerance at the year's highest intensity (default 0.1)"},
     {"folds", 0, "K", NULL, "ours: k of the k-fold cross-validation (default 5)"},
-    {"margin", 0, "Q", NULL, "ours: extra preference floor (default 0)"},
+    {"margin", 0, "Q", NULL, "ours: extra preference floor (default 0.005)"},
+    {"period", 0, "H", NULL, "ours: hours over which the quality floor holds (default 24)"},
+    {"forecast", 0, "F", NULL,
+     "ours: intensity forecast, persistence|perfect (default persistence)"},
     {"csv", 0, "FILE", NULL, "write per-hour figures to FILE"},
     {"summary", 0, "FILE", NULL, "write the summary (JSON) to FILE"},
 };
@@ -101,12 +104,13 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
   const char *trace = eco_cli_get(cli, "trace");
   const char *data = eco_cli_get(cli, "data");
   const char *pol = eco_cli_get(cli, "policy");
-  int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0;
+  int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0, period = 0;
   double xi = 0, margin = 0;
   if (eco_cli_get_int(cli, "start-hour", 800, &sh) || eco_cli_get_int(cli, "hours", 720, &hrs) ||
       eco_cli_get_int(cli, "seed", 0, &seed) || eco_cli_get_int(cli, "sample-seed", 0, &sseed) ||
       eco_cli_get_int(cli, "folds", 5, &folds) || eco_cli_get_double(cli, "xi", 0.1, &xi) ||
-      eco_cli_get_double(cli, "margin", 0, &margin))
+      eco_cli_get_double(cli, "margin", 0.005, &margin) ||
+      eco_cli_get_int(cli, "period", 24, &period))
     return ECO_EXIT_USAGE;
   if (!data) {
     eco_cli_error(cli, cmd, "--data DIR is required (the Sprout artifact data)");
@@ -116,13 +120,22 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, cmd, "unknown --policy '%s' (baseline|static|lp|ours|oracle|co2opt)", pol);
     return ECO_EXIT_USAGE;
   }
-  if (sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL || sseed < 0 || folds < 2 ||
-      folds > 16 || xi < 0 || xi > 1) {
-    eco_cli_error(cli, cmd, "bad --start-hour, --hours, --seed, --folds (2..16) or --xi (0..1)");
+  if (period < 1 || period > 168 || sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL ||
+      sseed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1) {
+    eco_cli_error(
+        cli, cmd,
+        "bad --start-hour, --hours, --seed, --folds (2..16) or --xi (0..1) or --period (1..168)");
     return ECO_EXIT_USAGE;
   }
   c.start_hour = (size_t)sh, c.hours = (size_t)hrs, c.seed = (uint64_t)seed;
   c.sample_seed = (uint64_t)sseed;
+  c.period_h = (size_t)period;
+  const char *fcs = eco_cli_get(cli, "forecast");
+  if (fcs && strcmp(fcs, "persistence") != 0 && strcmp(fcs, "perfect") != 0) {
+    eco_cli_error(cli, cmd, "unknown --forecast '%s' (persistence|perfect)", fcs);
+    return ECO_EXIT_USAGE;
+  }
+  c.forecast = fcs && strcmp(fcs, "perfect") == 0 ? 1 : 0;
   c.folds = (size_t)folds, c.xi = xi, c.margin = margin;
   char tpath[1024];
   if (!trace) {

@@ -188,6 +188,104 @@ fail:
   return rc;
 }
 
+int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, const double *ci_fc,
+                            size_t n_hours, const eco_plan_cfg *cfg, double margin,
+                            double credit_pref, eco_assign_plan *plans, eco_error *err) {
+  if (!m || !task_mix || !ci_fc || !cfg || !plans || n_hours < 1 || n_hours > 168 ||
+      m->n_tasks < 1 || !(cfg->ci_max > cfg->ci_min) || !isfinite(margin) || !isfinite(credit_pref))
+    return eco_error_set(err, ECO_EINVAL, "assign: bad period arguments");
+  double wsum = 0;
+  for (size_t t = 0; t < m->n_tasks; t++) {
+    if (!(task_mix[t] >= 0) || !isfinite(task_mix[t]))
+      return eco_error_set(err, ECO_EINVAL, "assign: bad mix weight for task %zu", t);
+    wsum += task_mix[t];
+  }
+  if (wsum <= 0) return eco_error_set(err, ECO_EINVAL, "assign: empty task mix");
+  size_t L = m->n_levels, G = m->n_tasks * ECO_ASSIGN_BUCKETS;
+  double q0 = 0;
+  for (size_t t = 0; t < m->n_tasks; t++)
+    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++)
+      q0 += task_mix[t] / wsum * m->g[t][b].share * m->g[t][b].lv[0].pref;
+  double floor_sum = 0;
+  for (size_t h = 0; h < n_hours; h++) {
+    if (!isfinite(ci_fc[h]) || ci_fc[h] < 0)
+      return eco_error_set(err, ECO_EINVAL, "assign: bad forecast at hour %zu", h);
+    memset(&plans[h], 0, sizeof plans[h]);
+    plans[h].n_levels = L;
+    plans[h].n_tasks = m->n_tasks;
+    plans[h].floor = eco_plan_floor_factor(cfg, ci_fc[h]) * q0 + margin;
+    floor_sum += plans[h].floor;
+  }
+  double need = floor_sum - credit_pref * (double)n_hours;
+  size_t maxc = n_hours * G * L;
+  int rc = 0;
+  int *ia = malloc((2 * maxc + 1) * sizeof *ia), *ja = malloc((2 * maxc + 1) * sizeof *ja);
+  double *ar = malloc((2 * maxc + 1) * sizeof *ar);
+  size_t *col = malloc((maxc + 1) * sizeof *col);
+  glp_prob *lp = glp_create_prob();
+  if (!ia || !ja || !ar || !col) {
+    rc = eco_error_set(err, ECO_ENOMEM, "assign: out of memory");
+    goto fail;
+  }
+  glp_set_obj_dir(lp, GLP_MIN);
+  glp_add_rows(lp, 1);
+  glp_set_row_bnds(lp, 1, GLP_LO, need, 0.0);
+  int k = 0, ncol = 0;
+  for (size_t h = 0; h < n_hours; h++)
+    for (size_t t = 0; t < m->n_tasks; t++)
+      for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
+        const eco_assign_group *g = &m->g[t][b];
+        double w = task_mix[t] / wsum * g->share;
+        plans[h].y[t][b][0] = 1.0;
+        plans[h].ref_g += w * eco_plan_cost_g(cfg, &g->lv[0], ci_fc[h]);
+        if (w <= 0) continue;
+        int row = glp_add_rows(lp, 1);
+        glp_set_row_bnds(lp, row, GLP_FX, 1.0, 1.0);
+        for (size_t l = 0; l < L; l++) {
+          int c = glp_add_cols(lp, 1);
+          ncol = c;
+          col[c] = ((h * m->n_tasks + t) * ECO_ASSIGN_BUCKETS + (size_t)b) * L + l;
+          glp_set_col_bnds(lp, c, GLP_DB, 0.0, 1.0);
+          glp_set_obj_coef(lp, c, w * eco_plan_cost_g(cfg, &g->lv[l], ci_fc[h]));
+          ++k, ia[k] = 1, ja[k] = c, ar[k] = w * g->lv[l].pref;
+          ++k, ia[k] = row, ja[k] = c, ar[k] = 1.0;
+        }
+      }
+  glp_load_matrix(lp, k, ia, ja, ar);
+  glp_smcp parm;
+  glp_init_smcp(&parm);
+  parm.msg_lev = GLP_MSG_OFF;
+  parm.presolve = GLP_ON;
+  int grc = glp_simplex(lp, &parm);
+  int st = glp_get_status(lp);
+  if (grc == GLP_ENOPFS || grc == GLP_ENODFS || st == GLP_NOFEAS || st == GLP_INFEAS) {
+    rc = eco_error_set(err, ECO_ERANGE, "assign: period floor unreachable");
+    goto fail;
+  }
+  if (grc != 0 || st != GLP_OPT) {
+    rc = eco_error_set(err, ECO_EINTERNAL, "assign: GLPK simplex failed (%d, %d)", grc, st);
+    goto fail;
+  }
+  for (int c = 1; c <= ncol; c++) {
+    size_t id = col[c], l = id % L, b = (id / L) % ECO_ASSIGN_BUCKETS,
+           t = (id / L / ECO_ASSIGN_BUCKETS) % m->n_tasks,
+           h = id / L / ECO_ASSIGN_BUCKETS / m->n_tasks;
+    double v = glp_get_col_prim(lp, c);
+    v = v < 0 ? 0 : v > 1 ? 1 : v;
+    plans[h].y[t][b][l] = v;
+    double w = task_mix[t] / wsum * m->g[t][b].share;
+    plans[h].expect_pref += w * v * m->g[t][b].lv[l].pref;
+    plans[h].expect_g += w * v * eco_plan_cost_g(cfg, &m->g[t][b].lv[l], ci_fc[h]);
+  }
+fail:
+  glp_delete_prob(lp);
+  free(ia);
+  free(ja);
+  free(ar);
+  free(col);
+  return rc;
+}
+
 int eco_assign_level(const eco_assign_model *m, const eco_assign_plan *p,
                      const eco_request_features *f, double u) {
   if (!m || !p || !f || f->task < 0 || (size_t)f->task >= p->n_tasks) return 0;

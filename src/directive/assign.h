@@ -77,6 +77,19 @@ typedef struct eco_assign_plan {
 int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
                      const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err);
 
+/* Plans a period of n_hours (e.g. the rest of the day) at once from an
+ * intensity forecast ci_fc[n_hours] (gCO2/kWh; [0] = now) and the task mix
+ * expected over the period: the quality floor holds over the period, not
+ * in every hour, so brevity moves to the dirtiest hours. The floor is the
+ * mean of Sprout's hourly floors + margin, less credit_pref: preference
+ * already delivered above the floor earlier in the period (expected, from
+ * earlier plans; may be negative for a deficit), per request-hour of the
+ * remaining period. Writes n_hours plans (plans[0] is for now). Returns as
+ * eco_assign_solve. */
+int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, const double *ci_fc,
+                            size_t n_hours, const eco_plan_cfg *cfg, double margin,
+                            double credit_pref, eco_assign_plan *plans, eco_error *err);
+
 /* The level for one request: u is a uniform draw in [0,1) supplied by the
  * caller (so this stays pure). Unknown task -> level 0. */
 int eco_assign_level(const eco_assign_model *m, const eco_assign_plan *p,

@@ -135,7 +135,9 @@ void eco_sprout_cfg_default(eco_sprout_cfg *c) {
   c->life_years = 5;
   c->update_h = 24;
   c->folds = 5;
-  c->margin = 0;
+  c->margin = 0.005;
+  c->period_h = 24;
+  c->forecast = 0;
 }
 
 /* --- the shared per-run context -------------------------------------------- */
@@ -424,10 +426,11 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
     ntr += s->d->ds[k].n_lab;
   eco_assign_sample *tr = malloc(ntr * sizeof *tr);
   eco_assign_model *m = malloc(sizeof *m);
-  eco_assign_plan *plan = malloc(sizeof *plan);
+  eco_assign_plan *plan = malloc((cfg->period_h ? cfg->period_h : 1) * sizeof *plan);
+  double *fc = malloc((cfg->period_h ? cfg->period_h : 1) * sizeof *fc), credit = 0;
   size_t *pool[ECO_SPROUT_NDS] = {0}, npool[ECO_SPROUT_NDS] = {0};
   int rc = 0;
-  if (!tr || !m || !plan) {
+  if (!tr || !m || !plan || !fc) {
     rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
     goto fail;
   }
@@ -468,7 +471,20 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
   double sg = 0, sb = 0, sq = 0, slg = 0, slq = 0;
   for (size_t h = 0; h < s->H; h++) {
     double ci = s->ci[h];
-    if ((rc = eco_assign_solve(m, s->comp[h], ci, &s->pc, cfg->margin, plan, err))) goto fail;
+    /* plan the rest of the period from a forecast: this hour's intensity is
+     * known; later hours are forecast (persistence: the same hour of the
+     * day before, or the trace itself with --forecast perfect) */
+    size_t P = cfg->period_h ? cfg->period_h : 1, left = P - h % P;
+    if (h % P == 0) credit = 0;
+    if (left > s->H - h) left = s->H - h;
+    for (size_t j = 0; j < left; j++) {
+      long src = cfg->forecast == 1 || j == 0 ? (long)(h + j) : (long)(h + j) - 24;
+      fc[j] = src >= -(long)cfg->start_hour ? s->ci[src] : ci;
+    }
+    if ((rc = eco_assign_solve_period(m, s->comp[h], fc, left, &s->pc, cfg->margin,
+                                      credit / (double)left, plan, err)))
+      goto fail;
+    credit += plan[0].expect_pref - plan[0].floor;
     /* Sprout's LP on the same held-out prompts, for a like-for-like row */
     size_t cnt[ECO_SPROUT_NDS], n = 0;
     draw_counts(&r, s->comp[h], cfg->n_sample, cnt);
@@ -499,7 +515,7 @@ static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fol
     for (size_t j = 0; j < n; j++) {
       const req *p = &rq[j];
       eco_request_features f = {p->k, s->d->ds[p->k].chars[p->i]};
-      int l = eco_assign_level(m, plan, &f, rng_unif(&r));
+      int l = eco_assign_level(m, &plan[0], &f, rng_unif(&r));
       shares[l] += 1.0 / (double)n;
       g += prompt_g(s, p->k, p->i, l, ci);
       b += prompt_g(s, p->k, p->i, 0, ci);
@@ -531,12 +547,15 @@ fail:
   free(tr);
   free(m);
   free(plan);
+  free(fc);
   return rc;
 }
 
 static int run_ours(sim *s, eco_sprout_result *res, eco_error *err) {
   size_t K = s->cfg->folds;
   if (K < 2 || K > 16) return eco_error_set(err, ECO_EINVAL, "sim sprout: folds must be 2..16");
+  if (s->cfg->period_h < 1 || s->cfg->period_h > 168)
+    return eco_error_set(err, ECO_EINVAL, "sim sprout: period must be 1..168 hours");
   unsigned char *in_fold[ECO_SPROUT_NDS] = {0};
   int rc = 0;
   rng r;

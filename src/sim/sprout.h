@@ -72,7 +72,10 @@ typedef struct eco_sprout_cfg {
   double life_years;    /* device life, years (5) */
   double update_h;      /* mean hours between mix changes (24) */
   size_t folds;         /* ours: k of k-fold, default 5 */
-  double margin;        /* ours: extra preference floor, default 0 */
+  double margin;        /* ours: extra preference floor, default 0.005 */
+  size_t period_h;      /* ours: quality floor holds over periods of this many hours
+                         * (default 24; 1 = every hour, as Sprout) */
+  int forecast;         /* ours: 0 persistence (same hour yesterday), 1 perfect */
 } eco_sprout_cfg;
 
 void eco_sprout_cfg_default(eco_sprout_cfg *c);

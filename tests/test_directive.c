@@ -90,6 +90,23 @@ static void test_optout_and_caps(void **state) {
   assert_int_equal(eco_directive_effective_level(&c, 2, "/other", "off"), 0);
   eco_cfg_free(cfg);
 
+  /* optimizer settings */
+  eco_plan_cfg pc;
+  eco_plan_cfg_default(&pc);
+  eco_replan_cfg rp;
+  assert_int_equal(eco_cfg_load_string("directive:\n  xi: 0.2\n  ci_min: 50\n  ci_max: 450\n"
+                                       "  period: 30m\n  threshold: 0.25\n",
+                                       "p.yaml", &cfg, &e),
+                   0);
+  assert_int_equal(eco_directive_plan_cfg_load(cfg, &pc, &rp, &e), 0);
+  assert_true(fabs(pc.xi - 0.2) < 1e-12 && pc.ci_min == 50 && pc.ci_max == 450);
+  assert_true(fabs(pc.embodied_g_per_s - 26356.568 / (5 * 365.0 * 86400)) < 1e-15);
+  assert_true(rp.period_s == 1800 && fabs(rp.threshold - 0.25) < 1e-12);
+  eco_cfg_free(cfg);
+  assert_int_equal(eco_cfg_load_string("directive:\n  xi: 2\n", "q.yaml", &cfg, &e), 0);
+  assert_int_equal(eco_directive_plan_cfg_load(cfg, &pc, NULL, &e), ECO_ECONFIG);
+  eco_cfg_free(cfg);
+
   /* level 0 must be empty; caps must name a level */
   assert_int_equal(eco_cfg_load_string("directive:\n  levels: [\"x\"]\n", "b.yaml", &cfg, &e), 0);
   assert_int_equal(eco_directive_cfg_load(cfg, &c, &e), ECO_ECONFIG);

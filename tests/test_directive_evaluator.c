@@ -38,6 +38,26 @@ static void test_parse_verdict(void **state) {
   assert_int_equal(order[2], 0);
 }
 
+static void test_pick(void **state) {
+  (void)state;
+  size_t idx[10];
+  assert_int_equal(eco_eval_pick(100, 10, 7, idx), 10);
+  for (int i = 1; i < 10; i++)
+    assert_true(idx[i - 1] < idx[i]); /* distinct, sorted */
+  assert_true(idx[9] < 100);
+  assert_int_equal(eco_eval_pick(3, 10, 7, idx), 3); /* clamped: all of them */
+  assert_true(idx[0] == 0 && idx[1] == 1 && idx[2] == 2);
+  /* every index is reachable: over many seeds each of 5 is picked */
+  int seen[5] = {0};
+  for (uint64_t sd = 1; sd < 200; sd++) {
+    size_t one;
+    eco_eval_pick(5, 1, sd, &one);
+    seen[one]++;
+  }
+  for (int i = 0; i < 5; i++)
+    assert_true(seen[i] > 10);
+}
+
 typedef struct fake {
   pthread_mutex_t mu;
   int judge_calls;
@@ -136,6 +156,7 @@ static void test_run_against_loopback_judge(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_verdict),
+      cmocka_unit_test(test_pick),
       cmocka_unit_test(test_run_against_loopback_judge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,11 @@
 """Summarises experiments/sprout/reproduce.sh runs against the artifact's
-results (standard library only). Usage: table.py OUT_DIR DATA_DIR N_SEEDS"""
+results (standard library only). Usage: table.py OUT_DIR DATA_DIR N_SEEDS [N_SEEDS_OURS]"""
 import json
 import statistics as st
 import sys
 
 out, data, nseeds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+nseeds_ours = int(sys.argv[4]) if len(sys.argv) > 4 else nseeds
 regions = ["GB", "US-CAL", "US-TEX"]
 
 
@@ -16,7 +17,8 @@ def artifact(region, policy):
 
 
 def ours(region, policy):
-    rows = [json.load(open(f"{out}/{region}_{policy}_s{s}.json")) for s in range(nseeds)]
+    n = nseeds_ours if policy == "ours" else nseeds
+    rows = [json.load(open(f"{out}/{region}_{policy}_s{s}.json")) for s in range(n)]
     red = [r["reduction_pct"] for r in rows]
     q = [r["quality_preference"] for r in rows]
     return rows, red, q

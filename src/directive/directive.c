@@ -74,6 +74,41 @@ int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error
   return 0;
 }
 
+int eco_directive_plan_cfg_load(const eco_cfg *cfg, eco_plan_cfg *plan, eco_replan_cfg *replan,
+                                eco_error *err) {
+  int rc = 0;
+  if (plan) {
+    double xi = 0, lo = 0, hi = 0, emb = 0, life = 0;
+    if ((rc = eco_cfg_double(cfg, NULL, "directive.xi", plan->xi, &xi, err)) ||
+        (rc = eco_cfg_double(cfg, NULL, "directive.ci_min", plan->ci_min, &lo, err)) ||
+        (rc = eco_cfg_double(cfg, NULL, "directive.ci_max", plan->ci_max, &hi, err)) ||
+        (rc = eco_cfg_double(cfg, NULL, "directive.embodied_g", 26356.568, &emb, err)) ||
+        (rc = eco_cfg_double(cfg, NULL, "directive.life_years", 5.0, &life, err)))
+      return rc;
+    if (xi < 0 || xi > 1)
+      return eco_error_set(err, ECO_ECONFIG, "directive.xi: %g not in 0..1", xi);
+    if (hi < lo || lo < 0)
+      return eco_error_set(err, ECO_ECONFIG, "directive.ci_min/ci_max: bad range [%g, %g]", lo, hi);
+    if (emb < 0 || life <= 0)
+      return eco_error_set(err, ECO_ECONFIG, "directive.embodied_g/life_years: bad values");
+    plan->xi = xi;
+    plan->ci_min = lo;
+    plan->ci_max = hi;
+    plan->embodied_g_per_s = emb / (life * 365.0 * 24.0 * 3600.0);
+  }
+  if (replan) {
+    double period = 0, thr = 0;
+    if ((rc = eco_cfg_duration(cfg, NULL, "directive.period", 3600.0, &period, err)) ||
+        (rc = eco_cfg_double(cfg, NULL, "directive.threshold", 0.1, &thr, err)))
+      return rc;
+    if (period <= 0 || thr < 0)
+      return eco_error_set(err, ECO_ECONFIG, "directive.period/threshold: bad values");
+    replan->period_s = period;
+    replan->threshold = thr;
+  }
+  return 0;
+}
+
 int eco_directive_route_cap_for(const eco_directive_cfg *cfg, const char *route) {
   if (route)
     for (size_t i = 0; i < cfg->n_routes; i++)

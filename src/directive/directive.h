@@ -52,6 +52,15 @@ void eco_directive_cfg_default(eco_directive_cfg *cfg);
  * values. */
 int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error *err);
 
+/* Reads the optimizer's settings: directive.xi (0..1), directive.ci_min and
+ * directive.ci_max (gCO2/kWh; both absent = keep the caller's values, e.g.
+ * the trace's extremes), directive.embodied_g and directive.life_years,
+ * directive.period (duration, default 1h) and directive.threshold
+ * (relative intensity change that forces a re-plan, default 0.1).
+ * ECO_ECONFIG on bad values. Either output may be NULL. */
+int eco_directive_plan_cfg_load(const eco_cfg *cfg, eco_plan_cfg *plan, eco_replan_cfg *replan,
+                                eco_error *err);
+
 /* The cap for a route (exact match, else default_cap). */
 int eco_directive_route_cap_for(const eco_directive_cfg *cfg, const char *route);
 

@@ -60,6 +60,30 @@ void eco_eval_order(size_t i, size_t n_levels, int *order) {
     order[j] = (int)((i + j) % n_levels);
 }
 
+static int cmp_size(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return (x > y) - (x < y);
+}
+
+size_t eco_eval_pick(size_t n, size_t k, uint64_t seed, size_t *idx) {
+  if (!idx) return 0;
+  if (k > n) k = n;
+  size_t m = 0;
+  uint64_t s = seed ? seed : 0x9e3779b97f4a7c15ULL;
+  for (size_t j = n - k; j < n; j++) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17; /* xorshift64 */
+    size_t t = (size_t)(s % (uint64_t)(j + 1)), pick = t;
+    for (size_t i = 0; i < m; i++)
+      if (idx[i] == t) {
+        pick = j;
+        break;
+      }
+    idx[m++] = pick;
+  }
+  qsort(idx, m, sizeof *idx, cmp_size);
+  return m;
+}
+
 void eco_eval_rates(const eco_eval_outcome *o, size_t n_levels, double *pref) {
   for (size_t l = 0; l < n_levels; l++)
     pref[l] = o->n_decided ? (double)o->wins[l] / (double)o->n_decided : 0.0;

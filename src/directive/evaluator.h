@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct eco_eval_cfg {
   const char *gen_url;     /* base URL, e.g. "http://127.0.0.1:8080" (POST /v1/chat/completions) */
@@ -59,6 +60,11 @@ int eco_eval_parse_verdict(const char *reply, size_t n_answers);
 /* Pure: the order in which answers are shown to the judge for prompt i
  * (rotated to cancel position bias): order[j] = level shown as answer j+1. */
 void eco_eval_order(size_t i, size_t n_levels, int *order);
+
+/* Pure: picks k distinct indices out of n recent prompts (uniformly, Floyd's
+ * algorithm, seeded), in increasing order, into idx[k]. k is clamped to n;
+ * returns the number picked. */
+size_t eco_eval_pick(size_t n, size_t k, uint64_t seed, size_t *idx);
 
 /* Evaluates n prompts (user texts) at every level of dcfg. Errors of single
  * requests count as undecided; returns ECO_EINVAL on bad arguments, else 0

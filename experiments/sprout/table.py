@@ -28,8 +28,8 @@ def sd(v):
     return st.stdev(v) if len(v) > 1 else 0.0
 
 
-print("| region | policy | artifact reduction % | ours: mean ± sd (seed 0) | diff pp | "
-      "artifact quality | ours: mean (seed 0) | diff |")
+print("| region | policy | artifact reduction % | ecoinfer: mean ± sd (seed 0) | diff pp | "
+      "artifact quality | ecoinfer: mean (seed 0) | diff |")
 print("|---|---|---|---|---|---|---|---|")
 for region in regions:
     for policy in ["baseline", "static", "lp", "co2opt", "oracle"]:

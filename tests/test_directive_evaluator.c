@@ -120,7 +120,18 @@ static void test_run_against_loopback_judge(void **state) {
   eco_directive_cfg_default(&d);
   const char *prompts[] = {"q0", "q1", "q2", "q3", "q4"};
   eco_eval_outcome o;
-  assert_int_equal(eco_eval_run(&c, &d, prompts, 5, &o, NULL), 0);
+  eco_eval_prompt_result pp[5];
+  assert_int_equal(eco_eval_run(&c, &d, prompts, 5, &o, pp, NULL), 0);
+  assert_int_equal(pp[0].preferred, 1);
+  assert_int_equal(pp[1].preferred, -1);
+  assert_int_equal(pp[2].preferred, -1);
+  assert_int_equal(pp[3].preferred, 0);
+  assert_int_equal(pp[4].preferred, -1);
+  for (int i = 0; i < 5; i++)
+    for (int l = 0; l < 3; l++) {
+      assert_int_equal(pp[i].tokens[l], 10);
+      assert_true(fabs(pp[i].energy_j[l] - 5.0) < 1e-12);
+    }
   assert_int_equal(o.n_prompts, 5);
   assert_int_equal(o.n_decided, 2);   /* "2" and {"best": 1} */
   assert_int_equal(o.n_undecided, 3); /* ambiguous, garbage, HTTP 500 */
@@ -139,17 +150,23 @@ static void test_run_against_loopback_judge(void **state) {
   double pref[3];
   eco_eval_rates(&o, 3, pref);
   assert_true(fabs(pref[0] - 0.5) < 1e-12 && fabs(pref[1] - 0.5) < 1e-12 && pref[2] == 0);
+  /* the optimizer's rates are replaced only with enough decisions */
+  eco_level_stats lv[3] = {{1, 1, .4}, {1, 1, .3}, {1, 1, .3}};
+  assert_false(eco_eval_update_prefs(&o, 3, 3, lv));
+  assert_true(fabs(lv[0].pref - 0.4) < 1e-12);
+  assert_true(eco_eval_update_prefs(&o, 3, 2, lv));
+  assert_true(fabs(lv[0].pref - 0.5) < 1e-12 && fabs(lv[1].pref - 0.5) < 1e-12 && lv[2].pref == 0);
 
   /* an unreachable generator: every prompt undecided, no crash */
   eco_test_httpd_stop(h);
   c.gen_url = "http://127.0.0.1:1";
   c.timeout_s = 2;
-  assert_int_equal(eco_eval_run(&c, &d, prompts, 2, &o, NULL), 0);
+  assert_int_equal(eco_eval_run(&c, &d, prompts, 2, &o, NULL, NULL), 0);
   assert_int_equal(o.n_undecided, 2);
   assert_int_equal(o.n_decided, 0);
   /* bad configuration */
   c.gen_url = NULL;
-  assert_int_equal(eco_eval_run(&c, &d, prompts, 2, &o, NULL), ECO_EINVAL);
+  assert_int_equal(eco_eval_run(&c, &d, prompts, 2, &o, NULL, NULL), ECO_EINVAL);
   pthread_mutex_destroy(&f.mu);
 }
 

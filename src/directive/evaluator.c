@@ -60,6 +60,18 @@ void eco_eval_order(size_t i, size_t n_levels, int *order) {
     order[j] = (int)((i + j) % n_levels);
 }
 
+bool eco_eval_update_prefs(const eco_eval_outcome *o, size_t n_levels, size_t min_decided,
+                           eco_level_stats *lv) {
+  if (!o || !lv || n_levels == 0 || n_levels > ECO_DIRECTIVE_MAX_LEVELS || o->n_decided == 0 ||
+      o->n_decided < min_decided)
+    return false;
+  double pref[ECO_DIRECTIVE_MAX_LEVELS];
+  eco_eval_rates(o, n_levels, pref);
+  for (size_t l = 0; l < n_levels; l++)
+    lv[l].pref = pref[l];
+  return true;
+}
+
 static int cmp_size(const void *a, const void *b) {
   size_t x = *(const size_t *)a, y = *(const size_t *)b;
   return (x > y) - (x < y);
@@ -155,7 +167,8 @@ done:
 }
 
 int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const char *const *prompts,
-                 size_t n, eco_eval_outcome *out, eco_error *err) {
+                 size_t n, eco_eval_outcome *out, eco_eval_prompt_result *per_prompt,
+                 eco_error *err) {
   if (!cfg || !dcfg || !out || (n && !prompts) || !cfg->gen_url || !cfg->judge_url ||
       dcfg->n_levels < 2 || dcfg->n_levels > ECO_DIRECTIVE_MAX_LEVELS || cfg->timeout_s <= 0)
     return eco_error_set(err, ECO_EINVAL, "evaluator: bad configuration");
@@ -163,11 +176,18 @@ int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const c
   size_t L = dcfg->n_levels;
   for (size_t i = 0; i < n; i++) {
     char *ans[ECO_DIRECTIVE_MAX_LEVELS] = {0};
+    if (per_prompt) memset(&per_prompt[i], 0, sizeof per_prompt[i]);
     bool ok = prompts[i] != NULL;
     for (size_t l = 0; ok && l < L; l++) {
       json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", prompts[i]);
       ok = msgs && eco_directive_apply(dcfg, (int)l, msgs, NULL) == 0;
+      size_t tok0 = out->completion_tokens;
+      double e0 = out->energy_j;
       if (ok) ans[l] = chat(cfg, cfg->gen_url, cfg->gen_model, msgs, out);
+      if (per_prompt) {
+        per_prompt[i].tokens[l] = out->completion_tokens - tok0;
+        per_prompt[i].energy_j[l] = out->energy_j - e0;
+      }
       ok = ok && ans[l];
       json_decref(msgs);
     }
@@ -194,6 +214,7 @@ int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const c
     for (size_t l = 0; l < L; l++)
       free(ans[l]);
     out->n_prompts++;
+    if (per_prompt) per_prompt[i].preferred = verdict;
     if (verdict >= 0) {
       out->n_decided++;
       out->wins[verdict]++;

@@ -50,6 +50,15 @@ typedef struct eco_eval_outcome {
   double carbon_g;                       /* energy_j at intensity_gco2_kwh, gCO2e */
 } eco_eval_outcome;
 
+/* What one prompt's evaluation found: the training data of the per-request
+ * assignment model (assign.h): the judge's preferred level and the output
+ * length and energy of every level. */
+typedef struct eco_eval_prompt_result {
+  int preferred;                             /* level, or -1 = no decision */
+  size_t tokens[ECO_DIRECTIVE_MAX_LEVELS];   /* completion tokens per level */
+  double energy_j[ECO_DIRECTIVE_MAX_LEVELS]; /* J per level (reported or estimated) */
+} eco_eval_prompt_result;
+
 /* Pure: the answer number (0-based index) a judge's reply names, or -1 for
  * no decision. Accepts a JSON object {"best": N}, or text where exactly one
  * distinct number 1..n_answers stands alone ("2", "Answer 2.", "**2**",
@@ -68,9 +77,17 @@ size_t eco_eval_pick(size_t n, size_t k, uint64_t seed, size_t *idx);
 
 /* Evaluates n prompts (user texts) at every level of dcfg. Errors of single
  * requests count as undecided; returns ECO_EINVAL on bad arguments, else 0
- * (also when every request failed: see n_undecided). */
+ * (also when every request failed: see n_undecided). per_prompt (may be
+ * NULL) receives n per-prompt results. */
 int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const char *const *prompts,
-                 size_t n, eco_eval_outcome *out, eco_error *err);
+                 size_t n, eco_eval_outcome *out, eco_eval_prompt_result *per_prompt,
+                 eco_error *err);
+
+/* Pure: replaces the preference rates in lv[n_levels] by the outcome's when
+ * it has at least min_decided decisions (Sprout keeps the stale estimate
+ * otherwise). Returns true when updated. */
+bool eco_eval_update_prefs(const eco_eval_outcome *o, size_t n_levels, size_t min_decided,
+                           eco_level_stats *lv);
 
 /* The preference rates from an outcome: wins / decided (zeros if none). */
 void eco_eval_rates(const eco_eval_outcome *o, size_t n_levels, double *pref);

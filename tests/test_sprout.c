@@ -62,6 +62,16 @@ static void test_data(void **state) {
   assert_int_equal(f->n_ci, 8760);
   assert_true(fabs(f->ci[800] - 103.48) < 1e-9); /* the artifact's first hour */
   assert_int_equal(f->d.n_pai, 1224);
+  /* the US-TEX export quotes a zone name with a comma: still 8760 hours */
+  char trace[1024];
+  snprintf(trace, sizeof trace, "%s/carbon_intensity/US-TEX-ERCO_2023_hourly.csv", f->dir);
+  double *ci = NULL;
+  size_t n = 0;
+  assert_int_equal(eco_sprout_trace_load(trace, &ci, &n, NULL), 0);
+  assert_int_equal(n, 8760);
+  assert_true(fabs(ci[0] - 269.82) < 1e-9 && fabs(ci[1] - 224.47) < 1e-9);
+  free(ci);
+  assert_int_equal(eco_sprout_trace_load("/nonexistent.csv", &ci, &n, NULL) < 0, 1);
   assert_string_equal(f->d.ds[1].name, "math");
   assert_int_equal(f->d.ds[1].n, 7473);
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {

@@ -238,6 +238,39 @@ static size_t read_day(const char *path, const char *day, double *direct, double
   return n;
 }
 
+/* RFC 4180 quoting, as in the US-TEX-ERCO export: a quoted zone name with a
+ * comma (and an escaped quote) must not shift the columns. */
+static void test_quoted_fields(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  char buf[4096];
+  snprintf(buf, sizeof buf,
+           "%s2023-01-01 00:00:00,USA,\"Electric Reliability Council of Texas, Inc.\",US-TEX-ERCO,"
+           "269.82,318.55,54.74,42.5,eia.gov,false,\n"
+           "2023-01-01 01:00:00,USA,\"A \"\"quoted\"\" name, with commas, too\",US-TEX-ERCO,"
+           "224.47,266.39,62.69,50.27,eia.gov,true,\n",
+           EM_HEADER);
+  assert_int_equal(eco_test_write_file(dir, "US-TEX-ERCO_2023_hourly.csv", buf), 0);
+  char *path = eco_test_path(dir, "US-TEX-ERCO_2023_hourly.csv");
+  eco_intensity_provider *p = NULL;
+  eco_error err = {0};
+  eco_trace_opts o;
+  eco_trace_opts_default(&o);
+  o.column = ECO_TRACE_LIFECYCLE;
+  if (eco_intensity_trace_open(path, &o, &p, &err)) fail_msg("%s", err.msg);
+  eco_intensity v;
+  assert_int_equal(eco_intensity_get(p, "US-TEX-ERCO", T_2023_01_01, &v, &err), 0);
+  assert_true(v.gco2_kwh == 318.55);
+  assert_false(v.estimated);
+  assert_int_equal(eco_intensity_get(p, "US-TEX-ERCO", T_2023_01_01 + 3600, &v, &err), 0);
+  assert_true(v.gco2_kwh == 266.39);
+  assert_true(v.estimated);
+  eco_intensity_free(p);
+  free(path);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 static void test_gb_day_replay(void **state) {
   (void)state;
   char *path;
@@ -311,7 +344,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_static),        cmocka_unit_test(test_simple_csv),
       cmocka_unit_test(test_malformed),     cmocka_unit_test(test_emaps_columns_and_dir),
-      cmocka_unit_test(test_gb_day_replay),
+      cmocka_unit_test(test_gb_day_replay), cmocka_unit_test(test_quoted_fields),
   };
   return cmocka_run_group_tests_name("carbon_intensity", tests, NULL, NULL);
 }

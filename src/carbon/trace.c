@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -124,27 +125,47 @@ static int series_finish(trace_series *s) {
   return ECO_OK;
 }
 
-/* Splits line (modified in place) at commas; trims spaces and a CR. */
+/* Splits line (modified in place) into CSV fields (RFC 4180): commas
+ * separate fields; a field in double quotes may hold commas, and "" inside
+ * it is a literal quote (e.g. the US-TEX export's "Electric Reliability
+ * Council of Texas, Inc."). Unquoted fields are trimmed of spaces and CR. */
 static size_t split_csv(char *line, char **f, size_t maxf) {
   size_t n = 0;
   char *p = line;
   for (;;) {
-    if (n < maxf) f[n] = p;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    char *start = p, *w = p;
+    bool quoted = *p == '"';
+    if (quoted) {
+      p++;
+      start = w = p;
+      while (*p) {
+        if (*p == '"' && p[1] == '"') { /* escaped quote */
+          *w++ = '"';
+          p += 2;
+        } else if (*p == '"') {
+          p++;
+          break;
+        } else {
+          *w++ = *p++;
+        }
+      }
+      while (*p && *p != ',')
+        p++; /* junk after the closing quote is ignored */
+    } else {
+      while (*p && *p != ',')
+        p++;
+      w = p;
+      while (w > start && (w[-1] == ' ' || w[-1] == '\t' || w[-1] == '\r' || w[-1] == '\n'))
+        w--;
+    }
+    bool more = *p == ',';
+    *w = '\0';
+    if (n < maxf) f[n] = start;
     n++;
-    char *c = strchr(p, ',');
-    if (!c) break;
-    *c = '\0';
-    p = c + 1;
-  }
-  size_t m = n < maxf ? n : maxf;
-  for (size_t i = 0; i < m; i++) {
-    char *s = f[i];
-    while (*s == ' ' || *s == '\t')
-      s++;
-    char *e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
-      *--e = '\0';
-    f[i] = s;
+    if (!more) break;
+    p++;
   }
   return n;
 }

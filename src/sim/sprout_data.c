@@ -198,90 +198,6 @@ void eco_sprout_data_free(eco_sprout_data *d) {
   memset(d, 0, sizeof *d);
 }
 
-/* Next CSV field of *p (double quotes may enclose commas; "" is a quote).
- * The field is NUL-terminated in place; *p advances past it; NULL at end. */
-static char *csv_field(char **p) {
-  char *s = *p;
-  if (!s) return NULL;
-  char *out = s, *w = s;
-  bool q = false;
-  for (;; s++) {
-    char c = *s;
-    if (q) {
-      if (c == '"' && s[1] == '"') {
-        *w++ = '"', s++;
-      } else if (c == '"') {
-        q = false;
-      } else if (c == '\0') {
-        *p = NULL;
-        break;
-      } else {
-        *w++ = c;
-      }
-    } else if (c == '"') {
-      q = true;
-    } else if (c == ',' || c == '\n' || c == '\r' || c == '\0') {
-      *p = c == ',' ? s + 1 : NULL;
-      break;
-    } else {
-      *w++ = c;
-    }
-  }
-  *w = '\0';
-  return out;
-}
-
-/* Fallback reader for exports the shared trace provider rejects (it does not
- * yet accept quoted fields with commas, as in the US-TEX-ERCO export). */
-static int trace_load_csv(const char *path, double **ci_out, size_t *n_out, eco_error *err) {
-  FILE *f = fopen(path, "r");
-  if (!f) return eco_error_set(err, ECO_ENOENT, "%s: cannot open", path);
-  char line[2048];
-  int col = -1, rc = 0;
-  size_t n = 0, cap = 9000;
-  double *ci = malloc(cap * sizeof *ci);
-  if (!ci) {
-    fclose(f);
-    return eco_error_set(err, ECO_ENOMEM, "out of memory");
-  }
-  while (fgets(line, sizeof line, f)) {
-    char *tok;
-    int c = 0;
-    if (col < 0) {
-      for (char *p = line; (tok = csv_field(&p)); c++)
-        if (strstr(tok, "Carbon Intensity") && strstr(tok, "(direct)")) col = c;
-      if (col < 0) {
-        rc = eco_error_set(err, ECO_EFORMAT, "%s: no 'Carbon Intensity ... (direct)' column", path);
-        break;
-      }
-      continue;
-    }
-    double v = -1;
-    for (char *p = line; (tok = csv_field(&p)); c++)
-      if (c == col && *tok) v = strtod(tok, NULL);
-    if (v < 0) v = n ? ci[n - 1] : 0; /* gap: hold the last value */
-    if (n == cap) {
-      cap *= 2;
-      double *nv = realloc(ci, cap * sizeof *nv);
-      if (!nv) {
-        rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-        break;
-      }
-      ci = nv;
-    }
-    ci[n++] = v;
-  }
-  fclose(f);
-  if (!rc && n == 0) rc = eco_error_set(err, ECO_EFORMAT, "%s: no rows", path);
-  if (rc) {
-    free(ci);
-    return rc;
-  }
-  *ci_out = ci;
-  *n_out = n;
-  return 0;
-}
-
 int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_error *err) {
   eco_trace_opts o;
   eco_trace_opts_default(&o);
@@ -315,9 +231,5 @@ int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_
 fail:
   free(v);
   eco_intensity_free(p);
-  if (rc == ECO_EFORMAT) { /* a format the provider does not read yet */
-    eco_error e2 = {0};
-    if (trace_load_csv(path, ci_out, n_out, &e2) == 0) return 0;
-  }
   return rc;
 }

@@ -8,6 +8,7 @@
 #include "httpd.h"
 #include "testutil.h"
 
+#include "router/agent.h"
 #include "router/router.h"
 #include "router/sse.h"
 #include "util/config.h"
@@ -922,6 +923,126 @@ static void test_cli(void **state) {
   free(dir);
 }
 
+/* ---- agent --------------------------------------------------------------- */
+
+/* A fake meter: every poll adds 2 J. */
+static int fake_poll(eco_meter *m, double now_s, double *delta_j, eco_error *err) {
+  (void)m;
+  (void)now_s;
+  (void)err;
+  *delta_j = 2.0;
+  return 0;
+}
+static void fake_destroy(eco_meter *m) { free(m); }
+static const eco_meter_vtbl fake_vt = {.kind = "fake", .poll = fake_poll, .destroy = fake_destroy};
+
+static void *run_agent(void *arg) {
+  eco_agent_run(arg);
+  return NULL;
+}
+
+static void test_agent_server(void **state) {
+  (void)state;
+  eco_meter *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  assert_int_equal(eco_meter_init_base(m, &fake_vt, "rapl", "package-0", false), 0);
+  eco_error err = {0};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(eco_meter_poll(m, &err), 0);
+  eco_agent_meter am = {.device = "cpu", .meter = m};
+  eco_agent *a = NULL;
+  assert_int_equal(eco_agent_new("127.0.0.1", 0, &am, 1, &a, &err), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, run_agent, a), 0);
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/meters", eco_agent_port(a));
+  resp r;
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
+  /* the first poll gives 0 (no previous reading), then 2 + 2 */
+  double joules = json_real_value(json_object_get(m0, "joules"));
+  assert_true(fabs(joules - eco_meter_total(m)) < 1e-9);
+  assert_true(joules >= 2.0);
+  assert_string_equal(json_string_value(json_object_get(m0, "source")), "rapl");
+  assert_string_equal(json_string_value(json_object_get(m0, "device")), "cpu");
+  assert_true(json_is_false(json_object_get(m0, "estimated")));
+  assert_true(json_is_number(json_object_get(j, "time_s")));
+  json_decref(j);
+  resp_free(&r);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/nope", eco_agent_port(a));
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 404);
+  resp_free(&r);
+  eco_agent_stop(a);
+  pthread_join(th, NULL);
+  eco_agent_free(a);
+  eco_meter_free(m);
+}
+
+/* A scripted agent: each reading is 1 s and 50 J after the previous one
+ * (50 W). */
+typedef struct fake_agent {
+  int calls;
+  char body[256];
+} fake_agent;
+
+static void on_meters(const eco_test_request *req, eco_test_response *out, void *user) {
+  (void)req;
+  fake_agent *f = user;
+  f->calls++;
+  snprintf(f->body, sizeof f->body,
+           "{\"time_s\":%d.0,\"total_j\":%d.0,\"meters\":[{\"device\":\"cpu\","
+           "\"joules\":%d.0,\"source\":\"rapl\",\"estimated\":false}]}",
+           f->calls, 50 * f->calls, 50 * f->calls);
+  out->status = 200;
+  out->body = f->body;
+}
+
+static void test_router_uses_agent(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "A");
+  fake_agent fa = {0};
+  eco_test_httpd *ag = NULL;
+  assert_int_equal(eco_test_httpd_start(&ag), 0);
+  eco_test_httpd_handler(ag, "GET", "/v1/meters", on_meters, &fa);
+  char *y = cluster_yaml(b, 1, NULL);
+  char agent_line[128];
+  snprintf(agent_line, sizeof agent_line, "    agent: %s\n", eco_test_httpd_url(ag));
+  char *y2 = malloc(strlen(y) + strlen(agent_line) + 1);
+  strcpy(y2, y);
+  strcat(y2, agent_line);
+  rt t;
+  rt_start(&t, y2);
+  /* wait for two readings */
+  for (int i = 0; i < 200 && eco_test_httpd_count(ag, "/v1/meters") < 3; i++)
+    usleep(10000);
+  resp r;
+  chat(&t, "carbon", NULL, &r);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  json_t *carbon = json_object_get(json_object_get(j, "usage"), "carbon");
+  assert_string_equal(json_string_value(json_object_get(carbon, "energy_source")), "agent:rapl");
+  assert_string_equal(json_string_value(json_object_get(carbon, "method")),
+                      "sci-v1.0/router-agent");
+  assert_true(json_is_false(json_object_get(carbon, "energy_estimated")));
+  /* 50 W times the upstream time (one request in flight) */
+  double e = json_real_value(json_object_get(carbon, "energy_j"));
+  double up = json_real_value(json_object_get(
+      json_object_get(json_object_get(carbon, "router"), "measured"), "upstream_s"));
+  assert_true(up > 0);
+  assert_true(fabs(e - 50.0 * up) < 1e-6 * (1 + e));
+  json_decref(j);
+  resp_free(&r);
+  rt_stop(&t);
+  free(y);
+  free(y2);
+  eco_test_httpd_stop(ag);
+  backend_stop(&b[0]);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -938,6 +1059,8 @@ int main(void) {
       cmocka_unit_test(test_batch_window),
       cmocka_unit_test(test_trace_intensity),
       cmocka_unit_test(test_cli),
+      cmocka_unit_test(test_agent_server),
+      cmocka_unit_test(test_router_uses_agent),
   };
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);
   curl_global_cleanup();

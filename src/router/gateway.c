@@ -70,6 +70,16 @@ typedef struct node {
   size_t nb;
   struct event *bev;
   double bdeadline_s; /* mono s the batch timer fires */
+  /* energy agent (foreign backends): the last two readings */
+  char ahost[128];
+  int aport;
+  struct evhttp_connection *aconn;
+  bool aquery_inflight;
+  double aj[2], at[2]; /* J, agent clock s; [1] newest */
+  double arecv_s;      /* mono s the newest reading arrived (0 = none) */
+  int an;              /* readings held, 0..2 */
+  char asrc[32];       /* meter source, e.g. "rapl" */
+  bool aestimated;
   /* stats */
   uint64_t routed, failures, ok;
   double pred_g, meas_g; /* sums, gCO2e */
@@ -284,6 +294,11 @@ static node *node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_erro
     free(n);
     return NULL;
   }
+  if (c->agent_url[0] && parse_url(c->agent_url, n->ahost, sizeof n->ahost, &n->aport) != 0) {
+    eco_error_set(err, ECO_ECONFIG, "node '%s': bad agent url '%s'", c->id, c->agent_url);
+    free(n);
+    return NULL;
+  }
   n->idle = calloc(POOL_MAX, sizeof *n->idle);
   n->hev = evtimer_new(g->base, on_health_timer, n);
   if (!n->idle || !n->hev) {
@@ -319,6 +334,7 @@ static void node_free(node *n) {
     evhttp_connection_free(n->idle[i]);
   free(n->idle);
   if (n->hconn) evhttp_connection_free(n->hconn);
+  if (n->aconn) evhttp_connection_free(n->aconn);
   if (n->hev) event_free(n->hev);
   if (n->bev) event_free(n->bev);
   free(n);
@@ -433,11 +449,73 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
   }
 }
 
+static void on_agent_done(struct evhttp_request *req, void *arg) {
+  node *n = arg;
+  gw *g = n->g;
+  n->aquery_inflight = false;
+  int code = req ? evhttp_request_get_response_code(req) : 0;
+  json_t *j = NULL;
+  if (code == 200) {
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    j = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
+  }
+  const json_t *t = json_object_get(j, "time_s"), *tot = json_object_get(j, "total_j");
+  const json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
+  if (json_is_number(t) && json_is_number(tot)) {
+    double tj = json_number_value(tot), ts = json_number_value(t);
+    if (n->an > 0 && (tj < n->aj[1] || ts <= n->at[1])) n->an = 0; /* agent restarted */
+    n->aj[0] = n->aj[1];
+    n->at[0] = n->at[1];
+    n->aj[1] = tj;
+    n->at[1] = ts;
+    if (n->an < 2) n->an++;
+    n->arecv_s = mono_s();
+    const char *src = json_string_value(json_object_get(m0, "source"));
+    snprintf(n->asrc, sizeof n->asrc, "%s", src ? src : "agent");
+    n->aestimated = json_is_true(json_object_get(m0, "estimated"));
+  } else if (n->aconn) {
+    conn_free_later(g, n->aconn);
+    n->aconn = NULL;
+  }
+  json_decref(j);
+}
+
+static void agent_poll(node *n) {
+  gw *g = n->g;
+  if (!n->aport || n->aquery_inflight) return;
+  if (!n->aconn) {
+    n->aconn = evhttp_connection_base_new(g->base, g->dns, n->ahost, (unsigned short)n->aport);
+    if (!n->aconn) return;
+    struct timeval tv = {2, 0};
+    evhttp_connection_set_timeout_tv(n->aconn, &tv);
+  }
+  struct evhttp_request *req = evhttp_request_new(on_agent_done, n);
+  if (!req) return;
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->ahost);
+  n->aquery_inflight = true;
+  if (evhttp_make_request(n->aconn, req, EVHTTP_REQ_GET, "/v1/meters") != 0)
+    n->aquery_inflight = false;
+}
+
+/* Measured energy of a request of up_s seconds on n from the agent: the
+ * host's average power between the last two readings, times the request's
+ * upstream time, shared equally among the requests in flight there.
+ * Returns -1 without fresh readings (two, the newest at most 3 health
+ * periods + 1 s old). */
+static double agent_energy_j(const node *n, double up_s) {
+  if (n->an < 2 || n->at[1] <= n->at[0]) return -1;
+  if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
+  double p_w = (n->aj[1] - n->aj[0]) / (n->at[1] - n->at[0]);
+  double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
+  return p_w > 0 ? p_w * up_s / conc : 0;
+}
+
 static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   node *n = arg;
   gw *g = n->g;
+  agent_poll(n);
   if (n->hcheck_inflight) return;
   if (!n->hconn) {
     n->hconn = evhttp_connection_base_new(g->base, g->dns, n->host, (unsigned short)n->port);
@@ -651,23 +729,32 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     /* Foreign backend: estimate from the profile at the measured tokens. */
     eco_receipt rc;
     memset(&rc, 0, sizeof rc);
-    snprintf(rc.energy_source, sizeof rc.energy_source, "model");
-    rc.energy_estimated = true;
     zone_state *z = zone_get(g, n->cfg.zone);
     snprintf(rc.intensity_source, sizeof rc.intensity_source, "%s", z ? z->source : "static");
     rc.intensity_estimated = true;
-    snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
-    double e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    double e = agent_energy_j(n, up_s);
+    if (e >= 0) {
+      /* measured by the host's agent */
+      snprintf(rc.energy_source, sizeof rc.energy_source, "agent:%s", n->asrc);
+      rc.energy_estimated = n->aestimated;
+      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-agent");
+      meas_j = e;
+    } else {
+      snprintf(rc.energy_source, sizeof rc.energy_source, "model");
+      rc.energy_estimated = true;
+      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
+      e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    }
     eco_embodied emb = {
         .total_g = v->embodied_g_per_s, .lifetime_s = 1.0, .share = 1.0 / r->pred.batch};
     double pue = v->pue >= 1 ? v->pue : 1;
     if (eco_sci_compute(e, v->intensity_gco2_kwh, eco_sci_embodied_g(&emb, up_s), pue, &rc) == 0) {
-      carbon =
-          json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
-                    "energy_source", rc.energy_source, "energy_estimated", 1, "intensity_gco2_kwh",
-                    rc.intensity_gco2_kwh, "intensity_source", rc.intensity_source,
-                    "intensity_estimated", 1, "operational_g", rc.operational_g, "embodied_g",
-                    rc.embodied_g, "total_g", rc.total_g, "pue", rc.pue, "method", rc.method);
+      carbon = json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
+                         "energy_source", rc.energy_source, "energy_estimated",
+                         (int)rc.energy_estimated, "intensity_gco2_kwh", rc.intensity_gco2_kwh,
+                         "intensity_source", rc.intensity_source, "intensity_estimated", 1,
+                         "operational_g", rc.operational_g, "embodied_g", rc.embodied_g, "total_g",
+                         rc.total_g, "pue", rc.pue, "method", rc.method);
       if (carbon) json_object_set_new(usage, "carbon", carbon);
       meas_g = rc.total_g;
     }

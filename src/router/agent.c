@@ -102,6 +102,7 @@ int eco_agent_new(const char *host, int port, const eco_agent_meter *meters, siz
     goto fail;
   }
   struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
   socklen_t sl = sizeof sa;
   if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0) {
     rc = eco_error_set(err, ECO_ENET, "agent: getsockname failed");

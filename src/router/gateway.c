@@ -1580,6 +1580,7 @@ static int bind_port(struct evhttp *h, const char *host, int port, int *out, eco
   if (!bs) return eco_error_set(err, ECO_ENET, "cannot listen on %s:%d", host, port);
   evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
     return eco_error_set(err, ECO_ENET, "getsockname failed");

@@ -1043,6 +1043,124 @@ static void test_router_uses_agent(void **state) {
   backend_stop(&b[0]);
 }
 
+/* Clients that give up: the router cancels the upstream request, frees
+ * the request and the node's in-flight count returns to 0. */
+static int http_give_up(const char *url, const char *body, long ms) {
+  CURL *c = curl_easy_init();
+  if (!c) return -1;
+  resp r;
+  memset(&r, 0, sizeof r);
+  struct curl_slist *sl = curl_slist_append(NULL, "Content-Type: application/json");
+  sl = curl_slist_append(sl, "x-ecoinfer-policy: carbon");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(sl);
+  curl_easy_cleanup(c);
+  free(r.body);
+  return rc == CURLE_OPERATION_TIMEDOUT ? 0 : -1;
+}
+
+static int inflight_of(const rt *t, const char *id) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  resp r;
+  int v = -1;
+  if (http(NULL, url, NULL, NULL, &r) == 0) {
+    json_t *j = json_loads(r.body, 0, NULL);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(j, "nodes"), i, n) {
+      if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0)
+        v = (int)json_integer_value(json_object_get(n, "inflight"));
+    }
+    json_decref(j);
+  }
+  resp_free(&r);
+  return v;
+}
+
+static void test_client_disconnect(void **state) {
+  (void)state;
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  b[1].delay_ms = 400; /* B answers late (non-stream), streams slowly */
+  char *y = cluster_yaml(b, 3, NULL);
+  rt t;
+  rt_start(&t, y);
+  char url[128];
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  assert_int_equal(http_give_up(url, chat_body, 100), 0);
+  const char *sbody = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}]}";
+  assert_int_equal(http_give_up(url, sbody, 500), 0);
+  int v = -1;
+  for (int i = 0; i < 200 && v != 0; i++) {
+    v = inflight_of(&t, "B");
+    if (v != 0) usleep(10000);
+  }
+  assert_int_equal(v, 0);
+  /* and the router still answers */
+  b[1].delay_ms = 0;
+  expect_node(&t, "carbon", NULL, "B");
+  rt_stop(&t);
+  free(y);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+}
+
+/* An ecoinfer node without a configured profile: seeded from /v1/node. */
+static void test_node_profile_from_v1_node(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "N");
+  eco_test_response node = {
+      .status = 200,
+      .body = "{\"device\":\"rtx-2000-ada\",\"zone\":\"SE\",\"intensity_gco2_kwh\":42.5,"
+              "\"tokens_per_s\":40,\"prefill_tokens_per_s\":2000,\"j_per_token\":0.8,"
+              "\"queue_depth\":0,\"active\":0,\"max_batch\":8}"};
+  eco_test_httpd_on(b[0].h, "GET", "/v1/node", &node);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 100ms}}\n"
+           "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n    zone: XX-NOWHERE\n",
+           eco_test_httpd_url(b[0].h));
+  rt t;
+  rt_start(&t, yaml);
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
+  bool seeded = false;
+  for (int i = 0; i < 200 && !seeded; i++) {
+    resp r;
+    if (http(NULL, url, NULL, NULL, &r) == 0) {
+      json_t *j = json_loads(r.body, 0, NULL);
+      json_t *n = json_array_get(json_object_get(j, "nodes"), 0);
+      json_t *p = json_object_get(n, "profile");
+      if (fabs(json_real_value(json_object_get(p, "decode_s_per_tok")) - 1.0 / 40) < 1e-12) {
+        seeded = true;
+        assert_true(fabs(json_real_value(json_object_get(p, "decode_j_per_tok")) - 0.8) < 1e-12);
+        assert_int_equal(json_integer_value(json_object_get(n, "max_batch")), 8);
+        assert_string_equal(json_string_value(json_object_get(n, "device")), "rtx-2000-ada");
+      }
+      json_decref(j);
+    }
+    resp_free(&r);
+    if (!seeded) usleep(10000);
+  }
+  assert_true(seeded);
+  assert_true(eco_test_httpd_count(b[0].h, "/v1/node") >= 1);
+  expect_node(&t, NULL, NULL, "N");
+  rt_stop(&t);
+  backend_stop(&b[0]);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -1061,7 +1179,10 @@ int main(void) {
       cmocka_unit_test(test_cli),
       cmocka_unit_test(test_agent_server),
       cmocka_unit_test(test_router_uses_agent),
+      cmocka_unit_test(test_client_disconnect),
+      cmocka_unit_test(test_node_profile_from_v1_node),
   };
+  if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);
   curl_global_cleanup();
   return rc;

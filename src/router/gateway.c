@@ -316,6 +316,11 @@ static node *node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_erro
   v->embodied_g_per_s = c->embodied_g_per_s;
   v->max_batch = c->max_batch ? c->max_batch : 1;
   v->profile = c->profile;
+  if (!c->has_profile) {
+    /* A documented default until /v1/node or receipts teach better:
+     * 500 prompt tok/s, 20 tok/s, 1 J/token, 5% slowdown per batched sequence. */
+    (void)eco_profile_from_rates(&v->profile, 500, 20, 1.0, 0, 0.05);
+  }
   /* Unknown until the first health check answers; still eligible so a
    * cluster is usable from the first request. */
   v->health = ECO_NODE_DEGRADED;
@@ -1237,6 +1242,11 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
   preq *r = arg;
   gw *g = r->g;
   g->client_gone++;
+  /* A client that left before its answer: libevent detaches the request
+   * from the connection and leaves it to us (evhttp_connection_incoming_fail
+   * on EOF); a request still attached is freed by libevent after this
+   * callback. */
+  if (r->creq && !evhttp_request_get_connection(r->creq)) evhttp_request_free(r->creq);
   r->creq = NULL;
   r->cconn = NULL;
   if (r->in_batch) {
@@ -1245,17 +1255,10 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
     preq_free(r);
     return;
   }
-  if (r->ureq) {
-    struct evhttp_connection *uc = r->uconn;
-    struct evhttp_request *u = r->ureq;
-    r->ureq = NULL;
-    r->uconn = NULL;
-    evhttp_request_set_error_cb(u, NULL);
-    evhttp_cancel_request(u);
-    if (uc) conn_free_later(g, uc);
-    target_release(r);
-    preq_free(r);
-  }
+  /* With an upstream attempt in flight, the rest of the answer is read and
+   * dropped, and on_up_done frees the request. (Cancelling it mid-stream,
+   * with evhttp_cancel_request or by freeing the connection, leaked a
+   * libevent request object under ASan with libevent 2.1.12.) */
 }
 
 static const char *method_of(struct evhttp_request *req) {

@@ -8,6 +8,7 @@
 #include "httpd.h"
 #include "testutil.h"
 
+#include "carbon/intensity.h"
 #include "router/agent.h"
 #include "router/router.h"
 #include "router/sse.h"
@@ -1123,14 +1124,18 @@ static void test_node_profile_from_v1_node(void **state) {
   backend_start(&b[0], "N");
   eco_test_response node = {
       .status = 200,
-      .body = "{\"device\":\"rtx-2000-ada\",\"zone\":\"SE\",\"intensity_gco2_kwh\":42.5,"
-              "\"tokens_per_s\":40,\"prefill_tokens_per_s\":2000,\"j_per_token\":0.8,"
-              "\"queue_depth\":0,\"active\":0,\"max_batch\":8}"};
+      /* the node server's shape (issue 6) */
+      .body = "{\"device\":\"rtx-2000-ada\",\"model\":\"m\",\"zone\":\"SE\",\"intensity\":{"
+              "\"gco2_kwh\":42.5,\"source\":\"static\",\"estimated\":true},"
+              "\"energy_j_per_token\":0.8,\"tokens_per_s\":40,\"queue\":{\"depth\":0,"
+              "\"capacity\":64},\"batch\":{\"active\":0,\"max\":8},\"kv\":{\"used_bytes\":0,"
+              "\"budget_bytes\":1000,\"usage\":0.0},\"context_length\":2048,\"ready\":true,"
+              "\"draining\":false,\"generated_tokens\":0}"};
   eco_test_httpd_on(b[0].h, "GET", "/v1/node", &node);
   char yaml[1024];
   snprintf(yaml, sizeof yaml,
            "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 100ms}}\n"
-           "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n    zone: XX-NOWHERE\n",
+           "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n",
            eco_test_httpd_url(b[0].h));
   rt t;
   rt_start(&t, yaml);
@@ -1148,6 +1153,15 @@ static void test_node_profile_from_v1_node(void **state) {
         assert_true(fabs(json_real_value(json_object_get(p, "decode_j_per_tok")) - 0.8) < 1e-12);
         assert_int_equal(json_integer_value(json_object_get(n, "max_batch")), 8);
         assert_string_equal(json_string_value(json_object_get(n, "device")), "rtx-2000-ada");
+        /* zone learnt from the node; SE is in the built-in static table */
+        assert_string_equal(json_string_value(json_object_get(n, "zone")), "SE");
+        size_t nb = 0;
+        double world = 0, se = -1;
+        const eco_static_entry *tab = eco_static_builtin(&nb, &world);
+        for (size_t k = 0; k < nb; k++)
+          if (strcmp(tab[k].zone, "SE") == 0) se = tab[k].gco2_kwh;
+        if (se >= 0)
+          assert_true(fabs(json_real_value(json_object_get(n, "intensity_gco2_kwh")) - se) < 1e-9);
       }
       json_decref(j);
     }

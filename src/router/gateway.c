@@ -384,31 +384,58 @@ static void node_request_ok(node *n) {
 
 /* ---- health checks ------------------------------------------------------- */
 
-static void apply_node_info(node *n, const json_t *j) {
+/* Reads an ecoinfer node's GET /v1/node answer (the node server's shape:
+ * device, zone, intensity{gco2_kwh}, energy_j_per_token, tokens_per_s,
+ * queue{depth}, batch{active,max}, kv{usage}, draining; flat aliases
+ * intensity_gco2_kwh, j_per_token, prefill_tokens_per_s, queue_depth,
+ * active, max_batch are accepted too). Returns false if the node says it is
+ * draining. */
+static bool apply_node_info(node *n, const json_t *j) {
   gw *g = n->g;
   eco_node_view *v = &g->views[n->idx];
   const json_t *x;
-  if ((x = json_object_get(j, "queue_depth")) && json_is_number(x))
-    n->rep_queue = (uint32_t)json_number_value(x);
-  if ((x = json_object_get(j, "active")) && json_is_number(x))
-    n->rep_active = (uint32_t)json_number_value(x);
-  if ((x = json_object_get(j, "max_batch")) && json_is_integer(x) && json_integer_value(x) > 0)
-    v->max_batch = (uint32_t)json_integer_value(x);
+  const json_t *q = json_object_get(j, "queue"), *b = json_object_get(j, "batch");
+  if ((x = json_object_get(j, "queue_depth")) || (x = json_object_get(q, "depth")))
+    if (json_is_number(x) && json_number_value(x) >= 0)
+      n->rep_queue = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "active")) || (x = json_object_get(b, "active")))
+    if (json_is_number(x) && json_number_value(x) >= 0)
+      n->rep_active = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "max_batch")) || (x = json_object_get(b, "max")))
+    if (json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) < 1000000)
+      v->max_batch = (uint32_t)json_integer_value(x);
+  /* memory: a KV cache at 95% or more counts as a full batch */
+  x = json_object_get(json_object_get(j, "kv"), "usage");
+  if (json_is_number(x) && json_number_value(x) >= 0.95 && n->rep_active < v->max_batch)
+    n->rep_active = v->max_batch;
   const json_t *ci = json_object_get(j, "intensity_gco2_kwh");
   if (!ci) ci = json_object_get(json_object_get(j, "intensity"), "gco2_kwh");
   if (json_is_number(ci)) n->rep_intensity = json_number_value(ci);
   const char *dev = json_string_value(json_object_get(j, "device"));
   if (dev && strcmp(n->cfg.device, "unknown") == 0)
     snprintf(v->device, sizeof v->device, "%s", dev);
+  const char *zone = json_string_value(json_object_get(j, "zone"));
+  if (zone && zone[0] && strcmp(n->cfg.zone, "unknown") == 0) {
+    snprintf(n->cfg.zone, sizeof n->cfg.zone, "%s", zone);
+    snprintf(v->zone, sizeof v->zone, "%s", zone);
+    zone_state *z = zone_get(g, zone);
+    if (z) {
+      if (z->gco2_kwh < 0) zone_refresh_one(g, z);
+      v->intensity_gco2_kwh = z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+    }
+  }
   double dtps = json_number_value(json_object_get(j, "tokens_per_s"));
   double ptps = json_number_value(json_object_get(j, "prefill_tokens_per_s"));
-  double jpt = json_number_value(json_object_get(j, "j_per_token"));
+  const json_t *jx = json_object_get(j, "energy_j_per_token");
+  if (!jx) jx = json_object_get(j, "j_per_token");
+  double jpt = json_number_value(jx);
   if (v->profile.n_obs == 0 && !n->cfg.has_profile && dtps > 0) {
     eco_profile p;
     if (eco_profile_from_rates(&p, ptps > 0 ? ptps : dtps * 20, dtps, jpt > 0 ? jpt : 0, 0, 0.05) ==
         0)
       v->profile = p;
   }
+  return !json_is_true(json_object_get(j, "draining"));
 }
 
 static void on_health_done(struct evhttp_request *req, void *arg) {
@@ -422,7 +449,7 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(b);
     json_t *j = json_loadb((const char *)evbuffer_pullup(b, -1), len, 0, NULL);
-    if (json_is_object(j)) apply_node_info(n, j);
+    if (json_is_object(j) && !apply_node_info(n, j)) ok = false; /* draining */
     json_decref(j);
   }
   if (ok) {

@@ -27,10 +27,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define MOD       "router"
-#define POOL_MAX  256 /* idle upstream connections kept per node */
-#define MAX_BODY  (8u << 20)
-#define ZONES_MAX 64
+#define MOD        "router"
+#define POOL_MAX   256 /* idle upstream connections kept per node */
+#define MAX_BODY   (8u << 20)
+#define ZONES_MAX  64
+#define AGENT_RING 8 /* agent readings kept: power over up to 7 polling periods */
 
 typedef struct gw gw;
 typedef struct preq preq;
@@ -75,10 +76,10 @@ typedef struct node {
   int aport;
   struct evhttp_connection *aconn;
   bool aquery_inflight;
-  double aj[2], at[2]; /* J, agent clock s; [1] newest */
-  double arecv_s;      /* mono s the newest reading arrived (0 = none) */
-  int an;              /* readings held, 0..2 */
-  char asrc[32];       /* meter source, e.g. "rapl" */
+  double aj[AGENT_RING], at[AGENT_RING]; /* J, agent clock s; oldest first */
+  double arecv_s;                        /* mono s the newest reading arrived (0 = none) */
+  int an;                                /* readings held, 0..AGENT_RING */
+  char asrc[32];                         /* meter source, e.g. "rapl" */
   bool aestimated;
   /* stats */
   uint64_t routed, failures, ok;
@@ -495,12 +496,16 @@ static void on_agent_done(struct evhttp_request *req, void *arg) {
   const json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
   if (json_is_number(t) && json_is_number(tot)) {
     double tj = json_number_value(tot), ts = json_number_value(t);
-    if (n->an > 0 && (tj < n->aj[1] || ts <= n->at[1])) n->an = 0; /* agent restarted */
-    n->aj[0] = n->aj[1];
-    n->at[0] = n->at[1];
-    n->aj[1] = tj;
-    n->at[1] = ts;
-    if (n->an < 2) n->an++;
+    if (n->an > 0 && (tj < n->aj[n->an - 1] || ts <= n->at[n->an - 1]))
+      n->an = 0; /* agent restarted */
+    if (n->an == AGENT_RING) {
+      memmove(n->aj, n->aj + 1, (AGENT_RING - 1) * sizeof n->aj[0]);
+      memmove(n->at, n->at + 1, (AGENT_RING - 1) * sizeof n->at[0]);
+      n->an--;
+    }
+    n->aj[n->an] = tj;
+    n->at[n->an] = ts;
+    n->an++;
     n->arecv_s = mono_s();
     const char *src = json_string_value(json_object_get(m0, "source"));
     snprintf(n->asrc, sizeof n->asrc, "%s", src ? src : "agent");
@@ -530,14 +535,16 @@ static void agent_poll(node *n) {
 }
 
 /* Measured energy of a request of up_s seconds on n from the agent: the
- * host's average power between the last two readings, times the request's
- * upstream time, shared equally among the requests in flight there.
- * Returns -1 without fresh readings (two, the newest at most 3 health
- * periods + 1 s old). */
+ * host's average power between the oldest and newest of the last
+ * AGENT_RING readings (several polling periods, so that a meter sampled at
+ * the same rate as the router polls cannot alias to zero), times the
+ * request's upstream time, shared equally among the requests in flight
+ * there. Returns -1 without fresh readings (two or more, the newest at most
+ * 3 health periods + 1 s old). */
 static double agent_energy_j(const node *n, double up_s) {
-  if (n->an < 2 || n->at[1] <= n->at[0]) return -1;
+  if (n->an < 2 || n->at[n->an - 1] <= n->at[0]) return -1;
   if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
-  double p_w = (n->aj[1] - n->aj[0]) / (n->at[1] - n->at[0]);
+  double p_w = (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
   double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
   return p_w > 0 ? p_w * up_s / conc : 0;
 }

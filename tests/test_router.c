@@ -8,6 +8,8 @@
 #include "httpd.h"
 #include "testutil.h"
 
+#include "carbon/intensity.h"
+#include "router/agent.h"
 #include "router/router.h"
 #include "router/sse.h"
 #include "util/config.h"
@@ -922,6 +924,257 @@ static void test_cli(void **state) {
   free(dir);
 }
 
+/* ---- agent --------------------------------------------------------------- */
+
+/* A fake meter: every poll adds 2 J. */
+static int fake_poll(eco_meter *m, double now_s, double *delta_j, eco_error *err) {
+  (void)m;
+  (void)now_s;
+  (void)err;
+  *delta_j = 2.0;
+  return 0;
+}
+static void fake_destroy(eco_meter *m) { free(m); }
+static const eco_meter_vtbl fake_vt = {.kind = "fake", .poll = fake_poll, .destroy = fake_destroy};
+
+static void *run_agent(void *arg) {
+  eco_agent_run(arg);
+  return NULL;
+}
+
+static void test_agent_server(void **state) {
+  (void)state;
+  eco_meter *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  assert_int_equal(eco_meter_init_base(m, &fake_vt, "rapl", "package-0", false), 0);
+  eco_error err = {0};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(eco_meter_poll(m, &err), 0);
+  eco_agent_meter am = {.device = "cpu", .meter = m};
+  eco_agent *a = NULL;
+  assert_int_equal(eco_agent_new("127.0.0.1", 0, &am, 1, &a, &err), 0);
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, run_agent, a), 0);
+  char url[128];
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/meters", eco_agent_port(a));
+  resp r;
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
+  /* the first poll gives 0 (no previous reading), then 2 + 2 */
+  double joules = json_real_value(json_object_get(m0, "joules"));
+  assert_true(fabs(joules - eco_meter_total(m)) < 1e-9);
+  assert_true(joules >= 2.0);
+  assert_string_equal(json_string_value(json_object_get(m0, "source")), "rapl");
+  assert_string_equal(json_string_value(json_object_get(m0, "device")), "cpu");
+  assert_true(json_is_false(json_object_get(m0, "estimated")));
+  assert_true(json_is_number(json_object_get(j, "time_s")));
+  json_decref(j);
+  resp_free(&r);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/nope", eco_agent_port(a));
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 404);
+  resp_free(&r);
+  eco_agent_stop(a);
+  pthread_join(th, NULL);
+  eco_agent_free(a);
+  eco_meter_free(m);
+}
+
+/* A scripted agent: each reading is 1 s and 50 J after the previous one
+ * (50 W). */
+typedef struct fake_agent {
+  int calls;
+  char body[256];
+} fake_agent;
+
+static void on_meters(const eco_test_request *req, eco_test_response *out, void *user) {
+  (void)req;
+  fake_agent *f = user;
+  f->calls++;
+  snprintf(f->body, sizeof f->body,
+           "{\"time_s\":%d.0,\"total_j\":%d.0,\"meters\":[{\"device\":\"cpu\","
+           "\"joules\":%d.0,\"source\":\"rapl\",\"estimated\":false}]}",
+           f->calls, 50 * f->calls, 50 * f->calls);
+  out->status = 200;
+  out->body = f->body;
+}
+
+static void test_router_uses_agent(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "A");
+  fake_agent fa = {0};
+  eco_test_httpd *ag = NULL;
+  assert_int_equal(eco_test_httpd_start(&ag), 0);
+  eco_test_httpd_handler(ag, "GET", "/v1/meters", on_meters, &fa);
+  char *y = cluster_yaml(b, 1, NULL);
+  char agent_line[128];
+  snprintf(agent_line, sizeof agent_line, "    agent: %s\n", eco_test_httpd_url(ag));
+  char *y2 = malloc(strlen(y) + strlen(agent_line) + 1);
+  strcpy(y2, y);
+  strcat(y2, agent_line);
+  rt t;
+  rt_start(&t, y2);
+  /* wait for two readings */
+  for (int i = 0; i < 200 && eco_test_httpd_count(ag, "/v1/meters") < 3; i++)
+    usleep(10000);
+  resp r;
+  chat(&t, "carbon", NULL, &r);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  json_t *carbon = json_object_get(json_object_get(j, "usage"), "carbon");
+  assert_string_equal(json_string_value(json_object_get(carbon, "energy_source")), "agent:rapl");
+  assert_string_equal(json_string_value(json_object_get(carbon, "method")),
+                      "sci-v1.0/router-agent");
+  assert_true(json_is_false(json_object_get(carbon, "energy_estimated")));
+  /* 50 W times the upstream time (one request in flight) */
+  double e = json_real_value(json_object_get(carbon, "energy_j"));
+  double up = json_real_value(json_object_get(
+      json_object_get(json_object_get(carbon, "router"), "measured"), "upstream_s"));
+  assert_true(up > 0);
+  assert_true(fabs(e - 50.0 * up) < 1e-6 * (1 + e));
+  json_decref(j);
+  resp_free(&r);
+  rt_stop(&t);
+  free(y);
+  free(y2);
+  eco_test_httpd_stop(ag);
+  backend_stop(&b[0]);
+}
+
+/* Clients that give up: the router cancels the upstream request, frees
+ * the request and the node's in-flight count returns to 0. */
+static int http_give_up(const char *url, const char *body, long ms) {
+  CURL *c = curl_easy_init();
+  if (!c) return -1;
+  resp r;
+  memset(&r, 0, sizeof r);
+  struct curl_slist *sl = curl_slist_append(NULL, "Content-Type: application/json");
+  sl = curl_slist_append(sl, "x-ecoinfer-policy: carbon");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(sl);
+  curl_easy_cleanup(c);
+  free(r.body);
+  return rc == CURLE_OPERATION_TIMEDOUT ? 0 : -1;
+}
+
+static int inflight_of(const rt *t, const char *id) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  resp r;
+  int v = -1;
+  if (http(NULL, url, NULL, NULL, &r) == 0) {
+    json_t *j = json_loads(r.body, 0, NULL);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(j, "nodes"), i, n) {
+      if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0)
+        v = (int)json_integer_value(json_object_get(n, "inflight"));
+    }
+    json_decref(j);
+  }
+  resp_free(&r);
+  return v;
+}
+
+static void test_client_disconnect(void **state) {
+  (void)state;
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  b[1].delay_ms = 400; /* B answers late (non-stream), streams slowly */
+  char *y = cluster_yaml(b, 3, NULL);
+  rt t;
+  rt_start(&t, y);
+  char url[128];
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  assert_int_equal(http_give_up(url, chat_body, 100), 0);
+  const char *sbody = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}]}";
+  assert_int_equal(http_give_up(url, sbody, 500), 0);
+  int v = -1;
+  for (int i = 0; i < 200 && v != 0; i++) {
+    v = inflight_of(&t, "B");
+    if (v != 0) usleep(10000);
+  }
+  assert_int_equal(v, 0);
+  /* and the router still answers */
+  b[1].delay_ms = 0;
+  expect_node(&t, "carbon", NULL, "B");
+  rt_stop(&t);
+  free(y);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+}
+
+/* An ecoinfer node without a configured profile: seeded from /v1/node. */
+static void test_node_profile_from_v1_node(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "N");
+  eco_test_response node = {
+      .status = 200,
+      /* the node server's shape (issue 6) */
+      .body = "{\"device\":\"rtx-2000-ada\",\"model\":\"m\",\"zone\":\"SE\",\"intensity\":{"
+              "\"gco2_kwh\":42.5,\"source\":\"static\",\"estimated\":true},"
+              "\"energy_j_per_token\":0.8,\"tokens_per_s\":40,\"queue\":{\"depth\":0,"
+              "\"capacity\":64},\"batch\":{\"active\":0,\"max\":8},\"kv\":{\"used_bytes\":0,"
+              "\"budget_bytes\":1000,\"usage\":0.0},\"context_length\":2048,\"ready\":true,"
+              "\"draining\":false,\"generated_tokens\":0}"};
+  eco_test_httpd_on(b[0].h, "GET", "/v1/node", &node);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 100ms}}\n"
+           "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n",
+           eco_test_httpd_url(b[0].h));
+  rt t;
+  rt_start(&t, yaml);
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
+  bool seeded = false;
+  for (int i = 0; i < 200 && !seeded; i++) {
+    resp r;
+    if (http(NULL, url, NULL, NULL, &r) == 0) {
+      json_t *j = json_loads(r.body, 0, NULL);
+      json_t *n = json_array_get(json_object_get(j, "nodes"), 0);
+      json_t *p = json_object_get(n, "profile");
+      if (fabs(json_real_value(json_object_get(p, "decode_s_per_tok")) - 1.0 / 40) < 1e-12) {
+        seeded = true;
+        assert_true(fabs(json_real_value(json_object_get(p, "decode_j_per_tok")) - 0.8) < 1e-12);
+        assert_int_equal(json_integer_value(json_object_get(n, "max_batch")), 8);
+        assert_string_equal(json_string_value(json_object_get(n, "device")), "rtx-2000-ada");
+        /* zone learnt from the node; SE is in the built-in static table */
+        assert_string_equal(json_string_value(json_object_get(n, "zone")), "SE");
+        size_t nb = 0;
+        double world = 0, se = -1;
+        const eco_static_entry *tab = eco_static_builtin(&nb, &world);
+        for (size_t k = 0; k < nb; k++)
+          if (strcmp(tab[k].zone, "SE") == 0) se = tab[k].gco2_kwh;
+        if (se >= 0)
+          assert_true(fabs(json_real_value(json_object_get(n, "intensity_gco2_kwh")) - se) < 1e-9);
+      }
+      json_decref(j);
+    }
+    resp_free(&r);
+    if (!seeded) usleep(10000);
+  }
+  assert_true(seeded);
+  assert_true(eco_test_httpd_count(b[0].h, "/v1/node") >= 1);
+  expect_node(&t, NULL, NULL, "N");
+  rt_stop(&t);
+  backend_stop(&b[0]);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -938,7 +1191,12 @@ int main(void) {
       cmocka_unit_test(test_batch_window),
       cmocka_unit_test(test_trace_intensity),
       cmocka_unit_test(test_cli),
+      cmocka_unit_test(test_agent_server),
+      cmocka_unit_test(test_router_uses_agent),
+      cmocka_unit_test(test_client_disconnect),
+      cmocka_unit_test(test_node_profile_from_v1_node),
   };
+  if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);
   curl_global_cleanup();
   return rc;

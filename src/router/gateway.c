@@ -27,10 +27,11 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define MOD       "router"
-#define POOL_MAX  256 /* idle upstream connections kept per node */
-#define MAX_BODY  (8u << 20)
-#define ZONES_MAX 64
+#define MOD        "router"
+#define POOL_MAX   256 /* idle upstream connections kept per node */
+#define MAX_BODY   (8u << 20)
+#define ZONES_MAX  64
+#define AGENT_RING 8 /* agent readings kept: power over up to 7 polling periods */
 
 typedef struct gw gw;
 typedef struct preq preq;
@@ -70,6 +71,16 @@ typedef struct node {
   size_t nb;
   struct event *bev;
   double bdeadline_s; /* mono s the batch timer fires */
+  /* energy agent (foreign backends): the last two readings */
+  char ahost[128];
+  int aport;
+  struct evhttp_connection *aconn;
+  bool aquery_inflight;
+  double aj[AGENT_RING], at[AGENT_RING]; /* J, agent clock s; oldest first */
+  double arecv_s;                        /* mono s the newest reading arrived (0 = none) */
+  int an;                                /* readings held, 0..AGENT_RING */
+  char asrc[32];                         /* meter source, e.g. "rapl" */
+  bool aestimated;
   /* stats */
   uint64_t routed, failures, ok;
   double pred_g, meas_g; /* sums, gCO2e */
@@ -284,6 +295,11 @@ static node *node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_erro
     free(n);
     return NULL;
   }
+  if (c->agent_url[0] && parse_url(c->agent_url, n->ahost, sizeof n->ahost, &n->aport) != 0) {
+    eco_error_set(err, ECO_ECONFIG, "node '%s': bad agent url '%s'", c->id, c->agent_url);
+    free(n);
+    return NULL;
+  }
   n->idle = calloc(POOL_MAX, sizeof *n->idle);
   n->hev = evtimer_new(g->base, on_health_timer, n);
   if (!n->idle || !n->hev) {
@@ -301,6 +317,11 @@ static node *node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_erro
   v->embodied_g_per_s = c->embodied_g_per_s;
   v->max_batch = c->max_batch ? c->max_batch : 1;
   v->profile = c->profile;
+  if (!c->has_profile) {
+    /* A documented default until /v1/node or receipts teach better:
+     * 500 prompt tok/s, 20 tok/s, 1 J/token, 5% slowdown per batched sequence. */
+    (void)eco_profile_from_rates(&v->profile, 500, 20, 1.0, 0, 0.05);
+  }
   /* Unknown until the first health check answers; still eligible so a
    * cluster is usable from the first request. */
   v->health = ECO_NODE_DEGRADED;
@@ -319,6 +340,7 @@ static void node_free(node *n) {
     evhttp_connection_free(n->idle[i]);
   free(n->idle);
   if (n->hconn) evhttp_connection_free(n->hconn);
+  if (n->aconn) evhttp_connection_free(n->aconn);
   if (n->hev) event_free(n->hev);
   if (n->bev) event_free(n->bev);
   free(n);
@@ -363,31 +385,58 @@ static void node_request_ok(node *n) {
 
 /* ---- health checks ------------------------------------------------------- */
 
-static void apply_node_info(node *n, const json_t *j) {
+/* Reads an ecoinfer node's GET /v1/node answer (the node server's shape:
+ * device, zone, intensity{gco2_kwh}, energy_j_per_token, tokens_per_s,
+ * queue{depth}, batch{active,max}, kv{usage}, draining; flat aliases
+ * intensity_gco2_kwh, j_per_token, prefill_tokens_per_s, queue_depth,
+ * active, max_batch are accepted too). Returns false if the node says it is
+ * draining. */
+static bool apply_node_info(node *n, const json_t *j) {
   gw *g = n->g;
   eco_node_view *v = &g->views[n->idx];
   const json_t *x;
-  if ((x = json_object_get(j, "queue_depth")) && json_is_number(x))
-    n->rep_queue = (uint32_t)json_number_value(x);
-  if ((x = json_object_get(j, "active")) && json_is_number(x))
-    n->rep_active = (uint32_t)json_number_value(x);
-  if ((x = json_object_get(j, "max_batch")) && json_is_integer(x) && json_integer_value(x) > 0)
-    v->max_batch = (uint32_t)json_integer_value(x);
+  const json_t *q = json_object_get(j, "queue"), *b = json_object_get(j, "batch");
+  if ((x = json_object_get(j, "queue_depth")) || (x = json_object_get(q, "depth")))
+    if (json_is_number(x) && json_number_value(x) >= 0)
+      n->rep_queue = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "active")) || (x = json_object_get(b, "active")))
+    if (json_is_number(x) && json_number_value(x) >= 0)
+      n->rep_active = (uint32_t)json_number_value(x);
+  if ((x = json_object_get(j, "max_batch")) || (x = json_object_get(b, "max")))
+    if (json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) < 1000000)
+      v->max_batch = (uint32_t)json_integer_value(x);
+  /* memory: a KV cache at 95% or more counts as a full batch */
+  x = json_object_get(json_object_get(j, "kv"), "usage");
+  if (json_is_number(x) && json_number_value(x) >= 0.95 && n->rep_active < v->max_batch)
+    n->rep_active = v->max_batch;
   const json_t *ci = json_object_get(j, "intensity_gco2_kwh");
   if (!ci) ci = json_object_get(json_object_get(j, "intensity"), "gco2_kwh");
   if (json_is_number(ci)) n->rep_intensity = json_number_value(ci);
   const char *dev = json_string_value(json_object_get(j, "device"));
   if (dev && strcmp(n->cfg.device, "unknown") == 0)
     snprintf(v->device, sizeof v->device, "%s", dev);
+  const char *zone = json_string_value(json_object_get(j, "zone"));
+  if (zone && zone[0] && strcmp(n->cfg.zone, "unknown") == 0) {
+    snprintf(n->cfg.zone, sizeof n->cfg.zone, "%s", zone);
+    snprintf(v->zone, sizeof v->zone, "%s", zone);
+    zone_state *z = zone_get(g, zone);
+    if (z) {
+      if (z->gco2_kwh < 0) zone_refresh_one(g, z);
+      v->intensity_gco2_kwh = z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+    }
+  }
   double dtps = json_number_value(json_object_get(j, "tokens_per_s"));
   double ptps = json_number_value(json_object_get(j, "prefill_tokens_per_s"));
-  double jpt = json_number_value(json_object_get(j, "j_per_token"));
+  const json_t *jx = json_object_get(j, "energy_j_per_token");
+  if (!jx) jx = json_object_get(j, "j_per_token");
+  double jpt = json_number_value(jx);
   if (v->profile.n_obs == 0 && !n->cfg.has_profile && dtps > 0) {
     eco_profile p;
     if (eco_profile_from_rates(&p, ptps > 0 ? ptps : dtps * 20, dtps, jpt > 0 ? jpt : 0, 0, 0.05) ==
         0)
       v->profile = p;
   }
+  return !json_is_true(json_object_get(j, "draining"));
 }
 
 static void on_health_done(struct evhttp_request *req, void *arg) {
@@ -401,7 +450,7 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(b);
     json_t *j = json_loadb((const char *)evbuffer_pullup(b, -1), len, 0, NULL);
-    if (json_is_object(j)) apply_node_info(n, j);
+    if (json_is_object(j) && !apply_node_info(n, j)) ok = false; /* draining */
     json_decref(j);
   }
   if (ok) {
@@ -433,11 +482,79 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
   }
 }
 
+static void on_agent_done(struct evhttp_request *req, void *arg) {
+  node *n = arg;
+  gw *g = n->g;
+  n->aquery_inflight = false;
+  int code = req ? evhttp_request_get_response_code(req) : 0;
+  json_t *j = NULL;
+  if (code == 200) {
+    struct evbuffer *b = evhttp_request_get_input_buffer(req);
+    j = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
+  }
+  const json_t *t = json_object_get(j, "time_s"), *tot = json_object_get(j, "total_j");
+  const json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
+  if (json_is_number(t) && json_is_number(tot)) {
+    double tj = json_number_value(tot), ts = json_number_value(t);
+    if (n->an > 0 && (tj < n->aj[n->an - 1] || ts <= n->at[n->an - 1]))
+      n->an = 0; /* agent restarted */
+    if (n->an == AGENT_RING) {
+      memmove(n->aj, n->aj + 1, (AGENT_RING - 1) * sizeof n->aj[0]);
+      memmove(n->at, n->at + 1, (AGENT_RING - 1) * sizeof n->at[0]);
+      n->an--;
+    }
+    n->aj[n->an] = tj;
+    n->at[n->an] = ts;
+    n->an++;
+    n->arecv_s = mono_s();
+    const char *src = json_string_value(json_object_get(m0, "source"));
+    snprintf(n->asrc, sizeof n->asrc, "%s", src ? src : "agent");
+    n->aestimated = json_is_true(json_object_get(m0, "estimated"));
+  } else if (n->aconn) {
+    conn_free_later(g, n->aconn);
+    n->aconn = NULL;
+  }
+  json_decref(j);
+}
+
+static void agent_poll(node *n) {
+  gw *g = n->g;
+  if (!n->aport || n->aquery_inflight) return;
+  if (!n->aconn) {
+    n->aconn = evhttp_connection_base_new(g->base, g->dns, n->ahost, (unsigned short)n->aport);
+    if (!n->aconn) return;
+    struct timeval tv = {2, 0};
+    evhttp_connection_set_timeout_tv(n->aconn, &tv);
+  }
+  struct evhttp_request *req = evhttp_request_new(on_agent_done, n);
+  if (!req) return;
+  evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->ahost);
+  n->aquery_inflight = true;
+  if (evhttp_make_request(n->aconn, req, EVHTTP_REQ_GET, "/v1/meters") != 0)
+    n->aquery_inflight = false;
+}
+
+/* Measured energy of a request of up_s seconds on n from the agent: the
+ * host's average power between the oldest and newest of the last
+ * AGENT_RING readings (several polling periods, so that a meter sampled at
+ * the same rate as the router polls cannot alias to zero), times the
+ * request's upstream time, shared equally among the requests in flight
+ * there. Returns -1 without fresh readings (two or more, the newest at most
+ * 3 health periods + 1 s old). */
+static double agent_energy_j(const node *n, double up_s) {
+  if (n->an < 2 || n->at[n->an - 1] <= n->at[0]) return -1;
+  if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
+  double p_w = (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
+  double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
+  return p_w > 0 ? p_w * up_s / conc : 0;
+}
+
 static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
   (void)ev;
   node *n = arg;
   gw *g = n->g;
+  agent_poll(n);
   if (n->hcheck_inflight) return;
   if (!n->hconn) {
     n->hconn = evhttp_connection_base_new(g->base, g->dns, n->host, (unsigned short)n->port);
@@ -651,23 +768,32 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     /* Foreign backend: estimate from the profile at the measured tokens. */
     eco_receipt rc;
     memset(&rc, 0, sizeof rc);
-    snprintf(rc.energy_source, sizeof rc.energy_source, "model");
-    rc.energy_estimated = true;
     zone_state *z = zone_get(g, n->cfg.zone);
     snprintf(rc.intensity_source, sizeof rc.intensity_source, "%s", z ? z->source : "static");
     rc.intensity_estimated = true;
-    snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
-    double e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    double e = agent_energy_j(n, up_s);
+    if (e >= 0) {
+      /* measured by the host's agent */
+      snprintf(rc.energy_source, sizeof rc.energy_source, "agent:%s", n->asrc);
+      rc.energy_estimated = n->aestimated;
+      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-agent");
+      meas_j = e;
+    } else {
+      snprintf(rc.energy_source, sizeof rc.energy_source, "model");
+      rc.energy_estimated = true;
+      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
+      e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    }
     eco_embodied emb = {
         .total_g = v->embodied_g_per_s, .lifetime_s = 1.0, .share = 1.0 / r->pred.batch};
     double pue = v->pue >= 1 ? v->pue : 1;
     if (eco_sci_compute(e, v->intensity_gco2_kwh, eco_sci_embodied_g(&emb, up_s), pue, &rc) == 0) {
-      carbon =
-          json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
-                    "energy_source", rc.energy_source, "energy_estimated", 1, "intensity_gco2_kwh",
-                    rc.intensity_gco2_kwh, "intensity_source", rc.intensity_source,
-                    "intensity_estimated", 1, "operational_g", rc.operational_g, "embodied_g",
-                    rc.embodied_g, "total_g", rc.total_g, "pue", rc.pue, "method", rc.method);
+      carbon = json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
+                         "energy_source", rc.energy_source, "energy_estimated",
+                         (int)rc.energy_estimated, "intensity_gco2_kwh", rc.intensity_gco2_kwh,
+                         "intensity_source", rc.intensity_source, "intensity_estimated", 1,
+                         "operational_g", rc.operational_g, "embodied_g", rc.embodied_g, "total_g",
+                         rc.total_g, "pue", rc.pue, "method", rc.method);
       if (carbon) json_object_set_new(usage, "carbon", carbon);
       meas_g = rc.total_g;
     }
@@ -1150,6 +1276,11 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
   preq *r = arg;
   gw *g = r->g;
   g->client_gone++;
+  /* A client that left before its answer: libevent detaches the request
+   * from the connection and leaves it to us (evhttp_connection_incoming_fail
+   * on EOF); a request still attached is freed by libevent after this
+   * callback. */
+  if (r->creq && !evhttp_request_get_connection(r->creq)) evhttp_request_free(r->creq);
   r->creq = NULL;
   r->cconn = NULL;
   if (r->in_batch) {
@@ -1158,17 +1289,10 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
     preq_free(r);
     return;
   }
-  if (r->ureq) {
-    struct evhttp_connection *uc = r->uconn;
-    struct evhttp_request *u = r->ureq;
-    r->ureq = NULL;
-    r->uconn = NULL;
-    evhttp_request_set_error_cb(u, NULL);
-    evhttp_cancel_request(u);
-    if (uc) conn_free_later(g, uc);
-    target_release(r);
-    preq_free(r);
-  }
+  /* With an upstream attempt in flight, the rest of the answer is read and
+   * dropped, and on_up_done frees the request. (Cancelling it mid-stream,
+   * with evhttp_cancel_request or by freeing the connection, leaked a
+   * libevent request object under ASan with libevent 2.1.12.) */
 }
 
 static const char *method_of(struct evhttp_request *req) {
@@ -1493,6 +1617,7 @@ static int bind_port(struct evhttp *h, const char *host, int port, int *out, eco
   if (!bs) return eco_error_set(err, ECO_ENET, "cannot listen on %s:%d", host, port);
   evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
     return eco_error_set(err, ECO_ENET, "getsockname failed");

@@ -38,6 +38,7 @@ typedef struct eco_router_node_cfg {
   char health_path[64];               /* liveness path, default "/health" */
   bool has_profile;                   /* profile below seeded from config */
   eco_profile profile;                /* static profile */
+  char agent_url[256];                /* `ecoinfer agent` on the node's host, "" = none */
 } eco_router_node_cfg;
 
 /* A DNS source: every A record of name becomes a node on port. */

@@ -93,7 +93,7 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
   static const char *const keys[] = {"id",        "url",        "device",      "zone",
                                      "labels",    "embodied_g", "lifetime_y",  "embodied_g_per_s",
                                      "max_batch", "kind",       "health_path", "profile",
-                                     "name",      "port",       "interval"};
+                                     "name",      "port",       "interval",    "agent"};
   int rc = eco_cfg_check_keys(cfg, nn, keys, sizeof keys / sizeof keys[0], err);
   if (rc) return rc;
   memset(n, 0, sizeof *n);
@@ -107,12 +107,16 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
       (rc = get_str(cfg, nn, "device", n->device, sizeof n->device, err)) ||
       (rc = get_str(cfg, nn, "zone", n->zone, sizeof n->zone, err)) ||
       (rc = get_str(cfg, nn, "health_path", n->health_path, sizeof n->health_path, err)) ||
+      (rc = get_str(cfg, nn, "agent", n->agent_url, sizeof n->agent_url, err)) ||
       (rc = get_u32(cfg, nn, "max_batch", &n->max_batch, 1, 4096, err)))
     return rc;
   char where[256];
   eco_cfg_where(cfg, nn, where, sizeof where);
   if (need_url && strncmp(n->url, "http://", 7) != 0)
     return eco_error_set(err, ECO_ECONFIG, "%s: node '%s' needs url: http://HOST:PORT", where,
+                         n->id);
+  if (n->agent_url[0] && strncmp(n->agent_url, "http://", 7) != 0)
+    return eco_error_set(err, ECO_ECONFIG, "%s: node '%s': agent must be http://HOST:PORT", where,
                          n->id);
   char kind[32] = "openai";
   if ((rc = get_str(cfg, nn, "kind", kind, sizeof kind, err))) return rc;

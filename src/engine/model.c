@@ -594,7 +594,14 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
   }
   c->n_jobs = n;
   c->T = T;
-  eco_pool_run(c->pool, mm_worker, c);
+  /* small products are not worth waking the other threads */
+  uint64_t work = 0;
+  for (int j = 0; j < n; j++)
+    work += (uint64_t)ws[j]->rows * (uint64_t)ws[j]->cols;
+  if (work * (uint64_t)T < (1u << 16))
+    mm_worker(c, 0, 1);
+  else
+    eco_pool_run(c->pool, mm_worker, c);
 }
 
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -711,7 +718,13 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
       memcpy(kv->v + off, c->v + (size_t)t * KVd, (size_t)KVd * 4);
     }
     c->layer = l;
-    eco_pool_run(c->pool, attn_worker, c);
+    int max_p = 0;
+    for (int t = 0; t < T; t++)
+      max_p = pos[t] > max_p ? pos[t] : max_p;
+    if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)Qd < (1u << 15))
+      attn_worker(c, 0, 1);
+    else
+      eco_pool_run(c->pool, attn_worker, c);
     const eco_weight *wo[1] = {&y->wo};
     float *const yo[1] = {c->xn}; /* reuse xn as [T][E] output */
     matmul(c, 1, wo, c->att, T, yo, NULL);

@@ -68,7 +68,7 @@ static double read_bandwidth(int nth, size_t bytes, int reps) {
     j->n = bytes / 8;
     for (int r = 0; r < reps + 1; r++) {
       uint64_t t0 = eco_time_mono_ns();
-      eco_pool_run(p, bw_worker, j);
+      eco_pool_run(p, bw_worker, j, nth);
       double s = (double)(eco_time_mono_ns() - t0) / 1e9;
       if (r > 0 && bytes / s > best) best = (double)bytes / s; /* first pass warms up */
     }

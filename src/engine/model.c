@@ -457,9 +457,8 @@ struct eco_ctx {
   uint8_t *act[MAX_JOBS];                      /* quantized activations, [B][row bytes] */
   size_t act_cap;                              /* bytes per act buffer */
   float *rope_cos, *rope_sin;                  /* [B][rope_dims/2] */
-  float *scores;                               /* [nth][score_cap] */
+  float *scores;                               /* [2 * nth][score_cap] */
   int score_cap;
-  float *dotbuf; /* [nth][B] */
   /* current parallel job */
   mm_job jobs[MAX_JOBS];
   int n_jobs, T;
@@ -507,9 +506,8 @@ int eco_ctx_new(const eco_model *m, int n_threads, int max_batch, eco_ctx **out,
     c->act[i] = malloc(B * c->act_cap);
   c->rope_cos = malloc(B * (size_t)h->rope_dims / 2 * 4);
   c->rope_sin = malloc(B * (size_t)h->rope_dims / 2 * 4);
-  c->dotbuf = malloc((size_t)n_threads * B * 4);
   if (!c->x || !c->xn || !c->q || !c->k || !c->v || !c->att || !c->gate || !c->up || !c->act[0] ||
-      !c->act[1] || !c->act[2] || !c->rope_cos || !c->rope_sin || !c->dotbuf) {
+      !c->act[1] || !c->act[2] || !c->rope_cos || !c->rope_sin) {
     eco_ctx_free(c);
     return eco_error_set(err, ECO_ENOMEM, "ctx: out of memory for scratch buffers");
   }
@@ -533,24 +531,23 @@ void eco_ctx_free(eco_ctx *c) {
   free(c->rope_cos);
   free(c->rope_sin);
   free(c->scores);
-  free(c->dotbuf);
   free(c);
 }
 
 void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level) { eco_kernels_init(&c->kern, level); }
 eco_simd_level eco_ctx_simd(const eco_ctx *c) { return c->kern.level; }
 
-/* Parallel matmul over the rows of all jobs (same T activation rows each). */
-static void mm_worker(void *arg, int ith, int nth) {
+/* Parallel matmul over the rows of all jobs (same T activation rows each);
+ * chunk k of n takes a contiguous range of rows (multiples of 4). */
+static void mm_worker(void *arg, int chunk, int n_chunks) {
   eco_ctx *c = arg;
   int64_t total = 0;
   for (int j = 0; j < c->n_jobs; j++)
     total += c->jobs[j].w->rows;
-  /* contiguous row ranges, multiples of 4 rows */
-  int64_t per = (total + nth - 1) / nth;
+  int64_t per = (total + n_chunks - 1) / n_chunks;
   per = (per + 3) & ~(int64_t)3;
-  int64_t r0 = per * ith, r1 = r0 + per < total ? r0 + per : total;
-  float *tmp = c->dotbuf + (size_t)ith * (size_t)c->max_batch;
+  int64_t r0 = per * chunk, r1 = r0 + per < total ? r0 + per : total;
+  float tmp[64];
   int64_t base = 0;
   for (int j = 0; j < c->n_jobs && r0 < r1; j++) {
     const mm_job *jb = &c->jobs[j];
@@ -558,11 +555,14 @@ static void mm_worker(void *arg, int ith, int nth) {
     int64_t a = r0 > base ? r0 - base : 0, b = r1 - base < rows ? r1 - base : rows;
     const eco_dot_fn dot = c->kern.dot[jb->w->type];
     for (int64_t r = a; r < b; r++) {
-      dot((int)jb->w->cols, (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes, jb->act,
-          jb->act_stride, c->T, tmp);
+      const uint8_t *wr = (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes;
       const float bias = jb->bias ? jb->bias[r] : 0.f;
-      for (int t = 0; t < c->T; t++)
-        jb->y[(size_t)t * (size_t)jb->y_stride + (size_t)r] = tmp[t] + bias;
+      for (int t0 = 0; t0 < c->T; t0 += 64) {
+        const int nt = c->T - t0 < 64 ? c->T - t0 : 64;
+        dot((int)jb->w->cols, wr, jb->act + (size_t)t0 * jb->act_stride, jb->act_stride, nt, tmp);
+        for (int t = 0; t < nt; t++)
+          jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] = tmp[t] + bias;
+      }
     }
     base += rows;
   }
@@ -598,10 +598,17 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
   uint64_t work = 0;
   for (int j = 0; j < n; j++)
     work += (uint64_t)ws[j]->rows * (uint64_t)ws[j]->cols;
-  if (work * (uint64_t)T < (1u << 16))
+  if (work * (uint64_t)T < (1u << 16) || c->nth == 1) {
     mm_worker(c, 0, 1);
-  else
-    eco_pool_run(c->pool, mm_worker, c);
+  } else {
+    /* a few chunks per thread, none smaller than 16 rows */
+    int64_t rows = 0;
+    for (int j = 0; j < n; j++)
+      rows += ws[j]->rows;
+    int64_t chunks = (int64_t)c->nth * 4;
+    if (chunks > rows / 16) chunks = rows / 16 > 0 ? rows / 16 : 1;
+    eco_pool_run(c->pool, mm_worker, c, (int)chunks);
+  }
 }
 
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -631,6 +638,7 @@ static void rope_apply(const eco_hparams *h, float *v, const float *cs, const fl
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
+  /* chunk ith of nth: tasks ith, ith + nth, ... (nth <= ATT_CHUNKS) */
   eco_ctx *c = arg;
   const eco_hparams *h = &c->m->hp;
   const int hd = h->head_dim, group = h->n_head / h->n_head_kv;
@@ -721,10 +729,11 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
     int max_p = 0;
     for (int t = 0; t < T; t++)
       max_p = pos[t] > max_p ? pos[t] : max_p;
-    if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)Qd < (1u << 15))
+    const int tasks = T * h->n_head;
+    if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)Qd < (1u << 15) || c->nth == 1)
       attn_worker(c, 0, 1);
     else
-      eco_pool_run(c->pool, attn_worker, c);
+      eco_pool_run(c->pool, attn_worker, c, tasks < 2 * c->nth ? tasks : 2 * c->nth);
     const eco_weight *wo[1] = {&y->wo};
     float *const yo[1] = {c->xn}; /* reuse xn as [T][E] output */
     matmul(c, 1, wo, c->att, T, yo, NULL);
@@ -778,7 +787,7 @@ int eco_forward(eco_ctx *c, const eco_batch *b, float *logits, eco_error *err) {
     if (b->pos[i] + 1 > max_pos) max_pos = b->pos[i] + 1;
   }
   if (max_pos > c->score_cap) {
-    float *s = realloc(c->scores, (size_t)c->nth * (size_t)max_pos * sizeof(float));
+    float *s = realloc(c->scores, (size_t)(2 * c->nth) * (size_t)max_pos * sizeof(float));
     if (!s) return eco_error_set(err, ECO_ENOMEM, "forward: out of memory for attention scores");
     c->scores = s;
     c->score_cap = max_pos;

@@ -1,10 +1,11 @@
-/* ecoinfer: thread pool (see pool.h). */
+/* ecoinfer: thread pool with dynamically claimed chunks (see pool.h). */
 #include "engine/pool.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define SPIN_ITERS 20000
@@ -14,16 +15,17 @@ struct eco_pool {
   pthread_t *threads; /* [n - 1] */
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  atomic_uint gen; /* job generation, bumped per eco_pool_run */
-  atomic_int done; /* workers finished with the current job */
+  /* job word: generation (high 32 bits) | next chunk to claim (low 32) */
+  _Atomic uint64_t job;
+  atomic_int done_chunks; /* chunks finished in the current job */
   atomic_bool stop;
-  eco_pool_fn fn; /* current job */
+  eco_pool_fn fn; /* current job, valid while its chunks are unfinished */
   void *ctx;
+  int n_chunks;
 };
 
 typedef struct worker_arg {
   eco_pool *p;
-  int ith;
 } worker_arg;
 
 static inline void cpu_relax(void) {
@@ -34,29 +36,44 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void *worker(void *arg) {
-  worker_arg a = *(worker_arg *)arg;
-  free(arg);
-  eco_pool *p = a.p;
-  unsigned seen = 0;
+/* Claims and runs chunks of generation gen until none is left. */
+static void work(eco_pool *p, uint32_t gen) {
   for (;;) {
-    unsigned g;
+    uint64_t v = atomic_load_explicit(&p->job, memory_order_acquire);
+    if ((uint32_t)(v >> 32) != gen) return;
+    /* fn/ctx/n_chunks were published before the job word (release) */
+    const int n = p->n_chunks;
+    const uint32_t chunk = (uint32_t)v;
+    if ((int)chunk >= n) return;
+    if (!atomic_compare_exchange_weak_explicit(&p->job, &v, v + 1, memory_order_acq_rel,
+                                               memory_order_acquire))
+      continue;
+    p->fn(p->ctx, (int)chunk, n);
+    atomic_fetch_add_explicit(&p->done_chunks, 1, memory_order_acq_rel);
+  }
+}
+
+static void *worker(void *arg) {
+  eco_pool *p = ((worker_arg *)arg)->p;
+  free(arg);
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t g;
     int spins = 0;
-    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
+    while ((g = (uint32_t)(atomic_load_explicit(&p->job, memory_order_acquire) >> 32)) == seen &&
            !atomic_load_explicit(&p->stop, memory_order_acquire) && spins < SPIN_ITERS) {
       cpu_relax();
       spins++;
     }
     if (g == seen && !atomic_load(&p->stop)) {
       pthread_mutex_lock(&p->mu);
-      while ((g = atomic_load(&p->gen)) == seen && !atomic_load(&p->stop))
+      while ((g = (uint32_t)(atomic_load(&p->job) >> 32)) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->cv, &p->mu);
       pthread_mutex_unlock(&p->mu);
     }
     if (atomic_load(&p->stop)) return NULL;
     seen = g;
-    p->fn(p->ctx, a.ith, p->n);
-    atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+    work(p, g);
   }
 }
 
@@ -66,34 +83,33 @@ int eco_pool_new(int n_threads, eco_pool **out, eco_error *err) {
     return eco_error_set(err, ECO_EINVAL, "thread count %d not in 1..1024", n_threads);
   eco_pool *p = calloc(1, sizeof *p);
   if (!p) return eco_error_set(err, ECO_ENOMEM, "out of memory");
-  p->n = n_threads;
+  p->n = 1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
-  atomic_init(&p->gen, 0);
-  atomic_init(&p->done, 0);
+  atomic_init(&p->job, 0);
+  atomic_init(&p->done_chunks, 0);
   atomic_init(&p->stop, false);
   p->threads = calloc((size_t)n_threads, sizeof *p->threads);
-  if (!p->threads) goto fail;
+  if (!p->threads) {
+    eco_pool_free(p);
+    return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  }
   for (int i = 1; i < n_threads; i++) {
     worker_arg *a = malloc(sizeof *a);
-    if (!a) goto fail;
+    if (!a) {
+      eco_pool_free(p);
+      return eco_error_set(err, ECO_ENOMEM, "out of memory");
+    }
     a->p = p;
-    a->ith = i;
     if (pthread_create(&p->threads[i - 1], NULL, worker, a) != 0) {
       free(a);
-      p->n = i; /* join only the started ones */
       eco_pool_free(p);
       return eco_error_set(err, ECO_ENOMEM, "cannot start thread %d", i);
     }
+    p->n = i + 1;
   }
   *out = p;
   return 0;
-fail:
-  free(p->threads);
-  pthread_mutex_destroy(&p->mu);
-  pthread_cond_destroy(&p->cv);
-  free(p);
-  return eco_error_set(err, ECO_ENOMEM, "out of memory");
 }
 
 void eco_pool_free(eco_pool *p) {
@@ -112,21 +128,26 @@ void eco_pool_free(eco_pool *p) {
 
 int eco_pool_size(const eco_pool *p) { return p->n; }
 
-void eco_pool_run(eco_pool *p, eco_pool_fn fn, void *ctx) {
-  if (p->n == 1) {
-    fn(ctx, 0, 1);
+void eco_pool_run(eco_pool *p, eco_pool_fn fn, void *ctx, int n_chunks) {
+  if (n_chunks <= 0) return;
+  if (p->n == 1 || n_chunks == 1) {
+    for (int i = 0; i < n_chunks; i++)
+      fn(ctx, i, n_chunks);
     return;
   }
   p->fn = fn;
   p->ctx = ctx;
-  atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-  atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+  p->n_chunks = n_chunks;
+  atomic_store_explicit(&p->done_chunks, 0, memory_order_relaxed);
+  const uint64_t old = atomic_load_explicit(&p->job, memory_order_relaxed);
+  const uint32_t gen = (uint32_t)(old >> 32) + 1;
+  atomic_store_explicit(&p->job, (uint64_t)gen << 32, memory_order_release);
   pthread_mutex_lock(&p->mu);
   pthread_cond_broadcast(&p->cv);
   pthread_mutex_unlock(&p->mu);
-  fn(ctx, 0, p->n);
+  work(p, gen);
   int spins = 0;
-  while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) {
+  while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < n_chunks) {
     if (++spins < SPIN_ITERS)
       cpu_relax();
     else

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#define SPIN_ITERS 20000
+#define SPIN_ITERS 1000
 
 struct eco_pool {
   int n;              /* threads including the caller */

@@ -34,6 +34,8 @@ typedef enum tok_pre {
 typedef struct tok_entry {
   uint32_t off;  /* text offset in the arena, bytes */
   uint32_t len;  /* text length, bytes */
+  uint32_t poff; /* decoded piece (llama_token_to_piece, special=true) in parena */
+  uint32_t plen; /* its length, bytes */
   float score;   /* SPM merge score */
   uint32_t attr; /* TOK_ATTR_* bits */
   uint8_t type;  /* eco_tok_attr as stored in the metadata */
@@ -54,6 +56,8 @@ struct eco_tokenizer {
   tok_entry *tok; /* [n_vocab] */
   char *arena;    /* all token texts */
   size_t arena_len, arena_cap;
+  char *parena; /* all decoded pieces */
+  size_t parena_len, parena_cap;
   int32_t *hash; /* text -> id, open addressing, -1 empty; [hash_mask + 1] */
   size_t hash_mask;
   tok_merge *merges; /* [n_merges] */

@@ -261,6 +261,8 @@ static int cmp_i32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static int build_pieces(eco_tokenizer *t);
+
 int tok_finalize(eco_tokenizer *t, eco_error *err) {
   size_t n = (size_t)t->n_vocab;
   /* text -> id (a later duplicate wins, as in llama.cpp's token_to_id map) */
@@ -383,6 +385,7 @@ int tok_finalize(eco_tokenizer *t, eco_error *err) {
     t->cp_of_byte[b] = printable ? (uint16_t)b : next++;
     t->byte_of_cp[t->cp_of_byte[b]] = (int16_t)b;
   }
+  if (build_pieces(t) != ECO_OK) goto oom;
   return ECO_OK;
 oom:
   return eco_error_set(err, ECO_ENOMEM, "tokenizer: out of memory building tables");
@@ -392,6 +395,7 @@ void eco_tokenizer_free(eco_tokenizer *t) {
   if (!t) return;
   free(t->tok);
   free(t->arena);
+  free(t->parena);
   free(t->hash);
   free(t->merges);
   free(t->marena);
@@ -859,54 +863,79 @@ static int append_bpe_text(const eco_tokenizer *t, const char *s, size_t n, eco_
   return rc;
 }
 
-/* llama_token_to_piece(id, lstrip, special). */
-static int piece_append(const eco_tokenizer *t, int32_t id, bool special, int lstrip,
-                        eco_strbuf *out) {
-  if (id < 0 || id >= t->n_vocab) return ECO_EINVAL;
+/* The bytes of token id as llama_token_to_piece(special=true) gives them:
+ * CONTROL/UNKNOWN/USER_DEFINED as their text, NORMAL with U+2581 -> ' '
+ * (SPM) or the byte-level map undone (BPE), SPM BYTE tokens as their byte,
+ * anything else as nothing. Computed once per token at load. */
+static int piece_compute(const eco_tokenizer *t, int32_t id, eco_strbuf *out) {
   const tok_entry *e = &t->tok[id];
-  const uint32_t attr_special = TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL;
-  if (!special && (e->attr & attr_special)) return ECO_OK;
   const char *s = t->arena + e->off;
   size_t n = e->len;
-  eco_strbuf tmp;
-  eco_sb_init(&tmp);
-  int rc = ECO_OK;
-  if (e->attr & (attr_special | TOK_ATTR_USER_DEFINED)) {
-    /* raw text */
-  } else if (e->attr & TOK_ATTR_NORMAL) {
-    if (t->kind == ECO_TOK_SPM) {
-      for (size_t i = 0; i < n && rc == ECO_OK; i++) {
-        if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
-          rc = eco_sb_append(&tmp, " ", 1);
-          i += 2;
-        } else {
-          rc = eco_sb_append(&tmp, s + i, 1);
-        }
+  if (e->attr & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL | TOK_ATTR_USER_DEFINED))
+    return eco_sb_append(out, s, n);
+  if (e->attr & TOK_ATTR_NORMAL) {
+    if (t->kind != ECO_TOK_SPM) return append_bpe_text(t, s, n, out);
+    int rc = ECO_OK;
+    for (size_t i = 0; i < n && rc == ECO_OK; i++) {
+      if (i + 3 <= n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
+        rc = eco_sb_append(out, " ", 1);
+        i += 2;
+      } else {
+        rc = eco_sb_append(out, s + i, 1);
       }
-    } else {
-      rc = append_bpe_text(t, s, n, &tmp);
     }
-    s = tmp.data ? tmp.data : "";
-    n = tmp.len;
-  } else if ((e->attr & TOK_ATTR_BYTE) && t->kind == ECO_TOK_SPM) {
+    return rc;
+  }
+  if ((e->attr & TOK_ATTR_BYTE) && t->kind == ECO_TOK_SPM) {
     char hex[3] = {0, 0, 0};
     size_t k = n > 3 ? (n - 3 < 2 ? n - 3 : 2) : 0; /* text.substr(3, 2) */
     if (k) memcpy(hex, s + 3, k);
     char b = (char)strtol(hex, NULL, 16);
-    rc = eco_sb_append(&tmp, &b, 1);
-    s = tmp.data ? tmp.data : "";
-    n = tmp.len;
-  } else {
-    n = 0; /* UNUSED / UNDEFINED (and BYTE in a BPE vocab): nothing */
+    return eco_sb_append(out, &b, 1);
   }
-  if (rc == ECO_OK) {
-    for (int i = 0; i < lstrip && n && *s == ' '; i++) {
-      s++;
-      n--;
-    }
-    rc = eco_sb_append(out, s, n);
+  return ECO_OK; /* UNUSED / UNDEFINED (and BYTE in a BPE vocab): nothing */
+}
+
+static int build_pieces(eco_tokenizer *t) {
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  int rc = ECO_OK;
+  for (int32_t id = 0; id < t->n_vocab && rc == ECO_OK; id++) {
+    eco_sb_reset(&sb);
+    rc = piece_compute(t, id, &sb);
+    if (rc == ECO_OK && sb.oom) rc = ECO_ENOMEM;
+    if (rc == ECO_OK)
+      rc = arena_put(&t->parena, &t->parena_len, &t->parena_cap, sb.data, sb.len, &t->tok[id].poff);
+    t->tok[id].plen = (uint32_t)sb.len;
   }
-  eco_sb_free(&tmp);
+  eco_sb_free(&sb);
+  return rc;
+}
+
+/* llama_token_to_piece(id, lstrip, special), from the cache. */
+static int piece_get(const eco_tokenizer *t, int32_t id, bool special, int lstrip, const char **p,
+                     size_t *n) {
+  *n = 0;
+  if (id < 0 || id >= t->n_vocab) return ECO_EINVAL;
+  const tok_entry *e = &t->tok[id];
+  if (!special && (e->attr & (TOK_ATTR_UNKNOWN | TOK_ATTR_CONTROL))) return ECO_OK;
+  const char *s = t->parena + e->poff;
+  size_t len = e->plen;
+  for (int i = 0; i < lstrip && len && *s == ' '; i++) {
+    s++;
+    len--;
+  }
+  *p = s;
+  *n = len;
+  return ECO_OK;
+}
+
+static int piece_append(const eco_tokenizer *t, int32_t id, bool special, int lstrip,
+                        eco_strbuf *out) {
+  const char *p = NULL;
+  size_t n;
+  int rc = piece_get(t, id, special, lstrip, &p, &n);
+  if (rc == ECO_OK && n) rc = eco_sb_append(out, p, n);
   return rc;
 }
 
@@ -1042,14 +1071,11 @@ static int stream_feed(eco_tok_stream *s, const unsigned char *data, size_t n, e
 }
 
 int eco_tok_stream_push(eco_tok_stream *s, int32_t id, eco_strbuf *out) {
-  if (!s->tok || id < 0 || id >= s->tok->n_vocab) return ECO_EINVAL;
-  eco_strbuf piece;
-  eco_sb_init(&piece);
-  int rc = piece_append(s->tok, id, s->unparse_special, 0, &piece);
-  if (rc == ECO_OK && piece.oom) rc = ECO_ENOMEM;
-  if (rc == ECO_OK && piece.len)
-    rc = stream_feed(s, (const unsigned char *)piece.data, piece.len, out);
-  eco_sb_free(&piece);
+  if (!s->tok) return ECO_EINVAL;
+  const char *p = NULL;
+  size_t n;
+  int rc = piece_get(s->tok, id, s->unparse_special, 0, &p, &n);
+  if (rc == ECO_OK && n) rc = stream_feed(s, (const unsigned char *)p, n, out);
   return rc;
 }
 

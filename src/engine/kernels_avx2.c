@@ -32,13 +32,13 @@ INLINE void f32_nx(int n, const float *w, const uint8_t *x, size_t xs, const int
   for (; i + 16 <= n; i += 16) {
     const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
     for (int j = 0; j < NX; j++) {
-      const float *a = (const float *)(x + j * xs) + i;
+      const float *a = (const float *)(const void *)(x + j * xs) + i;
       acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a), acc[j][0]);
       acc[j][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + 8), acc[j][1]);
     }
   }
   for (int j = 0; j < NX; j++) {
-    const float *a = (const float *)(x + j * xs);
+    const float *a = (const float *)(const void *)(x + j * xs);
     float s = hsum_ps(_mm256_add_ps(acc[j][0], acc[j][1]));
     for (int k = i; k < n; k++)
       s += w[k] * a[k];

@@ -19,7 +19,7 @@ INLINE float hsum256(__m256 v) {
 static void dot_f32(int n, const void *wv, const void *xv, size_t xs, int nx, float *out) {
   const float *w = wv;
   for (int j = 0; j < nx; j++) {
-    const float *a = (const float *)((const uint8_t *)xv + j * xs);
+    const float *a = (const float *)(const void *)((const uint8_t *)xv + j * xs);
     __m512 acc = _mm512_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16)

@@ -8,7 +8,7 @@
 static void dot_f32(int n, const void *wv, const void *xv, size_t xs, int nx, float *out) {
   const float *w = wv;
   for (int j = 0; j < nx; j++) {
-    const float *a = (const float *)((const uint8_t *)xv + j * xs);
+    const float *a = (const float *)(const void *)((const uint8_t *)xv + j * xs);
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
     int i = 0;
     for (; i + 8 <= n; i += 8) {

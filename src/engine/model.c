@@ -307,7 +307,7 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
     return eco_error_set(err, ECO_EFORMAT,
                          "model: '%s': %zu bytes, but the header describes %llu floats", path,
                          m->map_size, (unsigned long long)need);
-  const float *p = (const float *)((const uint8_t *)m->map + 28);
+  const float *p = (const float *)(const void *)((const uint8_t *)m->map + 28);
   m->layers = calloc(L, sizeof *m->layers);
   if (!m->layers) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
 #define W(rows_, cols_, ptr)                                                                       \

@@ -779,6 +779,9 @@ int eco_forward(eco_ctx *c, const eco_batch *b, float *logits, eco_error *err) {
       return eco_error_set(err, ECO_EINVAL, "forward: token id %d out of range [0, %d)",
                            b->token[i], h->n_vocab);
     if (!b->kv[i]) return eco_error_set(err, ECO_EINVAL, "forward: token %d has no KV cache", i);
+    if (b->kv[i]->n_layer != h->n_layer || b->kv[i]->kv_dim != h->n_head_kv * h->head_dim)
+      return eco_error_set(err, ECO_EINVAL, "forward: token %d: KV cache made for another model",
+                           i);
     if (b->pos[i] < 0 || b->pos[i] >= b->kv[i]->n_ctx)
       return eco_error_set(err, ECO_ECONTEXT,
                            "context length exceeded: position %d does not fit a context of %d "

@@ -270,7 +270,7 @@ int eco_synth_write(const eco_synth_shape *sh, const char *type, const char *pat
     written += d->bytes;
     static const char zeros[32] = {0};
     const uint64_t pad = (align - d->bytes % align) % align;
-    if (i + 1 < nt) fwrite(zeros, 1, (size_t)pad, f);
+    fwrite(zeros, 1, (size_t)pad, f); /* the last tensor too, as gguf-py does */
   }
   if (ferror(f) || fclose(f) != 0) {
     f = NULL;

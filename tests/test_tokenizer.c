@@ -169,9 +169,9 @@ static int check_upstream(const eco_tokenizer *t, const char *inp_rel, const cha
     if (!q) break;
     size_t tl = (size_t)(q - p);
     if (!fgets(line, sizeof line, fo)) fail_msg("%s: fewer lines than tests", out_rel);
-    int32_t want[2048];
+    int32_t want[2048] = {0};
     size_t nw = 0;
-    for (char *tok = strtok(line, " \n"); tok; tok = strtok(NULL, " \n"))
+    for (char *tok = strtok(line, " \n"); tok && nw < 2048; tok = strtok(NULL, " \n"))
       want[nw++] = atoi(tok);
     size_t n;
     int32_t *ids = encode_all(t, p, tl, false, false, &n);
@@ -358,6 +358,8 @@ static void test_buffer_semantics(void **state) {
   assert_int_equal(eco_tokenizer_decode(t, ids5, 5, true, false, buf, sizeof buf, &n),
                    ECO_EOVERFLOW);
   assert_int_equal(n, strlen(" Once upon a time"));
+  /* no array but a capacity */
+  assert_int_equal(eco_tokenizer_encode(t, "a", 1, false, false, NULL, 4, &n), ECO_EINVAL);
   /* an id out of range is refused */
   int32_t bad[2] = {5, 512};
   assert_int_equal(eco_tokenizer_decode(t, bad, 2, false, false, buf, sizeof buf, &n), ECO_EINVAL);

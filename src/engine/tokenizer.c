@@ -191,13 +191,15 @@ int tok_set_pre(eco_tokenizer *t, const char *name, eco_error *err) {
     if (strcmp(name, k_pre_names[i].name) != 0) continue;
     t->pre = k_pre_names[i].pre;
     snprintf(t->pre_name, sizeof t->pre_name, "%s", name);
-    /* pre-dependent defaults, as llama.cpp sets them */
-    if (t->pre == TOK_PRE_LLAMA3) {
+    /* name-dependent defaults, as llama.cpp sets them (dbrx and smaug-bpe
+     * share the Llama-3 regex but not these flags) */
+    if (!strcmp(name, "llama3") || !strcmp(name, "llama-v3") || !strcmp(name, "llama-bpe") ||
+        !strcmp(name, "falcon3")) {
       t->ignore_merges = true;
       t->add_bos = true;
     }
-    if (t->pre == TOK_PRE_QWEN2 && strcmp(name, "stablelm2") != 0) t->clean_spaces = false;
-    if (!strcmp(name, "smollm") || !strcmp(name, "command-r") || !strcmp(name, "codeshell"))
+    if (!strcmp(name, "qwen2") || !strcmp(name, "deepseek-r1-qwen") || !strcmp(name, "smollm") ||
+        !strcmp(name, "command-r"))
       t->clean_spaces = false;
     return ECO_OK;
   }
@@ -308,8 +310,8 @@ int tok_finalize(eco_tokenizer *t, eco_error *err) {
                                             "<end_of_turn>",
                                             "<|endoftext|>",
                                             "<EOT>",
-                                            "<\xef\xbd\x9c"
-                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"};
+                                            ("<\xef\xbd\x9c"
+                                             "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>")};
   for (size_t k = 0; k < sizeof k_eot_texts / sizeof k_eot_texts[0] && t->eot < 0; k++) {
     int32_t id = tok_lookup(t, k_eot_texts[k], strlen(k_eot_texts[k]));
     if (id >= 0) {
@@ -799,7 +801,8 @@ done:
 int eco_tokenizer_encode(const eco_tokenizer *t, const char *text, size_t len, bool add_special,
                          bool parse_special, int32_t *ids, size_t cap, size_t *n_out) {
   *n_out = 0;
-  if (!t || (!text && len)) return ECO_EINVAL;
+  if (!t || (!text && len) || (!ids && cap)) return ECO_EINVAL;
+  if (len > UINT32_MAX / 8) return ECO_EOVERFLOW; /* work buffers use 32-bit offsets */
   idvec out = {0};
   fragvec frags = {0};
   enc_ctx c = {.t = t, .out = &out};
@@ -983,7 +986,7 @@ static size_t clean_spaces(char *text, size_t total) {
 int eco_tokenizer_decode(const eco_tokenizer *t, const int32_t *ids, size_t n, bool remove_special,
                          bool unparse_special, char *buf, size_t cap, size_t *n_out) {
   *n_out = 0;
-  if (!t || (!ids && n)) return ECO_EINVAL;
+  if (!t || (!ids && n) || (!buf && cap)) return ECO_EINVAL;
   bool remove_space = t->add_space_prefix;
   if (remove_special && t->add_bos && n > 0 && ids[0] == t->bos) {
     remove_space = false;

@@ -75,7 +75,7 @@ bool eco_tokenizer_add_eos(const eco_tokenizer *t);
 /* End-of-generation: EOS, EOT and the other end tokens llama.cpp treats as
  * such (<|im_end|>, <|eot_id|>, <|endoftext|>, <end_of_turn>, ...). */
 bool eco_tokenizer_is_eog(const eco_tokenizer *t, int32_t id);
-/* CONTROL (or UNKNOWN) token: dropped by decode with remove_special... */
+/* CONTROL or UNKNOWN token: its text is produced only with unparse_special. */
 bool eco_tokenizer_is_control(const eco_tokenizer *t, int32_t id);
 eco_tok_attr eco_tokenizer_attr(const eco_tokenizer *t, int32_t id);
 /* The raw vocabulary text of a token (e.g. "▁the" or "Ġthe"), not
@@ -93,7 +93,8 @@ int32_t eco_tokenizer_find(const eco_tokenizer *t, const char *s, size_t len);
  * (USER_DEFINED tokens are always matched, as in llama.cpp).
  * Writes at most cap ids; *n_out = number of ids produced. If cap is too
  * small returns ECO_EOVERFLOW with *n_out = the number needed (ids may be
- * NULL when cap is 0). O(n log n) in the text length. */
+ * NULL when cap is 0; ECO_EINVAL if NULL with cap > 0). Texts over 512 MiB
+ * get ECO_EOVERFLOW. O(n log n) in the text length. */
 int eco_tokenizer_encode(const eco_tokenizer *t, const char *text, size_t len, bool add_special,
                          bool parse_special, int32_t *ids, size_t cap, size_t *n_out);
 
@@ -120,7 +121,8 @@ int eco_tokenizer_decode(const eco_tokenizer *t, const int32_t *ids, size_t n, b
  * a later token completes (SPM byte tokens, BPE bytes of an emoji). Bytes
  * that can never form a valid character are emitted as they are.
  * Pieces are emitted as llama_token_to_piece gives them (no leading-space
- * removal, no clean-up). No allocation: the state is this struct. */
+ * removal, no clean-up). The state is this struct; nothing is allocated
+ * besides growing out. */
 typedef struct eco_tok_stream {
   const eco_tokenizer *tok;
   bool unparse_special; /* emit CONTROL token text */

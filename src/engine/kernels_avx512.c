@@ -1,6 +1,7 @@
 /* ecoinfer: AVX-512 (F, BW, VL, VNNI) kernels. Deliberately small: F32 with
- * 512-bit FMA and Q8_0/Q4_0 with the VNNI dot instruction; every other type
- * keeps its AVX2 kernel (eco_kernels_init_avx2 runs first). */
+ * 512-bit FMA and, where the CPU has VNNI, Q8_0/Q4_0 with the VNNI dot
+ * instruction; every other type keeps its AVX2 kernel (eco_kernels_init_avx2
+ * runs first). */
 #include "engine/kernels.h"
 
 #include <immintrin.h>
@@ -69,6 +70,11 @@ static void dot_q4_0(int n, const void *wv, const void *xv, size_t xs, int nx, f
 
 void eco_kernels_init_avx512(eco_kernels *k) {
   k->dot[ECO_GGML_F32] = dot_f32;
-  k->dot[ECO_GGML_Q8_0] = dot_q8_0;
-  k->dot[ECO_GGML_Q4_0] = dot_q4_0;
+  /* AVX-512 without VNNI (Skylake-X) keeps the AVX2 integer kernels */
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  if (ci.has_avx512vnni) {
+    k->dot[ECO_GGML_Q8_0] = dot_q8_0;
+    k->dot[ECO_GGML_Q4_0] = dot_q4_0;
+  }
 }

@@ -144,6 +144,48 @@ INLINE void q4_0_nx(int n, const eco_block_q4_0 *w, const uint8_t *x, size_t xs,
     out[j] = hsum_ps(acc[j]);
 }
 
+/* Single activation vector (decode): two blocks per step into two
+ * accumulators, so the FMA latency chain does not limit the loop. */
+static void q8_0_x1(int n, const eco_block_q8_0 *w, const eco_block_q8_0 *a, float *out) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = n / 32;
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i s0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b].qs));
+    const __m256i s1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b + 1].d) * h2f(a[b + 1].d)),
+                           _mm256_cvtepi32_ps(s1), acc1);
+  }
+  for (; b < nb; b++) {
+    const __m256i s0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+  }
+  *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static void q4_0_x1(int n, const eco_block_q4_0 *w, const eco_block_q8_0 *a, float *out) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = n / 32;
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i s0 = dot_i8(q4_unpack(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+    const __m256i s1 =
+        dot_i8(q4_unpack(w[b + 1].qs), _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b + 1].d) * h2f(a[b + 1].d)),
+                           _mm256_cvtepi32_ps(s1), acc1);
+  }
+  for (; b < nb; b++) {
+    const __m256i s0 = dot_i8(q4_unpack(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+  }
+  *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
 /* --- Q4_K x Q8_K -------------------------------------------------------------------- */
 INLINE void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m) {
   for (int j = 0; j < 4; j++) {
@@ -273,8 +315,21 @@ INLINE void q6_k_nx(int n, const eco_block_q6_k *w, const uint8_t *x, size_t xs,
 BATCH(dot_f32, f32_nx, float)
 BATCH(dot_f16, f16_nx, uint16_t)
 BATCH(dot_bf16, bf16_nx, uint16_t)
-BATCH(dot_q8_0, q8_0_nx, eco_block_q8_0)
-BATCH(dot_q4_0, q4_0_nx, eco_block_q4_0)
+BATCH(dot_q8_0_b, q8_0_nx, eco_block_q8_0)
+BATCH(dot_q4_0_b, q4_0_nx, eco_block_q4_0)
+
+static void dot_q8_0(int n, const void *w, const void *x, size_t xs, int nx, float *out) {
+  if (nx == 1)
+    q8_0_x1(n, w, x, out);
+  else
+    dot_q8_0_b(n, w, x, xs, nx, out);
+}
+static void dot_q4_0(int n, const void *w, const void *x, size_t xs, int nx, float *out) {
+  if (nx == 1)
+    q4_0_x1(n, w, x, out);
+  else
+    dot_q4_0_b(n, w, x, xs, nx, out);
+}
 BATCH(dot_q4_k, q4_k_nx, eco_block_q4_k)
 BATCH(dot_q6_k, q6_k_nx, eco_block_q6_k)
 

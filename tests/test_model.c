@@ -279,6 +279,15 @@ static void test_batch_and_context(void **state) {
   }
   assert_int_equal(kc->n_past, 6);
   assert_int_equal(kd->n_past, 4);
+  /* prefill without logits (NULL), then one more token: same logits as all at once */
+  eco_kv *ke;
+  float le[512];
+  assert_int_equal(eco_kv_new(r.m, 16, &ke, &err), 0);
+  assert_int_equal(eco_forward_seq(r.c, ke, a, 5, NULL, &err), 0);
+  assert_int_equal(eco_forward_seq(r.c, ke, &a[5], 1, le, &err), 0);
+  for (int i = 0; i < V; i++)
+    assert_float_equal(le[i], la[i], 1e-4);
+  eco_kv_free(ke);
   /* context limit */
   int32_t many[16] = {0};
   int rc = eco_forward_seq(r.c, ka, many, 11, la, &err);

@@ -801,7 +801,9 @@ int eco_forward(eco_ctx *c, const eco_batch *b, float *logits, eco_error *err) {
     int T = b->n - done < c->max_batch ? b->n - done : c->max_batch;
     uint8_t want[4096];
     for (int t = 0; t < T; t++)
-      want[t] = b->logits ? (b->logits[done + t] != 0) : (uint8_t)(done + t == b->n - 1);
+      want[t] = !logits     ? 0
+                : b->logits ? (b->logits[done + t] != 0)
+                            : (uint8_t)(done + t == b->n - 1);
     int n_out = 0;
     int rc = forward_chunk(c, T, b->token + done, b->pos + done, b->kv + done, want, out, &n_out);
     if (rc) return rc;

@@ -125,7 +125,8 @@ typedef struct eco_batch {
   const uint8_t *logits; /* [n] nonzero = produce logits; NULL = only the last token */
 } eco_batch;
 
-/* Runs the batch. Writes one row of n_vocab logits to `logits` for each
+/* Runs the batch. Writes one row of n_vocab logits to `logits` (may be NULL:
+ * none are computed) for each
  * token that asked for them, in batch order ([n_out][n_vocab]). Fails with
  * ECO_ECONTEXT when a position is >= its cache's n_ctx, ECO_EINVAL for a
  * token id out of range. */

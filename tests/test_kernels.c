@@ -64,12 +64,52 @@ static void check_level(eco_simd_level level) {
   }
 }
 
+/* the optional 4-row kernels against four scalar dots */
+static void check_dot4(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) return;
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const eco_ggml_type t = types[ti];
+    if (!k.dot4[t]) continue;
+    const eco_ggml_type at = eco_quant_act_type(t);
+    const int be = (int)eco_ggml_block_elems(t);
+    for (int nblk = 1; nblk <= 70; nblk += 23) {
+      const int n = nblk * be;
+      const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(at, n);
+      float *w = malloc((size_t)n * 4 * 4), *x = malloc((size_t)n * 4);
+      for (int i = 0; i < 4 * n; i++)
+        w[i] = frand();
+      for (int i = 0; i < n; i++)
+        x[i] = frand() * 2.f;
+      uint8_t *wq = malloc(wb * 4), *xq = malloc(xb);
+      for (int r = 0; r < 4; r++)
+        eco_quantize_row(t, w + (size_t)r * n, wq + r * wb, n);
+      eco_quantize_row(at, x, xq, n);
+      float got[4];
+      k.dot4[t](n, wq, wb, xq, got);
+      for (int r = 0; r < 4; r++) {
+        const float ref = eco_dot_ref(t, n, wq + r * wb, xq);
+        if (fabs(ref - got[r]) > 1e-4 * (fabs(ref) + sqrt((double)n)) + 1e-5)
+          fail_msg("%s dot4 %s n=%d row %d: ref %.7g got %.7g", eco_simd_name(level),
+                   eco_ggml_type_name(t), n, r, ref, got[r]);
+      }
+      free(w);
+      free(x);
+      free(wq);
+      free(xq);
+    }
+  }
+}
+
 static void test_kernels_all_levels(void **state) {
   (void)state;
   eco_cpu_info ci;
   eco_cpu_detect(&ci);
-  for (int l = ECO_SIMD_SCALAR; l <= (int)ci.level; l++)
+  for (int l = ECO_SIMD_SCALAR; l <= (int)ci.level; l++) {
     check_level((eco_simd_level)l);
+    check_dot4((eco_simd_level)l);
+  }
 }
 
 /* quantize/dequantize round trips stay within the format's resolution */

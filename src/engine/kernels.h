@@ -26,9 +26,15 @@ typedef void (*eco_dot_fn)(int n, const void *w, const void *x, size_t x_stride,
 
 #define ECO_N_TYPES 31 /* indexes eco_ggml_type values up to BF16 (30) */
 
+/* Four consecutive weight rows (row_bytes apart) times ONE activation
+ * vector: out[r] = dot(w_r, x) for r < 4. Decode-only fast path; NULL
+ * where a type has none (callers then use dot). */
+typedef void (*eco_dot4_fn)(int n, const void *w, size_t row_bytes, const void *x, float *out);
+
 typedef struct eco_kernels {
-  eco_simd_level level;        /* variant actually selected */
-  eco_dot_fn dot[ECO_N_TYPES]; /* by weight type; NULL if unsupported */
+  eco_simd_level level;          /* variant actually selected */
+  eco_dot_fn dot[ECO_N_TYPES];   /* by weight type; NULL if unsupported */
+  eco_dot4_fn dot4[ECO_N_TYPES]; /* optional 4-row single-vector kernels */
 } eco_kernels;
 
 /* Fills k with the best kernels for `level` (capped to what was compiled

@@ -186,6 +186,37 @@ static void q4_0_x1(int n, const eco_block_q4_0 *w, const eco_block_q8_0 *a, flo
   *out = hsum_ps(_mm256_add_ps(acc0, acc1));
 }
 
+/* Q4_0, four rows x one vector: the activation block is loaded once for the
+ * four rows; weights stay unsigned (0..15) and the -8 offset is removed
+ * with 8 * sum(a), computed once per block. Integer sums are exact. */
+static void q4_0_r4(int n, const void *wv, size_t rb, const void *xv, float *out) {
+  const eco_block_q8_0 *a = xv;
+  const eco_block_q4_0 *w0 = wv;
+  const eco_block_q4_0 *w1 = (const eco_block_q4_0 *)((const uint8_t *)wv + rb);
+  const eco_block_q4_0 *w2 = (const eco_block_q4_0 *)((const uint8_t *)wv + 2 * rb);
+  const eco_block_q4_0 *w3 = (const eco_block_q4_0 *)((const uint8_t *)wv + 3 * rb);
+  const eco_block_q4_0 *w[4] = {w0, w1, w2, w3};
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1),
+                eight = _mm256_set1_epi8(8);
+  const int nb = n / 32;
+  for (int b = 0; b < nb; b++) {
+    const __m256i av = _mm256_loadu_si256((const __m256i *)a[b].qs);
+    const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, av), ones);
+    const float da = h2f(a[b].d);
+    for (int r = 0; r < 4; r++) {
+      const __m128i t = _mm_loadu_si128((const __m128i *)w[r][b].qs);
+      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+      const __m256i p =
+          _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones), corr);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[r][b].d) * da), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; r++)
+    out[r] = hsum_ps(acc[r]);
+}
+
 /* --- Q4_K x Q8_K -------------------------------------------------------------------- */
 INLINE void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m) {
   for (int j = 0; j < 4; j++) {
@@ -339,6 +370,7 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->dot[ECO_GGML_BF16] = dot_bf16;
   k->dot[ECO_GGML_Q8_0] = dot_q8_0;
   k->dot[ECO_GGML_Q4_0] = dot_q4_0;
+  k->dot4[ECO_GGML_Q4_0] = q4_0_r4;
   k->dot[ECO_GGML_Q4_K] = dot_q4_k;
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
 }

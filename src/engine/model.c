@@ -554,6 +554,16 @@ static void mm_worker(void *arg, int chunk, int n_chunks) {
     const int64_t rows = jb->w->rows;
     int64_t a = r0 > base ? r0 - base : 0, b = r1 - base < rows ? r1 - base : rows;
     const eco_dot_fn dot = c->kern.dot[jb->w->type];
+    const eco_dot4_fn dot4 = c->kern.dot4[jb->w->type];
+    if (c->T == 1 && dot4) { /* decode: four rows per call */
+      for (; a + 4 <= b; a += 4) {
+        float o4[4];
+        dot4((int)jb->w->cols, (const uint8_t *)jb->w->data + (size_t)a * jb->w->row_bytes,
+             jb->w->row_bytes, jb->act, o4);
+        for (int k = 0; k < 4; k++)
+          jb->y[a + k] = o4[k] + (jb->bias ? jb->bias[a + k] : 0.f);
+      }
+    }
     for (int64_t r = a; r < b; r++) {
       const uint8_t *wr = (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes;
       const float bias = jb->bias ? jb->bias[r] : 0.f;

@@ -107,6 +107,7 @@ struct gw {
   size_t n_nodes, cap_nodes;
   eco_outlen_model outlen;
   eco_intensity_provider *prov, *fallback;
+  bool prov_borrowed; /* prov belongs to the caller (cfg.intensity) */
   zone_state zones[ZONES_MAX];
   size_t n_zones;
   size_t models_rr;
@@ -231,6 +232,11 @@ static int intensity_init(gw *g, eco_error *err) {
   rc = eco_intensity_static_new(ents, g->cfg.n_zones, -1, &g->fallback, err);
   free(ents);
   if (rc) return rc;
+  if (g->cfg.intensity) { /* the caller's provider (shared accounting schema) */
+    g->prov = g->cfg.intensity;
+    g->prov_borrowed = true;
+    return 0;
+  }
   if (g->cfg.trace_path[0]) {
     eco_trace_opts o;
     eco_trace_opts_default(&o);
@@ -1751,7 +1757,7 @@ void eco_router_free(eco_router *r) {
   if (g->zone_ev) event_free(g->zone_ev);
   if (g->dns_ev) event_free(g->dns_ev);
   if (g->dns) evdns_base_free(g->dns, 0);
-  eco_intensity_free(g->prov);
+  if (!g->prov_borrowed) eco_intensity_free(g->prov);
   eco_intensity_free(g->fallback);
   if (g->base) event_base_free(g->base);
   free(g->nodes);

@@ -449,7 +449,7 @@ static void gen_finish(gen_req *g) {
                                    .latency_s = wall,
                                    .receipt = &rc,
                                    .stats = &g->st,
-                                   .directive_level = g->directive_level};
+                                   .directive_level = s->cfg.directive ? g->directive_level : -1};
         s->acct.sink(s->acct.sink_user, &ctx);
       }
     } else {

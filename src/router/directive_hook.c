@@ -2,6 +2,7 @@
  * directive_hook.h). */
 #include "router/directive_hook.h"
 
+#include <glpk.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,8 @@ int eco_rdir_update(eco_rdir *d, double now_s, double ci, eco_error *err) {
   memcpy(d->x, x, sizeof x);
   return 0;
 }
+
+void eco_rdir_thread_done(void) { (void)glp_free_env(); }
 
 /* xorshift64* -> uniform in [0, 1). */
 static double uniform(uint64_t *s) {

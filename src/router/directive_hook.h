@@ -70,6 +70,11 @@ int eco_rdir_update(eco_rdir *d, double now_s, double ci, eco_error *err);
  * the opt-out header value (NULL = absent). Advances the RNG. */
 int eco_rdir_draw(eco_rdir *d, const char *route, const char *optout_hdr);
 
+/* Frees the LP library's state for the calling thread (GLPK keeps one
+ * environment per thread that solved): call on the thread that ran
+ * eco_rdir_update before it exits. Harmless when there is none. */
+void eco_rdir_thread_done(void);
+
 /* For backends that do not understand the level header: a copy of the
  * request body with the level applied (chat: merged system message; raw
  * prompt: the instruction and a blank line prepended to a string prompt).

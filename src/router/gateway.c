@@ -1778,7 +1778,9 @@ fail:
 int eco_router_run(eco_router *r) {
   gw *g = (gw *)r;
   if (!g) return ECO_EINVAL;
-  return event_base_dispatch(g->base) < 0 ? ECO_EIO : 0;
+  int rc = event_base_dispatch(g->base) < 0 ? ECO_EIO : 0;
+  if (g->cfg.directive.enabled) eco_rdir_thread_done(); /* plans were solved on this thread */
+  return rc;
 }
 
 void eco_router_stop(eco_router *r) {

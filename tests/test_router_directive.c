@@ -7,6 +7,8 @@
 #include "testutil.h"
 
 #include "router/directive_hook.h"
+#include "server/backend_fake.h"
+#include "server/server.h"
 #include "router/router.h"
 #include "util/config.h"
 
@@ -230,6 +232,53 @@ static void test_foreign_backend_and_replan(void **state) {
   eco_test_httpd_stop(b);
 }
 
+/* End to end: router -> a real ecoinfer node (fake backend): the node
+ * applies the level the router drew and both receipts name it. */
+static void test_router_to_real_node(void **state) {
+  eco_backend be;
+  eco_fake_cfg fc;
+  eco_fake_cfg_default(&fc);
+  fc.model_name = "m";
+  assert_int_equal(eco_backend_fake_new(&fc, &be), 0);
+  eco_srv_directive_cfg dir;
+  eco_srv_directive_cfg_default(&dir);
+  eco_server_cfg sc;
+  eco_server_cfg_default(&sc);
+  sc.port = 0;
+  sc.admin_port = -1;
+  sc.directive = &dir;
+  eco_server *srv;
+  eco_error err = {0};
+  eco_logger lg;
+  eco_log_init(&lg);
+  lg.level = ECO_LOG_ERROR;
+  if (eco_server_new(&sc, &be, NULL, &lg, &srv, &err)) fail_msg("%s", eco_error_text(&err));
+  assert_int_equal(eco_server_start(srv), 0);
+  char nurl[64];
+  snprintf(nurl, sizeof nurl, "http://127.0.0.1:%d", eco_server_port(srv));
+  rt t;
+  rt_start(&t, nurl, "ecoinfer");
+  char url[128], *out;
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  assert_int_equal(post(url, NULL, CHAT, NULL, &out), 200);
+  json_t *j = json_loads(out, 0, NULL);
+  assert_non_null(j);
+  json_t *c = json_object_get(json_object_get(j, "usage"), "carbon");
+  assert_int_equal(json_integer_value(json_object_get(c, "directive_level")), 2);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_object_get(c, "router"), "directive_level")), 2);
+  json_decref(j);
+  free(out);
+  char p[512];
+  assert_int_equal(eco_backend_fake_last_prompt(&be, p, sizeof p), 0);
+  assert_string_equal(p, "system: Always answer very briefly\n\nBe kind.\nuser: hello\n");
+  rt_stop(&t);
+  eco_server_shutdown(srv);
+  eco_server_join(srv);
+  eco_server_free(srv);
+  be.vt->destroy(be.self);
+}
+
 /* The pure hook: plans, re-plan rule, draws, config errors. */
 static void test_hook_pure(void **state) {
   eco_cfg *cfg;
@@ -296,6 +345,7 @@ int main(void) {
       cmocka_unit_test(test_hook_pure),
       cmocka_unit_test(test_ecoinfer_node_gets_header),
       cmocka_unit_test(test_foreign_backend_and_replan),
+      cmocka_unit_test(test_router_to_real_node),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -227,6 +227,15 @@ static void test_router_header_and_optout(void **state) {
   last_prompt(f, p, sizeof p);
   assert_string_equal(p, "Always answer very briefly\n\nQ: x");
   resp_free(&r);
+  /* echo gives back the prompt as sent, without the directive */
+  post(f, "/v1/completions", NULL,
+       "{\"model\":\"fake-model\",\"max_tokens\":1,\"echo\":true,\"prompt\":\"ECHOME\"}", &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(eco_sb_str(&r.body), "\"text\":\"ECHOME"));
+  assert_null(strstr(eco_sb_str(&r.body), "Always answer"));
+  last_prompt(f, p, sizeof p);
+  assert_string_equal(p, "Always answer very briefly\n\nECHOME");
+  resp_free(&r);
   stop(f);
 }
 

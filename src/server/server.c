@@ -64,6 +64,7 @@ struct gen_req {
   char model[128];
   long created;
   int directive_level; /* generation directive level applied, 0 = none */
+  size_t echo_skip;    /* bytes of directive prepended to oai.prompt (echo skips them) */
   uint64_t t0_ns;
   eco_backend_id bid;
   struct event *wake;
@@ -406,8 +407,11 @@ static int directive_prepare(eco_server *s, struct evhttp_request *r, gen_req *g
   if (g->oai.chat)
     rc = eco_srv_directive_apply_msgs(&d->dcfg, g->directive_level, &g->oai.messages,
                                       &g->oai.n_messages, &err);
-  else if (g->oai.prompt)
+  else if (g->oai.prompt) {
+    size_t before = strlen(g->oai.prompt);
     rc = eco_srv_directive_apply_prompt(&d->dcfg, g->directive_level, &g->oai.prompt, &err);
+    if (rc == 0) g->echo_skip = strlen(g->oai.prompt) - before;
+  }
   if (rc)
     return eco_oai_error_set(e, rc == ECO_ENOMEM ? 500 : 400,
                              rc == ECO_ENOMEM ? "server_error" : "invalid_request_error", NULL,
@@ -710,14 +714,15 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     }
     evhttp_send_reply_start(r, 200, "OK");
   }
-  if (!chat && g->oai.echo && g->oai.prompt && g->oai.prompt[0]) { /* completions: echo */
+  const char *echo = g->oai.prompt ? g->oai.prompt + g->echo_skip : NULL; /* as sent */
+  if (!chat && g->oai.echo && echo && echo[0]) {                          /* completions: echo */
     if (g->streaming) {
-      char *t = eco_oai_chunk_json(false, g->id, g->created, g->model, g->oai.prompt,
-                                   strlen(g->oai.prompt), false, NULL, NULL, g->oai.include_usage);
+      char *t = eco_oai_chunk_json(false, g->id, g->created, g->model, echo, strlen(echo), false,
+                                   NULL, NULL, g->oai.include_usage);
       send_sse(g, t);
       free(t);
     } else {
-      eco_sb_puts(&g->text, g->oai.prompt);
+      eco_sb_puts(&g->text, echo);
     }
   }
   return;

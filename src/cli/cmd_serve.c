@@ -47,7 +47,9 @@ static const eco_cmd_spec spec = {
         "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
         "server.prefill_chunk (128); server.fake.* for --fake-backend; energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
-        "ledger.path (every receipt is appended). See docs/server.md, docs/accounting.md.",
+        "ledger.path (every receipt is appended), directive.* (levels, route caps, level,\n"
+        "completion_level, enabled; see docs/directives.md). See docs/server.md,\n"
+        "docs/accounting.md.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -130,6 +132,12 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     sc.n_api_keys = 1;
   }
   if (alias[0]) sc.model_alias = alias;
+  eco_srv_directive_cfg dir;
+  if (eco_srv_directive_cfg_load(c, &dir, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (dir.enabled) sc.directive = &dir;
 
   /* every receipt goes to the ledger: default to one beside the models */
   char ledger[4200];

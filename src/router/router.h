@@ -14,6 +14,7 @@
 #ifndef ECO_ROUTER_ROUTER_H
 #define ECO_ROUTER_ROUTER_H
 
+#include "router/directive_hook.h"
 #include "router/policy.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -86,7 +87,8 @@ typedef struct eco_router_cfg {
   size_t n_nodes;
   eco_router_dns_cfg *dns;
   size_t n_dns;
-  size_t max_nodes; /* capacity (config + DNS), default 256 */
+  size_t max_nodes;       /* capacity (config + DNS), default 256 */
+  eco_rdir_cfg directive; /* generation directives (directive_hook.h), off by default */
 } eco_router_cfg;
 
 /* Defaults (no nodes). */

@@ -158,6 +158,7 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
 int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
   eco_router_cfg_default(c);
   int rc;
+  if ((rc = eco_rdir_cfg_load(cfg, &c->directive, err))) goto fail;
   const eco_cfg_node *rn = eco_cfg_find(cfg, NULL, "router");
   static const char *const rkeys[] = {"host",        "port",   "admin_host", "admin_port",
                                       "admin_token", "policy", "slo",        "timeout",

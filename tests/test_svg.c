@@ -49,8 +49,10 @@ static bool well_formed(const char *s) {
     char quote = 0;
     for (; *q; q++) { /* to the end of the tag, skipping quoted values */
       if (quote) {
-        if (*q == quote) quote = 0;
-        else if (*q == '<') return false;
+        if (*q == quote)
+          quote = 0;
+        else if (*q == '<')
+          return false;
       } else if (*q == '"' || *q == '\'') {
         quote = *q;
       } else if (*q == '>') {
@@ -97,11 +99,8 @@ static void test_lines_escaping_log_axis(void **state) {
       {.name = "pts", .x = x, .y = y, .n = 4, .points = true},
       {.name = "right", .x = x, .y = y2, .n = 4, .right_axis = true, .dashed = true},
   };
-  eco_svg_chart c = {.title = "T & <U>",
-                     .xlabel = "rate 'x'",
-                     .ylabel = "y",
-                     .y2label = "y2 > 0",
-                     .xlog = true};
+  eco_svg_chart c = {
+      .title = "T & <U>", .xlabel = "rate 'x'", .ylabel = "y", .y2label = "y2 > 0", .xlog = true};
   eco_strbuf sb;
   eco_sb_init(&sb);
   assert_int_equal(eco_svg_chart_write(&sb, &c, s, 3), 0);
@@ -312,9 +311,12 @@ static void test_degenerate(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_checker),          cmocka_unit_test(test_lines_escaping_log_axis),
-      cmocka_unit_test(test_log_axis_positions), cmocka_unit_test(test_bars_markers_labels),
-      cmocka_unit_test(test_many_labels_thinned), cmocka_unit_test(test_grouped_bars),
+      cmocka_unit_test(test_checker),
+      cmocka_unit_test(test_lines_escaping_log_axis),
+      cmocka_unit_test(test_log_axis_positions),
+      cmocka_unit_test(test_bars_markers_labels),
+      cmocka_unit_test(test_many_labels_thinned),
+      cmocka_unit_test(test_grouped_bars),
       cmocka_unit_test(test_degenerate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -393,7 +393,7 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
     free(vals);
     if (src || eco_fs_write_atomic(svg_path, eco_sb_str(&svg), svg.len, &err)) {
       eco_cli_error(cli, cmd, "svg: %s",
-                    src == ECO_ENOMEM  ? "out of memory"
+                    src == ECO_ENOMEM   ? "out of memory"
                     : src == ECO_EINVAL ? "nothing to plot"
                                         : eco_error_text(&err));
       goto done;

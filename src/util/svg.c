@@ -113,7 +113,7 @@ static const char *tick_label(const eco_svg_chart *c, double v, char *buf, size_
 
 static void x_axis(eco_strbuf *sb, const frame *f, const eco_svg_chart *c) {
   char buf[64];
-  if (c->n_xticks) {
+  if (c->xticks) {
     /* thin the labels so they do not overlap */
     size_t room = (size_t)((f->R - f->L) / (c->xtick_rotate ? 18 : 50)) + 1;
     size_t every = c->n_xticks > room ? (c->n_xticks + room - 1) / room : 1;
@@ -157,8 +157,8 @@ static void y_axis(eco_strbuf *sb, const frame *f, range r, bool right, const ch
       eco_sb_printf(sb,
                     "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"%s\"/>"
                     "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                    f->L, py, f->R, py, fabs(v) < st * 1e-6 && r.lo < 0 ? "#000" : "#ddd",
-                    f->L - 5, py + 4, buf);
+                    f->L, py, f->R, py, fabs(v) < st * 1e-6 && r.lo < 0 ? "#000" : "#ddd", f->L - 5,
+                    py + 4, buf);
   }
 }
 
@@ -274,10 +274,16 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
   if (!sb || validate(c, s, n)) return ECO_EINVAL;
   frame f = {.W = c->width > 0 ? c->width : 720, .H = c->height > 0 ? c->height : 420};
   f.xlog = c->xlog;
-  f.L = 70;
+  /* slanted tick labels need room below the axis and left of the first tick */
+  size_t maxlen = c->xtick_labels ? 0 : 10;
+  for (size_t i = 0; c->xtick_labels && i < c->n_xticks; i++)
+    if (c->xtick_labels[i] && strlen(c->xtick_labels[i]) > maxlen)
+      maxlen = strlen(c->xtick_labels[i]);
+  double rot = c->xtick_rotate ? fmin(160, 3.8 * (double)maxlen) : 0;
+  f.L = c->xtick_rotate ? fmax(70, fmin(200, 5.4 * (double)maxlen)) : 70;
   f.R = c->y2label ? f.W - 70 : f.W - 20;
   f.T = 40;
-  f.B = f.H - 50 - (c->xtick_rotate ? 70 : 0) - (c->legend_below ? 24 : 0);
+  f.B = f.H - 50 - rot - (c->legend_below ? 24 : 0);
   if (f.B - f.T < 40 || f.R - f.L < 40) return ECO_EINVAL;
   range rx = {INFINITY, -INFINITY}, ry = {INFINITY, -INFINITY}, ry2 = {INFINITY, -INFINITY};
   size_t nbars = 0;
@@ -398,7 +404,7 @@ int eco_svg_bar_chart(eco_strbuf *sb, const eco_svg_bars *b) {
                      .ymax = b->y_max,
                      .xticks = xs,
                      .xtick_labels = b->group_labels,
-                     .n_xticks = b->group_labels ? ng : 0,
+                     .n_xticks = ng,
                      .xtick_rotate = true,
                      .bar_values = true,
                      .legend_below = true};

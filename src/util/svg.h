@@ -40,19 +40,20 @@ typedef struct eco_svg_chart {
   const char *xlabel, *ylabel, *y2label; /* y2label: right axis, or NULL */
   double width, height;                  /* px; <= 0: 720 x 420 */
   bool xlog;                             /* logarithmic x axis (decade ticks) */
-  double xmin, xmax; /* x axis range, data units; used when xmax > xmin,
-                        else fitted to the data */
-  double ymax;       /* left y axis top, data units; <= 0: from the data */
-  /* explicit x ticks (replace the automatic ones): positions [n_xticks] and
-   * labels [n_xticks] (NULL: the formatted number); labels are thinned to
-   * every k-th when they would overlap */
+  double xmin, xmax;                     /* x axis range, data units; used when xmax > xmin,
+                                            else fitted to the data */
+  double ymax;                           /* left y axis top, data units; <= 0: from the data */
+  /* explicit x ticks: when xticks is non-NULL they replace the automatic
+   * ones (n_xticks may be 0: no ticks); positions [n_xticks] and labels
+   * [n_xticks] (NULL: formatted numbers); labels are thinned to every k-th
+   * when they would overlap */
   const double *xticks;
   const char *const *xtick_labels;
   size_t n_xticks;
-  eco_svg_tick_fn xtick_fmt; /* labels of the automatic or explicit ticks
-                                without a label array; NULL: %g */
-  void *xtick_ctx;           /* passed to xtick_fmt */
-  bool xtick_rotate;         /* slant x tick labels (long dates, names) */
+  eco_svg_tick_fn xtick_fmt;     /* labels of the automatic or explicit ticks
+                                    without a label array; NULL: %g */
+  void *xtick_ctx;               /* passed to xtick_fmt */
+  bool xtick_rotate;             /* slant x tick labels (long dates, names) */
   const eco_svg_marker *markers; /* [n_markers] vertical marker lines */
   size_t n_markers;
   bool bar_values;   /* print each bar's value above it */

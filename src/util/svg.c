@@ -61,9 +61,10 @@ static range fit(range r, bool logscale) {
   return r;
 }
 
+/* v in r to px in [a, b], linear or (v, r > 0) logarithmic. */
 static double map(double v, range r, bool logscale, double a, double b) {
-  double f = logscale ? (log10(v) - log10(r.lo)) / (log10(r.hi) - log10(r.lo))
-                      : (v - r.lo) / (r.hi - r.lo);
+  double f = (v - r.lo) / (r.hi - r.lo);
+  if (logscale && v > 0 && r.lo > 0) f = log10(v / r.lo) / log10(r.hi / r.lo);
   return a + f * (b - a);
 }
 
@@ -115,8 +116,8 @@ static void x_axis(eco_strbuf *sb, const frame *f, const eco_svg_chart *c) {
   char buf[64];
   if (c->xticks) {
     /* thin the labels so they do not overlap */
-    size_t room = (size_t)((f->R - f->L) / (c->xtick_rotate ? 18 : 50)) + 1;
-    size_t every = c->n_xticks > room ? (c->n_xticks + room - 1) / room : 1;
+    double room = floor((f->R - f->L) / (c->xtick_rotate ? 18 : 50)) + 1;
+    size_t every = (double)c->n_xticks > room ? (size_t)ceil((double)c->n_xticks / room) : 1;
     for (size_t i = 0; i < c->n_xticks; i++) {
       double v = c->xticks[i];
       if (!in_x(f, v)) continue;

@@ -22,7 +22,7 @@ for f in "$model" "$tdir/FR_2023_hourly.csv" "$tdir/GB_2023_hourly.csv" "$tdir/Z
   [[ -f "$f" ]] || { echo "SKIP: $f absent"; exit 77; }
 done
 command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 missing"; exit 77; }
+command -v jq >/dev/null || { echo "SKIP: jq missing"; exit 77; }
 
 work="$(mktemp -d)"
 declare -A npid nport
@@ -115,15 +115,10 @@ ask() {
   local h=(-H "content-type: application/json" -H "x-ecoinfer-policy: $1")
   [[ -n "${2:-}" ]] && h+=(-H "x-ecoinfer-slo-ms: $2")
   curl -s -m 20 -o "$work/ask.json" -w '%{http_code}' "${h[@]}" -d "$body" "$base/v1/completions" >"$work/ask.code"
-  python3 - "$work/ask.json" "$(cat "$work/ask.code")" <<'PY'
-import json, sys
-code = sys.argv[2]
-try:
-    r = json.load(open(sys.argv[1]))["usage"]["carbon"]["router"]
-    print(code, r["node"], str(r["slo_fallback"]).lower())
-except Exception as e:
-    print(code, "none", "none")
-PY
+  local r
+  r="$(jq -r '[.usage.carbon.router.node, (.usage.carbon.router.slo_fallback | tostring)] | join(" ")' \
+    "$work/ask.json" 2>/dev/null)" || r="none none"
+  echo "$(cat "$work/ask.code") $r"
 }
 expect() { # label want_node want_fallback got...
   local label="$1" node="$2" fb="$3"; shift 3
@@ -164,7 +159,7 @@ aport="$(sed -n 's/.*"admin_port":\([0-9]*\).*/\1/p' "$work/route.out")"
 if [[ -n "$aport" ]] &&
   curl -s -f -X PUT -d '{"policy":"carbon"}' "http://127.0.0.1:$aport/admin/policy" >/dev/null; then
   curl -s -m 20 -o "$work/ask.json" -H "content-type: application/json" -d "$body" "$base/v1/completions"
-  if python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["usage"]["carbon"]["router"]; sys.exit(not(r["policy"]=="carbon" and r["node"]=="slow"))' "$work/ask.json"; then
+  if jq -e '.usage.carbon.router | .policy == "carbon" and .node == "slow"' "$work/ask.json" >/dev/null; then
     ok "admin PUT /admin/policy carbon -> slow"
   else bad "admin policy switch: $(cat "$work/ask.json")"; fi
   curl -s -X PUT -d '{"policy":"round-robin"}' "http://127.0.0.1:$aport/admin/policy" >/dev/null
@@ -192,14 +187,9 @@ codes="$(cat "$work"/fo/*.code | tr -s ' ' | sort | uniq -c | tr '\n' ' ')"
 n200="$(cat "$work"/fo/*.code | grep -c '^200$')"
 if [[ $n200 == 30 ]]; then ok "failover: 30/30 requests answered 200 after SIGKILL of a node"
 else bad "failover: codes $codes"; fi
-# Every answer is a complete completion (no double or partial answer).
-if python3 - "$work"/fo/*.json <<'PY'
-import json, sys
-for f in sys.argv[1:]:
-    j = json.load(open(f))
-    assert j["choices"][0]["text"] is not None and j["usage"]["completion_tokens"] >= 1, f
-PY
-then ok "failover answers are complete JSON completions with receipts"
+# Every answer is a complete completion (complete JSON, usage and a carbon receipt).
+if jq -e -s 'length == 30 and all(.[]; (.choices[0].text | type) == "string" and .usage.completion_tokens >= 1 and (.usage.carbon.router.node | type) == "string")' \
+  "$work"/fo/*.json >/dev/null; then ok "failover answers are complete JSON completions with receipts"
 else bad "failover answers incomplete"; fi
 sleep 0.6
 retries="$(curl -s "$base/metrics" | sed -n 's/^ecoinfer_router_retries_total \(.*\)$/\1/p')"

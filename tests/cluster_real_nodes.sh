@@ -61,7 +61,7 @@ router:
   policy: round-robin
   alpha: 0.001
   attempts: 3
-  health: {interval: 250ms, max_backoff: 1s, fail_threshold: 1}
+  health: {interval: 200ms, max_backoff: 1s, fail_threshold: 4}
   circuit: {failures: 2, cooldown: 30s}
 carbon:
   trace: $work/traces
@@ -115,6 +115,10 @@ ask() {
   local h=(-H "content-type: application/json" -H "x-ecoinfer-policy: $1")
   [[ -n "${2:-}" ]] && h+=(-H "x-ecoinfer-slo-ms: $2")
   curl -s -m 20 -o "$work/ask.json" -w '%{http_code}' "${h[@]}" -d "$body" "$base/v1/completions" >"$work/ask.code"
+  # Let the next /v1/node poll (every 200 ms) see the node idle: the router
+  # keeps the larger of its own load count and the node's last report, and a
+  # report taken mid-request would look like a batch to join.
+  sleep 0.25
   local r
   r="$(jq -r '[.usage.carbon.router.node, (.usage.carbon.router.slo_fallback | tostring)] | join(" ")' \
     "$work/ask.json" 2>/dev/null)" || r="none none"
@@ -170,8 +174,10 @@ fi
 c="$(curl -s -o /dev/null -w '%{http_code}' -H 'x-ecoinfer-policy: nope' -d "$body" "$base/v1/completions")"
 [[ $c == 400 ]] && ok "unknown policy header -> 400" || bad "unknown policy header -> $c"
 
-# Failover: round-robin load, SIGKILL the mid node while requests are in
-# flight; every client request must still get 200.
+# Failover: round-robin load, SIGKILL the mid node during the run; every
+# client request must still get 200. Health checks need four failures (>= 2 s)
+# to mark the node down, so requests sent right after the kill do reach the
+# dead node (connection refused, or dying mid-request) and must be retried.
 fbody='{"model":"stories","prompt":"Once upon a time","max_tokens":48,"temperature":0}'
 mkdir -p "$work/fo"
 cpids=()
@@ -191,7 +197,11 @@ else bad "failover: codes $codes"; fi
 if jq -e -s 'length == 30 and all(.[]; (.choices[0].text | type) == "string" and .usage.completion_tokens >= 1 and (.usage.carbon.router.node | type) == "string")' \
   "$work"/fo/*.json >/dev/null; then ok "failover answers are complete JSON completions with receipts"
 else bad "failover answers incomplete"; fi
-sleep 0.6
+# Four failed checks, 0.2+0.4+0.8+1 s apart (backoff), mark it down: until then
+# round-robin keeps choosing it and the router must retry elsewhere.
+for _ in $(seq 1 100); do
+  curl -s "$base/metrics" | grep -q '^ecoinfer_router_node_up{node="mid"[^}]*} 0' && break; sleep 0.1
+done
 retries="$(curl -s "$base/metrics" | sed -n 's/^ecoinfer_router_retries_total \(.*\)$/\1/p')"
 up_mid="$(curl -s "$base/metrics" | sed -n 's/^ecoinfer_router_node_up{node="mid"[^}]*} \(.*\)$/\1/p')"
 echo "router retries_total=$retries node_up{mid}=$up_mid"

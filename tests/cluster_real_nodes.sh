@@ -172,7 +172,7 @@ else
 fi
 # Bad policy header: 400, not a crash.
 c="$(curl -s -o /dev/null -w '%{http_code}' -H 'x-ecoinfer-policy: nope' -d "$body" "$base/v1/completions")"
-[[ $c == 400 ]] && ok "unknown policy header -> 400" || bad "unknown policy header -> $c"
+if [[ $c == 400 ]]; then ok "unknown policy header -> 400"; else bad "unknown policy header -> $c"; fi
 
 # Failover: round-robin load, SIGKILL the mid node during the run; every
 # client request must still get 200. Health checks need four failures (>= 2 s)
@@ -205,9 +205,9 @@ done
 retries="$(curl -s "$base/metrics" | sed -n 's/^ecoinfer_router_retries_total \(.*\)$/\1/p')"
 up_mid="$(curl -s "$base/metrics" | sed -n 's/^ecoinfer_router_node_up{node="mid"[^}]*} \(.*\)$/\1/p')"
 echo "router retries_total=$retries node_up{mid}=$up_mid"
-awk -v r="$retries" 'BEGIN{exit !(r >= 1)}' && ok "failover exercised: $retries retried request(s)" ||
-  bad "no request was retried (retries_total=$retries)"
-[[ "$up_mid" == 0 ]] && ok "killed node marked down" || bad "killed node up=$up_mid"
+if awk -v r="$retries" 'BEGIN{exit !(r >= 1)}'; then ok "failover exercised: $retries retried request(s)"
+else bad "no request was retried (retries_total=$retries)"; fi
+if [[ "$up_mid" == 0 ]]; then ok "killed node marked down"; else bad "killed node up=$up_mid"; fi
 # After the kill, requests keep working and avoid the dead node.
 read -r -a r < <(ask slo-carbon 500)
 expect "slo-carbon slo 500ms with mid dead -> fast" fast false "${r[@]}"

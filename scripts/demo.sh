@@ -211,11 +211,12 @@ ask() { # policy prompt -> appends "code node zone total_g energy_j latency_s" t
   local code=${out% *} t=${out#* }
   if [[ $code == 200 ]]; then
     jq -r --arg c "$code" --arg t "$t" \
-      '.usage.carbon as $u | [$c, $u.router.node, $u.router.zone, ($u.total_g // 0), ($u.energy_j // 0), $t] | join(" ")' \
+      '.usage.carbon as $u | [$c, $u.router.node, $u.router.zone, ($u.total_g // 0), ($u.energy_j // 0), $t,
+        ($u.router.predicted.total_g // 0)] | join(" ")' \
       "$work/resp.json" >>"$work/$pol.tsv"
     jq -c '.usage.carbon.router' "$work/resp.json" >>"$work/$pol.receipts.jsonl"
   else
-    echo "$code - - 0 0 $t" >>"$work/$pol.tsv"
+    echo "$code - - 0 0 $t 0" >>"$work/$pol.tsv"
   fi
 }
 echo
@@ -245,20 +246,22 @@ fi
 
 echo
 echo "== per policy (each policy saw the same rounds; carbon and energy from the nodes' receipts) =="
-printf '%-12s %4s %4s %12s %10s %10s %10s   %s\n' policy reqs ok "carbon(g)" "energy(J)" "mean(ms)" "p95(ms)" "served by"
+printf '%-12s %4s %4s %10s %10s %12s %9s %8s   %s\n' policy reqs ok "carbon(g)" "energy(J)" "predicted(g)" "mean(ms)" "p95(ms)" "served by"
 for pol in "${policies[@]}"; do
   f="$work/$pol.tsv"
   n=$(wc -l <"$f"); okn=$(awk '$1==200' "$f" | wc -l)
-  read -r g j mean <<<"$(awk '{g+=$4; j+=$5; t+=$6} END{printf "%.6f %.1f %.0f", g, j, (NR?t/NR*1000:0)}' "$f")"
+  read -r g j pg mean <<<"$(awk '{g+=$4; j+=$5; t+=$6; p+=$7} END{printf "%.6f %.1f %.6f %.0f", g, j, p, (NR?t/NR*1000:0)}' "$f")"
   p95="$(awk '{print $6*1000}' "$f" | sort -n | awk '{a[NR]=$1} END{i=int(0.95*NR+0.999); if(i<1)i=1; printf "%.0f", a[i]}')"
   served="$(awk '$1==200{c[$2" ("$3")"]++} END{for(k in c) printf "%s x%d, ", k, c[k]}' "$f" | sed 's/, $//')"
-  printf '%-12s %4d %4d %12s %10s %10s %10s   %s\n' "$pol" "$n" "$okn" "$g" "$j" "$mean" "$p95" "$served"
+  printf '%-12s %4d %4d %10s %10s %12s %9s %8s   %s\n' "$pol" "$n" "$okn" "$g" "$j" "$pg" "$mean" "$p95" "$served"
 done
 echo
 awk -v rr="$(awk '{g+=$4} END{print g}' "$work/round-robin.tsv")" \
   -v c="$(awk '{g+=$4} END{print g}' "$work/carbon.tsv")" \
   -v s="$(awk '{g+=$4} END{print g}' "$work/slo-carbon.tsv")" \
   'BEGIN{if (rr > 0) printf "carbon vs round-robin: %+.0f%%; slo-carbon vs round-robin: %+.0f%%\n", (c/rr-1)*100, (s/rr-1)*100}'
+echo "carbon/energy: measured by the nodes (both run on this host, so energy differs only by load);"
+echo "predicted(g): the router's prediction from the declared Orin/Ada profiles, what the policies minimise."
 echo "Workload took $((SECONDS - t0)) s (ECOINFER_DEMO_KEEP=1 keeps configs, logs and receipts)."
 fails=$(cat "$work"/*.tsv | awk '$1!=200' | wc -l)
 [[ $fails == 0 ]] || { echo "demo: $fails request(s) failed; router log:" >&2; tail -n 20 "$work/route.log" >&2; exit 1; }

@@ -107,7 +107,10 @@ zone_int() { # zone -> intensity from /metrics
   curl -s "$base/metrics" |
     sed -n "s/^ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"$1\"} \(.*\)\$/\1/p"
 }
-fr0="$(zone_int FR)"; gb0="$(zone_int GB)"; za0="$(zone_int ZA)"
+for _ in $(seq 1 50); do
+  fr0="$(zone_int FR)"; gb0="$(zone_int GB)"; za0="$(zone_int ZA)"
+  [[ -n "$fr0" && -n "$gb0" && -n "$za0" ]] && break; sleep 0.1
+done
 
 body='{"model":"stories","prompt":"Once upon a time","max_tokens":8,"temperature":0}'
 # ask POLICY [SLO_MS] -> prints "code node slo_fallback"

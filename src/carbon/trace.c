@@ -135,7 +135,7 @@ static size_t split_csv(char *line, char **f, size_t maxf) {
   for (;;) {
     while (*p == ' ' || *p == '\t')
       p++;
-    char *start = p, *w = p;
+    char *start = p, *w;
     bool quoted = *p == '"';
     if (quoted) {
       p++;

@@ -87,26 +87,26 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
   uint32_t max_b = 1;
   for (size_t i = 0; i < n_sizes; i++)
     if (sizes[i] > max_b) max_b = sizes[i];
-  if ((rc = eco_model_load(path, &m, &err))) {
+  if (eco_model_load(path, &m, &err)) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }
   uint32_t step = max_b * (uint32_t)prompt + max_b;
-  if ((rc = eco_engine_model_new(m, (int)threads, max_b, step, &em, &err))) {
+  if (eco_engine_model_new(m, (int)threads, max_b, step, &em, &err)) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }
   eco_engine_model_ops ops;
   uint32_t n_ctx = (uint32_t)(prompt + gen);
   eco_engine_model_ops_fill(em, n_ctx, &ops);
-  pts = calloc(n_sizes, sizeof *pts);
+  pts = calloc(n_sizes > 0 ? n_sizes : 1, sizeof *pts);
   if (!pts) goto out;
   eco_bench_batch_cfg bc = {.sizes = sizes,
                             .n_sizes = n_sizes,
                             .prompt_tokens = (uint32_t)prompt,
                             .gen_tokens = (uint32_t)gen,
                             .repeats = (uint32_t)repeats};
-  if ((rc = eco_bench_batch_run(&ops, em, &bc, pts, &err))) {
+  if (eco_bench_batch_run(&ops, em, &bc, pts, &err)) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }

@@ -88,7 +88,7 @@ static int run_once(const eco_engine_model_ops *ops, void *model, const eco_benc
     pthread_cond_wait(&w.cv, &w.mu);
   pthread_mutex_unlock(&w.mu);
   double cpu1 = eco_time_process_cpu_s();
-  if (e0 >= 0 && cfg->energy(cfg->energy_ctx, &e1)) e1 = -1;
+  if (cfg->energy && e0 >= 0 && cfg->energy(cfg->energy_ctx, &e1)) e1 = -1;
   eco_engine_free(b);
   free(prompt);
   if (rc) return rc;

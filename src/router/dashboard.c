@@ -298,7 +298,9 @@ static json_t *state_locked(eco_dash *d, double now) {
   json_t *pol_arr[DASH_MAX_POLICIES];
   for (size_t q = 0; q < n_pols; q++)
     pol_arr[q] = json_array();
-  for (double t0 = start; t0 <= now; t0 += DASH_BUCKET_S) {
+  for (int k = 0; k < DASH_BUCKETS; k++) {
+    double t0 = start + k * DASH_BUCKET_S;
+    if (t0 > now) break;
     long idx = (long)fmod(t0 / DASH_BUCKET_S, DASH_BUCKETS);
     if (idx < 0) idx += DASH_BUCKETS;
     const bucket *b = &d->buckets[idx];

@@ -6,6 +6,7 @@
 
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
+#include "router/dash_feed.h"
 #include "router/sse.h"
 #include "util/timeutil.h"
 
@@ -84,12 +85,18 @@ typedef struct node {
   /* stats */
   uint64_t routed, failures, ok;
   double pred_g, meas_g; /* sums, gCO2e */
+  /* dashboard: EWMAs over completed requests */
+  double d_tps;    /* generated tokens / upstream s, tokens/s (0 = none yet) */
+  double d_jpt;    /* J per generated token from receipts, J (0 = none yet) */
+  bool d_jmeas;    /* the last receipt's energy was measured */
+  char d_jsrc[32]; /* its energy source */
 } node;
 
 typedef struct zone_state {
   char zone[32];
   double gco2_kwh; /* current value used, gCO2e/kWh */
   char source[64]; /* where it came from */
+  bool estimated;  /* forecast, fallback or static value */
   bool override;   /* set through the admin API */
 } zone_state;
 
@@ -116,6 +123,8 @@ struct gw {
   uint64_t decisions;
   double decision_s_sum;
   double pred_g_sum, meas_g_sum;
+  eco_dash *dash; /* GET /dashboard on the public listener */
+  uint64_t req_seq;
 };
 
 struct preq {
@@ -148,6 +157,8 @@ struct preq {
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
   bool in_batch;
+  char rid[64]; /* response "id" (what the client sees), for the dashboard */
+  double cf_g;  /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
 };
 
 static double mono_s(void) { return (double)eco_time_mono_ns() / 1e9; }
@@ -185,6 +196,7 @@ static void zone_refresh_one(gw *g, zone_state *z) {
   if (g->prov && eco_intensity_get(g->prov, z->zone, now, &v, &e) == 0) {
     z->gco2_kwh = v.gco2_kwh;
     snprintf(z->source, sizeof z->source, "%s", v.source);
+    z->estimated = v.estimated;
     return;
   }
   /* fallback: a node-reported value, else the static table */
@@ -193,12 +205,14 @@ static void zone_refresh_one(gw *g, zone_state *z) {
     if (n->rep_intensity >= 0 && strcasecmp(n->cfg.zone, z->zone) == 0) {
       z->gco2_kwh = n->rep_intensity;
       snprintf(z->source, sizeof z->source, "node:%s", n->cfg.id);
+      z->estimated = false;
       return;
     }
   }
   if (g->fallback && eco_intensity_get(g->fallback, z->zone, now, &v, &e) == 0) {
     z->gco2_kwh = v.gco2_kwh;
     snprintf(z->source, sizeof z->source, "%s", v.source);
+    z->estimated = true;
   }
 }
 
@@ -208,6 +222,13 @@ static void zones_refresh(gw *g) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     zone_state *z = zone_get(g, g->nodes[i]->cfg.zone);
     g->views[i].intensity_gco2_kwh = z && z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+  }
+  double now = eco_time_wall_s();
+  for (size_t i = 0; g->dash && i < g->n_zones; i++) {
+    const zone_state *z = &g->zones[i];
+    if (z->gco2_kwh >= 0)
+      (void)eco_dash_feed_zone(g->dash, z->override ? NULL : g->prov, z->zone, z->gco2_kwh,
+                               z->source, z->estimated, now);
   }
 }
 
@@ -383,6 +404,23 @@ static void node_request_ok(node *n) {
   n->open_until_s = 0;
 }
 
+/* Pushes n to the dashboard: power from the agent when it has fresh
+ * readings (labelled with its meter), else estimated from tokens/s. */
+static double agent_power_w(const node *n);
+static void dash_node(node *n) {
+  gw *g = n->g;
+  if (!g->dash) return;
+  views_refresh(g, mono_s());
+  double aw = agent_power_w(n);
+  eco_dash_node_facts f = {.tokens_per_s = n->d_tps,
+                           .power_w = aw,
+                           .power_measured = aw >= 0 && !n->aestimated,
+                           .j_per_token = n->d_jpt,
+                           .energy_measured = n->d_jmeas,
+                           .energy_source = n->d_jsrc};
+  (void)eco_dash_feed_node(g->dash, &g->views[n->idx], &f);
+}
+
 /* ---- health checks ------------------------------------------------------- */
 
 /* Reads an ecoinfer node's GET /v1/node answer (the node server's shape:
@@ -480,6 +518,7 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
       n->hconn = NULL;
     }
   }
+  dash_node(n);
 }
 
 static void on_agent_done(struct evhttp_request *req, void *arg) {
@@ -541,10 +580,15 @@ static void agent_poll(node *n) {
  * request's upstream time, shared equally among the requests in flight
  * there. Returns -1 without fresh readings (two or more, the newest at most
  * 3 health periods + 1 s old). */
-static double agent_energy_j(const node *n, double up_s) {
+static double agent_power_w(const node *n) {
   if (n->an < 2 || n->at[n->an - 1] <= n->at[0]) return -1;
   if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
-  double p_w = (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
+  return (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
+}
+
+static double agent_energy_j(const node *n, double up_s) {
+  double p_w = agent_power_w(n);
+  if (p_w < 0) return -1;
   double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
   return p_w > 0 ? p_w * up_s / conc : 0;
 }
@@ -738,6 +782,44 @@ static void add_router_headers(preq *r, struct evkeyvalq *h) {
   evhttp_add_header(h, "x-ecoinfer-attempts", buf);
 }
 
+/* Feeds the dashboard with one completed request and its node's recent
+ * rates (EWMA with the profile's alpha). */
+static void dash_record(preq *r, const json_t *carbon, double total_s, uint32_t ptok, uint32_t otok,
+                        double up_s) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (!g->dash || !n) return;
+  eco_dash_decision x;
+  memset(&x, 0, sizeof x);
+  x.t = eco_time_wall_s();
+  if (r->rid[0])
+    snprintf(x.request_id, sizeof x.request_id, "%s", r->rid);
+  else
+    snprintf(x.request_id, sizeof x.request_id, "router-%llu", (unsigned long long)++g->req_seq);
+  snprintf(x.policy, sizeof x.policy, "%s", eco_policy_name(r->pol.kind));
+  snprintf(x.node, sizeof x.node, "%s", n->cfg.id);
+  x.latency_ms = total_s * 1e3;
+  x.tokens = ptok + otok;
+  x.output_tokens = otok;
+  bool have = eco_dash_receipt_from_json(carbon, &x.receipt) == 0;
+  x.predicted_g = r->pred.total_g;
+  x.counterfactual_g = r->cf_g;
+  x.directive_level = -1;
+  (void)eco_dash_record(g->dash, &x);
+  double a = g->cfg.alpha > 0 && g->cfg.alpha <= 1 ? g->cfg.alpha : 0.2;
+  if (otok > 0 && up_s > 0) {
+    double tps = otok / up_s;
+    n->d_tps = n->d_tps > 0 ? (1 - a) * n->d_tps + a * tps : tps;
+  }
+  if (have && otok > 0 && x.receipt.energy_j > 0) {
+    double jpt = x.receipt.energy_j / otok;
+    n->d_jpt = n->d_jpt > 0 ? (1 - a) * n->d_jpt + a * jpt : jpt;
+    n->d_jmeas = !x.receipt.energy_estimated;
+    snprintf(n->d_jsrc, sizeof n->d_jsrc, "%s", x.receipt.energy_source);
+  }
+  dash_node(n);
+}
+
 /* Builds usage.carbon.router (and an estimated receipt when the backend
  * sent none), updates profiles, output-length history and stats.
  * usage may be NULL (no usage from the backend): then tokens come from the
@@ -851,6 +933,7 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     n->meas_g += meas_g;
     g->meas_g_sum += meas_g;
   }
+  dash_record(r, carbon, total_s, ptok, otok, up_s);
 }
 
 static void dispatch(preq *r);
@@ -935,6 +1018,8 @@ static void start_client_stream(preq *r) {
   count_code(r->g, 200);
 }
 
+static void take_id(preq *r, const char *data, size_t dl);
+
 /* Forwards every complete event in r->sse. */
 static void pump_events(preq *r, bool final) {
   struct evbuffer *out = evbuffer_new();
@@ -953,6 +1038,7 @@ static void pump_events(preq *r, bool final) {
     eco_sse_kind k = eco_sse_classify(buf, el, &data, &dl);
     if (k == ECO_SSE_DATA) {
       if (!r->tfirst_ns) r->tfirst_ns = eco_time_mono_ns();
+      if (!r->rid[0]) take_id(r, data, dl);
       if (eco_sse_has_text(data, dl)) r->stream_tokens++;
       if (eco_sse_has_usage(data, dl)) {
         json_t *j = json_loadb(data, dl, 0, NULL);
@@ -980,6 +1066,14 @@ static void pump_events(preq *r, bool final) {
     evhttp_send_reply_chunk(r->creq, out);
   }
   evbuffer_free(out);
+}
+
+/* Remembers the response "id" of the first event that has one. */
+static void take_id(preq *r, const char *data, size_t dl) {
+  json_t *j = json_loadb(data, dl, 0, NULL);
+  const char *id = json_string_value(json_object_get(j, "id"));
+  if (id) snprintf(r->rid, sizeof r->rid, "%s", id);
+  json_decref(j);
 }
 
 static bool retryable(int code) { return code == 0 || code == 429 || code >= 500; }
@@ -1077,6 +1171,9 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   json_t *j = NULL;
   if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
   json_t *u = j ? json_object_get(j, "usage") : NULL;
+  const char *rid = json_string_value(json_object_get(j, "id"));
+  if (!rid) rid = evhttp_find_header(uh, "x-ecoinfer-request-id");
+  if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
   if (json_is_object(u)) {
     finish_accounting(r, u, tend);
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -1259,6 +1356,7 @@ static int choose_and_dispatch(preq *r) {
     rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
     if (rc != 0) return rc;
   }
+  if (!r->models && g->dash) r->cf_g = eco_dash_counterfactual_g(&r->rr, g->views, g->n_nodes);
   if (!r->models && r->pol.kind == ECO_POLICY_ROUND_ROBIN &&
       r->pol.rr_cursor == g->policy.rr_cursor)
     g->policy.rr_cursor = r->pred.rr_next;
@@ -1595,6 +1693,7 @@ static void on_admin(struct evhttp_request *req, void *arg) {
       z->override = true;
       z->gco2_kwh = json_number_value(v);
       snprintf(z->source, sizeof z->source, "admin");
+      z->estimated = false;
     }
     json_decref(j);
     zones_refresh(g);
@@ -1687,6 +1786,12 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   evhttp_set_max_headers_size(g->http, 64 * 1024);
   evhttp_set_gencb(g->http, on_public, g);
   if ((rc = bind_port(g->http, cfg->host, cfg->port, &g->port, err))) goto fail;
+  /* exact paths (evhttp_set_cb) take precedence over on_public */
+  if (eco_dash_new("router", &g->dash) != 0) goto oom;
+  if ((rc = eco_dash_attach(g->dash, g->base, g->http, "/dashboard", 1.0)) != 0) {
+    rc = eco_error_set(err, rc, "router: cannot attach the dashboard");
+    goto fail;
+  }
   if (cfg->admin_port >= 0) {
     g->admin = evhttp_new(g->base);
     if (!g->admin) goto oom;
@@ -1747,6 +1852,7 @@ void eco_router_free(eco_router *r) {
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
   for (size_t i = 0; i < g->n_nodes; i++)
     node_free(g->nodes[i]);
+  eco_dash_free(g->dash); /* after its listener and the last callbacks that feed it */
   if (g->wake) event_free(g->wake);
   if (g->zone_ev) event_free(g->zone_ev);
   if (g->dns_ev) event_free(g->dns_ev);

@@ -4,17 +4,20 @@
  * streaming pass-through, failover on drops, 5xx and a backend killed
  * mid-run with zero failed client requests, the error event when a stream
  * dies after output was sent, the admin API, DNS discovery, batch windows
- * bounded by the SLO, and the config loader. */
+ * bounded by the SLO, the config loader, and the dashboard the router
+ * serves (its JSON state, and the page in headless chromium). */
 #include "httpd.h"
 #include "testutil.h"
 
 #include "carbon/intensity.h"
 #include "router/agent.h"
+#include "router/dashboard.h"
 #include "router/router.h"
 #include "router/sse.h"
 #include "util/config.h"
 
 #include <curl/curl.h>
+#include <sys/stat.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,6 +34,7 @@ typedef struct backend {
   bool with_carbon; /* ecoinfer-like receipts in usage.carbon */
   int fail_status;  /* answer this status instead (0 = normal) */
   bool drop;        /* drop connections */
+  unsigned answers; /* non-stream answers so far (response ids "<name>-<n>") */
   char body[1024];
 } backend;
 
@@ -71,15 +75,16 @@ static void on_chat(const eco_test_request *req, eco_test_response *resp, void *
   }
   /* The body buffer is per backend; answers are sent before the next
    * request is handled on the backend's single thread. */
-  snprintf(b->body, sizeof b->body,
-           "{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
-           "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
-           "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
-           "\"total_tokens\":112%s}}",
-           b->name,
-           b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
-                            "\"sci-v1.0\"}"
-                          : "");
+  snprintf(
+      b->body, sizeof b->body,
+      "{\"id\":\"%s-%u\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
+      "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
+      "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
+      "\"total_tokens\":112%s}}",
+      b->name, ++b->answers, b->name,
+      b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
+                       "\"sci-v1.0\"}"
+                     : "");
   resp->body = b->body;
 }
 
@@ -896,6 +901,190 @@ static void test_trace_intensity(void **state) {
     backend_stop(&b[i]);
 }
 
+/* ---- dashboard ------------------------------------------------------------- */
+
+/* GET /dashboard/api/state, parsed. */
+static json_t *dash_state(const rt *t) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/dashboard/api/state", t->url);
+  resp r;
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  resp_free(&r);
+  assert_true(json_is_object(j));
+  return j;
+}
+
+static const json_t *find_by(const json_t *arr, const char *key, const char *want) {
+  size_t i;
+  const json_t *v;
+  json_array_foreach(arr, i, v) {
+    const char *s = json_string_value(json_object_get(v, key));
+    if (s && strcmp(s, want) == 0) return v;
+  }
+  return NULL;
+}
+
+/* One request through the router, then its decision with the receipt, the
+ * zones and the nodes in the dashboard state; the page itself is served. */
+static void test_dashboard_state(void **state) {
+  (void)state;
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  b[1].with_carbon = true;
+  char *y = cluster_yaml(b, 3, NULL);
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  chat(&t, "carbon", NULL, &r); /* B: the cleanest node */
+  assert_int_equal(r.code, 200);
+  json_t *body = json_loads(r.body, 0, NULL);
+  char rid[64];
+  snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(body, "id")));
+  assert_string_equal(rid, "B-1");
+  json_decref(body);
+  resp_free(&r);
+
+  /* nodes arrive with their first health check (100 ms period) */
+  json_t *st = NULL;
+  for (int i = 0; i < 100; i++) {
+    json_decref(st);
+    st = dash_state(&t);
+    if (json_array_size(json_object_get(st, "nodes")) == 3) break;
+    usleep(20000);
+  }
+  assert_string_equal(json_string_value(json_object_get(st, "role")), "router");
+  const json_t *d = find_by(json_object_get(st, "decisions"), "request_id", rid);
+  assert_non_null(d);
+  assert_string_equal(json_string_value(json_object_get(d, "policy")), "carbon");
+  assert_string_equal(json_string_value(json_object_get(d, "node")), "B");
+  assert_int_equal(json_integer_value(json_object_get(d, "tokens")), 112);
+  assert_int_equal(json_integer_value(json_object_get(d, "output_tokens")), 100);
+  assert_true(json_number_value(json_object_get(d, "latency_ms")) > 0);
+  const json_t *rc = json_object_get(d, "receipt");
+  assert_true(fabs(json_number_value(json_object_get(rc, "total_g")) - 0.0003) < 1e-12);
+  assert_true(fabs(json_number_value(json_object_get(rc, "energy_j")) - 2.0) < 1e-12);
+  assert_string_equal(json_string_value(json_object_get(rc, "method")), "sci-v1.0");
+  /* prediction for B; counterfactual = greedy's pick (A, fast and dirty):
+   * 100 tokens at 2 J/token in PL (800 g/kWh) predict far more than B */
+  double pred = json_number_value(json_object_get(d, "predicted_g"));
+  double cf = json_number_value(json_object_get(d, "counterfactual_g"));
+  assert_true(pred > 0);
+  assert_true(cf > 10 * pred);
+  assert_true(json_number_value(json_object_get(json_object_get(st, "totals"), "saved_g")) > 0);
+
+  const json_t *zs = json_object_get(st, "zones");
+  const json_t *pl = find_by(zs, "zone", "PL"), *se = find_by(zs, "zone", "SE");
+  assert_non_null(pl);
+  assert_non_null(se);
+  assert_true(fabs(json_number_value(json_object_get(pl, "gco2_kwh")) - 800) < 1e-9);
+  assert_true(fabs(json_number_value(json_object_get(se, "gco2_kwh")) - 50) < 1e-9);
+  assert_non_null(json_string_value(json_object_get(pl, "source")));
+
+  const json_t *ns = json_object_get(st, "nodes");
+  assert_int_equal(json_array_size(ns), 3);
+  const json_t *nb = find_by(ns, "id", "B");
+  assert_non_null(nb);
+  assert_string_equal(json_string_value(json_object_get(nb, "device")), "dev1");
+  assert_string_equal(json_string_value(json_object_get(nb, "zone")), "SE");
+  assert_string_equal(json_string_value(json_object_get(nb, "health")), "up");
+  assert_false(json_is_true(json_object_get(nb, "circuit_open")));
+  assert_true(json_number_value(json_object_get(nb, "tokens_per_s")) > 0);
+  /* B's J/token comes from its receipt (2 J / 100 tokens), labelled estimated:
+   * the fake receipt does not say its energy was measured */
+  assert_true(fabs(json_number_value(json_object_get(nb, "j_per_token")) - 0.02) < 1e-9);
+  assert_non_null(strstr(json_string_value(json_object_get(nb, "energy_source")), "estimated"));
+  const char *ps = json_string_value(json_object_get(nb, "power_source"));
+  assert_true(strcmp(ps, "estimated") == 0 || strcmp(ps, "measured") == 0);
+  json_decref(st);
+
+  char url[128];
+  snprintf(url, sizeof url, "%s/dashboard", t.url);
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  assert_non_null(strstr(r.body, "<html"));
+  resp_free(&r);
+
+  rt_stop(&t);
+  free(y);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+}
+
+typedef struct load_arg {
+  const rt *t;
+  volatile bool stop;
+} load_arg;
+
+/* Keeps requests flowing while the browser watches (series with data). */
+static void *dash_load(void *arg) {
+  load_arg *a = arg;
+  for (int i = 0; i < 150 && !a->stop; i++) {
+    resp r;
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", a->t->url);
+    if (http(NULL, url, chat_body, NULL, &r) == 0) resp_free(&r);
+    usleep(50000);
+  }
+  return NULL;
+}
+
+/* The issue's browser test: the router's /dashboard with nodes on loopback,
+ * after a request whose id the test knows (tests/browser/dashboard.mjs:
+ * no console errors, charts with data, the request in the decision table
+ * with its receipt, light/dark and phone width; screenshots in
+ * build/tests/artifacts/). Skips without chromium or the bundle. */
+static void test_dashboard_browser(void **state) {
+  (void)state;
+  if (!eco_dash_bundled()) {
+    print_message("SKIP: dashboard bundle not built (npm unavailable at build time)\n");
+    skip();
+  }
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  for (int i = 0; i < 3; i++)
+    b[i].with_carbon = true;
+  char *y = cluster_yaml(b, 3, NULL);
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  chat(&t, "slo-carbon", "5000", &r);
+  assert_int_equal(r.code, 200);
+  json_t *body = json_loads(r.body, 0, NULL);
+  char rid[64];
+  snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(body, "id")));
+  json_decref(body);
+  resp_free(&r);
+  assert_true(rid[0] != '\0');
+  load_arg la = {.t = &t, .stop = false};
+  pthread_t lt;
+  assert_int_equal(pthread_create(&lt, NULL, dash_load, &la), 0);
+  mkdir("artifacts", 0755);
+  char cmd[1024], cwd[512];
+  snprintf(cmd, sizeof cmd,
+           "bash %s/tests/browser/run.sh dashboard.mjs %s/dashboard %s "
+           "%s/artifacts/router-dashboard.png 2>&1",
+           ECO_TEST_SOURCE_DIR, t.url, rid, getcwd(cwd, sizeof cwd) ? cwd : ".");
+  char *out = NULL;
+  int code = -1;
+  assert_int_equal(eco_test_run(cmd, &out, &code), 0);
+  la.stop = true;
+  pthread_join(lt, NULL);
+  rt_stop(&t);
+  free(y);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+  print_message("%s", out);
+  free(out);
+  if (code == 77) skip();
+  assert_int_equal(code, 0);
+}
+
 /* The command: usage errors exit 2 with a message. */
 static void test_cli(void **state) {
   (void)state;
@@ -1195,6 +1384,8 @@ int main(void) {
       cmocka_unit_test(test_router_uses_agent),
       cmocka_unit_test(test_client_disconnect),
       cmocka_unit_test(test_node_profile_from_v1_node),
+      cmocka_unit_test(test_dashboard_state),
+      cmocka_unit_test(test_dashboard_browser),
   };
   if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);

@@ -49,7 +49,11 @@ int eco_dash_feed_node(eco_dash *d, const eco_node_view *v, const eco_dash_node_
   bool measured = f->energy_measured && f->j_per_token > 0;
   n.j_per_token = f->j_per_token > 0 ? f->j_per_token : v->profile.decode_j_per_tok;
   /* the page shows the label next to J/token: "rapl (measured)", "model (estimated)" */
-  const char *src = f->j_per_token > 0 && f->energy_source ? f->energy_source : "model";
+  const char *src = "model";
+  if (f->j_per_token > 0 && f->energy_source && f->energy_source[0])
+    src = f->energy_source;
+  else if (f->j_per_token > 0)
+    src = "receipts";
   char lab[32];
   snprintf(lab, sizeof lab, "%.18s (%s)", src, measured ? "measured" : "estimated");
   snprintf(n.energy_source, sizeof n.energy_source, "%s", lab);
@@ -87,10 +91,11 @@ int eco_dash_receipt_from_json(const json_t *carbon, eco_receipt *out) {
   memset(out, 0, sizeof *out);
   out->energy_j = json_number_value(json_object_get(carbon, "energy_j"));
   str_field(carbon, "energy_source", out->energy_source, sizeof out->energy_source);
-  out->energy_estimated = json_is_true(json_object_get(carbon, "energy_estimated"));
+  /* measured only when the receipt says so */
+  out->energy_estimated = !json_is_false(json_object_get(carbon, "energy_estimated"));
   out->intensity_gco2_kwh = json_number_value(json_object_get(carbon, "intensity_gco2_kwh"));
   str_field(carbon, "intensity_source", out->intensity_source, sizeof out->intensity_source);
-  out->intensity_estimated = json_is_true(json_object_get(carbon, "intensity_estimated"));
+  out->intensity_estimated = !json_is_false(json_object_get(carbon, "intensity_estimated"));
   out->operational_g = json_number_value(json_object_get(carbon, "operational_g"));
   out->embodied_g = json_number_value(json_object_get(carbon, "embodied_g"));
   out->total_g = json_number_value(json_object_get(carbon, "total_g"));

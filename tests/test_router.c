@@ -963,6 +963,7 @@ static void test_dashboard_state(void **state) {
   const json_t *d = find_by(json_object_get(st, "decisions"), "request_id", rid);
   assert_non_null(d);
   assert_string_equal(json_string_value(json_object_get(d, "policy")), "carbon");
+  assert_int_equal(json_integer_value(json_object_get(d, "directive_level")), -1); /* off */
   assert_string_equal(json_string_value(json_object_get(d, "node")), "B");
   assert_int_equal(json_integer_value(json_object_get(d, "tokens")), 112);
   assert_int_equal(json_integer_value(json_object_get(d, "output_tokens")), 100);

@@ -1018,6 +1018,40 @@ static void test_dashboard_state(void **state) {
     backend_stop(&b[i]);
 }
 
+/* With directives on, the page shows the plan (level mix, quality floor)
+ * and each decision its level: at PL's 800 g/kWh (top of the range) the
+ * plan is all level 2 (the numbers of test_router_directive.c). */
+static void test_dashboard_directives(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "A");
+  b[0].with_carbon = true;
+  char *y = cluster_yaml(b, 1,
+                         "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
+                         "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+                         "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+                         "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  chat(&t, NULL, NULL, &r);
+  assert_int_equal(r.code, 200);
+  resp_free(&r);
+  json_t *st = dash_state(&t);
+  const json_t *dir = json_object_get(st, "directives");
+  const json_t *mix = json_object_get(dir, "mix");
+  assert_int_equal(json_array_size(mix), 3);
+  assert_true(fabs(json_number_value(json_array_get(mix, 2)) - 1.0) < 1e-6);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(dir, "levels"), 2)), "L2");
+  assert_true(fabs(json_number_value(json_object_get(dir, "quality_floor")) - 0.9) < 1e-9);
+  const json_t *d = json_array_get(json_object_get(st, "decisions"), 0);
+  assert_int_equal(json_integer_value(json_object_get(d, "directive_level")), 2);
+  json_decref(st);
+  rt_stop(&t);
+  free(y);
+  backend_stop(&b[0]);
+}
+
 typedef struct load_arg {
   const rt *t;
   volatile bool stop;
@@ -1444,6 +1478,7 @@ int main(void) {
       cmocka_unit_test(test_client_disconnect),
       cmocka_unit_test(test_node_profile_from_v1_node),
       cmocka_unit_test(test_dashboard_state),
+      cmocka_unit_test(test_dashboard_directives),
       cmocka_unit_test(test_dashboard_browser),
   };
   if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));

@@ -4,17 +4,23 @@
  * streaming pass-through, failover on drops, 5xx and a backend killed
  * mid-run with zero failed client requests, the error event when a stream
  * dies after output was sent, the admin API, DNS discovery, batch windows
- * bounded by the SLO, and the config loader. */
+ * bounded by the SLO, the config loader, and the dashboard the router
+ * serves (its JSON state, and the page in headless chromium). */
 #include "httpd.h"
 #include "testutil.h"
 
 #include "carbon/intensity.h"
 #include "router/agent.h"
+#include "router/dashboard.h"
 #include "router/router.h"
 #include "router/sse.h"
 #include "util/config.h"
 
 #include <curl/curl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,6 +37,7 @@ typedef struct backend {
   bool with_carbon; /* ecoinfer-like receipts in usage.carbon */
   int fail_status;  /* answer this status instead (0 = normal) */
   bool drop;        /* drop connections */
+  unsigned answers; /* non-stream answers so far (response ids "<name>-<n>") */
   char body[1024];
 } backend;
 
@@ -71,15 +78,16 @@ static void on_chat(const eco_test_request *req, eco_test_response *resp, void *
   }
   /* The body buffer is per backend; answers are sent before the next
    * request is handled on the backend's single thread. */
-  snprintf(b->body, sizeof b->body,
-           "{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
-           "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
-           "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
-           "\"total_tokens\":112%s}}",
-           b->name,
-           b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
-                            "\"sci-v1.0\"}"
-                          : "");
+  snprintf(
+      b->body, sizeof b->body,
+      "{\"id\":\"%s-%u\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
+      "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
+      "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
+      "\"total_tokens\":112%s}}",
+      b->name, ++b->answers, b->name,
+      b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
+                       "\"sci-v1.0\"}"
+                     : "");
   resp->body = b->body;
 }
 
@@ -896,6 +904,280 @@ static void test_trace_intensity(void **state) {
     backend_stop(&b[i]);
 }
 
+/* ---- dashboard ------------------------------------------------------------- */
+
+/* GET /dashboard/api/state, parsed. */
+static json_t *dash_state(const rt *t) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/dashboard/api/state", t->url);
+  resp r;
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  json_t *j = json_loads(r.body, 0, NULL);
+  resp_free(&r);
+  assert_true(json_is_object(j));
+  return j;
+}
+
+static const json_t *find_by(const json_t *arr, const char *key, const char *want) {
+  size_t i;
+  const json_t *v;
+  json_array_foreach(arr, i, v) {
+    const char *s = json_string_value(json_object_get(v, key));
+    if (s && strcmp(s, want) == 0) return v;
+  }
+  return NULL;
+}
+
+/* One request through the router, then its decision with the receipt, the
+ * zones and the nodes in the dashboard state; the page itself is served. */
+static void test_dashboard_state(void **state) {
+  (void)state;
+  backend b[3];
+  backend_start(&b[0], "A");
+  backend_start(&b[1], "B");
+  backend_start(&b[2], "C");
+  b[1].with_carbon = true;
+  char *y = cluster_yaml(b, 3, NULL);
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  chat(&t, "carbon", NULL, &r); /* B: the cleanest node */
+  assert_int_equal(r.code, 200);
+  json_t *body = json_loads(r.body, 0, NULL);
+  char rid[64];
+  snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(body, "id")));
+  assert_string_equal(rid, "B-1");
+  json_decref(body);
+  resp_free(&r);
+
+  /* nodes arrive with their first health check (100 ms period) */
+  json_t *st = NULL;
+  for (int i = 0; i < 100; i++) {
+    json_decref(st);
+    st = dash_state(&t);
+    if (json_array_size(json_object_get(st, "nodes")) == 3) break;
+    usleep(20000);
+  }
+  assert_string_equal(json_string_value(json_object_get(st, "role")), "router");
+  const json_t *d = find_by(json_object_get(st, "decisions"), "request_id", rid);
+  assert_non_null(d);
+  assert_string_equal(json_string_value(json_object_get(d, "policy")), "carbon");
+  assert_int_equal(json_integer_value(json_object_get(d, "directive_level")), -1); /* off */
+  assert_string_equal(json_string_value(json_object_get(d, "node")), "B");
+  assert_int_equal(json_integer_value(json_object_get(d, "tokens")), 112);
+  assert_int_equal(json_integer_value(json_object_get(d, "output_tokens")), 100);
+  assert_true(json_number_value(json_object_get(d, "latency_ms")) > 0);
+  const json_t *rc = json_object_get(d, "receipt");
+  assert_true(fabs(json_number_value(json_object_get(rc, "total_g")) - 0.0003) < 1e-12);
+  assert_true(fabs(json_number_value(json_object_get(rc, "energy_j")) - 2.0) < 1e-12);
+  assert_string_equal(json_string_value(json_object_get(rc, "method")), "sci-v1.0");
+  /* prediction for B; counterfactual = greedy's pick (A, fast and dirty):
+   * 100 tokens at 2 J/token in PL (800 g/kWh) predict far more than B */
+  double pred = json_number_value(json_object_get(d, "predicted_g"));
+  double cf = json_number_value(json_object_get(d, "counterfactual_g"));
+  assert_true(pred > 0);
+  assert_true(cf > 10 * pred);
+  assert_true(json_number_value(json_object_get(json_object_get(st, "totals"), "saved_g")) > 0);
+
+  const json_t *zs = json_object_get(st, "zones");
+  const json_t *pl = find_by(zs, "zone", "PL"), *se = find_by(zs, "zone", "SE");
+  assert_non_null(pl);
+  assert_non_null(se);
+  assert_true(fabs(json_number_value(json_object_get(pl, "gco2_kwh")) - 800) < 1e-9);
+  assert_true(fabs(json_number_value(json_object_get(se, "gco2_kwh")) - 50) < 1e-9);
+  assert_non_null(json_string_value(json_object_get(pl, "source")));
+
+  const json_t *ns = json_object_get(st, "nodes");
+  assert_int_equal(json_array_size(ns), 3);
+  const json_t *nb = find_by(ns, "id", "B");
+  assert_non_null(nb);
+  assert_string_equal(json_string_value(json_object_get(nb, "device")), "dev1");
+  assert_string_equal(json_string_value(json_object_get(nb, "zone")), "SE");
+  assert_string_equal(json_string_value(json_object_get(nb, "health")), "up");
+  assert_false(json_is_true(json_object_get(nb, "circuit_open")));
+  assert_true(json_number_value(json_object_get(nb, "tokens_per_s")) > 0);
+  /* B's J/token comes from its receipt (2 J / 100 tokens), labelled estimated:
+   * the fake receipt does not say its energy was measured */
+  assert_true(fabs(json_number_value(json_object_get(nb, "j_per_token")) - 0.02) < 1e-9);
+  assert_non_null(strstr(json_string_value(json_object_get(nb, "energy_source")), "estimated"));
+  const char *ps = json_string_value(json_object_get(nb, "power_source"));
+  assert_true(strcmp(ps, "estimated") == 0 || strcmp(ps, "measured") == 0);
+  json_decref(st);
+
+  char url[128];
+  snprintf(url, sizeof url, "%s/dashboard", t.url);
+  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  assert_non_null(strstr(r.body, "<html"));
+  resp_free(&r);
+
+  rt_stop(&t);
+  free(y);
+  for (int i = 0; i < 3; i++)
+    backend_stop(&b[i]);
+}
+
+/* With directives on, the page shows the plan (level mix, quality floor)
+ * and each decision its level: at PL's 800 g/kWh (top of the range) the
+ * plan is all level 2 (the numbers of test_router_directive.c). */
+static void test_dashboard_directives(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "A");
+  b[0].with_carbon = true;
+  char *y = cluster_yaml(b, 1,
+                         "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
+                         "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+                         "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+                         "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  chat(&t, NULL, NULL, &r);
+  assert_int_equal(r.code, 200);
+  resp_free(&r);
+  json_t *st = dash_state(&t);
+  const json_t *dir = json_object_get(st, "directives");
+  const json_t *mix = json_object_get(dir, "mix");
+  assert_int_equal(json_array_size(mix), 3);
+  assert_true(fabs(json_number_value(json_array_get(mix, 2)) - 1.0) < 1e-6);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(dir, "levels"), 2)), "L2");
+  assert_true(fabs(json_number_value(json_object_get(dir, "quality_floor")) - 0.9) < 1e-9);
+  const json_t *d = json_array_get(json_object_get(st, "decisions"), 0);
+  assert_int_equal(json_integer_value(json_object_get(d, "directive_level")), 2);
+  json_decref(st);
+  rt_stop(&t);
+  free(y);
+  backend_stop(&b[0]);
+}
+
+typedef struct load_arg {
+  const rt *t;
+  volatile bool stop;
+} load_arg;
+
+/* Keeps requests flowing while the browser watches (series with data). */
+static void *dash_load(void *arg) {
+  load_arg *a = arg;
+  for (int i = 0; i < 150 && !a->stop; i++) {
+    resp r;
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", a->t->url);
+    if (http(NULL, url, chat_body, NULL, &r) == 0) resp_free(&r);
+    usleep(50000);
+  }
+  return NULL;
+}
+
+/* A real node: `ecoinfer serve --fake-backend` on an ephemeral loopback
+ * port in zone (static intensity gco2), its port read from --port-file.
+ * Returns its pid. */
+static pid_t node_spawn(const char *dir, const char *name, const char *zone, int gco2, int *port) {
+  char pf[1024], log[1024], cf[1024], yaml[256];
+  snprintf(cf, sizeof cf, "%s/%s.yaml", dir, name);
+  snprintf(yaml, sizeof yaml, "carbon: {zone: %s, static: {zones: {%s: %d}}}\n", zone, zone, gco2);
+  snprintf(pf, sizeof pf, "%s.yaml", name);
+  assert_int_equal(eco_test_write_file(dir, pf, yaml), 0);
+  snprintf(pf, sizeof pf, "%s/%s.ports", dir, name);
+  snprintf(log, sizeof log, "%s/%s.log", dir, name);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive a failed test */
+    if (!freopen(log, "w", stderr) || !freopen("/dev/null", "w", stdout)) _exit(127);
+    execl(eco_test_binary(), eco_test_binary(), "serve", "--config", cf, "--fake-backend",
+          "--fake-rate", "500", "--model-name", "m", "--port", "0", "--port-file", pf,
+          "--no-ledger", "--drain-timeout", "1s", (char *)NULL);
+    _exit(127);
+  }
+  *port = 0;
+  for (int i = 0; i < 400 && *port <= 0; i++) { /* up to 20 s on a busy machine */
+    FILE *fp = fopen(pf, "r");
+    if (fp) {
+      if (fscanf(fp, "%d", port) != 1) *port = 0;
+      fclose(fp);
+    }
+    if (*port <= 0) usleep(50000);
+  }
+  if (*port <= 0) fail_msg("node %s did not start (see %s)", name, log);
+  return pid;
+}
+
+static void node_kill(pid_t pid) {
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+}
+
+/* The issue's browser test: the router's /dashboard with real nodes
+ * (`ecoinfer serve --fake-backend`) on loopback, after a request whose
+ * response id the test knows (tests/browser/dashboard.mjs: no console
+ * errors, charts with data, the request in the decision table with its
+ * receipt, light/dark and phone width; screenshots in
+ * build/tests/artifacts/). Skips without chromium or the bundle. */
+static void test_dashboard_browser(void **state) {
+  (void)state;
+  if (!eco_dash_bundled()) {
+    print_message("SKIP: dashboard bundle not built (npm unavailable at build time)\n");
+    skip();
+  }
+  char *dir = eco_test_tmpdir();
+  int p1, p2;
+  pid_t n1 = node_spawn(dir, "se-node", "SE", 50, &p1);
+  pid_t n2 = node_spawn(dir, "pl-node", "PL", 800, &p2);
+  char y[2048];
+  snprintf(
+      y, sizeof y,
+      "router:\n  port: 0\n  admin_port: -1\n  policy: slo-carbon\n"
+      "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 2}\n"
+      "zones: {SE: 50, PL: 800}\nnodes:\n"
+      "  - {id: se-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: SE, max_batch: 4}\n"
+      "  - {id: pl-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: PL, max_batch: 4}\n",
+      p1, p2);
+  rt t;
+  rt_start(&t, y);
+  resp r;
+  char url[128], rid[64] = "";
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  const char *slo[] = {"x-ecoinfer-slo-ms: 5000", NULL};
+  long status = http(NULL, url, chat_body, slo, &r) == 0 ? r.code : -1;
+  json_t *body = json_loads(r.body, 0, NULL);
+  const char *id = json_string_value(json_object_get(body, "id"));
+  bool receipt = json_is_object(json_object_get(json_object_get(body, "usage"), "carbon"));
+  if (status == 200 && id && receipt) snprintf(rid, sizeof rid, "%s", id);
+  json_decref(body);
+  if (!rid[0]) print_message("request through the router: %ld %s\n", status, r.body);
+  resp_free(&r);
+  char *out = NULL;
+  int code = -1;
+  if (rid[0]) {
+    load_arg la = {.t = &t, .stop = false};
+    pthread_t lt;
+    assert_int_equal(pthread_create(&lt, NULL, dash_load, &la), 0);
+    mkdir("artifacts", 0755);
+    char cmd[1024], cwd[512];
+    snprintf(cmd, sizeof cmd,
+             "bash %s/tests/browser/run.sh dashboard.mjs %s/dashboard %s "
+             "%s/artifacts/router-dashboard.png 2>&1",
+             ECO_TEST_SOURCE_DIR, t.url, rid, getcwd(cwd, sizeof cwd) ? cwd : ".");
+    if (eco_test_run(cmd, &out, &code) != 0) code = -1;
+    la.stop = true;
+    pthread_join(lt, NULL);
+  }
+  /* the nodes go before any assertion can end the test */
+  rt_stop(&t);
+  node_kill(n1);
+  node_kill(n2);
+  eco_test_rmtree(dir);
+  free(dir);
+  assert_true(rid[0] != '\0');
+  print_message("%s", out ? out : "");
+  free(out);
+  if (code == 77) skip();
+  assert_int_equal(code, 0);
+}
+
 /* The command: usage errors exit 2 with a message. */
 static void test_cli(void **state) {
   (void)state;
@@ -1195,6 +1477,9 @@ int main(void) {
       cmocka_unit_test(test_router_uses_agent),
       cmocka_unit_test(test_client_disconnect),
       cmocka_unit_test(test_node_profile_from_v1_node),
+      cmocka_unit_test(test_dashboard_state),
+      cmocka_unit_test(test_dashboard_directives),
+      cmocka_unit_test(test_dashboard_browser),
   };
   if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));
   int rc = cmocka_run_group_tests_name("router", tests, NULL, NULL);

@@ -235,6 +235,57 @@ static void test_chat_and_receipt(void **state) {
   assert_int_equal(stop(f), 0);
 }
 
+/* The node's own dashboard: GET /dashboard/api/state on the public
+ * listener shows its zone, itself as the only node, and each request as a
+ * decision (policy "node") with its receipt. */
+static void test_dashboard(void **state) {
+  (void)state;
+  fixture *f = start(NULL, NULL);
+  resp r;
+  post(f, "/v1/chat/completions", chat_body, &r);
+  assert_int_equal(r.status, 200);
+  json_t *j = body_json(&r);
+  char rid[64];
+  snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(j, "id")));
+  json_decref(j);
+  resp_free(&r);
+  char url[256];
+  snprintf(url, sizeof url, "%s/dashboard/api/state", f->base);
+  http("GET", url, NULL, NULL, 0, &r);
+  assert_int_equal(r.status, 200);
+  json_t *st = body_json(&r);
+  assert_string_equal(json_string_value(json_object_get(st, "role")), "node");
+  json_t *z = json_array_get(json_object_get(st, "zones"), 0);
+  assert_string_equal(json_string_value(json_object_get(z, "zone")), "GB");
+  assert_float_equal(json_number_value(json_object_get(z, "gco2_kwh")), 200, 1e-9);
+  json_t *nodes = json_object_get(st, "nodes");
+  assert_int_equal(json_array_size(nodes), 1);
+  json_t *n = json_array_get(nodes, 0);
+  assert_string_equal(json_string_value(json_object_get(n, "zone")), "GB");
+  assert_string_equal(json_string_value(json_object_get(n, "health")), "up");
+  /* 0.18 J / 9 tokens from the cpu-time model: estimated */
+  assert_float_equal(json_number_value(json_object_get(n, "j_per_token")), 0.02, 1e-9);
+  assert_string_equal(json_string_value(json_object_get(n, "energy_source")),
+                      "cpu-time-model (estimated)");
+  json_t *d = json_array_get(json_object_get(st, "decisions"), 0);
+  assert_non_null(d);
+  assert_string_equal(json_string_value(json_object_get(d, "request_id")), rid);
+  assert_string_equal(json_string_value(json_object_get(d, "policy")), "node");
+  assert_int_equal(json_integer_value(json_object_get(d, "output_tokens")), 9);
+  json_t *rc = json_object_get(d, "receipt");
+  assert_float_equal(json_number_value(json_object_get(rc, "energy_j")), 0.18, 1e-9);
+  assert_true(json_number_value(json_object_get(rc, "total_g")) > 0);
+  assert_true(json_is_null(json_object_get(d, "counterfactual_g"))); /* no routing claim */
+  json_decref(st);
+  resp_free(&r);
+  snprintf(url, sizeof url, "%s/dashboard", f->base);
+  http("GET", url, NULL, NULL, 0, &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(eco_sb_str(&r.body), "<html"));
+  resp_free(&r);
+  assert_int_equal(stop(f), 0);
+}
+
 /* A meter that reports 1 J per poll. */
 static int one_joule(eco_meter *m, double now_s, double *delta_j, eco_error *err) {
   *delta_j = 1.0;
@@ -862,6 +913,7 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_chat_and_receipt),
+      cmocka_unit_test(test_dashboard),
       cmocka_unit_test(test_completions_and_stop),
       cmocka_unit_test(test_meter_attribution),
       cmocka_unit_test(test_streaming),

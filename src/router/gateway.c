@@ -6,6 +6,7 @@
 
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
+#include "router/dash_feed.h"
 #include "router/sse.h"
 #include "util/timeutil.h"
 
@@ -84,12 +85,18 @@ typedef struct node {
   /* stats */
   uint64_t routed, failures, ok;
   double pred_g, meas_g; /* sums, gCO2e */
+  /* dashboard: EWMAs over completed requests */
+  double d_tps;    /* generated tokens / upstream s, tokens/s (0 = none yet) */
+  double d_jpt;    /* J per generated token from receipts, J (0 = none yet) */
+  bool d_jmeas;    /* the last receipt's energy was measured */
+  char d_jsrc[32]; /* its energy source */
 } node;
 
 typedef struct zone_state {
   char zone[32];
   double gco2_kwh; /* current value used, gCO2e/kWh */
   char source[64]; /* where it came from */
+  bool estimated;  /* forecast, fallback or static value */
   bool override;   /* set through the admin API */
 } zone_state;
 
@@ -117,6 +124,8 @@ struct gw {
   uint64_t decisions;
   double decision_s_sum;
   double pred_g_sum, meas_g_sum;
+  eco_dash *dash; /* GET /dashboard on the public listener */
+  uint64_t req_seq;
   eco_rdir dir; /* directive plan and RNG (used when cfg.directive.enabled) */
 };
 
@@ -150,6 +159,8 @@ struct preq {
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
   bool in_batch;
+  char rid[64];  /* response "id" (what the client sees), for the dashboard */
+  double cf_g;   /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
   int dlevel;    /* generation directive level, -1 = directives off */
   bool dopt_out; /* the client sent x-ecoinfer-directive: off */
   char *draw;    /* body with the level applied, for foreign nodes */
@@ -191,6 +202,7 @@ static void zone_refresh_one(gw *g, zone_state *z) {
   if (g->prov && eco_intensity_get(g->prov, z->zone, now, &v, &e) == 0) {
     z->gco2_kwh = v.gco2_kwh;
     snprintf(z->source, sizeof z->source, "%s", v.source);
+    z->estimated = v.estimated;
     return;
   }
   /* fallback: a node-reported value, else the static table */
@@ -199,12 +211,14 @@ static void zone_refresh_one(gw *g, zone_state *z) {
     if (n->rep_intensity >= 0 && strcasecmp(n->cfg.zone, z->zone) == 0) {
       z->gco2_kwh = n->rep_intensity;
       snprintf(z->source, sizeof z->source, "node:%s", n->cfg.id);
+      z->estimated = false;
       return;
     }
   }
   if (g->fallback && eco_intensity_get(g->fallback, z->zone, now, &v, &e) == 0) {
     z->gco2_kwh = v.gco2_kwh;
     snprintf(z->source, sizeof z->source, "%s", v.source);
+    z->estimated = true;
   }
 }
 
@@ -214,6 +228,13 @@ static void zones_refresh(gw *g) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     zone_state *z = zone_get(g, g->nodes[i]->cfg.zone);
     g->views[i].intensity_gco2_kwh = z && z->gco2_kwh >= 0 ? z->gco2_kwh : 0;
+  }
+  double now = eco_time_wall_s();
+  for (size_t i = 0; g->dash && i < g->n_zones; i++) {
+    const zone_state *z = &g->zones[i];
+    if (z->gco2_kwh >= 0)
+      (void)eco_dash_feed_zone(g->dash, z->override ? NULL : g->prov, z->zone, z->gco2_kwh,
+                               z->source, z->estimated, now);
   }
 }
 
@@ -394,6 +415,23 @@ static void node_request_ok(node *n) {
   n->open_until_s = 0;
 }
 
+/* Pushes n to the dashboard: power from the agent when it has fresh
+ * readings (labelled with its meter), else estimated from tokens/s. */
+static double agent_power_w(const node *n);
+static void dash_node(node *n) {
+  gw *g = n->g;
+  if (!g->dash) return;
+  views_refresh(g, mono_s());
+  double aw = agent_power_w(n);
+  eco_dash_node_facts f = {.tokens_per_s = n->d_tps,
+                           .power_w = aw,
+                           .power_measured = aw >= 0 && !n->aestimated,
+                           .j_per_token = n->d_jpt,
+                           .energy_measured = n->d_jmeas,
+                           .energy_source = n->d_jsrc};
+  (void)eco_dash_feed_node(g->dash, &g->views[n->idx], &f);
+}
+
 /* ---- health checks ------------------------------------------------------- */
 
 /* Reads an ecoinfer node's GET /v1/node answer (the node server's shape:
@@ -491,6 +529,7 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
       n->hconn = NULL;
     }
   }
+  dash_node(n);
 }
 
 static void on_agent_done(struct evhttp_request *req, void *arg) {
@@ -552,10 +591,15 @@ static void agent_poll(node *n) {
  * request's upstream time, shared equally among the requests in flight
  * there. Returns -1 without fresh readings (two or more, the newest at most
  * 3 health periods + 1 s old). */
-static double agent_energy_j(const node *n, double up_s) {
+static double agent_power_w(const node *n) {
   if (n->an < 2 || n->at[n->an - 1] <= n->at[0]) return -1;
   if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
-  double p_w = (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
+  return (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
+}
+
+static double agent_energy_j(const node *n, double up_s) {
+  double p_w = agent_power_w(n);
+  if (p_w < 0) return -1;
   double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
   return p_w > 0 ? p_w * up_s / conc : 0;
 }
@@ -750,6 +794,44 @@ static void add_router_headers(preq *r, struct evkeyvalq *h) {
   evhttp_add_header(h, "x-ecoinfer-attempts", buf);
 }
 
+/* Feeds the dashboard with one completed request and its node's recent
+ * rates (EWMA with the profile's alpha). */
+static void dash_record(preq *r, const json_t *carbon, double total_s, uint32_t ptok, uint32_t otok,
+                        double up_s) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (!g->dash || !n) return;
+  eco_dash_decision x;
+  memset(&x, 0, sizeof x);
+  x.t = eco_time_wall_s();
+  if (r->rid[0])
+    snprintf(x.request_id, sizeof x.request_id, "%s", r->rid);
+  else
+    snprintf(x.request_id, sizeof x.request_id, "router-%llu", (unsigned long long)++g->req_seq);
+  snprintf(x.policy, sizeof x.policy, "%s", eco_policy_name(r->pol.kind));
+  snprintf(x.node, sizeof x.node, "%s", n->cfg.id);
+  x.latency_ms = total_s * 1e3;
+  x.tokens = ptok + otok;
+  x.output_tokens = otok;
+  bool have = eco_dash_receipt_from_json(carbon, &x.receipt) == 0;
+  x.predicted_g = r->pred.total_g;
+  x.counterfactual_g = r->cf_g;
+  x.directive_level = r->dlevel;
+  (void)eco_dash_record(g->dash, &x);
+  double a = g->cfg.alpha > 0 && g->cfg.alpha <= 1 ? g->cfg.alpha : 0.2;
+  if (otok > 0 && up_s > 0) {
+    double tps = otok / up_s;
+    n->d_tps = n->d_tps > 0 ? (1 - a) * n->d_tps + a * tps : tps;
+  }
+  if (have && otok > 0 && x.receipt.energy_j > 0) {
+    double jpt = x.receipt.energy_j / otok;
+    n->d_jpt = n->d_jpt > 0 ? (1 - a) * n->d_jpt + a * jpt : jpt;
+    n->d_jmeas = !x.receipt.energy_estimated;
+    snprintf(n->d_jsrc, sizeof n->d_jsrc, "%s", x.receipt.energy_source);
+  }
+  dash_node(n);
+}
+
 /* Builds usage.carbon.router (and an estimated receipt when the backend
  * sent none), updates profiles, output-length history and stats.
  * usage may be NULL (no usage from the backend): then tokens come from the
@@ -864,6 +946,7 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     n->meas_g += meas_g;
     g->meas_g_sum += meas_g;
   }
+  dash_record(r, carbon, total_s, ptok, otok, up_s);
 }
 
 static void dispatch(preq *r);
@@ -948,6 +1031,8 @@ static void start_client_stream(preq *r) {
   count_code(r->g, 200);
 }
 
+static void take_id(preq *r, const char *data, size_t dl);
+
 /* Forwards every complete event in r->sse. */
 static void pump_events(preq *r, bool final) {
   struct evbuffer *out = evbuffer_new();
@@ -966,6 +1051,7 @@ static void pump_events(preq *r, bool final) {
     eco_sse_kind k = eco_sse_classify(buf, el, &data, &dl);
     if (k == ECO_SSE_DATA) {
       if (!r->tfirst_ns) r->tfirst_ns = eco_time_mono_ns();
+      if (!r->rid[0]) take_id(r, data, dl);
       if (eco_sse_has_text(data, dl)) r->stream_tokens++;
       if (eco_sse_has_usage(data, dl)) {
         json_t *j = json_loadb(data, dl, 0, NULL);
@@ -993,6 +1079,14 @@ static void pump_events(preq *r, bool final) {
     evhttp_send_reply_chunk(r->creq, out);
   }
   evbuffer_free(out);
+}
+
+/* Remembers the response "id" of the first event that has one. */
+static void take_id(preq *r, const char *data, size_t dl) {
+  json_t *j = json_loadb(data, dl, 0, NULL);
+  const char *id = json_string_value(json_object_get(j, "id"));
+  if (id) snprintf(r->rid, sizeof r->rid, "%s", id);
+  json_decref(j);
 }
 
 static bool retryable(int code) { return code == 0 || code == 429 || code >= 500; }
@@ -1090,6 +1184,9 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   json_t *j = NULL;
   if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
   json_t *u = j ? json_object_get(j, "usage") : NULL;
+  const char *rid = json_string_value(json_object_get(j, "id"));
+  if (!rid) rid = evhttp_find_header(uh, "x-ecoinfer-request-id");
+  if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
   if (json_is_object(u)) {
     finish_accounting(r, u, tend);
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -1121,6 +1218,22 @@ static struct evhttp_connection *pool_get(node *n) {
   return c;
 }
 
+/* The directive plan on the dashboard: the probability of each level and
+ * the quality floor factor at the plan's last intensity (plan.h). */
+static void dash_directives(gw *g) {
+  if (!g->dash || !g->dir.planned) return;
+  size_t n = g->dir.cfg.dcfg.n_levels;
+  if (n > 8) n = 8;
+  char names[8][8];
+  const char *lv[8];
+  for (size_t i = 0; i < n; i++) {
+    snprintf(names[i], sizeof names[i], "L%zu", i);
+    lv[i] = names[i];
+  }
+  (void)eco_dash_set_directives(g->dash, g->dir.x, lv, n,
+                                eco_plan_floor_factor(&g->dir.cfg.plan, g->dir.last_ci));
+}
+
 /* Decides the request's directive level (directive_hook.h) at the
  * intensity of the directive zone (default: the first node's). */
 static void directive_decide(preq *r, const struct evkeyvalq *ih) {
@@ -1134,6 +1247,7 @@ static void directive_decide(preq *r, const struct evkeyvalq *ih) {
   if (eco_rdir_update(&g->dir, mono_s(), z ? z->gco2_kwh : -1, &err))
     ECO_WARN(&g->log, MOD, "directive plan: %s (level 0 until the next solve)",
              eco_error_text(&err));
+  dash_directives(g);
   const char *opt = evhttp_find_header(ih, ECO_DIRECTIVE_HEADER);
   r->dopt_out = eco_directive_opted_out(opt);
   r->dlevel = eco_rdir_draw(&g->dir, r->path, opt);
@@ -1314,6 +1428,7 @@ static int choose_and_dispatch(preq *r) {
     rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
     if (rc != 0) return rc;
   }
+  if (!r->models && g->dash) r->cf_g = eco_dash_counterfactual_g(&r->rr, g->views, g->n_nodes);
   if (!r->models && r->pol.kind == ECO_POLICY_ROUND_ROBIN &&
       r->pol.rr_cursor == g->policy.rr_cursor)
     g->policy.rr_cursor = r->pred.rr_next;
@@ -1651,6 +1766,7 @@ static void on_admin(struct evhttp_request *req, void *arg) {
       z->override = true;
       z->gco2_kwh = json_number_value(v);
       snprintf(z->source, sizeof z->source, "admin");
+      z->estimated = false;
     }
     json_decref(j);
     zones_refresh(g);
@@ -1744,6 +1860,12 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   evhttp_set_max_headers_size(g->http, 64 * 1024);
   evhttp_set_gencb(g->http, on_public, g);
   if ((rc = bind_port(g->http, cfg->host, cfg->port, &g->port, err))) goto fail;
+  /* exact paths (evhttp_set_cb) take precedence over on_public */
+  if (eco_dash_new("router", &g->dash) != 0) goto oom;
+  if ((rc = eco_dash_attach(g->dash, g->base, g->http, "/dashboard", 1.0)) != 0) {
+    rc = eco_error_set(err, rc, "router: cannot attach the dashboard");
+    goto fail;
+  }
   if (cfg->admin_port >= 0) {
     g->admin = evhttp_new(g->base);
     if (!g->admin) goto oom;
@@ -1806,6 +1928,7 @@ void eco_router_free(eco_router *r) {
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
   for (size_t i = 0; i < g->n_nodes; i++)
     node_free(g->nodes[i]);
+  eco_dash_free(g->dash); /* after its listener and the last callbacks that feed it */
   if (g->wake) event_free(g->wake);
   if (g->zone_ev) event_free(g->zone_ev);
   if (g->dns_ev) event_free(g->dns_ev);

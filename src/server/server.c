@@ -1,6 +1,8 @@
 /* ecoinfer: the node server (see server.h). */
 #include "server/server.h"
 
+#include "router/dashboard.h"
+
 #include "energy/tracker.h"
 #include "server/metrics.h"
 #include "util/strbuf.h"
@@ -53,6 +55,11 @@ struct eco_server {
   pthread_t thread;
   bool thread_started;
   int run_rc;
+  /* dashboard (GET /dashboard on the public listener; loop thread only) */
+  eco_dash *dash;
+  struct event *dash_timer;
+  char last_esrc[32];  /* energy source of the last receipt */
+  bool last_emeasured; /* its energy was read from a meter */
 };
 
 struct gen_req {
@@ -386,6 +393,81 @@ static void add_carbon_headers(struct evhttp_request *r, const eco_receipt *rc,
   if (in && in->zone[0]) add_header(r, "x-ecoinfer-zone", in->zone);
 }
 
+/* Pushes this node and its zone to its dashboard. */
+static void dash_update(eco_server *s) {
+  if (!s->dash) return;
+  double now = eco_time_wall_s();
+  eco_backend_info info;
+  memset(&info, 0, sizeof info);
+  (void)s->backend->vt->info(s->backend->self, &info);
+  eco_srv_intensity in;
+  memset(&in, 0, sizeof in);
+  snprintf(in.zone, sizeof in.zone, "unknown");
+  bool have_in =
+      s->have_acct && s->acct.intensity(s->acct.intensity_user, now, &in) == 0 && in.zone[0];
+  if (have_in) {
+    eco_dash_zone z;
+    memset(&z, 0, sizeof z);
+    snprintf(z.zone, sizeof z.zone, "%s", in.zone);
+    z.gco2_kwh = in.gco2_kwh;
+    snprintf(z.source, sizeof z.source, "%s", in.source);
+    z.estimated = in.estimated;
+    (void)eco_dash_set_zone(s->dash, &z);
+  }
+  double busy = s->busy_s;
+  if (s->busy_since_ns) busy += (double)(eco_time_mono_ns() - s->busy_since_ns) / 1e9;
+  eco_dash_node n;
+  memset(&n, 0, sizeof n);
+  snprintf(n.id, sizeof n.id, "%s:%d", s->cfg.host, s->port);
+  snprintf(n.device, sizeof n.device, "%s", info.device[0] ? info.device : "unknown");
+  snprintf(n.zone, sizeof n.zone, "%s", have_in ? in.zone : "unknown");
+  snprintf(n.health, sizeof n.health, "%s",
+           s->draining ? "down" : (info.loaded ? "up" : "degraded"));
+  n.queue = (uint32_t)(info.queue_len > 0 ? info.queue_len : 0);
+  n.batch = (uint32_t)(info.active > 0 ? info.active : 0);
+  n.tokens_per_s = busy > 0 ? s->gen_tokens_total / busy : 0;
+  n.j_per_token = s->gen_tokens_total > 0 ? s->energy_j_total / s->gen_tokens_total : 0;
+  /* average power while generating: tokens/s x J/token */
+  n.power_w = n.tokens_per_s * n.j_per_token;
+  const char *lab = s->last_emeasured ? "measured" : "estimated";
+  snprintf(n.power_source, sizeof n.power_source, "%s", lab);
+  snprintf(n.energy_source, sizeof n.energy_source, "%.18s (%s)",
+           s->last_esrc[0] ? s->last_esrc : "none", lab);
+  (void)eco_dash_set_node(s->dash, &n);
+}
+
+static void on_dash_timer(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  dash_update(arg);
+}
+
+/* One finished request as a dashboard decision (policy "node"). */
+static void dash_record(eco_server *s, const gen_req *g, double wall, const eco_receipt *rc) {
+  if (!s->dash) return;
+  eco_dash_decision x;
+  memset(&x, 0, sizeof x);
+  x.t = eco_time_wall_s();
+  snprintf(x.request_id, sizeof x.request_id, "%s", g->id);
+  snprintf(x.policy, sizeof x.policy, "node");
+  snprintf(x.node, sizeof x.node, "%s:%d", s->cfg.host, s->port);
+  x.latency_ms = wall * 1e3;
+  x.tokens = (uint32_t)(g->st.prompt_tokens + g->st.generated_tokens);
+  x.output_tokens = (uint32_t)g->st.generated_tokens;
+  if (rc) {
+    x.receipt = *rc;
+    snprintf(s->last_esrc, sizeof s->last_esrc, "%s", rc->energy_source);
+    s->last_emeasured = !rc->energy_estimated;
+  }
+  /* a node makes no routing prediction: its receipt stands in, and no
+   * counterfactual is claimed */
+  x.predicted_g = rc ? rc->total_g : 0;
+  x.counterfactual_g = -1;
+  x.directive_level = s->cfg.directive ? g->directive_level : -1;
+  (void)eco_dash_record(s->dash, &x);
+  dash_update(s);
+}
+
 static void add_directive_header(struct evhttp_request *r, int level) {
   char v[16];
   snprintf(v, sizeof v, "%d", level);
@@ -465,6 +547,7 @@ static void gen_finish(gen_req *g) {
   eco_srv_metrics_generation(&s->metrics, wall, g->st.ttft_s, g->st.per_token_s,
                              g->st.prompt_tokens, g->st.generated_tokens,
                              cancelled || g->client_gone);
+  if (strcmp(g->finish, "error") != 0) dash_record(s, g, wall, have_rc ? &rc : NULL);
   eco_oai_usage u = {g->st.prompt_tokens, g->st.generated_tokens, have_rc ? &rc : NULL,
                      s->cfg.directive != NULL, g->directive_level};
   const char *finish = g->finish;
@@ -953,6 +1036,16 @@ int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_sr
       (rc = eco_tracker_new(s->acct.meter, &s->acct.attr, &s->tracker, err)))
     goto fail;
   if ((rc = bind_one(s->http, s->cfg.host, s->cfg.port, &s->bound, &s->port, err))) goto fail;
+  /* GET /dashboard: exact paths take precedence over on_public */
+  s->dash_timer = event_new(s->base, -1, EV_PERSIST, on_dash_timer, s);
+  if (!s->dash_timer || eco_dash_new("node", &s->dash) != 0 ||
+      eco_dash_attach(s->dash, s->base, s->http, "/dashboard", 1.0) != 0) {
+    rc = eco_error_set(err, ECO_ENOMEM, "cannot attach the dashboard");
+    goto fail;
+  }
+  struct timeval dtv = {2, 0};
+  event_add(s->dash_timer, &dtv);
+  dash_update(s);
   if (s->cfg.admin_port >= 0) {
     s->admin = make_http(s, on_admin);
     if (!s->admin) {
@@ -1026,6 +1119,8 @@ void eco_server_free(eco_server *s) {
   }
   if (s->http) evhttp_free(s->http);
   if (s->admin) evhttp_free(s->admin);
+  eco_dash_free(s->dash); /* after its listener */
+  if (s->dash_timer) event_free(s->dash_timer);
   if (s->sigterm) event_free(s->sigterm);
   if (s->sigint) event_free(s->sigint);
   if (s->stop_ev) event_free(s->stop_ev);

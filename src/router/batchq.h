@@ -127,6 +127,11 @@ void eco_batchq_batch_clear(eco_batchq_batch *b);
 int eco_batchq_batch_create(eco_batchq *q, const eco_batchq_create *c, eco_batchq_batch *out,
                             eco_error *err);
 int eco_batchq_batch_get(eco_batchq *q, const char *id, eco_batchq_batch *out, eco_error *err);
+/* Ids of up to limit batches, newest first, starting after the batch
+ * `after` (a cursor; NULL or "" = from the newest); active_only keeps
+ * in_progress / cancelling ones. *ids is malloc'd (free it). */
+int eco_batchq_batch_list(eco_batchq *q, const char *after, size_t limit, bool active_only,
+                          char (**ids)[ECO_BATCHQ_ID_MAX], size_t *n, eco_error *err);
 /* The OpenAI batch object plus the carbon fields. NULL on allocation failure. */
 json_t *eco_batchq_batch_json(const eco_batchq_batch *b);
 

@@ -4,6 +4,8 @@
  * docs/router.md. Everything runs on one event loop thread. */
 #include "router/router.h"
 
+#include "router/batch_api.h"
+
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
 #include "router/sse.h"
@@ -107,6 +109,7 @@ struct gw {
   size_t n_nodes, cap_nodes;
   eco_outlen_model outlen;
   eco_intensity_provider *prov, *fallback;
+  eco_batch_api *batch; /* OpenAI Batch API, NULL = off */
   zone_state zones[ZONES_MAX];
   size_t n_zones;
   size_t models_rr;
@@ -1486,6 +1489,8 @@ static void on_public(struct evhttp_request *req, void *arg) {
     send_json(g, req, 200, "OK", buf);
   } else if (strcmp(path, "/metrics") == 0) {
     handle_metrics(g, req);
+  } else if (eco_batch_api_handle(g->batch, req, path)) {
+    count_code(g, evhttp_request_get_response_code(req));
   } else {
     send_error(g, req, 404, "not_found", NULL, "no such endpoint");
   }
@@ -1679,6 +1684,8 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
       goto fail;
     }
   }
+  if (cfg->batch_api.db_path[0] && (rc = eco_batch_api_new(cfg, &g->log, &g->batch, err)))
+    goto fail;
   g->http = evhttp_new(g->base);
   if (!g->http) goto oom;
   evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -1743,6 +1750,7 @@ void eco_router_free(eco_router *r) {
   if (!g) return;
   if (g->http) evhttp_free(g->http);
   if (g->admin) evhttp_free(g->admin);
+  eco_batch_api_free(g->batch);
   /* run pending deferred connection frees */
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
   for (size_t i = 0; i < g->n_nodes; i++)

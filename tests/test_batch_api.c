@@ -385,6 +385,12 @@ static void test_cancel_and_refusal(void **state) {
   json_t *b = create_batch(&c, fid, "1h", 200);
   char *bid = strdup(json_string_value(json_object_get(b, "id")));
   json_decref(b);
+  /* Capacity is shared: alone, 60 requests fit in 10 minutes (>= 8 whole
+   * slots x 8), but the first batch holds the cheap zone's slots. */
+  e = create_batch(&c, fid, "10m", 400);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(e, "error"), "code")),
+                      "deadline_infeasible");
+  json_decref(e);
   char path[128];
   snprintf(path, sizeof path, "/v1/batches/%s/cancel", bid);
   b = http_json(&c, "POST", path, NULL, false, 200);
@@ -398,6 +404,12 @@ static void test_cancel_and_refusal(void **state) {
   /* cancelling an ended batch is a conflict */
   e = http_json(&c, "POST", path, NULL, false, 409);
   json_decref(e);
+  /* with the first batch cancelled, its slots are free again */
+  b = create_batch(&c, fid, "10m", 200);
+  snprintf(path, sizeof path, "/v1/batches/%s/cancel", json_string_value(json_object_get(b, "id")));
+  json_decref(b);
+  b = http_json(&c, "POST", path, NULL, false, 200);
+  json_decref(b);
   free(bid);
   free(fid);
   cluster_stop(&c);

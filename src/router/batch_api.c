@@ -94,9 +94,11 @@ static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size
   free(v);
 }
 
-/* Plans n requests due by deadline_s into *assign (malloc'd, n entries). */
-static int plan(eco_batch_api *b, int64_t n, double now, double deadline_s,
-                eco_batchq_assign **assign, double *planned_g, double *run_now_g, eco_error *err) {
+/* Plans n requests due by deadline_s into *assign (malloc'd, n entries),
+ * around what the other batches in q (all but self) already hold. */
+static int plan(eco_batch_api *b, eco_batchq *q, const char *self, int64_t n, double now,
+                double deadline_s, eco_batchq_assign **assign, double *planned_g, double *run_now_g,
+                eco_error *err) {
   *assign = NULL;
   double slot0 = floor(now / b->cfg.slot_s) * b->cfg.slot_s;
   size_t dslots = 0;
@@ -111,9 +113,10 @@ static int plan(eco_batch_api *b, int64_t n, double now, double deadline_s,
   size_t nz = b->n_zones;
   eco_shift_zone *zs = calloc(nz, sizeof *zs);
   double *in = calloc(nz * dslots, sizeof *in);
+  int64_t *used = calloc(nz * dslots, sizeof *used);
   const char *names[ZMAX];
   eco_shift_plan p = {0}, rn = {0};
-  if (!zs || !in) {
+  if (!zs || !in || !used) {
     rc = eco_error_set(err, ECO_ENOMEM, "batch: out of memory");
     goto done;
   }
@@ -127,11 +130,14 @@ static int plan(eco_batch_api *b, int64_t n, double now, double deadline_s,
     names[z] = b->zones[z].name;
     zone_forecast(b, b->zones[z].name, slot0, dslots, in + z * dslots);
   }
+  /* what the other accepted batches already hold */
+  if ((rc = eco_batchq_load(q, self, slot0, b->cfg.slot_s, dslots, names, nz, used, err)))
+    goto done;
   eco_shift_problem pr = {.n_zones = nz,
                           .n_slots = dslots,
                           .zones = zs,
                           .intensity = in,
-                          .used = NULL,
+                          .used = used,
                           .deadline_slots = dslots,
                           .first_frac = first,
                           .n_requests = n};
@@ -144,6 +150,7 @@ done:
   eco_shift_plan_free(&rn);
   free(zs);
   free(in);
+  free(used);
   return rc;
 }
 
@@ -161,7 +168,7 @@ static void replan_all(eco_batch_api *b, eco_batchq *q) {
     if (eco_batchq_count_pending(q, ids[i], &pend, &e) || pend == 0) continue;
     eco_batchq_assign *as = NULL;
     double pg = 0, rg = 0;
-    if (plan(b, pend, eco_time_wall_s(), deadline, &as, &pg, &rg, &e) == 0)
+    if (plan(b, q, ids[i], pend, eco_time_wall_s(), deadline, &as, &pg, &rg, &e) == 0)
       eco_batchq_reassign(q, ids[i], as, (size_t)pend, &e);
     free(as);
   }
@@ -583,7 +590,7 @@ static void batches_create(eco_batch_api *b, struct evhttp_request *req) {
     reply_err(req, 400, "invalid_request_error", "no_capacity", "the router has no nodes");
     goto out;
   }
-  if ((rc = plan(b, n, now, now + window, &as, &pg, &rg, &e))) {
+  if ((rc = plan(b, b->q, NULL, n, now, now + window, &as, &pg, &rg, &e))) {
     char msg[600];
     snprintf(msg, sizeof msg, "cannot meet completion_window %s: %s", win, eco_error_text(&e));
     reply_err(req, rc == ECO_ERANGE ? 400 : http_code(rc), "invalid_request_error",

@@ -152,6 +152,15 @@ int eco_batchq_count_pending(eco_batchq *q, const char *batch_id, int64_t *n, ec
 int eco_batchq_reassign(eco_batchq *q, const char *batch_id, const eco_batchq_assign *assign,
                         size_t n, eco_error *err);
 
+/* The capacity ledger of the queue: adds to used[z * n_slots + s] the
+ * requests of every batch but exclude_batch (NULL = none) that are still
+ * pending or claimed in zone zone_names[z] with planned start in slot s of
+ * the grid slot0_s + s * slot_s (earlier starts count in slot 0; later
+ * than the grid and other zones are left out). */
+int eco_batchq_load(eco_batchq *q, const char *exclude_batch, double slot0_s, double slot_s,
+                    size_t n_slots, const char *const *zone_names, size_t n_zones, int64_t *used,
+                    eco_error *err);
+
 /* ---- workers -------------------------------------------------------------- */
 typedef struct eco_batchq_work {
   char batch_id[ECO_BATCHQ_ID_MAX];

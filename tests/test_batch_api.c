@@ -452,12 +452,36 @@ static void test_kill9_router(void **state) {
   cluster_stop(&c);
 }
 
+/* The planned zone's only node is gone: the dispatcher skips it after the
+ * connection failure and the requests run in the other zone. */
+static void test_node_down(void **state) {
+  (void)state;
+  cluster c;
+  cluster_start(&c, "slot: 60s, request_time: 10ms, poll: 20ms, lease: 300ms, concurrency: 2", "0");
+  stop(c.node[1], SIGKILL); /* node b, zone FR: the cleaner one the plan picks */
+  c.node[1] = 0;
+  const int n = 6;
+  char *fid = upload(&c, n);
+  json_t *b = create_batch(&c, fid, "1h", 200);
+  char *bid = strdup(json_string_value(json_object_get(b, "id")));
+  json_decref(b);
+  b = poll_until(&c, bid, "completed", 20);
+  assert_int_equal(
+      json_integer_value(json_object_get(json_object_get(b, "request_counts"), "completed")), n);
+  check_output(&c, json_string_value(json_object_get(b, "output_file_id")), n);
+  json_decref(b);
+  free(bid);
+  free(fid);
+  cluster_stop(&c);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_flow),
       cmocka_unit_test(test_cancel_and_refusal),
       cmocka_unit_test(test_kill9_router),
+      cmocka_unit_test(test_node_down),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -25,12 +25,16 @@
 #define MOD          "batch"
 #define ZMAX         32
 #define MAX_ATTEMPTS 3
+#define DOWN_S       5.0 /* s a node is skipped after a connection failure */
 
 typedef struct bnode {
   char url[256];
   char zone[32];
-  uint32_t limit;  /* batch requests at once */
-  uint32_t active; /* batch requests in flight (under mu) */
+  uint32_t limit;      /* batch requests at once */
+  uint32_t max_batch;  /* the node's concurrent sequences */
+  uint32_t active;     /* batch requests in flight (under mu) */
+  int64_t interactive; /* interactive requests in flight, from the gateway (under mu) */
+  double down_until_s; /* monotonic s: skipped after a connection failure (under mu) */
 } bnode;
 
 typedef struct zinfo {
@@ -192,25 +196,43 @@ static bool wait_stop(eco_batch_api *b, double s) {
   return st;
 }
 
-/* A node for zone with a free batch slot (zone match first); -1 = none. */
+/* A node of zone (any zone when none of zone is up) with a free batch slot,
+ * the least loaded first; -1 = none free now. */
 static int node_take(eco_batch_api *b, const char *zone) {
   int pick = -1;
+  double now = (double)eco_time_mono_ns() / 1e9;
   pthread_mutex_lock(&b->mu);
-  for (int pass = 0; pass < 2 && pick < 0; pass++)
-    for (size_t i = 0; i < b->n_nodes; i++) {
-      bnode *n = &b->nodes[i];
-      if (pass == 0 && zone[0] && strcasecmp(n->zone, zone) != 0) continue;
-      if (n->active >= n->limit) continue;
-      if (pick < 0 || n->active < b->nodes[pick].active) pick = (int)i;
-    }
+  bool zone_up = false;
+  for (size_t i = 0; i < b->n_nodes; i++)
+    if (b->nodes[i].down_until_s <= now && strcasecmp(b->nodes[i].zone, zone) == 0) zone_up = true;
+  for (size_t i = 0; i < b->n_nodes; i++) {
+    bnode *n = &b->nodes[i];
+    if (n->down_until_s > now || (zone_up && strcasecmp(n->zone, zone) != 0)) continue;
+    if (n->active >= n->limit) continue;
+    if (n->active > 0 && (int64_t)n->active + n->interactive >= (int64_t)n->max_batch) continue;
+    if (pick < 0 || n->active < b->nodes[pick].active) pick = (int)i;
+  }
   if (pick >= 0) b->nodes[pick].active++;
   pthread_mutex_unlock(&b->mu);
   return pick;
 }
 
-static void node_give(eco_batch_api *b, int i) {
+void eco_batch_api_interactive(eco_batch_api *b, const char *node_url, int delta) {
+  if (!b || !node_url) return;
+  pthread_mutex_lock(&b->mu);
+  for (size_t i = 0; i < b->n_nodes; i++)
+    if (strcmp(b->nodes[i].url, node_url) == 0) {
+      b->nodes[i].interactive += delta;
+      if (b->nodes[i].interactive < 0) b->nodes[i].interactive = 0;
+      break;
+    }
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void node_give(eco_batch_api *b, int i, bool failed) {
   pthread_mutex_lock(&b->mu);
   b->nodes[i].active--;
+  if (failed) b->nodes[i].down_until_s = (double)eco_time_mono_ns() / 1e9 + DOWN_S;
   pthread_mutex_unlock(&b->mu);
 }
 
@@ -235,8 +257,10 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg) {
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
+  double give_up = eco_time_wall_s() + b->cfg.lease_s * 0.5;
   while ((ni = node_take(b, w->zone)) < 0)
-    if (wait_stop(b, b->cfg.poll_s)) return; /* the lease lapses; another run redoes it */
+    /* all nodes busy: the lease lapses and the request is claimed again */
+    if (wait_stop(b, b->cfg.poll_s) || eco_time_wall_s() > give_up) return;
   char url[512];
   snprintf(url, sizeof url, "%s%s", b->nodes[ni].url, w->url);
   rbuf rb = {0};
@@ -253,7 +277,7 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   long code = 0;
   curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(h);
-  node_give(b, ni);
+  node_give(b, ni, cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT);
   bool retry = cc != CURLE_OK || code == 429 || code >= 500;
   if (retry && w->attempt < MAX_ATTEMPTS) {
     ECO_WARN(&b->log, MOD, "%s/%s on %s: %s (attempt %d), retried after the lease", w->batch_id,
@@ -788,6 +812,7 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
     snprintf(n->zone, sizeof n->zone, "%s", nc->zone);
     double lim = floor((double)nc->max_batch * (1 - b->cfg.interactive_reserve));
     n->limit = lim >= 1 ? (uint32_t)lim : 1;
+    n->max_batch = nc->max_batch;
     zinfo *z = NULL;
     for (size_t k = 0; k < b->n_zones; k++)
       if (strcasecmp(b->zones[k].name, nc->zone) == 0) z = &b->zones[k];

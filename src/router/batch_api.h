@@ -18,7 +18,9 @@
  * forecast wrapper around the router's intensity sources. Each node takes
  * at most max(1, floor(max_batch * (1 - interactive_reserve))) batch
  * requests at once, so the rest of its slots stay free for interactive
- * traffic. See docs/time-shifting.md section 5. */
+ * traffic, and fewer while the gateway has interactive requests there
+ * (batch + interactive <= max_batch; one batch request may always run so
+ * batch work cannot starve). See docs/time-shifting.md section 5. */
 #ifndef ECO_ROUTER_BATCH_API_H
 #define ECO_ROUTER_BATCH_API_H
 
@@ -35,6 +37,10 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
                       eco_error *err);
 /* Answers req when path is a Batch API path; false when it is not one. */
 bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const char *path);
+/* The gateway reports interactive requests it sends to (+1) or finishes on
+ * (-1) the node at url; batch work on a node backs off so that batch +
+ * interactive stays within its max_batch. Any thread; b NULL is a no-op. */
+void eco_batch_api_interactive(eco_batch_api *b, const char *node_url, int delta);
 /* Stops the threads (in-flight requests finish or their lease lapses). */
 void eco_batch_api_free(eco_batch_api *b);
 

@@ -722,6 +722,7 @@ static void client_detach(preq *r) {
 static void target_release(preq *r) {
   if (r->target) {
     if (r->target->inflight > 0) r->target->inflight--;
+    eco_batch_api_interactive(r->g->batch, r->target->cfg.url, -1);
     r->target = NULL;
   }
 }
@@ -1267,6 +1268,7 @@ static int choose_and_dispatch(preq *r) {
     g->policy.rr_cursor = r->pred.rr_next;
   r->target = g->nodes[r->pred.node];
   r->target->inflight++;
+  eco_batch_api_interactive(g->batch, r->target->cfg.url, +1);
   if (r->attempts == 0)
     enqueue(r);
   else

@@ -82,17 +82,19 @@ static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size
   size_t cap = (size_t)((double)n * b->cfg.slot_s / 300.0) + n + 4,
          got = cap; /* >= 5-min periods */
   eco_intensity *v = calloc(cap, sizeof *v);
-  if (v && eco_intensity_forecast(b->prov, zone, slot0, slot0 + (double)n * b->cfg.slot_s, v, &got,
-                                  &e) != 0)
+  if (!v || eco_intensity_forecast(b->prov, zone, slot0, slot0 + (double)n * b->cfg.slot_s, v, &got,
+                                   &e) != 0)
     got = 0;
   pthread_mutex_unlock(&b->prov_mu);
+  if (got > cap) got = cap;
+  size_t k = 0; /* values are in time order: one pass */
+  double x = cur;
   for (size_t s = 0; s < n; s++) {
-    double t = slot0 + ((double)s + 0.5) * b->cfg.slot_s, x = cur;
-    for (size_t k = 0; k < got && k < cap; k++)
-      if (v[k].time_s <= t && t < v[k].time_s + (v[k].period_s > 0 ? v[k].period_s : 3600) &&
-          v[k].gco2_kwh >= 0)
-        x = v[k].gco2_kwh;
-    out[s] = x;
+    double t = slot0 + ((double)s + 0.5) * b->cfg.slot_s;
+    while (k < got && t >= v[k].time_s + (v[k].period_s > 0 ? v[k].period_s : 3600))
+      k++;
+    if (k < got && v[k].time_s <= t && v[k].gco2_kwh >= 0) x = v[k].gco2_kwh;
+    out[s] = x; /* a gap repeats the last value */
   }
   out[0] = cur;
   free(v);

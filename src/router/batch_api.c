@@ -60,7 +60,9 @@ struct eco_batch_api {
   size_t n_nodes;
   zinfo zones[ZMAX];
   size_t n_zones;
-  eco_intensity_provider *prov; /* history forecast wrapper (under prov_mu) */
+  eco_intensity_provider *prov;    /* history forecast wrapper (under prov_mu) */
+  eco_intensity_provider *inner;   /* the wrapped trace/static provider (owned by prov) */
+  double t0_wall, t0_trace, speed; /* trace time = t0_trace + (wall - t0_wall) * speed, s */
   pthread_mutex_t prov_mu;
   pthread_mutex_t mu; /* nodes[].active, stop */
   pthread_cond_t cv;
@@ -72,29 +74,42 @@ struct eco_batch_api {
 
 /* ---- planning ------------------------------------------------------------ */
 
-/* Forecast of zone over n slots from slot0 into out (flat fill on gaps). */
+static double trace_t(const eco_batch_api *b, double wall_s) {
+  return b->t0_trace + (wall_s - b->t0_wall) * b->speed;
+}
+
+/* Forecast of zone over n slots from slot0 (wall clock) into out, gCO2e/kWh
+ * (gaps repeat the last value; no forecast at all: the current value). */
 static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size_t n, double *out) {
   eco_error e = {0};
   eco_intensity now_v;
   double cur = 400;
-  pthread_mutex_lock(&b->prov_mu);
-  if (eco_intensity_get(b->prov, zone, eco_time_wall_s(), &now_v, &e) == 0) cur = now_v.gco2_kwh;
-  size_t cap = (size_t)((double)n * b->cfg.slot_s / 300.0) + n + 4,
-         got = cap; /* >= 5-min periods */
+  double from = trace_t(b, slot0), to = trace_t(b, slot0 + (double)n * b->cfg.slot_s);
+  /* values of at least 5 minutes */
+  size_t cap = (size_t)((to - from) / 300.0) + n + 4, got = cap;
   eco_intensity *v = calloc(cap, sizeof *v);
-  if (!v || eco_intensity_forecast(b->prov, zone, slot0, slot0 + (double)n * b->cfg.slot_s, v, &got,
-                                   &e) != 0)
-    got = 0;
+  pthread_mutex_lock(&b->prov_mu);
+  if (eco_intensity_get(b->prov, zone, trace_t(b, eco_time_wall_s()), &now_v, &e) == 0)
+    cur = now_v.gco2_kwh;
+  if (!v || eco_intensity_forecast(b->prov, zone, from, to, v, &got, &e) != 0) {
+    /* no history yet (a trace replay's first days): the inner provider's
+     * own forecast where it has one (for a trace: its future, i.e. perfect) */
+    ECO_DEBUG(&b->log, MOD, "history forecast %s: %s", zone, eco_error_text(&e));
+    got = cap;
+    if (!v || eco_intensity_forecast(b->inner, zone, from, to, v, &got, &e) != 0) got = 0;
+  }
   pthread_mutex_unlock(&b->prov_mu);
   if (got > cap) got = cap;
+  ECO_DEBUG(&b->log, MOD, "forecast %s: now %.1f g/kWh, %zu values, %s", zone, cur, got,
+            got ? v[0].source : "-");
   size_t k = 0; /* values are in time order: one pass */
   double x = cur;
   for (size_t s = 0; s < n; s++) {
-    double t = slot0 + ((double)s + 0.5) * b->cfg.slot_s;
+    double t = trace_t(b, slot0 + ((double)s + 0.5) * b->cfg.slot_s);
     while (k < got && t >= v[k].time_s + (v[k].period_s > 0 ? v[k].period_s : 3600))
       k++;
     if (k < got && v[k].time_s <= t && v[k].gco2_kwh >= 0) x = v[k].gco2_kwh;
-    out[s] = x; /* a gap repeats the last value */
+    out[s] = x;
   }
   out[0] = cur;
   free(v);
@@ -765,13 +780,29 @@ static int prov_init(eco_batch_api *b, const eco_router_cfg *cfg, eco_error *err
       ents[i].gco2_kwh = cfg->zones[i].gco2_kwh;
     }
   }
+  b->t0_wall = b->t0_trace = eco_time_wall_s();
+  b->speed = 1;
   if (cfg->trace_path[0]) {
+    /* The gateway replays the trace from its first row at start-up. The
+     * planner works in trace time (so the history forecast reads the
+     * trace's own past): the same mapping, applied here. */
     eco_trace_opts o;
     eco_trace_opts_default(&o);
-    o.replay_origin_s = eco_time_wall_s();
+    o.replay_origin_s = b->t0_wall;
     o.speed = cfg->trace_speed > 0 ? cfg->trace_speed : 1;
     o.loop = true;
-    if (eco_intensity_trace_open(cfg->trace_path, &o, &inner, err) != 0) inner = NULL;
+    eco_intensity_provider *rp = NULL;
+    if (eco_intensity_trace_open(cfg->trace_path, &o, &rp, err) == 0) {
+      b->t0_trace = eco_intensity_trace_time(rp, b->t0_wall);
+      b->speed = o.speed;
+      eco_intensity_free(rp);
+      o.replay_origin_s = 0;
+      if (eco_intensity_trace_open(cfg->trace_path, &o, &inner, err) != 0) inner = NULL;
+    }
+    if (!inner) {
+      b->t0_trace = b->t0_wall;
+      b->speed = 1;
+    }
   }
   if (!inner && (rc = eco_intensity_static_new(ents, cfg->n_zones, -1, &inner, err))) {
     free(ents);
@@ -783,6 +814,7 @@ static int prov_init(eco_batch_api *b, const eco_router_cfg *cfg, eco_error *err
     eco_intensity_free(inner);
     return rc;
   }
+  b->inner = inner;
   return eco_intensity_history_forecast_new(inner, true, &fc, &b->prov, err);
 }
 

@@ -96,7 +96,8 @@ static void router_start(cluster *c) {
 }
 
 /* batch_yaml: the router.batch_api map; fake_rate: tokens/s per sequence. */
-static void cluster_start(cluster *c, const char *batch_yaml, const char *fake_rate) {
+static void cluster_start_ex(cluster *c, const char *batch_yaml, const char *fake_rate,
+                             const char *extra_yaml, const char *zone0, const char *zone1) {
   memset(c, 0, sizeof *c);
   c->dir = eco_test_tmpdir();
   for (int i = 0; i < 2; i++) {
@@ -123,17 +124,21 @@ static void cluster_start(cluster *c, const char *batch_yaml, const char *fake_r
   char yaml[2048];
   snprintf(yaml, sizeof yaml,
            "router:\n  port: 0\n  admin_port: -1\n  batch_api: {db: \"%s\", %s}\n"
-           "zones: {FR: 50, PL: 800}\n"
+           "zones: {FR: 50, PL: 800}\n%s"
            "nodes:\n"
-           "  - {id: a, url: \"http://127.0.0.1:%d\", zone: PL, max_batch: 4, kind: ecoinfer}\n"
-           "  - {id: b, url: \"http://127.0.0.1:%d\", zone: FR, max_batch: 4, kind: ecoinfer}\n",
-           db, batch_yaml, c->node_port[0], c->node_port[1]);
+           "  - {id: a, url: \"http://127.0.0.1:%d\", zone: %s, max_batch: 4, kind: ecoinfer}\n"
+           "  - {id: b, url: \"http://127.0.0.1:%d\", zone: %s, max_batch: 4, kind: ecoinfer}\n",
+           db, batch_yaml, extra_yaml, c->node_port[0], zone0, c->node_port[1], zone1);
   free(db);
   assert_int_equal(eco_test_write_file(c->dir, "router.yaml", yaml), 0);
   char *cp = eco_test_path(c->dir, "router.yaml");
   snprintf(c->cfg, sizeof c->cfg, "%s", cp);
   free(cp);
   router_start(c);
+}
+
+static void cluster_start(cluster *c, const char *batch_yaml, const char *fake_rate) {
+  cluster_start_ex(c, batch_yaml, fake_rate, "", "PL", "FR");
 }
 
 static void cluster_stop(cluster *c) {
@@ -475,13 +480,40 @@ static void test_node_down(void **state) {
   cluster_stop(&c);
 }
 
+/* With a replayed trace, the plan uses the seasonal-naive forecast of the
+ * trace's own past: it may only do as well as run-now or better. */
+static void test_trace_forecast(void **state) {
+  (void)state;
+  char *trace = NULL;
+  ECO_TEST_NEED_SHARED("data/carbon/DE-LU_2024_hourly.csv", &trace);
+  char extra[1024];
+  snprintf(extra, sizeof extra, "carbon: {trace: \"%s\"}\n", trace);
+  free(trace);
+  cluster c;
+  /* 2 x 4 x 3600 / 10 x 0.5 = 1440 requests per hour: 60 fit in any hour */
+  cluster_start_ex(&c, "request_time: 10s, poll: 20ms", "0", extra, "DE-LU", "DE-LU");
+  char *fid = upload(&c, 60);
+  json_t *b = create_batch(&c, fid, "24h", 200);
+  double planned = json_number_value(json_object_get(b, "carbon_planned_g"));
+  double now = json_number_value(json_object_get(b, "carbon_run_now_g"));
+  print_message("DE-LU trace, 24 h window: planned %.4f g, run-now %.4f g\n", planned, now);
+  assert_true(planned > 0 && now > 0);
+  assert_true(planned <= now * (1 + 1e-9));
+  char path[128];
+  snprintf(path, sizeof path, "/v1/batches/%s/cancel", json_string_value(json_object_get(b, "id")));
+  json_decref(b);
+  b = http_json(&c, "POST", path, NULL, false, 200);
+  json_decref(b);
+  free(fid);
+  cluster_stop(&c);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_full_flow),
-      cmocka_unit_test(test_cancel_and_refusal),
-      cmocka_unit_test(test_kill9_router),
-      cmocka_unit_test(test_node_down),
+      cmocka_unit_test(test_full_flow),      cmocka_unit_test(test_cancel_and_refusal),
+      cmocka_unit_test(test_kill9_router),   cmocka_unit_test(test_node_down),
+      cmocka_unit_test(test_trace_forecast),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

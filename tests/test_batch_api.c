@@ -491,12 +491,12 @@ static void test_trace_forecast(void **state) {
   free(trace);
   cluster c;
   /* 2 x 4 x 3600 / 10 x 0.5 = 1440 requests per hour: 60 fit in any hour */
-  cluster_start_ex(&c, "request_time: 10s, poll: 20ms", "0", extra, "DE-LU", "DE-LU");
+  cluster_start_ex(&c, "request_time: 10s, poll: 20ms", "0", extra, "DE", "DE");
   char *fid = upload(&c, 60);
   json_t *b = create_batch(&c, fid, "24h", 200);
   double planned = json_number_value(json_object_get(b, "carbon_planned_g"));
   double now = json_number_value(json_object_get(b, "carbon_run_now_g"));
-  print_message("DE-LU trace, 24 h window: planned %.4f g, run-now %.4f g\n", planned, now);
+  print_message("DE trace, 24 h window: planned %.4f g, run-now %.4f g\n", planned, now);
   assert_true(planned > 0 && now > 0);
   assert_true(planned <= now * (1 + 1e-9));
   char path[128];

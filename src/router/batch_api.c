@@ -60,9 +60,10 @@ struct eco_batch_api {
   size_t n_nodes;
   zinfo zones[ZMAX];
   size_t n_zones;
-  eco_intensity_provider *prov;    /* history forecast wrapper (under prov_mu) */
-  eco_intensity_provider *inner;   /* the wrapped trace/static provider (owned by prov) */
-  double t0_wall, t0_trace, speed; /* trace time = t0_trace + (wall - t0_wall) * speed, s */
+  eco_intensity_provider *prov;     /* history forecast wrapper (under prov_mu) */
+  eco_intensity_provider *inner;    /* the wrapped trace/static provider (owned by prov) */
+  eco_intensity_provider *fallback; /* static table, for zones the source lacks */
+  double t0_wall, t0_trace, speed;  /* trace time = t0_trace + (wall - t0_wall) * speed, s */
   pthread_mutex_t prov_mu;
   pthread_mutex_t mu; /* nodes[].active, stop */
   pthread_cond_t cv;
@@ -89,7 +90,8 @@ static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size
   size_t cap = (size_t)((to - from) / 300.0) + n + 4, got = cap;
   eco_intensity *v = calloc(cap, sizeof *v);
   pthread_mutex_lock(&b->prov_mu);
-  if (eco_intensity_get(b->prov, zone, trace_t(b, eco_time_wall_s()), &now_v, &e) == 0)
+  if (eco_intensity_get(b->prov, zone, trace_t(b, eco_time_wall_s()), &now_v, &e) == 0 ||
+      eco_intensity_get(b->fallback, zone, eco_time_wall_s(), &now_v, &e) == 0)
     cur = now_v.gco2_kwh;
   if (!v || eco_intensity_forecast(b->prov, zone, from, to, v, &got, &e) != 0) {
     /* no history yet (a trace replay's first days): the inner provider's
@@ -804,7 +806,9 @@ static int prov_init(eco_batch_api *b, const eco_router_cfg *cfg, eco_error *err
       b->speed = 1;
     }
   }
-  if (!inner && (rc = eco_intensity_static_new(ents, cfg->n_zones, -1, &inner, err))) {
+  /* the static table: the fallback for zones the trace lacks */
+  if ((rc = eco_intensity_static_new(ents, cfg->n_zones, -1, &b->fallback, err)) ||
+      (!inner && (rc = eco_intensity_static_new(ents, cfg->n_zones, -1, &inner, err)))) {
     free(ents);
     return rc;
   }
@@ -899,6 +903,7 @@ void eco_batch_api_free(eco_batch_api *b) {
   free(b->workers);
   free(b->nodes);
   eco_intensity_free(b->prov);
+  eco_intensity_free(b->fallback);
   eco_batchq_close(b->q);
   pthread_mutex_destroy(&b->prov_mu);
   pthread_mutex_destroy(&b->mu);

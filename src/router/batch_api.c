@@ -273,6 +273,19 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg) {
   return k;
 }
 
+/* Aborts a transfer when the router stops (the lease then lapses). */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+  (void)dt;
+  (void)dn;
+  (void)ut;
+  (void)un;
+  eco_batch_api *b = arg;
+  pthread_mutex_lock(&b->mu);
+  bool st = b->stop;
+  pthread_mutex_unlock(&b->mu);
+  return st ? 1 : 0;
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -291,12 +304,19 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(cu, CURLOPT_WRITEDATA, &rb);
   curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(cu, CURLOPT_XFERINFODATA, b);
   curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)(b->cfg.lease_s * 1000 * 0.9));
   CURLcode cc = curl_easy_perform(cu);
   long code = 0;
   curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(h);
   node_give(b, ni, cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT);
+  if (cc == CURLE_ABORTED_BY_CALLBACK) {
+    free(rb.p);
+    return; /* stopping: not a result */
+  }
   bool retry = cc != CURLE_OK || code == 429 || code >= 500;
   if (retry && w->attempt < MAX_ATTEMPTS) {
     ECO_WARN(&b->log, MOD, "%s/%s on %s: %s (attempt %d), retried after the lease", w->batch_id,
@@ -391,23 +411,31 @@ static void *maint_main(void *arg) {
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-static void reply(struct evhttp_request *req, int code, const char *ctype, const char *body,
-                  size_t len) {
+/* One request being answered; code receives the HTTP status sent. */
+typedef struct hreq {
+  struct evhttp_request *r;
+  int code;
+} hreq;
+
+static void reply(hreq *req, int code, const char *ctype, const char *body, size_t len) {
   struct evbuffer *o = evbuffer_new();
   if (!o) {
-    evhttp_send_error(req, 500, NULL);
+    req->code = 500;
+    evhttp_send_error(req->r, 500, NULL);
     return;
   }
-  evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", ctype);
+  req->code = code;
+  evhttp_add_header(evhttp_request_get_output_headers(req->r), "Content-Type", ctype);
   evbuffer_add(o, body, len);
-  evhttp_send_reply(req, code, code < 300 ? "OK" : "Error", o);
+  evhttp_send_reply(req->r, code, code < 300 ? "OK" : "Error", o);
   evbuffer_free(o);
 }
 
-static void reply_json(struct evhttp_request *req, int code, json_t *j) {
+static void reply_json(hreq *req, int code, json_t *j) {
   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
   if (!s) {
-    evhttp_send_error(req, 500, NULL);
+    req->code = 500;
+    evhttp_send_error(req->r, 500, NULL);
   } else {
     reply(req, code, "application/json", s, strlen(s));
     free(s);
@@ -415,8 +443,7 @@ static void reply_json(struct evhttp_request *req, int code, json_t *j) {
   json_decref(j);
 }
 
-static void reply_err(struct evhttp_request *req, int code, const char *type, const char *ecode,
-                      const char *msg) {
+static void reply_err(hreq *req, int code, const char *type, const char *ecode, const char *msg) {
   reply_json(req, code,
              json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param",
                        "code", ecode));
@@ -433,7 +460,7 @@ static int http_code(int rc) {
   }
 }
 
-static void reply_rc(struct evhttp_request *req, int rc, const eco_error *e) {
+static void reply_rc(hreq *req, int rc, const eco_error *e) {
   int c = http_code(rc);
   reply_err(req, c,
             c == 404   ? "not_found_error"
@@ -443,8 +470,8 @@ static void reply_rc(struct evhttp_request *req, int rc, const eco_error *e) {
 }
 
 /* The request body as a malloc'd NUL-terminated buffer. */
-static char *req_body(struct evhttp_request *req, size_t *len) {
-  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+static char *req_body(hreq *req, size_t *len) {
+  struct evbuffer *in = evhttp_request_get_input_buffer(req->r);
   *len = evbuffer_get_length(in);
   char *s = malloc(*len + 1);
   if (!s) return NULL;
@@ -522,15 +549,15 @@ static size_t multipart(const char *body, size_t len, const char *boundary, part
   return n;
 }
 
-static const char *query_get(struct evhttp_request *req, struct evkeyvalq *kv, const char *key) {
-  const char *uri = evhttp_request_get_uri(req);
+static const char *query_get(hreq *req, struct evkeyvalq *kv, const char *key) {
+  const char *uri = evhttp_request_get_uri(req->r);
   const char *qm = strchr(uri, '?');
   if (!qm) return NULL;
   if (!kv->tqh_first && evhttp_parse_query_str(qm + 1, kv) != 0) return NULL;
   return evhttp_find_header(kv, key);
 }
 
-static void files_create(eco_batch_api *b, struct evhttp_request *req) {
+static void files_create(eco_batch_api *b, hreq *req) {
   size_t len = 0;
   char *body = req_body(req, &len);
   struct evkeyvalq kv = {0};
@@ -539,7 +566,7 @@ static void files_create(eco_batch_api *b, struct evhttp_request *req) {
     reply_err(req, 500, "server_error", NULL, "out of memory");
     return;
   }
-  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+  const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req->r), "Content-Type");
   char purpose[32] = "", filename[256] = "input.jsonl";
   const char *data = body;
   size_t dlen = len;
@@ -587,7 +614,7 @@ out:
   free(body);
 }
 
-static void batches_create(eco_batch_api *b, struct evhttp_request *req) {
+static void batches_create(eco_batch_api *b, hreq *req) {
   size_t len = 0;
   char *raw = req_body(req, &len);
   json_error_t je;
@@ -662,7 +689,7 @@ out:
   json_decref(j);
 }
 
-static void batches_list(eco_batch_api *b, struct evhttp_request *req) {
+static void batches_list(eco_batch_api *b, hreq *req) {
   struct evkeyvalq kv;
   TAILQ_INIT(&kv);
   const char *after = query_get(req, &kv, "after");
@@ -695,14 +722,22 @@ static void batches_list(eco_batch_api *b, struct evhttp_request *req) {
   evhttp_clear_headers(&kv);
 }
 
-bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const char *path) {
-  if (strncmp(path, "/v1/files", 9) != 0 && strncmp(path, "/v1/batches", 11) != 0) return false;
+static void handle(eco_batch_api *b, hreq *req, const char *path);
+
+int eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *r, const char *path) {
+  if (strncmp(path, "/v1/files", 9) != 0 && strncmp(path, "/v1/batches", 11) != 0) return 0;
+  hreq req = {r, 0};
+  handle(b, &req, path);
+  return req.code ? req.code : 500;
+}
+
+static void handle(eco_batch_api *b, hreq *req, const char *path) {
   if (!b) {
     reply_err(req, 404, "not_found_error", NULL,
               "the Batch API is off on this router (set router.batch_api.db)");
-    return true;
+    return;
   }
-  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req->r);
   bool get = cmd == EVHTTP_REQ_GET, post = cmd == EVHTTP_REQ_POST;
   eco_error e = {0};
   char id[ECO_BATCHQ_ID_MAX] = "", tail[32] = "";
@@ -711,7 +746,7 @@ bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const ch
       files_create(b, req);
     else
       reply_err(req, 405, "invalid_request_error", NULL, "use POST");
-    return true;
+    return;
   }
   if (strcmp(path, "/v1/batches") == 0) {
     if (post)
@@ -720,14 +755,14 @@ bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const ch
       batches_list(b, req);
     else
       reply_err(req, 405, "invalid_request_error", NULL, "use GET or POST");
-    return true;
+    return;
   }
   bool files = path[4] == 'f';
   const char *rest = path + (files ? 10 : 12);
   size_t il = strcspn(rest, "/");
   if (il == 0 || il >= sizeof id || strlen(rest + il) >= sizeof tail) {
     reply_err(req, 404, "not_found_error", NULL, "no such endpoint");
-    return true;
+    return;
   }
   memcpy(id, rest, il);
   snprintf(tail, sizeof tail, "%s", rest + il);
@@ -765,7 +800,6 @@ bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const ch
   } else {
     reply_err(req, 404, "not_found_error", NULL, "no such endpoint");
   }
-  return true;
 }
 
 /* ---- life cycle ---------------------------------------------------------- */

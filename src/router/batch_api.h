@@ -35,8 +35,9 @@ typedef struct eco_batch_api eco_batch_api;
 /* Opens cfg->batch_api.db_path and starts the dispatcher threads. */
 int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batch_api **out,
                       eco_error *err);
-/* Answers req when path is a Batch API path; false when it is not one. */
-bool eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const char *path);
+/* Answers req when path is a Batch API path (b NULL: 404, the API is off)
+ * and returns the HTTP status sent; 0 when path is not a Batch API path. */
+int eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const char *path);
 /* The gateway reports interactive requests it sends to (+1) or finishes on
  * (-1) the node at url; batch work on a node backs off so that batch +
  * interactive stays within its max_batch. Any thread; b NULL is a no-op. */

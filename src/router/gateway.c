@@ -1473,6 +1473,7 @@ static void on_public(struct evhttp_request *req, void *arg) {
   memcpy(path, uri, pl);
   path[pl] = '\0';
   const char *m = method_of(req);
+  int code;
   if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0) {
     if (strcmp(m, "POST") != 0) {
       send_error(g, req, 405, "invalid_request_error", NULL, "use POST");
@@ -1491,8 +1492,8 @@ static void on_public(struct evhttp_request *req, void *arg) {
     send_json(g, req, 200, "OK", buf);
   } else if (strcmp(path, "/metrics") == 0) {
     handle_metrics(g, req);
-  } else if (eco_batch_api_handle(g->batch, req, path)) {
-    count_code(g, evhttp_request_get_response_code(req));
+  } else if ((code = eco_batch_api_handle(g->batch, req, path)) != 0) {
+    count_code(g, code);
   } else {
     send_error(g, req, 404, "not_found", NULL, "no such endpoint");
   }

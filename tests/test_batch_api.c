@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ static void nap(double s) {
 static pid_t spawn(const char *out_path, const char *const *args) {
   pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* no orphans when a test fails midway */
     FILE *f = freopen(out_path, "w", stdout);
     (void)f;
     FILE *e = freopen("/dev/null", "w", stderr);

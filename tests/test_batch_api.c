@@ -368,7 +368,7 @@ static void test_full_flow(void **state) {
 
 /* Capacity: 2 nodes x floor(4 x 60 s / 30 s) = 16 per 60 s slot, half kept
  * for interactive traffic: 8 batch requests per slot. */
-#define SLOW_CFG "slot: 60s, request_time: 30s, poll: 20ms, lease: 5s, concurrency: 2"
+#define SLOW_CFG "slot: 60s, request_time: 30s, poll: 20ms, lease: 5s, concurrency: 2, replan: 50ms"
 
 static void test_cancel_and_refusal(void **state) {
   (void)state;

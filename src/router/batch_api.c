@@ -191,8 +191,12 @@ static void replan_all(eco_batch_api *b, eco_batchq *q) {
     if (eco_batchq_count_pending(q, ids[i], &pend, &e) || pend == 0) continue;
     eco_batchq_assign *as = NULL;
     double pg = 0, rg = 0;
-    if (plan(b, q, ids[i], pend, eco_time_wall_s(), deadline, &as, &pg, &rg, &e) == 0)
-      eco_batchq_reassign(q, ids[i], as, (size_t)pend, &e);
+    if (plan(b, q, ids[i], pend, eco_time_wall_s(), deadline, &as, &pg, &rg, &e) == 0 &&
+        eco_batchq_reassign(q, ids[i], as, (size_t)pend, &e) == 0)
+      ECO_DEBUG(&b->log, MOD, "replanned %s: %lld pending, %.4g g predicted", ids[i],
+                (long long)pend, pg);
+    else /* the old plan stays (it was feasible when accepted) */
+      ECO_DEBUG(&b->log, MOD, "replan %s kept: %s", ids[i], eco_error_text(&e));
     free(as);
   }
   free(ids);

@@ -579,8 +579,8 @@ int eco_batchq_load(eco_batchq *q, const char *exclude_batch, double slot0_s, do
   sqlite3_stmt *st = NULL;
   int rc = prep(q,
                 "SELECT zone, MAX(0, CAST((not_before - ?2) / ?3 AS INTEGER)), COUNT(*)"
-                " FROM requests WHERE state IN ('pending','claimed') AND batch_id <> ?1"
-                " GROUP BY 1, 2",
+                " FROM requests WHERE state = 'claimed' OR (state = 'pending' AND batch_id <> ?1)"
+                " OR (state IN ('done','failed') AND not_before >= ?2) GROUP BY 1, 2",
                 &st, err);
   if (rc) return rc;
   sqlite3_bind_text(st, 1, exclude_batch ? exclude_batch : "", -1, SQLITE_TRANSIENT);

@@ -153,10 +153,12 @@ int eco_batchq_reassign(eco_batchq *q, const char *batch_id, const eco_batchq_as
                         size_t n, eco_error *err);
 
 /* The capacity ledger of the queue: adds to used[z * n_slots + s] the
- * requests of every batch but exclude_batch (NULL = none) that are still
- * pending or claimed in zone zone_names[z] with planned start in slot s of
- * the grid slot0_s + s * slot_s (earlier starts count in slot 0; later
- * than the grid and other zones are left out). */
+ * requests in zone zone_names[z] planned in slot s of the grid slot0_s +
+ * s * slot_s that hold capacity there: pending ones of every batch but
+ * exclude_batch (NULL = none; the batch being replanned), claimed ones of
+ * every batch (earlier starts count in slot 0: they run now), and done or
+ * failed ones planned in the grid (they used the current slot). Later than
+ * the grid and other zones are left out. */
 int eco_batchq_load(eco_batchq *q, const char *exclude_batch, double slot0_s, double slot_s,
                     size_t n_slots, const char *const *zone_names, size_t n_zones, int64_t *used,
                     eco_error *err);

@@ -7,10 +7,15 @@
  * stack with no generation). Prints requests/s, p50/p99 latency and the
  * ratio chat/health.
  *
- * Usage: bench_serve [SECONDS_PER_POINT=3] [MAX_TOKENS=16] [ATTRIBUTION=meter|cpu-time]
+ * With a MODEL argument the server runs the real batching engine on that
+ * GGUF instead (e.g. ../shared/models/stories260K-f32.gguf), so the numbers
+ * include generation.
+ *
+ * Usage: bench_serve [SECONDS_PER_POINT=3] [MAX_TOKENS=16] [ATTRIBUTION=meter|cpu-time] [MODEL]
  * (meter: the default serve path, polling the node meter at each request
  * start and finish; cpu-time: no meter polls).
  * Needs wrk on PATH. */
+#include "server/backend_engine.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
 
@@ -56,6 +61,7 @@ int main(int argc, char **argv) {
   int secs = argc > 1 ? atoi(argv[1]) : 3;
   int max_tokens = argc > 2 ? atoi(argv[2]) : 16;
   const char *attribution = argc > 3 ? argv[3] : "meter";
+  const char *model = argc > 4 ? argv[4] : NULL;
   if (secs < 1 || max_tokens < 1) {
     fprintf(stderr, "usage: bench_serve [SECONDS_PER_POINT] [MAX_TOKENS]\n");
     return 2;
@@ -64,14 +70,23 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bench_serve: wrk not found (scripts/install-deps.sh installs it)\n");
     return 1;
   }
-  eco_fake_cfg fc;
-  eco_fake_cfg_default(&fc);
-  fc.tokens_per_s = 0; /* unthrottled */
-  fc.max_batch = 16;
-  fc.queue_cap = 256;
-  fc.stop_at_script_end = false;
   eco_backend be;
-  if (eco_backend_fake_new(&fc, &be)) return 1;
+  if (model) {
+    eco_backend_engine_cfg bc = {.model_path = model, .max_batch = 16, .max_queue = 256};
+    eco_error berr = {0};
+    if (eco_backend_engine_new(&bc, &be, &berr)) {
+      fprintf(stderr, "bench_serve: %s\n", eco_error_text(&berr));
+      return 1;
+    }
+  } else {
+    eco_fake_cfg fc;
+    eco_fake_cfg_default(&fc);
+    fc.tokens_per_s = 0; /* unthrottled */
+    fc.max_batch = 16;
+    fc.queue_cap = 256;
+    fc.stop_at_script_end = false;
+    if (eco_backend_fake_new(&fc, &be)) return 1;
+  }
   eco_server_cfg sc;
   eco_server_cfg_default(&sc);
   sc.port = 0;
@@ -93,21 +108,24 @@ int main(int argc, char **argv) {
   char lua[] = "/tmp/eco_bench_serve_XXXXXX";
   int fd = mkstemp(lua);
   if (fd < 0) return 1;
-  char script[512];
+  eco_backend_info bi;
+  if (be.vt->info(be.self, &bi)) return 1;
+  char script[768];
   int n = snprintf(script, sizeof script,
                    "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                   "wrk.body = '{\"model\":\"fake-model\",\"max_tokens\":%d,\"messages\":"
+                   "wrk.body = '{\"model\":\"%s\",\"max_tokens\":%d,\"messages\":"
                    "[{\"role\":\"user\",\"content\":\"hello there\"}]}'\n",
-                   max_tokens);
+                   bi.model_name, max_tokens);
   if (write(fd, script, (size_t)n) != n) return 1;
   close(fd);
   char chat_url[128], health_url[128];
   snprintf(chat_url, sizeof chat_url, "http://127.0.0.1:%d/v1/chat/completions",
            eco_server_port(srv));
   snprintf(health_url, sizeof health_url, "http://127.0.0.1:%d/health", eco_server_port(srv));
-  printf("bench_serve: fake backend (unthrottled, %d tokens/request), %d s per point, loopback, "
+  printf("bench_serve: %s (%d tokens/request), %d s per point, loopback, "
          "energy attribution %s (%s)\n",
-         max_tokens, secs, attribution, st.meter ? st.meter->src.name : "no meter");
+         model ? model : "fake backend, unthrottled", max_tokens, secs, attribution,
+         st.meter ? st.meter->src.name : "no meter");
   printf("%-6s %-12s %12s %10s %10s %8s %14s\n", "conc", "endpoint", "req/s", "p50 ms", "p99 ms",
          "non2xx", "chat/health");
   int concs[] = {1, 4, 16};

@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == 0) {
     if (!r.model || (chat ? r.n_messages == 0 : r.prompt == NULL)) abort();
     if (r.max_tokens < 1 || r.max_tokens > lim.max_tokens_limit) abort();
-    eco_oai_usage u = {1, 2, NULL};
+    eco_oai_usage u = {1, 2, NULL, false, 0};
     char *s = eco_oai_response_json(chat, "id", 0, r.model, "x", 1, "stop", &u);
     if (!s) abort();
     free(s);

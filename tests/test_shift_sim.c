@@ -1,5 +1,5 @@
-/* Tests for src/sim/shift (the year-long shifting simulation), its SVG
- * writer, and `ecoinfer sim shift` on a shared trace. */
+/* Tests for src/sim/shift (the year-long shifting simulation) and
+ * `ecoinfer sim shift` on a shared trace (its SVG writer: tests/test_svg.c). */
 #include "testutil.h"
 
 #include "sim/shift.h"
@@ -108,40 +108,6 @@ static void test_two_zones(void **state) {
   free(b);
 }
 
-static size_t count(const char *s, const char *needle) {
-  size_t k = 0;
-  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-    k++;
-  return k;
-}
-
-static void test_svg(void **state) {
-  (void)state;
-  const char *groups[] = {"GB 24h", "A&B <4h>"};
-  const char *series[] = {"oracle", "seasonal-naive"};
-  double v[4] = {37.0, 14.9, 8.8, -1.5};
-  eco_svg_bars b = {.title = "t",
-                    .y_label = "saving, %",
-                    .n_groups = 2,
-                    .n_series = 2,
-                    .group_labels = groups,
-                    .series_labels = series,
-                    .values = v};
-  char *svg = NULL;
-  eco_error err = {0};
-  assert_int_equal(eco_svg_bar_chart(&b, &svg, &err), 0);
-  assert_true(strncmp(svg, "<svg", 4) == 0);
-  assert_non_null(strstr(svg, "</svg>"));
-  assert_non_null(strstr(svg, "A&amp;B &lt;4h&gt;"));
-  assert_null(strstr(svg, "A&B"));
-  /* 4 bars + 2 legend swatches + background */
-  assert_int_equal(count(svg, "<rect"), 7);
-  assert_non_null(strstr(svg, "<title>37.0</title>"));
-  free(svg);
-  b.n_groups = 0;
-  assert_int_equal(eco_svg_bar_chart(&b, &svg, &err), ECO_EINVAL);
-}
-
 /* The command on a real trace: perfect knowledge saves at least as much as
  * seasonal-naive, nothing is late, and files are written. */
 static void test_cli_gb(void **state) {
@@ -205,7 +171,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_square_wave),
       cmocka_unit_test(test_two_zones),
-      cmocka_unit_test(test_svg),
       cmocka_unit_test(test_cli_gb),
   };
   return cmocka_run_group_tests_name("shift_sim", tests, NULL, NULL);

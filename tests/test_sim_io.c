@@ -6,7 +6,7 @@
 #include "sim/device.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
-#include "sim/svg.h"
+#include "util/svg.h"
 #include "sim/workload.h"
 
 #include <jansson.h>

@@ -1,16 +1,173 @@
-/* ecoinfer bench batch: not implemented yet (batched generation, issue 5). */
+/* ecoinfer bench batch: throughput, latency and cost per token across
+ * batch sizes, on a real model, through the batching engine. */
 #include "cli/subcmd.h"
+#include "engine/batchbench.h"
+#include "engine/engine_model.h"
+#include "util/fs.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const eco_opt opts[] = {
+    {"model", 'm', "FILE", NULL, "GGUF model (or llama2.c .bin) to measure"},
+    {"batch", 'b', "LIST", NULL, "batch sizes, comma-separated (default 1,2,4,8,16)"},
+    {"prompt", 0, "N", NULL, "prompt tokens per request (default 64)"},
+    {"gen", 'n', "N", NULL, "generated tokens per request (default 64)"},
+    {"threads", 't', "N", NULL, "forward-pass threads (default: all cores)"},
+    {"repeats", 0, "N", NULL, "rounds per batch size, averaged (default 1)"},
+    {"csv", 0, "FILE", NULL, "write the results as CSV"},
+    {"svg", 0, "FILE", NULL, "write a plot of throughput and cost per token"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "bench batch",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with batched generation, issue 5.",
-    .max_args = -1,
+    .usage = "-m MODEL [--batch 1,2,4,8,16] [options]",
+    .summary = "Measure batching: aggregate and per-sequence tokens/s, latency, CPU time and\n"
+               "energy per token, peak memory, and the knee of the cost curve.",
+    .details = "Each batch size submits that many requests at once to a fresh batching engine\n"
+               "(one forward pass per step for all of them). Cost per token is energy when a\n"
+               "hardware meter is available, else CPU time of the whole process.",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
+
+static int parse_sizes(const char *s, uint32_t *out, size_t cap, size_t *n) {
+  *n = 0;
+  const char *p = s;
+  while (*p) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v <= 0 || v > 256 || *n >= cap) return ECO_EINVAL;
+    out[(*n)++] = (uint32_t)v;
+    p = end;
+    if (*p == ',')
+      p++;
+    else if (*p)
+      return ECO_EINVAL;
+  }
+  return *n ? ECO_OK : ECO_EINVAL;
+}
 
 int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "bench batch", "batched generation, issue 5");
+  const char *path = eco_cli_get(cli, "model");
+  if (!path) {
+    eco_cli_error(cli, "bench batch", "missing -m MODEL");
+    return ECO_EXIT_USAGE;
+  }
+  uint32_t sizes[32];
+  size_t n_sizes;
+  const char *bl = eco_cli_get(cli, "batch");
+  if (parse_sizes(bl ? bl : "1,2,4,8,16", sizes, 32, &n_sizes)) {
+    eco_cli_error(cli, "bench batch", "bad --batch '%s' (e.g. 1,2,4,8,16)", bl);
+    return ECO_EXIT_USAGE;
+  }
+  int64_t prompt, gen, threads, repeats;
+  if (eco_cli_get_int(cli, "prompt", 64, &prompt) || eco_cli_get_int(cli, "gen", 64, &gen) ||
+      eco_cli_get_int(cli, "threads", 0, &threads) ||
+      eco_cli_get_int(cli, "repeats", 1, &repeats) || prompt < 1 || gen < 1 || repeats < 1 ||
+      threads < 0)
+    return ECO_EXIT_USAGE;
+  if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+
+  int exit_code = ECO_EXIT_RUNTIME;
+  eco_error err = {0};
+  eco_model *m = NULL;
+  eco_engine_model *em = NULL;
+  eco_bench_batch_point *pts = NULL;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  uint32_t max_b = 1;
+  for (size_t i = 0; i < n_sizes; i++)
+    if (sizes[i] > max_b) max_b = sizes[i];
+  if ((rc = eco_model_load(path, &m, &err))) {
+    eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+    goto out;
+  }
+  uint32_t step = max_b * (uint32_t)prompt + max_b;
+  if ((rc = eco_engine_model_new(m, (int)threads, max_b, step, &em, &err))) {
+    eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+    goto out;
+  }
+  eco_engine_model_ops ops;
+  uint32_t n_ctx = (uint32_t)(prompt + gen);
+  eco_engine_model_ops_fill(em, n_ctx, &ops);
+  pts = calloc(n_sizes, sizeof *pts);
+  if (!pts) goto out;
+  eco_bench_batch_cfg bc = {.sizes = sizes,
+                            .n_sizes = n_sizes,
+                            .prompt_tokens = (uint32_t)prompt,
+                            .gen_tokens = (uint32_t)gen,
+                            .repeats = (uint32_t)repeats};
+  if ((rc = eco_bench_batch_run(&ops, em, &bc, pts, &err))) {
+    eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+    goto out;
+  }
+  int knee = eco_bench_knee(pts, n_sizes);
+  const char *csv = eco_cli_get(cli, "csv"), *svg = eco_cli_get(cli, "svg");
+  if (csv) {
+    eco_sb_reset(&sb);
+    eco_bench_batch_csv(pts, n_sizes, &sb);
+    if (eco_fs_write_atomic(csv, sb.data, sb.len, &err)) {
+      eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+      goto out;
+    }
+  }
+  if (svg) {
+    char title[256];
+    snprintf(title, sizeof title, "bench batch: %s, %lld+%lld tokens, %lld threads",
+             strrchr(path, '/') ? strrchr(path, '/') + 1 : path, (long long)prompt, (long long)gen,
+             (long long)threads);
+    eco_sb_reset(&sb);
+    eco_bench_batch_svg(pts, n_sizes, knee, title, &sb);
+    if (eco_fs_write_atomic(svg, sb.data, sb.len, &err)) {
+      eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+      goto out;
+    }
+  }
+  if (cli->json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n_sizes; i++) {
+      const eco_bench_batch_point *p = &pts[i];
+      json_array_append_new(
+          arr, json_pack("{s:i,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:I}", "batch", (int)p->batch,
+                         "generated", (json_int_t)p->generated, "wall_s", p->wall_s, "agg_tok_s",
+                         p->agg_tok_s, "seq_tok_s", p->seq_tok_s, "latency_mean_s",
+                         p->latency_mean_s, "ttft_mean_s", p->ttft_mean_s, "cpu_s", p->cpu_s,
+                         "cpu_per_tok_s", p->cpu_per_tok_s, "j_per_tok",
+                         p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(),
+                         "peak_rss_bytes", (json_int_t)p->peak_rss));
+    }
+    json_t *o =
+        json_pack("{s:s,s:I,s:I,s:I,s:o,s:o}", "model", path, "prompt_tokens", (json_int_t)prompt,
+                  "gen_tokens", (json_int_t)gen, "threads", (json_int_t)threads, "points", arr,
+                  "knee_batch", knee >= 0 ? json_integer(pts[knee].batch) : json_null());
+    char *s = json_dumps(o, JSON_INDENT(2));
+    json_decref(o);
+    if (s) {
+      eco_cli_out(s);
+      eco_cli_out("\n");
+      free(s);
+    }
+  } else {
+    eco_sb_reset(&sb);
+    eco_sb_printf(&sb, "model %s, %lld prompt + %lld generated tokens, %lld threads\n", path,
+                  (long long)prompt, (long long)gen, (long long)threads);
+    eco_bench_batch_table(pts, n_sizes, knee, &sb);
+    eco_cli_out(eco_sb_str(&sb));
+  }
+  exit_code = ECO_EXIT_OK;
+out:
+  eco_sb_free(&sb);
+  free(pts);
+  eco_engine_model_free(em);
+  eco_model_free(m);
+  return exit_code;
 }

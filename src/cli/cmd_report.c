@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
+#include "util/svg.h"
 #include "util/timeutil.h"
 
 #include <jansson.h>
@@ -106,71 +107,65 @@ static json_t *agg_json(const eco_ledger_agg *a) {
 }
 
 /* Bars: gCO2e per hour (left axis); line: energy-weighted intensity
- * (right axis). */
+ * (right axis); x: the hour keys. */
 static int write_svg(const char *path, const eco_ledger_agg *h, size_t n, eco_error *err) {
-  const double W = 900, H = 420, L = 70, R = 70, T = 40, B = 70;
-  double pw = W - L - R, ph = H - T - B;
-  double maxg = 0, maxi = 0;
-  for (size_t i = 0; i < n; i++) {
-    maxg = fmax(maxg, h[i].total_g);
-    maxi = fmax(maxi, h[i].intensity_gco2_kwh);
-  }
-  if (maxg <= 0) maxg = 1;
-  if (maxi <= 0) maxi = 1;
+  size_t m = n ? n : 1;
+  double *x = calloc(m, sizeof *x), *g = calloc(m, sizeof *g), *ci = calloc(m, sizeof *ci);
+  const char **keys = calloc(m, sizeof *keys);
+  char **tips = calloc(m, sizeof *tips);
   eco_strbuf sb;
   eco_sb_init(&sb);
-  eco_sb_printf(&sb,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"11\">\n",
-                W, H, W, H);
-  eco_sb_printf(&sb, "<title>ecoinfer: carbon per hour and grid intensity</title>\n");
-  eco_sb_printf(&sb, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-  eco_sb_printf(&sb,
-                "<text x=\"%.0f\" y=\"22\" font-size=\"14\">Carbon per hour (bars, gCO2e) and "
-                "grid intensity (line, gCO2e/kWh)</text>\n",
-                L);
-  /* axes and ticks */
-  eco_sb_printf(&sb,
-                "<g stroke=\"#444\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/></g>\n",
-                L, T, L, T + ph, L, T + ph, L + pw, T + ph, L + pw, T, L + pw, T + ph);
-  for (int k = 0; k <= 4; k++) {
-    double y = T + ph - ph * k / 4.0;
-    eco_sb_printf(&sb,
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#2a6\">%.3g</text>"
-                  "<text x=\"%.1f\" y=\"%.1f\" fill=\"#c42\">%.0f</text>\n",
-                  L - 4, y + 4, maxg * k / 4.0, L + pw + 4, y + 4, maxi * k / 4.0);
-  }
-  double bw = n ? pw / (double)n : pw;
-  eco_sb_printf(&sb, "<g fill=\"#2a6\" fill-opacity=\"0.7\">\n");
+  int rc = ECO_ENOMEM;
+  if (!x || !g || !ci || !keys || !tips) goto fail;
   for (size_t i = 0; i < n; i++) {
-    double bh = ph * h[i].total_g / maxg;
-    eco_sb_printf(&sb,
-                  "<rect x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"><title>%s: %.4g g, "
-                  "%lld requests</title></rect>\n",
-                  L + bw * (double)i + bw * 0.1, T + ph - bh, bw * 0.8, bh, h[i].key, h[i].total_g,
-                  (long long)h[i].requests);
+    char tip[160];
+    snprintf(tip, sizeof tip, "%s: %.4g g, %lld requests", h[i].key, h[i].total_g,
+             (long long)h[i].requests);
+    if (!(tips[i] = strdup(tip))) goto fail;
+    x[i] = (double)i;
+    g[i] = h[i].total_g;
+    ci[i] = h[i].intensity_gco2_kwh;
+    keys[i] = h[i].key;
   }
-  eco_sb_printf(&sb, "</g>\n<polyline fill=\"none\" stroke=\"#c42\" stroke-width=\"2\" points=\"");
-  for (size_t i = 0; i < n; i++)
-    eco_sb_printf(&sb, "%s%.2f,%.2f", i ? " " : "", L + bw * ((double)i + 0.5),
-                  T + ph - ph * h[i].intensity_gco2_kwh / maxi);
-  eco_sb_printf(&sb, "\"/>\n");
-  /* x labels: at most ~12 */
-  size_t step = n > 12 ? (n + 11) / 12 : 1;
-  for (size_t i = 0; i < n; i += step)
-    eco_sb_printf(&sb,
-                  "<text x=\"%.2f\" y=\"%.2f\" text-anchor=\"end\" "
-                  "transform=\"rotate(-40 %.2f %.2f)\">%s</text>\n",
-                  L + bw * ((double)i + 0.5), T + ph + 14, L + bw * ((double)i + 0.5), T + ph + 14,
-                  h[i].key);
-  if (n == 0)
-    eco_sb_printf(&sb, "<text x=\"%.0f\" y=\"%.0f\">no receipts in the window</text>\n", L + 20,
-                  T + ph / 2);
-  eco_sb_printf(&sb, "</svg>\n");
-  int rc = sb.oom ? eco_error_set(err, ECO_ENOMEM, "out of memory")
-                  : eco_fs_write_atomic(path, eco_sb_str(&sb), sb.len, err);
+  eco_svg_series s[2] = {{.name = "carbon, gCO2e",
+                          .x = x,
+                          .y = g,
+                          .n = n,
+                          .bars = true,
+                          .color = "#2a6",
+                          .tips = (const char *const *)tips},
+                         {.name = "grid intensity, gCO2e/kWh (right axis)",
+                          .x = x,
+                          .y = ci,
+                          .n = n,
+                          .right_axis = true,
+                          .color = "#c42"}};
+  eco_svg_chart c = {.title = "Carbon per hour (bars, gCO2e) and grid intensity (line, gCO2e/kWh)",
+                     .xlabel = "hour (UTC)",
+                     .ylabel = "gCO2e per hour",
+                     .y2label = "grid intensity, gCO2e/kWh",
+                     .width = 900,
+                     .height = 480,
+                     .xmin = -0.5,
+                     .xmax = n ? (double)n - 0.5 : 0.5,
+                     .xticks = x,
+                     .xtick_labels = keys,
+                     .n_xticks = n,
+                     .xtick_rotate = true,
+                     .note = n ? NULL : "no receipts in the window"};
+  if ((rc = eco_svg_chart_write(&sb, &c, s, 2))) goto fail;
+  rc = eco_fs_write_atomic(path, eco_sb_str(&sb), sb.len, err);
+  goto done;
+fail:
+  rc = eco_error_set(err, rc, rc == ECO_ENOMEM ? "svg: out of memory" : "svg: cannot draw chart");
+done:
+  for (size_t i = 0; tips && i < n; i++)
+    free(tips[i]);
+  free(tips);
+  free(keys);
+  free(x);
+  free(g);
+  free(ci);
   eco_sb_free(&sb);
   return rc;
 }

@@ -1,10 +1,13 @@
 /* ecoinfer route: the carbon-aware router in front of a cluster of
  * OpenAI-compatible nodes (see docs/router.md). */
+#include "carbon/accounting.h"
 #include "cli/cli.h"
+#include "util/timeutil.h"
 #include "router/router.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,6 +63,18 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
     eco_router_cfg_free(&cfg);
     return ECO_EXIT_USAGE;
   }
+  /* Zone intensities through the shared accounting schema when configured
+   * (carbon.provider: static | trace | electricitymaps | ...); otherwise the
+   * router's shorthand (carbon.trace path, zones:) applies. */
+  eco_intensity_provider *prov = NULL;
+  if (eco_cfg_find(cli->cfg, NULL, "carbon.provider") || getenv("ECOINFER_CARBON_PROVIDER")) {
+    if (eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), &prov, &err) != 0) {
+      eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+      eco_router_cfg_free(&cfg);
+      return ECO_EXIT_USAGE;
+    }
+    cfg.intensity = prov;
+  }
   sigctx s;
   sigemptyset(&s.set);
   sigaddset(&s.set, SIGINT);
@@ -70,6 +85,7 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   if (eco_router_new(&cfg, &cli->log, &r, &err) != 0) {
     eco_cli_error(cli, "route", "%s", eco_error_text(&err));
     eco_router_cfg_free(&cfg);
+    eco_intensity_free(prov);
     return ECO_EXIT_RUNTIME;
   }
   s.r = r;
@@ -88,5 +104,6 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   }
   eco_router_free(r);
   eco_router_cfg_free(&cfg);
+  eco_intensity_free(prov);
   return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

@@ -1,16 +1,292 @@
-/* ecoinfer run: not implemented yet (the inference engine, issue 4). */
+/* ecoinfer run: generate text with a local model, streaming it to stdout,
+ * then one summary line (or a JSON object with --json). */
 #include "cli/cli.h"
+#include "engine/chat.h"
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "engine/tokenizer.h"
+#include "util/cpu.h"
+#include "util/fs.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const eco_opt opts[] = {
+    {"model", 'm', "FILE", NULL, "GGUF model or llama2.c .bin checkpoint"},
+    {"prompt", 'p', "TEXT", NULL, "prompt text (with --chat: the user message); default: stdin"},
+    {"chat", 0, NULL, NULL, "format the prompt with the model's chat template"},
+    {"system", 0, "TEXT", NULL, "system message for --chat"},
+    {"n-predict", 'n', "N", NULL, "tokens to generate (default 128)"},
+    {"threads", 't', "N", NULL, "threads (default: physical cores)"},
+    {"ctx", 'c', "N", NULL, "context length (default: the model's, at most 4096)"},
+    {"seed", 's', "S", NULL, "sampling seed (default 0)"},
+    {"temp", 0, "T", NULL, "temperature; 0 = greedy (default 0.8)"},
+    {"top-k", 0, "K", NULL, "top-k, 0 = off (default 40)"},
+    {"top-p", 0, "P", NULL, "top-p, 1 = off (default 0.95)"},
+    {"min-p", 0, "P", NULL, "min-p, 0 = off (default 0.05)"},
+    {"repeat-penalty", 0, "F", NULL, "repetition penalty, 1 = off (default 1)"},
+    {"repeat-last-n", 0, "N", NULL, "tokens the penalty looks back (default 64)"},
+    {"stop", 0, "TEXT", NULL, "stop when this text is generated (repeatable)"},
+    {"ignore-eos", 0, NULL, NULL, "do not stop at end-of-generation tokens"},
+    {"tokenizer", 0, "FILE", NULL, "llama2.c tokenizer.bin for .bin models"},
+};
 
 static const eco_cmd_spec spec = {
     .name = "run",
-    .usage = "[options]",
-    .summary = "Not implemented yet: arrives with the inference engine, issue 4.",
-    .max_args = -1,
+    .usage = "-m MODEL [-p TEXT | --chat] [options]",
+    .summary = "Generate text with a local GGUF (or llama2.c) model.",
+    .details = "Streams the generated text, then prints one line: prompt tokens/s, generated\n"
+               "tokens/s, wall time and peak memory (a JSON object with --json).",
+    .opts = opts,
+    .n_opts = sizeof opts / sizeof opts[0],
+    .min_args = 0,
+    .max_args = 0,
 };
+
+static int read_stdin(eco_strbuf *sb) {
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, stdin)) > 0)
+    if (eco_sb_append(sb, buf, n)) return ECO_ENOMEM;
+  return 0;
+}
+
+static int load_tokenizer(const eco_cli *cli, const char *model_path, const eco_model *m,
+                          eco_tokenizer **tok, eco_error *err) {
+  if (m->gguf) return eco_tokenizer_from_gguf(m->gguf, tok, err);
+  const char *tp = eco_cli_get(cli, "tokenizer");
+  char path[4096];
+  if (!tp) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", model_path);
+    if (eco_fs_join(path, sizeof path, dirname(tmp), "tokenizer.bin"))
+      return eco_error_set(err, ECO_EINVAL, "path too long");
+    if (!eco_fs_exists(path))
+      return eco_error_set(err, ECO_EINVAL,
+                           "a llama2.c model needs its tokenizer: pass --tokenizer FILE");
+    tp = path;
+  }
+  return eco_tokenizer_from_llama2c(tp, (uint32_t)m->hp.n_vocab, tok, err);
+}
+
+typedef struct run_stats {
+  int n_prompt, n_gen;
+  double prompt_s, gen_s, wall_s;
+  const char *stop_reason;
+} run_stats;
+
+static void emit(const char *s, size_t n) {
+  if (n) {
+    fwrite(s, 1, n, stdout);
+    fflush(stdout);
+  }
+}
 
 int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  return eco_cli_not_implemented(cli, "run", "the inference engine, issue 4");
+  const char *model_path = eco_cli_get(cli, "model");
+  if (!model_path) {
+    eco_cli_error(cli, "run", "-m MODEL is required");
+    return ECO_EXIT_USAGE;
+  }
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  int64_t n_predict, threads, ctx_len, seed, top_k, last_n;
+  double temp, top_p, min_p, rep;
+  if (eco_cli_get_int(cli, "n-predict", 128, &n_predict) ||
+      eco_cli_get_int(cli, "threads", ci.physical_cores > 0 ? ci.physical_cores : 1, &threads) ||
+      eco_cli_get_int(cli, "ctx", 0, &ctx_len) || eco_cli_get_int(cli, "seed", 0, &seed) ||
+      eco_cli_get_int(cli, "top-k", 40, &top_k) ||
+      eco_cli_get_int(cli, "repeat-last-n", 64, &last_n) ||
+      eco_cli_get_double(cli, "temp", 0.8, &temp) ||
+      eco_cli_get_double(cli, "top-p", 0.95, &top_p) ||
+      eco_cli_get_double(cli, "min-p", 0.05, &min_p) ||
+      eco_cli_get_double(cli, "repeat-penalty", 1.0, &rep))
+    return ECO_EXIT_USAGE;
+  if (n_predict < 0 || threads < 1 || threads > 1024 || ctx_len < 0 || last_n < 0 || rep <= 0) {
+    eco_cli_error(cli, "run", "invalid numeric option");
+    return ECO_EXIT_USAGE;
+  }
+  const char *stops[16];
+  size_t n_stops = 0;
+  for (size_t i = 0; i < cli->n_values && n_stops < 16; i++)
+    if (strcmp(cli->opt_name[i], "stop") == 0) stops[n_stops++] = cli->opt_value[i];
+
+  const uint64_t t0 = eco_time_mono_ns();
+  eco_error err = {0};
+  eco_model *m = NULL;
+  eco_tokenizer *tok = NULL;
+  eco_ctx *ctx = NULL;
+  eco_kv *kv = NULL;
+  eco_sampler *smp = NULL;
+  eco_strbuf prompt, text;
+  eco_sb_init(&prompt);
+  eco_sb_init(&text);
+  int32_t *ids = NULL;
+  float *logits = NULL;
+  eco_stop stop = {0};
+  run_stats st = {.stop_reason = "length"};
+  int exit_code = ECO_EXIT_RUNTIME;
+
+  if ((rc = eco_model_load(model_path, &m, &err))) goto fail;
+  if ((rc = load_tokenizer(cli, model_path, m, &tok, &err))) goto fail;
+  const char *ptext = eco_cli_get(cli, "prompt");
+  eco_strbuf in;
+  eco_sb_init(&in);
+  if (!ptext) {
+    if (read_stdin(&in)) {
+      eco_sb_free(&in);
+      rc = eco_error_set(&err, ECO_EIO, "cannot read the prompt from stdin");
+      goto fail;
+    }
+    ptext = eco_sb_str(&in);
+  }
+  bool chat = eco_cli_flag(cli, "chat");
+  if (chat) {
+    char tmpl[65536];
+    bool has_tmpl =
+        m->gguf && eco_gguf_get_str(m->gguf, "tokenizer.chat_template", tmpl, sizeof tmpl) == 0;
+    eco_chat_msg msgs[2];
+    size_t nm = 0;
+    const char *sys = eco_cli_get(cli, "system");
+    if (sys) msgs[nm++] = (eco_chat_msg){.role = "system", .content = sys};
+    msgs[nm++] = (eco_chat_msg){.role = "user", .content = ptext};
+    rc = eco_chat_apply(has_tmpl ? tmpl : NULL, msgs, nm, true, &prompt, NULL, &cli->log, &err);
+  } else {
+    rc = eco_sb_puts(&prompt, ptext);
+  }
+  eco_sb_free(&in);
+  if (rc) goto fail;
+
+  size_t n_ids = 0;
+  const size_t plen = prompt.len;
+  rc = eco_tokenizer_encode(tok, eco_sb_str(&prompt), plen, true, chat, NULL, 0, &n_ids);
+  if (rc && rc != ECO_EOVERFLOW) goto fail;
+  ids = malloc((n_ids + 1) * sizeof *ids);
+  if (!ids) {
+    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
+    goto fail;
+  }
+  if ((rc = eco_tokenizer_encode(tok, eco_sb_str(&prompt), plen, true, chat, ids, n_ids, &n_ids)))
+    goto fail;
+  if (n_ids == 0) {
+    rc = eco_error_set(&err, ECO_EINVAL, "the prompt is empty (no tokens)");
+    goto fail;
+  }
+  int n_ctx = (int)(ctx_len ? ctx_len : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
+  if (n_ctx <= 0) n_ctx = 2048;
+  if ((int64_t)n_ids + 1 > n_ctx) {
+    rc = eco_error_set(&err, ECO_ECONTEXT,
+                       "context length exceeded: the prompt has %zu tokens, the context holds %d",
+                       n_ids, n_ctx);
+    goto fail;
+  }
+  if ((rc = eco_ctx_new(m, (int)threads, 64, &ctx, &err)) || (rc = eco_kv_new(m, n_ctx, &kv, &err)))
+    goto fail;
+  eco_sampler_params sp = {.temperature = (float)temp,
+                           .top_k = (int)top_k,
+                           .top_p = (float)top_p,
+                           .min_p = (float)min_p,
+                           .repeat_penalty = (float)rep,
+                           .repeat_last_n = (int)last_n,
+                           .seed = (uint64_t)seed};
+  if ((rc = eco_sampler_new(&sp, m->hp.n_vocab, &smp, &err))) goto fail;
+  for (size_t i = 0; i < n_ids; i++)
+    eco_sampler_accept(smp, ids[i]);
+  if (eco_stop_init(&stop, stops, n_stops)) {
+    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
+    goto fail;
+  }
+  logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+  if (!logits) {
+    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
+    goto fail;
+  }
+  st.n_prompt = (int)n_ids;
+  uint64_t tp0 = eco_time_mono_ns();
+  if ((rc = eco_forward_seq(ctx, kv, ids, (int)n_ids, logits, &err))) goto fail;
+  st.prompt_s = (double)(eco_time_mono_ns() - tp0) / 1e9;
+  eco_tok_stream ts;
+  eco_tok_stream_init(&ts, tok, false);
+  const bool ignore_eos = eco_cli_flag(cli, "ignore-eos");
+  const uint64_t tg0 = eco_time_mono_ns();
+  for (int64_t i = 0; i < n_predict; i++) {
+    int32_t t = eco_sampler_sample(smp, logits);
+    if (!ignore_eos && eco_tokenizer_is_eog(tok, t)) {
+      st.stop_reason = "eos";
+      break;
+    }
+    st.n_gen++;
+    eco_sb_reset(&text);
+    if ((rc = eco_tok_stream_push(&ts, t, &text))) goto fail;
+    const char *e;
+    size_t el;
+    bool hit = eco_stop_feed(&stop, text.data ? text.data : "", text.len, &e, &el);
+    emit(e, el);
+    if (hit) {
+      st.stop_reason = "stop";
+      break;
+    }
+    if (i + 1 == n_predict) break;
+    if (kv->n_past + 1 > kv->n_ctx) {
+      st.stop_reason = "context";
+      break;
+    }
+    if ((rc = eco_forward_seq(ctx, kv, &t, 1, logits, &err))) goto fail;
+  }
+  st.gen_s = (double)(eco_time_mono_ns() - tg0) / 1e9;
+  if (!stop.hit) {
+    eco_sb_reset(&text);
+    eco_tok_stream_flush(&ts, &text);
+    const char *e;
+    size_t el;
+    (void)eco_stop_feed(&stop, text.data ? text.data : "", text.len, &e, &el);
+    emit(e, el);
+    eco_stop_flush(&stop, &e, &el);
+    emit(e, el);
+  }
+  st.wall_s = (double)(eco_time_mono_ns() - t0) / 1e9;
+  const double peak_mb = (double)eco_mem_peak_rss() / (1024.0 * 1024.0);
+  const double pps = st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0;
+  const double gps = st.gen_s > 0 && st.n_gen > 0 ? st.n_gen / st.gen_s : 0;
+  if (cli->json) {
+    json_t *o = json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i}", "model",
+                          model_path, "prompt_tokens", st.n_prompt, "prompt_tok_per_s", pps,
+                          "gen_tokens", st.n_gen, "gen_tok_per_s", gps, "wall_s", st.wall_s,
+                          "peak_rss_mb", peak_mb, "stop_reason", st.stop_reason, "threads",
+                          (int)threads, "simd", eco_simd_name(eco_ctx_simd(ctx)), "n_ctx", n_ctx);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    printf("\n%s\n", s ? s : "{}");
+    free(s);
+    json_decref(o);
+  } else {
+    printf("\n[prompt %d tok, %.1f tok/s | gen %d tok, %.1f tok/s | wall %.2f s | peak RSS "
+           "%.1f MB | %s, %d threads, stop: %s]\n",
+           st.n_prompt, pps, st.n_gen, gps, st.wall_s, peak_mb, eco_simd_name(eco_ctx_simd(ctx)),
+           (int)threads, st.stop_reason);
+  }
+  exit_code = ECO_EXIT_OK;
+  goto out;
+fail:
+  eco_cli_error(cli, "run", "%s", eco_error_text(&err));
+  exit_code = rc == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
+out:
+  eco_stop_free(&stop);
+  free(logits);
+  free(ids);
+  eco_sb_free(&prompt);
+  eco_sb_free(&text);
+  eco_sampler_free(smp);
+  eco_kv_free(kv);
+  eco_ctx_free(ctx);
+  eco_tokenizer_free(tok);
+  eco_model_free(m);
+  return exit_code;
 }

@@ -1,9 +1,11 @@
 /* ecoinfer serve: the OpenAI-compatible node server (issue 6).
  *
- * Until the engine's batch scheduler lands, `--fake-backend` serves the
- * deterministic fake backend (src/server/backend_fake.h) for demos and
- * tests; `-m MODEL.gguf` reports that the engine is not available yet. */
+ * `-m MODEL.gguf` serves the model through the batching engine
+ * (src/server/backend_engine.h: continuous batching, KV-budget admission);
+ * `--fake-backend` serves the deterministic fake backend
+ * (src/server/backend_fake.h) for demos and tests. */
 #include "cli/cli.h"
+#include "server/backend_engine.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
 #include "util/fs.h"
@@ -41,9 +43,13 @@ static const eco_cmd_spec spec = {
         "POST /admin/drain. SIGTERM drains in-flight requests, then exits.\n"
         "Config keys: server.max_body_bytes, server.max_header_bytes, server.max_tokens,\n"
         "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
-        "server.fake.* (max_batch, queue_cap, context_length), energy.cpu_watts,\n"
+        "engine: server.threads, server.context_length, server.max_batch (4),\n"
+        "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
+        "server.prefill_chunk (128); server.fake.* for --fake-backend; energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
-        "ledger.path (every receipt is appended). See docs/server.md, docs/accounting.md.",
+        "ledger.path (every receipt is appended), directive.* (levels, route caps, level,\n"
+        "completion_level, enabled; see docs/directives.md). See docs/server.md,\n"
+        "docs/accounting.md.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -90,14 +96,24 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "serve", "a server setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
-  if (!fake) {
-    if (!model[0])
-      eco_cli_error(cli, "serve", "give a model with -m MODEL.gguf (or --fake-backend for a demo)");
-    else
-      eco_cli_error(cli, "serve",
-                    "the engine's batch scheduler is not available in this build yet (issue 5); "
-                    "use --fake-backend to run the server with the scripted fake backend");
-    return fake ? ECO_EXIT_RUNTIME : ECO_EXIT_USAGE;
+  int64_t threads, n_ctx, e_batch, e_queue, kv_budget, chunk;
+  if (eco_cfg_int(c, NULL, "server.threads", 0, &threads, &err) ||
+      eco_cfg_int(c, NULL, "server.context_length", 0, &n_ctx, &err) ||
+      eco_cfg_int(c, NULL, "server.max_batch", 4, &e_batch, &err) ||
+      eco_cfg_int(c, NULL, "server.max_queue", 64, &e_queue, &err) ||
+      eco_cfg_int(c, NULL, "server.kv_budget_bytes", 0, &kv_budget, &err) ||
+      eco_cfg_int(c, NULL, "server.prefill_chunk", 128, &chunk, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (threads < 0 || n_ctx < 0 || e_batch < 1 || e_batch > 256 || e_queue < 1 || kv_budget < 0 ||
+      chunk < 1) {
+    eco_cli_error(cli, "serve", "an engine setting is out of range (see --help)");
+    return ECO_EXIT_USAGE;
+  }
+  if (!fake && !model[0]) {
+    eco_cli_error(cli, "serve", "give a model with -m MODEL.gguf (or --fake-backend for a demo)");
+    return ECO_EXIT_USAGE;
   }
   sc.port = (int)port;
   sc.admin_port = (int)admin_port;
@@ -116,6 +132,12 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     sc.n_api_keys = 1;
   }
   if (alias[0]) sc.model_alias = alias;
+  eco_srv_directive_cfg dir;
+  if (eco_srv_directive_cfg_load(c, &dir, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (dir.enabled) sc.directive = &dir;
 
   /* every receipt goes to the ledger: default to one beside the models */
   char ledger[4200];
@@ -151,18 +173,36 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   if (st.meter)
     ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,
              st.meter->src.detail, st.meter->src.estimated ? ", estimated" : "");
-  eco_fake_cfg fc;
-  eco_fake_cfg_default(&fc);
-  fc.tokens_per_s = rate;
-  fc.max_batch = (int)batch;
-  fc.queue_cap = (int)qcap;
-  fc.context_length = (int)ctx;
-  if (alias[0]) fc.model_name = alias;
   eco_backend be;
-  if (eco_backend_fake_new(&fc, &be)) {
-    eco_cli_error(cli, "serve", "cannot start the fake backend");
-    eco_srv_accounting_close(&st);
-    return ECO_EXIT_RUNTIME;
+  if (fake) {
+    eco_fake_cfg fc;
+    eco_fake_cfg_default(&fc);
+    fc.tokens_per_s = rate;
+    fc.max_batch = (int)batch;
+    fc.queue_cap = (int)qcap;
+    fc.context_length = (int)ctx;
+    if (alias[0]) fc.model_name = alias;
+    if (eco_backend_fake_new(&fc, &be)) {
+      eco_cli_error(cli, "serve", "cannot start the fake backend");
+      eco_srv_accounting_close(&st);
+      return ECO_EXIT_RUNTIME;
+    }
+  } else {
+    /* The real engine: the model served by the batching engine. */
+    eco_backend_engine_cfg bc = {.model_path = model,
+                                 .model_name = alias[0] ? alias : NULL,
+                                 .threads = (int)threads,
+                                 .n_ctx = (uint32_t)n_ctx,
+                                 .max_batch = (uint32_t)e_batch,
+                                 .max_queue = (uint32_t)e_queue,
+                                 .kv_budget_bytes = (uint64_t)kv_budget,
+                                 .prefill_chunk = (uint32_t)chunk,
+                                 .log = &cli->log};
+    if (eco_backend_engine_new(&bc, &be, &err)) {
+      eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+      eco_srv_accounting_close(&st);
+      return ECO_EXIT_RUNTIME;
+    }
   }
   eco_server *srv;
   if (eco_server_new(&sc, &be, &acct, &cli->log, &srv, &err)) {

@@ -7,6 +7,7 @@
 #include "sim/shift.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
+#include "util/svg.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -213,7 +214,8 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   eco_sb_init(&tab);
   eco_sb_init(&csv);
   eco_sb_init(&ferr);
-  char *svg = NULL;
+  eco_strbuf svg;
+  eco_sb_init(&svg);
   size_t n_rows = 0;
   if (!ss || !rows || !jres || !jerr || !zone_ci) {
     eco_cli_error(cli, cmd, "out of memory");
@@ -381,7 +383,7 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
                       .group_labels = (const char *const *)gl,
                       .series_labels = (const char *const *)sl,
                       .values = vals};
-    if (!src) src = eco_svg_bar_chart(&b, &svg, &err);
+    if (!src) src = eco_svg_bar_chart(&svg, &b);
     for (size_t g = 0; gl && g < ng; g++)
       free(gl[g]);
     for (size_t f = 0; sl && f < n_fc; f++)
@@ -389,9 +391,11 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
     free(gl);
     free(sl);
     free(vals);
-    if (src || eco_fs_write_atomic(svg_path, svg, strlen(svg), &err)) {
+    if (src || eco_fs_write_atomic(svg_path, eco_sb_str(&svg), svg.len, &err)) {
       eco_cli_error(cli, cmd, "svg: %s",
-                    src == ECO_ENOMEM ? "out of memory" : eco_error_text(&err));
+                    src == ECO_ENOMEM   ? "out of memory"
+                    : src == ECO_EINVAL ? "nothing to plot"
+                                        : eco_error_text(&err));
       goto done;
     }
   }
@@ -421,7 +425,7 @@ done:
   free(zone_ci);
   free(ss);
   free(rows);
-  free(svg);
+  eco_sb_free(&svg);
   eco_sb_free(&tab);
   eco_sb_free(&csv);
   eco_sb_free(&ferr);

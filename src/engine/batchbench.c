@@ -1,10 +1,12 @@
 #include "engine/batchbench.h"
 
 #include "util/cpu.h"
+#include "util/svg.h"
 #include "util/timeutil.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,68 +234,60 @@ void eco_bench_batch_csv(const eco_bench_batch_point *pts, size_t n, eco_strbuf 
 
 void eco_bench_batch_svg(const eco_bench_batch_point *pts, size_t n, int knee, const char *title,
                          eco_strbuf *out) {
-  const double W = 720, H = 400, L = 70, R = 80, T = 40, B = 50;
-  double pw = W - L - R, ph = H - T - B;
-  double xmax = 1, tmax = 0, cmax = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (log2(pts[i].batch) > xmax) xmax = log2(pts[i].batch);
-    if (pts[i].agg_tok_s > tmax) tmax = pts[i].agg_tok_s;
-    if (cost(&pts[i]) > cmax) cmax = cost(&pts[i]);
-  }
-  if (tmax <= 0) tmax = 1;
-  if (cmax <= 0) cmax = 1;
+  /* x: batch size on a log axis; left: aggregate tokens/s; right: cost per
+   * token (J, or CPU ms without an energy meter); dashed marker at the knee */
   bool energy = n > 0 && pts[0].j_per_tok >= 0;
-  double cscale = energy ? 1.0 : 1000.0; /* J/token, or CPU ms/token */
-  eco_sb_printf(out,
-                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-                "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-                "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-                "<text x=\"%.0f\" y=\"22\" font-size=\"15\">%s</text>\n",
-                W, H, W, H, L, title ? title : "ecoinfer bench batch");
-  eco_sb_printf(out,
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n"
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n"
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n",
-                L, T + ph, L + pw, T + ph, L, T, L, T + ph, L + pw, T, L + pw, T + ph);
-  for (int k = 0; k <= 4; k++) {
-    double y = T + ph - ph * k / 4.0;
-    eco_sb_printf(out,
-                  "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#0b6bcb\">%.0f</text>\n"
-                  "<text x=\"%.0f\" y=\"%.1f\" fill=\"#cf222e\">%.3g</text>\n"
-                  "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
-                  L - 6, y + 4, tmax * k / 4.0, L + pw + 6, y + 4, cmax * cscale * k / 4.0, L, y,
-                  L + pw, y);
+  double cscale = energy ? 1.0 : 1000.0;
+  double *x = calloc(n ? n : 1, sizeof *x), *thr = calloc(n ? n : 1, sizeof *thr);
+  double *cpt = calloc(n ? n : 1, sizeof *cpt);
+  if (!x || !thr || !cpt) {
+    out->oom = true;
+    goto done;
   }
+  double xmin = INFINITY, xmax = -INFINITY;
   for (size_t i = 0; i < n; i++) {
-    double x = L + pw * log2(pts[i].batch) / xmax;
-    eco_sb_printf(out, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%u</text>\n", x,
-                  T + ph + 18, pts[i].batch);
-  }
-  eco_sb_printf(out,
-                "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">batch size (log scale)</text>\n"
-                "<text x=\"16\" y=\"%.0f\" fill=\"#0b6bcb\" transform=\"rotate(-90 16 %.0f)\" "
-                "text-anchor=\"middle\">aggregate tokens/s</text>\n"
-                "<text x=\"%.0f\" y=\"%.0f\" fill=\"#cf222e\" transform=\"rotate(90 %.0f %.0f)\" "
-                "text-anchor=\"middle\">%s</text>\n",
-                L + pw / 2, H - 10, T + ph / 2, T + ph / 2, W - 14, T + ph / 2, W - 14, T + ph / 2,
-                energy ? "energy per token (J)" : "CPU time per token (ms)");
-  for (int s = 0; s < 2; s++) {
-    eco_sb_printf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
-                  s ? "#cf222e" : "#0b6bcb");
-    for (size_t i = 0; i < n; i++) {
-      double x = L + pw * log2(pts[i].batch) / xmax;
-      double v = s ? cost(&pts[i]) / cmax : pts[i].agg_tok_s / tmax;
-      eco_sb_printf(out, "%.1f,%.1f ", x, T + ph - ph * v);
+    x[i] = pts[i].batch > 0 ? (double)pts[i].batch : NAN;
+    thr[i] = pts[i].agg_tok_s;
+    cpt[i] = cost(&pts[i]) * cscale;
+    if (isfinite(x[i])) {
+      xmin = fmin(xmin, x[i]);
+      xmax = fmax(xmax, x[i]);
     }
-    eco_sb_puts(out, "\"/>\n");
   }
+  if (!isfinite(xmin)) xmin = xmax = 1;
+  if (!(xmax > xmin)) xmax = xmin * 2;
+  char klabel[48];
+  eco_svg_marker mk = {0};
   if (knee >= 0 && (size_t)knee < n) {
-    double x = L + pw * log2(pts[knee].batch) / xmax;
-    eco_sb_printf(out,
-                  "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#888\" "
-                  "stroke-dasharray=\"4 3\"/>\n<text x=\"%.1f\" y=\"%.0f\" "
-                  "fill=\"#555\">knee: batch %u</text>\n",
-                  x, T, x, T + ph, x + 4, T + 14, pts[knee].batch);
+    snprintf(klabel, sizeof klabel, "knee: batch %u", pts[knee].batch);
+    mk = (eco_svg_marker){.x = x[knee], .label = klabel};
   }
-  eco_sb_puts(out, "</svg>\n");
+  eco_svg_series s[2] = {
+      {.name = "aggregate tokens/s", .x = x, .y = thr, .n = n, .color = "#0b6bcb"},
+      {.name = energy ? "energy per token (J)" : "CPU time per token (ms)",
+       .x = x,
+       .y = cpt,
+       .n = n,
+       .right_axis = true,
+       .color = "#cf222e"},
+  };
+  eco_svg_chart c = {.title = title ? title : "ecoinfer bench batch",
+                     .xlabel = "batch size (log scale)",
+                     .ylabel = "aggregate tokens/s",
+                     .y2label = s[1].name,
+                     .width = 720,
+                     .height = 400,
+                     .xlog = true,
+                     .xmin = xmin,
+                     .xmax = xmax,
+                     .xticks = x,
+                     .n_xticks = n,
+                     .markers = &mk,
+                     .n_markers = mk.label ? 1 : 0,
+                     .note = n ? NULL : "no measurements"};
+  (void)eco_svg_chart_write(out, &c, s, 2); /* only ENOMEM, which sets out->oom */
+done:
+  free(x);
+  free(thr);
+  free(cpt);
 }

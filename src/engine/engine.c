@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include "engine/sampler.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -19,7 +20,7 @@ typedef struct req {
   void *user;
   void *sampler;     /* ops->sampler_new state */
   eco_tok_stream ts; /* UTF-8-safe piece decoder */
-  eco_strbuf held;   /* text held back: may be the start of a stop string */
+  eco_stop stop;     /* stop-string matcher (holds back possible prefixes) */
   eco_gen_stats st;
   bool admitted; /* KV reserved on the engine thread */
   int32_t slot;
@@ -84,7 +85,7 @@ static void req_free(const eco_engine_model_ops *ops, void *model, req *r) {
   for (size_t i = 0; i < r->p.n_stop; i++)
     free(r->stop_copy[i]);
   free(r->stop_copy);
-  eco_sb_free(&r->held);
+  eco_stop_free(&r->stop);
   free(r);
 }
 
@@ -125,61 +126,37 @@ static void trim_records(eco_engine *b) {
 
 /* ---- text and stop strings ---------------------------------------------- */
 
-/* Length of the longest suffix of s (len n) that is a proper prefix of a
- * stop string: that much text must be held back. */
-static size_t stop_prefix_suffix(const req *r, const char *s, size_t n) {
-  size_t best = 0;
-  for (size_t k = 0; k < r->p.n_stop; k++) {
-    const char *st = r->p.stop[k];
-    size_t sl = strlen(st);
-    for (size_t m = sl > 0 ? sl - 1 : 0; m > best; m--) {
-      if (m <= n && memcmp(s + n - m, st, m) == 0) {
-        best = m;
-        break;
-      }
-    }
-  }
-  return best;
-}
-
-/* Adds a token's text; sets *stop when a stop string appears. Fills out with
- * the text that can be emitted now. */
+/* Adds a token's text: UTF-8-safe piece (tokenizer stream), then the stop
+ * matcher (sampler.h), which holds back text that may start a stop string.
+ * Fills out with the text that can be emitted now; sets *stop when a stop
+ * string completed (its text and what follows are never emitted). */
 static void add_text(eco_engine *b, req *r, int32_t token, eco_strbuf *out, bool *stop) {
   *stop = false;
   if (!b->tok) return;
   eco_strbuf piece;
   eco_sb_init(&piece);
   eco_tok_stream_push(&r->ts, token, &piece);
-  eco_sb_append(&r->held, piece.data ? piece.data : "", piece.len);
+  const char *emit = NULL;
+  size_t n = 0;
+  *stop = eco_stop_feed(&r->stop, eco_sb_str(&piece), piece.len, &emit, &n);
+  if (n) eco_sb_append(out, emit, n);
   eco_sb_free(&piece);
-  const char *h = eco_sb_str(&r->held);
-  size_t hl = r->held.len;
-  /* Earliest complete stop string. */
-  size_t cut = hl;
-  for (size_t k = 0; k < r->p.n_stop; k++) {
-    const char *f = r->p.stop[k][0] ? strstr(h, r->p.stop[k]) : NULL;
-    if (f && (size_t)(f - h) < cut) {
-      cut = (size_t)(f - h);
-      *stop = true;
-    }
-  }
-  if (*stop) {
-    eco_sb_append(out, h, cut);
-    eco_sb_reset(&r->held);
-    return;
-  }
-  size_t keep = stop_prefix_suffix(r, h, hl);
-  eco_sb_append(out, h, hl - keep);
-  memmove(r->held.data, h + hl - keep, keep);
-  r->held.len = keep;
-  r->held.data[keep] = '\0';
 }
 
 static void flush_text(eco_engine *b, req *r, eco_strbuf *out) {
   if (!b->tok) return;
-  eco_sb_append(out, eco_sb_str(&r->held), r->held.len);
-  eco_sb_reset(&r->held);
-  eco_tok_stream_flush(&r->ts, out);
+  eco_strbuf tail;
+  eco_sb_init(&tail);
+  eco_tok_stream_flush(&r->ts, &tail);
+  const char *emit = NULL;
+  size_t n = 0;
+  bool stop = eco_stop_feed(&r->stop, eco_sb_str(&tail), tail.len, &emit, &n);
+  if (n) eco_sb_append(out, emit, n);
+  if (!stop) {
+    eco_stop_flush(&r->stop, &emit, &n);
+    if (n) eco_sb_append(out, emit, n);
+  }
+  eco_sb_free(&tail);
 }
 
 /* ---- engine thread -------------------------------------------------------- */
@@ -521,7 +498,6 @@ int eco_engine_submit(eco_engine *b, const int32_t *prompt, uint32_t n_prompt,
   if ((uint64_t)n_prompt + p->max_tokens > b->ops.n_ctx) return ECO_ECONTEXT;
   req *r = calloc(1, sizeof *r);
   if (!r) return ECO_ENOMEM;
-  eco_sb_init(&r->held);
   r->tokens = malloc(((size_t)n_prompt + p->max_tokens) * sizeof *r->tokens);
   r->p = *p;
   r->p.stop = NULL;
@@ -533,6 +509,7 @@ int eco_engine_submit(eco_engine *b, const int32_t *prompt, uint32_t n_prompt,
     r->p.n_stop++;
   }
   r->p.stop = (const char *const *)r->stop_copy;
+  if (eco_stop_init(&r->stop, r->p.stop, r->p.n_stop)) goto oom;
   memcpy(r->tokens, prompt, n_prompt * sizeof *prompt);
   r->n_prompt = r->n_tokens = n_prompt;
   r->cb = cb;

@@ -81,7 +81,7 @@ static void decode_scalar(eco_gguf_kv *kv, const uint8_t *p) {
   switch (kv->type) {
   case ECO_GGUF_UINT8: kv->v.u64 = p[0]; break;
   case ECO_GGUF_BOOL: kv->v.u64 = p[0] != 0; break;
-  case ECO_GGUF_INT8: kv->v.i64 = (int8_t)p[0]; break;
+  case ECO_GGUF_INT8: kv->v.i64 = p[0] < 128 ? (int64_t)p[0] : (int64_t)p[0] - 256; break;
   case ECO_GGUF_UINT16: {
     uint16_t x;
     memcpy(&x, p, 2);
@@ -146,7 +146,9 @@ static bool nameset_add(nameset *s, const eco_gguf_str *name) {
   size_t i = (size_t)hash_str(name->ptr, name->len) & (s->cap - 1);
   while (s->slots[i]) {
     const eco_gguf_str *o = s->slots[i];
-    if (o->len == name->len && memcmp(o->ptr, name->ptr, (size_t)name->len) == 0) return true;
+    if (o->len == name->len &&
+        (name->len == 0 || memcmp(o->ptr, name->ptr, (size_t)name->len) == 0))
+      return true;
     i = (i + 1) & (s->cap - 1);
   }
   s->slots[i] = name;
@@ -473,12 +475,12 @@ int eco_gguf_open(const char *path, eco_gguf **out, eco_error *err) {
     return eco_error_set(err, eco_status_from_errno(e), "gguf: cannot map '%s': %s", path,
                          strerror(e));
   }
-  eco_gguf *g;
+  eco_gguf *g = NULL;
   int rc = eco_gguf_parse(map, size, &g, err);
-  if (rc) {
+  if (rc || !g) {
     munmap(map, size);
     eco_error_prefix(err, "%s", path);
-    return rc;
+    return rc ? rc : ECO_EINTERNAL;
   }
   g->owns_mapping = true;
   *out = g;

@@ -109,6 +109,7 @@ struct gw {
   size_t n_nodes, cap_nodes;
   eco_outlen_model outlen;
   eco_intensity_provider *prov, *fallback;
+  bool prov_borrowed;   /* prov belongs to the caller (cfg.intensity) */
   eco_batch_api *batch; /* OpenAI Batch API, NULL = off */
   zone_state zones[ZONES_MAX];
   size_t n_zones;
@@ -119,6 +120,7 @@ struct gw {
   uint64_t decisions;
   double decision_s_sum;
   double pred_g_sum, meas_g_sum;
+  eco_rdir dir; /* directive plan and RNG (used when cfg.directive.enabled) */
 };
 
 struct preq {
@@ -151,6 +153,10 @@ struct preq {
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
   bool in_batch;
+  int dlevel;    /* generation directive level, -1 = directives off */
+  bool dopt_out; /* the client sent x-ecoinfer-directive: off */
+  char *draw;    /* body with the level applied, for foreign nodes */
+  size_t draw_len;
 };
 
 static double mono_s(void) { return (double)eco_time_mono_ns() / 1e9; }
@@ -234,6 +240,11 @@ static int intensity_init(gw *g, eco_error *err) {
   rc = eco_intensity_static_new(ents, g->cfg.n_zones, -1, &g->fallback, err);
   free(ents);
   if (rc) return rc;
+  if (g->cfg.intensity) { /* the caller's provider (shared accounting schema) */
+    g->prov = g->cfg.intensity;
+    g->prov_borrowed = true;
+    return 0;
+  }
   if (g->cfg.trace_path[0]) {
     eco_trace_opts o;
     eco_trace_opts_default(&o);
@@ -706,6 +717,7 @@ static void preq_free(preq *r) {
   if (r->sse) evbuffer_free(r->sse);
   json_decref(r->body);
   free(r->raw);
+  free(r->draw);
   free(r->excluded);
   free(r);
 }
@@ -826,6 +838,7 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
       json_t *m = json_object_get(ro, "measured");
       if (meas_g >= 0) json_object_set_new(m, "total_g", json_real(meas_g));
       if (meas_j >= 0) json_object_set_new(m, "energy_j", json_real(meas_j));
+      if (r->dlevel >= 0) json_object_set_new(ro, "directive_level", json_integer(r->dlevel));
       json_object_set_new(carbon, "router", ro);
     }
   }
@@ -1112,6 +1125,45 @@ static struct evhttp_connection *pool_get(node *n) {
   return c;
 }
 
+/* Decides the request's directive level (directive_hook.h) at the
+ * intensity of the directive zone (default: the first node's). */
+static void directive_decide(preq *r, const struct evkeyvalq *ih) {
+  gw *g = r->g;
+  r->dlevel = -1;
+  if (!g->cfg.directive.enabled || r->models) return;
+  const char *zn = g->dir.cfg.zone;
+  if (!zn[0] && g->n_nodes) zn = g->nodes[0]->cfg.zone;
+  zone_state *z = zn[0] ? zone_get(g, zn) : NULL;
+  eco_error err = {0};
+  if (eco_rdir_update(&g->dir, mono_s(), z ? z->gco2_kwh : -1, &err))
+    ECO_WARN(&g->log, MOD, "directive plan: %s (level 0 until the next solve)",
+             eco_error_text(&err));
+  const char *opt = evhttp_find_header(ih, ECO_DIRECTIVE_HEADER);
+  r->dopt_out = eco_directive_opted_out(opt);
+  r->dlevel = eco_rdir_draw(&g->dir, r->path, opt);
+}
+
+/* Forwards the level: a header for ecoinfer nodes, the instruction in the
+ * body for foreign backends (built once, on first need). */
+static void directive_forward(preq *r, struct evkeyvalq *h, const char **raw, size_t *raw_len) {
+  if (r->dlevel < 0) return;
+  if (r->target->cfg.ecoinfer) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", r->dlevel);
+    evhttp_add_header(h, "x-ecoinfer-directive-level", v);
+    if (r->dopt_out) evhttp_add_header(h, ECO_DIRECTIVE_HEADER, "off");
+    return;
+  }
+  eco_error err = {0};
+  if (!r->draw && r->dlevel > 0 &&
+      eco_rdir_rewrite_body(&r->g->dir.cfg, r->dlevel, r->body, &r->draw, &r->draw_len, &err))
+    ECO_WARN(&r->g->log, MOD, "directive: %s (forwarded unchanged)", eco_error_text(&err));
+  if (r->draw) {
+    *raw = r->draw;
+    *raw_len = r->draw_len;
+  }
+}
+
 /* Sends r to r->target now. */
 static void dispatch(preq *r) {
   gw *g = r->g;
@@ -1136,7 +1188,10 @@ static void dispatch(preq *r) {
   if (r->auth[0]) evhttp_add_header(h, "Authorization", r->auth);
   if (!r->models) {
     evhttp_add_header(h, "Content-Type", "application/json");
-    evbuffer_add(evhttp_request_get_output_buffer(u), r->raw, r->raw_len);
+    const char *raw = r->raw;
+    size_t raw_len = r->raw_len;
+    directive_forward(r, h, &raw, &raw_len);
+    evbuffer_add(evhttp_request_get_output_buffer(u), raw, raw_len);
   }
   r->uconn = c;
   r->ureq = u;
@@ -1388,6 +1443,7 @@ static void handle_proxy(gw *g, struct evhttp_request *req, const char *path, bo
     r->pol.kind = ECO_POLICY_ROUND_ROBIN;
     r->pol.rr_cursor = g->models_rr++;
   }
+  directive_decide(r, ih);
   r->creq = req;
   r->cconn = evhttp_request_get_connection(req);
   evhttp_connection_set_closecb(r->cconn, on_client_close, r);
@@ -1664,6 +1720,7 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
     eco_log_init(&g->log);
   g->policy.kind = cfg->policy;
   g->outlen.alpha = cfg->alpha;
+  eco_rdir_init(&g->dir, &cfg->directive);
   g->cap_nodes = cfg->max_nodes > cfg->n_nodes ? cfg->max_nodes : cfg->n_nodes;
   if (g->cap_nodes == 0) g->cap_nodes = 1;
   g->nodes = calloc(g->cap_nodes, sizeof *g->nodes);
@@ -1737,7 +1794,9 @@ fail:
 int eco_router_run(eco_router *r) {
   gw *g = (gw *)r;
   if (!g) return ECO_EINVAL;
-  return event_base_dispatch(g->base) < 0 ? ECO_EIO : 0;
+  int rc = event_base_dispatch(g->base) < 0 ? ECO_EIO : 0;
+  if (g->cfg.directive.enabled) eco_rdir_thread_done(); /* plans were solved on this thread */
+  return rc;
 }
 
 void eco_router_stop(eco_router *r) {
@@ -1762,7 +1821,7 @@ void eco_router_free(eco_router *r) {
   if (g->zone_ev) event_free(g->zone_ev);
   if (g->dns_ev) event_free(g->dns_ev);
   if (g->dns) evdns_base_free(g->dns, 0);
-  eco_intensity_free(g->prov);
+  if (!g->prov_borrowed) eco_intensity_free(g->prov);
   eco_intensity_free(g->fallback);
   if (g->base) event_base_free(g->base);
   free(g->nodes);

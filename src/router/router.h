@@ -14,6 +14,7 @@
 #ifndef ECO_ROUTER_ROUTER_H
 #define ECO_ROUTER_ROUTER_H
 
+#include "router/directive_hook.h"
 #include "router/policy.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -89,15 +90,20 @@ typedef struct eco_router_cfg {
   double pue;                  /* PUE applied to every node, >= 1 */
   double intensity_refresh_s;  /* how often zone intensities are re-read, s */
   char trace_path[512];        /* carbon trace file or directory ("" = none) */
-  double trace_speed;          /* trace seconds per wall second (replay) */
-  eco_router_zone_cfg *zones;  /* static intensities */
+  /* Optional provider built by the caller from the shared accounting schema
+   * (carbon.provider, see docs/accounting.md); when set it is used for every
+   * zone instead of trace_path/zones, and the caller keeps ownership. */
+  struct eco_intensity_provider *intensity;
+  double trace_speed;         /* trace seconds per wall second (replay) */
+  eco_router_zone_cfg *zones; /* static intensities */
   size_t n_zones;
   eco_router_node_cfg *nodes;
   size_t n_nodes;
   eco_router_dns_cfg *dns;
   size_t n_dns;
-  size_t max_nodes; /* capacity (config + DNS), default 256 */
-  eco_router_batch_cfg batch_api;
+  size_t max_nodes;               /* capacity (config + DNS), default 256 */
+  eco_rdir_cfg directive;         /* generation directives (directive_hook.h), off by default */
+  eco_router_batch_cfg batch_api; /* OpenAI Batch API (batch_api.h), off without a db */
 } eco_router_cfg;
 
 /* Defaults (no nodes). */

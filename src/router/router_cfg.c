@@ -203,6 +203,7 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
 int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
   eco_router_cfg_default(c);
   int rc;
+  if ((rc = eco_rdir_cfg_load(cfg, &c->directive, err))) goto fail;
   const eco_cfg_node *rn = eco_cfg_find(cfg, NULL, "router");
   static const char *const rkeys[] = {"host",        "port",   "admin_host", "admin_port",
                                       "admin_token", "policy", "slo",        "timeout",
@@ -238,8 +239,13 @@ int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
       (rc = eco_cfg_int(cfg, NULL, "router.max_nodes", maxn, &maxn, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "carbon.refresh", c->intensity_refresh_s,
                              &c->intensity_refresh_s, err)) ||
-      (rc = get_str(cfg, NULL, "carbon.trace", c->trace_path, sizeof c->trace_path, err)) ||
       (rc = eco_cfg_double(cfg, NULL, "carbon.speed", c->trace_speed, &c->trace_speed, err)))
+    goto fail;
+  /* carbon.trace: the router's shorthand is a path; a mapping is the shared
+   * accounting schema (carbon.provider: trace), which cmd_route builds. */
+  const eco_cfg_node *tn = eco_cfg_find(cfg, NULL, "carbon.trace");
+  if ((!tn || tn->kind == ECO_CFG_SCALAR) &&
+      (rc = get_str(cfg, NULL, "carbon.trace", c->trace_path, sizeof c->trace_path, err)))
     goto fail;
   if (port < 0 || port > 65535 || aport < -1 || aport > 65535) {
     rc = eco_error_set(err, ECO_ECONFIG, "router.port/admin_port out of range");

@@ -57,7 +57,7 @@ void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *c) {
   e.prompt_tokens = c->stats ? c->stats->prompt_tokens : 0;
   e.output_tokens = c->stats ? c->stats->generated_tokens : 0;
   e.latency_s = c->latency_s;
-  e.directive_level = -1;
+  e.directive_level = c->directive_level;
   e.receipt = *c->receipt;
   eco_error err = {0};
   if (eco_ledger_append(s->ledger, &e, &err) != 0 && s->ledger_errors++ == 0)

@@ -62,6 +62,7 @@ typedef struct eco_srv_receipt_ctx {
   double latency_s; /* arrival to completion, s */
   const eco_receipt *receipt;
   const eco_backend_stats *stats;
+  int directive_level; /* generation directive level applied, -1 = directives off */
 } eco_srv_receipt_ctx;
 
 /* Receives every receipt (the ledger). Runs on the server's loop thread. */

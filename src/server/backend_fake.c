@@ -45,6 +45,7 @@ typedef struct fake {
   fake_req *head; /* submit order */
   int n_queued, n_active, n_cancelled;
   eco_backend_id next_id;
+  char *last_prompt; /* the last submitted prompt, flattened (tests) */
 } fake;
 
 /* An event to deliver outside the lock. */
@@ -252,6 +253,20 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* "role: content\n" per message, or the raw prompt; malloc'd, NULL on OOM. */
+static char *flatten_prompt(const eco_backend_request *req) {
+  if (req->prompt) return strdup(req->prompt);
+  size_t n = 1;
+  for (size_t i = 0; i < req->n_messages; i++)
+    n += strlen(req->messages[i].role) + 2 + strlen(req->messages[i].content) + 1;
+  char *p = malloc(n), *w = p;
+  if (!p) return NULL;
+  for (size_t i = 0; i < req->n_messages; i++)
+    w += sprintf(w, "%s: %s\n", req->messages[i].role, req->messages[i].content);
+  *w = 0;
+  return p;
+}
+
 static int fake_submit(void *self, const eco_backend_request *req, eco_backend_token_cb cb,
                        void *user, eco_backend_id *id) {
   fake *f = self;
@@ -281,7 +296,11 @@ static int fake_submit(void *self, const eco_backend_request *req, eco_backend_t
   }
   r->out = calloc(1, 1);
   if (!r->out) goto fail;
+  char *flat = flatten_prompt(req);
+  if (!flat) goto fail;
   pthread_mutex_lock(&f->mu);
+  free(f->last_prompt);
+  f->last_prompt = flat;
   if (f->busy || f->quit || (f->n_active >= f->cfg.max_batch && f->n_queued >= f->cfg.queue_cap)) {
     pthread_mutex_unlock(&f->mu);
     req_free(r);
@@ -377,6 +396,7 @@ static void fake_destroy(void *self) {
   for (size_t i = 0; i < f->n_script; i++)
     free(f->script[i]);
   free(f->script);
+  free(f->last_prompt);
   pthread_cond_destroy(&f->cv);
   pthread_mutex_destroy(&f->mu);
   free(f);
@@ -451,4 +471,13 @@ int eco_backend_fake_cancelled(eco_backend *b) {
   int n = f->n_cancelled;
   pthread_mutex_unlock(&f->mu);
   return n;
+}
+
+int eco_backend_fake_last_prompt(eco_backend *b, char *buf, size_t n) {
+  fake *f = b->self;
+  pthread_mutex_lock(&f->mu);
+  int rc = f->last_prompt ? 0 : ECO_ENOENT;
+  if (n) snprintf(buf, n, "%s", f->last_prompt ? f->last_prompt : "");
+  pthread_mutex_unlock(&f->mu);
+  return rc;
 }

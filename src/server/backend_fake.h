@@ -32,5 +32,9 @@ void eco_backend_fake_set_busy(eco_backend *b, bool busy);
 void eco_backend_fake_set_paused(eco_backend *b, bool paused);
 /* Number of requests that ended with "cancelled" so far. */
 int eco_backend_fake_cancelled(eco_backend *b);
+/* Copies the last submitted prompt to buf (truncated to n): chat messages
+ * flattened as "role: content\n" lines, or the raw prompt. ECO_ENOENT before
+ * any submit. */
+int eco_backend_fake_last_prompt(eco_backend *b, char *buf, size_t n);
 
 #endif

@@ -322,6 +322,14 @@ void *eco_oai_usage_json(const eco_oai_usage *u) {
                                   r->operational_g, "embodied_g", r->embodied_g, "total_g",
                                   r->total_g, "pue", r->pue, "method", r->method));
   }
+  if (o && u->has_directive) {
+    json_t *c = json_object_get(o, "carbon");
+    if (!c) {
+      c = json_object();
+      if (c) json_object_set_new(o, "carbon", c);
+    }
+    if (c) json_object_set_new(c, "directive_level", json_integer(u->directive_level));
+  }
   return o;
 }
 

@@ -67,6 +67,8 @@ typedef struct eco_oai_usage {
   int prompt_tokens;
   int completion_tokens;
   const eco_receipt *carbon; /* NULL: omitted */
+  bool has_directive;        /* add carbon.directive_level */
+  int directive_level;       /* directive level applied, 0 = none */
 } eco_oai_usage;
 
 /* The "usage" object (new reference). */

@@ -63,6 +63,8 @@ struct gen_req {
   char id[48];
   char model[128];
   long created;
+  int directive_level; /* generation directive level applied, 0 = none */
+  size_t echo_skip;    /* bytes of directive prepended to oai.prompt (echo skips them) */
   uint64_t t0_ns;
   eco_backend_id bid;
   struct event *wake;
@@ -384,6 +386,39 @@ static void add_carbon_headers(struct evhttp_request *r, const eco_receipt *rc,
   if (in && in->zone[0]) add_header(r, "x-ecoinfer-zone", in->zone);
 }
 
+static void add_directive_header(struct evhttp_request *r, int level) {
+  char v[16];
+  snprintf(v, sizeof v, "%d", level);
+  add_header(r, ECO_DIRECTIVE_LEVEL_HEADER, v);
+}
+
+/* Decides the request's directive level and applies it to its messages or
+ * prompt (src/server/srv_directive.h). 0, or the HTTP status with *e set. */
+static int directive_prepare(eco_server *s, struct evhttp_request *r, gen_req *g, const char *ep,
+                             eco_oai_error *e) {
+  const eco_srv_directive_cfg *d = s->cfg.directive;
+  if (!d) return 0;
+  struct evkeyvalq *h = evhttp_request_get_input_headers(r);
+  g->directive_level = eco_srv_directive_decide(d, g->oai.chat, ep,
+                                                evhttp_find_header(h, ECO_DIRECTIVE_LEVEL_HEADER),
+                                                evhttp_find_header(h, ECO_DIRECTIVE_HEADER));
+  eco_error err = {0};
+  int rc = 0;
+  if (g->oai.chat)
+    rc = eco_srv_directive_apply_msgs(&d->dcfg, g->directive_level, &g->oai.messages,
+                                      &g->oai.n_messages, &err);
+  else if (g->oai.prompt) {
+    size_t before = strlen(g->oai.prompt);
+    rc = eco_srv_directive_apply_prompt(&d->dcfg, g->directive_level, &g->oai.prompt, &err);
+    if (rc == 0) g->echo_skip = strlen(g->oai.prompt) - before;
+  }
+  if (rc)
+    return eco_oai_error_set(e, rc == ECO_ENOMEM ? 500 : 400,
+                             rc == ECO_ENOMEM ? "server_error" : "invalid_request_error", NULL,
+                             NULL, "directive: %.200s", eco_error_text(&err));
+  return 0;
+}
+
 static void gen_finish(gen_req *g) {
   eco_server *s = g->srv;
   const char *ep = g->oai.chat ? "/v1/chat/completions" : "/v1/completions";
@@ -417,7 +452,8 @@ static void gen_finish(gen_req *g) {
                                    .time_s = eco_time_wall_s(),
                                    .latency_s = wall,
                                    .receipt = &rc,
-                                   .stats = &g->st};
+                                   .stats = &g->st,
+                                   .directive_level = s->cfg.directive ? g->directive_level : -1};
         s->acct.sink(s->acct.sink_user, &ctx);
       }
     } else {
@@ -429,7 +465,8 @@ static void gen_finish(gen_req *g) {
   eco_srv_metrics_generation(&s->metrics, wall, g->st.ttft_s, g->st.per_token_s,
                              g->st.prompt_tokens, g->st.generated_tokens,
                              cancelled || g->client_gone);
-  eco_oai_usage u = {g->st.prompt_tokens, g->st.generated_tokens, have_rc ? &rc : NULL};
+  eco_oai_usage u = {g->st.prompt_tokens, g->st.generated_tokens, have_rc ? &rc : NULL,
+                     s->cfg.directive != NULL, g->directive_level};
   const char *finish = g->finish;
   if (!g->http) return;
   if (g->watch) event_del(g->watch);
@@ -487,6 +524,7 @@ static void gen_finish(gen_req *g) {
                                        finish, &u);
     add_header(g->http, "x-ecoinfer-request-id", g->id);
     if (have_rc) add_carbon_headers(g->http, &rc, &in);
+    if (s->cfg.directive) add_directive_header(g->http, g->directive_level);
     if (body)
       reply_text(s, g->http, ep, 200, "application/json", body, strlen(body));
     else
@@ -580,6 +618,7 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
                       info.context_length);
     goto reject;
   }
+  if (directive_prepare(s, r, g, ep, &e)) goto reject;
   snprintf(g->model, sizeof g->model, "%s", g->oai.model);
   g->srv = s;
   g->http = r;
@@ -662,6 +701,7 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     add_header(r, "Content-Type", "text/event-stream");
     add_header(r, "Cache-Control", "no-cache");
     add_header(r, "x-ecoinfer-request-id", g->id);
+    if (s->cfg.directive) add_directive_header(r, g->directive_level);
     if (s->have_acct) {
       eco_srv_intensity iv;
       if (s->acct.intensity(s->acct.intensity_user, eco_time_wall_s(), &iv) == 0) {
@@ -674,14 +714,15 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     }
     evhttp_send_reply_start(r, 200, "OK");
   }
-  if (!chat && g->oai.echo && g->oai.prompt && g->oai.prompt[0]) { /* completions: echo */
+  const char *echo = g->oai.prompt ? g->oai.prompt + g->echo_skip : NULL; /* as sent */
+  if (!chat && g->oai.echo && echo && echo[0]) {                          /* completions: echo */
     if (g->streaming) {
-      char *t = eco_oai_chunk_json(false, g->id, g->created, g->model, g->oai.prompt,
-                                   strlen(g->oai.prompt), false, NULL, NULL, g->oai.include_usage);
+      char *t = eco_oai_chunk_json(false, g->id, g->created, g->model, echo, strlen(echo), false,
+                                   NULL, NULL, g->oai.include_usage);
       send_sse(g, t);
       free(t);
     } else {
-      eco_sb_puts(&g->text, g->oai.prompt);
+      eco_sb_puts(&g->text, echo);
     }
   }
   return;

@@ -18,6 +18,7 @@
 #include "server/accounting.h"
 #include "server/backend.h"
 #include "server/openai.h"
+#include "server/srv_directive.h"
 #include "util/log.h"
 #include "util/status.h"
 
@@ -40,6 +41,9 @@ typedef struct eco_server_cfg {
   int retry_after_s;       /* Retry-After on 429/503, s (default 1) */
   bool busy_status_503;    /* full queue answers 503 instead of 429 */
   bool handle_signals;     /* SIGTERM/SIGINT start a drain (eco_server_run) */
+  /* generation directives (docs/directives.md); NULL = none applied. Must
+   * outlive the server. */
+  const eco_srv_directive_cfg *directive;
 } eco_server_cfg;
 
 typedef struct eco_server eco_server;

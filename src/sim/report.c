@@ -2,7 +2,7 @@
 #include "sim/report.h"
 
 #include "carbon/sci.h"
-#include "sim/svg.h"
+#include "util/svg.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -70,17 +70,4 @@ int eco_sim_shift_run_zones(const double *const *ci, size_t n_zones, size_t n,
                             const eco_sim_shift_cfg *cfg, eco_sim_shift_result *out,
                             eco_error *err);
 
-/* ---- a small SVG writer for the figures ----------------------------------- */
-typedef struct eco_svg_bars {
-  const char *title, *y_label;      /* text */
-  size_t n_groups, n_series;        /* values[group][series] */
-  const char *const *group_labels;  /* [n_groups] x-axis groups */
-  const char *const *series_labels; /* [n_series] legend */
-  const double *values;             /* [n_groups * n_series] */
-  double y_max;                     /* axis top; <= 0: from the data */
-} eco_svg_bars;
-
-/* A grouped bar chart as a standalone SVG document into *out (malloc'd). */
-int eco_svg_bar_chart(const eco_svg_bars *b, char **out, eco_error *err);
-
 #endif

@@ -1,0 +1,85 @@
+/* bench_engine_matmul: single-thread matrix x batch throughput per weight
+ * type, against this machine's read bandwidth measured in the same run.
+ * Shows how a batch of activation vectors shares each pass over the weights
+ * (issue 5): weight GB/s at batch 1 is bounded by memory bandwidth; at larger
+ * batches the same bytes serve more tokens.
+ * Usage: bench_engine_matmul [ROWS COLS]   (default 4096 x 4096) */
+#include "engine/kernels.h"
+#include "util/cpu.h"
+#include "util/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double read_bw(size_t bytes) {
+  uint64_t *b = malloc(bytes);
+  if (!b) return 0;
+  for (size_t i = 0; i < bytes / 8; i++)
+    b[i] = i;
+  double best = 0;
+  uint64_t sink = 0;
+  for (int r = 0; r < 4; r++) {
+    uint64_t t0 = eco_time_mono_ns(), s0 = 0, s1 = 0;
+    for (size_t i = 0; i + 2 <= bytes / 8; i += 2) {
+      s0 += b[i];
+      s1 += b[i + 1];
+    }
+    sink += s0 + s1;
+    double s = (double)(eco_time_mono_ns() - t0) / 1e9;
+    if (r && bytes / s > best) best = (double)bytes / s;
+  }
+  free(b);
+  return sink == 42 ? 0 : best;
+}
+
+int main(int argc, char **argv) {
+  int rows = argc > 2 ? atoi(argv[1]) : 4096, cols = argc > 2 ? atoi(argv[2]) : 4096;
+  if (rows <= 0 || cols <= 0 || cols % 256) {
+    fprintf(stderr, "COLS must be a positive multiple of 256\n");
+    return 2;
+  }
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  eco_kernels k;
+  eco_kernels_init(&k, ci.level);
+  const double bw = read_bw((size_t)512 << 20);
+  printf("machine: %s, %s kernels, read bandwidth %.2f GB/s (1 thread; shared, busy machine)\n",
+         ci.model, eco_simd_name(k.level), bw / 1e9);
+  printf("%-6s %6s %12s %14s %12s\n", "type", "batch", "weight GB/s", "of bandwidth", "GMAC/s");
+  const eco_ggml_type types[] = {ECO_GGML_F16, ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K,
+                                 ECO_GGML_Q6_K};
+  float *row = malloc((size_t)cols * sizeof *row);
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const eco_ggml_type t = types[ti], at = eco_quant_act_type(t);
+    const size_t rb = eco_quant_row_bytes(t, cols), ab = eco_quant_row_bytes(at, cols);
+    uint8_t *w = malloc(rb * (size_t)rows), *x = malloc(ab * 16);
+    float out[16];
+    for (int r = 0; r < rows; r++) {
+      for (int j = 0; j < cols; j++)
+        row[j] = (float)((r * 31 + j * 17) % 101) / 101.f - 0.5f;
+      eco_quantize_row(t, row, w + rb * (size_t)r, cols);
+    }
+    for (int b = 0; b < 16; b++)
+      eco_quantize_row(at, row, x + ab * (size_t)b, cols);
+    const int batches[] = {1, 4, 16};
+    for (int bi = 0; bi < 3; bi++) {
+      const int nb = batches[bi];
+      double best = 1e30;
+      for (int rep = 0; rep < 3; rep++) {
+        uint64_t t0 = eco_time_mono_ns();
+        for (int r = 0; r < rows; r++)
+          k.dot[t](cols, w + rb * (size_t)r, x, ab, nb, out);
+        double s = (double)(eco_time_mono_ns() - t0) / 1e9;
+        if (s < best) best = s;
+      }
+      const double gbs = (double)rb * rows / best;
+      printf("%-6s %6d %12.2f %13.0f%% %12.2f\n", eco_ggml_type_name(t), nb, gbs / 1e9,
+             100 * gbs / bw, (double)rows * cols * nb / best / 1e9);
+    }
+    free(w);
+    free(x);
+  }
+  free(row);
+  return 0;
+}

@@ -1,0 +1,51 @@
+/* ecoinfer: kernel dispatch and scalar batch wrappers. */
+#include "engine/kernels.h"
+
+#include <string.h>
+
+void eco_dot_scalar(eco_ggml_type t, int n, const void *w, const void *x, size_t x_stride, int nx,
+                    float *out) {
+  for (int j = 0; j < nx; j++)
+    out[j] = eco_dot_ref(t, n, w, (const uint8_t *)x + j * x_stride);
+}
+
+#define SCALAR_WRAP(name, type)                                                                    \
+  static void name(int n, const void *w, const void *x, size_t xs, int nx, float *out) {           \
+    eco_dot_scalar(type, n, w, x, xs, nx, out);                                                    \
+  }
+SCALAR_WRAP(dot_f32, ECO_GGML_F32)
+SCALAR_WRAP(dot_f16, ECO_GGML_F16)
+SCALAR_WRAP(dot_bf16, ECO_GGML_BF16)
+SCALAR_WRAP(dot_q8_0, ECO_GGML_Q8_0)
+SCALAR_WRAP(dot_q4_0, ECO_GGML_Q4_0)
+SCALAR_WRAP(dot_q4_k, ECO_GGML_Q4_K)
+SCALAR_WRAP(dot_q6_k, ECO_GGML_Q6_K)
+
+void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
+  memset(k, 0, sizeof *k);
+  k->level = ECO_SIMD_SCALAR;
+  k->dot[ECO_GGML_F32] = dot_f32;
+  k->dot[ECO_GGML_F16] = dot_f16;
+  k->dot[ECO_GGML_BF16] = dot_bf16;
+  k->dot[ECO_GGML_Q8_0] = dot_q8_0;
+  k->dot[ECO_GGML_Q4_0] = dot_q4_0;
+  k->dot[ECO_GGML_Q4_K] = dot_q4_k;
+  k->dot[ECO_GGML_Q6_K] = dot_q6_k;
+#if defined(ECO_ARCH_X86)
+  if (level >= ECO_SIMD_AVX2) {
+    eco_kernels_init_avx2(k);
+    k->level = ECO_SIMD_AVX2;
+  }
+  if (level >= ECO_SIMD_AVX512) {
+    eco_kernels_init_avx512(k);
+    k->level = ECO_SIMD_AVX512;
+  }
+#elif defined(ECO_ARCH_ARM)
+  if (level >= ECO_SIMD_NEON) {
+    eco_kernels_init_neon(k);
+    k->level = ECO_SIMD_NEON;
+  }
+#else
+  (void)level;
+#endif
+}

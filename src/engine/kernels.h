@@ -1,0 +1,57 @@
+/* ecoinfer: compute kernels with run-time dispatch (scalar, AVX2, AVX-512,
+ * NEON).
+ *
+ * The central primitive multiplies ONE weight row by SEVERAL activation
+ * vectors, so that a batch (prompt tokens, or the decode steps of several
+ * sequences) shares each pass over the weights:
+ *
+ *   out[j] = dot(w[0..n), x_j[0..n))   for j in [0, nx)
+ *   w   : one row of n elements in the weight type
+ *   x_j : (const uint8_t *)x + j * x_stride, n elements already converted
+ *         to eco_quant_act_type(weight type) (see quant.h)
+ *
+ * Fast variants agree with the scalar reference to float rounding (integer
+ * block sums are exact; only the float summation order differs).
+ */
+#ifndef ECO_ENGINE_KERNELS_H
+#define ECO_ENGINE_KERNELS_H
+
+#include "engine/quant.h"
+#include "util/cpu.h"
+
+#include <stddef.h>
+
+typedef void (*eco_dot_fn)(int n, const void *w, const void *x, size_t x_stride, int nx,
+                           float *out);
+
+#define ECO_N_TYPES 31 /* indexes eco_ggml_type values up to BF16 (30) */
+
+/* Four consecutive weight rows (row_bytes apart) times ONE activation
+ * vector: out[r] = dot(w_r, x) for r < 4. Decode-only fast path; NULL
+ * where a type has none (callers then use dot). */
+typedef void (*eco_dot4_fn)(int n, const void *w, size_t row_bytes, const void *x, float *out);
+
+typedef struct eco_kernels {
+  eco_simd_level level;          /* variant actually selected */
+  eco_dot_fn dot[ECO_N_TYPES];   /* by weight type; NULL if unsupported */
+  eco_dot4_fn dot4[ECO_N_TYPES]; /* optional 4-row single-vector kernels */
+} eco_kernels;
+
+/* Fills k with the best kernels for `level` (capped to what was compiled
+ * in); types without a fast variant use the scalar one. */
+void eco_kernels_init(eco_kernels *k, eco_simd_level level);
+
+/* Scalar batch dot built on eco_dot_ref (always available). */
+void eco_dot_scalar(eco_ggml_type t, int n, const void *w, const void *x, size_t x_stride, int nx,
+                    float *out);
+
+/* Per-variant registration (defined in kernels_<isa>.c). */
+#if defined(ECO_ARCH_X86)
+void eco_kernels_init_avx2(eco_kernels *k);
+void eco_kernels_init_avx512(eco_kernels *k);
+#endif
+#if defined(ECO_ARCH_ARM)
+void eco_kernels_init_neon(eco_kernels *k);
+#endif
+
+#endif

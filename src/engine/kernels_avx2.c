@@ -1,0 +1,376 @@
+/* ecoinfer: AVX2 + FMA + F16C kernels. One weight row against up to 4
+ * activation vectors at a time: the row is decoded once per block and used
+ * for every vector. */
+#include "engine/kernels.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE float hsum_ps(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+/* sum of products of signed bytes, in 8 int32 lanes */
+INLINE __m256i dot_i8(__m256i w, __m256i a) {
+  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/* --- F32 ------------------------------------------------------------------- */
+INLINE void f32_nx(int n, const float *w, const uint8_t *x, size_t xs, const int NX, float *out) {
+  __m256 acc[4][2];
+  for (int j = 0; j < NX; j++)
+    acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + i + 8);
+    for (int j = 0; j < NX; j++) {
+      const float *a = (const float *)(const void *)(x + j * xs) + i;
+      acc[j][0] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(a), acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(a + 8), acc[j][1]);
+    }
+  }
+  for (int j = 0; j < NX; j++) {
+    const float *a = (const float *)(const void *)(x + j * xs);
+    float s = hsum_ps(_mm256_add_ps(acc[j][0], acc[j][1]));
+    for (int k = i; k < n; k++)
+      s += w[k] * a[k];
+    out[j] = s;
+  }
+}
+
+/* --- F16 (activations in F16 too, as llama.cpp) ------------------------------ */
+INLINE void f16_nx(int n, const uint16_t *w, const uint8_t *x, size_t xs, const int NX,
+                   float *out) {
+  __m256 acc[4][2];
+  for (int j = 0; j < NX; j++)
+    acc[j][0] = acc[j][1] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+    for (int j = 0; j < NX; j++) {
+      const uint16_t *a = (const uint16_t *)(x + j * xs) + i;
+      acc[j][0] =
+          _mm256_fmadd_ps(w0, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)a)), acc[j][0]);
+      acc[j][1] = _mm256_fmadd_ps(w1, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(a + 8))),
+                                  acc[j][1]);
+    }
+  }
+  for (int j = 0; j < NX; j++) {
+    const uint16_t *a = (const uint16_t *)(x + j * xs);
+    float s = hsum_ps(_mm256_add_ps(acc[j][0], acc[j][1]));
+    for (int k = i; k < n; k++)
+      s += h2f(w[k]) * h2f(a[k]);
+    out[j] = s;
+  }
+}
+
+/* --- BF16 ---------------------------------------------------------------------- */
+INLINE __m256 bf16x8(const uint16_t *p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+INLINE void bf16_nx(int n, const uint16_t *w, const uint8_t *x, size_t xs, const int NX,
+                    float *out) {
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 w0 = bf16x8(w + i);
+    for (int j = 0; j < NX; j++)
+      acc[j] = _mm256_fmadd_ps(w0, bf16x8((const uint16_t *)(x + j * xs) + i), acc[j]);
+  }
+  for (int j = 0; j < NX; j++) {
+    const uint16_t *a = (const uint16_t *)(x + j * xs);
+    float s = hsum_ps(acc[j]);
+    for (int k = i; k < n; k++)
+      s += eco_bf16_to_fp32(w[k]) * eco_bf16_to_fp32(a[k]);
+    out[j] = s;
+  }
+}
+
+/* --- Q8_0 x Q8_0 and Q4_0 x Q8_0 ------------------------------------------------ */
+INLINE void q8_0_nx(int n, const eco_block_q8_0 *w, const uint8_t *x, size_t xs, const int NX,
+                    float *out) {
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  const int nb = n / 32;
+  for (int b = 0; b < nb; b++) {
+    const __m256i qw = _mm256_loadu_si256((const __m256i *)w[b].qs);
+    const float dw = h2f(w[b].d);
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_0 *a = (const eco_block_q8_0 *)(x + j * xs) + b;
+      const __m256i s = dot_i8(qw, _mm256_loadu_si256((const __m256i *)a->qs));
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(a->d)), _mm256_cvtepi32_ps(s), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    out[j] = hsum_ps(acc[j]);
+}
+
+INLINE __m256i q4_unpack(const uint8_t *qs) {
+  const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+  const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+  return _mm256_sub_epi8(_mm256_and_si256(b, _mm256_set1_epi8(0xF)), _mm256_set1_epi8(8));
+}
+
+INLINE void q4_0_nx(int n, const eco_block_q4_0 *w, const uint8_t *x, size_t xs, const int NX,
+                    float *out) {
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  const int nb = n / 32;
+  for (int b = 0; b < nb; b++) {
+    const __m256i qw = q4_unpack(w[b].qs);
+    const float dw = h2f(w[b].d);
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_0 *a = (const eco_block_q8_0 *)(x + j * xs) + b;
+      const __m256i s = dot_i8(qw, _mm256_loadu_si256((const __m256i *)a->qs));
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(a->d)), _mm256_cvtepi32_ps(s), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    out[j] = hsum_ps(acc[j]);
+}
+
+/* Single activation vector (decode): two blocks per step into two
+ * accumulators, so the FMA latency chain does not limit the loop. */
+static void q8_0_x1(int n, const eco_block_q8_0 *w, const eco_block_q8_0 *a, float *out) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = n / 32;
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i s0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b].qs));
+    const __m256i s1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b + 1].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b + 1].d) * h2f(a[b + 1].d)),
+                           _mm256_cvtepi32_ps(s1), acc1);
+  }
+  for (; b < nb; b++) {
+    const __m256i s0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[b].qs),
+                              _mm256_loadu_si256((const __m256i *)a[b].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+  }
+  *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+static void q4_0_x1(int n, const eco_block_q4_0 *w, const eco_block_q8_0 *a, float *out) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = n / 32;
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const __m256i s0 = dot_i8(q4_unpack(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+    const __m256i s1 =
+        dot_i8(q4_unpack(w[b + 1].qs), _mm256_loadu_si256((const __m256i *)a[b + 1].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b + 1].d) * h2f(a[b + 1].d)),
+                           _mm256_cvtepi32_ps(s1), acc1);
+  }
+  for (; b < nb; b++) {
+    const __m256i s0 = dot_i8(q4_unpack(w[b].qs), _mm256_loadu_si256((const __m256i *)a[b].qs));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s0), acc0);
+  }
+  *out = hsum_ps(_mm256_add_ps(acc0, acc1));
+}
+
+/* Q4_0, four rows x one vector: the activation block is loaded once for the
+ * four rows; weights stay unsigned (0..15) and the -8 offset is removed
+ * with 8 * sum(a), computed once per block. Integer sums are exact. */
+static void q4_0_r4(int n, const void *wv, size_t rb, const void *xv, float *out) {
+  const eco_block_q8_0 *a = xv;
+  const eco_block_q4_0 *w0 = wv;
+  const eco_block_q4_0 *w1 = (const eco_block_q4_0 *)((const uint8_t *)wv + rb);
+  const eco_block_q4_0 *w2 = (const eco_block_q4_0 *)((const uint8_t *)wv + 2 * rb);
+  const eco_block_q4_0 *w3 = (const eco_block_q4_0 *)((const uint8_t *)wv + 3 * rb);
+  const eco_block_q4_0 *w[4] = {w0, w1, w2, w3};
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  const __m256i m4 = _mm256_set1_epi8(0xF), ones = _mm256_set1_epi16(1),
+                eight = _mm256_set1_epi8(8);
+  const int nb = n / 32;
+  for (int b = 0; b < nb; b++) {
+    const __m256i av = _mm256_loadu_si256((const __m256i *)a[b].qs);
+    const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(eight, av), ones);
+    const float da = h2f(a[b].d);
+    for (int r = 0; r < 4; r++) {
+      const __m128i t = _mm_loadu_si128((const __m128i *)w[r][b].qs);
+      const __m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4);
+      const __m256i p =
+          _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones), corr);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[r][b].d) * da), _mm256_cvtepi32_ps(p), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; r++)
+    out[r] = hsum_ps(acc[r]);
+}
+
+/* --- Q4_K x Q8_K -------------------------------------------------------------------- */
+INLINE void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m) {
+  for (int j = 0; j < 4; j++) {
+    sc[j] = q[j] & 63;
+    m[j] = q[j + 4] & 63;
+  }
+  for (int j = 4; j < 8; j++) {
+    sc[j] = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+    m[j] = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+  }
+}
+
+INLINE void q4_k_nx(int n, const eco_block_q4_k *w, const uint8_t *x, size_t xs, const int NX,
+                    float *out) {
+  __m256 acc[4];
+  float accm[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm256_setzero_ps();
+    accm[j] = 0;
+  }
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  const int nb = n / 256;
+  for (int b = 0; b < nb; b++) {
+    uint8_t sc[8], mn[8];
+    q4k_scales(w[b].scales, sc, mn);
+    const float d = h2f(w[b].d), dmin = h2f(w[b].dmin);
+    __m256i isum[4];
+    for (int j = 0; j < NX; j++)
+      isum[j] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      const __m256i q = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * c));
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+      for (int j = 0; j < NX; j++) {
+        const eco_block_q8_k *a = (const eco_block_q8_k *)(x + j * xs) + b;
+        const __m256i a0 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c));
+        const __m256i a1 = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c + 32));
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, a0), s0);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, a1), s1);
+        isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(p0, p1));
+      }
+    }
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(x + j * xs) + b;
+      int32_t summ = 0;
+      for (int s = 0; s < 8; s++)
+        summ += mn[s] * (a->bsums[2 * s] + a->bsums[2 * s + 1]);
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(isum[j]), acc[j]);
+      accm[j] += dmin * a->d * (float)summ;
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    out[j] = hsum_ps(acc[j]) - accm[j];
+}
+
+/* --- Q6_K x Q8_K -------------------------------------------------------------------- */
+INLINE void q6_k_nx(int n, const eco_block_q6_k *w, const uint8_t *x, size_t xs, const int NX,
+                    float *out) {
+  __m256 acc[4];
+  float accc[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm256_setzero_ps();
+    accc[j] = 0;
+  }
+  const __m256i m4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+  const int nb = n / 256;
+  for (int b = 0; b < nb; b++) {
+    const float d = h2f(w[b].d);
+    __m256i isum[4];
+    for (int j = 0; j < NX; j++)
+      isum[j] = _mm256_setzero_si256();
+    for (int c = 0; c < 2; c++) {
+      const uint8_t *ql = w[b].ql + 64 * c, *qh = w[b].qh + 32 * c;
+      const int8_t *sc = w[b].scales + 8 * c;
+      const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+      const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+      const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+      __m256i q[4], s[4];
+      q[0] =
+          _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m3), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m3), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m3), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m3), 4));
+      for (int k = 0; k < 4; k++)
+        s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+      for (int j = 0; j < NX; j++) {
+        const eco_block_q8_k *a = (const eco_block_q8_k *)(x + j * xs) + b;
+        for (int k = 0; k < 4; k++) {
+          const __m256i av = _mm256_loadu_si256((const __m256i *)(a->qs + 128 * c + 32 * k));
+          isum[j] =
+              _mm256_add_epi32(isum[j], _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], av), s[k]));
+        }
+      }
+    }
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(x + j * xs) + b;
+      int32_t corr = 0;
+      for (int g = 0; g < 16; g++)
+        corr += w[b].scales[g] * a->bsums[g];
+      acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(isum[j]), acc[j]);
+      accc[j] += d * a->d * (float)(32 * corr);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    out[j] = hsum_ps(acc[j]) - accc[j];
+}
+
+/* Batch wrappers: groups of 4 vectors, then the remainder. */
+#define BATCH(name, kernel, wtype)                                                                 \
+  static void name(int n, const void *w, const void *x, size_t xs, int nx, float *out) {           \
+    const uint8_t *xb = x;                                                                         \
+    int j = 0;                                                                                     \
+    for (; j + 4 <= nx; j += 4)                                                                    \
+      kernel(n, (const wtype *)w, xb + j * xs, xs, 4, out + j);                                    \
+    switch (nx - j) {                                                                              \
+    case 3: kernel(n, (const wtype *)w, xb + j * xs, xs, 3, out + j); break;                       \
+    case 2: kernel(n, (const wtype *)w, xb + j * xs, xs, 2, out + j); break;                       \
+    case 1: kernel(n, (const wtype *)w, xb + j * xs, xs, 1, out + j); break;                       \
+    default: break;                                                                                \
+    }                                                                                              \
+  }
+
+BATCH(dot_f32, f32_nx, float)
+BATCH(dot_f16, f16_nx, uint16_t)
+BATCH(dot_bf16, bf16_nx, uint16_t)
+BATCH(dot_q8_0_b, q8_0_nx, eco_block_q8_0)
+BATCH(dot_q4_0_b, q4_0_nx, eco_block_q4_0)
+
+static void dot_q8_0(int n, const void *w, const void *x, size_t xs, int nx, float *out) {
+  if (nx == 1)
+    q8_0_x1(n, w, x, out);
+  else
+    dot_q8_0_b(n, w, x, xs, nx, out);
+}
+static void dot_q4_0(int n, const void *w, const void *x, size_t xs, int nx, float *out) {
+  if (nx == 1)
+    q4_0_x1(n, w, x, out);
+  else
+    dot_q4_0_b(n, w, x, xs, nx, out);
+}
+BATCH(dot_q4_k, q4_k_nx, eco_block_q4_k)
+BATCH(dot_q6_k, q6_k_nx, eco_block_q6_k)
+
+void eco_kernels_init_avx2(eco_kernels *k) {
+  k->dot[ECO_GGML_F32] = dot_f32;
+  k->dot[ECO_GGML_F16] = dot_f16;
+  k->dot[ECO_GGML_BF16] = dot_bf16;
+  k->dot[ECO_GGML_Q8_0] = dot_q8_0;
+  k->dot[ECO_GGML_Q4_0] = dot_q4_0;
+  k->dot4[ECO_GGML_Q4_0] = q4_0_r4;
+  k->dot[ECO_GGML_Q4_K] = dot_q4_k;
+  k->dot[ECO_GGML_Q6_K] = dot_q6_k;
+}

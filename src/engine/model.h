@@ -1,0 +1,140 @@
+/* ecoinfer: transformer models on the CPU (arch `llama` and `qwen2`).
+ *
+ * Lifecycle:
+ *   eco_model_load(path)          GGUF (mmap, weights used in place) or a
+ *                                 llama2.c .bin checkpoint (F32)
+ *   eco_ctx_new(model, threads)   thread pool + scratch for a token batch
+ *   eco_kv_new(model, n_ctx)      one F32 KV cache per sequence,
+ *                                 preallocated for n_ctx positions
+ *   eco_forward(ctx, batch, out)  one pass over the weights for a batch of
+ *                                 tokens that may belong to several
+ *                                 sequences (each token names its KV cache)
+ *
+ * Numerics follow llama.cpp's CPU backend: activations are converted to the
+ * weight's activation type before each matmul (quant.h); norms, RoPE,
+ * attention, SiLU and residuals are F32.
+ */
+#ifndef ECO_ENGINE_MODEL_H
+#define ECO_ENGINE_MODEL_H
+
+#include "engine/gguf.h"
+#include "engine/kernels.h"
+#include "util/status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum eco_arch { ECO_ARCH_LLAMA = 0, ECO_ARCH_QWEN2 = 1 } eco_arch;
+typedef enum eco_rope_type { ECO_ROPE_NORM = 0, ECO_ROPE_NEOX = 2 } eco_rope_type;
+
+typedef struct eco_hparams {
+  eco_arch arch;
+  char arch_name[32];    /* general.architecture ("llama", "qwen2") */
+  int n_vocab;           /* tokens (rows of token_embd) */
+  int n_embd;            /* model width */
+  int n_ff;              /* feed-forward width */
+  int n_layer;           /* transformer blocks */
+  int n_head;            /* query heads */
+  int n_head_kv;         /* key/value heads (GQA: n_head % n_head_kv == 0) */
+  int head_dim;          /* n_embd / n_head unless attention.key_length says */
+  int n_ctx_train;       /* context_length from metadata (positions) */
+  float rms_eps;         /* RMSNorm epsilon */
+  float rope_base;       /* rope.freq_base */
+  float rope_freq_scale; /* 1 / linear scaling factor (1 = none) */
+  int rope_dims;         /* rotated dimensions per head (<= head_dim) */
+  eco_rope_type rope_type;
+  bool tied_output; /* output projection = token_embd */
+} eco_hparams;
+
+/* A weight matrix [rows][cols], row-major, rows of `type` blocks. */
+typedef struct eco_weight {
+  eco_ggml_type type;
+  int64_t rows, cols;
+  size_t row_bytes;
+  const void *data;
+} eco_weight;
+
+typedef struct eco_layer {
+  const float *attn_norm;    /* [n_embd] */
+  eco_weight wq;             /* [n_head*head_dim][n_embd] */
+  eco_weight wk, wv;         /* [n_head_kv*head_dim][n_embd] */
+  eco_weight wo;             /* [n_embd][n_head*head_dim] */
+  const float *bq, *bk, *bv; /* qwen2 biases, else NULL */
+  const float *ffn_norm;     /* [n_embd] */
+  eco_weight w_gate, w_up;   /* [n_ff][n_embd] */
+  eco_weight w_down;         /* [n_embd][n_ff] */
+} eco_layer;
+
+typedef struct eco_model {
+  eco_hparams hp;
+  eco_weight tok_embd;     /* [n_vocab][n_embd] */
+  const float *out_norm;   /* [n_embd] */
+  eco_weight output;       /* [n_vocab][n_embd] (= tok_embd when tied) */
+  const float *rope_freqs; /* [rope_dims/2] Llama-3 frequency factors, or NULL */
+  eco_layer *layers;       /* [n_layer] */
+  eco_gguf *gguf;          /* the GGUF file (metadata for the tokenizer), NULL for .bin */
+  void *map;               /* llama2.c mapping */
+  size_t map_size;
+  float *owned;                    /* norm vectors converted to F32 */
+  uint64_t weight_bytes;           /* bytes of all weight tensors */
+  uint64_t weight_bytes_per_token; /* bytes read per decoded token (all matrices + 1 embd row) */
+  char file_type[16];              /* "F32", "Q4_K_M"-like description of the main type */
+} eco_model;
+
+/* Loads a GGUF file or a llama2.c checkpoint (.bin). Unsupported
+ * architectures and tensor types are refused with ECO_EUNSUPPORTED and a
+ * message naming them. */
+int eco_model_load(const char *path, eco_model **out, eco_error *err);
+void eco_model_free(eco_model *m);
+
+/* KV cache of one sequence: F32, k and v each [n_layer][n_ctx][n_head_kv*head_dim]. */
+typedef struct eco_kv {
+  int n_ctx;   /* positions it can hold */
+  int n_layer; /* layers */
+  int kv_dim;  /* n_head_kv * head_dim */
+  int n_past;  /* positions filled so far (updated by eco_forward) */
+  float *k, *v;
+} eco_kv;
+
+/* Bytes an n_ctx cache needs. */
+uint64_t eco_kv_bytes(const eco_model *m, int n_ctx);
+int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err);
+void eco_kv_free(eco_kv *kv);
+/* Forgets positions >= n (n <= n_past). */
+void eco_kv_truncate(eco_kv *kv, int n);
+
+typedef struct eco_ctx eco_ctx;
+
+/* n_threads >= 1; max_batch = tokens per internal chunk (larger batches
+ * are split). level: SIMD cap (ECO_SIMD_AVX512 = best available). */
+int eco_ctx_new(const eco_model *m, int n_threads, int max_batch, eco_ctx **out, eco_error *err);
+void eco_ctx_free(eco_ctx *c);
+/* Overrides the kernel variant (tests): must not exceed what the CPU has. */
+void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level);
+eco_simd_level eco_ctx_simd(const eco_ctx *c);
+
+/* A batch of tokens. Tokens of one sequence appear in increasing position
+ * order; a token at position p attends to positions 0..p of its own cache,
+ * which must already hold 0..p-1 (earlier calls or earlier in the batch). */
+typedef struct eco_batch {
+  int n;                 /* tokens */
+  const int32_t *token;  /* [n] token ids */
+  const int32_t *pos;    /* [n] positions in their sequences */
+  eco_kv *const *kv;     /* [n] cache of each token's sequence */
+  const uint8_t *logits; /* [n] nonzero = produce logits; NULL = only the last token */
+} eco_batch;
+
+/* Runs the batch. Writes one row of n_vocab logits to `logits` (may be NULL:
+ * none are computed) for each
+ * token that asked for them, in batch order ([n_out][n_vocab]). Fails with
+ * ECO_ECONTEXT when a position is >= its cache's n_ctx, ECO_EINVAL for a
+ * token id out of range. */
+int eco_forward(eco_ctx *c, const eco_batch *b, float *logits, eco_error *err);
+
+/* Convenience for one sequence: feeds tokens[0..n) at positions
+ * kv->n_past.. and writes the logits of the last one ([n_vocab]). */
+int eco_forward_seq(eco_ctx *c, eco_kv *kv, const int32_t *tokens, int n, float *logits,
+                    eco_error *err);
+
+#endif

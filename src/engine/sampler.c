@@ -1,0 +1,289 @@
+/* ecoinfer: sampler and stop strings (see sampler.h). */
+#include "engine/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cand {
+  int32_t id;
+  float logit;
+  float p;
+} cand;
+
+struct eco_sampler {
+  eco_sampler_params p;
+  int n_vocab;
+  uint64_t rng;
+  int32_t *hist; /* ring of the last repeat_last_n tokens */
+  int hist_n, hist_pos;
+  float *work; /* [n_vocab] penalized logits */
+  cand *c;     /* [n_vocab] */
+};
+
+eco_sampler_params eco_sampler_default_params(void) {
+  eco_sampler_params p = {.temperature = 0.8f,
+                          .top_k = 40,
+                          .top_p = 0.95f,
+                          .min_p = 0.05f,
+                          .repeat_penalty = 1.0f,
+                          .repeat_last_n = 64,
+                          .seed = 0};
+  return p;
+}
+
+int eco_sampler_new(const eco_sampler_params *p, int n_vocab, eco_sampler **out, eco_error *err) {
+  *out = NULL;
+  if (n_vocab <= 0) return eco_error_set(err, ECO_EINVAL, "sampler: n_vocab must be positive");
+  if (p->repeat_penalty <= 0 || p->repeat_last_n < 0 || isnan(p->temperature))
+    return eco_error_set(err, ECO_EINVAL, "sampler: invalid parameters");
+  eco_sampler *s = calloc(1, sizeof *s);
+  if (!s) return eco_error_set(err, ECO_ENOMEM, "sampler: out of memory");
+  s->p = *p;
+  s->n_vocab = n_vocab;
+  s->rng = p->seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL;
+  if (!s->rng) s->rng = 1;
+  s->hist = calloc((size_t)(p->repeat_last_n > 0 ? p->repeat_last_n : 1), sizeof *s->hist);
+  s->work = malloc((size_t)n_vocab * sizeof *s->work);
+  s->c = malloc((size_t)n_vocab * sizeof *s->c);
+  if (!s->hist || !s->work || !s->c) {
+    eco_sampler_free(s);
+    return eco_error_set(err, ECO_ENOMEM, "sampler: out of memory");
+  }
+  *out = s;
+  return 0;
+}
+
+void eco_sampler_free(eco_sampler *s) {
+  if (!s) return;
+  free(s->hist);
+  free(s->work);
+  free(s->c);
+  free(s);
+}
+
+void eco_sampler_accept(eco_sampler *s, int32_t token) {
+  if (s->p.repeat_last_n <= 0) return;
+  s->hist[s->hist_pos] = token;
+  s->hist_pos = (s->hist_pos + 1) % s->p.repeat_last_n;
+  if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
+}
+
+int32_t eco_argmax(const float *logits, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; i++)
+    if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+static uint64_t next_u64(eco_sampler *s) {
+  uint64_t x = s->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  s->rng = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+static int cmp_cand(const void *a, const void *b) {
+  const cand *x = a, *y = b;
+  if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Moves the k best candidates to the front, sorted (k small: a heap would
+ * do, selection by repeated partitioning is enough here). */
+static void top_k_sort(cand *c, int n, int k) {
+  if (k >= n) {
+    qsort(c, (size_t)n, sizeof *c, cmp_cand);
+    return;
+  }
+  int lo = 0, hi = n - 1;
+  while (lo < hi) { /* quickselect so that c[0..k) are the k best */
+    cand pivot = c[(lo + hi) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (cmp_cand(&c[i], &pivot) < 0)
+        i++;
+      while (cmp_cand(&c[j], &pivot) > 0)
+        j--;
+      if (i <= j) {
+        cand t = c[i];
+        c[i] = c[j];
+        c[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k - 1 <= j)
+      hi = j;
+    else if (k - 1 >= i)
+      lo = i;
+    else
+      break;
+  }
+  qsort(c, (size_t)k, sizeof *c, cmp_cand);
+}
+
+int32_t eco_sampler_sample(eco_sampler *s, const float *logits) {
+  const int n = s->n_vocab;
+  memcpy(s->work, logits, (size_t)n * sizeof *s->work);
+  if (s->p.repeat_penalty != 1.0f) {
+    for (int i = 0; i < s->hist_n; i++) {
+      int32_t t = s->hist[i];
+      if (t < 0 || t >= n) continue;
+      bool seen = false; /* penalize each token once */
+      for (int j = 0; j < i; j++)
+        seen |= s->hist[j] == t;
+      if (seen) continue;
+      float *l = &s->work[t];
+      *l = *l > 0 ? *l / s->p.repeat_penalty : *l * s->p.repeat_penalty;
+    }
+  }
+  int32_t tok;
+  if (s->p.temperature <= 0) {
+    tok = eco_argmax(s->work, n);
+  } else {
+    for (int i = 0; i < n; i++)
+      s->c[i] = (cand){.id = i, .logit = s->work[i]};
+    int k = s->p.top_k > 0 && s->p.top_k < n ? s->p.top_k : n;
+    top_k_sort(s->c, n, k);
+    const float inv_t = 1.0f / s->p.temperature;
+    double sum = 0;
+    for (int i = 0; i < k; i++) {
+      s->c[i].p = expf((s->c[i].logit - s->c[0].logit) * inv_t);
+      sum += s->c[i].p;
+    }
+    for (int i = 0; i < k; i++)
+      s->c[i].p = (float)(s->c[i].p / sum);
+    int keep = k;
+    if (s->p.top_p < 1.0f) {
+      double cum = 0;
+      for (int i = 0; i < k; i++) {
+        cum += s->c[i].p;
+        if (cum >= s->p.top_p) {
+          keep = i + 1;
+          break;
+        }
+      }
+    }
+    if (s->p.min_p > 0) {
+      const float th = s->p.min_p * s->c[0].p;
+      int m = 1;
+      while (m < keep && s->c[m].p >= th)
+        m++;
+      keep = m;
+    }
+    double tot = 0;
+    for (int i = 0; i < keep; i++)
+      tot += s->c[i].p;
+    const double r = (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0) * tot;
+    double acc = 0;
+    tok = s->c[keep - 1].id;
+    for (int i = 0; i < keep; i++) {
+      acc += s->c[i].p;
+      if (r < acc) {
+        tok = s->c[i].id;
+        break;
+      }
+    }
+  }
+  eco_sampler_accept(s, tok);
+  return tok;
+}
+
+/* --- stop strings ------------------------------------------------------ */
+
+int eco_stop_init(eco_stop *st, const char *const *stops, size_t n) {
+  memset(st, 0, sizeof *st);
+  if (n) {
+    st->stops = calloc(n, sizeof *st->stops);
+    if (!st->stops) return ECO_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (!stops[i] || !stops[i][0]) continue;
+    st->stops[st->n] = strdup(stops[i]);
+    if (!st->stops[st->n]) {
+      eco_stop_free(st);
+      return ECO_ENOMEM;
+    }
+    st->n++;
+  }
+  return 0;
+}
+
+void eco_stop_free(eco_stop *st) {
+  for (size_t i = 0; i < st->n; i++)
+    free(st->stops[i]);
+  free(st->stops);
+  free(st->pending);
+  memset(st, 0, sizeof *st);
+}
+
+bool eco_stop_feed(eco_stop *st, const char *piece, size_t len, const char **emit,
+                   size_t *emit_len) {
+  *emit = "";
+  *emit_len = 0;
+  if (st->hit) return true;
+  if (st->len + len + 1 > st->cap) {
+    size_t cap = (st->len + len + 1) * 2;
+    char *p = realloc(st->pending, cap);
+    if (!p) return false;
+    st->pending = p;
+    st->cap = cap;
+  }
+  memcpy(st->pending + st->len, piece, len);
+  st->len += len;
+  st->pending[st->len] = '\0';
+  /* a complete stop string? emit what precedes the earliest one */
+  size_t first = st->len;
+  for (size_t i = 0; i < st->n; i++) {
+    const char *f = memmem(st->pending, st->len, st->stops[i], strlen(st->stops[i]));
+    if (f && (size_t)(f - st->pending) < first) first = (size_t)(f - st->pending);
+  }
+  if (first < st->len) {
+    st->hit = true;
+    *emit = st->pending;
+    *emit_len = first;
+    st->len = 0;
+    return true;
+  }
+  /* hold back the longest suffix that is a prefix of some stop string */
+  size_t hold = 0;
+  for (size_t i = 0; i < st->n; i++) {
+    size_t sl = strlen(st->stops[i]);
+    for (size_t k = sl - 1; k > hold; k--)
+      if (k <= st->len && memcmp(st->pending + st->len - k, st->stops[i], k) == 0) {
+        hold = k;
+        break;
+      }
+  }
+  size_t out = st->len - hold;
+  /* emitted bytes go out through a scratch copy at the end of the buffer */
+  *emit = st->pending;
+  *emit_len = out;
+  /* caller reads before the next call; shift after reading is done by the
+   * next feed: keep the held-back text at the front */
+  if (out) {
+    /* copy the emitted part into the tail area so the front can hold the rest */
+    if (st->len + out + 1 > st->cap) {
+      size_t cap = (st->len + out + 1) * 2;
+      char *p = realloc(st->pending, cap);
+      if (!p) return false;
+      st->pending = p;
+      st->cap = cap;
+    }
+    char *tail = st->pending + st->len + 1;
+    memcpy(tail, st->pending, out);
+    memmove(st->pending, st->pending + out, hold);
+    st->len = hold;
+    *emit = tail;
+  }
+  return false;
+}
+
+void eco_stop_flush(eco_stop *st, const char **emit, size_t *emit_len) {
+  *emit = st->pending ? st->pending : "";
+  *emit_len = st->hit ? 0 : st->len;
+  st->len = 0;
+}

@@ -1,0 +1,294 @@
+/* ecoinfer: synthetic GGUF writer (see synth.h). */
+#include "engine/synth.h"
+#include "engine/gguf.h"
+#include "engine/quant.h"
+#include "util/strbuf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const eco_synth_shape shapes[] = {
+    {"smollm2-135m", "llama", 49152, 576, 1536, 30, 9, 3, 8192, 100000.f, 1e-5f, 1},
+    {"qwen2.5-0.5b", "qwen2", 151936, 896, 4864, 24, 14, 2, 32768, 1000000.f, 1e-6f, 1},
+    {"tinyllama-1.1b", "llama", 32000, 2048, 5632, 22, 32, 4, 2048, 10000.f, 1e-5f, 0},
+    {"llama3.2-1b", "llama", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.f, 1e-5f, 1},
+};
+
+const eco_synth_shape *eco_synth_find_shape(const char *name) {
+  for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+    if (strcmp(shapes[i].name, name) == 0) return &shapes[i];
+  return NULL;
+}
+
+/* --- header serialization ------------------------------------------------ */
+static void put(eco_strbuf *b, const void *p, size_t n) { eco_sb_append(b, p, n); }
+static void put_u32(eco_strbuf *b, uint32_t v) { put(b, &v, 4); }
+static void put_u64(eco_strbuf *b, uint64_t v) { put(b, &v, 8); }
+static void put_str(eco_strbuf *b, const char *s, size_t n) {
+  put_u64(b, n);
+  put(b, s, n);
+}
+static void kv_key(eco_strbuf *b, const char *k, uint32_t type) {
+  put_str(b, k, strlen(k));
+  put_u32(b, type);
+}
+static void kv_u32(eco_strbuf *b, const char *k, uint32_t v) {
+  kv_key(b, k, ECO_GGUF_UINT32);
+  put_u32(b, v);
+}
+static void kv_f32(eco_strbuf *b, const char *k, float v) {
+  kv_key(b, k, ECO_GGUF_FLOAT32);
+  put(b, &v, 4);
+}
+static void kv_str(eco_strbuf *b, const char *k, const char *v) {
+  kv_key(b, k, ECO_GGUF_STRING);
+  put_str(b, v, strlen(v));
+}
+
+typedef struct tdesc {
+  char name[64];
+  int n_dims;
+  uint64_t ne[2];
+  eco_ggml_type type;
+  uint64_t offset, bytes;
+  float scale; /* 0 = ones (norms) */
+} tdesc;
+
+static uint64_t xs64(uint64_t *s) {
+  uint64_t x = *s;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  *s = x;
+  return x;
+}
+
+/* llama.cpp's use_more_bits(i, n) for Q4_K_M */
+static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+static eco_ggml_type fit(eco_ggml_type t, uint64_t ne0) {
+  if ((t == ECO_GGML_Q4_K || t == ECO_GGML_Q6_K) && ne0 % 256)
+    return t == ECO_GGML_Q4_K ? ECO_GGML_Q4_0 : ECO_GGML_Q8_0;
+  return t;
+}
+
+static int add_t(tdesc *ts, int *n, const char *name, int nd, uint64_t ne0, uint64_t ne1,
+                 eco_ggml_type t, float scale) {
+  tdesc *d = &ts[(*n)++];
+  memset(d, 0, sizeof *d);
+  snprintf(d->name, sizeof d->name, "%s", name);
+  d->n_dims = nd;
+  d->ne[0] = ne0;
+  d->ne[1] = ne1;
+  d->type = nd == 1 ? ECO_GGML_F32 : fit(t, ne0);
+  d->scale = scale;
+  d->bytes = eco_quant_row_bytes(d->type, (int64_t)ne0) * ne1;
+  return 0;
+}
+
+int eco_synth_write(const eco_synth_shape *sh, const char *type, const char *path, uint64_t seed,
+                    eco_error *err) {
+  eco_ggml_type main_t, out_t;
+  uint32_t ftype;
+  bool kmix = false;
+  if (strcmp(type, "f16") == 0)
+    main_t = out_t = ECO_GGML_F16, ftype = 1;
+  else if (strcmp(type, "q8_0") == 0)
+    main_t = out_t = ECO_GGML_Q8_0, ftype = 7;
+  else if (strcmp(type, "q4_0") == 0)
+    main_t = ECO_GGML_Q4_0, out_t = ECO_GGML_Q6_K, ftype = 2;
+  else if (strcmp(type, "q4_k_m") == 0)
+    main_t = ECO_GGML_Q4_K, out_t = ECO_GGML_Q6_K, ftype = 15, kmix = true;
+  else
+    return eco_error_set(err, ECO_EINVAL, "synth: unknown type '%s' (f16, q8_0, q4_0, q4_k_m)",
+                         type);
+
+  const uint64_t E = (uint64_t)sh->n_embd, F = (uint64_t)sh->n_ff, V = (uint64_t)sh->n_vocab,
+                 hd = E / (uint64_t)sh->n_head, KV = hd * (uint64_t)sh->n_head_kv;
+  const int qwen = strcmp(sh->arch, "qwen2") == 0;
+  const int max_t = 3 + sh->n_layer * 12;
+  tdesc *ts = calloc((size_t)max_t, sizeof *ts);
+  if (!ts) return eco_error_set(err, ECO_ENOMEM, "synth: out of memory");
+  int nt = 0;
+  const float ws = 0.03f;
+  add_t(ts, &nt, "token_embd.weight", 2, E, V, main_t, ws);
+  add_t(ts, &nt, "output_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
+  if (!sh->tied) add_t(ts, &nt, "output.weight", 2, E, V, out_t, ws);
+  for (int l = 0; l < sh->n_layer; l++) {
+    char n[64];
+    const eco_ggml_type vt = kmix && more_bits(l, sh->n_layer) ? ECO_GGML_Q6_K : main_t;
+#define T(suffix, nd, a, b, ty, sc)                                                                \
+  (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), add_t(ts, &nt, n, nd, a, b, ty, sc))
+    T("attn_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
+    T("attn_q.weight", 2, E, E, main_t, ws);
+    T("attn_k.weight", 2, E, KV, main_t, ws);
+    T("attn_v.weight", 2, E, KV, vt, ws);
+    if (qwen) {
+      T("attn_q.bias", 1, E, 1, ECO_GGML_F32, ws);
+      T("attn_k.bias", 1, KV, 1, ECO_GGML_F32, ws);
+      T("attn_v.bias", 1, KV, 1, ECO_GGML_F32, ws);
+    }
+    T("attn_output.weight", 2, E, E, main_t, ws);
+    T("ffn_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
+    T("ffn_gate.weight", 2, E, F, main_t, ws);
+    T("ffn_up.weight", 2, E, F, main_t, ws);
+    T("ffn_down.weight", 2, F, E, vt, ws);
+#undef T
+  }
+  const uint64_t align = 32;
+  uint64_t off = 0;
+  for (int i = 0; i < nt; i++) {
+    ts[i].offset = off;
+    off += (ts[i].bytes + align - 1) / align * align;
+  }
+
+  /* metadata */
+  eco_strbuf h;
+  eco_sb_init(&h);
+  char key[128];
+  const int n_kv = 19;
+  put(&h, "GGUF", 4);
+  put_u32(&h, 3);
+  put_u64(&h, (uint64_t)nt);
+  put_u64(&h, (uint64_t)n_kv);
+  kv_str(&h, "general.architecture", sh->arch);
+  kv_str(&h, "general.name", sh->name);
+  kv_u32(&h, "general.file_type", ftype);
+  kv_u32(&h, "general.quantization_version", 2);
+#define AK(s) (snprintf(key, sizeof key, "%s.%s", sh->arch, s), key)
+  kv_u32(&h, AK("context_length"), (uint32_t)sh->n_ctx);
+  kv_u32(&h, AK("embedding_length"), (uint32_t)E);
+  kv_u32(&h, AK("block_count"), (uint32_t)sh->n_layer);
+  kv_u32(&h, AK("feed_forward_length"), (uint32_t)F);
+  kv_u32(&h, AK("attention.head_count"), (uint32_t)sh->n_head);
+  kv_u32(&h, AK("attention.head_count_kv"), (uint32_t)sh->n_head_kv);
+  kv_f32(&h, AK("attention.layer_norm_rms_epsilon"), sh->rms_eps);
+  kv_f32(&h, AK("rope.freq_base"), sh->rope_base);
+#undef AK
+  kv_str(&h, "tokenizer.ggml.model", "llama");
+  kv_u32(&h, "tokenizer.ggml.bos_token_id", 1);
+  kv_u32(&h, "tokenizer.ggml.eos_token_id", 2);
+  kv_u32(&h, "tokenizer.ggml.unknown_token_id", 0);
+  /* tokens, scores, token types */
+  kv_key(&h, "tokenizer.ggml.tokens", ECO_GGUF_ARRAY);
+  put_u32(&h, ECO_GGUF_STRING);
+  put_u64(&h, V);
+  for (uint64_t i = 0; i < V; i++) {
+    char s[32];
+    size_t n;
+    if (i == 0)
+      n = (size_t)snprintf(s, sizeof s, "<unk>");
+    else if (i == 1)
+      n = (size_t)snprintf(s, sizeof s, "<s>");
+    else if (i == 2)
+      n = (size_t)snprintf(s, sizeof s, "</s>");
+    else if (i < 259)
+      n = (size_t)snprintf(s, sizeof s, "<0x%02X>", (unsigned)(i - 3));
+    else {
+      /* "\u2581" + letters for even k, letters alone for odd k: all unique */
+      uint64_t k = i - 259;
+      n = 0;
+      if (k % 2 == 0) {
+        memcpy(s, "\xe2\x96\x81", 3);
+        n = 3;
+      }
+      k /= 2;
+      do {
+        s[n++] = (char)('a' + k % 26);
+        k /= 26;
+      } while (k && n < 30);
+    }
+    put_str(&h, s, n);
+  }
+  kv_key(&h, "tokenizer.ggml.scores", ECO_GGUF_ARRAY);
+  put_u32(&h, ECO_GGUF_FLOAT32);
+  put_u64(&h, V);
+  for (uint64_t i = 0; i < V; i++) {
+    float sc = i < 259 ? 0.f : -(float)(i - 259);
+    put(&h, &sc, 4);
+  }
+  kv_key(&h, "tokenizer.ggml.token_type", ECO_GGUF_ARRAY);
+  put_u32(&h, ECO_GGUF_INT32);
+  put_u64(&h, V);
+  for (uint64_t i = 0; i < V; i++) {
+    int32_t t = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+    put(&h, &t, 4);
+  }
+  /* tensor infos */
+  for (int i = 0; i < nt; i++) {
+    put_str(&h, ts[i].name, strlen(ts[i].name));
+    put_u32(&h, (uint32_t)ts[i].n_dims);
+    for (int d = 0; d < ts[i].n_dims; d++)
+      put_u64(&h, ts[i].ne[d]);
+    put_u32(&h, (uint32_t)ts[i].type);
+    put_u64(&h, ts[i].offset);
+  }
+  while (h.len % align)
+    put(&h, "", 1);
+  int rc = 0;
+  float *row = NULL;
+  uint8_t *q = NULL;
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = NULL;
+  if (h.oom) {
+    rc = eco_error_set(err, ECO_ENOMEM, "synth: out of memory for the header");
+    goto out;
+  }
+  f = fopen(tmp, "wb");
+  if (!f) {
+    rc = eco_error_set(err, eco_status_from_errno(errno), "synth: cannot write '%s': %s", tmp,
+                       strerror(errno));
+    goto out;
+  }
+  fwrite(h.data, 1, h.len, f);
+  const uint64_t max_ne0 = E > F ? E : F;
+  row = malloc(max_ne0 * sizeof *row);
+  q = malloc(max_ne0 * 4 + 64);
+  if (!row || !q) {
+    rc = eco_error_set(err, ECO_ENOMEM, "synth: out of memory");
+    goto out;
+  }
+  uint64_t rng = seed * 0x9E3779B97F4A7C15ULL + 1;
+  uint64_t written = 0;
+  for (int i = 0; i < nt; i++) {
+    const tdesc *d = &ts[i];
+    const size_t rb = eco_quant_row_bytes(d->type, (int64_t)d->ne[0]);
+    for (uint64_t r = 0; r < d->ne[1]; r++) {
+      for (uint64_t j = 0; j < d->ne[0]; j++) {
+        if (d->scale == 0)
+          row[j] = 1.0f;
+        else
+          row[j] = d->scale * ((float)(xs64(&rng) >> 40) * (2.0f / 16777216.0f) - 1.0f);
+      }
+      eco_quantize_row(d->type, row, q, (int64_t)d->ne[0]);
+      fwrite(q, 1, rb, f);
+    }
+    written += d->bytes;
+    static const char zeros[32] = {0};
+    const uint64_t pad = (align - d->bytes % align) % align;
+    fwrite(zeros, 1, (size_t)pad, f); /* the last tensor too, as gguf-py does */
+  }
+  if (ferror(f) || fclose(f) != 0) {
+    f = NULL;
+    rc = eco_error_set(err, ECO_EIO, "synth: write to '%s' failed", tmp);
+    goto out;
+  }
+  f = NULL;
+  if (rename(tmp, path) != 0) {
+    rc = eco_error_set(err, eco_status_from_errno(errno), "synth: cannot rename to '%s'", path);
+    goto out;
+  }
+  (void)written;
+out:
+  if (f) fclose(f);
+  if (rc) unlink(tmp);
+  free(row);
+  free(q);
+  free(ts);
+  eco_sb_free(&h);
+  return rc;
+}

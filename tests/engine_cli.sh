@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# End-to-end: `ecoinfer run` on the shared models, `bench synth` + `run` on
+# a synthetic model. Args: <ecoinfer binary> <shared dir>.
+set -u
+bin="$1"
+shared="${2:-}"
+m="$shared/models"
+[ -f "$m/stories260K-f32.gguf" ] || { echo "SKIP: shared models absent"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# greedy story equals llama.cpp's reference text (shared/reference README)
+out="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" -n 64 --temp 0 -t 1)" || fail "run gguf"
+echo "$out" | grep -q "^, there was a little girl named Lily. She loved to play outside in the park." || fail "story text: $out"
+echo "$out" | tail -1 | grep -q "gen 64 tok" || fail "summary line: $(echo "$out" | tail -1)"
+# the llama2.c checkpoint with its tokenizer gives the same text
+out2="$("$bin" run -m "$m/stories260K.bin" --tokenizer "$m/tok512.bin" -p "Once upon a time" -n 64 --temp 0 -t 2)" || fail "run bin"
+[ "$(echo "$out" | head -2)" = "$(echo "$out2" | head -2)" ] || fail "bin and gguf differ"
+# --json summary, stop string, seed reproducibility
+js="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" -n 64 --temp 0 --stop "Lily" --json | tail -1)"
+echo "$js" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["stop_reason"]=="stop", d; assert d["gen_tokens"]<64' || fail "json/stop: $js"
+a="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once" -n 20 --seed 7 --temp 1 | head -1)"
+b="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once" -n 20 --seed 7 --temp 1 | head -1)"
+[ "$a" = "$b" ] || fail "same seed, different text"
+# context limit is a clear error
+if "$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" --ctx 3 -n 4 2>"$work/err"; then fail "ctx limit accepted"; fi
+grep -q "context length exceeded" "$work/err" || fail "ctx message: $(cat "$work/err")"
+# chat template (SmolLM2)
+"$bin" run -m "$m/test-smollm2-2layer-q8_0.gguf" --chat -p "hi" -n 4 -t 1 >/dev/null || fail "chat"
+# unsupported architecture is refused clearly
+if "$bin" run -m "$m/ggml-vocab-gpt-2.gguf" -p x -n 1 2>"$work/err"; then fail "vocab-only accepted"; fi
+grep -q "architecture 'gpt2' is not supported" "$work/err" || fail "arch message: $(cat "$work/err")"
+# synthetic model: written, loadable, runs
+"$bin" bench synth --shape smollm2-135m --type q4_k_m -o "$work/s.gguf" >/dev/null || fail "synth"
+"$bin" run -m "$work/s.gguf" -p "hello" -n 4 -t 2 --temp 0 >/dev/null || fail "run synth"
+if "$bin" bench synth --shape nope --type q8_0 -o "$work/x.gguf" 2>/dev/null; then fail "bad shape accepted"; fi
+echo "engine_cli: ok"

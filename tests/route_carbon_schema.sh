@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# `ecoinfer route` reads zone intensities through the shared accounting
+# schema (carbon.provider: trace, carbon.trace: {path, start, speed}) so one
+# YAML file can configure nodes and the router. Checks the intensity the
+# router reports for a zone equals the trace row at the replay start.
+#   tests/route_carbon_schema.sh ECOINFER_BINARY SHARED_DIR
+set -uo pipefail
+bin="${1:?}"; shared="${2:-}"
+trace="$shared/data/carbon/FR_2023_hourly.csv"
+[[ -f "$trace" ]] || { echo "SKIP: $trace absent"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
+work="$(mktemp -d)"; pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"; }
+trap cleanup EXIT
+"$bin" serve --fake-backend --port 0 --port-file "$work/node.ports" --no-ledger --log-level warn \
+  2>"$work/node.log" &
+pids+=($!)
+for _ in $(seq 1 200); do [[ -s "$work/node.ports" ]] && break; sleep 0.05; done
+read -r nport _ <"$work/node.ports" || { echo "node did not start"; cat "$work/node.log"; exit 1; }
+# Row of 2023-06-15 12:00 UTC in the FR export, direct column (5th field).
+want="$(awk -F, '$1=="2023-06-15 12:00:00"{print $5}' "$trace")"
+[[ -n "$want" ]] || { echo "trace row not found"; exit 1; }
+cat >"$work/cluster.yaml" <<YAML
+router:
+  port: 0
+  admin_port: 0
+  policy: carbon
+carbon:
+  provider: trace
+  trace:
+    path: $trace
+    column: direct
+    start: 2023-06-15T12:00:00Z
+    speed: 1
+nodes:
+  - id: n1
+    url: http://127.0.0.1:$nport
+    kind: ecoinfer
+    zone: FR
+YAML
+"$bin" route --config "$work/cluster.yaml" --json >"$work/route.out" 2>"$work/route.log" &
+pids+=($!)
+for _ in $(seq 1 200); do grep -q listening "$work/route.out" 2>/dev/null && break; sleep 0.05; done
+rport="$(sed -n 's/.*"listening":"http:\/\/[0-9.]*:\([0-9]*\)".*/\1/p' "$work/route.out")"
+[[ -n "$rport" ]] || { echo "router did not start"; cat "$work/route.log"; exit 1; }
+got=""
+for _ in $(seq 1 60); do
+  got="$(curl -s "http://127.0.0.1:$rport/metrics" |
+    sed -n 's/^ecoinfer_router_zone_intensity_gco2_per_kwh{zone="FR"} \(.*\)$/\1/p')"
+  [[ -n "$got" ]] && break; sleep 0.1
+done
+echo "FR intensity: router $got, trace $want"
+awk -v a="$got" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<0.01)}' || {
+  echo "FAIL: router intensity $got != trace $want"; cat "$work/route.log"; exit 1; }
+echo "1 passed, 0 failed"

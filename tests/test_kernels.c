@@ -1,0 +1,181 @@
+/* Every fast kernel against the scalar reference on random data, with
+ * awkward sizes and batch widths; conversions; the thread pool. */
+#include "engine/kernels.h"
+#include "engine/pool.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdatomic.h>
+
+static uint64_t rng_state = 88172645463325252ULL;
+static float frand(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
+}
+
+static const eco_ggml_type types[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
+                                      ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
+
+static void check_level(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) {
+    print_message("level %s not compiled here; skipped\n", eco_simd_name(level));
+    return;
+  }
+  const int sizes_small[] = {1, 3, 8, 15, 16, 17, 31, 33, 100, 1000};
+  const int sizes_block[] = {1, 2, 3, 7, 9};
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const eco_ggml_type t = types[ti];
+    const int be = (int)eco_ggml_block_elems(t);
+    const eco_ggml_type at = eco_quant_act_type(t);
+    const size_t ns = be == 1 ? sizeof sizes_small / sizeof sizes_small[0]
+                              : sizeof sizes_block / sizeof sizes_block[0];
+    for (size_t si = 0; si < ns; si++) {
+      const int n = be == 1 ? sizes_small[si] : sizes_block[si] * (be == 32 ? 8 : 1) * be;
+      for (int nx = 1; nx <= 7; nx += 2) {
+        float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * nx * 4);
+        for (int i = 0; i < n; i++)
+          w[i] = frand() * (i % 7 == 0 ? 3.f : 1.f);
+        for (int i = 0; i < n * nx; i++)
+          x[i] = frand();
+        const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(at, n);
+        uint8_t *wq = malloc(wb), *xq = malloc(xb * (size_t)nx);
+        eco_quantize_row(t, w, wq, n);
+        for (int j = 0; j < nx; j++)
+          eco_quantize_row(at, x + (size_t)j * n, xq + j * xb, n);
+        float ref[8], got[8];
+        eco_dot_scalar(t, n, wq, xq, xb, nx, ref);
+        k.dot[t](n, wq, xq, xb, nx, got);
+        for (int j = 0; j < nx; j++) {
+          const double tol = 1e-4 * (fabs(ref[j]) + sqrt((double)n)) + 1e-5;
+          if (fabs(ref[j] - got[j]) > tol)
+            fail_msg("%s %s n=%d nx=%d j=%d: ref %.7g got %.7g", eco_simd_name(level),
+                     eco_ggml_type_name(t), n, nx, j, ref[j], got[j]);
+        }
+        free(w);
+        free(x);
+        free(wq);
+        free(xq);
+      }
+    }
+  }
+}
+
+/* the optional 4-row kernels against four scalar dots */
+static void check_dot4(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) return;
+  for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const eco_ggml_type t = types[ti];
+    if (!k.dot4[t]) continue;
+    const eco_ggml_type at = eco_quant_act_type(t);
+    const int be = (int)eco_ggml_block_elems(t);
+    for (int nblk = 1; nblk <= 70; nblk += 23) {
+      const int n = nblk * be;
+      const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(at, n);
+      float *w = malloc((size_t)n * 4 * 4), *x = malloc((size_t)n * 4);
+      for (int i = 0; i < 4 * n; i++)
+        w[i] = frand();
+      for (int i = 0; i < n; i++)
+        x[i] = frand() * 2.f;
+      uint8_t *wq = malloc(wb * 4), *xq = malloc(xb);
+      for (int r = 0; r < 4; r++)
+        eco_quantize_row(t, w + (size_t)r * n, wq + r * wb, n);
+      eco_quantize_row(at, x, xq, n);
+      float got[4];
+      k.dot4[t](n, wq, wb, xq, got);
+      for (int r = 0; r < 4; r++) {
+        const float ref = eco_dot_ref(t, n, wq + r * wb, xq);
+        if (fabs(ref - got[r]) > 1e-4 * (fabs(ref) + sqrt((double)n)) + 1e-5)
+          fail_msg("%s dot4 %s n=%d row %d: ref %.7g got %.7g", eco_simd_name(level),
+                   eco_ggml_type_name(t), n, r, ref, got[r]);
+      }
+      free(w);
+      free(x);
+      free(wq);
+      free(xq);
+    }
+  }
+}
+
+static void test_kernels_all_levels(void **state) {
+  (void)state;
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  for (int l = ECO_SIMD_SCALAR; l <= (int)ci.level; l++) {
+    check_level((eco_simd_level)l);
+    check_dot4((eco_simd_level)l);
+  }
+}
+
+/* quantize/dequantize round trips stay within the format's resolution */
+static void test_roundtrip(void **state) {
+  (void)state;
+  const int n = 512;
+  float x[512], y[512];
+  for (int i = 0; i < n; i++)
+    x[i] = frand();
+  const eco_ggml_type all[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
+                               ECO_GGML_Q8_K, ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
+  const double tol[] = {0, 1e-3, 8e-3, 1e-2, 1e-2, 0.15, 0.15, 0.05};
+  uint8_t buf[4096];
+  for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+    eco_quantize_row(all[k], x, buf, n);
+    eco_dequantize_row(all[k], buf, y, n);
+    double md = 0;
+    for (int i = 0; i < n; i++)
+      md = fmax(md, fabs(x[i] - y[i]));
+    if (md > tol[k]) fail_msg("%s: max error %.4g > %.4g", eco_ggml_type_name(all[k]), md, tol[k]);
+  }
+  /* the Q8_K dot of a vector with itself equals the float dot closely */
+  assert_int_equal(eco_fp32_to_fp16(1.0f), 0x3c00);
+  assert_int_equal(eco_fp32_to_fp16(65520.f), 0x7c00); /* rounds to inf */
+  assert_true(eco_fp16_to_fp32(0x0001) > 0 && eco_fp16_to_fp32(0x0001) < 1e-7f);
+  assert_int_equal(eco_fp32_to_bf16(1.0f), 0x3f80);
+  assert_true(eco_bf16_to_fp32(0x3f80) == 1.0f);
+}
+
+typedef struct pool_ctx {
+  atomic_int calls;
+  int seen[8]; /* per chunk: sum of n_chunks seen */
+} pool_ctx;
+
+static void pool_fn(void *arg, int ith, int nth) {
+  pool_ctx *c = arg;
+  atomic_fetch_add(&c->calls, 1);
+  c->seen[ith] += nth;
+}
+
+static void test_pool(void **state) {
+  (void)state;
+  for (int n = 1; n <= 4; n++) {
+    eco_pool *p;
+    eco_error err = {0};
+    assert_int_equal(eco_pool_new(n, &p, &err), 0);
+    pool_ctx c;
+    memset(&c, 0, sizeof c);
+    atomic_init(&c.calls, 0);
+    for (int r = 0; r < 1000; r++)
+      eco_pool_run(p, pool_fn, &c, 2 * n); /* each chunk exactly once per run */
+    assert_int_equal(atomic_load(&c.calls), 2000 * n);
+    for (int i = 0; i < 2 * n; i++)
+      assert_int_equal(c.seen[i], 2000 * n);
+    eco_pool_free(p);
+  }
+  eco_pool *p;
+  eco_error err = {0};
+  assert_int_equal(eco_pool_new(0, &p, &err), ECO_EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_kernels_all_levels),
+      cmocka_unit_test(test_roundtrip),
+      cmocka_unit_test(test_pool),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,175 @@
+/* Sampler (greedy, temperature, top-k, top-p, min-p, repetition penalty,
+ * seed) and stop-string matching. */
+#include "engine/sampler.h"
+#include "testutil.h"
+
+static eco_sampler *mk(eco_sampler_params p, int n) {
+  eco_sampler *s;
+  eco_error err = {0};
+  assert_int_equal(eco_sampler_new(&p, n, &s, &err), 0);
+  return s;
+}
+
+static void test_greedy(void **state) {
+  (void)state;
+  eco_sampler_params p = eco_sampler_default_params();
+  p.temperature = 0;
+  eco_sampler *s = mk(p, 5);
+  float l[5] = {0.1f, 2.0f, 2.0f, -1.f, 1.9f};
+  assert_int_equal(eco_sampler_sample(s, l), 1); /* tie: lowest id */
+  eco_sampler_free(s);
+  assert_int_equal(eco_argmax(l, 5), 1);
+}
+
+static void test_repetition_penalty(void **state) {
+  (void)state;
+  eco_sampler_params p = eco_sampler_default_params();
+  p.temperature = 0;
+  p.repeat_penalty = 2.0f;
+  p.repeat_last_n = 4;
+  eco_sampler *s = mk(p, 4);
+  float l[4] = {1.0f, 1.5f, 0.9f, -3.f};
+  eco_sampler_accept(s, 1);                      /* 1.5 -> 0.75 */
+  assert_int_equal(eco_sampler_sample(s, l), 0); /* sampled 0 joins history */
+  assert_int_equal(eco_sampler_sample(s, l), 2); /* 1.0 -> 0.5, 0.9 wins */
+  /* history window: after 4 more tokens of id 3, ids 0..2 are forgotten */
+  for (int i = 0; i < 4; i++)
+    eco_sampler_accept(s, 3);
+  assert_int_equal(eco_sampler_sample(s, l), 1);
+  eco_sampler_free(s);
+}
+
+static void test_seed_and_filters(void **state) {
+  (void)state;
+  enum { N = 50 };
+  float l[N];
+  for (int i = 0; i < N; i++)
+    l[i] = (float)(N - i) * 0.1f; /* id 0 most likely */
+  eco_sampler_params p = eco_sampler_default_params();
+  p.temperature = 1.0f;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0;
+  p.seed = 42;
+  /* same seed, same sequence; different seed, (almost surely) different */
+  int32_t a[64], b[64], c[64];
+  eco_sampler *s1 = mk(p, N), *s2 = mk(p, N);
+  p.seed = 43;
+  eco_sampler *s3 = mk(p, N);
+  for (int i = 0; i < 64; i++) {
+    a[i] = eco_sampler_sample(s1, l);
+    b[i] = eco_sampler_sample(s2, l);
+    c[i] = eco_sampler_sample(s3, l);
+  }
+  assert_memory_equal(a, b, sizeof a);
+  assert_memory_not_equal(a, c, sizeof a);
+  eco_sampler_free(s1);
+  eco_sampler_free(s2);
+  eco_sampler_free(s3);
+  /* top-k 3: only ids 0..2 ever */
+  p.top_k = 3;
+  eco_sampler *s = mk(p, N);
+  int seen[N] = {0};
+  for (int i = 0; i < 2000; i++)
+    seen[eco_sampler_sample(s, l)]++;
+  for (int i = 3; i < N; i++)
+    assert_int_equal(seen[i], 0);
+  assert_true(seen[0] > seen[2] && seen[2] > 0);
+  eco_sampler_free(s);
+  /* top-p tiny: only the best token */
+  p.top_k = 0;
+  p.top_p = 0.01f;
+  s = mk(p, N);
+  for (int i = 0; i < 200; i++)
+    assert_int_equal(eco_sampler_sample(s, l), 0);
+  eco_sampler_free(s);
+  /* min-p 0.85: p(1)/p(0) = exp(-0.1) = 0.905 kept, p(2)/p(0) = 0.819 dropped */
+  p.top_p = 1.0f;
+  p.min_p = 0.85f;
+  s = mk(p, N);
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < 2000; i++)
+    seen[eco_sampler_sample(s, l)]++;
+  assert_true(seen[0] > 0 && seen[1] > 0);
+  for (int i = 2; i < N; i++)
+    assert_int_equal(seen[i], 0);
+  eco_sampler_free(s);
+  /* low temperature concentrates on the best */
+  p.min_p = 0;
+  p.temperature = 0.01f;
+  s = mk(p, N);
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(eco_sampler_sample(s, l), 0);
+  eco_sampler_free(s);
+  eco_error err = {0};
+  p.repeat_penalty = 0;
+  assert_int_equal(eco_sampler_new(&p, N, &s, &err), ECO_EINVAL);
+}
+
+static void feed_all(eco_stop *st, const char *const *pieces, size_t n, char *out, bool *hit) {
+  out[0] = '\0';
+  *hit = false;
+  for (size_t i = 0; i < n && !*hit; i++) {
+    const char *e;
+    size_t el;
+    *hit = eco_stop_feed(st, pieces[i], strlen(pieces[i]), &e, &el);
+    strncat(out, e, el);
+  }
+  if (!*hit) {
+    const char *e;
+    size_t el;
+    eco_stop_flush(st, &e, &el);
+    strncat(out, e, el);
+  }
+}
+
+static void test_stop_strings(void **state) {
+  (void)state;
+  const char *stops[] = {"</end>", "\n\n"};
+  eco_stop st;
+  char out[256];
+  bool hit;
+  assert_int_equal(eco_stop_init(&st, stops, 2), 0);
+  const char *p1[] = {"Hello", " wor", "ld</e", "nd> ignored"};
+  feed_all(&st, p1, 4, out, &hit);
+  assert_true(hit);
+  assert_string_equal(out, "Hello world");
+  eco_stop_free(&st);
+  /* a partial match that does not complete is released */
+  assert_int_equal(eco_stop_init(&st, stops, 2), 0);
+  const char *p2[] = {"a</e", "x", " b\n", "c"};
+  feed_all(&st, p2, 4, out, &hit);
+  assert_false(hit);
+  assert_string_equal(out, "a</ex b\nc");
+  eco_stop_free(&st);
+  /* held-back text at the end is flushed */
+  assert_int_equal(eco_stop_init(&st, stops, 2), 0);
+  const char *p3[] = {"tail</"};
+  feed_all(&st, p3, 1, out, &hit);
+  assert_false(hit);
+  assert_string_equal(out, "tail</");
+  eco_stop_free(&st);
+  /* stop string split across many pieces */
+  assert_int_equal(eco_stop_init(&st, stops, 2), 0);
+  const char *p4[] = {"x", "\n", "\n", "y"};
+  feed_all(&st, p4, 4, out, &hit);
+  assert_true(hit);
+  assert_string_equal(out, "x");
+  eco_stop_free(&st);
+  /* no stop strings: everything passes */
+  assert_int_equal(eco_stop_init(&st, NULL, 0), 0);
+  feed_all(&st, p1, 4, out, &hit);
+  assert_false(hit);
+  assert_string_equal(out, "Hello world</end> ignored");
+  eco_stop_free(&st);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_greedy),
+      cmocka_unit_test(test_repetition_penalty),
+      cmocka_unit_test(test_seed_and_filters),
+      cmocka_unit_test(test_stop_strings),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

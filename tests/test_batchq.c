@@ -433,6 +433,73 @@ static void test_assign(void **state) {
   free(dir);
 }
 
+/* The capacity ledger and the batch list. */
+static void test_load_list(void **state) {
+  (void)state;
+  eco_shift_cell cells[2] = {{.slot = 0, .zone = 1, .count = 1, .cost_g = 3},
+                             {.slot = 2, .zone = 0, .count = 2, .cost_g = 1}};
+  eco_shift_plan plan = {.cells = cells, .n_cells = 2, .n_requests = 3};
+  const char *names[2] = {"GB", "FR"};
+  eco_batchq_assign *a = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_batchq_assign_from_plan(&plan, 3600, 3600, 4000, names, 2, &a, &err), 0);
+  char *dir = eco_test_tmpdir();
+  eco_batchq *q = open_q(dir);
+  char b1[ECO_BATCHQ_ID_MAX], b2[ECO_BATCHQ_ID_MAX];
+  make_batch(q, 3, 4000, "24h", b1, sizeof b1);
+  assert_int_equal(eco_batchq_reassign(q, b1, a, 3, &err), 0);
+  make_batch(q, 2, 4001, "24h", b2, sizeof b2); /* run now, zone "" */
+
+  int64_t used[2 * 4] = {0}; /* [zone][slot] */
+  assert_int_equal(eco_batchq_load(q, NULL, 3600, 3600, 4, names, 2, used, &err), 0);
+  assert_int_equal(used[1 * 4 + 0], 1); /* FR, slot 0 */
+  assert_int_equal(used[0 * 4 + 2], 2); /* GB, slot 2 */
+  assert_int_equal(used[0] + used[1] + used[3] + used[4 + 1] + used[4 + 2] + used[4 + 3], 0);
+  /* the batch being replanned: its pending requests are left out ... */
+  memset(used, 0, sizeof used);
+  assert_int_equal(eco_batchq_load(q, b1, 3600, 3600, 4, names, 2, used, &err), 0);
+  for (int i = 0; i < 8; i++)
+    assert_int_equal(used[i], 0);
+  /* ... but what already runs holds its cell, and done work its slot */
+  eco_batchq_work *w;
+  size_t n;
+  assert_int_equal(eco_batchq_claim(q, "x", 4002, 60, 10, &w, &n, &err), 0);
+  assert_int_equal(n, 3); /* FR now + the two of b2 */
+  bool dup = false;
+  eco_batchq_result r;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(w[i].batch_id, b1) != 0) continue;
+    ok_result(&r, "{}", 0.5);
+    assert_int_equal(eco_batchq_complete(q, b1, w[i].custom_id, &r, 4003, &dup, &err), 0);
+  }
+  eco_batchq_work_free(w, n);
+  memset(used, 0, sizeof used);
+  assert_int_equal(eco_batchq_load(q, b1, 3600, 3600, 4, names, 2, used, &err), 0);
+  assert_int_equal(used[1 * 4 + 0], 1); /* the FR request ran in slot 0 */
+  assert_int_equal(used[0 * 4 + 2], 0);
+  memset(used, 0, sizeof used); /* a later grid: the done request is history */
+  assert_int_equal(eco_batchq_load(q, b1, 7200, 3600, 4, names, 2, used, &err), 0);
+  assert_int_equal(used[1 * 4 + 0], 0);
+
+  char(*ids)[ECO_BATCHQ_ID_MAX] = NULL;
+  assert_int_equal(eco_batchq_batch_list(q, NULL, 10, false, &ids, &n, &err), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(ids[0], b2); /* newest first */
+  assert_string_equal(ids[1], b1);
+  free(ids);
+  assert_int_equal(eco_batchq_batch_list(q, b2, 10, false, &ids, &n, &err), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(ids[0], b1);
+  free(ids);
+  assert_int_equal(eco_batchq_batch_list(q, NULL, 1, true, &ids, &n, &err), 0);
+  assert_int_equal(n, 1);
+  free(ids);
+  free(a);
+  eco_batchq_close(q);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 /* ---- kill -9 durability ---------------------------------------------------- */
 
 #define KILL_N 150
@@ -589,7 +656,7 @@ int main(void) {
       cmocka_unit_test(test_window),        cmocka_unit_test(test_validate),
       cmocka_unit_test(test_flow),          cmocka_unit_test(test_lease),
       cmocka_unit_test(test_cancel_expire), cmocka_unit_test(test_assign),
-      cmocka_unit_test(test_kill9),
+      cmocka_unit_test(test_load_list),     cmocka_unit_test(test_kill9),
   };
   return cmocka_run_group_tests_name("batchq", tests, NULL, NULL);
 }

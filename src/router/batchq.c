@@ -536,6 +536,69 @@ void eco_batchq_batch_clear(eco_batchq_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
+int eco_batchq_batch_list(eco_batchq *q, const char *after, size_t limit, bool active_only,
+                          char (**ids)[ECO_BATCHQ_ID_MAX], size_t *n, eco_error *err) {
+  if (!q || !ids || !n) return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
+  *ids = NULL;
+  *n = 0;
+  if (limit == 0) return 0;
+  char(*v)[ECO_BATCHQ_ID_MAX] = calloc(limit, sizeof *v);
+  if (!v) return eco_error_set(err, ECO_ENOMEM, "batchq: out of memory");
+  sqlite3_stmt *st = NULL;
+  int rc = prep(q,
+                "SELECT id FROM batches WHERE (?1 = '' OR rowid < (SELECT rowid FROM batches"
+                " WHERE id = ?1)) AND (?2 = 0 OR status IN ('in_progress','cancelling'))"
+                " ORDER BY rowid DESC LIMIT ?3",
+                &st, err);
+  if (rc) goto fail;
+  sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 2, active_only ? 1 : 0);
+  sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+  int s;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
+    col_text(st, 0, v[(*n)++], ECO_BATCHQ_ID_MAX);
+  if (s != SQLITE_ROW && s != SQLITE_DONE) {
+    rc = db_fail(q, err, "list batches");
+    goto fail;
+  }
+  sqlite3_finalize(st);
+  *ids = v;
+  return 0;
+fail:
+  if (st) sqlite3_finalize(st);
+  free(v);
+  *n = 0;
+  return rc;
+}
+
+int eco_batchq_load(eco_batchq *q, const char *exclude_batch, double slot0_s, double slot_s,
+                    size_t n_slots, const char *const *zone_names, size_t n_zones, int64_t *used,
+                    eco_error *err) {
+  if (!q || !used || (n_zones && !zone_names) || slot_s <= 0)
+    return eco_error_set(err, ECO_EINVAL, "batchq: bad load arguments");
+  sqlite3_stmt *st = NULL;
+  int rc = prep(q,
+                "SELECT zone, MAX(0, CAST((not_before - ?2) / ?3 AS INTEGER)), COUNT(*)"
+                " FROM requests WHERE state = 'claimed' OR (state = 'pending' AND batch_id <> ?1)"
+                " OR (state IN ('done','failed') AND not_before >= ?2) GROUP BY 1, 2",
+                &st, err);
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, exclude_batch ? exclude_batch : "", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(st, 2, slot0_s);
+  sqlite3_bind_double(st, 3, slot_s);
+  int s;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *zone = (const char *)sqlite3_column_text(st, 0);
+    int64_t slot = sqlite3_column_int64(st, 1), cnt = sqlite3_column_int64(st, 2);
+    if (!zone || slot < 0 || (uint64_t)slot >= n_slots) continue;
+    for (size_t z = 0; z < n_zones; z++)
+      if (strcmp(zone_names[z], zone) == 0) used[z * n_slots + (size_t)slot] += cnt;
+  }
+  if (s != SQLITE_DONE) rc = db_fail(q, err, "read load");
+  sqlite3_finalize(st);
+  return rc;
+}
+
 int eco_batchq_batch_get(eco_batchq *q, const char *id, eco_batchq_batch *out, eco_error *err) {
   if (!q || !id || !out) return eco_error_set(err, ECO_EINVAL, "batchq: NULL argument");
   memset(out, 0, sizeof *out);

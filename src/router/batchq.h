@@ -127,6 +127,11 @@ void eco_batchq_batch_clear(eco_batchq_batch *b);
 int eco_batchq_batch_create(eco_batchq *q, const eco_batchq_create *c, eco_batchq_batch *out,
                             eco_error *err);
 int eco_batchq_batch_get(eco_batchq *q, const char *id, eco_batchq_batch *out, eco_error *err);
+/* Ids of up to limit batches, newest first, starting after the batch
+ * `after` (a cursor; NULL or "" = from the newest); active_only keeps
+ * in_progress / cancelling ones. *ids is malloc'd (free it). */
+int eco_batchq_batch_list(eco_batchq *q, const char *after, size_t limit, bool active_only,
+                          char (**ids)[ECO_BATCHQ_ID_MAX], size_t *n, eco_error *err);
 /* The OpenAI batch object plus the carbon fields. NULL on allocation failure. */
 json_t *eco_batchq_batch_json(const eco_batchq_batch *b);
 
@@ -146,6 +151,17 @@ int eco_batchq_expire(eco_batchq *q, double now_s, int *n_expired, eco_error *er
 int eco_batchq_count_pending(eco_batchq *q, const char *batch_id, int64_t *n, eco_error *err);
 int eco_batchq_reassign(eco_batchq *q, const char *batch_id, const eco_batchq_assign *assign,
                         size_t n, eco_error *err);
+
+/* The capacity ledger of the queue: adds to used[z * n_slots + s] the
+ * requests in zone zone_names[z] planned in slot s of the grid slot0_s +
+ * s * slot_s that hold capacity there: pending ones of every batch but
+ * exclude_batch (NULL = none; the batch being replanned), claimed ones of
+ * every batch (earlier starts count in slot 0: they run now), and done or
+ * failed ones planned in the grid (they used the current slot). Later than
+ * the grid and other zones are left out. */
+int eco_batchq_load(eco_batchq *q, const char *exclude_batch, double slot0_s, double slot_s,
+                    size_t n_slots, const char *const *zone_names, size_t n_zones, int64_t *used,
+                    eco_error *err);
 
 /* ---- workers -------------------------------------------------------------- */
 typedef struct eco_batchq_work {

@@ -4,6 +4,8 @@
  * docs/router.md. Everything runs on one event loop thread. */
 #include "router/router.h"
 
+#include "router/batch_api.h"
+
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
 #include "router/dash_feed.h"
@@ -114,7 +116,8 @@ struct gw {
   size_t n_nodes, cap_nodes;
   eco_outlen_model outlen;
   eco_intensity_provider *prov, *fallback;
-  bool prov_borrowed; /* prov belongs to the caller (cfg.intensity) */
+  bool prov_borrowed;   /* prov belongs to the caller (cfg.intensity) */
+  eco_batch_api *batch; /* OpenAI Batch API, NULL = off */
   zone_state zones[ZONES_MAX];
   size_t n_zones;
   size_t models_rr;
@@ -775,6 +778,7 @@ static void client_detach(preq *r) {
 static void target_release(preq *r) {
   if (r->target) {
     if (r->target->inflight > 0) r->target->inflight--;
+    eco_batch_api_interactive(r->g->batch, r->target->cfg.url, -1);
     r->target = NULL;
   }
 }
@@ -1434,6 +1438,7 @@ static int choose_and_dispatch(preq *r) {
     g->policy.rr_cursor = r->pred.rr_next;
   r->target = g->nodes[r->pred.node];
   r->target->inflight++;
+  eco_batch_api_interactive(g->batch, r->target->cfg.url, +1);
   if (r->attempts == 0)
     enqueue(r);
   else
@@ -1639,6 +1644,7 @@ static void on_public(struct evhttp_request *req, void *arg) {
   memcpy(path, uri, pl);
   path[pl] = '\0';
   const char *m = method_of(req);
+  int code;
   if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0) {
     if (strcmp(m, "POST") != 0) {
       send_error(g, req, 405, "invalid_request_error", NULL, "use POST");
@@ -1657,6 +1663,8 @@ static void on_public(struct evhttp_request *req, void *arg) {
     send_json(g, req, 200, "OK", buf);
   } else if (strcmp(path, "/metrics") == 0) {
     handle_metrics(g, req);
+  } else if ((code = eco_batch_api_handle(g->batch, req, path)) != 0) {
+    count_code(g, code);
   } else {
     send_error(g, req, 404, "not_found", NULL, "no such endpoint");
   }
@@ -1852,6 +1860,8 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
       goto fail;
     }
   }
+  if (cfg->batch_api.db_path[0] && (rc = eco_batch_api_new(cfg, &g->log, &g->batch, err)))
+    goto fail;
   g->http = evhttp_new(g->base);
   if (!g->http) goto oom;
   evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -1924,6 +1934,7 @@ void eco_router_free(eco_router *r) {
   if (!g) return;
   if (g->http) evhttp_free(g->http);
   if (g->admin) evhttp_free(g->admin);
+  eco_batch_api_free(g->batch);
   /* run pending deferred connection frees */
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
   for (size_t i = 0; i < g->n_nodes; i++)

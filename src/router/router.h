@@ -55,6 +55,20 @@ typedef struct eco_router_zone_cfg {
   double gco2_kwh; /* static intensity, gCO2e/kWh */
 } eco_router_zone_cfg;
 
+/* router.batch_api: the OpenAI Batch API (src/router/batch_api.h). */
+typedef struct eco_router_batch_cfg {
+  char db_path[512];          /* SQLite queue file, "" = Batch API off */
+  double interactive_reserve; /* share of each node's slots kept for interactive traffic, 0..1 */
+  double replan_s;            /* replan period, s */
+  int concurrency;            /* batch requests in flight at once (dispatcher threads) */
+  double lease_s;             /* claim lease: a crashed router's work is re-run after it, s */
+  double slot_s;              /* planning slot length, s */
+  double request_s;           /* assumed service time of one request (capacity), s */
+  double energy_j;            /* assumed IT energy of one request without a profile, J */
+  double poll_s;              /* dispatcher idle poll period, s */
+  char forecast[32];          /* history forecast method, e.g. "seasonal-naive" */
+} eco_router_batch_cfg;
+
 typedef struct eco_router_cfg {
   char host[64];               /* public listener address */
   int port;                    /* public port (0 = ephemeral) */
@@ -87,8 +101,9 @@ typedef struct eco_router_cfg {
   size_t n_nodes;
   eco_router_dns_cfg *dns;
   size_t n_dns;
-  size_t max_nodes;       /* capacity (config + DNS), default 256 */
-  eco_rdir_cfg directive; /* generation directives (directive_hook.h), off by default */
+  size_t max_nodes;               /* capacity (config + DNS), default 256 */
+  eco_rdir_cfg directive;         /* generation directives (directive_hook.h), off by default */
+  eco_router_batch_cfg batch_api; /* OpenAI Batch API (batch_api.h), off without a db */
 } eco_router_cfg;
 
 /* Defaults (no nodes). */

@@ -29,6 +29,51 @@ void eco_router_cfg_default(eco_router_cfg *c) {
   c->intensity_refresh_s = 60;
   c->trace_speed = 1;
   c->max_nodes = 256;
+  c->batch_api.interactive_reserve = 0.5;
+  c->batch_api.replan_s = 3600;
+  c->batch_api.concurrency = 4;
+  c->batch_api.lease_s = 300;
+  c->batch_api.slot_s = 3600;
+  c->batch_api.request_s = 10;
+  c->batch_api.energy_j = 100;
+  c->batch_api.poll_s = 0.2;
+  snprintf(c->batch_api.forecast, sizeof c->batch_api.forecast, "seasonal-naive");
+}
+
+static int load_batch_api(const eco_cfg *cfg, eco_router_batch_cfg *b, eco_error *err) {
+  const eco_cfg_node *bn = eco_cfg_find(cfg, NULL, "router.batch_api");
+  static const char *const keys[] = {
+      "db",   "interactive_reserve", "replan",   "concurrency", "lease",
+      "slot", "request_time",        "energy_j", "poll",        "forecast"};
+  int rc = eco_cfg_check_keys(cfg, bn, keys, sizeof keys / sizeof keys[0], err);
+  if (rc) return rc;
+  const char *s = NULL;
+  int64_t conc = b->concurrency;
+  if ((rc = eco_cfg_str(cfg, NULL, "router.batch_api.db", "", &s, err))) return rc;
+  snprintf(b->db_path, sizeof b->db_path, "%s", s ? s : "");
+  if ((rc = eco_cfg_str(cfg, NULL, "router.batch_api.forecast", b->forecast, &s, err))) return rc;
+  if (s != b->forecast) snprintf(b->forecast, sizeof b->forecast, "%s", s ? s : "");
+  if ((rc = eco_cfg_double(cfg, NULL, "router.batch_api.interactive_reserve",
+                           b->interactive_reserve, &b->interactive_reserve, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.replan", b->replan_s, &b->replan_s,
+                             err)) ||
+      (rc = eco_cfg_int(cfg, NULL, "router.batch_api.concurrency", conc, &conc, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.lease", b->lease_s, &b->lease_s, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.slot", b->slot_s, &b->slot_s, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.request_time", b->request_s,
+                             &b->request_s, err)) ||
+      (rc = eco_cfg_double(cfg, NULL, "router.batch_api.energy_j", b->energy_j, &b->energy_j,
+                           err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.poll", b->poll_s, &b->poll_s, err)))
+    return rc;
+  if (b->interactive_reserve < 0 || b->interactive_reserve >= 1 || conc < 1 || conc > 256 ||
+      b->replan_s <= 0 || b->lease_s <= 0 || b->slot_s <= 0 || b->request_s <= 0 ||
+      b->energy_j < 0 || b->poll_s <= 0)
+    return eco_error_set(err, ECO_ECONFIG,
+                         "router.batch_api: interactive_reserve in [0,1), concurrency 1..256, "
+                         "positive replan/lease/slot/request_time/poll, energy_j >= 0");
+  b->concurrency = (int)conc;
+  return 0;
 }
 
 void eco_router_cfg_free(eco_router_cfg *c) {
@@ -163,8 +208,9 @@ int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
   static const char *const rkeys[] = {"host",        "port",   "admin_host", "admin_port",
                                       "admin_token", "policy", "slo",        "timeout",
                                       "attempts",    "batch",  "health",     "circuit",
-                                      "alpha",       "pue",    "max_nodes"};
+                                      "alpha",       "pue",    "max_nodes",  "batch_api"};
   if ((rc = eco_cfg_check_keys(cfg, rn, rkeys, sizeof rkeys / sizeof rkeys[0], err))) goto fail;
+  if ((rc = load_batch_api(cfg, &c->batch_api, err))) goto fail;
   int64_t port = c->port, aport = c->admin_port, attempts = c->max_attempts, hft, cf,
           maxn = (int64_t)c->max_nodes;
   char pol[32] = "slo-carbon";

@@ -1,0 +1,48 @@
+/* ecoinfer router: the OpenAI Batch API on the router's public listener.
+ *
+ *   POST /v1/files                    multipart (purpose=batch, file=JSONL) or a
+ *                                     raw JSONL body with ?purpose=batch
+ *   GET  /v1/files/{id}               the file object
+ *   GET  /v1/files/{id}/content       the file's bytes (input, output, error)
+ *   POST /v1/batches                  plan (shift.h) + create; an unmeetable
+ *                                     deadline is a 400
+ *   GET  /v1/batches/{id}, GET /v1/batches (list), POST /v1/batches/{id}/cancel
+ *
+ * The queue is src/router/batchq.h (SQLite). Handlers run on the router's
+ * event loop with their own queue handle. Dispatch is NOT through the
+ * gateway's evhttp upstream path: `concurrency` worker threads, each with
+ * its own queue handle and a libcurl easy handle, loop claim -> POST to a
+ * node of the planned zone -> complete (result line + the node's
+ * usage.carbon receipt). A maintenance thread expires overdue batches and
+ * replans pending work every replan period with forecasts from a history
+ * forecast wrapper around the router's intensity sources. Each node takes
+ * at most max(1, floor(max_batch * (1 - interactive_reserve))) batch
+ * requests at once, so the rest of its slots stay free for interactive
+ * traffic, and fewer while the gateway has interactive requests there
+ * (batch + interactive <= max_batch; one batch request may always run so
+ * batch work cannot starve). See docs/time-shifting.md section 5. */
+#ifndef ECO_ROUTER_BATCH_API_H
+#define ECO_ROUTER_BATCH_API_H
+
+#include "router/router.h"
+
+#include <stdbool.h>
+
+struct evhttp_request;
+
+typedef struct eco_batch_api eco_batch_api;
+
+/* Opens cfg->batch_api.db_path and starts the dispatcher threads. */
+int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batch_api **out,
+                      eco_error *err);
+/* Answers req when path is a Batch API path (b NULL: 404, the API is off)
+ * and returns the HTTP status sent; 0 when path is not a Batch API path. */
+int eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const char *path);
+/* The gateway reports interactive requests it sends to (+1) or finishes on
+ * (-1) the node at url; batch work on a node backs off so that batch +
+ * interactive stays within its max_batch. Any thread; b NULL is a no-op. */
+void eco_batch_api_interactive(eco_batch_api *b, const char *node_url, int delta);
+/* Stops the threads (in-flight requests finish or their lease lapses). */
+void eco_batch_api_free(eco_batch_api *b);
+
+#endif

@@ -107,6 +107,15 @@ static void test_time_parse(void **state) {
   assert_int_equal(eco_time_parse_iso8601("garbage", &t), ECO_EINVAL);
   assert_int_equal(eco_time_parse_iso8601("2023-13-01", &t), ECO_EINVAL);
   assert_int_equal(eco_time_parse_iso8601("2023-01-01T00:00:00Zjunk", &t), ECO_EINVAL);
+  assert_int_equal(eco_time_parse("1672531200", &t), 0);
+  assert_true(t == 1672531200.0);
+  assert_int_equal(eco_time_parse("1672531200.5", &t), 0);
+  assert_true(t == 1672531200.5);
+  assert_int_equal(eco_time_parse("2023-01-01T01:00:00Z", &t), 0);
+  assert_true(t == 1672534800.0);
+  assert_int_equal(eco_time_parse("", &t), ECO_EINVAL);
+  assert_int_equal(eco_time_parse("1.2.3", &t), ECO_EINVAL);
+  assert_int_equal(eco_time_parse("soon", &t), ECO_EINVAL);
   char buf[32];
   eco_time_iso8601(1672534800.0, buf, sizeof buf);
   assert_string_equal(buf, "2023-01-01T01:00:00Z");

@@ -180,15 +180,6 @@ static int parse_num(const char *s, double *out) {
   return ECO_OK;
 }
 
-static int parse_time(const char *s, double *out) {
-  /* epoch seconds, or ISO-8601 */
-  bool digits = *s != '\0';
-  for (const char *c = s; *c; c++)
-    if (!isdigit((unsigned char)*c) && *c != '.') digits = false;
-  if (digits) return parse_num(s, out);
-  return eco_time_parse_iso8601(s, out) == 0 ? ECO_OK : ECO_EFORMAT;
-}
-
 static bool parse_bool(const char *s) {
   return strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0;
 }
@@ -273,7 +264,7 @@ int eco_intensity_trace_add_file(eco_intensity_provider *p, const char *path, co
       }
       zone = f[3];
       const char *val = tp->opts.column == ECO_TRACE_LIFECYCLE ? f[5] : f[4];
-      if (parse_time(f[0], &r.t) || parse_num(val, &r.v) || r.v < 0) {
+      if (eco_time_parse(f[0], &r.t) || parse_num(val, &r.v) || r.v < 0) {
         rc = eco_error_set(err, ECO_EFORMAT, "trace %s:%zu: bad time '%s' or value '%s'", path,
                            lineno, f[0], val);
         goto fail;
@@ -288,7 +279,7 @@ int eco_intensity_trace_add_file(eco_intensity_provider *p, const char *path, co
         goto fail;
       }
       zone = f[1];
-      if (parse_time(f[0], &r.t) || parse_num(f[2], &r.v) || r.v < 0) {
+      if (eco_time_parse(f[0], &r.t) || parse_num(f[2], &r.v) || r.v < 0) {
         rc = eco_error_set(err, ECO_EFORMAT, "trace %s:%zu: bad time '%s' or value '%s'", path,
                            lineno, f[0], f[2]);
         goto fail;

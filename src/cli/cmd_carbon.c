@@ -39,16 +39,6 @@ static const eco_cmd_spec spec = {
     .max_args = 0,
 };
 
-static int parse_time(const char *s, double *t) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end != s && *end == '\0' && isfinite(v)) {
-    *t = v;
-    return 0;
-  }
-  return eco_time_parse_iso8601(s, t);
-}
-
 static json_t *val_json(const eco_intensity *v) {
   char ts[40];
   eco_time_iso8601(v->time_s, ts, sizeof ts);
@@ -70,7 +60,7 @@ int eco_cmd_carbon(eco_cli *cli, int argc, char **argv) {
   }
   double now = eco_time_wall_s(), t = now;
   const char *at = eco_cli_get(cli, "at");
-  if (at && parse_time(at, &t)) {
+  if (at && eco_time_parse(at, &t)) {
     eco_cli_error(cli, "carbon", "--at: not a time: '%s' (use 2023-06-15T12:00:00Z)", at);
     return ECO_EXIT_USAGE;
   }

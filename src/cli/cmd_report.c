@@ -41,16 +41,6 @@ static const eco_cmd_spec spec = {
     .max_args = 0,
 };
 
-static int parse_time(const char *s, double *t) {
-  char *end;
-  double v = strtod(s, &end);
-  if (end != s && *end == '\0' && isfinite(v)) {
-    *t = v;
-    return 0;
-  }
-  return eco_time_parse_iso8601(s, t);
-}
-
 typedef struct section {
   eco_ledger_group g;
   eco_ledger_agg *rows;
@@ -186,11 +176,11 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
   }
   double from = 0, to = 0;
   const char *s;
-  if ((s = eco_cli_get(cli, "from")) && parse_time(s, &from)) {
+  if ((s = eco_cli_get(cli, "from")) && eco_time_parse(s, &from)) {
     eco_cli_error(cli, "report", "--from: not a time: '%s'", s);
     return ECO_EXIT_USAGE;
   }
-  if ((s = eco_cli_get(cli, "to")) && parse_time(s, &to)) {
+  if ((s = eco_cli_get(cli, "to")) && eco_time_parse(s, &to)) {
     eco_cli_error(cli, "report", "--to: not a time: '%s'", s);
     return ECO_EXIT_USAGE;
   }

@@ -2,7 +2,10 @@
 
 #include "util/status.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +88,22 @@ int eco_time_parse_iso8601(const char *s, double *epoch_s) {
   long days = days_from_civil(y, (unsigned)mo, (unsigned)d);
   *epoch_s = (double)days * 86400.0 + h * 3600.0 + mi * 60.0 + sec - off;
   return ECO_OK;
+}
+
+int eco_time_parse(const char *s, double *epoch_s) {
+  if (!s || !*s) return ECO_EINVAL;
+  bool number = true;
+  for (const char *c = s; *c; c++)
+    if (!isdigit((unsigned char)*c) && *c != '.') number = false;
+  if (number) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end != '\0' || errno == ERANGE || !isfinite(v)) return ECO_EINVAL;
+    *epoch_s = v;
+    return ECO_OK;
+  }
+  return eco_time_parse_iso8601(s, epoch_s);
 }
 
 void eco_time_sleep_s(double s) {

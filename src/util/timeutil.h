@@ -19,6 +19,9 @@ void eco_time_iso8601(double epoch_s, char *buf, size_t cap);
 /* Parses ISO-8601 UTC ("2023-01-01T00:00:00Z", "2023-01-01 00:00:00",
  * "2023-01-01T00:00:00.000Z", "2023-01-01T00:00+00:00"); 0 or ECO_EINVAL. */
 int eco_time_parse_iso8601(const char *s, double *epoch_s);
+/* Parses a time given as epoch seconds ("1672531200", "1672531200.5") or
+ * as ISO-8601 (see above); 0 or ECO_EINVAL. */
+int eco_time_parse(const char *s, double *epoch_s);
 /* Sleeps for the given seconds (restarting on EINTR). */
 void eco_time_sleep_s(double s);
 

@@ -8,16 +8,7 @@ set -uo pipefail
 bin="${1:?usage: $0 ECOINFER_BINARY [SHARED_DIR]}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 nodedir="$here/node"
-command -v node >/dev/null 2>&1 || { echo "SKIP: node not installed"; exit 77; }
-command -v npm >/dev/null 2>&1 || { echo "SKIP: npm not installed"; exit 77; }
-want="$(node -p "require('$nodedir/package-lock.json').packages['node_modules/openai'].version")"
-have="$(node -p "try{require('$nodedir/node_modules/openai/package.json').version}catch(e){''}" 2>/dev/null)"
-if [[ "$want" != "$have" ]]; then
-  if ! (cd "$nodedir" && timeout 180 npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
-    echo "SKIP: 'npm ci' failed (no access to the npm registry?); the openai client is not installed"
-    exit 77
-  fi
-fi
+. "$nodedir/ensure-openai.sh"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

@@ -25,6 +25,8 @@ router:
   port: 0
   admin_port: 0
   policy: carbon
+  batch_api:
+    db: $work/batch.db
 carbon:
   provider: trace
   trace:
@@ -38,7 +40,8 @@ nodes:
     kind: ecoinfer
     zone: FR
 YAML
-"$bin" route --config "$work/cluster.yaml" --json >"$work/route.out" 2>"$work/route.log" &
+"$bin" route --config "$work/cluster.yaml" --json --log-level debug >"$work/route.out" \
+  2>"$work/route.log" &
 pids+=($!)
 for _ in $(seq 1 200); do grep -q listening "$work/route.out" 2>/dev/null && break; sleep 0.05; done
 rport="$(sed -n 's/.*"listening":"http:\/\/[0-9.]*:\([0-9]*\)".*/\1/p' "$work/route.out")"
@@ -52,4 +55,20 @@ done
 echo "FR intensity: router $got, trace $want"
 awk -v a="$got" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<0.01)}' || {
   echo "FAIL: router intensity $got != trace $want"; cat "$work/route.log"; exit 1; }
-echo "1 passed, 0 failed"
+# The batch planner reads the same provider (its own instance): plan a batch
+# and check the planner's current FR value is the trace's.
+printf '%s\n' '{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"fake-model","messages":[{"role":"user","content":"hi"}],"max_tokens":4}}' \
+  >"$work/in.jsonl"
+fid="$(curl -s -X POST --data-binary @"$work/in.jsonl" "http://127.0.0.1:$rport/v1/files?purpose=batch" |
+  sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')"
+[[ -n "$fid" ]] || { echo "FAIL: file upload"; cat "$work/route.log"; exit 1; }
+bid="$(curl -s -X POST -H 'Content-Type: application/json' \
+  -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"24h\"}" \
+  "http://127.0.0.1:$rport/v1/batches" | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p')"
+[[ -n "$bid" ]] || { echo "FAIL: batch creation"; cat "$work/route.log"; exit 1; }
+line="$(grep -m1 'forecast FR: now' "$work/route.log")"
+echo "planner: ${line#*batch: }"
+plan="$(sed -n 's/.*forecast FR: now \([0-9.]*\) g\/kWh.*/\1/p' <<<"$line")"
+awk -v a="$plan" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<0.06)}' || {
+  echo "FAIL: batch planner intensity '$plan' != trace $want"; exit 1; }
+echo "2 passed, 0 failed"

@@ -66,7 +66,7 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   /* Zone intensities through the shared accounting schema when configured
    * (carbon.provider: static | trace | electricitymaps | ...); otherwise the
    * router's shorthand (carbon.trace path, zones:) applies. */
-  eco_intensity_provider *prov = NULL;
+  eco_intensity_provider *prov = NULL, *bprov = NULL;
   if (eco_cfg_find(cli->cfg, NULL, "carbon.provider") || getenv("ECOINFER_CARBON_PROVIDER")) {
     if (eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), &prov, &err) != 0) {
       eco_cli_error(cli, "route", "%s", eco_error_text(&err));
@@ -74,6 +74,20 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
       return ECO_EXIT_USAGE;
     }
     cfg.intensity = prov;
+    /* The batch planner gets its own instance (it plans on other threads). */
+    if (cfg.batch_api.db_path[0]) {
+      const char *pname = "static";
+      if (eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &pname, &err) ||
+          eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), &bprov, &err) != 0) {
+        eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+        eco_intensity_free(prov);
+        eco_router_cfg_free(&cfg);
+        return ECO_EXIT_USAGE;
+      }
+      cfg.batch_intensity = bprov;
+      cfg.batch_intensity_has_forecast =
+          strcmp(pname, "static") != 0 && strcmp(pname, "trace") != 0;
+    }
   }
   sigctx s;
   sigemptyset(&s.set);
@@ -86,6 +100,7 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "route", "%s", eco_error_text(&err));
     eco_router_cfg_free(&cfg);
     eco_intensity_free(prov);
+    eco_intensity_free(bprov);
     return ECO_EXIT_RUNTIME;
   }
   s.r = r;
@@ -105,5 +120,6 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   eco_router_free(r);
   eco_router_cfg_free(&cfg);
   eco_intensity_free(prov);
+  eco_intensity_free(bprov);
   return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

@@ -61,7 +61,8 @@ struct eco_batch_api {
   zinfo zones[ZMAX];
   size_t n_zones;
   eco_intensity_provider *prov;     /* history forecast wrapper (under prov_mu) */
-  eco_intensity_provider *inner;    /* the wrapped trace/static provider (owned by prov) */
+  eco_intensity_provider *inner;    /* the wrapped provider (owned by prov, or the caller's) */
+  bool prefer_inner;                /* inner has a forecast endpoint: use it first */
   eco_intensity_provider *fallback; /* static table, for zones the source lacks */
   double t0_wall, t0_trace, speed;  /* trace time = t0_trace + (wall - t0_wall) * speed, s */
   pthread_mutex_t prov_mu;
@@ -93,7 +94,14 @@ static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size
   if (eco_intensity_get(b->prov, zone, trace_t(b, eco_time_wall_s()), &now_v, &e) == 0 ||
       eco_intensity_get(b->fallback, zone, eco_time_wall_s(), &now_v, &e) == 0)
     cur = now_v.gco2_kwh;
-  if (!v || eco_intensity_forecast(b->prov, zone, from, to, v, &got, &e) != 0) {
+  /* A configured live provider's forecast endpoint comes first; the
+   * history-built forecast is the fallback (and the default for traces). */
+  bool have = false;
+  if (v && b->prefer_inner && eco_intensity_forecast(b->inner, zone, from, to, v, &got, &e) == 0 &&
+      got > 0)
+    have = true;
+  if (!have) got = cap;
+  if (!have && (!v || eco_intensity_forecast(b->prov, zone, from, to, v, &got, &e) != 0)) {
     /* no history yet (a trace replay's first days): the inner provider's
      * own forecast where it has one (for a trace: its future, i.e. perfect) */
     ECO_DEBUG(&b->log, MOD, "history forecast %s: %s", zone, eco_error_text(&e));
@@ -822,6 +830,21 @@ static int prov_init(eco_batch_api *b, const eco_router_cfg *cfg, eco_error *err
   }
   b->t0_wall = b->t0_trace = eco_time_wall_s();
   b->speed = 1;
+  if (cfg->batch_intensity) {
+    /* The shared accounting schema (carbon.provider): the caller built this
+     * instance for us. It maps caller time itself (trace replay included),
+     * so the planner's clock is the wall clock. */
+    if ((rc = eco_intensity_static_new(ents, cfg->n_zones, -1, &b->fallback, err))) {
+      free(ents);
+      return rc;
+    }
+    free(ents);
+    eco_forecast_cfg fc;
+    if ((rc = eco_forecast_parse(b->cfg.forecast, &fc, err))) return rc;
+    b->inner = cfg->batch_intensity;
+    b->prefer_inner = cfg->batch_intensity_has_forecast;
+    return eco_intensity_history_forecast_new(b->inner, false, &fc, &b->prov, err);
+  }
   if (cfg->trace_path[0]) {
     /* The gateway replays the trace from its first row at start-up. The
      * planner works in trace time (so the history forecast reads the

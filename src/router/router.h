@@ -94,6 +94,12 @@ typedef struct eco_router_cfg {
    * (carbon.provider, see docs/accounting.md); when set it is used for every
    * zone instead of trace_path/zones, and the caller keeps ownership. */
   struct eco_intensity_provider *intensity;
+  /* A second instance of the same provider for the batch planner, which
+   * runs on its own threads (providers are not shared across threads); the
+   * caller keeps ownership. has_forecast: it has a forecast endpoint (live
+   * APIs), which the planner then uses before the history forecast. */
+  struct eco_intensity_provider *batch_intensity;
+  bool batch_intensity_has_forecast;
   double trace_speed;         /* trace seconds per wall second (replay) */
   eco_router_zone_cfg *zones; /* static intensities */
   size_t n_zones;

@@ -27,6 +27,8 @@ router:
   policy: carbon
   batch_api:
     db: $work/batch.db
+    forecast_check: 200ms
+    replan_threshold: 0.05
 carbon:
   provider: trace
   trace:
@@ -71,4 +73,23 @@ echo "planner: ${line#*batch: }"
 plan="$(sed -n 's/.*forecast FR: now \([0-9.]*\) g\/kWh.*/\1/p' <<<"$line")"
 awk -v a="$plan" -v b="$want" 'BEGIN{d=a-b; if(d<0)d=-d; exit !(a!="" && d<0.06)}' || {
   echo "FAIL: batch planner intensity '$plan' != trace $want"; exit 1; }
-echo "2 passed, 0 failed"
+# Replanning when forecasts change. A trace replayed in real time does not
+# move the forecast in 2 s: no replan (negative control). Replayed at 2 trace
+# hours per second, it does: the router replans at once.
+sleep 1
+if grep -q "forecast changed" "$work/route.log"; then
+  echo "FAIL: forecast change detected on a static forecast"; exit 1
+fi
+sed -e "s|speed: 1$|speed: 7200|" -e "s|$work/batch.db|$work/batch2.db|" "$work/cluster.yaml" \
+  >"$work/fast.yaml"
+"$bin" route --config "$work/fast.yaml" --json >"$work/fast.out" 2>"$work/fast.log" &
+pids+=($!)
+for _ in $(seq 1 200); do grep -q listening "$work/fast.out" 2>/dev/null && break; sleep 0.05; done
+moved=0
+for _ in $(seq 1 50); do
+  grep -q "forecast changed: replanning" "$work/fast.log" && { moved=1; break; }
+  sleep 0.1
+done
+[[ $moved -eq 1 ]] || { echo "FAIL: no replan while the forecast moved"; cat "$work/fast.log"; exit 1; }
+echo "replan on forecast change: detected"
+echo "3 passed, 0 failed"

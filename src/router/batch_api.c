@@ -398,6 +398,40 @@ out:
   return NULL;
 }
 
+/* The forecasts the last check saw: per zone, FC_SLOTS slots from slot0. */
+#define FC_SLOTS 24
+typedef struct fc_snapshot {
+  bool have;
+  double slot0;             /* start of the first slot, wall s */
+  double v[ZMAX][FC_SLOTS]; /* gCO2e/kWh */
+} fc_snapshot;
+
+/* Re-reads every zone's forecast and compares it, slot by slot (aligned by
+ * time), with the last snapshot. True when some slot moved by more than
+ * replan_threshold (relative); the snapshot is then replaced. The first
+ * call only records. */
+static bool forecast_moved(eco_batch_api *b, fc_snapshot *snap, double now) {
+  double slot0 = floor(now / b->cfg.slot_s) * b->cfg.slot_s;
+  fc_snapshot cur = {.have = true, .slot0 = slot0};
+  size_t nz = b->n_zones < ZMAX ? b->n_zones : ZMAX;
+  for (size_t z = 0; z < nz; z++)
+    zone_forecast(b, b->zones[z].name, slot0, FC_SLOTS, cur.v[z]);
+  bool moved = false;
+  if (snap->have) {
+    long shift = lround((slot0 - snap->slot0) / b->cfg.slot_s);
+    for (size_t z = 0; z < nz && !moved; z++) {
+      for (long i = 0; i + shift < FC_SLOTS && !moved; i++) {
+        if (i + shift < 0) continue;
+        double old = snap->v[z][i + shift], nw = cur.v[z][i];
+        double base = old > 1 ? old : 1;
+        if (fabs(nw - old) / base > b->cfg.replan_threshold) moved = true;
+      }
+    }
+  }
+  if (moved || !snap->have || slot0 != snap->slot0) *snap = cur;
+  return moved;
+}
+
 static void *maint_main(void *arg) {
   worker *wk = arg;
   eco_batch_api *b = wk->b;
@@ -408,11 +442,19 @@ static void *maint_main(void *arg) {
     return NULL;
   }
   double next_replan = eco_time_wall_s() + b->cfg.replan_s;
+  double next_check = eco_time_wall_s();
+  fc_snapshot snap = {0};
   while (!wait_stop(b, b->cfg.poll_s * 5)) {
     int ne = 0;
     double now = eco_time_wall_s();
     eco_batchq_expire(q, now, &ne, &e);
-    if (now >= next_replan) {
+    bool moved = false;
+    if (now >= next_check) { /* replan at once when a forecast moved */
+      moved = forecast_moved(b, &snap, now);
+      next_check = now + b->cfg.forecast_check_s;
+    }
+    if (moved || now >= next_replan) {
+      if (moved) ECO_INFO(&b->log, MOD, "forecast changed: replanning pending batch work");
       replan_all(b, q);
       next_replan = now + b->cfg.replan_s;
     }

@@ -60,6 +60,8 @@ typedef struct eco_router_batch_cfg {
   char db_path[512];          /* SQLite queue file, "" = Batch API off */
   double interactive_reserve; /* share of each node's slots kept for interactive traffic, 0..1 */
   double replan_s;            /* replan period, s */
+  double forecast_check_s;    /* how often forecasts are re-read to detect changes, s */
+  double replan_threshold;    /* relative forecast move that triggers a replan, e.g. 0.1 */
   int concurrency;            /* batch requests in flight at once (dispatcher threads) */
   double lease_s;             /* claim lease: a crashed router's work is re-run after it, s */
   double slot_s;              /* planning slot length, s */

@@ -31,6 +31,8 @@ void eco_router_cfg_default(eco_router_cfg *c) {
   c->max_nodes = 256;
   c->batch_api.interactive_reserve = 0.5;
   c->batch_api.replan_s = 3600;
+  c->batch_api.forecast_check_s = 300;
+  c->batch_api.replan_threshold = 0.1;
   c->batch_api.concurrency = 4;
   c->batch_api.lease_s = 300;
   c->batch_api.slot_s = 3600;
@@ -42,9 +44,18 @@ void eco_router_cfg_default(eco_router_cfg *c) {
 
 static int load_batch_api(const eco_cfg *cfg, eco_router_batch_cfg *b, eco_error *err) {
   const eco_cfg_node *bn = eco_cfg_find(cfg, NULL, "router.batch_api");
-  static const char *const keys[] = {
-      "db",   "interactive_reserve", "replan",   "concurrency", "lease",
-      "slot", "request_time",        "energy_j", "poll",        "forecast"};
+  static const char *const keys[] = {"db",
+                                     "interactive_reserve",
+                                     "replan",
+                                     "forecast_check",
+                                     "replan_threshold",
+                                     "concurrency",
+                                     "lease",
+                                     "slot",
+                                     "request_time",
+                                     "energy_j",
+                                     "poll",
+                                     "forecast"};
   int rc = eco_cfg_check_keys(cfg, bn, keys, sizeof keys / sizeof keys[0], err);
   if (rc) return rc;
   const char *s = NULL;
@@ -57,6 +68,10 @@ static int load_batch_api(const eco_cfg *cfg, eco_router_batch_cfg *b, eco_error
                            b->interactive_reserve, &b->interactive_reserve, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.replan", b->replan_s, &b->replan_s,
                              err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.forecast_check", b->forecast_check_s,
+                             &b->forecast_check_s, err)) ||
+      (rc = eco_cfg_double(cfg, NULL, "router.batch_api.replan_threshold", b->replan_threshold,
+                           &b->replan_threshold, err)) ||
       (rc = eco_cfg_int(cfg, NULL, "router.batch_api.concurrency", conc, &conc, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.lease", b->lease_s, &b->lease_s, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.slot", b->slot_s, &b->slot_s, err)) ||
@@ -67,8 +82,8 @@ static int load_batch_api(const eco_cfg *cfg, eco_router_batch_cfg *b, eco_error
       (rc = eco_cfg_duration(cfg, NULL, "router.batch_api.poll", b->poll_s, &b->poll_s, err)))
     return rc;
   if (b->interactive_reserve < 0 || b->interactive_reserve >= 1 || conc < 1 || conc > 256 ||
-      b->replan_s <= 0 || b->lease_s <= 0 || b->slot_s <= 0 || b->request_s <= 0 ||
-      b->energy_j < 0 || b->poll_s <= 0)
+      b->replan_s <= 0 || b->forecast_check_s <= 0 || b->replan_threshold < 0 || b->lease_s <= 0 ||
+      b->slot_s <= 0 || b->request_s <= 0 || b->energy_j < 0 || b->poll_s <= 0)
     return eco_error_set(err, ECO_ECONFIG,
                          "router.batch_api: interactive_reserve in [0,1), concurrency 1..256, "
                          "positive replan/lease/slot/request_time/poll, energy_j >= 0");

@@ -32,6 +32,16 @@ void eco_cli_out(const char *text) {
   }
 }
 
+int eco_cli_out_json(json_t *o, size_t flags) {
+  char *s = o ? json_dumps(o, flags) : NULL;
+  json_decref(o);
+  if (!s) return ECO_ENOMEM;
+  eco_cli_out(s);
+  eco_cli_out("\n");
+  free(s);
+  return ECO_OK;
+}
+
 void eco_cli_error(const eco_cli *cli, const char *cmd, const char *fmt, ...) {
   char msg[1024];
   va_list ap;

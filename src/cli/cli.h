@@ -16,6 +16,7 @@
 #define ECO_CLI_CLI_H
 
 #include "util/config.h"
+#include <jansson.h>
 #include "util/log.h"
 
 #include <stdbool.h>
@@ -90,6 +91,10 @@ int eco_cli_not_implemented(eco_cli *cli, const char *cmd, const char *issue);
 
 /* Writes text to stdout fully (handles short writes). */
 void eco_cli_out(const char *text);
+/* Writes o as JSON (jansson dump flags) and a newline to stdout, then
+ * releases o (the reference is stolen; NULL is allowed). ECO_ENOMEM if o is
+ * NULL or could not be serialised. */
+int eco_cli_out_json(json_t *o, size_t flags);
 
 void eco_cli_free(eco_cli *cli);
 

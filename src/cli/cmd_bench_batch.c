@@ -149,13 +149,7 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
         json_pack("{s:s,s:I,s:I,s:I,s:o,s:o}", "model", path, "prompt_tokens", (json_int_t)prompt,
                   "gen_tokens", (json_int_t)gen, "threads", (json_int_t)threads, "points", arr,
                   "knee_batch", knee >= 0 ? json_integer(pts[knee].batch) : json_null());
-    char *s = json_dumps(o, JSON_INDENT(2));
-    json_decref(o);
-    if (s) {
-      eco_cli_out(s);
-      eco_cli_out("\n");
-      free(s);
-    }
+    eco_cli_out_json(o, JSON_INDENT(2));
   } else {
     eco_sb_reset(&sb);
     eco_sb_printf(&sb, "model %s, %lld prompt + %lld generated tokens, %lld threads\n", path,

@@ -108,13 +108,7 @@ int eco_cmd_carbon(eco_cli *cli, int argc, char **argv) {
       json_object_set_new(o, "forecast", a);
       if (frc) json_object_set_new(o, "forecast_error", json_string(eco_error_text(&ferr)));
     }
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
-    json_decref(o);
-    if (s) {
-      eco_cli_out(s);
-      eco_cli_out("\n");
-      free(s);
-    }
+    eco_cli_out_json(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
   } else {
     eco_strbuf sb;
     eco_sb_init(&sb);

@@ -215,13 +215,7 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
                                           (json_int_t)models[i].bytes, "format", models[i].format));
     json_object_set_new(o, "models", json_pack("{s:s,s:o}", "dir", model_dir, "files", jm));
     json_object_set_new(o, "config", json_string(cli->config_path ? cli->config_path : ""));
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    json_decref(o);
-    if (s) {
-      eco_cli_out(s);
-      eco_cli_out("\n");
-      free(s);
-    }
+    eco_cli_out_json(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
   } else {
     eco_strbuf sb;
     eco_sb_init(&sb);

@@ -66,13 +66,7 @@ int eco_cmd_pull(eco_cli *cli, int argc, char **argv) {
     json_t *j =
         json_pack("{s:s,s:s,s:b,s:b,s:I}", "path", res.path, "sha256", res.sha256, "verified",
                   res.verified, "resumed", res.resumed, "bytes", (json_int_t)res.bytes);
-    char *s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (s) {
-      eco_cli_out(s);
-      eco_cli_out("\n");
-      free(s);
-    }
+    eco_cli_out_json(j, JSON_COMPACT);
   } else {
     char line[4400];
     snprintf(line, sizeof line, "%s\n  %llu bytes, sha256 %s (%s)%s\n", res.path, res.bytes,

@@ -403,15 +403,10 @@ int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   if (cli->json) {
     json_t *o = json_pack("{s:o, s:o}", "results", jres, "forecast_error", jerr);
     jres = jerr = NULL;
-    char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
-    json_decref(o);
-    if (!s) {
+    if (eco_cli_out_json(o, JSON_INDENT(2))) {
       eco_cli_error(cli, cmd, "out of memory");
       goto done;
     }
-    eco_cli_out(s);
-    eco_cli_out("\n");
-    free(s);
   } else {
     eco_cli_out(eco_sb_str(&tab));
     eco_cli_out(eco_sb_str(&ferr));

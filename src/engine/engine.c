@@ -51,7 +51,12 @@ struct eco_engine {
   bool stop;
   eco_engine_usage usage; /* guarded by mu */
   /* engine thread scratch */
-  eco_sched_item *items;
+  eco_sched_item *items; /* [max_batch] the step being run */
+  req **item_req;        /* [max_batch] request of each item */
+  bool *finished;        /* [max_batch] item's request ended in this step */
+  int32_t *out_tok;      /* [max_batch] token to deliver (INT32_MIN: none) */
+  eco_strbuf *out_txt;   /* [max_batch] text to deliver */
+  eco_gen_stats *out_st; /* [max_batch] stats to deliver */
   int32_t *tok_buf;
   size_t tok_cap;
   float *logits;
@@ -210,21 +215,11 @@ static int ensure_scratch(eco_engine *b, uint32_t n_tokens, uint32_t n_rows) {
 
 static void *engine_main(void *arg) {
   eco_engine *b = arg;
-  uint32_t max_batch = b->cfg.sched.max_batch;
-  bool *finished = calloc(max_batch, sizeof *finished);
-  req **item_req = calloc(max_batch, sizeof *item_req);
-  int32_t *out_tok = calloc(max_batch, sizeof *out_tok);
-  eco_strbuf *out_txt = calloc(max_batch, sizeof *out_txt);
-  eco_gen_stats *out_st = calloc(max_batch, sizeof *out_st);
-  if (!finished || !item_req || !out_tok || !out_txt || !out_st) {
-    ECO_ERROR(b->log, "engine", "out of memory starting the engine thread");
-    free(finished);
-    free(item_req);
-    free(out_tok);
-    free(out_txt);
-    free(out_st);
-    return NULL;
-  }
+  bool *finished = b->finished;
+  req **item_req = b->item_req;
+  int32_t *out_tok = b->out_tok;
+  eco_strbuf *out_txt = b->out_txt;
+  eco_gen_stats *out_st = b->out_st;
   pthread_mutex_lock(&b->mu);
   for (;;) {
     /* 1. Cancellations: finalize on this thread (KV release happens here). */
@@ -414,17 +409,23 @@ static void *engine_main(void *arg) {
     pthread_mutex_lock(&b->mu);
   }
   pthread_mutex_unlock(&b->mu);
-  for (uint32_t i = 0; i < max_batch; i++)
-    eco_sb_free(&out_txt[i]);
-  free(finished);
-  free(item_req);
-  free(out_tok);
-  free(out_txt);
-  free(out_st);
   return NULL;
 }
 
 /* ---- public API ------------------------------------------------------------ */
+
+static void free_scratch(eco_engine *b) {
+  for (uint32_t i = 0; b->out_txt && i < b->cfg.sched.max_batch; i++)
+    eco_sb_free(&b->out_txt[i]);
+  free(b->items);
+  free(b->item_req);
+  free(b->finished);
+  free(b->out_tok);
+  free(b->out_txt);
+  free(b->out_st);
+  free(b->tok_buf);
+  free(b->logits);
+}
 
 int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_tokenizer *tok,
                    const eco_engine_cfg *cfg, const eco_logger *log, eco_engine **out,
@@ -451,8 +452,16 @@ int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_token
                   (unsigned long long)b->cfg.sched.kv_budget_bytes, b->cfg.sched.max_batch);
     goto fail;
   }
-  b->items = calloc(b->cfg.sched.max_batch, sizeof *b->items);
-  if (!b->items) {
+  /* Per-step scratch, allocated here so that a failure is reported to the
+   * caller instead of leaving an engine thread that never runs. */
+  uint32_t mb = b->cfg.sched.max_batch;
+  b->items = calloc(mb, sizeof *b->items);
+  b->item_req = calloc(mb, sizeof *b->item_req);
+  b->finished = calloc(mb, sizeof *b->finished);
+  b->out_tok = calloc(mb, sizeof *b->out_tok);
+  b->out_txt = calloc(mb, sizeof *b->out_txt);
+  b->out_st = calloc(mb, sizeof *b->out_st);
+  if (!b->items || !b->item_req || !b->finished || !b->out_tok || !b->out_txt || !b->out_st) {
     rc = eco_error_set(err, ECO_ENOMEM, "batch engine: out of memory");
     goto fail;
   }
@@ -464,7 +473,7 @@ int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_token
   return ECO_OK;
 fail:
   eco_sched_free(b->sched);
-  free(b->items);
+  free_scratch(b);
   pthread_mutex_destroy(&b->mu);
   pthread_cond_destroy(&b->cv);
   free(b);
@@ -482,9 +491,7 @@ void eco_engine_free(eco_engine *b) {
     req_free(&b->ops, b->model, b->reqs[i]);
   free(b->reqs);
   eco_sched_free(b->sched);
-  free(b->items);
-  free(b->tok_buf);
-  free(b->logits);
+  free_scratch(b);
   pthread_mutex_destroy(&b->mu);
   pthread_cond_destroy(&b->cv);
   free(b);

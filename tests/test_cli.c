@@ -53,6 +53,24 @@ static void test_help_and_version(void **state) {
   out = run("doctor --log-level shouty", &code);
   assert_int_equal(code, 2);
   free(out);
+  /* bench batch: bad inputs are usage errors, found before any model loads. */
+  out = run("bench batch", &code);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(out, "missing -m MODEL"));
+  free(out);
+  out = run("bench batch -m none.gguf --batch 1,abc", &code);
+  assert_int_equal(code, 2);
+  assert_non_null(strstr(out, "bad --batch"));
+  free(out);
+  out = run("bench batch -m none.gguf --batch 0", &code);
+  assert_int_equal(code, 2);
+  free(out);
+  out = run("bench batch -m none.gguf --batch 1,,2", &code);
+  assert_int_equal(code, 2);
+  free(out);
+  out = run("bench batch -m /nonexistent.gguf --batch 1", &code);
+  assert_int_equal(code, 1);
+  free(out);
 }
 
 static void test_doctor_json_is_valid(void **state) {

@@ -5,6 +5,7 @@
  * batches the same bytes serve more tokens.
  * Usage: bench_engine_matmul [ROWS COLS]   (default 4096 x 4096) */
 #include "engine/kernels.h"
+#include "engine/pack.h"
 #include "util/cpu.h"
 #include "util/timeutil.h"
 
@@ -76,6 +77,32 @@ int main(int argc, char **argv) {
       const double gbs = (double)rb * rows / best;
       printf("%-6s %6d %12.2f %13.0f%% %12.2f\n", eco_ggml_type_name(t), nb, gbs / 1e9,
              100 * gbs / bw, (double)rows * cols * nb / best / 1e9);
+    }
+    if (k.pdot[t]) { /* the same matrix in the 8-row packed layout */
+      const size_t gb = eco_pack_group_bytes(t, cols), pab = eco_pack_act_bytes(cols);
+      const int64_t groups = (rows + 7) / 8;
+      uint8_t *pw = malloc(gb * (size_t)groups), *px = malloc(pab * 16);
+      float pout[16 * 8];
+      for (int64_t g = 0; g < groups; g++)
+        eco_pack_group(t, cols, w, rb, rows, g, pw + gb * (size_t)g);
+      for (int b = 0; b < 16; b++)
+        eco_pack_act(row, px + pab * (size_t)b, cols);
+      for (int bi = 0; bi < 3; bi++) {
+        const int nb = batches[bi];
+        double best = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+          uint64_t t0 = eco_time_mono_ns();
+          for (int64_t g = 0; g < groups; g++)
+            k.pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout);
+          double s = (double)(eco_time_mono_ns() - t0) / 1e9;
+          if (s < best) best = s;
+        }
+        const double gbs = (double)rb * rows / best;
+        printf("%-4sx8 %6d %12.2f %13.0f%% %12.2f\n", eco_ggml_type_name(t), nb, gbs / 1e9,
+               100 * gbs / bw, (double)rows * cols * nb / best / 1e9);
+      }
+      free(pw);
+      free(px);
     }
     free(w);
     free(x);

@@ -1,6 +1,7 @@
 /* Every fast kernel against the scalar reference on random data, with
  * awkward sizes and batch widths; conversions; the thread pool. */
 #include "engine/kernels.h"
+#include "engine/pack.h"
 #include "engine/pool.h"
 #include "testutil.h"
 
@@ -102,6 +103,124 @@ static void check_dot4(eco_simd_level level) {
   }
 }
 
+/* Packed 8-row groups (pack.h): every row of a matrix whose row count is
+ * not a multiple of 8, against the scalar dot on the plain layout, for
+ * batch widths 1..9; the packed scalar reference and the level's kernel. */
+static void check_packed(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) return;
+  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0};
+  const int rows_list[] = {1, 8, 13, 24};
+  for (size_t ti = 0; ti < 2; ti++) {
+    const eco_ggml_type t = pt[ti];
+    for (int nblk = 1; nblk <= 70; nblk += 23) {
+      const int n = nblk * 32;
+      for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+        const int rows = rows_list[ri], groups = (rows + 7) / 8, NX = 9;
+        const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(ECO_GGML_Q8_0, n);
+        const size_t gb = eco_pack_group_bytes(t, n), pb = eco_pack_act_bytes(n);
+        assert_int_equal(eco_pack_bytes(t, rows, n), gb * (size_t)groups);
+        float *w = malloc((size_t)n * rows * 4), *x = malloc((size_t)n * NX * 4);
+        for (int i = 0; i < n * rows; i++)
+          w[i] = frand() * (i % 5 == 0 ? 4.f : 1.f);
+        for (int i = 0; i < n * NX; i++)
+          x[i] = frand();
+        uint8_t *wq = malloc(wb * rows), *xq = malloc(xb * NX), *pw = malloc(gb * groups),
+                *px = malloc(pb * NX);
+        for (int r = 0; r < rows; r++)
+          eco_quantize_row(t, w + (size_t)r * n, wq + r * wb, n);
+        for (int j = 0; j < NX; j++) {
+          eco_quantize_row(ECO_GGML_Q8_0, x + (size_t)j * n, xq + j * xb, n);
+          eco_pack_act(x + (size_t)j * n, px + j * pb, n);
+        }
+        for (int g = 0; g < groups; g++)
+          eco_pack_group(t, n, wq, wb, rows, g, pw + g * gb);
+        for (int nx = 1; nx <= NX; nx++)
+          for (int g = 0; g < groups; g++) {
+            float got[9 * 8], gref[9 * 8];
+            eco_pack_dot_ref(t, n, pw + g * gb, px, pb, nx, gref);
+            if (k.pdot[t])
+              k.pdot[t](n, pw + g * gb, px, pb, nx, got);
+            else
+              memcpy(got, gref, sizeof got);
+            for (int j = 0; j < nx; j++)
+              for (int r = 0; r < 8; r++) {
+                const int row = g * 8 + r;
+                const float ref = row < rows ? eco_dot_ref(t, n, wq + row * wb, xq + j * xb) : 0.f;
+                const double tol = 1e-4 * (fabs(ref) + sqrt((double)n)) + 1e-5;
+                if (fabs(ref - got[j * 8 + r]) > tol || fabs(ref - gref[j * 8 + r]) > tol)
+                  fail_msg("%s packed %s n=%d rows=%d nx=%d j=%d row=%d: ref %.7g got %.7g "
+                           "scalar-packed %.7g",
+                           eco_simd_name(level), eco_ggml_type_name(t), n, rows, nx, j, row, ref,
+                           got[j * 8 + r], gref[j * 8 + r]);
+              }
+          }
+        free(w);
+        free(x);
+        free(wq);
+        free(xq);
+        free(pw);
+        free(px);
+      }
+    }
+  }
+  assert_int_equal(eco_pack_bytes(ECO_GGML_Q4_K, 8, 256), 0);
+  assert_false(eco_pack_supported(ECO_GGML_F16));
+}
+
+/* Attention kernels against plain loops: head sizes with and without a
+ * SIMD-friendly width, 1..8 query heads, padded KV rows. */
+static void check_attention(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) return;
+  const int hds[] = {64, 80, 12, 128, 8, 16, 32, 48};
+  for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
+    const int hd = hds[hi];
+    for (int nq = 1; nq <= 8; nq += 3) {
+      for (int np = 1; np <= 67; np += 33) {
+        const size_t stride = (size_t)hd * 3; /* three KV heads per row */
+        float *q = malloc((size_t)nq * hd * 4), *K = malloc(stride * np * 4),
+              *V = malloc(stride * np * 4), *sc = malloc((size_t)nq * np * 4),
+              *o = malloc((size_t)nq * hd * 4);
+        for (int i = 0; i < nq * hd; i++)
+          q[i] = frand();
+        for (size_t i = 0; i < stride * (size_t)np; i++) {
+          K[i] = frand();
+          V[i] = frand();
+        }
+        k.attn_scores(hd, q, nq, K + hd, stride, np, 0.125f, sc);
+        for (int j = 0; j < nq; j++)
+          for (int s = 0; s < np; s++) {
+            double d = 0;
+            for (int i = 0; i < hd; i++)
+              d += (double)q[j * hd + i] * K[(size_t)s * stride + hd + i];
+            d *= 0.125;
+            if (fabs(d - sc[j * np + s]) > 1e-5 * (1 + fabs(d)))
+              fail_msg("%s attn_scores hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level), hd, nq,
+                       np, d, sc[j * np + s]);
+          }
+        k.attn_accum(hd, sc, nq, V + 2 * hd, stride, np, o);
+        for (int j = 0; j < nq; j++)
+          for (int i = 0; i < hd; i++) {
+            double d = 0;
+            for (int s = 0; s < np; s++)
+              d += (double)sc[j * np + s] * V[(size_t)s * stride + 2 * hd + i];
+            if (fabs(d - o[j * hd + i]) > 1e-5 * (1 + fabs(d)) * np)
+              fail_msg("%s attn_accum hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level), hd, nq,
+                       np, d, o[j * hd + i]);
+          }
+        free(q);
+        free(K);
+        free(V);
+        free(sc);
+        free(o);
+      }
+    }
+  }
+}
+
 static void test_kernels_all_levels(void **state) {
   (void)state;
   eco_cpu_info ci;
@@ -109,6 +228,8 @@ static void test_kernels_all_levels(void **state) {
   for (int l = ECO_SIMD_SCALAR; l <= (int)ci.level; l++) {
     check_level((eco_simd_level)l);
     check_dot4((eco_simd_level)l);
+    check_packed((eco_simd_level)l);
+    check_attention((eco_simd_level)l);
   }
 }
 

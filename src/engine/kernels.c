@@ -21,6 +21,34 @@ SCALAR_WRAP(dot_q4_0, ECO_GGML_Q4_0)
 SCALAR_WRAP(dot_q4_k, ECO_GGML_Q4_K)
 SCALAR_WRAP(dot_q6_k, ECO_GGML_Q6_K)
 
+static void attn_scores_ref(int hd, const float *q, int nq, const float *K, size_t kv_stride,
+                            int n_pos, float scale, float *out) {
+  for (int s = 0; s < n_pos; s++) {
+    const float *kr = K + (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float *qj = q + (size_t)j * (size_t)hd;
+      float d = 0;
+      for (int i = 0; i < hd; i++)
+        d += qj[i] * kr[i];
+      out[(size_t)j * (size_t)n_pos + (size_t)s] = d * scale;
+    }
+  }
+}
+
+static void attn_accum_ref(int hd, const float *w, int nq, const float *V, size_t kv_stride,
+                           int n_pos, float *o) {
+  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
+  for (int s = 0; s < n_pos; s++) {
+    const float *vr = V + (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float wj = w[(size_t)j * (size_t)n_pos + (size_t)s];
+      float *oj = o + (size_t)j * (size_t)hd;
+      for (int i = 0; i < hd; i++)
+        oj[i] += wj * vr[i];
+    }
+  }
+}
+
 void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   memset(k, 0, sizeof *k);
   k->level = ECO_SIMD_SCALAR;
@@ -31,6 +59,8 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->dot[ECO_GGML_Q4_0] = dot_q4_0;
   k->dot[ECO_GGML_Q4_K] = dot_q4_k;
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
+  k->attn_scores = attn_scores_ref;
+  k->attn_accum = attn_accum_ref;
 #if defined(ECO_ARCH_X86)
   if (level >= ECO_SIMD_AVX2) {
     eco_kernels_init_avx2(k);

@@ -31,10 +31,30 @@ typedef void (*eco_dot_fn)(int n, const void *w, const void *x, size_t x_stride,
  * where a type has none (callers then use dot). */
 typedef void (*eco_dot4_fn)(int n, const void *w, size_t row_bytes, const void *x, float *out);
 
+/* One packed group of 8 rows (pack.h) times nx activation rows in the Q8_0
+ * split format (x_stride bytes apart): out[j*8 + r] = dot(row r, x_j). */
+typedef void (*eco_pdot_fn)(int n, const void *group, const void *x, size_t x_stride, int nx,
+                            float *out);
+
+/* Attention over a KV cache (F32), for nq query heads that share one KV
+ * head (GQA group), over positions 0..n_pos-1:
+ *   scores: out[j*n_pos + s] = scale * dot(q_j, K_s)
+ *           q_j = q + j*hd, K_s = K + s*kv_stride (floats)
+ *   accum:  o_j = sum_s w[j*n_pos + s] * V_s   (o_j = o + j*hd, overwritten)
+ * hd = head dimension; nq <= 8. */
+typedef void (*eco_attn_scores_fn)(int hd, const float *q, int nq, const float *K, size_t kv_stride,
+                                   int n_pos, float scale, float *out);
+typedef void (*eco_attn_accum_fn)(int hd, const float *w, int nq, const float *V, size_t kv_stride,
+                                  int n_pos, float *o);
+
 typedef struct eco_kernels {
-  eco_simd_level level;          /* variant actually selected */
-  eco_dot_fn dot[ECO_N_TYPES];   /* by weight type; NULL if unsupported */
-  eco_dot4_fn dot4[ECO_N_TYPES]; /* optional 4-row single-vector kernels */
+  eco_simd_level level;           /* variant actually selected */
+  eco_dot_fn dot[ECO_N_TYPES];    /* by weight type; NULL if unsupported */
+  eco_dot4_fn dot4[ECO_N_TYPES];  /* optional 4-row single-vector kernels */
+  eco_pdot_fn pdot[ECO_N_TYPES];  /* packed-layout kernels; NULL where this variant has none
+                                     (the model then keeps the plain layout) */
+  eco_attn_scores_fn attn_scores; /* always set */
+  eco_attn_accum_fn attn_accum;   /* always set */
 } eco_kernels;
 
 /* Fills k with the best kernels for `level` (capped to what was compiled

@@ -2,6 +2,7 @@
  * activation vectors at a time: the row is decoded once per block and used
  * for every vector. */
 #include "engine/kernels.h"
+#include "engine/pack.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -217,6 +218,163 @@ static void q4_0_r4(int n, const void *wv, size_t rb, const void *xv, float *out
     out[r] = hsum_ps(acc[r]);
 }
 
+/* --- packed 8-row groups (pack.h) x Q8_0 split activations -----------------------
+ * Lane r of every vector belongs to row r of the group. Chunk k of an x8
+ * block holds 4 consecutive quants of each row; the matching 4 activation
+ * bytes are broadcast to all lanes, so maddubs + madd give each row's
+ * partial dot in its own lane. The per-block scale work is one F16->F32
+ * conversion of the 8 row scales and one multiply-add per activation row. */
+INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out) {
+  const int nb = n / 32;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[4];
+  const float *ad[4];
+  const int8_t *aq[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm256_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
+  }
+  for (int b = 0; b < nb; b++, g += 272) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    __m256i is[4];
+    for (int j = 0; j < NX; j++)
+      is[j] = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) {
+      const __m256i w = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * k));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      for (int j = 0; j < NX; j++) {
+        int32_t a4;
+        memcpy(&a4, aq[j] + 32 * b + 4 * k, 4);
+        const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_set1_epi32(a4), w));
+        is[j] = _mm256_add_epi32(is[j], _mm256_madd_epi16(p, ones));
+      }
+    }
+    for (int j = 0; j < NX; j++)
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[j]),
+                               _mm256_mul_ps(dw, _mm256_set1_ps(ad[j][b])), acc[j]);
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + 8 * j, acc[j]);
+}
+
+/* Q4_0: quants stay unsigned (0..15) and the -8 offset is removed with the
+ * activation block sums, 8 * s[b], once per block for all 8 rows. The int16
+ * partial sums of one block cannot overflow: 8 products of |q| <= 15 and
+ * |a| <= 127 per lane are at most 30480. */
+INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out) {
+  const int nb = n / 32;
+  const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0xF);
+  __m256 acc[4];
+  const float *ad[4];
+  const int32_t *as[4];
+  const int8_t *aq[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm256_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    as[j] = eco_pack_act_s(x + j * xs, n);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
+  }
+  for (int b = 0; b < nb; b++, g += 144) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    __m256i is[4];
+    for (int j = 0; j < NX; j++)
+      is[j] = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+      const __m256i w = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * k));
+      const __m256i lo = _mm256_and_si256(w, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+      for (int j = 0; j < NX; j++) {
+        int32_t al, ah;
+        memcpy(&al, aq[j] + 32 * b + 4 * k, 4);
+        memcpy(&ah, aq[j] + 32 * b + 16 + 4 * k, 4);
+        const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(al));
+        const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ah));
+        is[j] = _mm256_add_epi16(is[j], _mm256_add_epi16(pl, ph));
+      }
+    }
+    for (int j = 0; j < NX; j++) {
+      const __m256i i32 =
+          _mm256_sub_epi32(_mm256_madd_epi16(is[j], ones), _mm256_set1_epi32(8 * as[j][b]));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(dw, _mm256_set1_ps(ad[j][b])),
+                               acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + 8 * j, acc[j]);
+}
+
+#define PBATCH(name, kernel)                                                                       \
+  static void name(int n, const void *g, const void *x, size_t xs, int nx, float *out) {           \
+    const uint8_t *xb = x;                                                                         \
+    int j = 0;                                                                                     \
+    for (; j + 4 <= nx; j += 4)                                                                    \
+      kernel(n, g, xb + j * xs, xs, 4, out + 8 * j);                                               \
+    switch (nx - j) {                                                                              \
+    case 3: kernel(n, g, xb + j * xs, xs, 3, out + 8 * j); break;                                  \
+    case 2: kernel(n, g, xb + j * xs, xs, 2, out + 8 * j); break;                                  \
+    case 1: kernel(n, g, xb + j * xs, xs, 1, out + 8 * j); break;                                  \
+    default: break;                                                                                \
+    }                                                                                              \
+  }
+PBATCH(pdot_q8_0, q8_0_x8_nx)
+PBATCH(pdot_q4_0, q4_0_x8_nx)
+
+/* --- attention (F32 KV cache) ----------------------------------------------------- */
+static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
+                        float scale, float *out) {
+  if (hd % 16) { /* odd head sizes: plain loops */
+    for (int s = 0; s < n_pos; s++)
+      for (int j = 0; j < nq; j++) {
+        const float *qj = q + (size_t)j * hd, *kr = K + (size_t)s * kv_stride;
+        float d = 0;
+        for (int i = 0; i < hd; i++)
+          d += qj[i] * kr[i];
+        out[(size_t)j * n_pos + s] = d * scale;
+      }
+    return;
+  }
+  for (int s = 0; s < n_pos; s++) {
+    const float *kr = K + (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float *qj = q + (size_t)j * hd;
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      for (int i = 0; i < hd; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(kr + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i + 8), _mm256_loadu_ps(kr + i + 8), a1);
+      }
+      out[(size_t)j * n_pos + s] = hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+    }
+  }
+}
+
+static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
+                       float *o) {
+  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
+  if (hd % 8) {
+    for (int s = 0; s < n_pos; s++)
+      for (int j = 0; j < nq; j++)
+        for (int i = 0; i < hd; i++)
+          o[(size_t)j * hd + i] += w[(size_t)j * n_pos + s] * V[(size_t)s * kv_stride + i];
+    return;
+  }
+  /* 8 output columns at a time, kept in registers over all positions */
+  for (int i = 0; i < hd; i += 8) {
+    __m256 acc[8];
+    for (int j = 0; j < nq; j++)
+      acc[j] = _mm256_setzero_ps();
+    for (int s = 0; s < n_pos; s++) {
+      const __m256 v = _mm256_loadu_ps(V + (size_t)s * kv_stride + i);
+      for (int j = 0; j < nq; j++)
+        acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(w[(size_t)j * n_pos + s]), v, acc[j]);
+    }
+    for (int j = 0; j < nq; j++)
+      _mm256_storeu_ps(o + (size_t)j * hd + i, acc[j]);
+  }
+}
+
 /* --- Q4_K x Q8_K -------------------------------------------------------------------- */
 INLINE void q4k_scales(const uint8_t *q, uint8_t *sc, uint8_t *m) {
   for (int j = 0; j < 4; j++) {
@@ -373,4 +531,8 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->dot4[ECO_GGML_Q4_0] = q4_0_r4;
   k->dot[ECO_GGML_Q4_K] = dot_q4_k;
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
+  k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
+  k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
+  k->attn_scores = attn_scores;
+  k->attn_accum = attn_accum;
 }

@@ -1,5 +1,7 @@
 /* ecoinfer: model loading (GGUF, llama2.c) and the batched forward pass. */
 #include "engine/model.h"
+#include "engine/kernels.h"
+#include "engine/pack.h"
 #include "engine/pool.h"
 
 #include <errno.h>
@@ -354,7 +356,67 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
   return 0;
 }
 
+/* Repacks one weight if this CPU's kernels have a packed variant for its
+ * type, then releases the file pages it was read from. */
+static int repack_weight(eco_model *m, const eco_kernels *k, eco_weight *w, eco_error *err) {
+  if (!w->data || w->packed || !eco_pack_supported(w->type) || !k->pdot[w->type] || w->cols % 32)
+    return 0;
+  const size_t gb = eco_pack_group_bytes(w->type, w->cols);
+  const int64_t groups = (w->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+  void *dst = NULL;
+  if (posix_memalign(&dst, 64, gb * (size_t)groups))
+    return eco_error_set(err, ECO_ENOMEM, "model: out of memory repacking a %lldx%lld matrix",
+                         (long long)w->rows, (long long)w->cols);
+  for (int64_t g = 0; g < groups; g++)
+    eco_pack_group(w->type, w->cols, w->data, w->row_bytes, w->rows, g,
+                   (uint8_t *)dst + gb * (size_t)g);
+  w->packed = dst;
+  m->packed_bytes += gb * (size_t)groups;
+  /* drop the now unused file pages (only whole pages inside the tensor);
+   * later reads of `data` (embedding rows of a tied output) fault them in */
+  const long pg = sysconf(_SC_PAGESIZE);
+  if (pg > 0) {
+    const uintptr_t a = ((uintptr_t)w->data + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    const uintptr_t e =
+        ((uintptr_t)w->data + w->row_bytes * (size_t)w->rows) & ~((uintptr_t)pg - 1);
+    if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
+  }
+  return 0;
+}
+
+static int repack_model(eco_model *m, eco_error *err) {
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  eco_kernels k;
+  eco_kernels_init(&k, ci.level);
+  for (int l = 0; l < m->hp.n_layer; l++) {
+    eco_layer *y = &m->layers[l];
+    eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+      int rc = repack_weight(m, &k, ws[i], err);
+      if (rc) return rc;
+    }
+  }
+  return repack_weight(m, &k, &m->output, err);
+}
+
+static void free_packed(eco_model *m) {
+  if (m->layers)
+    for (int l = 0; l < m->hp.n_layer; l++) {
+      eco_layer *y = &m->layers[l];
+      eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+      for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+        free(ws[i]->packed);
+    }
+  free(m->output.packed);
+}
+
 int eco_model_load(const char *path, eco_model **out, eco_error *err) {
+  return eco_model_load_opts(path, NULL, out, err);
+}
+
+int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model **out,
+                        eco_error *err) {
   *out = NULL;
   eco_model *m = calloc(1, sizeof *m);
   if (!m) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
@@ -376,12 +438,17 @@ int eco_model_load(const char *path, eco_model **out, eco_error *err) {
   }
   describe_type(m);
   compute_bytes_per_token(m);
+  if (!(opts && opts->no_repack) && (rc = repack_model(m, err))) {
+    eco_model_free(m);
+    return rc;
+  }
   *out = m;
   return 0;
 }
 
 void eco_model_free(eco_model *m) {
   if (!m) return;
+  free_packed(m);
   eco_gguf_close(m->gguf);
   if (m->map) munmap(m->map, m->map_size);
   free(m->owned);
@@ -537,45 +604,88 @@ void eco_ctx_free(eco_ctx *c) {
 void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level) { eco_kernels_init(&c->kern, level); }
 eco_simd_level eco_ctx_simd(const eco_ctx *c) { return c->kern.level; }
 
-/* Parallel matmul over the rows of all jobs (same T activation rows each);
- * chunk k of n takes a contiguous range of rows (multiples of 4). */
+/* One packed group against c->T activation rows, 4 at a time; writes the
+ * rows of the group that fall in [a, b). */
+static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64_t a, int64_t b) {
+  const eco_weight *w = jb->w;
+  const void *grp = (const uint8_t *)w->packed + eco_pack_group_bytes(w->type, w->cols) * (size_t)g;
+  const eco_pdot_fn pdot = c->kern.pdot[w->type];
+  float o[4 * ECO_PACK_ROWS];
+  const int64_t r0 = g * ECO_PACK_ROWS;
+  for (int t0 = 0; t0 < c->T; t0 += 4) {
+    const int nt = c->T - t0 < 4 ? c->T - t0 : 4;
+    const uint8_t *x = jb->act + (size_t)t0 * jb->act_stride;
+    if (pdot)
+      pdot((int)w->cols, grp, x, jb->act_stride, nt, o);
+    else /* scalar kernels forced on a packed model (tests) */
+      eco_pack_dot_ref(w->type, (int)w->cols, grp, x, jb->act_stride, nt, o);
+    for (int t = 0; t < nt; t++)
+      for (int64_t r = r0 > a ? r0 : a; r < r0 + ECO_PACK_ROWS && r < b; r++)
+        jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] =
+            o[t * ECO_PACK_ROWS + (r - r0)] + (jb->bias ? jb->bias[r] : 0.f);
+  }
+}
+
+/* Rows [a, b) of a plain-layout job. */
+static void mm_plain_rows(const eco_ctx *c, const mm_job *jb, int64_t a, int64_t b) {
+  const eco_dot_fn dot = c->kern.dot[jb->w->type];
+  const eco_dot4_fn dot4 = c->kern.dot4[jb->w->type];
+  float tmp[64];
+  if (c->T == 1 && dot4) { /* decode: four rows per call */
+    for (; a + 4 <= b; a += 4) {
+      float o4[4];
+      dot4((int)jb->w->cols, (const uint8_t *)jb->w->data + (size_t)a * jb->w->row_bytes,
+           jb->w->row_bytes, jb->act, o4);
+      for (int k = 0; k < 4; k++)
+        jb->y[a + k] = o4[k] + (jb->bias ? jb->bias[a + k] : 0.f);
+    }
+  }
+  for (int64_t r = a; r < b; r++) {
+    const uint8_t *wr = (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes;
+    const float bias = jb->bias ? jb->bias[r] : 0.f;
+    for (int t0 = 0; t0 < c->T; t0 += 64) {
+      const int nt = c->T - t0 < 64 ? c->T - t0 : 64;
+      dot((int)jb->w->cols, wr, jb->act + (size_t)t0 * jb->act_stride, jb->act_stride, nt, tmp);
+      for (int t = 0; t < nt; t++)
+        jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] = tmp[t] + bias;
+    }
+  }
+}
+
+/* Parallel matmul over the rows of all jobs (same T activation rows each).
+ * Work is counted in units of 8 rows per job (a packed group, or 8 plain
+ * rows), and chunk k of n takes a contiguous range of units, so no unit is
+ * split between threads. */
 static void mm_worker(void *arg, int chunk, int n_chunks) {
   eco_ctx *c = arg;
   int64_t total = 0;
   for (int j = 0; j < c->n_jobs; j++)
-    total += c->jobs[j].w->rows;
-  int64_t per = (total + n_chunks - 1) / n_chunks;
-  per = (per + 3) & ~(int64_t)3;
-  int64_t r0 = per * chunk, r1 = r0 + per < total ? r0 + per : total;
-  float tmp[64];
-  int64_t base = 0;
-  for (int j = 0; j < c->n_jobs && r0 < r1; j++) {
+    total += (c->jobs[j].w->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+  const int64_t per = (total + n_chunks - 1) / n_chunks;
+  const int64_t u0 = per * chunk, u1 = u0 + per < total ? u0 + per : total;
+  int64_t base = 0; /* first unit of job j */
+  for (int j = 0; j < c->n_jobs && u0 < u1; j++) {
     const mm_job *jb = &c->jobs[j];
-    const int64_t rows = jb->w->rows;
-    int64_t a = r0 > base ? r0 - base : 0, b = r1 - base < rows ? r1 - base : rows;
-    const eco_dot_fn dot = c->kern.dot[jb->w->type];
-    const eco_dot4_fn dot4 = c->kern.dot4[jb->w->type];
-    if (c->T == 1 && dot4) { /* decode: four rows per call */
-      for (; a + 4 <= b; a += 4) {
-        float o4[4];
-        dot4((int)jb->w->cols, (const uint8_t *)jb->w->data + (size_t)a * jb->w->row_bytes,
-             jb->w->row_bytes, jb->act, o4);
-        for (int k = 0; k < 4; k++)
-          jb->y[a + k] = o4[k] + (jb->bias ? jb->bias[a + k] : 0.f);
-      }
+    const int64_t rows = jb->w->rows, units = (rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+    const int64_t ga = u0 > base ? u0 - base : 0, gb = u1 - base < units ? u1 - base : units;
+    if (ga < gb) {
+      const int64_t a = ga * ECO_PACK_ROWS,
+                    b = gb * ECO_PACK_ROWS < rows ? gb * ECO_PACK_ROWS : rows;
+      if (jb->w->packed)
+        for (int64_t g = ga; g < gb; g++)
+          mm_packed_group(c, jb, g, a, b);
+      else
+        mm_plain_rows(c, jb, a, b);
     }
-    for (int64_t r = a; r < b; r++) {
-      const uint8_t *wr = (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes;
-      const float bias = jb->bias ? jb->bias[r] : 0.f;
-      for (int t0 = 0; t0 < c->T; t0 += 64) {
-        const int nt = c->T - t0 < 64 ? c->T - t0 : 64;
-        dot((int)jb->w->cols, wr, jb->act + (size_t)t0 * jb->act_stride, jb->act_stride, nt, tmp);
-        for (int t = 0; t < nt; t++)
-          jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] = tmp[t] + bias;
-      }
-    }
-    base += rows;
+    base += units;
   }
+}
+
+/* Activation format key of a weight: its ggml activation type, or PACKED_ACT
+ * for packed weights (Q8_0 split rows, pack.h). */
+#define PACKED_ACT 1000
+static int act_format(const eco_weight *w) {
+  return w->packed ? PACKED_ACT : (int)eco_quant_act_type(w->type);
 }
 
 /* y_j[t] = W_j x[t] (+ b_j) for up to 3 weights sharing the input x [T][cols]. */
@@ -583,17 +693,23 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
                    float *const *ys, const float *const *biases) {
   for (int j = 0; j < n; j++) {
     const eco_weight *w = ws[j];
-    const eco_ggml_type at = eco_quant_act_type(w->type);
-    const size_t stride = eco_quant_row_bytes(at, w->cols);
+    const int fmt = act_format(w);
+    const size_t stride = fmt == PACKED_ACT ? eco_pack_act_bytes(w->cols)
+                                            : eco_quant_row_bytes((eco_ggml_type)fmt, w->cols);
     int same = -1;
     for (int i = 0; i < j; i++)
-      if (eco_quant_act_type(ws[i]->type) == at) same = i;
+      if (act_format(ws[i]) == fmt) same = i;
     if (same >= 0) {
       c->jobs[j].act = c->jobs[same].act;
     } else {
-      for (int t = 0; t < T; t++)
-        eco_quantize_row(at, x + (size_t)t * (size_t)w->cols, c->act[j] + (size_t)t * stride,
-                         w->cols);
+      for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)w->cols;
+        uint8_t *dst = c->act[j] + (size_t)t * stride;
+        if (fmt == PACKED_ACT)
+          eco_pack_act(xr, dst, w->cols);
+        else
+          eco_quantize_row((eco_ggml_type)fmt, xr, dst, w->cols);
+      }
       c->jobs[j].act = c->act[j];
     }
     c->jobs[j].w = w;
@@ -611,12 +727,12 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
   if (work * (uint64_t)T < (1u << 16) || c->nth == 1) {
     mm_worker(c, 0, 1);
   } else {
-    /* a few chunks per thread, none smaller than 16 rows */
-    int64_t rows = 0;
+    /* a few chunks per thread, none smaller than 2 units (16 rows) */
+    int64_t units = 0;
     for (int j = 0; j < n; j++)
-      rows += ws[j]->rows;
+      units += (ws[j]->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
     int64_t chunks = (int64_t)c->nth * 4;
-    if (chunks > rows / 16) chunks = rows / 16 > 0 ? rows / 16 : 1;
+    if (chunks > units / 2) chunks = units / 2 > 0 ? units / 2 : 1;
     eco_pool_run(c->pool, mm_worker, c, (int)chunks);
   }
 }
@@ -647,46 +763,53 @@ static void rope_apply(const eco_hparams *h, float *v, const float *cs, const fl
   }
 }
 
+/* Attention tasks: (token t, KV head kh, piece of its GQA group). The query
+ * heads of one group share each pass over the K and V rows; the group is
+ * split into pieces only when there are too few (t, kh) pairs to keep every
+ * thread busy. */
+static int attn_piece(const eco_ctx *c) {
+  const eco_hparams *h = &c->m->hp;
+  const int group = h->n_head / h->n_head_kv, pairs = c->T * h->n_head_kv;
+  int pieces = (2 * c->nth + pairs - 1) / pairs;
+  if (pieces < (group + 7) / 8) pieces = (group + 7) / 8; /* kernels take <= 8 heads */
+  if (pieces > group) pieces = group;
+  return (group + pieces - 1) / pieces; /* heads per piece */
+}
+
 static void attn_worker(void *arg, int ith, int nth) {
-  /* chunk ith of nth: tasks ith, ith + nth, ... (nth <= ATT_CHUNKS) */
+  /* chunk ith of nth: tasks ith, ith + nth, ... */
   eco_ctx *c = arg;
   const eco_hparams *h = &c->m->hp;
   const int hd = h->head_dim, group = h->n_head / h->n_head_kv;
   const int kvd = h->n_head_kv * hd;
   const float scale = 1.0f / sqrtf((float)hd);
-  float *sc = c->scores + (size_t)ith * (size_t)c->score_cap;
-  const int tasks = c->T * h->n_head;
+  const int piece = attn_piece(c), pieces = (group + piece - 1) / piece;
+  float *sc = c->scores + (size_t)ith * (size_t)c->score_cap * (size_t)group;
+  const int tasks = c->T * h->n_head_kv * pieces;
   for (int task = ith; task < tasks; task += nth) {
-    const int t = task / h->n_head, hh = task % h->n_head, kh = hh / group;
+    const int t = task / (h->n_head_kv * pieces), rest = task % (h->n_head_kv * pieces);
+    const int kh = rest / pieces, h0 = kh * group + (rest % pieces) * piece;
+    const int nq = h0 + piece <= (kh + 1) * group ? piece : (kh + 1) * group - h0;
     const eco_kv *kv = c->kvs[t];
-    const int p = c->pos[t];
-    const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)hh * hd;
-    const float *K = kv->k + (size_t)c->layer * (size_t)kv->n_ctx * (size_t)kvd + (size_t)kh * hd;
-    const float *V = kv->v + (size_t)c->layer * (size_t)kv->n_ctx * (size_t)kvd + (size_t)kh * hd;
-    float mx = -INFINITY;
-    for (int s = 0; s <= p; s++) {
-      const float *kr = K + (size_t)s * kvd;
-      float d = 0;
-      for (int i = 0; i < hd; i++)
-        d += q[i] * kr[i];
-      sc[s] = d * scale;
-      if (sc[s] > mx) mx = sc[s];
+    const int np = c->pos[t] + 1;
+    const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
+    const size_t base = (size_t)c->layer * (size_t)kv->n_ctx * (size_t)kvd + (size_t)kh * hd;
+    c->kern.attn_scores(hd, q, nq, kv->k + base, (size_t)kvd, np, scale, sc);
+    for (int j = 0; j < nq; j++) { /* softmax of each head's row */
+      float *r = sc + (size_t)j * np, mx = -INFINITY;
+      for (int s = 0; s < np; s++)
+        mx = r[s] > mx ? r[s] : mx;
+      double sum = 0;
+      for (int s = 0; s < np; s++) {
+        r[s] = expf(r[s] - mx);
+        sum += r[s];
+      }
+      const float inv = (float)(1.0 / sum);
+      for (int s = 0; s < np; s++)
+        r[s] *= inv;
     }
-    double sum = 0;
-    for (int s = 0; s <= p; s++) {
-      sc[s] = expf(sc[s] - mx);
-      sum += sc[s];
-    }
-    const float inv = (float)(1.0 / sum);
-    float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)hh * hd;
-    for (int i = 0; i < hd; i++)
-      o[i] = 0;
-    for (int s = 0; s <= p; s++) {
-      const float wgt = sc[s] * inv;
-      const float *vr = V + (size_t)s * kvd;
-      for (int i = 0; i < hd; i++)
-        o[i] += wgt * vr[i];
-    }
+    float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
+    c->kern.attn_accum(hd, sc, nq, kv->v + base, (size_t)kvd, np, o);
   }
 }
 
@@ -739,7 +862,9 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
     int max_p = 0;
     for (int t = 0; t < T; t++)
       max_p = pos[t] > max_p ? pos[t] : max_p;
-    const int tasks = T * h->n_head;
+    c->T = T; /* attn_piece reads it */
+    const int piece = attn_piece(c), group = h->n_head / h->n_head_kv;
+    const int tasks = T * h->n_head_kv * ((group + piece - 1) / piece);
     if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)Qd < (1u << 15) || c->nth == 1)
       attn_worker(c, 0, 1);
     else
@@ -800,7 +925,8 @@ int eco_forward(eco_ctx *c, const eco_batch *b, float *logits, eco_error *err) {
     if (b->pos[i] + 1 > max_pos) max_pos = b->pos[i] + 1;
   }
   if (max_pos > c->score_cap) {
-    float *s = realloc(c->scores, (size_t)(2 * c->nth) * (size_t)max_pos * sizeof(float));
+    const size_t group = (size_t)(h->n_head / h->n_head_kv);
+    float *s = realloc(c->scores, (size_t)(2 * c->nth) * group * (size_t)max_pos * sizeof(float));
     if (!s) return eco_error_set(err, ECO_ENOMEM, "forward: out of memory for attention scores");
     c->scores = s;
     c->score_cap = max_pos;

@@ -52,7 +52,9 @@ typedef struct eco_weight {
   eco_ggml_type type;
   int64_t rows, cols;
   size_t row_bytes;
-  const void *data;
+  const void *data; /* [rows][row_bytes], plain layout (usually in the file mapping) */
+  void *packed;     /* [ceil(rows/8)] 8-row interleaved groups (pack.h), owned by the model;
+                       NULL = the kernels use `data` */
 } eco_weight;
 
 typedef struct eco_layer {
@@ -80,12 +82,23 @@ typedef struct eco_model {
   uint64_t weight_bytes;           /* bytes of all weight tensors */
   uint64_t weight_bytes_per_token; /* bytes read per decoded token (all matrices + 1 embd row) */
   char file_type[16];              /* "F32", "Q4_K_M"-like description of the main type */
+  uint64_t packed_bytes;           /* bytes of repacked weights (owned copies) */
 } eco_model;
+
+/* Load options (zero = defaults). */
+typedef struct eco_model_opts {
+  bool no_repack; /* keep every weight in its file layout (A/B measurements) */
+} eco_model_opts;
 
 /* Loads a GGUF file or a llama2.c checkpoint (.bin). Unsupported
  * architectures and tensor types are refused with ECO_EUNSUPPORTED and a
- * message naming them. */
+ * message naming them. Q8_0 and Q4_0 matrices are repacked into the 8-row
+ * interleaved layout (pack.h) when this CPU has packed kernels for them; the
+ * file pages they came from are released, so resident memory stays about
+ * the size of the weights. */
 int eco_model_load(const char *path, eco_model **out, eco_error *err);
+int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model **out,
+                        eco_error *err);
 void eco_model_free(eco_model *m);
 
 /* KV cache of one sequence: F32, k and v each [n_layer][n_ctx][n_head_kv*head_dim]. */

@@ -1,0 +1,84 @@
+/* ecoinfer: row-interleaved ("packed") weight layout for Q8_0 and Q4_0.
+ *
+ * The plain layout stores a matrix row by row, so a SIMD dot product of one
+ * row against an activation ends in a horizontal sum and pays for a scale
+ * conversion and a float multiply-add per 32-element block and row. The
+ * packed layout stores 8 consecutive rows block-interleaved, so that one
+ * pass produces the 8 row dots in the 8 lanes of a vector: the per-block
+ * float work (scale load, conversion, fused multiply-add) is done once for 8
+ * rows, and there is no horizontal sum at all.
+ *
+ * Layout of a packed matrix of R rows and n columns (nb = n/32 blocks):
+ *   groups g = 0 .. ceil(R/8)-1, each nb "x8 blocks" in column order;
+ *   rows past R in the last group are zero (scale 0) and their results are
+ *   discarded.
+ *   x8 block (Q8_0, 272 bytes = 8 x 34):
+ *     uint16_t d[8];              F16 scale of row 8g+r in block b
+ *     int8_t   qs[8][8][4];       qs[k][r][i] = element 4k+i of row 8g+r
+ *   x8 block (Q4_0, 144 bytes = 8 x 18):
+ *     uint16_t d[8];
+ *     uint8_t  qs[4][8][4];       qs[k][r][i] = byte 4k+i of row 8g+r's
+ *                                 Q4_0 block: low nibble = element 4k+i,
+ *                                 high nibble = element 16+4k+i
+ * So a 32-byte load of chunk k holds 4 consecutive elements of each of the
+ * 8 rows, one row per 32-bit lane, and broadcasting the matching 4
+ * activation bytes to all lanes lines the product up lane by lane.
+ *
+ * Packed kernels take their activations in the "Q8_0 split" row format,
+ * made from exactly the Q8_0 blocks the plain kernels use (the numbers are
+ * identical; only the arrangement differs):
+ *   float   d[nb];   block scales, already converted from F16
+ *   int32_t s[nb];   sum of the block's 32 quants (for Q4_0's -8 offset)
+ *   int8_t  qs[n];   quants
+ * Bytes per row: eco_pack_act_bytes(n) = n + 8*nb.
+ *
+ * Integer block sums are exact, so packed results equal the plain ones up
+ * to the order of the float additions.
+ */
+#ifndef ECO_ENGINE_PACK_H
+#define ECO_ENGINE_PACK_H
+
+#include "engine/quant.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ECO_PACK_ROWS 8 /* rows per interleaved group */
+
+/* Weight types with a packed layout (Q8_0, Q4_0). */
+bool eco_pack_supported(eco_ggml_type t);
+
+/* Bytes of the packed form of a [rows][n] matrix of type t (rows padded to
+ * a multiple of 8; n a multiple of 32). 0 for unsupported types. */
+size_t eco_pack_bytes(eco_ggml_type t, int64_t rows, int64_t n);
+
+/* Bytes of one packed group (8 rows of n columns). */
+size_t eco_pack_group_bytes(eco_ggml_type t, int64_t n);
+
+/* Packs rows [8g, 8g+8) of the plain matrix w ([rows][row_bytes]) into
+ * dst (eco_pack_group_bytes bytes); rows >= `rows` become zero. */
+void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes, int64_t rows,
+                    int64_t g, void *dst);
+
+/* Bytes of one activation row in the Q8_0 split format. */
+size_t eco_pack_act_bytes(int64_t n);
+
+/* Quantizes n floats to the Q8_0 split format (same numbers as Q8_0). */
+void eco_pack_act(const float *x, void *dst, int64_t n);
+
+/* Scalar reference: one packed group against nx activation rows (split
+ * format, x_stride bytes apart). out[j*8 + r] = dot(row 8g+r, x_j). */
+void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
+                      int nx, float *out);
+
+/* Views into a split-format activation row. */
+static inline const float *eco_pack_act_d(const void *row) { return (const float *)row; }
+static inline const int32_t *eco_pack_act_s(const void *row, int n) {
+  return (const int32_t *)((const uint8_t *)row + (size_t)(n / 32) * 4);
+}
+static inline const int8_t *eco_pack_act_qs(const void *row, int n) {
+  return (const int8_t *)((const uint8_t *)row + (size_t)(n / 32) * 8);
+}
+
+#endif

@@ -93,7 +93,7 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < 3; rep++) {
           uint64_t t0 = eco_time_mono_ns();
           for (int64_t g = 0; g < groups; g++)
-            k.pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout);
+            k.pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout, 8);
           double s = (double)(eco_time_mono_ns() - t0) / 1e9;
           if (s < best) best = s;
         }

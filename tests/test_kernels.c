@@ -139,9 +139,9 @@ static void check_packed(eco_simd_level level) {
         for (int nx = 1; nx <= NX; nx++)
           for (int g = 0; g < groups; g++) {
             float got[9 * 8], gref[9 * 8];
-            eco_pack_dot_ref(t, n, pw + g * gb, px, pb, nx, gref);
+            eco_pack_dot_ref(t, n, pw + g * gb, px, pb, nx, gref, 8);
             if (k.pdot[t])
-              k.pdot[t](n, pw + g * gb, px, pb, nx, got);
+              k.pdot[t](n, pw + g * gb, px, pb, nx, got, 8);
             else
               memcpy(got, gref, sizeof got);
             for (int j = 0; j < nx; j++)
@@ -221,6 +221,54 @@ static void check_attention(eco_simd_level level) {
   }
 }
 
+/* silu_mul (polynomial exp) within 4 float ulps of the libm formula,
+ * sumsq to double rounding, quant_act bit-identical to eco_pack_act. */
+static void check_elementwise(eco_simd_level level) {
+  eco_kernels k;
+  eco_kernels_init(&k, level);
+  if (k.level != level) return;
+  const int ns[] = {1, 7, 8, 33, 1000};
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+    const int n = ns[i];
+    float *g = malloc((size_t)n * 4), *u = malloc((size_t)n * 4), *g0 = malloc((size_t)n * 4);
+    for (int j = 0; j < n; j++) {
+      g0[j] = g[j] = frand() * (j % 3 ? 12.f : 120.f); /* past exp's range too */
+      u[j] = frand();
+    }
+    k.silu_mul(n, g, u);
+    double ss = 0;
+    for (int j = 0; j < n; j++) {
+      const float want = g0[j] / (1.0f + expf(-g0[j])) * u[j];
+      if (fabsf(want - g[j]) > 4 * 1.2e-7f * fabsf(want) + 1e-30f)
+        fail_msg("%s silu_mul(%g) * %g: %.9g want %.9g", eco_simd_name(level), g0[j], u[j], g[j],
+                 want);
+      ss += (double)u[j] * u[j];
+    }
+    const double got = k.sumsq(n, u);
+    if (fabs(got - ss) > 1e-12 * ss) fail_msg("%s sumsq n=%d", eco_simd_name(level), n);
+    free(g);
+    free(u);
+    free(g0);
+  }
+  for (int nb = 1; nb <= 9; nb += 4) {
+    const int n = 32 * nb;
+    float *x = malloc((size_t)n * 4);
+    for (int j = 0; j < n; j++)
+      x[j] = frand() * (j % 32 == 5 ? 30.f : 1.f);
+    for (int j = 64; j < 96 && j < n; j++)
+      x[j] = 0.f; /* an all-zero block */
+    const size_t ab = eco_pack_act_bytes(n);
+    uint8_t *a = malloc(ab), *b = malloc(ab);
+    eco_pack_act(x, a, n);
+    k.quant_act(x, b, n);
+    if (memcmp(a, b, ab))
+      fail_msg("%s quant_act differs from eco_pack_act (n=%d)", eco_simd_name(level), n);
+    free(x);
+    free(a);
+    free(b);
+  }
+}
+
 static void test_kernels_all_levels(void **state) {
   (void)state;
   eco_cpu_info ci;
@@ -230,6 +278,7 @@ static void test_kernels_all_levels(void **state) {
     check_dot4((eco_simd_level)l);
     check_packed((eco_simd_level)l);
     check_attention((eco_simd_level)l);
+    check_elementwise((eco_simd_level)l);
   }
 }
 

@@ -137,12 +137,12 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
     for (size_t i = 0; i < n_sizes; i++) {
       const eco_bench_batch_point *p = &pts[i];
       json_array_append_new(
-          arr, json_pack("{s:i,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:I}", "batch", (int)p->batch,
-                         "generated", (json_int_t)p->generated, "wall_s", p->wall_s, "agg_tok_s",
-                         p->agg_tok_s, "seq_tok_s", p->seq_tok_s, "latency_mean_s",
-                         p->latency_mean_s, "ttft_mean_s", p->ttft_mean_s, "cpu_s", p->cpu_s,
-                         "cpu_per_tok_s", p->cpu_per_tok_s, "j_per_tok",
-                         p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(),
+          arr, json_pack("{s:i,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:I}", "batch",
+                         (int)p->batch, "generated", (json_int_t)p->generated, "wall_s", p->wall_s,
+                         "agg_tok_s", p->agg_tok_s, "dec_tok_s", p->dec_tok_s, "seq_tok_s",
+                         p->seq_tok_s, "latency_mean_s", p->latency_mean_s, "ttft_mean_s",
+                         p->ttft_mean_s, "cpu_s", p->cpu_s, "cpu_per_tok_s", p->cpu_per_tok_s,
+                         "j_per_tok", p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(),
                          "peak_rss_bytes", (json_int_t)p->peak_rss));
     }
     json_t *o =

@@ -14,7 +14,7 @@ typedef struct waiter {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   uint32_t done;
-  double lat_sum, lat_max, ttft_sum, seq_rate_sum, t_last;
+  double lat_sum, lat_max, ttft_sum, seq_rate_sum, t_last, t_first_min;
   uint64_t generated;
   int errors;
 } waiter;
@@ -36,6 +36,8 @@ static void on_token(void *user, uint64_t id, int32_t token, const char *text, s
   double dec = st->t_done - st->t_first;
   if (st->generated_tokens > 1 && dec > 0) w->seq_rate_sum += (st->generated_tokens - 1) / dec;
   if (st->t_done > w->t_last) w->t_last = st->t_done;
+  if (st->generated_tokens > 0 && (w->t_first_min == 0 || st->t_first < w->t_first_min))
+    w->t_first_min = st->t_first;
   if (st->finish == ECO_FINISH_ERROR) w->errors++;
   pthread_cond_broadcast(&w->cv);
   pthread_mutex_unlock(&w->mu);
@@ -99,6 +101,8 @@ static int run_once(const eco_engine_model_ops *ops, void *model, const eco_benc
   pt->wall_s = w.t_last - t0;
   pt->agg_tok_s = pt->wall_s > 0 ? (double)w.generated / pt->wall_s : 0;
   pt->seq_tok_s = w.seq_rate_sum / B;
+  const double dec_s = w.t_last - w.t_first_min;
+  pt->dec_tok_s = dec_s > 0 && w.generated > B ? (double)(w.generated - B) / dec_s : 0;
   pt->latency_mean_s = w.lat_sum / B;
   pt->latency_max_s = w.lat_max;
   pt->ttft_mean_s = w.ttft_sum / B;
@@ -125,34 +129,41 @@ int eco_bench_batch_run(const eco_engine_model_ops *ops, void *model,
     if ((uint64_t)cfg->prompt_tokens + cfg->gen_tokens > ops->n_ctx)
       return eco_error_set(err, ECO_ECONTEXT, "bench batch: prompt + generated > context %u",
                            ops->n_ctx);
-    eco_bench_batch_point acc;
-    memset(&acc, 0, sizeof acc);
-    for (uint32_t r = 0; r < reps; r++) {
-      eco_bench_batch_point pt;
+  }
+  memset(out, 0, cfg->n_sizes * sizeof *out);
+  /* rounds outside, sizes inside: a machine that slows down for a while
+   * slows every size, not just the one being measured */
+  for (uint32_t r = 0; r < reps; r++)
+    for (size_t i = 0; i < cfg->n_sizes; i++) {
+      eco_bench_batch_point pt, *acc = &out[i];
       memset(&pt, 0, sizeof pt);
       int rc = run_once(ops, model, cfg, cfg->sizes[i], &pt, err);
       if (rc) return rc;
       if (r == 0) {
-        acc = pt;
+        *acc = pt;
         continue;
       }
-      acc.generated += pt.generated;
-      acc.wall_s += pt.wall_s;
-      acc.seq_tok_s += pt.seq_tok_s;
-      acc.latency_mean_s += pt.latency_mean_s;
-      if (pt.latency_max_s > acc.latency_max_s) acc.latency_max_s = pt.latency_max_s;
-      acc.ttft_mean_s += pt.ttft_mean_s;
-      acc.cpu_s += pt.cpu_s;
-      acc.energy_j = (acc.energy_j >= 0 && pt.energy_j >= 0) ? acc.energy_j + pt.energy_j : -1;
-      acc.peak_rss = pt.peak_rss;
+      acc->generated += pt.generated;
+      acc->wall_s += pt.wall_s;
+      acc->seq_tok_s += pt.seq_tok_s;
+      acc->dec_tok_s += pt.dec_tok_s;
+      acc->latency_mean_s += pt.latency_mean_s;
+      if (pt.latency_max_s > acc->latency_max_s) acc->latency_max_s = pt.latency_max_s;
+      acc->ttft_mean_s += pt.ttft_mean_s;
+      acc->cpu_s += pt.cpu_s;
+      acc->energy_j = (acc->energy_j >= 0 && pt.energy_j >= 0) ? acc->energy_j + pt.energy_j : -1;
+      if (pt.peak_rss > acc->peak_rss) acc->peak_rss = pt.peak_rss;
     }
-    acc.seq_tok_s /= reps;
-    acc.latency_mean_s /= reps;
-    acc.ttft_mean_s /= reps;
-    acc.agg_tok_s = acc.wall_s > 0 ? (double)acc.generated / acc.wall_s : 0;
-    acc.cpu_per_tok_s = acc.generated ? acc.cpu_s / (double)acc.generated : 0;
-    acc.j_per_tok = acc.energy_j >= 0 && acc.generated ? acc.energy_j / (double)acc.generated : -1;
-    out[i] = acc;
+  for (size_t i = 0; i < cfg->n_sizes; i++) {
+    eco_bench_batch_point *acc = &out[i];
+    acc->seq_tok_s /= reps;
+    acc->dec_tok_s /= reps;
+    acc->latency_mean_s /= reps;
+    acc->ttft_mean_s /= reps;
+    acc->agg_tok_s = acc->wall_s > 0 ? (double)acc->generated / acc->wall_s : 0;
+    acc->cpu_per_tok_s = acc->generated ? acc->cpu_s / (double)acc->generated : 0;
+    acc->j_per_tok =
+        acc->energy_j >= 0 && acc->generated ? acc->energy_j / (double)acc->generated : -1;
   }
   return ECO_OK;
 }
@@ -193,15 +204,17 @@ int eco_bench_knee(const eco_bench_batch_point *pts, size_t n) {
 
 void eco_bench_batch_table(const eco_bench_batch_point *pts, size_t n, int knee, eco_strbuf *out) {
   bool energy = n > 0 && pts[0].j_per_tok >= 0;
-  eco_sb_printf(out, "%5s %11s %9s %10s %10s %9s %12s %11s %9s %9s\n", "batch", "agg tok/s",
-                "x batch1", "seq tok/s", "lat mean s", "ttft s", "CPU ms/tok", "CPU x b1",
-                energy ? "J/tok" : "", "RSS MiB");
-  double base_tok = n ? pts[0].agg_tok_s : 0, base_cost = n ? cost(&pts[0]) : 0;
+  eco_sb_printf(out, "%5s %10s %7s %10s %7s %10s %10s %8s %11s %9s %9s %8s\n", "batch", "agg tok/s",
+                "x b1", "dec tok/s", "x b1", "seq tok/s", "lat mean s", "ttft s", "CPU ms/tok",
+                "CPU x b1", energy ? "J/tok" : "", "RSS MiB");
+  double base_tok = n ? pts[0].agg_tok_s : 0, base_dec = n ? pts[0].dec_tok_s : 0,
+         base_cost = n ? cost(&pts[0]) : 0;
   for (size_t i = 0; i < n; i++) {
     const eco_bench_batch_point *p = &pts[i];
-    eco_sb_printf(out, "%5u %11.1f %9.2f %10.1f %10.3f %9.3f %12.3f %11.2f ", p->batch,
-                  p->agg_tok_s, base_tok > 0 ? p->agg_tok_s / base_tok : 0, p->seq_tok_s,
-                  p->latency_mean_s, p->ttft_mean_s, 1000.0 * p->cpu_per_tok_s,
+    eco_sb_printf(out, "%5u %10.1f %7.2f %10.1f %7.2f %10.1f %10.3f %8.3f %11.3f %9.2f ", p->batch,
+                  p->agg_tok_s, base_tok > 0 ? p->agg_tok_s / base_tok : 0, p->dec_tok_s,
+                  base_dec > 0 ? p->dec_tok_s / base_dec : 0, p->seq_tok_s, p->latency_mean_s,
+                  p->ttft_mean_s, 1000.0 * p->cpu_per_tok_s,
                   base_cost > 0 ? cost(p) / base_cost : 0);
     if (energy)
       eco_sb_printf(out, "%9.4f ", p->j_per_tok);
@@ -216,14 +229,16 @@ void eco_bench_batch_table(const eco_bench_batch_point *pts, size_t n, int knee,
 }
 
 void eco_bench_batch_csv(const eco_bench_batch_point *pts, size_t n, eco_strbuf *out) {
-  eco_sb_puts(out, "batch,generated,wall_s,agg_tok_s,seq_tok_s,latency_mean_s,latency_max_s,"
+  eco_sb_puts(out, "batch,generated,wall_s,agg_tok_s,dec_tok_s,seq_tok_s,latency_mean_s,"
+                   "latency_max_s,"
                    "ttft_mean_s,cpu_s,cpu_per_tok_s,energy_j,j_per_tok,energy_source,peak_rss_"
                    "bytes\n");
   for (size_t i = 0; i < n; i++) {
     const eco_bench_batch_point *p = &pts[i];
-    eco_sb_printf(out, "%u,%llu,%.6f,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.9f,", p->batch,
-                  (unsigned long long)p->generated, p->wall_s, p->agg_tok_s, p->seq_tok_s,
-                  p->latency_mean_s, p->latency_max_s, p->ttft_mean_s, p->cpu_s, p->cpu_per_tok_s);
+    eco_sb_printf(out, "%u,%llu,%.6f,%.3f,%.3f,%.3f,%.6f,%.6f,%.6f,%.6f,%.9f,", p->batch,
+                  (unsigned long long)p->generated, p->wall_s, p->agg_tok_s, p->dec_tok_s,
+                  p->seq_tok_s, p->latency_mean_s, p->latency_max_s, p->ttft_mean_s, p->cpu_s,
+                  p->cpu_per_tok_s);
     if (p->energy_j >= 0)
       eco_sb_printf(out, "%.6f,%.9f,", p->energy_j, p->j_per_tok);
     else

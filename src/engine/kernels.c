@@ -1,5 +1,8 @@
 /* ecoinfer: kernel dispatch and scalar batch wrappers. */
 #include "engine/kernels.h"
+#include "engine/pack.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -49,6 +52,20 @@ static void attn_accum_ref(int hd, const float *w, int nq, const float *V, size_
   }
 }
 
+static void silu_mul_ref(int n, float *g, const float *u) {
+  for (int i = 0; i < n; i++)
+    g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static double sumsq_ref(int n, const float *x) {
+  double s = 0;
+  for (int i = 0; i < n; i++)
+    s += (double)x[i] * x[i];
+  return s;
+}
+
+static void quant_act_ref(const float *x, void *dst, int n) { eco_pack_act(x, dst, n); }
+
 void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   memset(k, 0, sizeof *k);
   k->level = ECO_SIMD_SCALAR;
@@ -61,6 +78,9 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
   k->attn_scores = attn_scores_ref;
   k->attn_accum = attn_accum_ref;
+  k->silu_mul = silu_mul_ref;
+  k->sumsq = sumsq_ref;
+  k->quant_act = quant_act_ref;
 #if defined(ECO_ARCH_X86)
   if (level >= ECO_SIMD_AVX2) {
     eco_kernels_init_avx2(k);

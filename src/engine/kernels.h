@@ -32,9 +32,10 @@ typedef void (*eco_dot_fn)(int n, const void *w, const void *x, size_t x_stride,
 typedef void (*eco_dot4_fn)(int n, const void *w, size_t row_bytes, const void *x, float *out);
 
 /* One packed group of 8 rows (pack.h) times nx activation rows in the Q8_0
- * split format (x_stride bytes apart): out[j*8 + r] = dot(row r, x_j). */
+ * split format (x_stride bytes apart):
+ *   out[j*out_stride + r] = dot(row r, x_j)   for r < 8, j < nx. */
 typedef void (*eco_pdot_fn)(int n, const void *group, const void *x, size_t x_stride, int nx,
-                            float *out);
+                            float *out, size_t out_stride);
 
 /* Attention over a KV cache (F32), for nq query heads that share one KV
  * head (GQA group), over positions 0..n_pos-1:
@@ -47,6 +48,16 @@ typedef void (*eco_attn_scores_fn)(int hd, const float *q, int nq, const float *
 typedef void (*eco_attn_accum_fn)(int hd, const float *w, int nq, const float *V, size_t kv_stride,
                                   int n_pos, float *o);
 
+/* Element-wise helpers of the forward pass:
+ *   silu_mul:  g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]
+ *              (SIMD variants use a polynomial exp within 2 ulp of expf)
+ *   sumsq:     sum of x[i]^2, accumulated in double (as llama.cpp's RMSNorm)
+ *   quant_act: n floats -> one Q8_0 split activation row (pack.h), the same
+ *              numbers as eco_pack_act */
+typedef void (*eco_silu_mul_fn)(int n, float *g, const float *u);
+typedef double (*eco_sumsq_fn)(int n, const float *x);
+typedef void (*eco_quant_act_fn)(const float *x, void *dst, int n);
+
 typedef struct eco_kernels {
   eco_simd_level level;           /* variant actually selected */
   eco_dot_fn dot[ECO_N_TYPES];    /* by weight type; NULL if unsupported */
@@ -55,6 +66,9 @@ typedef struct eco_kernels {
                                      (the model then keeps the plain layout) */
   eco_attn_scores_fn attn_scores; /* always set */
   eco_attn_accum_fn attn_accum;   /* always set */
+  eco_silu_mul_fn silu_mul;       /* always set */
+  eco_sumsq_fn sumsq;             /* always set */
+  eco_quant_act_fn quant_act;     /* always set */
 } eco_kernels;
 
 /* Fills k with the best kernels for `level` (capped to what was compiled

@@ -5,6 +5,7 @@
 #include "engine/pack.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -225,7 +226,7 @@ static void q4_0_r4(int n, const void *wv, size_t rb, const void *xv, float *out
  * partial dot in its own lane. The per-block scale work is one F16->F32
  * conversion of the 8 row scales and one multiply-add per activation row. */
 INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
-                       float *out) {
+                       float *out, size_t os) {
   const int nb = n / 32;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[4];
@@ -237,10 +238,16 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
   for (int b = 0; b < nb; b++, g += 272) {
+    _mm_prefetch((const char *)g + 8192, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 8192 + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 8192 + 128, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 8192 + 192, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 8192 + 256, _MM_HINT_T0);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
     __m256i is[4];
     for (int j = 0; j < NX; j++)
       is[j] = _mm256_setzero_si256();
+#pragma GCC unroll 2 /* fully unrolled, gcc spills the partial sums */
     for (int k = 0; k < 8; k++) {
       const __m256i w = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * k));
       const __m256i aw = _mm256_sign_epi8(w, w);
@@ -256,7 +263,7 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
                                _mm256_mul_ps(dw, _mm256_set1_ps(ad[j][b])), acc[j]);
   }
   for (int j = 0; j < NX; j++)
-    _mm256_storeu_ps(out + 8 * j, acc[j]);
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
 /* Q4_0: quants stay unsigned (0..15) and the -8 offset is removed with the
@@ -264,7 +271,7 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
  * partial sums of one block cannot overflow: 8 products of |q| <= 15 and
  * |a| <= 127 per lane are at most 30480. */
 INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
-                       float *out) {
+                       float *out, size_t os) {
   const int nb = n / 32;
   const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0xF);
   __m256 acc[4];
@@ -282,6 +289,7 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     __m256i is[4];
     for (int j = 0; j < NX; j++)
       is[j] = _mm256_setzero_si256();
+#pragma GCC unroll 2
     for (int k = 0; k < 4; k++) {
       const __m256i w = _mm256_loadu_si256((const __m256i *)(g + 16 + 32 * k));
       const __m256i lo = _mm256_and_si256(w, m4);
@@ -303,19 +311,20 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     }
   }
   for (int j = 0; j < NX; j++)
-    _mm256_storeu_ps(out + 8 * j, acc[j]);
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
 #define PBATCH(name, kernel)                                                                       \
-  static void name(int n, const void *g, const void *x, size_t xs, int nx, float *out) {           \
+  static void name(int n, const void *g, const void *x, size_t xs, int nx, float *out,             \
+                   size_t os) {                                                                    \
     const uint8_t *xb = x;                                                                         \
     int j = 0;                                                                                     \
     for (; j + 4 <= nx; j += 4)                                                                    \
-      kernel(n, g, xb + j * xs, xs, 4, out + 8 * j);                                               \
+      kernel(n, g, xb + j * xs, xs, 4, out + os * (size_t)j, os);                                  \
     switch (nx - j) {                                                                              \
-    case 3: kernel(n, g, xb + j * xs, xs, 3, out + 8 * j); break;                                  \
-    case 2: kernel(n, g, xb + j * xs, xs, 2, out + 8 * j); break;                                  \
-    case 1: kernel(n, g, xb + j * xs, xs, 1, out + 8 * j); break;                                  \
+    case 3: kernel(n, g, xb + j * xs, xs, 3, out + os * (size_t)j, os); break;                     \
+    case 2: kernel(n, g, xb + j * xs, xs, 2, out + os * (size_t)j, os); break;                     \
+    case 1: kernel(n, g, xb + j * xs, xs, 1, out + os * (size_t)j, os); break;                     \
     default: break;                                                                                \
     }                                                                                              \
   }
@@ -323,55 +332,188 @@ PBATCH(pdot_q8_0, q8_0_x8_nx)
 PBATCH(pdot_q4_0, q4_0_x8_nx)
 
 /* --- attention (F32 KV cache) ----------------------------------------------------- */
+/* Sums each of 8 vectors into lane i of the result. */
+INLINE __m256 hsum8_ps(const __m256 *v) {
+  const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  /* u0 = [v0 v1 v2 v3 | v0 v1 v2 v3] half sums, u1 likewise for v4..v7 */
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
 static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
                         float scale, float *out) {
-  if (hd % 16) { /* odd head sizes: plain loops */
-    for (int s = 0; s < n_pos; s++)
+  int s0 = 0;
+  if (hd % 8 == 0) /* 8 positions at a time, reduced together */
+    for (; s0 + 8 <= n_pos; s0 += 8)
       for (int j = 0; j < nq; j++) {
-        const float *qj = q + (size_t)j * hd, *kr = K + (size_t)s * kv_stride;
-        float d = 0;
-        for (int i = 0; i < hd; i++)
-          d += qj[i] * kr[i];
-        out[(size_t)j * n_pos + s] = d * scale;
+        const float *qj = q + (size_t)j * hd;
+        __m256 acc[8];
+        for (int p = 0; p < 8; p++)
+          acc[p] = _mm256_setzero_ps();
+        for (int i = 0; i < hd; i += 8) {
+          const __m256 qv = _mm256_loadu_ps(qj + i);
+          for (int p = 0; p < 8; p++)
+            acc[p] =
+                _mm256_fmadd_ps(qv, _mm256_loadu_ps(K + (size_t)(s0 + p) * kv_stride + i), acc[p]);
+        }
+        _mm256_storeu_ps(out + (size_t)j * n_pos + s0,
+                         _mm256_mul_ps(hsum8_ps(acc), _mm256_set1_ps(scale)));
       }
-    return;
-  }
-  for (int s = 0; s < n_pos; s++) {
-    const float *kr = K + (size_t)s * kv_stride;
+  for (int s = s0; s < n_pos; s++) /* the rest, one dot at a time */
     for (int j = 0; j < nq; j++) {
-      const float *qj = q + (size_t)j * hd;
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      for (int i = 0; i < hd; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(kr + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i + 8), _mm256_loadu_ps(kr + i + 8), a1);
-      }
-      out[(size_t)j * n_pos + s] = hsum_ps(_mm256_add_ps(a0, a1)) * scale;
+      const float *qj = q + (size_t)j * hd, *kr = K + (size_t)s * kv_stride;
+      int i = 0;
+      __m256 a = _mm256_setzero_ps();
+      for (; i + 8 <= hd; i += 8)
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(kr + i), a);
+      float d = hsum_ps(a);
+      for (; i < hd; i++)
+        d += qj[i] * kr[i];
+      out[(size_t)j * n_pos + s] = d * scale;
+    }
+}
+
+/* o[h][c0..c0+8*NV) for heads h0..h0+NH over all positions: NH*NV
+ * accumulators stay in registers while the V rows stream past. */
+INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, const int NV,
+                        const float *V, size_t kv_stride, int n_pos, float *o) {
+  __m256 acc[2][4];
+  for (int j = 0; j < NH; j++)
+    for (int v = 0; v < NV; v++)
+      acc[j][v] = _mm256_setzero_ps();
+  for (int s = 0; s < n_pos; s++) {
+    const float *vr = V + (size_t)s * kv_stride + c0;
+    __m256 bw[2];
+    for (int j = 0; j < NH; j++)
+      bw[j] = _mm256_broadcast_ss(w + (size_t)(h0 + j) * n_pos + s);
+    for (int v = 0; v < NV; v++) {
+      const __m256 x = _mm256_loadu_ps(vr + 8 * v);
+      for (int j = 0; j < NH; j++)
+        acc[j][v] = _mm256_fmadd_ps(bw[j], x, acc[j][v]);
     }
   }
+  for (int j = 0; j < NH; j++)
+    for (int v = 0; v < NV; v++)
+      _mm256_storeu_ps(o + (size_t)(h0 + j) * hd + c0 + 8 * v, acc[j][v]);
 }
 
 static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
                        float *o) {
-  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
   if (hd % 8) {
+    memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
     for (int s = 0; s < n_pos; s++)
       for (int j = 0; j < nq; j++)
         for (int i = 0; i < hd; i++)
           o[(size_t)j * hd + i] += w[(size_t)j * n_pos + s] * V[(size_t)s * kv_stride + i];
     return;
   }
-  /* 8 output columns at a time, kept in registers over all positions */
-  for (int i = 0; i < hd; i += 8) {
-    __m256 acc[8];
-    for (int j = 0; j < nq; j++)
-      acc[j] = _mm256_setzero_ps();
-    for (int s = 0; s < n_pos; s++) {
-      const __m256 v = _mm256_loadu_ps(V + (size_t)s * kv_stride + i);
-      for (int j = 0; j < nq; j++)
-        acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(w[(size_t)j * n_pos + s]), v, acc[j]);
+  /* heads in pairs, columns in blocks of 32 (then 8) */
+  for (int h0 = 0; h0 < nq; h0 += 2) {
+    int c0 = 0;
+    if (nq - h0 >= 2) {
+      for (; c0 + 32 <= hd; c0 += 32)
+        accum_block(hd, w, h0, 2, c0, 4, V, kv_stride, n_pos, o);
+      for (; c0 < hd; c0 += 8)
+        accum_block(hd, w, h0, 2, c0, 1, V, kv_stride, n_pos, o);
+    } else {
+      for (; c0 + 32 <= hd; c0 += 32)
+        accum_block(hd, w, h0, 1, c0, 4, V, kv_stride, n_pos, o);
+      for (; c0 < hd; c0 += 8)
+        accum_block(hd, w, h0, 1, c0, 1, V, kv_stride, n_pos, o);
     }
-    for (int j = 0; j < nq; j++)
-      _mm256_storeu_ps(o + (size_t)j * hd + i, acc[j]);
+  }
+}
+
+/* --- element-wise helpers ---------------------------------------------------------- */
+/* exp(x) for |x| <= 88: x = k ln2 + r with |r| <= ln2/2 (ln2 split in two
+ * parts for an exact reduction), e^r by its degree-6 Taylor polynomial
+ * (error < 2e-9 relative, below float rounding), times 2^k built in the
+ * exponent bits. Inputs are clamped so 2^k stays a normal float. */
+INLINE __m256 exp_ps(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static void silu_mul(int n, float *g, const float *u) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(g + i);
+    const __m256 d =
+        _mm256_add_ps(_mm256_set1_ps(1.0f), exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+    _mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, d), _mm256_loadu_ps(u + i)));
+  }
+  for (; i < n; i++)
+    g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static double sumsq(int n, const float *x) {
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(x + i)),
+                  hi = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+    a0 = _mm256_fmadd_pd(lo, lo, a0);
+    a1 = _mm256_fmadd_pd(hi, hi, a1);
+  }
+  a0 = _mm256_add_pd(a0, a1);
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a0), _mm256_extractf128_pd(a0, 1));
+  double r = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  for (; i < n; i++)
+    r += (double)x[i] * x[i];
+  return r;
+}
+
+/* Q8_0 split activations (pack.h), the same numbers as the scalar path:
+ * d = amax/127 rounded to F16, q = round-to-nearest-even(x * 127/amax). */
+static void quant_act(const float *x, void *dst, int n) {
+  const int nb = n / 32;
+  float *d = dst;
+  int32_t *s = (int32_t *)(void *)((uint8_t *)dst + (size_t)nb * 4);
+  int8_t *qs = (int8_t *)dst + (size_t)nb * 8;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int b = 0; b < nb; b++) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+      v[k] = _mm256_loadu_ps(x + 32 * b + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float mx = _mm_cvtss_f32(m);
+    const uint16_t dh = eco_fp32_to_fp16(mx / 127.f);
+    d[b] = eco_fp16_to_fp32(dh);
+    const __m256 id = _mm256_set1_ps(mx != 0 ? 127.f / mx : 0.f);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++)
+      q[k] = _mm256_cvtps_epi32(
+          _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i sum =
+        _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    s[b] = _mm_cvtsi128_si32(t);
+    /* pack 32 int32 -> 32 int8 in order (packs work within 128-bit lanes) */
+    const __m256i p01 = _mm256_packs_epi32(q[0], q[1]), p23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(qs + 32 * b), p);
   }
 }
 
@@ -535,4 +677,7 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
   k->attn_scores = attn_scores;
   k->attn_accum = attn_accum;
+  k->silu_mul = silu_mul;
+  k->sumsq = sumsq;
+  k->quant_act = quant_act;
 }

@@ -356,22 +356,19 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
   return 0;
 }
 
-/* Repacks one weight if this CPU's kernels have a packed variant for its
- * type, then releases the file pages it was read from. */
-static int repack_weight(eco_model *m, const eco_kernels *k, eco_weight *w, eco_error *err) {
-  if (!w->data || w->packed || !eco_pack_supported(w->type) || !k->pdot[w->type] || w->cols % 32)
-    return 0;
+/* Whether this CPU's kernels pack weight w (pack.h). */
+static bool will_pack(const eco_kernels *k, const eco_weight *w) {
+  return w->data && eco_pack_supported(w->type) && k->pdot[w->type] && w->cols % 32 == 0;
+}
+
+/* Packs w into dst, then releases the file pages it was read from. */
+static void repack_weight(eco_weight *w, void *dst) {
   const size_t gb = eco_pack_group_bytes(w->type, w->cols);
   const int64_t groups = (w->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
-  void *dst = NULL;
-  if (posix_memalign(&dst, 64, gb * (size_t)groups))
-    return eco_error_set(err, ECO_ENOMEM, "model: out of memory repacking a %lldx%lld matrix",
-                         (long long)w->rows, (long long)w->cols);
   for (int64_t g = 0; g < groups; g++)
     eco_pack_group(w->type, w->cols, w->data, w->row_bytes, w->rows, g,
                    (uint8_t *)dst + gb * (size_t)g);
   w->packed = dst;
-  m->packed_bytes += gb * (size_t)groups;
   /* drop the now unused file pages (only whole pages inside the tensor);
    * later reads of `data` (embedding rows of a tied output) fault them in */
   const long pg = sysconf(_SC_PAGESIZE);
@@ -381,34 +378,64 @@ static int repack_weight(eco_model *m, const eco_kernels *k, eco_weight *w, eco_
         ((uintptr_t)w->data + w->row_bytes * (size_t)w->rows) & ~((uintptr_t)pg - 1);
     if (e > a) (void)madvise((void *)a, e - a, MADV_DONTNEED);
   }
-  return 0;
 }
 
+#define PACK_ALIGN ((size_t)2 << 20) /* 2 MiB: transparent huge pages */
+
+static size_t packed_size(const eco_weight *w) {
+  return (eco_pack_bytes(w->type, w->rows, w->cols) + 63) & ~(size_t)63;
+}
+
+/* Repacks every matrix this CPU has packed kernels for into one anonymous
+ * mapping that asks for huge pages: decode streams all weights every
+ * token, and 4 KiB pages would cost a TLB miss every 4 KiB. */
 static int repack_model(eco_model *m, eco_error *err) {
   eco_cpu_info ci;
   eco_cpu_detect(&ci);
   eco_kernels k;
   eco_kernels_init(&k, ci.level);
+  const int nw = 7 * m->hp.n_layer + 1;
+  eco_weight **ws = malloc((size_t)nw * sizeof *ws);
+  if (!ws) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
   for (int l = 0; l < m->hp.n_layer; l++) {
     eco_layer *y = &m->layers[l];
-    eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
-    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
-      int rc = repack_weight(m, &k, ws[i], err);
-      if (rc) return rc;
-    }
+    eco_weight *lw[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
+    memcpy(ws + 7 * l, lw, sizeof lw);
   }
-  return repack_weight(m, &k, &m->output, err);
-}
-
-static void free_packed(eco_model *m) {
-  if (m->layers)
-    for (int l = 0; l < m->hp.n_layer; l++) {
-      eco_layer *y = &m->layers[l];
-      eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
-      for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        free(ws[i]->packed);
+  ws[nw - 1] = &m->output;
+  size_t total = 0;
+  for (int i = 0; i < nw; i++)
+    if (will_pack(&k, ws[i])) total += packed_size(ws[i]);
+  if (total == 0) {
+    free(ws);
+    return 0;
+  }
+  const size_t len = (total + PACK_ALIGN - 1) & ~(PACK_ALIGN - 1);
+  /* one extra huge page so that the arena can start on a boundary */
+  uint8_t *raw =
+      mmap(NULL, len + PACK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) {
+    free(ws);
+    return eco_error_set(err, ECO_ENOMEM, "model: cannot map %zu bytes for repacked weights", len);
+  }
+  uint8_t *arena = (uint8_t *)(((uintptr_t)raw + PACK_ALIGN - 1) & ~(uintptr_t)(PACK_ALIGN - 1));
+  if (arena > raw) munmap(raw, (size_t)(arena - raw));
+  const size_t tail = (size_t)((raw + len + PACK_ALIGN) - (arena + len));
+  if (tail) munmap(arena + len, tail);
+#ifdef MADV_HUGEPAGE
+  (void)madvise(arena, len, MADV_HUGEPAGE); /* a hint: fine if refused */
+#endif
+  m->pack_arena = arena;
+  m->pack_arena_len = len;
+  size_t off = 0;
+  for (int i = 0; i < nw; i++)
+    if (will_pack(&k, ws[i])) {
+      repack_weight(ws[i], arena + off);
+      off += packed_size(ws[i]);
     }
-  free(m->output.packed);
+  m->packed_bytes = total;
+  free(ws);
+  return 0;
 }
 
 int eco_model_load(const char *path, eco_model **out, eco_error *err) {
@@ -448,7 +475,7 @@ int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model 
 
 void eco_model_free(eco_model *m) {
   if (!m) return;
-  free_packed(m);
+  if (m->pack_arena) munmap(m->pack_arena, m->pack_arena_len);
   eco_gguf_close(m->gguf);
   if (m->map) munmap(m->map, m->map_size);
   free(m->owned);
@@ -604,24 +631,36 @@ void eco_ctx_free(eco_ctx *c) {
 void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level) { eco_kernels_init(&c->kern, level); }
 eco_simd_level eco_ctx_simd(const eco_ctx *c) { return c->kern.level; }
 
-/* One packed group against c->T activation rows, 4 at a time; writes the
- * rows of the group that fall in [a, b). */
+/* One packed group against c->T activation rows; writes the rows of the
+ * group that fall in [a, b). Whole groups are written straight into y. */
 static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64_t a, int64_t b) {
   const eco_weight *w = jb->w;
   const void *grp = (const uint8_t *)w->packed + eco_pack_group_bytes(w->type, w->cols) * (size_t)g;
-  const eco_pdot_fn pdot = c->kern.pdot[w->type];
-  float o[4 * ECO_PACK_ROWS];
   const int64_t r0 = g * ECO_PACK_ROWS;
+  const size_t ys = (size_t)jb->y_stride;
+  if (r0 >= a && r0 + ECO_PACK_ROWS <= b) {
+    float *y = jb->y + r0;
+    if (c->kern.pdot[w->type])
+      c->kern.pdot[w->type]((int)w->cols, grp, jb->act, jb->act_stride, c->T, y, ys);
+    else /* scalar kernels forced on a packed model (tests) */
+      eco_pack_dot_ref(w->type, (int)w->cols, grp, jb->act, jb->act_stride, c->T, y, ys);
+    if (jb->bias)
+      for (int t = 0; t < c->T; t++)
+        for (int r = 0; r < ECO_PACK_ROWS; r++)
+          y[(size_t)t * ys + (size_t)r] += jb->bias[r0 + r];
+    return;
+  }
+  float o[4 * ECO_PACK_ROWS]; /* a partial group (the last one of a matrix) */
   for (int t0 = 0; t0 < c->T; t0 += 4) {
     const int nt = c->T - t0 < 4 ? c->T - t0 : 4;
     const uint8_t *x = jb->act + (size_t)t0 * jb->act_stride;
-    if (pdot)
-      pdot((int)w->cols, grp, x, jb->act_stride, nt, o);
-    else /* scalar kernels forced on a packed model (tests) */
-      eco_pack_dot_ref(w->type, (int)w->cols, grp, x, jb->act_stride, nt, o);
+    if (c->kern.pdot[w->type])
+      c->kern.pdot[w->type]((int)w->cols, grp, x, jb->act_stride, nt, o, ECO_PACK_ROWS);
+    else
+      eco_pack_dot_ref(w->type, (int)w->cols, grp, x, jb->act_stride, nt, o, ECO_PACK_ROWS);
     for (int t = 0; t < nt; t++)
       for (int64_t r = r0 > a ? r0 : a; r < r0 + ECO_PACK_ROWS && r < b; r++)
-        jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] =
+        jb->y[(size_t)(t0 + t) * ys + (size_t)r] =
             o[t * ECO_PACK_ROWS + (r - r0)] + (jb->bias ? jb->bias[r] : 0.f);
   }
 }
@@ -706,7 +745,7 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
         const float *xr = x + (size_t)t * (size_t)w->cols;
         uint8_t *dst = c->act[j] + (size_t)t * stride;
         if (fmt == PACKED_ACT)
-          eco_pack_act(xr, dst, w->cols);
+          c->kern.quant_act(xr, dst, (int)w->cols);
         else
           eco_quantize_row((eco_ggml_type)fmt, xr, dst, w->cols);
       }
@@ -737,10 +776,9 @@ static void matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *
   }
 }
 
-static void rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
-  double ss = 0;
-  for (int i = 0; i < n; i++)
-    ss += (double)x[i] * x[i];
+static void rmsnorm(const eco_ctx *c, float *out, const float *x, const float *w, int n,
+                    float eps) {
+  const double ss = c->kern.sumsq(n, x);
   const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
   for (int i = 0; i < n; i++)
     out[i] = (x[i] * scale) * w[i];
@@ -842,7 +880,7 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
   for (int l = 0; l < h->n_layer; l++) {
     const eco_layer *y = &m->layers[l];
     for (int t = 0; t < T; t++)
-      rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, y->attn_norm, E, h->rms_eps);
+      rmsnorm(c, c->xn + (size_t)t * E, c->x + (size_t)t * E, y->attn_norm, E, h->rms_eps);
     const eco_weight *wqkv[3] = {&y->wq, &y->wk, &y->wv};
     float *const yqkv[3] = {c->q, c->k, c->v};
     const float *const bqkv[3] = {y->bq, y->bk, y->bv};
@@ -875,14 +913,11 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
     for (size_t i = 0; i < (size_t)T * E; i++)
       c->x[i] += c->xn[i];
     for (int t = 0; t < T; t++)
-      rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, y->ffn_norm, E, h->rms_eps);
+      rmsnorm(c, c->xn + (size_t)t * E, c->x + (size_t)t * E, y->ffn_norm, E, h->rms_eps);
     const eco_weight *wgu[2] = {&y->w_gate, &y->w_up};
     float *const ygu[2] = {c->gate, c->up};
     matmul(c, 2, wgu, c->xn, T, ygu, NULL);
-    for (size_t i = 0; i < (size_t)T * F; i++) {
-      const float g = c->gate[i];
-      c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-    }
+    c->kern.silu_mul(T * F, c->gate, c->up);
     const eco_weight *wd[1] = {&y->w_down};
     float *const yd[1] = {c->xn};
     matmul(c, 1, wd, c->gate, T, yd, NULL);
@@ -893,7 +928,7 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
   int n = 0;
   for (int t = 0; t < T; t++) {
     if (!want[t]) continue;
-    rmsnorm(c->xn + (size_t)n * E, c->x + (size_t)t * E, m->out_norm, E, h->rms_eps);
+    rmsnorm(c, c->xn + (size_t)n * E, c->x + (size_t)t * E, m->out_norm, E, h->rms_eps);
     n++;
   }
   if (n) {

@@ -53,8 +53,8 @@ typedef struct eco_weight {
   int64_t rows, cols;
   size_t row_bytes;
   const void *data; /* [rows][row_bytes], plain layout (usually in the file mapping) */
-  void *packed;     /* [ceil(rows/8)] 8-row interleaved groups (pack.h), owned by the model;
-                       NULL = the kernels use `data` */
+  void *packed;     /* [ceil(rows/8)] 8-row interleaved groups (pack.h), in the model's
+                       pack arena; NULL = the kernels use `data` */
 } eco_weight;
 
 typedef struct eco_layer {
@@ -83,6 +83,8 @@ typedef struct eco_model {
   uint64_t weight_bytes_per_token; /* bytes read per decoded token (all matrices + 1 embd row) */
   char file_type[16];              /* "F32", "Q4_K_M"-like description of the main type */
   uint64_t packed_bytes;           /* bytes of repacked weights (owned copies) */
+  void *pack_arena;                /* mapping that holds every packed weight, or NULL */
+  size_t pack_arena_len;           /* bytes */
 } eco_model;
 
 /* Load options (zero = defaults). */

@@ -67,7 +67,7 @@ void eco_pack_act(const float *x, void *dst, int64_t n) {
 }
 
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
-                      int nx, float *out) {
+                      int nx, float *out, size_t out_stride) {
   const int nb = n / 32;
   const size_t xb = eco_pack_group_bytes(t, n) / (size_t)nb;
   for (int j = 0; j < nx; j++) {
@@ -93,7 +93,7 @@ void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, 
         }
         sum += (float)si * (eco_fp16_to_fp32(dh) * ad[b]);
       }
-      out[j * ECO_PACK_ROWS + r] = sum;
+      out[(size_t)j * out_stride + (size_t)r] = sum;
     }
   }
 }

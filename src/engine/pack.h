@@ -68,9 +68,9 @@ size_t eco_pack_act_bytes(int64_t n);
 void eco_pack_act(const float *x, void *dst, int64_t n);
 
 /* Scalar reference: one packed group against nx activation rows (split
- * format, x_stride bytes apart). out[j*8 + r] = dot(row 8g+r, x_j). */
+ * format, x_stride bytes apart). out[j*out_stride + r] = dot(row 8g+r, x_j). */
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
-                      int nx, float *out);
+                      int nx, float *out, size_t out_stride);
 
 /* Views into a split-format activation row. */
 static inline const float *eco_pack_act_d(const void *row) { return (const float *)row; }

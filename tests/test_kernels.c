@@ -110,16 +110,18 @@ static void check_packed(eco_simd_level level) {
   eco_kernels k;
   eco_kernels_init(&k, level);
   if (k.level != level) return;
-  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0};
+  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K};
   const int rows_list[] = {1, 8, 13, 24};
-  for (size_t ti = 0; ti < 2; ti++) {
+  for (size_t ti = 0; ti < sizeof pt / sizeof pt[0]; ti++) {
     const eco_ggml_type t = pt[ti];
+    const eco_ggml_type at = eco_quant_act_type(t);
+    const bool split = eco_pack_split_act(t);
     for (int nblk = 1; nblk <= 70; nblk += 23) {
-      const int n = nblk * 32;
+      const int n = nblk * (t == ECO_GGML_Q4_K ? 256 : 32);
       for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
         const int rows = rows_list[ri], groups = (rows + 7) / 8, NX = 9;
-        const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(ECO_GGML_Q8_0, n);
-        const size_t gb = eco_pack_group_bytes(t, n), pb = eco_pack_act_bytes(n);
+        const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(at, n);
+        const size_t gb = eco_pack_group_bytes(t, n), pb = split ? eco_pack_act_bytes(n) : xb;
         assert_int_equal(eco_pack_bytes(t, rows, n), gb * (size_t)groups);
         float *w = malloc((size_t)n * rows * 4), *x = malloc((size_t)n * NX * 4);
         for (int i = 0; i < n * rows; i++)
@@ -131,8 +133,11 @@ static void check_packed(eco_simd_level level) {
         for (int r = 0; r < rows; r++)
           eco_quantize_row(t, w + (size_t)r * n, wq + r * wb, n);
         for (int j = 0; j < NX; j++) {
-          eco_quantize_row(ECO_GGML_Q8_0, x + (size_t)j * n, xq + j * xb, n);
-          eco_pack_act(x + (size_t)j * n, px + j * pb, n);
+          eco_quantize_row(at, x + (size_t)j * n, xq + j * xb, n);
+          if (split)
+            eco_pack_act(x + (size_t)j * n, px + j * pb, n);
+          else
+            eco_quantize_row(at, x + (size_t)j * n, px + j * pb, n);
         }
         for (int g = 0; g < groups; g++)
           eco_pack_group(t, n, wq, wb, rows, g, pw + g * gb);
@@ -165,7 +170,7 @@ static void check_packed(eco_simd_level level) {
       }
     }
   }
-  assert_int_equal(eco_pack_bytes(ECO_GGML_Q4_K, 8, 256), 0);
+  assert_int_equal(eco_pack_bytes(ECO_GGML_Q6_K, 8, 256), 0);
   assert_false(eco_pack_supported(ECO_GGML_F16));
 }
 

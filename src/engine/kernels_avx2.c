@@ -238,11 +238,11 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
   for (int b = 0; b < nb; b++, g += 272) {
-    _mm_prefetch((const char *)g + 8192, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 8192 + 64, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 8192 + 128, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 8192 + 192, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 8192 + 256, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 4096 + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 4096 + 128, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 4096 + 192, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + 4096 + 256, _MM_HINT_T0);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
     __m256i is[4];
     for (int j = 0; j < NX; j++)
@@ -314,6 +314,73 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
+/* Q4_K: each 32-element sub-block is a Q4_0-like pass (unsigned quants,
+ * int16 partial sums, at most 30480) whose pair sums are multiplied by the
+ * sub-block's scale with one madd; the mins are a length-8 dot per row
+ * against the activation's sub-block sums, four madds per super-block. */
+INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 256;
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++, g += 1184) {
+    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
+    __m256i isum[4];
+    for (int j = 0; j < NX; j++)
+      isum[j] = _mm256_setzero_si256();
+    const int8_t *aq[4];
+    for (int j = 0; j < NX; j++)
+      aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
+    for (int s = 0; s < 8; s++) {
+      _mm_prefetch((const char *)g + 4096 + 64 + 128 * s, _MM_HINT_T0);
+      _mm_prefetch((const char *)g + 4096 + 128 + 128 * s, _MM_HINT_T0);
+      __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 8 * s)));
+      sc = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)); /* scale in both int16 halves */
+      __m256i is[4];
+      for (int j = 0; j < NX; j++)
+        is[j] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+      for (int k = 0; k < 4; k++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(g + 160 + 128 * s + 32 * k));
+        const __m256i lo = _mm256_and_si256(w, m4);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(w, 4), m4);
+        for (int j = 0; j < NX; j++) {
+          int32_t al, ah;
+          memcpy(&al, aq[j] + 32 * s + 4 * k, 4);
+          memcpy(&ah, aq[j] + 32 * s + 16 + 4 * k, 4);
+          is[j] = _mm256_add_epi16(
+              is[j], _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(al)),
+                                      _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ah))));
+        }
+      }
+      for (int j = 0; j < NX; j++)
+        isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(is[j], sc));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+      __m256i msum = _mm256_setzero_si256();
+      for (int p = 0; p < 4; p++) {
+        const int32_t b0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
+        const int32_t b1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
+        const __m256i mn =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
+        const __m256i bb =
+            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | ((uint32_t)(uint16_t)b1 << 16)));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, bb));
+      }
+      const __m256 da = _mm256_set1_ps(a->d);
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(d, da), acc[j]);
+      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
+}
+
 #define PBATCH(name, kernel)                                                                       \
   static void name(int n, const void *g, const void *x, size_t xs, int nx, float *out,             \
                    size_t os) {                                                                    \
@@ -330,6 +397,7 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
   }
 PBATCH(pdot_q8_0, q8_0_x8_nx)
 PBATCH(pdot_q4_0, q4_0_x8_nx)
+PBATCH(pdot_q4_k, q4_k_x8_nx)
 
 /* --- attention (F32 KV cache) ----------------------------------------------------- */
 /* Sums each of 8 vectors into lane i of the result. */
@@ -675,6 +743,7 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
   k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
   k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
+  k->pdot[ECO_GGML_Q4_K] = pdot_q4_k;
   k->attn_scores = attn_scores;
   k->attn_accum = attn_accum;
   k->silu_mul = silu_mul;

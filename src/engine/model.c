@@ -358,7 +358,8 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
 
 /* Whether this CPU's kernels pack weight w (pack.h). */
 static bool will_pack(const eco_kernels *k, const eco_weight *w) {
-  return w->data && eco_pack_supported(w->type) && k->pdot[w->type] && w->cols % 32 == 0;
+  return w->data && eco_pack_supported(w->type) && k->pdot[w->type] &&
+         eco_pack_group_bytes(w->type, w->cols) > 0;
 }
 
 /* Packs w into dst, then releases the file pages it was read from. */
@@ -721,10 +722,10 @@ static void mm_worker(void *arg, int chunk, int n_chunks) {
 }
 
 /* Activation format key of a weight: its ggml activation type, or PACKED_ACT
- * for packed weights (Q8_0 split rows, pack.h). */
+ * for packed weights whose kernels take Q8_0 split rows (pack.h). */
 #define PACKED_ACT 1000
 static int act_format(const eco_weight *w) {
-  return w->packed ? PACKED_ACT : (int)eco_quant_act_type(w->type);
+  return w->packed && eco_pack_split_act(w->type) ? PACKED_ACT : (int)eco_quant_act_type(w->type);
 }
 
 /* y_j[t] = W_j x[t] (+ b_j) for up to 3 weights sharing the input x [T][cols]. */

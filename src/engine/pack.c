@@ -4,11 +4,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool eco_pack_supported(eco_ggml_type t) { return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0; }
+#define Q4K_X8_BYTES 1184 /* one packed Q4_K super-block of 8 rows */
+
+bool eco_pack_supported(eco_ggml_type t) {
+  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q4_K;
+}
+
+bool eco_pack_split_act(eco_ggml_type t) { return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0; }
 
 size_t eco_pack_group_bytes(eco_ggml_type t, int64_t n) {
-  if (!eco_pack_supported(t) || n <= 0 || n % 32) return 0;
+  if (!eco_pack_supported(t) || n <= 0 || n % (int64_t)eco_ggml_block_elems(t)) return 0;
+  if (t == ECO_GGML_Q4_K) return (size_t)(n / 256) * Q4K_X8_BYTES;
   return (size_t)ECO_PACK_ROWS * eco_quant_row_bytes(t, n);
+}
+
+/* Row r of a Q4_K super-block into its packed super-block (pack.h). */
+static void pack_q4_k_row(const eco_block_q4_k *q, int r, uint8_t *dst) {
+  memcpy(dst + 2 * r, &q->d, 2);
+  memcpy(dst + 16 + 2 * r, &q->dmin, 2);
+  for (int s = 0; s < 8; s++) {
+    uint8_t sc, mn;
+    eco_q4k_scale_min(s, q->scales, &sc, &mn);
+    dst[32 + 8 * s + r] = sc;
+    dst[96 + 16 * (s / 2) + 2 * r + s % 2] = mn;
+  }
+  for (int e = 0; e < 256; e++) {
+    const int c = e / 64, j = e % 64;
+    const uint8_t nib = j < 32 ? q->qs[32 * c + j] & 0xF : q->qs[32 * c + j - 32] >> 4;
+    const int s = e / 32, i = e % 32;
+    uint8_t *byte = dst + 160 + 128 * s + 32 * ((i % 16) / 4) + 4 * r + i % 4;
+    *byte = (uint8_t)(i < 16 ? (*byte & 0xF0) | nib : (*byte & 0x0F) | (nib << 4));
+  }
 }
 
 size_t eco_pack_bytes(eco_ggml_type t, int64_t rows, int64_t n) {
@@ -19,6 +45,17 @@ size_t eco_pack_bytes(eco_ggml_type t, int64_t rows, int64_t n) {
 
 void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes, int64_t rows,
                     int64_t g, void *dst) {
+  if (t == ECO_GGML_Q4_K) {
+    memset(dst, 0, eco_pack_group_bytes(t, n));
+    for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
+      const eco_block_q4_k *q =
+          (const eco_block_q4_k *)(const void *)((const uint8_t *)w +
+                                                 (size_t)(g * ECO_PACK_ROWS + r) * row_bytes);
+      for (int64_t b = 0; b < n / 256; b++)
+        pack_q4_k_row(q + b, r, (uint8_t *)dst + (size_t)b * Q4K_X8_BYTES);
+    }
+    return;
+  }
   const int64_t nb = n / 32;
   const size_t xb = eco_pack_group_bytes(t, n) / (size_t)nb; /* bytes per x8 block */
   const int chunks = t == ECO_GGML_Q8_0 ? 8 : 4;             /* 32-byte chunks per x8 block */
@@ -66,8 +103,44 @@ void eco_pack_act(const float *x, void *dst, int64_t n) {
   }
 }
 
+/* Q4_K reference on the packed layout, summed in eco_dot_ref's order. */
+static void dot_ref_q4_k(int n, const uint8_t *group, const void *x, size_t x_stride, int nx,
+                         float *out, size_t out_stride) {
+  for (int j = 0; j < nx; j++) {
+    const eco_block_q8_k *a =
+        (const eco_block_q8_k *)(const void *)((const uint8_t *)x + (size_t)j * x_stride);
+    for (int r = 0; r < ECO_PACK_ROWS; r++) {
+      float sum = 0;
+      for (int b = 0; b < n / 256; b++) {
+        const uint8_t *blk = group + (size_t)b * Q4K_X8_BYTES;
+        int32_t sumq = 0, summ = 0;
+        for (int s = 0; s < 8; s++) {
+          int32_t si = 0;
+          for (int i = 0; i < 32; i++) {
+            const uint8_t byte = blk[160 + 128 * s + 32 * ((i % 16) / 4) + 4 * r + i % 4];
+            si += (i < 16 ? byte & 0xF : byte >> 4) * a[b].qs[32 * s + i];
+          }
+          sumq += blk[32 + 8 * s + r] * si;
+          summ +=
+              blk[96 + 16 * (s / 2) + 2 * r + s % 2] * (a[b].bsums[2 * s] + a[b].bsums[2 * s + 1]);
+        }
+        uint16_t dh, mh;
+        memcpy(&dh, blk + 2 * r, 2);
+        memcpy(&mh, blk + 16 + 2 * r, 2);
+        sum += eco_fp16_to_fp32(dh) * a[b].d * (float)sumq -
+               eco_fp16_to_fp32(mh) * a[b].d * (float)summ;
+      }
+      out[(size_t)j * out_stride + (size_t)r] = sum;
+    }
+  }
+}
+
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
                       int nx, float *out, size_t out_stride) {
+  if (t == ECO_GGML_Q4_K) {
+    dot_ref_q4_k(n, group, x, x_stride, nx, out, out_stride);
+    return;
+  }
   const int nb = n / 32;
   const size_t xb = eco_pack_group_bytes(t, n) / (size_t)nb;
   for (int j = 0; j < nx; j++) {

@@ -20,11 +20,23 @@
  *     uint8_t  qs[4][8][4];       qs[k][r][i] = byte 4k+i of row 8g+r's
  *                                 Q4_0 block: low nibble = element 4k+i,
  *                                 high nibble = element 16+4k+i
+ *   x8 super-block (Q4_K, 256 columns, 1184 bytes = 8 x 144 + 32):
+ *     uint16_t d[8], dmin[8];     F16 super-block scales of the 8 rows
+ *     uint8_t  sc[8][8];          sc[s][r]: 6-bit scale of sub-block s (32
+ *                                 elements), row r, decoded
+ *     uint8_t  mn[4][8][2];       mn[p][r][i]: 6-bit min of sub-block 2p+i
+ *     uint8_t  qs[8][4][8][4];    qs[s][k][r][i]: sub-block s as in Q4_0:
+ *                                 low nibble = element 32s+4k+i, high =
+ *                                 element 32s+16+4k+i (unsigned, 0..15)
+ *   The decoded scales cost 32 bytes per 1152 (2.8 %) and save the kernel
+ *   the 6-bit unpacking.
  * So a 32-byte load of chunk k holds 4 consecutive elements of each of the
  * 8 rows, one row per 32-bit lane, and broadcasting the matching 4
  * activation bytes to all lanes lines the product up lane by lane.
  *
- * Packed kernels take their activations in the "Q8_0 split" row format,
+ * Packed Q4_K kernels take plain Q8_K activation rows (they need its
+ * per-16 sums for the mins). Packed Q8_0 and Q4_0 kernels take their
+ * activations in the "Q8_0 split" row format,
  * made from exactly the Q8_0 blocks the plain kernels use (the numbers are
  * identical; only the arrangement differs):
  *   float   d[nb];   block scales, already converted from F16
@@ -46,8 +58,12 @@
 
 #define ECO_PACK_ROWS 8 /* rows per interleaved group */
 
-/* Weight types with a packed layout (Q8_0, Q4_0). */
+/* Weight types with a packed layout (Q8_0, Q4_0, Q4_K). */
 bool eco_pack_supported(eco_ggml_type t);
+
+/* Whether packed kernels of type t take Q8_0 split activations (true:
+ * Q8_0, Q4_0) or plain eco_quant_act_type(t) rows (false: Q4_K). */
+bool eco_pack_split_act(eco_ggml_type t);
 
 /* Bytes of the packed form of a [rows][n] matrix of type t (rows padded to
  * a multiple of 8; n a multiple of 32). 0 for unsupported types. */
@@ -67,8 +83,9 @@ size_t eco_pack_act_bytes(int64_t n);
 /* Quantizes n floats to the Q8_0 split format (same numbers as Q8_0). */
 void eco_pack_act(const float *x, void *dst, int64_t n);
 
-/* Scalar reference: one packed group against nx activation rows (split
- * format, x_stride bytes apart). out[j*out_stride + r] = dot(row 8g+r, x_j). */
+/* Scalar reference: one packed group against nx activation rows (the
+ * format eco_pack_split_act says, x_stride bytes apart).
+ * out[j*out_stride + r] = dot(row 8g+r, x_j). */
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
                       int nx, float *out, size_t out_stride);
 

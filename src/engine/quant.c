@@ -156,7 +156,7 @@ static void quantize_q4_0(const float *x, eco_block_q4_0 *y, int64_t n) {
   }
 }
 
-static void q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+void eco_q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
   if (j < 4) {
     *d = q[j] & 63;
     *m = q[j + 4] & 63;
@@ -206,7 +206,7 @@ static void quantize_q4_k(const float *x, eco_block_q4_k *y, int64_t n) {
     uint8_t L[256];
     for (int s = 0; s < 8; s++) {
       uint8_t si, mi;
-      q4k_scale_min(s, y[b].scales, &si, &mi);
+      eco_q4k_scale_min(s, y[b].scales, &si, &mi);
       const float es = dd * si, em = dm * mi;
       for (int j = 0; j < 32; j++) {
         int q = es > 0 ? nearest_int((xb[s * 32 + j] + em) / es) : 0;
@@ -285,9 +285,9 @@ static void dequant_q4_k(const eco_block_q4_k *x, float *y, int64_t n) {
     const uint8_t *q = x[b].qs;
     for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
       uint8_t sc, m;
-      q4k_scale_min(is, x[b].scales, &sc, &m);
+      eco_q4k_scale_min(is, x[b].scales, &sc, &m);
       const float d1 = d * sc, m1 = dmin * m;
-      q4k_scale_min(is + 1, x[b].scales, &sc, &m);
+      eco_q4k_scale_min(is + 1, x[b].scales, &sc, &m);
       const float d2 = d * sc, m2 = dmin * m;
       for (int l = 0; l < 32; l++)
         *y++ = d1 * (float)(q[l] & 0xF) - m1;
@@ -422,8 +422,8 @@ static float dot_q4_k(int n, const eco_block_q4_k *w, const eco_block_q8_k *x) {
     const int8_t *a = x[b].qs;
     for (int s2 = 0; s2 < 4; s2++) { /* 64 elements: low nibbles then high */
       uint8_t sc0, m0, sc1, m1;
-      q4k_scale_min(2 * s2, w[b].scales, &sc0, &m0);
-      q4k_scale_min(2 * s2 + 1, w[b].scales, &sc1, &m1);
+      eco_q4k_scale_min(2 * s2, w[b].scales, &sc0, &m0);
+      eco_q4k_scale_min(2 * s2 + 1, w[b].scales, &sc1, &m1);
       int32_t lo = 0, hi = 0;
       for (int l = 0; l < 32; l++) {
         lo += (q[l] & 0xF) * a[l];

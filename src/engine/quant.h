@@ -73,6 +73,10 @@ void eco_quantize_row(eco_ggml_type t, const float *x, void *y, int64_t n);
 /* Converts one row of type t back to floats. */
 void eco_dequantize_row(eco_ggml_type t, const void *x, float *y, int64_t n);
 
+/* Q4_K: the 6-bit scale *d and min *m of sub-block j (0..7) from the
+ * 12 packed bytes q. */
+void eco_q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m);
+
 /* Scalar reference dot products: w is one weight row of n elements, x one
  * activation row already in eco_quant_act_type(t). */
 float eco_dot_ref(eco_ggml_type t, int n, const void *w, const void *x);

@@ -951,12 +951,15 @@ static void test_dashboard_state(void **state) {
   json_decref(body);
   resp_free(&r);
 
-  /* nodes arrive with their first health check (100 ms period) */
+  /* nodes arrive, and turn from "degraded" to "up", with their first
+   * health check (100 ms period; slower on a loaded machine) */
   json_t *st = NULL;
-  for (int i = 0; i < 100; i++) {
+  for (int i = 0; i < 250; i++) {
     json_decref(st);
     st = dash_state(&t);
-    if (json_array_size(json_object_get(st, "nodes")) == 3) break;
+    const json_t *b_node = find_by(json_object_get(st, "nodes"), "id", "B");
+    const char *hb = b_node ? json_string_value(json_object_get(b_node, "health")) : NULL;
+    if (json_array_size(json_object_get(st, "nodes")) == 3 && hb && strcmp(hb, "up") == 0) break;
     usleep(20000);
   }
   assert_string_equal(json_string_value(json_object_get(st, "role")), "router");

@@ -21,6 +21,7 @@ static const eco_opt opts[] = {
     {"n-prompt", 0, "N", NULL, "prompt tokens (default 64)"},
     {"n-gen", 0, "N", NULL, "generated tokens (default 64)"},
     {"bw-mb", 0, "MB", NULL, "bandwidth buffer size in MB (default 512)"},
+    {"no-repack", 0, NULL, NULL, "keep the file's weight layout (no 8-row packing), to compare"},
 };
 
 static const eco_cmd_spec spec = {
@@ -191,7 +192,8 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
   }
   eco_error err = {0};
   eco_model *m = NULL;
-  if ((rc = eco_model_load(path, &m, &err))) {
+  const eco_model_opts mo = {.no_repack = eco_cli_flag(cli, "no-repack")};
+  if ((rc = eco_model_load_opts(path, &mo, &m, &err))) {
     eco_cli_error(cli, "bench engine", "%s", eco_error_text(&err));
     return ECO_EXIT_RUNTIME;
   }
@@ -200,9 +202,10 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
   eco_cpu_detect(&ci);
   json_t *rows = json_array();
   if (!cli->json) {
-    printf("model %s: %s %s, %d layers, %.1f MB weights, %.1f MB read per token; %s\n", path,
-           m->hp.arch_name, m->file_type, m->hp.n_layer, (double)m->weight_bytes / 1e6,
-           (double)m->weight_bytes_per_token / 1e6, ci.model);
+    printf("model %s: %s %s, %d layers, %.1f MB weights (%.1f MB repacked), %.1f MB read per "
+           "token; %s\n",
+           path, m->hp.arch_name, m->file_type, m->hp.n_layer, (double)m->weight_bytes / 1e6,
+           (double)m->packed_bytes / 1e6, (double)m->weight_bytes_per_token / 1e6, ci.model);
     printf("%-3s %10s %10s %10s %12s %9s %10s %10s\n", "thr", "pp tok/s", "tg tok/s", "bw GB/s",
            "ceil tok/s", "tg/ceil", "pp/peer", "tg/peer");
   }
@@ -248,11 +251,11 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
     printf("peer: unmeasured (set ECO_PEER_LLAMA_BENCH to a llama-bench binary)\n");
   const double peak_mb = (double)eco_mem_peak_rss() / 1048576.0;
   if (cli->json) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:f, s:s}", "model", path, "arch",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:f, s:s}", "model", path, "arch",
                           m->hp.arch_name, "type", m->file_type, "weight_bytes",
-                          (json_int_t)m->weight_bytes, "bytes_per_token",
-                          (json_int_t)m->weight_bytes_per_token, "results", rows, "peak_rss_mb",
-                          peak_mb, "cpu", ci.model);
+                          (json_int_t)m->weight_bytes, "packed_bytes", (json_int_t)m->packed_bytes,
+                          "bytes_per_token", (json_int_t)m->weight_bytes_per_token, "results", rows,
+                          "peak_rss_mb", peak_mb, "cpu", ci.model);
     char *s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s ? s : "{}");
     free(s);

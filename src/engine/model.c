@@ -126,16 +126,22 @@ static void describe_type(eco_model *m) {
     snprintf(m->file_type, sizeof m->file_type, "%s", eco_ggml_type_name((eco_ggml_type)best));
 }
 
+/* Bytes a decode step reads of w: its packed form when packed. */
+static uint64_t matrix_bytes(const eco_weight *w) {
+  if (w->packed) return eco_pack_bytes(w->type, w->rows, w->cols);
+  return (uint64_t)w->row_bytes * (uint64_t)w->rows;
+}
+
 static void compute_bytes_per_token(eco_model *m) {
   uint64_t b = 0;
   for (int l = 0; l < m->hp.n_layer; l++) {
     const eco_layer *y = &m->layers[l];
     const eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
     for (size_t i = 0; i < 7; i++)
-      b += (uint64_t)ws[i]->row_bytes * (uint64_t)ws[i]->rows;
+      b += matrix_bytes(ws[i]);
     b += 2ull * (uint64_t)m->hp.n_embd * 4;
   }
-  b += (uint64_t)m->output.row_bytes * (uint64_t)m->output.rows;
+  b += matrix_bytes(&m->output);
   b += m->tok_embd.row_bytes + (uint64_t)m->hp.n_embd * 4;
   m->weight_bytes_per_token = b;
 }
@@ -465,11 +471,11 @@ int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model 
     return rc;
   }
   describe_type(m);
-  compute_bytes_per_token(m);
   if (!(opts && opts->no_repack) && (rc = repack_model(m, err))) {
     eco_model_free(m);
     return rc;
   }
+  compute_bytes_per_token(m);
   *out = m;
   return 0;
 }

@@ -249,6 +249,22 @@ static void check_elementwise(eco_simd_level level) {
                  want);
       ss += (double)u[j] * u[j];
     }
+    float *sm = malloc((size_t)n * 4);
+    for (int j = 0; j < n; j++)
+      sm[j] = g0[j] * 0.1f;
+    k.softmax(n, sm);
+    float mx = -INFINITY; /* the reference subtracts in float, as the kernels do */
+    double den = 0;
+    for (int j = 0; j < n; j++)
+      mx = fmaxf(mx, g0[j] * 0.1f);
+    for (int j = 0; j < n; j++)
+      den += exp((double)(g0[j] * 0.1f - mx));
+    for (int j = 0; j < n; j++) {
+      const double want = exp((double)(g0[j] * 0.1f - mx)) / den;
+      if (fabs(want - sm[j]) > 1e-6 * want + 1e-30)
+        fail_msg("%s softmax n=%d [%d]: %.9g want %.9g", eco_simd_name(level), n, j, sm[j], want);
+    }
+    free(sm);
     const double got = k.sumsq(n, u);
     if (fabs(got - ss) > 1e-12 * ss) fail_msg("%s sumsq n=%d", eco_simd_name(level), n);
     free(g);

@@ -66,8 +66,8 @@ static double read_bandwidth(int nth, size_t bytes, int reps) {
   bw_job *j = calloc(1, sizeof *j);
   const size_t huge = (size_t)2 << 20;
   bytes = (bytes + huge - 1) & ~(huge - 1);
-  uint8_t *map = mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-                      0);
+  uint8_t *map =
+      mmap(NULL, bytes + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   uint64_t *buf = NULL;
   if (map != MAP_FAILED) {
     buf = (uint64_t *)(void *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));

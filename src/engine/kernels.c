@@ -57,6 +57,20 @@ static void silu_mul_ref(int n, float *g, const float *u) {
     g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void softmax_ref(int n, float *x) {
+  float mx = -INFINITY;
+  for (int i = 0; i < n; i++)
+    mx = x[i] > mx ? x[i] : mx;
+  double sum = 0;
+  for (int i = 0; i < n; i++) {
+    x[i] = expf(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = (float)(1.0 / sum);
+  for (int i = 0; i < n; i++)
+    x[i] *= inv;
+}
+
 static double sumsq_ref(int n, const float *x) {
   double s = 0;
   for (int i = 0; i < n; i++)
@@ -79,6 +93,7 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->attn_scores = attn_scores_ref;
   k->attn_accum = attn_accum_ref;
   k->silu_mul = silu_mul_ref;
+  k->softmax = softmax_ref;
   k->sumsq = sumsq_ref;
   k->quant_act = quant_act_ref;
 #if defined(ECO_ARCH_X86)

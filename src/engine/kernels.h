@@ -55,6 +55,8 @@ typedef void (*eco_attn_accum_fn)(int hd, const float *w, int nq, const float *V
  *   quant_act: n floats -> one Q8_0 split activation row (pack.h), the same
  *              numbers as eco_pack_act */
 typedef void (*eco_silu_mul_fn)(int n, float *g, const float *u);
+/* x[i] = exp(x[i] - max x) / sum_j exp(x[j] - max x), the sum in double */
+typedef void (*eco_softmax_fn)(int n, float *x);
 typedef double (*eco_sumsq_fn)(int n, const float *x);
 typedef void (*eco_quant_act_fn)(const float *x, void *dst, int n);
 
@@ -67,6 +69,7 @@ typedef struct eco_kernels {
   eco_attn_scores_fn attn_scores; /* always set */
   eco_attn_accum_fn attn_accum;   /* always set */
   eco_silu_mul_fn silu_mul;       /* always set */
+  eco_softmax_fn softmax;         /* always set */
   eco_sumsq_fn sumsq;             /* always set */
   eco_quant_act_fn quant_act;     /* always set */
 } eco_kernels;

@@ -528,6 +528,39 @@ static void silu_mul(int n, float *g, const float *u) {
     g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void softmax(int n, float *x) {
+  __m256 vm = _mm256_set1_ps(-INFINITY);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + i));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  float mx = _mm_cvtss_f32(m);
+  for (int k = i; k < n; k++)
+    mx = x[k] > mx ? x[k] : mx;
+  const __m256 vmx = _mm256_set1_ps(mx);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  for (i = 0; i + 8 <= n; i += 8) {
+    const __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmx));
+    _mm256_storeu_ps(x + i, e);
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  s0 = _mm256_add_pd(s0, s1);
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(s0), _mm256_extractf128_pd(s0, 1));
+  double sum = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  for (; i < n; i++) {
+    x[i] = expf(x[i] - mx);
+    sum += x[i];
+  }
+  const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+  for (i = 0; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+  for (; i < n; i++)
+    x[i] *= (float)(1.0 / sum);
+}
+
 static double sumsq(int n, const float *x) {
   __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
   int i = 0;
@@ -747,6 +780,7 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->attn_scores = attn_scores;
   k->attn_accum = attn_accum;
   k->silu_mul = silu_mul;
+  k->softmax = softmax;
   k->sumsq = sumsq;
   k->quant_act = quant_act;
 }

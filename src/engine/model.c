@@ -826,7 +826,6 @@ static void attn_worker(void *arg, int ith, int nth) {
   eco_ctx *c = arg;
   const eco_hparams *h = &c->m->hp;
   const int hd = h->head_dim, group = h->n_head / h->n_head_kv;
-  const int kvd = h->n_head_kv * hd;
   const float scale = 1.0f / sqrtf((float)hd);
   const int piece = attn_piece(c), pieces = (group + piece - 1) / piece;
   float *sc = c->scores + (size_t)ith * (size_t)c->score_cap * (size_t)group;
@@ -838,23 +837,13 @@ static void attn_worker(void *arg, int ith, int nth) {
     const eco_kv *kv = c->kvs[t];
     const int np = c->pos[t] + 1;
     const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
-    const size_t base = (size_t)c->layer * (size_t)kv->n_ctx * (size_t)kvd + (size_t)kh * hd;
-    c->kern.attn_scores(hd, q, nq, kv->k + base, (size_t)kvd, np, scale, sc);
-    for (int j = 0; j < nq; j++) { /* softmax of each head's row */
-      float *r = sc + (size_t)j * np, mx = -INFINITY;
-      for (int s = 0; s < np; s++)
-        mx = r[s] > mx ? r[s] : mx;
-      double sum = 0;
-      for (int s = 0; s < np; s++) {
-        r[s] = expf(r[s] - mx);
-        sum += r[s];
-      }
-      const float inv = (float)(1.0 / sum);
-      for (int s = 0; s < np; s++)
-        r[s] *= inv;
-    }
+    const size_t base =
+        ((size_t)c->layer * (size_t)h->n_head_kv + (size_t)kh) * (size_t)kv->n_ctx * (size_t)hd;
+    c->kern.attn_scores(hd, q, nq, kv->k + base, (size_t)hd, np, scale, sc);
+    for (int j = 0; j < nq; j++) /* softmax of each head's row */
+      c->kern.softmax(np, sc + (size_t)j * np);
     float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
-    c->kern.attn_accum(hd, sc, nq, kv->v + base, (size_t)kvd, np, o);
+    c->kern.attn_accum(hd, sc, nq, kv->v + base, (size_t)hd, np, o);
   }
 }
 
@@ -899,9 +888,13 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
       for (int hh = 0; hh < h->n_head_kv; hh++)
         rope_apply(h, c->k + (size_t)t * KVd + (size_t)hh * hd, cs, sn);
       eco_kv *kv = kvs[t];
-      const size_t off = ((size_t)l * (size_t)kv->n_ctx + (size_t)pos[t]) * (size_t)KVd;
-      memcpy(kv->k + off, c->k + (size_t)t * KVd, (size_t)KVd * 4);
-      memcpy(kv->v + off, c->v + (size_t)t * KVd, (size_t)KVd * 4);
+      for (int kh = 0; kh < h->n_head_kv; kh++) { /* head-major: see eco_kv */
+        const size_t off =
+            (((size_t)l * (size_t)h->n_head_kv + (size_t)kh) * (size_t)kv->n_ctx + (size_t)pos[t]) *
+            (size_t)hd;
+        memcpy(kv->k + off, c->k + (size_t)t * KVd + (size_t)kh * hd, (size_t)hd * 4);
+        memcpy(kv->v + off, c->v + (size_t)t * KVd + (size_t)kh * hd, (size_t)hd * 4);
+      }
     }
     c->layer = l;
     int max_p = 0;

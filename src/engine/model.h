@@ -103,7 +103,8 @@ int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model 
                         eco_error *err);
 void eco_model_free(eco_model *m);
 
-/* KV cache of one sequence: F32, k and v each [n_layer][n_ctx][n_head_kv*head_dim]. */
+/* KV cache of one sequence: F32, k and v each [n_layer][n_head_kv][n_ctx][head_dim]
+ * (head-major, so attention streams one head's positions contiguously). */
 typedef struct eco_kv {
   int n_ctx;   /* positions it can hold */
   int n_layer; /* layers */

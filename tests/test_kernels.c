@@ -110,14 +110,14 @@ static void check_packed(eco_simd_level level) {
   eco_kernels k;
   eco_kernels_init(&k, level);
   if (k.level != level) return;
-  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K};
+  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
   const int rows_list[] = {1, 8, 13, 24};
   for (size_t ti = 0; ti < sizeof pt / sizeof pt[0]; ti++) {
     const eco_ggml_type t = pt[ti];
     const eco_ggml_type at = eco_quant_act_type(t);
     const bool split = eco_pack_split_act(t);
     for (int nblk = 1; nblk <= 70; nblk += 23) {
-      const int n = nblk * (t == ECO_GGML_Q4_K ? 256 : 32);
+      const int n = nblk * (int)eco_ggml_block_elems(t);
       for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
         const int rows = rows_list[ri], groups = (rows + 7) / 8, NX = 9;
         const size_t wb = eco_quant_row_bytes(t, n), xb = eco_quant_row_bytes(at, n);
@@ -170,7 +170,7 @@ static void check_packed(eco_simd_level level) {
       }
     }
   }
-  assert_int_equal(eco_pack_bytes(ECO_GGML_Q6_K, 8, 256), 0);
+  assert_int_equal(eco_pack_bytes(ECO_GGML_F16, 8, 256), 0);
   assert_false(eco_pack_supported(ECO_GGML_F16));
 }
 

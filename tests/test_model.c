@@ -378,6 +378,7 @@ static void test_repack(void **state) {
   check_repack("test-llama-tok512-q8_0.gguf");
   check_repack("test-llama-tok512-q4_0.gguf");
   check_repack("test-llama-tok512-q4_k.gguf");
+  check_repack("test-llama-tok512-q6_k.gguf");
   check_repack("test-qwen2-gpt2vocab-q8_0.gguf");
   check_repack("test-smollm2-2layer-q8_0.gguf");
 }

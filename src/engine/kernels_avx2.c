@@ -381,6 +381,97 @@ INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
+/* Q6_K: 6-bit quants rebuilt from the low nibbles and the pre-arranged
+ * high bits (pack.h), unsigned (0..63); int16 sums of two chunks (at most
+ * 32004) are scaled per 16-element sub-block with madd; the -32 offset is
+ * 32 * sum(scale * sub-block sum of the activation), from Q8_K's bsums. */
+INLINE __m256i q6_hi2(__m256i qh, const int k) {
+  const __m256i m = _mm256_set1_epi8(0x30); /* bits 2k..2k+1 -> bits 4..5 */
+  switch (k) {
+  case 0: return _mm256_and_si256(_mm256_slli_epi16(qh, 4), m);
+  case 1: return _mm256_and_si256(_mm256_slli_epi16(qh, 2), m);
+  case 2: return _mm256_and_si256(qh, m);
+  default: return _mm256_and_si256(_mm256_srli_epi16(qh, 2), m);
+  }
+}
+
+INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 256;
+  const __m256i m4 = _mm256_set1_epi8(0xF);
+  __m256 acc[2];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++, g += 1680) {
+    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
+    const int8_t *aq[2];
+    __m256i isum[2];
+    for (int j = 0; j < NX; j++) {
+      aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
+      isum[j] = _mm256_setzero_si256();
+    }
+    for (int u = 0; u < 8; u++) {
+      const uint8_t *base = g + 144 + 192 * u;
+      _mm_prefetch((const char *)base + 4096, _MM_HINT_T0);
+      _mm_prefetch((const char *)base + 4096 + 64, _MM_HINT_T0);
+      _mm_prefetch((const char *)base + 4096 + 128, _MM_HINT_T0);
+      const __m256i qa = _mm256_loadu_si256((const __m256i *)(base + 128));
+      const __m256i qb = _mm256_loadu_si256((const __m256i *)(base + 160));
+      const __m256i scp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u)));
+      const __m256i sc_lo = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(scp, 0xA0), 0xA0);
+      const __m256i sc_hi = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(scp, 0xF5), 0xF5);
+      __m256i lo16[2], hi16[2];
+      for (int k = 0; k < 4; k++) {
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(base + 32 * k));
+        const __m256i lo = _mm256_or_si256(_mm256_and_si256(w, m4), q6_hi2(qa, k));
+        const __m256i hi =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), m4), q6_hi2(qb, k));
+        for (int j = 0; j < NX; j++) {
+          int32_t al, ah;
+          memcpy(&al, aq[j] + 32 * u + 4 * k, 4);
+          memcpy(&ah, aq[j] + 32 * u + 16 + 4 * k, 4);
+          const __m256i pl = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(al));
+          const __m256i ph = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(ah));
+          lo16[j] = k % 2 ? _mm256_add_epi16(lo16[j], pl) : pl;
+          hi16[j] = k % 2 ? _mm256_add_epi16(hi16[j], ph) : ph;
+          if (k % 2)
+            isum[j] =
+                _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(lo16[j], sc_lo),
+                                                           _mm256_madd_epi16(hi16[j], sc_hi)));
+        }
+      }
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+      __m256i msum = _mm256_setzero_si256();
+      for (int p = 0; p < 8; p++) {
+        const __m256i scp =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * p)));
+        const __m256i bb =
+            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a->bsums[2 * p] |
+                                        ((uint32_t)(uint16_t)a->bsums[2 * p + 1] << 16)));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(scp, bb));
+      }
+      const __m256i i32 = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(msum, 5));
+      acc[j] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, _mm256_set1_ps(a->d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
+}
+
+/* Two activation rows at a time (register pressure), then the rest. */
+static void pdot_q6_k(int n, const void *g, const void *x, size_t xs, int nx, float *out,
+                      size_t os) {
+  const uint8_t *xb = x;
+  int j = 0;
+  for (; j + 2 <= nx; j += 2)
+    q6_k_x8_nx(n, g, xb + j * xs, xs, 2, out + os * (size_t)j, os);
+  if (j < nx) q6_k_x8_nx(n, g, xb + j * xs, xs, 1, out + os * (size_t)j, os);
+}
+
 #define PBATCH(name, kernel)                                                                       \
   static void name(int n, const void *g, const void *x, size_t xs, int nx, float *out,             \
                    size_t os) {                                                                    \
@@ -777,6 +868,7 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
   k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
   k->pdot[ECO_GGML_Q4_K] = pdot_q4_k;
+  k->pdot[ECO_GGML_Q6_K] = pdot_q6_k;
   k->attn_scores = attn_scores;
   k->attn_accum = attn_accum;
   k->silu_mul = silu_mul;

@@ -5,9 +5,10 @@
 #include <string.h>
 
 #define Q4K_X8_BYTES 1184 /* one packed Q4_K super-block of 8 rows */
+#define Q6K_X8_BYTES 1680 /* one packed Q6_K super-block of 8 rows */
 
 bool eco_pack_supported(eco_ggml_type t) {
-  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q4_K;
+  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q4_K || t == ECO_GGML_Q6_K;
 }
 
 bool eco_pack_split_act(eco_ggml_type t) { return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0; }
@@ -15,6 +16,7 @@ bool eco_pack_split_act(eco_ggml_type t) { return t == ECO_GGML_Q8_0 || t == ECO
 size_t eco_pack_group_bytes(eco_ggml_type t, int64_t n) {
   if (!eco_pack_supported(t) || n <= 0 || n % (int64_t)eco_ggml_block_elems(t)) return 0;
   if (t == ECO_GGML_Q4_K) return (size_t)(n / 256) * Q4K_X8_BYTES;
+  if (t == ECO_GGML_Q6_K) return (size_t)(n / 256) * Q6K_X8_BYTES;
   return (size_t)ECO_PACK_ROWS * eco_quant_row_bytes(t, n);
 }
 
@@ -43,8 +45,51 @@ size_t eco_pack_bytes(eco_ggml_type t, int64_t rows, int64_t n) {
   return (size_t)groups * eco_pack_group_bytes(t, n);
 }
 
+/* Unsigned 6-bit quant (0..63) of element e of a Q6_K block. */
+static int q6_k_quant(const eco_block_q6_k *q, int e) {
+  const int h = e / 128, p = e % 128, k4 = p / 32, l = p % 32;
+  const uint8_t *ql = q->ql + 64 * h, *qh = q->qh + 32 * h;
+  const int lo = k4 & 1 ? ql[l + 32] : ql[l];
+  return ((k4 < 2 ? lo & 0xF : lo >> 4) | (((qh[l] >> (2 * k4)) & 3) << 4));
+}
+
+/* Offset of a Q6_K quant's low-nibble byte and its qh byte in a packed
+ * super-block (pack.h); *hi_nib / *shift say where its bits go. */
+static size_t q6_k_slot(int e, int r, size_t *qh_off, int *hi_nib, int *shift) {
+  const int u = e / 32, i = e % 32, k = (i % 16) / 4, b = i % 4;
+  *hi_nib = i >= 16;
+  *shift = 2 * k;
+  *qh_off = 144 + 192 * (size_t)u + (i < 16 ? 128 : 160) + 4 * (size_t)r + (size_t)b;
+  return 144 + 192 * (size_t)u + 32 * (size_t)k + 4 * (size_t)r + (size_t)b;
+}
+
+static void pack_q6_k_row(const eco_block_q6_k *q, int r, uint8_t *dst) {
+  memcpy(dst + 2 * r, &q->d, 2);
+  for (int s = 0; s < 16; s++)
+    dst[16 + 16 * (s / 2) + 2 * r + s % 2] = (uint8_t)q->scales[s];
+  for (int e = 0; e < 256; e++) {
+    const int v = q6_k_quant(q, e);
+    size_t qh;
+    int hi, shift;
+    const size_t lo = q6_k_slot(e, r, &qh, &hi, &shift);
+    dst[lo] = (uint8_t)(hi ? (dst[lo] & 0x0F) | ((v & 0xF) << 4) : (dst[lo] & 0xF0) | (v & 0xF));
+    dst[qh] = (uint8_t)(dst[qh] | ((v >> 4) << shift));
+  }
+}
+
 void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes, int64_t rows,
                     int64_t g, void *dst) {
+  if (t == ECO_GGML_Q6_K) {
+    memset(dst, 0, eco_pack_group_bytes(t, n));
+    for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
+      const eco_block_q6_k *q =
+          (const eco_block_q6_k *)(const void *)((const uint8_t *)w +
+                                                 (size_t)(g * ECO_PACK_ROWS + r) * row_bytes);
+      for (int64_t b = 0; b < n / 256; b++)
+        pack_q6_k_row(q + b, r, (uint8_t *)dst + (size_t)b * Q6K_X8_BYTES);
+    }
+    return;
+  }
   if (t == ECO_GGML_Q4_K) {
     memset(dst, 0, eco_pack_group_bytes(t, n));
     for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
@@ -135,8 +180,43 @@ static void dot_ref_q4_k(int n, const uint8_t *group, const void *x, size_t x_st
   }
 }
 
+/* Q6_K reference on the packed layout, summed in eco_dot_ref's order. */
+static void dot_ref_q6_k(int n, const uint8_t *group, const void *x, size_t x_stride, int nx,
+                         float *out, size_t out_stride) {
+  for (int j = 0; j < nx; j++) {
+    const eco_block_q8_k *a =
+        (const eco_block_q8_k *)(const void *)((const uint8_t *)x + (size_t)j * x_stride);
+    for (int r = 0; r < ECO_PACK_ROWS; r++) {
+      float sum = 0;
+      for (int b = 0; b < n / 256; b++) {
+        const uint8_t *blk = group + (size_t)b * Q6K_X8_BYTES;
+        int32_t sumi = 0;
+        for (int s = 0; s < 16; s++) {
+          int32_t gsum = 0;
+          for (int e = 16 * s; e < 16 * s + 16; e++) {
+            size_t qh;
+            int hi, shift;
+            const size_t lo = q6_k_slot(e, r, &qh, &hi, &shift);
+            const int v = ((hi ? blk[lo] >> 4 : blk[lo] & 0xF) | (((blk[qh] >> shift) & 3) << 4));
+            gsum += (v - 32) * a[b].qs[e];
+          }
+          sumi += (int8_t)blk[16 + 16 * (s / 2) + 2 * r + s % 2] * gsum;
+        }
+        uint16_t dh;
+        memcpy(&dh, blk + 2 * r, 2);
+        sum += eco_fp16_to_fp32(dh) * a[b].d * (float)sumi;
+      }
+      out[(size_t)j * out_stride + (size_t)r] = sum;
+    }
+  }
+}
+
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
                       int nx, float *out, size_t out_stride) {
+  if (t == ECO_GGML_Q6_K) {
+    dot_ref_q6_k(n, group, x, x_stride, nx, out, out_stride);
+    return;
+  }
   if (t == ECO_GGML_Q4_K) {
     dot_ref_q4_k(n, group, x, x_stride, nx, out, out_stride);
     return;

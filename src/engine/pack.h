@@ -30,12 +30,23 @@
  *                                 element 32s+16+4k+i (unsigned, 0..15)
  *   The decoded scales cost 32 bytes per 1152 (2.8 %) and save the kernel
  *   the 6-bit unpacking.
+ *   x8 super-block (Q6_K, 256 columns, 1680 bytes = 8 x 210):
+ *     uint16_t d[8];
+ *     int8_t   sc[8][8][2];       sc[p][r][i]: scale of sub-block 2p+i (16
+ *                                 elements), row r
+ *     unit u = 0..7 (elements 32u..32u+31), 192 bytes each:
+ *       uint8_t ql[4][8][4];      low 4 bits as Q4_0 above (element 32u+4k+i
+ *                                 low nibble, 32u+16+4k+i high nibble)
+ *       uint8_t qhA[8][4];        bits 2k..2k+1 of byte [r][i]: high 2 bits
+ *                                 of element 32u+4k+i, k = 0..3
+ *       uint8_t qhB[8][4];        the same for element 32u+16+4k+i
+ *     quants are unsigned 0..63 (value = q - 32).
  * So a 32-byte load of chunk k holds 4 consecutive elements of each of the
  * 8 rows, one row per 32-bit lane, and broadcasting the matching 4
  * activation bytes to all lanes lines the product up lane by lane.
  *
- * Packed Q4_K kernels take plain Q8_K activation rows (they need its
- * per-16 sums for the mins). Packed Q8_0 and Q4_0 kernels take their
+ * Packed Q4_K and Q6_K kernels take plain Q8_K activation rows (they need
+ * its per-16 sums for the mins and the -32 offset). Packed Q8_0 and Q4_0 kernels take their
  * activations in the "Q8_0 split" row format,
  * made from exactly the Q8_0 blocks the plain kernels use (the numbers are
  * identical; only the arrangement differs):
@@ -58,11 +69,11 @@
 
 #define ECO_PACK_ROWS 8 /* rows per interleaved group */
 
-/* Weight types with a packed layout (Q8_0, Q4_0, Q4_K). */
+/* Weight types with a packed layout (Q8_0, Q4_0, Q4_K, Q6_K). */
 bool eco_pack_supported(eco_ggml_type t);
 
 /* Whether packed kernels of type t take Q8_0 split activations (true:
- * Q8_0, Q4_0) or plain eco_quant_act_type(t) rows (false: Q4_K). */
+ * Q8_0, Q4_0) or plain eco_quant_act_type(t) rows (false: Q4_K, Q6_K). */
 bool eco_pack_split_act(eco_ggml_type t);
 
 /* Bytes of the packed form of a [rows][n] matrix of type t (rows padded to

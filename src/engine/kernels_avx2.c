@@ -10,6 +10,14 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* Software prefetch distance of the packed kernels, in bytes ahead of the
+ * block being read: weights stream from DRAM once per decode step, and at
+ * batch > 1 the kernels compute long enough per block that the hardware
+ * prefetcher alone falls behind. */
+#ifndef PF_DIST
+#define PF_DIST 4096
+#endif
+
 INLINE float hsum_ps(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -238,11 +246,11 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
   for (int b = 0; b < nb; b++, g += 272) {
-    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 4096 + 64, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 4096 + 128, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 4096 + 192, _MM_HINT_T0);
-    _mm_prefetch((const char *)g + 4096 + 256, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 128, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 192, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 256, _MM_HINT_T0);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
     __m256i is[4];
     for (int j = 0; j < NX; j++)
@@ -285,6 +293,9 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
   for (int b = 0; b < nb; b++, g += 144) {
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 64, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST + 128, _MM_HINT_T0);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
     __m256i is[4];
     for (int j = 0; j < NX; j++)
@@ -326,7 +337,7 @@ INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
   for (int j = 0; j < NX; j++)
     acc[j] = _mm256_setzero_ps();
   for (int b = 0; b < nb; b++, g += 1184) {
-    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
     __m256i isum[4];
     for (int j = 0; j < NX; j++)
       isum[j] = _mm256_setzero_si256();
@@ -334,8 +345,8 @@ INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     for (int j = 0; j < NX; j++)
       aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
     for (int s = 0; s < 8; s++) {
-      _mm_prefetch((const char *)g + 4096 + 64 + 128 * s, _MM_HINT_T0);
-      _mm_prefetch((const char *)g + 4096 + 128 + 128 * s, _MM_HINT_T0);
+      _mm_prefetch((const char *)g + PF_DIST + 64 + 128 * s, _MM_HINT_T0);
+      _mm_prefetch((const char *)g + PF_DIST + 128 + 128 * s, _MM_HINT_T0);
       __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 8 * s)));
       sc = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)); /* scale in both int16 halves */
       __m256i is[4];
@@ -403,7 +414,7 @@ INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
   for (int j = 0; j < NX; j++)
     acc[j] = _mm256_setzero_ps();
   for (int b = 0; b < nb; b++, g += 1680) {
-    _mm_prefetch((const char *)g + 4096, _MM_HINT_T0);
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
     const int8_t *aq[2];
     __m256i isum[2];
     for (int j = 0; j < NX; j++) {
@@ -412,9 +423,9 @@ INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     }
     for (int u = 0; u < 8; u++) {
       const uint8_t *base = g + 144 + 192 * u;
-      _mm_prefetch((const char *)base + 4096, _MM_HINT_T0);
-      _mm_prefetch((const char *)base + 4096 + 64, _MM_HINT_T0);
-      _mm_prefetch((const char *)base + 4096 + 128, _MM_HINT_T0);
+      _mm_prefetch((const char *)base + PF_DIST, _MM_HINT_T0);
+      _mm_prefetch((const char *)base + PF_DIST + 64, _MM_HINT_T0);
+      _mm_prefetch((const char *)base + PF_DIST + 128, _MM_HINT_T0);
       const __m256i qa = _mm256_loadu_si256((const __m256i *)(base + 128));
       const __m256i qb = _mm256_loadu_si256((const __m256i *)(base + 160));
       const __m256i scp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u)));
@@ -504,7 +515,12 @@ static void attn_scores(int hd, const float *q, int nq, const float *K, size_t k
                         float scale, float *out) {
   int s0 = 0;
   if (hd % 8 == 0) /* 8 positions at a time, reduced together */
-    for (; s0 + 8 <= n_pos; s0 += 8)
+    for (; s0 + 8 <= n_pos; s0 += 8) {
+      /* the cache rows two blocks ahead: one head's positions are contiguous
+       * in the KV cache, and these reads would otherwise wait on DRAM */
+      if (kv_stride == (size_t)hd)
+        for (int l = 0; l < 8 * hd; l += 16)
+          _mm_prefetch((const char *)(K + (size_t)(s0 + 16) * kv_stride + l), _MM_HINT_T0);
       for (int j = 0; j < nq; j++) {
         const float *qj = q + (size_t)j * hd;
         __m256 acc[8];
@@ -519,6 +535,7 @@ static void attn_scores(int hd, const float *q, int nq, const float *K, size_t k
         _mm256_storeu_ps(out + (size_t)j * n_pos + s0,
                          _mm256_mul_ps(hsum8_ps(acc), _mm256_set1_ps(scale)));
       }
+    }
   for (int s = s0; s < n_pos; s++) /* the rest, one dot at a time */
     for (int j = 0; j < nq; j++) {
       const float *qj = q + (size_t)j * hd, *kr = K + (size_t)s * kv_stride;
@@ -543,6 +560,8 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
       acc[j][v] = _mm256_setzero_ps();
   for (int s = 0; s < n_pos; s++) {
     const float *vr = V + (size_t)s * kv_stride + c0;
+    _mm_prefetch((const char *)(vr + 16 * kv_stride), _MM_HINT_T0);
+    if (NV > 2) _mm_prefetch((const char *)(vr + 16 * kv_stride + 16), _MM_HINT_T0);
     __m256 bw[2];
     for (int j = 0; j < NH; j++)
       bw[j] = _mm256_broadcast_ss(w + (size_t)(h0 + j) * n_pos + s);

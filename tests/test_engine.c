@@ -10,6 +10,7 @@
 #include "util/timeutil.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #define VOCAB    97
 #define NCTX     256
@@ -254,6 +255,45 @@ static void test_batched_equals_unbatched(void **state) {
     assert_null(f.kv[i]); /* every slot released */
 }
 
+/* Held engine: nothing runs until release, then the requests that arrived
+ * meanwhile are planned together (their first tokens come from the same
+ * step), and a cancel during the hold is still finalized at once. */
+static void test_hold_gathers_a_burst(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  eco_engine_cfg c = cfg(4, 8, 1000000, 16);
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&ops, &f, NULL, &c, NULL, &b, NULL), 0);
+  eco_engine_hold(b, true);
+  sink s;
+  sink_init(&s);
+  ctx cx[5];
+  int32_t prompt[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  eco_gen_params p;
+  eco_gen_params_default(&p);
+  p.max_tokens = 6;
+  uint64_t ids[5];
+  for (int i = 0; i < 5; i++) {
+    cx[i] = (ctx){&s, i};
+    prompt[0] = i + 1;
+    assert_int_equal(eco_engine_submit(b, prompt, 8, &p, on_token, &cx[i], &ids[i]), 0);
+  }
+  assert_int_equal(eco_engine_cancel(b, ids[4]), 0);
+  wait_done(&s, 1); /* the canceled one ends while the engine is held */
+  assert_true(s.done[4]);
+  assert_int_equal(s.st[4].finish, ECO_FINISH_CANCELED);
+  usleep(50000);
+  assert_int_equal(f.forwards, 0); /* nothing ran while held */
+  eco_engine_hold(b, false);
+  wait_done(&s, 5);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(s.n[i], 6);
+    assert_true(s.st[i].t_first == s.st[0].t_first); /* one prefill step for all four */
+  }
+  assert_int_equal(f.max_items_seen, 4);
+  eco_engine_free(b);
+}
+
 static void test_busy_and_limits(void **state) {
   (void)state;
   fake f = {.fail_reserve_after = -1};
@@ -461,6 +501,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batched_equals_unbatched),
       cmocka_unit_test(test_busy_and_limits),
+      cmocka_unit_test(test_hold_gathers_a_burst),
       cmocka_unit_test(test_cancel_frees_slot_at_once),
       cmocka_unit_test(test_kv_allocation_failure_is_an_error_not_a_crash),
       cmocka_unit_test(test_shutdown_cancels_pending),

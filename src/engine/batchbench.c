@@ -74,6 +74,7 @@ static int run_once(const eco_engine_model_ops *ops, void *model, const eco_benc
   double cpu0 = eco_time_process_cpu_s();
   double t0 = (double)eco_time_mono_ns() * 1e-9;
   uint32_t submitted = 0;
+  eco_engine_hold(b, true); /* the B requests arrive together */
   for (uint32_t s = 0; s < B; s++) {
     for (uint32_t k = 0; k < cfg->prompt_tokens; k++)
       prompt[k] = (int32_t)((s * 7919u + k * 104729u + 3u) % ops->n_vocab);
@@ -85,6 +86,7 @@ static int run_once(const eco_engine_model_ops *ops, void *model, const eco_benc
     }
     submitted++;
   }
+  eco_engine_hold(b, false);
   pthread_mutex_lock(&w.mu);
   while (w.done < submitted)
     pthread_cond_wait(&w.cv, &w.mu);

@@ -49,6 +49,7 @@ struct eco_engine {
   pthread_cond_t cv;
   pthread_t thread;
   bool stop;
+  bool hold;              /* no new step starts while set (eco_engine_hold); guarded by mu */
   eco_engine_usage usage; /* guarded by mu */
   /* engine thread scratch */
   eco_sched_item *items; /* [max_batch] the step being run */
@@ -234,6 +235,10 @@ static void *engine_main(void *arg) {
       }
     }
     if (b->stop) break;
+    if (b->hold) { /* requests arriving together: wait until they all are in */
+      pthread_cond_wait(&b->cv, &b->mu);
+      continue;
+    }
     /* 2. Plan the next step. */
     eco_sched_step step;
     double t0 = now_s();
@@ -601,6 +606,13 @@ int eco_engine_forget(eco_engine *b, uint64_t id) {
   }
   pthread_mutex_unlock(&b->mu);
   return rc;
+}
+
+void eco_engine_hold(eco_engine *b, bool hold) {
+  pthread_mutex_lock(&b->mu);
+  b->hold = hold;
+  pthread_cond_broadcast(&b->cv);
+  pthread_mutex_unlock(&b->mu);
 }
 
 void eco_engine_usage_get(eco_engine *b, eco_engine_usage *u) {

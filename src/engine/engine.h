@@ -138,6 +138,12 @@ int eco_engine_stats(eco_engine *b, uint64_t id, eco_gen_stats *out);
  * after it). ECO_ESTATE if it is still running. */
 int eco_engine_forget(eco_engine *b, uint64_t id);
 
+/* While held, the engine finishes the step it is running and starts no new
+ * one; cancellations are still finalized. Submissions queue up and are
+ * planned together when the hold is released (requests that arrive as one
+ * burst, e.g. a benchmark's batch or a router's batch window). */
+void eco_engine_hold(eco_engine *b, bool hold);
+
 typedef struct eco_engine_usage {
   eco_sched_usage sched; /* queue, active, KV bytes */
   uint64_t steps;        /* forward passes run */

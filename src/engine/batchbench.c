@@ -154,7 +154,8 @@ int eco_bench_batch_run(const eco_engine_model_ops *ops, void *model,
       acc->ttft_mean_s += pt.ttft_mean_s;
       acc->cpu_s += pt.cpu_s;
       acc->energy_j = (acc->energy_j >= 0 && pt.energy_j >= 0) ? acc->energy_j + pt.energy_j : -1;
-      if (pt.peak_rss > acc->peak_rss) acc->peak_rss = pt.peak_rss;
+      /* peak_rss stays the first round's: the process peak after that size ran
+       * (later rounds would only repeat the largest size's peak) */
     }
   for (size_t i = 0; i < cfg->n_sizes; i++) {
     eco_bench_batch_point *acc = &out[i];

@@ -37,7 +37,7 @@ typedef struct eco_bench_batch_point {
   double energy_j;        /* J of the run (meter), < 0 if no meter */
   double j_per_tok;       /* energy_j / generated, J/token, < 0 if no meter */
   char energy_source[32]; /* meter name, or "" */
-  uint64_t peak_rss;      /* bytes, process peak after this point */
+  uint64_t peak_rss;      /* bytes, process peak after this size's first round */
 } eco_bench_batch_point;
 
 /* Reads a cumulative joule counter; returns 0 or an error (no meter). */

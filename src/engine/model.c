@@ -393,6 +393,17 @@ static size_t packed_size(const eco_weight *w) {
   return (eco_pack_bytes(w->type, w->rows, w->cols) + 63) & ~(size_t)63;
 }
 
+typedef struct pack_job {
+  eco_weight **ws; /* [n] matrices to pack */
+  uint8_t **dst;   /* [n] where each goes */
+} pack_job;
+
+static void pack_worker(void *arg, int i, int n) {
+  (void)n;
+  const pack_job *j = arg;
+  repack_weight(j->ws[i], j->dst[i]);
+}
+
 /* Repacks every matrix this CPU has packed kernels for into one anonymous
  * mapping that asks for huge pages: decode streams all weights every
  * token, and 4 KiB pages would cost a TLB miss every 4 KiB. */
@@ -434,13 +445,29 @@ static int repack_model(eco_model *m, eco_error *err) {
 #endif
   m->pack_arena = arena;
   m->pack_arena_len = len;
+  /* one matrix per chunk, on every core: packing (and the kernel zeroing
+   * the new pages) would otherwise be most of the load time */
+  uint8_t **dst = malloc((size_t)nw * sizeof *dst);
+  eco_pool *pool = NULL;
+  const int nth = ci.logical_cpus > 1 ? (ci.logical_cpus < 16 ? ci.logical_cpus : 16) : 1;
+  if (!dst || eco_pool_new(nth, &pool, NULL)) {
+    free(dst);
+    free(ws);
+    return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
+  }
+  int n = 0;
   size_t off = 0;
   for (int i = 0; i < nw; i++)
     if (will_pack(&k, ws[i])) {
-      repack_weight(ws[i], arena + off);
+      ws[n] = ws[i];
+      dst[n++] = arena + off;
       off += packed_size(ws[i]);
     }
+  pack_job job = {ws, dst};
+  eco_pool_run(pool, pack_worker, &job, n);
+  eco_pool_free(pool);
   m->packed_bytes = total;
+  free(dst);
   free(ws);
   return 0;
 }

@@ -30,12 +30,14 @@ static void pack_q4_k_row(const eco_block_q4_k *q, int r, uint8_t *dst) {
     dst[32 + 8 * s + r] = sc;
     dst[96 + 16 * (s / 2) + 2 * r + s % 2] = mn;
   }
-  for (int e = 0; e < 256; e++) {
-    const int c = e / 64, j = e % 64;
-    const uint8_t nib = j < 32 ? q->qs[32 * c + j] & 0xF : q->qs[32 * c + j - 32] >> 4;
-    const int s = e / 32, i = e % 32;
-    uint8_t *byte = dst + 160 + 128 * s + 32 * ((i % 16) / 4) + 4 * r + i % 4;
-    *byte = (uint8_t)(i < 16 ? (*byte & 0xF0) | nib : (*byte & 0x0F) | (nib << 4));
+  /* sub-block s is the low (even s) or high (odd s) nibbles of qs[32(s/2) ..] */
+  for (int s = 0; s < 8; s++) {
+    const uint8_t *src = q->qs + 32 * (s / 2);
+    const int shift = 4 * (s % 2);
+    uint8_t *o = dst + 160 + 128 * s + 4 * r;
+    for (int j = 0; j < 16; j++)
+      o[32 * (j / 4) + j % 4] =
+          (uint8_t)(((src[j] >> shift) & 0xF) | (((src[j + 16] >> shift) & 0xF) << 4));
   }
 }
 
@@ -67,13 +69,23 @@ static void pack_q6_k_row(const eco_block_q6_k *q, int r, uint8_t *dst) {
   memcpy(dst + 2 * r, &q->d, 2);
   for (int s = 0; s < 16; s++)
     dst[16 + 16 * (s / 2) + 2 * r + s % 2] = (uint8_t)q->scales[s];
-  for (int e = 0; e < 256; e++) {
-    const int v = q6_k_quant(q, e);
-    size_t qh;
-    int hi, shift;
-    const size_t lo = q6_k_slot(e, r, &qh, &hi, &shift);
-    dst[lo] = (uint8_t)(hi ? (dst[lo] & 0x0F) | ((v & 0xF) << 4) : (dst[lo] & 0xF0) | (v & 0xF));
-    dst[qh] = (uint8_t)(dst[qh] | ((v >> 4) << shift));
+  uint8_t v[256];
+  for (int e = 0; e < 256; e++)
+    v[e] = (uint8_t)q6_k_quant(q, e);
+  for (int u = 0; u < 8; u++) {
+    const uint8_t *w = v + 32 * u;
+    uint8_t *o = dst + 144 + 192 * u + 4 * r;
+    for (int j = 0; j < 16; j++)
+      o[32 * (j / 4) + j % 4] = (uint8_t)((w[j] & 0xF) | ((w[j + 16] & 0xF) << 4));
+    for (int i = 0; i < 4; i++) {
+      uint8_t a = 0, b = 0;
+      for (int k = 0; k < 4; k++) {
+        a = (uint8_t)(a | ((w[4 * k + i] >> 4) << (2 * k)));
+        b = (uint8_t)(b | ((w[16 + 4 * k + i] >> 4) << (2 * k)));
+      }
+      o[128 + i] = a;
+      o[160 + i] = b;
+    }
   }
 }
 

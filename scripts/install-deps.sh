@@ -20,6 +20,7 @@ PKGS=(
   prometheus            # promtool, to validate /metrics
   chromium              # headless browser tests of the dashboard (playwright-core)
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # aarch64 compile check (make aarch64)
+  qemu-user             # runs the NEON kernels under emulation (tests/kernels_aarch64.sh)
   jq                    # experiments/*/run.sh (simulator result tables)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).

@@ -8,14 +8,6 @@
 #include <math.h>
 #include <stdatomic.h>
 
-static uint64_t rng_state = 88172645463325252ULL;
-static float frand(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
-}
-
 static void test_kernels_all_levels(void **state) {
   (void)state;
   eco_cpu_info ci;
@@ -35,7 +27,7 @@ static void test_roundtrip(void **state) {
   const int n = 512;
   float x[512], y[512];
   for (int i = 0; i < n; i++)
-    x[i] = frand();
+    x[i] = eco_kcheck_frand();
   const eco_ggml_type all[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
                                ECO_GGML_Q8_K, ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
   const double tol[] = {0, 1e-3, 8e-3, 1e-2, 1e-2, 0.15, 0.15, 0.05};

@@ -89,54 +89,43 @@ static void pack_q6_k_row(const eco_block_q6_k *q, int r, uint8_t *dst) {
   }
 }
 
+/* Row r's copy of one block of a Q8_0 or Q4_0 row into its x8 block. */
+static void pack_q8_q4_block(eco_ggml_type t, const void *src, int r, uint8_t *dst) {
+  const int chunks = t == ECO_GGML_Q8_0 ? 8 : 4; /* 32-byte chunks per x8 block */
+  const uint8_t *qs;
+  uint16_t d;
+  if (t == ECO_GGML_Q8_0) {
+    const eco_block_q8_0 *q = src;
+    d = q->d;
+    qs = (const uint8_t *)q->qs;
+  } else {
+    const eco_block_q4_0 *q = src;
+    d = q->d;
+    qs = q->qs;
+  }
+  memcpy(dst + 2 * r, &d, 2);
+  for (int k = 0; k < chunks; k++)
+    memcpy(dst + 16 + 32 * k + 4 * r, qs + 4 * k, 4);
+}
+
 void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes, int64_t rows,
                     int64_t g, void *dst) {
-  if (t == ECO_GGML_Q6_K) {
-    memset(dst, 0, eco_pack_group_bytes(t, n));
-    for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
-      const eco_block_q6_k *q =
-          (const eco_block_q6_k *)(const void *)((const uint8_t *)w +
-                                                 (size_t)(g * ECO_PACK_ROWS + r) * row_bytes);
-      for (int64_t b = 0; b < n / 256; b++)
-        pack_q6_k_row(q + b, r, (uint8_t *)dst + (size_t)b * Q6K_X8_BYTES);
-    }
-    return;
-  }
-  if (t == ECO_GGML_Q4_K) {
-    memset(dst, 0, eco_pack_group_bytes(t, n));
-    for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
-      const eco_block_q4_k *q =
-          (const eco_block_q4_k *)(const void *)((const uint8_t *)w +
-                                                 (size_t)(g * ECO_PACK_ROWS + r) * row_bytes);
-      for (int64_t b = 0; b < n / 256; b++)
-        pack_q4_k_row(q + b, r, (uint8_t *)dst + (size_t)b * Q4K_X8_BYTES);
-    }
-    return;
-  }
-  const int64_t nb = n / 32;
+  const int64_t be = (int64_t)eco_ggml_block_elems(t), nb = n / be;
+  const size_t src_bytes = eco_ggml_block_bytes(t);
   const size_t xb = eco_pack_group_bytes(t, n) / (size_t)nb; /* bytes per x8 block */
-  const int chunks = t == ECO_GGML_Q8_0 ? 8 : 4;             /* 32-byte chunks per x8 block */
-  memset(dst, 0, (size_t)nb * xb);
-  for (int r = 0; r < ECO_PACK_ROWS; r++) {
-    const int64_t row = g * ECO_PACK_ROWS + r;
-    if (row >= rows) break; /* padding rows stay zero */
-    const uint8_t *src = (const uint8_t *)w + (size_t)row * row_bytes;
+  if (g * ECO_PACK_ROWS + ECO_PACK_ROWS > rows)              /* padding rows stay zero */
+    memset(dst, 0, (size_t)nb * xb);
+  for (int r = 0; r < ECO_PACK_ROWS && g * ECO_PACK_ROWS + r < rows; r++) {
+    const uint8_t *src = (const uint8_t *)w + (size_t)(g * ECO_PACK_ROWS + r) * row_bytes;
     for (int64_t b = 0; b < nb; b++) {
-      uint8_t *blk = (uint8_t *)dst + (size_t)b * xb;
-      uint16_t d;
-      const uint8_t *qs;
-      if (t == ECO_GGML_Q8_0) {
-        const eco_block_q8_0 *q = (const eco_block_q8_0 *)(const void *)src + b;
-        d = q->d;
-        qs = (const uint8_t *)q->qs;
-      } else {
-        const eco_block_q4_0 *q = (const eco_block_q4_0 *)(const void *)src + b;
-        d = q->d;
-        qs = q->qs;
-      }
-      memcpy(blk + 2 * r, &d, 2);
-      for (int k = 0; k < chunks; k++)
-        memcpy(blk + 16 + 32 * k + 4 * r, qs + 4 * k, 4);
+      const void *blk = src + (size_t)b * src_bytes;
+      uint8_t *out = (uint8_t *)dst + (size_t)b * xb;
+      if (t == ECO_GGML_Q4_K)
+        pack_q4_k_row(blk, r, out);
+      else if (t == ECO_GGML_Q6_K)
+        pack_q6_k_row(blk, r, out);
+      else
+        pack_q8_q4_block(t, blk, r, out);
     }
   }
 }

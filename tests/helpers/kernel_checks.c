@@ -18,13 +18,15 @@
     return 1;                                                                                      \
   } while (0)
 
+/* xorshift: the same test data on every run and machine (test code only) */
 static uint64_t rng_state = 88172645463325252ULL;
-static float frand(void) {
+float eco_kcheck_frand(void) {
   rng_state ^= rng_state << 13;
   rng_state ^= rng_state >> 7;
   rng_state ^= rng_state << 17;
   return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.f - 1.f;
 }
+#define frand eco_kcheck_frand
 
 static const eco_ggml_type types[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
                                       ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};

@@ -11,4 +11,7 @@
  * machine, 1 on the first disagreement, described in msg. */
 int eco_kcheck_level(eco_simd_level level, char *msg, size_t cap);
 
+/* Deterministic pseudo-random float in [-1, 1). */
+float eco_kcheck_frand(void);
+
 #endif

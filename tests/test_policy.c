@@ -82,6 +82,41 @@ static void test_predict_idle(void **state) {
   assert_false(p.meets_slo); /* 2.2 s > 2.0 s */
 }
 
+/* Own count against the node's report, discounted by completions seen
+ * since the report (hand-computed cases). */
+static void test_merge_load(void **state) {
+  (void)state;
+  uint32_t a, q;
+  eco_route_merge_load(3, 4, 0, 0, 0, &a, &q); /* no report: own count */
+  assert_int_equal(a, 3);
+  assert_int_equal(q, 0);
+  eco_route_merge_load(6, 4, 1, 0, 0, &a, &q); /* own overflow queues */
+  assert_int_equal(a, 4);
+  assert_int_equal(q, 2);
+  eco_route_merge_load(0, 4, 2, 0, 0, &a, &q); /* other clients' load counts */
+  assert_int_equal(a, 2);
+  assert_int_equal(q, 0);
+  eco_route_merge_load(0, 4, 2, 0, 1, &a, &q); /* one of them has finished since */
+  assert_int_equal(a, 1);
+  eco_route_merge_load(0, 4, 1, 0, 1, &a, &q); /* the stale-report case: idle now */
+  assert_int_equal(a, 0);
+  assert_int_equal(q, 0);
+  eco_route_merge_load(0, 4, 2, 0, 5, &a, &q); /* more finished than reported */
+  assert_int_equal(a, 0);
+  eco_route_merge_load(0, 4, 4, 3, 2, &a, &q); /* the batch refills from the queue */
+  assert_int_equal(a, 4);
+  assert_int_equal(q, 1);
+  eco_route_merge_load(0, 4, 4, 3, 6, &a, &q);
+  assert_int_equal(a, 1);
+  assert_int_equal(q, 0);
+  eco_route_merge_load(2, 0, 0, 0, 0, &a, &q); /* max_batch 0 counts as 1 */
+  assert_int_equal(a, 1);
+  assert_int_equal(q, 1);
+  eco_route_merge_load(1, 4, 4, 0, 0xFFFFFFFFu, &a, &q); /* no overflow */
+  assert_int_equal(a, 1);
+  assert_int_equal(q, 0);
+}
+
 static void test_predict_queue_and_batch(void **state) {
   (void)state;
   eco_node_view n = mk("A", 0.001, 0.010, 0.2, 2.0, 800);
@@ -420,12 +455,19 @@ static void test_scan_matches_predict(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_predict_idle),    cmocka_unit_test(test_predict_queue_and_batch),
-      cmocka_unit_test(test_embodied),        cmocka_unit_test(test_policies_idle),
-      cmocka_unit_test(test_policies_loaded), cmocka_unit_test(test_eligibility_and_rr),
-      cmocka_unit_test(test_names),           cmocka_unit_test(test_default_out_tokens),
-      cmocka_unit_test(test_profile_observe), cmocka_unit_test(test_profile_from_rates),
-      cmocka_unit_test(test_outlen),          cmocka_unit_test(test_scan_matches_predict),
+      cmocka_unit_test(test_merge_load),
+      cmocka_unit_test(test_predict_idle),
+      cmocka_unit_test(test_predict_queue_and_batch),
+      cmocka_unit_test(test_embodied),
+      cmocka_unit_test(test_policies_idle),
+      cmocka_unit_test(test_policies_loaded),
+      cmocka_unit_test(test_eligibility_and_rr),
+      cmocka_unit_test(test_names),
+      cmocka_unit_test(test_default_out_tokens),
+      cmocka_unit_test(test_profile_observe),
+      cmocka_unit_test(test_profile_from_rates),
+      cmocka_unit_test(test_outlen),
+      cmocka_unit_test(test_scan_matches_predict),
   };
   return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
 }

@@ -1460,6 +1460,61 @@ static void test_node_profile_from_v1_node(void **state) {
   backend_stop(&b[0]);
 }
 
+/* A /v1/node report taken while our request ran must not outlive it: after
+ * the request finishes, the node's view is idle again before the next poll
+ * (docs/router.md: the stale-report discount). */
+static int admin_node_active(const rt *t) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  resp r;
+  int active = -1;
+  if (http(NULL, url, NULL, NULL, &r) == 0) {
+    json_t *j = json_loads(r.body, 0, NULL);
+    const json_t *v =
+        json_object_get(json_array_get(json_object_get(j, "nodes"), 0), "active_batch");
+    if (json_is_integer(v)) active = (int)json_integer_value(v);
+    json_decref(j);
+  }
+  resp_free(&r);
+  return active;
+}
+
+static void test_stale_load_report(void **state) {
+  (void)state;
+  backend b[1];
+  backend_start(&b[0], "N");
+  eco_test_response node = {
+      .status = 200,
+      .body = "{\"device\":\"d\",\"zone\":\"SE\",\"queue\":{\"depth\":0},\"batch\":{\"active\":1,"
+              "\"max\":4},\"kv\":{\"usage\":0.1},\"draining\":false}"};
+  eco_test_httpd_on(b[0].h, "GET", "/v1/node", &node);
+  char yaml[1024];
+  snprintf(yaml, sizeof yaml,
+           "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 3s}}\n"
+           "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n",
+           eco_test_httpd_url(b[0].h));
+  rt t;
+  rt_start(&t, yaml);
+  /* the first poll: the node says one request is running */
+  int active = -1;
+  for (int i = 0; i < 500 && active != 1; i++) {
+    active = admin_node_active(&t);
+    if (active != 1) usleep(10000);
+  }
+  assert_int_equal(active, 1);
+  const size_t polls = eco_test_httpd_count(b[0].h, "/v1/node");
+  /* that request finishes (ours): the report is now stale */
+  resp r;
+  chat(&t, NULL, NULL, &r);
+  assert_int_equal(r.code, 200);
+  resp_free(&r);
+  active = admin_node_active(&t);
+  if (eco_test_httpd_count(b[0].h, "/v1/node") == polls) /* no new poll in between */
+    assert_int_equal(active, 0);
+  rt_stop(&t);
+  backend_stop(&b[0]);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -1480,6 +1535,7 @@ int main(void) {
       cmocka_unit_test(test_router_uses_agent),
       cmocka_unit_test(test_client_disconnect),
       cmocka_unit_test(test_node_profile_from_v1_node),
+      cmocka_unit_test(test_stale_load_report),
       cmocka_unit_test(test_dashboard_state),
       cmocka_unit_test(test_dashboard_directives),
       cmocka_unit_test(test_dashboard_browser),

@@ -65,6 +65,9 @@ typedef struct node {
   /* load seen by the router */
   uint32_t inflight;              /* requests routed here and not finished */
   uint32_t rep_queue, rep_active; /* node-reported (ecoinfer /v1/node) */
+  uint32_t done_total;            /* our requests there that have finished, ever */
+  uint32_t done_at_poll;          /* done_total when the pending /v1/node poll was sent */
+  uint32_t done_at_report;        /* done_at_poll of the report in rep_queue/rep_active */
   double rep_intensity;           /* node-reported gCO2e/kWh, <0 = none */
   /* pool */
   struct evhttp_connection **idle;
@@ -386,12 +389,8 @@ static void views_refresh(gw *g, double now) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     node *n = g->nodes[i];
     eco_node_view *v = &g->views[i];
-    uint32_t mb = v->max_batch ? v->max_batch : 1;
-    uint32_t infl = n->inflight;
-    uint32_t act = infl < mb ? infl : mb;
-    uint32_t q = infl - act;
-    v->active_batch = act > n->rep_active ? act : n->rep_active;
-    v->queue_depth = q > n->rep_queue ? q : n->rep_queue;
+    eco_route_merge_load(n->inflight, v->max_batch, n->rep_active, n->rep_queue,
+                         n->done_total - n->done_at_report, &v->active_batch, &v->queue_depth);
     v->circuit_open = n->open_until_s > now;
     if (n->removed) v->health = ECO_NODE_DOWN;
   }
@@ -461,6 +460,9 @@ static bool apply_node_info(node *n, const json_t *j) {
   x = json_object_get(json_object_get(j, "kv"), "usage");
   if (json_is_number(x) && json_number_value(x) >= 0.95 && n->rep_active < v->max_batch)
     n->rep_active = v->max_batch;
+  /* completions after the poll was sent may be missing from the report: they
+   * are discounted (erring toward an idle node, never toward phantom sharing) */
+  n->done_at_report = n->done_at_poll;
   const json_t *ci = json_object_get(j, "intensity_gco2_kwh");
   if (!ci) ci = json_object_get(json_object_get(j, "intensity"), "gco2_kwh");
   if (json_is_number(ci)) n->rep_intensity = json_number_value(ci);
@@ -630,6 +632,7 @@ static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
   evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->host);
   const char *path = n->cfg.ecoinfer ? "/v1/node" : n->cfg.health_path;
   n->hcheck_inflight = true;
+  n->done_at_poll = n->done_total;
   if (evhttp_make_request(n->hconn, req, EVHTTP_REQ_GET, path) != 0) {
     n->hcheck_inflight = false;
     schedule_health(n, g->cfg.health_interval_s);
@@ -778,6 +781,7 @@ static void client_detach(preq *r) {
 static void target_release(preq *r) {
   if (r->target) {
     if (r->target->inflight > 0) r->target->inflight--;
+    r->target->done_total++;
     eco_batch_api_interactive(r->g->batch, r->target->cfg.url, -1);
     r->target = NULL;
   }

@@ -37,6 +37,21 @@ int eco_policy_parse(const char *name, eco_policy_kind *out) {
   return ECO_EINVAL;
 }
 
+void eco_route_merge_load(uint32_t inflight, uint32_t max_batch, uint32_t rep_active,
+                          uint32_t rep_queue, uint32_t done_since_report, uint32_t *active,
+                          uint32_t *queue) {
+  const uint32_t mb = max_batch ? max_batch : 1;
+  const uint32_t own_act = inflight < mb ? inflight : mb, own_q = inflight - own_act;
+  /* the report minus what finished since: first from the queue's share of
+   * the total, since the batch refills from the queue */
+  uint64_t total = (uint64_t)rep_active + rep_queue;
+  total = total > done_since_report ? total - done_since_report : 0;
+  const uint32_t rep_act = total < rep_active ? (uint32_t)total : rep_active;
+  const uint32_t rep_q = (uint32_t)(total - rep_act);
+  *active = own_act > rep_act ? own_act : rep_act;
+  *queue = own_q > rep_q ? own_q : rep_q;
+}
+
 bool eco_policy_eligible(const eco_node_view *node, const eco_route_request *req, size_t i) {
   if (node->health == ECO_NODE_DOWN || node->circuit_open) return false;
   if (req->excluded && req->excluded[i]) return false;

@@ -117,6 +117,21 @@ const char *eco_policy_name(eco_policy_kind k);
  * Returns 0 or ECO_EINVAL. */
 int eco_policy_parse(const char *name, eco_policy_kind *out);
 
+/* A node's load as the router should see it, from its own count and the
+ * node's last report (ecoinfer /v1/node). The report also counts requests
+ * of other clients, so the larger of the two estimates is taken; but the
+ * requests this router saw finish since the report (done_since_report) have
+ * left the node, so they are taken off the report first (finished requests
+ * leave the queue's head: the active batch refills from the queue before
+ * it shrinks). Without the discount, a report taken while a request ran
+ * predicts batch sharing with it after it has ended.
+ *   inflight:  requests this router has routed there and not seen finish
+ *   max_batch: the node's batch size (>= 1)
+ * Writes the expected active batch and queue depth. */
+void eco_route_merge_load(uint32_t inflight, uint32_t max_batch, uint32_t rep_active,
+                          uint32_t rep_queue, uint32_t done_since_report, uint32_t *active,
+                          uint32_t *queue);
+
 /* True if node i may be chosen for req. */
 bool eco_policy_eligible(const eco_node_view *node, const eco_route_request *req, size_t i);
 

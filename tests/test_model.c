@@ -6,6 +6,10 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 typedef struct ref {
   json_t *root;
@@ -373,6 +377,40 @@ static void check_repack(const char *file) {
   eco_model_free(mpl);
 }
 
+/* Without memory for the packed copy, the model still loads, in the file
+ * layout. The child process caps its address space just above what it
+ * uses plus the file, so the packed arena's mapping is refused. */
+static void test_repack_fallback(void **state) {
+  (void)state;
+  char *mp = eco_test_shared_path("models/test-llama-tok512-q8_0.gguf");
+  if (!mp) skip();
+  struct stat sb;
+  assert_int_equal(stat(mp, &sb), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%ld", &pages) != 1) _exit(3);
+    fclose(f);
+    const rlim_t cap =
+        (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (rlim_t)sb.st_size + ((rlim_t)1 << 20);
+    struct rlimit rl = {cap, cap};
+    if (setrlimit(RLIMIT_AS, &rl)) _exit(4);
+    eco_model *m;
+    eco_error err = {0};
+    if (eco_model_load(mp, &m, &err)) _exit(5);
+    const int packed = m->packed_bytes != 0;
+    eco_model_free(m);
+    _exit(packed ? 6 : 0);
+  }
+  int st = 0;
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  free(mp);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_repack(void **state) {
   (void)state;
   check_repack("test-llama-tok512-q8_0.gguf");
@@ -423,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_batch_and_context),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_repack),
+      cmocka_unit_test(test_repack_fallback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -432,9 +432,9 @@ static int repack_model(eco_model *m, eco_error *err) {
   /* one extra huge page so that the arena can start on a boundary */
   uint8_t *raw =
       mmap(NULL, len + PACK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) {
+  if (raw == MAP_FAILED) { /* no memory for a copy: keep the file layout */
     free(ws);
-    return eco_error_set(err, ECO_ENOMEM, "model: cannot map %zu bytes for repacked weights", len);
+    return 0;
   }
   uint8_t *arena = (uint8_t *)(((uintptr_t)raw + PACK_ALIGN - 1) & ~(uintptr_t)(PACK_ALIGN - 1));
   if (arena > raw) munmap(raw, (size_t)(arena - raw));
@@ -450,10 +450,13 @@ static int repack_model(eco_model *m, eco_error *err) {
   uint8_t **dst = malloc((size_t)nw * sizeof *dst);
   eco_pool *pool = NULL;
   const int nth = ci.logical_cpus > 1 ? (ci.logical_cpus < 16 ? ci.logical_cpus : 16) : 1;
-  if (!dst || eco_pool_new(nth, &pool, NULL)) {
+  if (!dst || eco_pool_new(nth, &pool, NULL)) { /* keep the file layout */
+    munmap(arena, len);
+    m->pack_arena = NULL;
+    m->pack_arena_len = 0;
     free(dst);
     free(ws);
-    return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
+    return 0;
   }
   int n = 0;
   size_t off = 0;

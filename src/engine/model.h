@@ -97,7 +97,8 @@ typedef struct eco_model_opts {
  * message naming them. Q8_0 and Q4_0 matrices are repacked into the 8-row
  * interleaved layout (pack.h) when this CPU has packed kernels for them; the
  * file pages they came from are released, so resident memory stays about
- * the size of the weights. */
+ * the size of the weights. When the memory for the packed copy cannot be
+ * had, the model keeps the file layout (packed_bytes == 0). */
 int eco_model_load(const char *path, eco_model **out, eco_error *err);
 int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model **out,
                         eco_error *err);

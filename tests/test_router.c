@@ -37,6 +37,7 @@ typedef struct backend {
   bool with_carbon; /* ecoinfer-like receipts in usage.carbon */
   int fail_status;  /* answer this status instead (0 = normal) */
   bool drop;        /* drop connections */
+  bool slow_stream; /* stream 20 events, 100 ms apart (a long generation) */
   unsigned answers; /* non-stream answers so far (response ids "<name>-<n>") */
   char body[1024];
 } backend;
@@ -56,6 +57,33 @@ static const char *const stream_chunks[] = {
     "data: [DONE]\n\n",
 };
 
+#define HEL                                                                                        \
+  "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"           \
+  "\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+static const char *const slow_chunks[] = {
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+    "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    HEL,
+    "data: [DONE]\n\n",
+};
+#undef HEL
+
 static void on_chat(const eco_test_request *req, eco_test_response *resp, void *user) {
   backend *b = user;
   resp->delay_ms = b->delay_ms;
@@ -74,6 +102,11 @@ static void on_chat(const eco_test_request *req, eco_test_response *resp, void *
     resp->chunks = stream_chunks;
     resp->n_chunks = sizeof stream_chunks / sizeof stream_chunks[0];
     resp->chunk_delay_ms = 40;
+    if (b->slow_stream) {
+      resp->chunks = slow_chunks;
+      resp->n_chunks = sizeof slow_chunks / sizeof slow_chunks[0];
+      resp->chunk_delay_ms = 100;
+    }
     return;
   }
   /* The body buffer is per backend; answers are sent before the next
@@ -1377,7 +1410,8 @@ static void test_client_disconnect(void **state) {
   backend_start(&b[0], "A");
   backend_start(&b[1], "B");
   backend_start(&b[2], "C");
-  b[1].delay_ms = 400; /* B answers late (non-stream), streams slowly */
+  b[1].delay_ms = 400;     /* B answers late (non-stream), streams slowly */
+  b[1].slow_stream = true; /* 2 s of events: the client leaves in the middle */
   char *y = cluster_yaml(b, 3, NULL);
   rt t;
   rt_start(&t, y);
@@ -1393,8 +1427,26 @@ static void test_client_disconnect(void **state) {
     if (v != 0) usleep(10000);
   }
   assert_int_equal(v, 0);
+  /* The stream's client left in the middle: the router cut the upstream
+   * request, so B stopped streaming long before its 2 s of events. (The
+   * non-stream client that left while waiting is not noticed by libevent
+   * 2.1 until the answer is written: B finished that one.) */
+  size_t cut = 0;
+  for (int i = 0; i < 200 && cut < 1; i++) {
+    cut = eco_test_httpd_cut_short(b[1].h);
+    if (cut < 1) usleep(10000);
+  }
+  assert_int_equal(cut, 1);
+  char murl[128];
+  snprintf(murl, sizeof murl, "%s/metrics", t.url);
+  resp m;
+  assert_int_equal(http(NULL, murl, NULL, NULL, &m), 0);
+  assert_non_null(strstr(m.body, "ecoinfer_router_upstream_cancelled_total 1"));
+  assert_non_null(strstr(m.body, "ecoinfer_router_client_disconnects_total 1"));
+  resp_free(&m);
   /* and the router still answers */
   b[1].delay_ms = 0;
+  b[1].slow_stream = false;
   expect_node(&t, "carbon", NULL, "B");
   rt_stop(&t);
   free(y);

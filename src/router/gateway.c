@@ -127,6 +127,7 @@ struct gw {
   /* metrics */
   uint64_t req_by_code[6]; /* 1xx..5xx by hundred, [0] other */
   uint64_t retries, stream_errors, client_gone, no_node;
+  uint64_t upstream_cancelled; /* upstream requests cut because their client left */
   uint64_t decisions;
   double decision_s_sum;
   double pred_g_sum, meas_g_sum;
@@ -161,6 +162,7 @@ struct preq {
   struct evbuffer *ubody; /* non-stream body or error body */
   struct evbuffer *sse;   /* partial stream events */
   bool reply_started, output_sent, saw_usage;
+  bool abandoned; /* the client left: the upstream connection was shut down */
   uint32_t stream_tokens;
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
@@ -1143,6 +1145,12 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   int code = req ? evhttp_request_get_response_code(req) : 0;
   if (req && code > 0) r->ustatus = code;
   node *n = r->target;
+  if (r->abandoned) { /* the client left and we cut the upstream: no retry, no reuse */
+    conn_free_later(g, uc);
+    target_release(r);
+    preq_free(r);
+    return;
+  }
   if (!req || code == 0) {
     conn_free_later(g, uc);
     attempt_failed(r, "connection error");
@@ -1468,10 +1476,22 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
     preq_free(r);
     return;
   }
-  /* With an upstream attempt in flight, the rest of the answer is read and
-   * dropped, and on_up_done frees the request. (Cancelling it mid-stream,
-   * with evhttp_cancel_request or by freeing the connection, leaked a
-   * libevent request object under ASan with libevent 2.1.12.) */
+  /* With an upstream attempt in flight, stop the node's work: shut the
+   * upstream socket down, so the node sees its client leave and cancels the
+   * generation (an ecoinfer node frees the batch slot at once), and
+   * libevent fails the request through its usual path, which frees it and
+   * calls on_up_done, where the abandoned request is freed. (Cancelling it
+   * with evhttp_cancel_request, or freeing the connection, leaked a libevent
+   * request object under ASan with libevent 2.1.12.) */
+  if (r->ureq && r->uconn) {
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->uconn);
+    const evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0) {
+      r->abandoned = true;
+      g->upstream_cancelled++;
+      shutdown(fd, SHUT_RDWR);
+    }
+  }
 }
 
 static const char *method_of(struct evhttp_request *req) {
@@ -1605,6 +1625,17 @@ static void handle_metrics(gw *g, struct evhttp_request *req) {
                       (unsigned long long)g->retries, (unsigned long long)g->stream_errors,
                       (unsigned long long)g->decisions, g->decision_s_sum, g->pred_g_sum,
                       g->meas_g_sum);
+  evbuffer_add_printf(b,
+                      "# HELP ecoinfer_router_client_disconnects_total Clients that left before "
+                      "their answer was complete.\n"
+                      "# TYPE ecoinfer_router_client_disconnects_total counter\n"
+                      "ecoinfer_router_client_disconnects_total %llu\n"
+                      "# HELP ecoinfer_router_upstream_cancelled_total Upstream requests cut "
+                      "because their client left (the node stops generating).\n"
+                      "# TYPE ecoinfer_router_upstream_cancelled_total counter\n"
+                      "ecoinfer_router_upstream_cancelled_total %llu\n",
+                      (unsigned long long)g->client_gone,
+                      (unsigned long long)g->upstream_cancelled);
   evbuffer_add_printf(b, "# HELP ecoinfer_router_node_up 1 if the node passes health checks.\n"
                          "# TYPE ecoinfer_router_node_up gauge\n");
   for (size_t i = 0; i < g->n_nodes; i++)

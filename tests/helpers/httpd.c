@@ -38,6 +38,7 @@ struct eco_test_httpd {
   size_t n_routes;
   eco_test_request *log;
   size_t n_log;
+  size_t n_cut;             /* answers abandoned because the client left (guarded by mu) */
   struct pending *inflight; /* responses not yet sent (freed at stop) */
 };
 
@@ -114,6 +115,16 @@ static void pending_step(evutil_socket_t fd, short ev, void *arg) {
   (void)ev;
   pending *p = arg;
   struct evhttp_request *req = p->req;
+  if (!evhttp_request_get_connection(req)) {
+    /* The client left before the answer was complete: libevent detached
+     * the request and left it to us. */
+    pthread_mutex_lock(&p->h->mu);
+    p->h->n_cut++;
+    pthread_mutex_unlock(&p->h->mu);
+    evhttp_request_free(req);
+    pending_free(p);
+    return;
+  }
   if (p->resp.status == 0) {
     /* Drop the connection without an answer. */
     struct evhttp_connection *c = evhttp_request_get_connection(req);
@@ -389,6 +400,13 @@ size_t eco_test_httpd_count(eco_test_httpd *h, const char *path) {
   size_t n = 0;
   for (size_t i = 0; i < h->n_log; i++)
     if (!path || strcmp(h->log[i].path, path) == 0) n++;
+  pthread_mutex_unlock(&h->mu);
+  return n;
+}
+
+size_t eco_test_httpd_cut_short(eco_test_httpd *h) {
+  pthread_mutex_lock(&h->mu);
+  const size_t n = h->n_cut;
   pthread_mutex_unlock(&h->mu);
   return n;
 }

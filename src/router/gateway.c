@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <errno.h>
 #include <sys/socket.h>
 
 #define MOD        "router"
@@ -162,7 +163,8 @@ struct preq {
   struct evbuffer *ubody; /* non-stream body or error body */
   struct evbuffer *sse;   /* partial stream events */
   bool reply_started, output_sent, saw_usage;
-  bool abandoned; /* the client left: the upstream connection was shut down */
+  bool abandoned;       /* the client left: the upstream connection was shut down */
+  struct event *cwatch; /* EOF watch on the client socket until the answer starts */
   uint32_t stream_tokens;
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
@@ -761,7 +763,13 @@ static void send_error(gw *g, struct evhttp_request *req, int code, const char *
 
 /* ---- proxied request lifecycle -------------------------------------------- */
 
+static void cwatch_stop(preq *r) {
+  if (r->cwatch) event_free(r->cwatch);
+  r->cwatch = NULL;
+}
+
 static void preq_free(preq *r) {
+  cwatch_stop(r);
   if (r->ubody) evbuffer_free(r->ubody);
   if (r->sse) evbuffer_free(r->sse);
   json_decref(r->body);
@@ -775,6 +783,7 @@ static void on_client_close(struct evhttp_connection *c, void *arg);
 
 /* Detaches from the client request (called right before the final send). */
 static void client_detach(preq *r) {
+  cwatch_stop(r);
   if (r->cconn) evhttp_connection_set_closecb(r->cconn, NULL, NULL);
   r->cconn = NULL;
   r->creq = NULL;
@@ -1036,6 +1045,7 @@ static void start_client_stream(preq *r) {
   evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "text/event-stream");
   evhttp_add_header(h, "Cache-Control", "no-cache");
   add_router_headers(r, h);
+  cwatch_stop(r); /* from here on libevent notices a client that leaves (writes fail) */
   evhttp_send_reply_start(r->creq, 200, "OK");
   r->reply_started = true;
   count_code(r->g, 200);
@@ -1458,11 +1468,28 @@ static int choose_and_dispatch(preq *r) {
   return 0;
 }
 
+/* Shuts the upstream socket down when an attempt is in flight: the node
+ * sees its client leave and cancels the generation (an ecoinfer node frees
+ * the batch slot at once), and libevent fails the request through its usual
+ * path, which frees it and calls on_up_done, where the abandoned request is
+ * freed. (evhttp_cancel_request, or freeing the connection, leaked a
+ * libevent request object under ASan with libevent 2.1.12.) */
+static void upstream_abandon(preq *r) {
+  if (!r->ureq || !r->uconn || r->abandoned) return;
+  struct bufferevent *bev = evhttp_connection_get_bufferevent(r->uconn);
+  const evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0) return;
+  r->abandoned = true;
+  r->g->upstream_cancelled++;
+  shutdown(fd, SHUT_RDWR);
+}
+
 static void on_client_close(struct evhttp_connection *c, void *arg) {
   (void)c;
   preq *r = arg;
   gw *g = r->g;
   g->client_gone++;
+  cwatch_stop(r); /* its socket is about to be closed */
   /* A client that left before its answer: libevent detaches the request
    * from the connection and leaves it to us (evhttp_connection_incoming_fail
    * on EOF); a request still attached is freed by libevent after this
@@ -1476,22 +1503,44 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
     preq_free(r);
     return;
   }
-  /* With an upstream attempt in flight, stop the node's work: shut the
-   * upstream socket down, so the node sees its client leave and cancels the
-   * generation (an ecoinfer node frees the batch slot at once), and
-   * libevent fails the request through its usual path, which frees it and
-   * calls on_up_done, where the abandoned request is freed. (Cancelling it
-   * with evhttp_cancel_request, or freeing the connection, leaked a libevent
-   * request object under ASan with libevent 2.1.12.) */
-  if (r->ureq && r->uconn) {
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->uconn);
-    const evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd >= 0) {
-      r->abandoned = true;
-      g->upstream_cancelled++;
-      shutdown(fd, SHUT_RDWR);
-    }
+  /* with an upstream attempt in flight, stop the node's work */
+  upstream_abandon(r);
+}
+
+/* A client that leaves while its answer is generated is not reported by
+ * libevent 2.1 until the router writes to it. Until the answer starts, the
+ * client socket is watched for end of file; on EOF the router answers (to
+ * nobody: libevent then frees the request) and cuts the upstream request. */
+static void on_client_readable(evutil_socket_t fd, short ev, void *arg) {
+  (void)ev;
+  preq *r = arg;
+  char c;
+  const ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  cwatch_stop(r);
+  if (n > 0 || !r->creq) return; /* a pipelined request: stop watching, nothing lost */
+  gw *g = r->g;
+  g->client_gone++;
+  struct evhttp_request *creq = r->creq;
+  client_detach(r);
+  evhttp_send_error(creq, 499, "client closed request");
+  if (r->in_batch) {
+    batch_remove(r);
+    target_release(r);
+    preq_free(r);
+    return;
   }
+  /* upstream in flight: cut it (on_up_done frees r); otherwise the request
+   * runs its course and is freed when its answer finds no client */
+  upstream_abandon(r);
+}
+
+static void cwatch_start(preq *r) {
+  struct bufferevent *bev = r->cconn ? evhttp_connection_get_bufferevent(r->cconn) : NULL;
+  const evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+  if (fd < 0) return;
+  r->cwatch = event_new(r->g->base, fd, EV_READ | EV_PERSIST, on_client_readable, r);
+  if (r->cwatch && event_add(r->cwatch, NULL) != 0) cwatch_stop(r);
 }
 
 static const char *method_of(struct evhttp_request *req) {
@@ -1586,6 +1635,7 @@ static void handle_proxy(gw *g, struct evhttp_request *req, const char *path, bo
   r->creq = req;
   r->cconn = evhttp_request_get_connection(req);
   evhttp_connection_set_closecb(r->cconn, on_client_close, r);
+  cwatch_start(r);
   if (choose_and_dispatch(r) != 0) {
     client_detach(r);
     g->no_node++;

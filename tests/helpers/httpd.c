@@ -6,6 +6,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ typedef struct pending {
   eco_test_httpd *h;
   struct evhttp_request *req;
   struct event *timer;
+  struct event *watch; /* EOF on the client socket while the answer is pending */
   eco_test_response resp;
   char *body, *ctype, *headers;
   char **chunks;
@@ -101,6 +103,7 @@ static void pending_free(pending *p) {
     p->h->inflight = p->next_p;
   if (p->next_p) p->next_p->prev = p->prev;
   if (p->timer) event_free(p->timer);
+  if (p->watch) event_free(p->watch);
   free(p->body);
   free(p->ctype);
   free(p->headers);
@@ -108,6 +111,30 @@ static void pending_free(pending *p) {
     free(p->chunks[i]);
   free(p->chunks);
   free(p);
+}
+
+/* The client closed its end before the answer was complete (as a node
+ * server notices, to stop generating): count it and finish the request
+ * toward nobody, which frees it in libevent. */
+static void pending_watch(evutil_socket_t fd, short ev, void *arg) {
+  (void)ev;
+  pending *p = arg;
+  char c;
+  const ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  event_free(p->watch);
+  p->watch = NULL;
+  if (n > 0) return; /* a pipelined request, not a departure */
+  pthread_mutex_lock(&p->h->mu);
+  p->h->n_cut++;
+  pthread_mutex_unlock(&p->h->mu);
+  if (!evhttp_request_get_connection(p->req))
+    evhttp_request_free(p->req); /* detached by libevent already */
+  else if (p->started)
+    evhttp_send_reply_end(p->req);
+  else
+    evhttp_send_error(p->req, 499, "client closed request");
+  pending_free(p);
 }
 
 static void pending_step(evutil_socket_t fd, short ev, void *arg) {
@@ -266,6 +293,15 @@ static void on_request(struct evhttp_request *req, void *arg) {
   if (h->inflight) h->inflight->prev = p;
   h->inflight = p;
   p->timer = evtimer_new(h->base, pending_step, p);
+  struct bufferevent *cbev = evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+  const evutil_socket_t cfd = cbev ? bufferevent_getfd(cbev) : -1;
+  if (cfd >= 0) {
+    p->watch = event_new(h->base, cfd, EV_CLOSED | EV_PERSIST, pending_watch, p);
+    if (p->watch && event_add(p->watch, NULL) != 0) {
+      event_free(p->watch);
+      p->watch = NULL;
+    }
+  }
   struct timeval tv = {p->resp.delay_ms / 1000, (p->resp.delay_ms % 1000) * 1000};
   evtimer_add(p->timer, &tv);
 }

@@ -1385,7 +1385,8 @@ static int http_give_up(const char *url, const char *body, long ms) {
   return rc == CURLE_OPERATION_TIMEDOUT ? 0 : -1;
 }
 
-static int inflight_of(const rt *t, const char *id) {
+/* An integer field of node `id` in /admin/nodes, or -1. */
+static int admin_node_int(const rt *t, const char *id, const char *field) {
   char url[128];
   snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
   resp r;
@@ -1395,14 +1396,17 @@ static int inflight_of(const rt *t, const char *id) {
     size_t i;
     json_t *n;
     json_array_foreach(json_object_get(j, "nodes"), i, n) {
-      if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0)
-        v = (int)json_integer_value(json_object_get(n, "inflight"));
+      const json_t *x = json_object_get(n, field);
+      if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0 && json_is_integer(x))
+        v = (int)json_integer_value(x);
     }
     json_decref(j);
   }
   resp_free(&r);
   return v;
 }
+
+static int inflight_of(const rt *t, const char *id) { return admin_node_int(t, id, "inflight"); }
 
 static void test_client_disconnect(void **state) {
   (void)state;
@@ -1515,22 +1519,6 @@ static void test_node_profile_from_v1_node(void **state) {
 /* A /v1/node report taken while our request ran must not outlive it: after
  * the request finishes, the node's view is idle again before the next poll
  * (docs/router.md: the stale-report discount). */
-static int admin_node_active(const rt *t) {
-  char url[128];
-  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
-  resp r;
-  int active = -1;
-  if (http(NULL, url, NULL, NULL, &r) == 0) {
-    json_t *j = json_loads(r.body, 0, NULL);
-    const json_t *v =
-        json_object_get(json_array_get(json_object_get(j, "nodes"), 0), "active_batch");
-    if (json_is_integer(v)) active = (int)json_integer_value(v);
-    json_decref(j);
-  }
-  resp_free(&r);
-  return active;
-}
-
 static void test_stale_load_report(void **state) {
   (void)state;
   backend b[1];
@@ -1550,7 +1538,7 @@ static void test_stale_load_report(void **state) {
   /* the first poll: the node says one request is running */
   int active = -1;
   for (int i = 0; i < 500 && active != 1; i++) {
-    active = admin_node_active(&t);
+    active = admin_node_int(&t, "N", "active_batch");
     if (active != 1) usleep(10000);
   }
   assert_int_equal(active, 1);
@@ -1560,7 +1548,7 @@ static void test_stale_load_report(void **state) {
   chat(&t, NULL, NULL, &r);
   assert_int_equal(r.code, 200);
   resp_free(&r);
-  active = admin_node_active(&t);
+  active = admin_node_int(&t, "N", "active_batch");
   if (eco_test_httpd_count(b[0].h, "/v1/node") == polls) /* no new poll in between */
     assert_int_equal(active, 0);
   rt_stop(&t);

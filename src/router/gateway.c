@@ -1484,6 +1484,20 @@ static void upstream_abandon(preq *r) {
   shutdown(fd, SHUT_RDWR);
 }
 
+/* The client of r is gone (r->creq already NULL): a request waiting in a
+ * batch window is dropped now; with an upstream attempt in flight the
+ * node's work is cut (on_up_done frees r); otherwise the request runs its
+ * course and is freed when its answer finds no client. */
+static void client_gone_cleanup(preq *r) {
+  if (r->in_batch) {
+    batch_remove(r);
+    target_release(r);
+    preq_free(r);
+    return;
+  }
+  upstream_abandon(r);
+}
+
 static void on_client_close(struct evhttp_connection *c, void *arg) {
   (void)c;
   preq *r = arg;
@@ -1497,14 +1511,7 @@ static void on_client_close(struct evhttp_connection *c, void *arg) {
   if (r->creq && !evhttp_request_get_connection(r->creq)) evhttp_request_free(r->creq);
   r->creq = NULL;
   r->cconn = NULL;
-  if (r->in_batch) {
-    batch_remove(r);
-    target_release(r);
-    preq_free(r);
-    return;
-  }
-  /* with an upstream attempt in flight, stop the node's work */
-  upstream_abandon(r);
+  client_gone_cleanup(r);
 }
 
 /* A client that leaves while its answer is generated is not reported by
@@ -1524,15 +1531,7 @@ static void on_client_readable(evutil_socket_t fd, short ev, void *arg) {
   struct evhttp_request *creq = r->creq;
   client_detach(r);
   evhttp_send_error(creq, 499, "client closed request");
-  if (r->in_batch) {
-    batch_remove(r);
-    target_release(r);
-    preq_free(r);
-    return;
-  }
-  /* upstream in flight: cut it (on_up_done frees r); otherwise the request
-   * runs its course and is freed when its answer finds no client */
-  upstream_abandon(r);
+  client_gone_cleanup(r);
 }
 
 static void cwatch_start(preq *r) {

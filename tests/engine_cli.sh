@@ -26,6 +26,11 @@ b="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once" -n 20 --seed 7 --temp 1 |
 # context limit is a clear error
 if "$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" --ctx 3 -n 4 2>"$work/err"; then fail "ctx limit accepted"; fi
 grep -q "context length exceeded" "$work/err" || fail "ctx message: $(cat "$work/err")"
+# an F16 KV cache tells the same story (the references' margins are wide here)
+out3="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" -n 64 --temp 0 -t 1 --kv-type f16)" || fail "run f16 kv"
+[ "$(echo "$out" | head -2)" = "$(echo "$out3" | head -2)" ] || fail "f16 KV story differs: $out3"
+if "$bin" run -m "$m/stories260K-f32.gguf" -p x -n 1 --kv-type q8 2>"$work/err"; then fail "bad kv type accepted"; fi
+grep -q "kv-type must be f32 or f16" "$work/err" || fail "kv-type message: $(cat "$work/err")"
 # chat template (SmolLM2)
 "$bin" run -m "$m/test-smollm2-2layer-q8_0.gguf" --chat -p "hi" -n 4 -t 1 >/dev/null || fail "chat"
 # unsupported architecture is refused clearly

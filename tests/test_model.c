@@ -411,6 +411,51 @@ static void test_repack_fallback(void **state) {
   assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* An F16 KV cache: half the bytes, and logits close to the F32 cache's
+ * (the cached keys and values are rounded to F16, as llama.cpp's default
+ * cache does), over a prompt long enough for several attention blocks. */
+static void test_kv_f16(void **state) {
+  (void)state;
+  ref r;
+  if (!open_ref("test-llama-tok512-f32.gguf", &r, 2)) skip();
+  eco_error err = {0};
+  assert_int_equal(eco_kv_bytes_type(r.m, 64, ECO_GGML_F16) * 2, eco_kv_bytes(r.m, 64));
+  eco_kv *bad;
+  assert_int_equal(eco_kv_new_type(r.m, 64, ECO_GGML_Q8_0, &bad, &err), ECO_EINVAL);
+  eco_ggml_type t;
+  assert_int_equal(eco_kv_type_parse("F16", &t), 0);
+  assert_int_equal(t, ECO_GGML_F16);
+  assert_int_equal(eco_kv_type_parse("f32", &t), 0);
+  assert_int_equal(t, ECO_GGML_F32);
+  assert_int_equal(eco_kv_type_parse("q8_0", &t), ECO_EINVAL);
+  const int V = r.m->hp.n_vocab;
+  float *la = malloc((size_t)V * 4), *lb = malloc((size_t)V * 4);
+  int32_t toks[40];
+  for (int i = 0; i < 40; i++)
+    toks[i] = (int32_t)((i * 37 + 5) % V);
+  eco_kv *k32, *k16;
+  assert_int_equal(eco_kv_new(r.m, 64, &k32, &err), 0);
+  assert_int_equal(eco_kv_new_type(r.m, 64, ECO_GGML_F16, &k16, &err), 0);
+  assert_int_equal(k16->type, ECO_GGML_F16);
+  assert_int_equal(eco_forward_seq(r.c, k32, toks, 40, la, &err), 0);
+  assert_int_equal(eco_forward_seq(r.c, k16, toks, 40, lb, &err), 0);
+  /* then one decode step each */
+  assert_int_equal(eco_forward_seq(r.c, k32, toks, 1, la, &err), 0);
+  assert_int_equal(eco_forward_seq(r.c, k16, toks, 1, lb, &err), 0);
+  double md = 0, mx = 0;
+  for (int i = 0; i < V; i++) {
+    md = fmax(md, fabs(la[i] - lb[i]));
+    mx = fmax(mx, fabs(la[i]));
+  }
+  if (md > 1e-2 * mx) fail_msg("F16 KV logits differ from F32 KV by %g (max |logit| %g)", md, mx);
+  assert_true(md > 0); /* the cache really is F16 */
+  eco_kv_free(k32);
+  eco_kv_free(k16);
+  free(la);
+  free(lb);
+  close_ref(&r);
+}
+
 static void test_repack(void **state) {
   (void)state;
   check_repack("test-llama-tok512-q8_0.gguf");
@@ -461,6 +506,7 @@ int main(void) {
       cmocka_unit_test(test_batch_and_context),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_repack),
+      cmocka_unit_test(test_kv_f16),
       cmocka_unit_test(test_repack_fallback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@ static const eco_opt opts[] = {
     {"repeats", 0, "N", NULL, "rounds per batch size, averaged (default 1)"},
     {"csv", 0, "FILE", NULL, "write the results as CSV"},
     {"svg", 0, "FILE", NULL, "write a plot of throughput and cost per token"},
+    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f32 (default) or f16"},
 };
 
 static const eco_cmd_spec spec = {
@@ -76,6 +77,12 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
       threads < 0)
     return ECO_EXIT_USAGE;
   if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+  eco_ggml_type kv_type = ECO_GGML_F32;
+  const char *kvt = eco_cli_get(cli, "kv-type");
+  if (kvt && eco_kv_type_parse(kvt, &kv_type)) {
+    eco_cli_error(cli, "bench batch", "--kv-type must be f32 or f16, not '%s'", kvt);
+    return ECO_EXIT_USAGE;
+  }
 
   int exit_code = ECO_EXIT_RUNTIME;
   eco_error err = {0};
@@ -96,6 +103,7 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }
+  eco_engine_model_set_kv_type(em, kv_type); /* parsed above: cannot fail */
   eco_engine_model_ops ops;
   uint32_t n_ctx = (uint32_t)(prompt + gen);
   eco_engine_model_ops_fill(em, n_ctx, &ops);

@@ -24,6 +24,7 @@ static const eco_opt opts[] = {
     {"n-predict", 'n', "N", NULL, "tokens to generate (default 128)"},
     {"threads", 't', "N", NULL, "threads (default: physical cores)"},
     {"ctx", 'c', "N", NULL, "context length (default: the model's, at most 4096)"},
+    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f32 (default) or f16 (half the memory)"},
     {"seed", 's', "S", NULL, "sampling seed (default 0)"},
     {"temp", 0, "T", NULL, "temperature; 0 = greedy (default 0.8)"},
     {"top-k", 0, "K", NULL, "top-k, 0 = off (default 40)"},
@@ -114,6 +115,12 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "run", "invalid numeric option");
     return ECO_EXIT_USAGE;
   }
+  eco_ggml_type kv_type = ECO_GGML_F32;
+  const char *kvt = eco_cli_get(cli, "kv-type");
+  if (kvt && eco_kv_type_parse(kvt, &kv_type)) {
+    eco_cli_error(cli, "run", "--kv-type must be f32 or f16, not '%s'", kvt);
+    return ECO_EXIT_USAGE;
+  }
   const char *stops[16];
   size_t n_stops = 0;
   for (size_t i = 0; i < cli->n_values && n_stops < 16; i++)
@@ -188,7 +195,8 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
                        n_ids, n_ctx);
     goto fail;
   }
-  if ((rc = eco_ctx_new(m, (int)threads, 64, &ctx, &err)) || (rc = eco_kv_new(m, n_ctx, &kv, &err)))
+  if ((rc = eco_ctx_new(m, (int)threads, 64, &ctx, &err)) ||
+      (rc = eco_kv_new_type(m, n_ctx, kv_type, &kv, &err)))
     goto fail;
   eco_sampler_params sp = {.temperature = (float)temp,
                            .top_k = (int)top_k,

@@ -5,6 +5,7 @@
  * `--fake-backend` serves the deterministic fake backend
  * (src/server/backend_fake.h) for demos and tests. */
 #include "cli/cli.h"
+#include "engine/model.h"
 #include "server/backend_engine.h"
 #include "server/backend_fake.h"
 #include "server/server.h"
@@ -23,6 +24,8 @@ static const eco_opt opts[] = {
      "admin port for /metrics and /admin/drain (default port+1; -1 = on the public port)"},
     {"api-key", 0, "KEY", "server.api_key", "require 'Authorization: Bearer KEY' on /v1/"},
     {"model-name", 0, "NAME", "server.model_name", "model id clients use (alias)"},
+    {"kv-type", 0, "TYPE", "server.kv_type",
+     "KV cache element type: f32 (default) or f16 (half the memory per sequence)"},
     {"drain-timeout", 0, "DUR", "server.drain_timeout", "SIGTERM drain timeout (default 30s)"},
     {"fake-backend", 0, NULL, "server.fake_backend", "serve the scripted fake backend (demo)"},
     {"fake-rate", 0, "TOK/S", "server.fake.tokens_per_s",
@@ -45,7 +48,8 @@ static const eco_cmd_spec spec = {
         "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
         "engine: server.threads, server.context_length, server.max_batch (4),\n"
         "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
-        "server.prefill_chunk (128); server.fake.* for --fake-backend; energy.cpu_watts,\n"
+        "server.kv_type (f32|f16), server.prefill_chunk (128); server.fake.* for\n"
+        "--fake-backend; energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
         "ledger.path (every receipt is appended), directive.* (levels, route caps, level,\n"
         "completion_level, enabled; see docs/directives.md). See docs/server.md,\n"
@@ -97,6 +101,16 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     return ECO_EXIT_USAGE;
   }
   int64_t threads, n_ctx, e_batch, e_queue, kv_budget, chunk;
+  const char *kv_type = "f32";
+  if (eco_cfg_str(c, NULL, "server.kv_type", "f32", &kv_type, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  eco_ggml_type kv_t;
+  if (eco_kv_type_parse(kv_type, &kv_t)) {
+    eco_cli_error(cli, "serve", "server.kv_type must be f32 or f16, not '%s'", kv_type);
+    return ECO_EXIT_USAGE;
+  }
   if (eco_cfg_int(c, NULL, "server.threads", 0, &threads, &err) ||
       eco_cfg_int(c, NULL, "server.context_length", 0, &n_ctx, &err) ||
       eco_cfg_int(c, NULL, "server.max_batch", 4, &e_batch, &err) ||
@@ -197,6 +211,7 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
                                  .max_queue = (uint32_t)e_queue,
                                  .kv_budget_bytes = (uint64_t)kv_budget,
                                  .prefill_chunk = (uint32_t)chunk,
+                                 .kv_type = kv_type,
                                  .log = &cli->log};
     if (eco_backend_engine_new(&bc, &be, &err)) {
       eco_cli_error(cli, "serve", "%s", eco_error_text(&err));

@@ -10,10 +10,11 @@ struct eco_engine_model {
   eco_ctx *ctx;
   uint32_t max_slots;
   uint32_t max_tokens;
-  eco_kv **kv;     /* [max_slots], NULL when free */
-  int32_t *pos;    /* [max_tokens] scratch */
-  eco_kv **tok_kv; /* [max_tokens] scratch */
-  uint8_t *want;   /* [max_tokens] scratch */
+  eco_kv **kv;           /* [max_slots], NULL when free */
+  int32_t *pos;          /* [max_tokens] scratch */
+  eco_kv **tok_kv;       /* [max_tokens] scratch */
+  uint8_t *want;         /* [max_tokens] scratch */
+  eco_ggml_type kv_type; /* element type of the KV caches (F32 unless set) */
 };
 
 int eco_engine_model_new(const eco_model *m, int n_threads, uint32_t max_slots, uint32_t max_tokens,
@@ -57,7 +58,7 @@ static int kv_reserve(void *model, int32_t slot, uint32_t n_positions) {
   if (slot < 0 || (uint32_t)slot >= em->max_slots) return ECO_EINVAL;
   eco_kv_free(em->kv[slot]);
   em->kv[slot] = NULL;
-  return eco_kv_new(em->m, (int)n_positions, &em->kv[slot], NULL);
+  return eco_kv_new_type(em->m, (int)n_positions, em->kv_type, &em->kv[slot], NULL);
 }
 
 static void kv_release(void *model, int32_t slot) {
@@ -114,12 +115,18 @@ static void sampler_free(void *model, void *sampler) {
   eco_sampler_free(sampler);
 }
 
+int eco_engine_model_set_kv_type(eco_engine_model *em, eco_ggml_type type) {
+  if (type != ECO_GGML_F32 && type != ECO_GGML_F16) return ECO_EINVAL;
+  em->kv_type = type;
+  return 0;
+}
+
 void eco_engine_model_ops_fill(const eco_engine_model *em, uint32_t n_ctx,
                                eco_engine_model_ops *ops) {
   memset(ops, 0, sizeof *ops);
   ops->n_vocab = (uint32_t)em->m->hp.n_vocab;
   ops->n_ctx = n_ctx ? n_ctx : (uint32_t)em->m->hp.n_ctx_train;
-  ops->kv_bytes_per_token = eco_kv_bytes(em->m, 1);
+  ops->kv_bytes_per_token = eco_kv_bytes_type(em->m, 1, em->kv_type);
   ops->kv_reserve = kv_reserve;
   ops->kv_release = kv_release;
   ops->forward = forward;

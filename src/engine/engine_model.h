@@ -16,6 +16,12 @@ typedef struct eco_engine_model eco_engine_model;
 int eco_engine_model_new(const eco_model *m, int n_threads, uint32_t max_slots, uint32_t max_tokens,
                          eco_engine_model **out, eco_error *err);
 void eco_engine_model_free(eco_engine_model *em);
+/* KV cache element type: ECO_GGML_F32 (default) or ECO_GGML_F16, which
+ * halves the bytes per position, so a KV budget admits twice the
+ * sequences. Set it before eco_engine_model_ops_fill. ECO_EINVAL for other
+ * types. */
+int eco_engine_model_set_kv_type(eco_engine_model *em, eco_ggml_type type);
+
 /* Fills ops for this adapter (pass em as the engine's model pointer).
  * n_ctx: context length to serve (<= the model's training context, or
  * the model's if 0). */

@@ -52,6 +52,39 @@ static void attn_accum_ref(int hd, const float *w, int nq, const float *V, size_
   }
 }
 
+static void attn_scores_f16_ref(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
+                                int n_pos, float scale, float *out) {
+  for (int s = 0; s < n_pos; s++) {
+    const uint16_t *kr = K + (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float *qj = q + (size_t)j * (size_t)hd;
+      float d = 0;
+      for (int i = 0; i < hd; i++)
+        d += qj[i] * eco_fp16_to_fp32(kr[i]);
+      out[(size_t)j * (size_t)n_pos + (size_t)s] = d * scale;
+    }
+  }
+}
+
+static void attn_accum_f16_ref(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
+                               int n_pos, float *o) {
+  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
+  for (int s = 0; s < n_pos; s++) {
+    const uint16_t *vr = V + (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float wj = w[(size_t)j * (size_t)n_pos + (size_t)s];
+      float *oj = o + (size_t)j * (size_t)hd;
+      for (int i = 0; i < hd; i++)
+        oj[i] += wj * eco_fp16_to_fp32(vr[i]);
+    }
+  }
+}
+
+static void to_f16_ref(int n, const float *x, uint16_t *y) {
+  for (int i = 0; i < n; i++)
+    y[i] = eco_fp32_to_fp16(x[i]);
+}
+
 static void silu_mul_ref(int n, float *g, const float *u) {
   for (int i = 0; i < n; i++)
     g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
@@ -92,6 +125,9 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
   k->attn_scores = attn_scores_ref;
   k->attn_accum = attn_accum_ref;
+  k->attn_scores_f16 = attn_scores_f16_ref;
+  k->attn_accum_f16 = attn_accum_f16_ref;
+  k->to_f16 = to_f16_ref;
   k->silu_mul = silu_mul_ref;
   k->softmax = softmax_ref;
   k->sumsq = sumsq_ref;

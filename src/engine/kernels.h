@@ -47,6 +47,14 @@ typedef void (*eco_attn_scores_fn)(int hd, const float *q, int nq, const float *
                                    int n_pos, float scale, float *out);
 typedef void (*eco_attn_accum_fn)(int hd, const float *w, int nq, const float *V, size_t kv_stride,
                                   int n_pos, float *o);
+/* The same over an F16 cache (K, V as IEEE half, kv_stride in elements),
+ * and the conversion that fills it: y[i] = fp16(x[i]), round to nearest
+ * even (eco_fp32_to_fp16). */
+typedef void (*eco_attn_scores_f16_fn)(int hd, const float *q, int nq, const uint16_t *K,
+                                       size_t kv_stride, int n_pos, float scale, float *out);
+typedef void (*eco_attn_accum_f16_fn)(int hd, const float *w, int nq, const uint16_t *V,
+                                      size_t kv_stride, int n_pos, float *o);
+typedef void (*eco_to_f16_fn)(int n, const float *x, uint16_t *y);
 
 /* Element-wise helpers of the forward pass:
  *   silu_mul:  g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]
@@ -61,17 +69,20 @@ typedef double (*eco_sumsq_fn)(int n, const float *x);
 typedef void (*eco_quant_act_fn)(const float *x, void *dst, int n);
 
 typedef struct eco_kernels {
-  eco_simd_level level;           /* variant actually selected */
-  eco_dot_fn dot[ECO_N_TYPES];    /* by weight type; NULL if unsupported */
-  eco_dot4_fn dot4[ECO_N_TYPES];  /* optional 4-row single-vector kernels */
-  eco_pdot_fn pdot[ECO_N_TYPES];  /* packed-layout kernels; NULL where this variant has none
-                                     (the model then keeps the plain layout) */
-  eco_attn_scores_fn attn_scores; /* always set */
-  eco_attn_accum_fn attn_accum;   /* always set */
-  eco_silu_mul_fn silu_mul;       /* always set */
-  eco_softmax_fn softmax;         /* always set */
-  eco_sumsq_fn sumsq;             /* always set */
-  eco_quant_act_fn quant_act;     /* always set */
+  eco_simd_level level;                   /* variant actually selected */
+  eco_dot_fn dot[ECO_N_TYPES];            /* by weight type; NULL if unsupported */
+  eco_dot4_fn dot4[ECO_N_TYPES];          /* optional 4-row single-vector kernels */
+  eco_pdot_fn pdot[ECO_N_TYPES];          /* packed-layout kernels; NULL where this variant has none
+                                             (the model then keeps the plain layout) */
+  eco_attn_scores_fn attn_scores;         /* always set */
+  eco_attn_accum_fn attn_accum;           /* always set */
+  eco_attn_scores_f16_fn attn_scores_f16; /* always set */
+  eco_attn_accum_f16_fn attn_accum_f16;   /* always set */
+  eco_to_f16_fn to_f16;                   /* always set */
+  eco_silu_mul_fn silu_mul;               /* always set */
+  eco_softmax_fn softmax;                 /* always set */
+  eco_sumsq_fn sumsq;                     /* always set */
+  eco_quant_act_fn quant_act;             /* always set */
 } eco_kernels;
 
 /* Fills k with the best kernels for `level` (capped to what was compiled

@@ -511,16 +511,28 @@ INLINE __m256 hsum8_ps(const __m256 *v) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
-                        float scale, float *out) {
+/* Attention over an F32 or F16 cache: one body, the element type a
+ * compile-time constant (F16 = 1: IEEE half, widened with F16C on load). */
+INLINE __m256 kv_load8(const void *base, size_t idx, const int F16) {
+  if (F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)base + idx)));
+  return _mm256_loadu_ps((const float *)base + idx);
+}
+
+INLINE float kv_at(const void *base, size_t idx, const int F16) {
+  return F16 ? h2f(((const uint16_t *)base)[idx]) : ((const float *)base)[idx];
+}
+
+INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv_stride, int n_pos,
+                        float scale, float *out, const int F16) {
+  const size_t es = F16 ? 2 : 4; /* bytes per element */
   int s0 = 0;
   if (hd % 8 == 0) /* 8 positions at a time, reduced together */
     for (; s0 + 8 <= n_pos; s0 += 8) {
       /* the cache rows two blocks ahead: one head's positions are contiguous
        * in the KV cache, and these reads would otherwise wait on DRAM */
       if (kv_stride == (size_t)hd)
-        for (int l = 0; l < 8 * hd; l += 16)
-          _mm_prefetch((const char *)(K + (size_t)(s0 + 16) * kv_stride + l), _MM_HINT_T0);
+        for (size_t l = 0; l < 8 * (size_t)hd * es; l += 64)
+          _mm_prefetch((const char *)K + (size_t)(s0 + 16) * kv_stride * es + l, _MM_HINT_T0);
       for (int j = 0; j < nq; j++) {
         const float *qj = q + (size_t)j * hd;
         __m256 acc[8];
@@ -529,8 +541,8 @@ static void attn_scores(int hd, const float *q, int nq, const float *K, size_t k
         for (int i = 0; i < hd; i += 8) {
           const __m256 qv = _mm256_loadu_ps(qj + i);
           for (int p = 0; p < 8; p++)
-            acc[p] =
-                _mm256_fmadd_ps(qv, _mm256_loadu_ps(K + (size_t)(s0 + p) * kv_stride + i), acc[p]);
+            acc[p] = _mm256_fmadd_ps(qv, kv_load8(K, (size_t)(s0 + p) * kv_stride + (size_t)i, F16),
+                                     acc[p]);
         }
         _mm256_storeu_ps(out + (size_t)j * n_pos + s0,
                          _mm256_mul_ps(hsum8_ps(acc), _mm256_set1_ps(scale)));
@@ -538,14 +550,15 @@ static void attn_scores(int hd, const float *q, int nq, const float *K, size_t k
     }
   for (int s = s0; s < n_pos; s++) /* the rest, one dot at a time */
     for (int j = 0; j < nq; j++) {
-      const float *qj = q + (size_t)j * hd, *kr = K + (size_t)s * kv_stride;
+      const float *qj = q + (size_t)j * hd;
+      const size_t row = (size_t)s * kv_stride;
       int i = 0;
       __m256 a = _mm256_setzero_ps();
       for (; i + 8 <= hd; i += 8)
-        a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), _mm256_loadu_ps(kr + i), a);
+        a = _mm256_fmadd_ps(_mm256_loadu_ps(qj + i), kv_load8(K, row + (size_t)i, F16), a);
       float d = hsum_ps(a);
       for (; i < hd; i++)
-        d += qj[i] * kr[i];
+        d += qj[i] * kv_at(K, row + (size_t)i, F16);
       out[(size_t)j * n_pos + s] = d * scale;
     }
 }
@@ -553,20 +566,22 @@ static void attn_scores(int hd, const float *q, int nq, const float *K, size_t k
 /* o[h][c0..c0+8*NV) for heads h0..h0+NH over all positions: NH*NV
  * accumulators stay in registers while the V rows stream past. */
 INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, const int NV,
-                        const float *V, size_t kv_stride, int n_pos, float *o) {
+                        const void *V, size_t kv_stride, int n_pos, float *o, const int F16) {
+  const size_t es = F16 ? 2 : 4;
   __m256 acc[2][4];
   for (int j = 0; j < NH; j++)
     for (int v = 0; v < NV; v++)
       acc[j][v] = _mm256_setzero_ps();
   for (int s = 0; s < n_pos; s++) {
-    const float *vr = V + (size_t)s * kv_stride + c0;
-    _mm_prefetch((const char *)(vr + 16 * kv_stride), _MM_HINT_T0);
-    if (NV > 2) _mm_prefetch((const char *)(vr + 16 * kv_stride + 16), _MM_HINT_T0);
+    const size_t row = (size_t)s * kv_stride + (size_t)c0;
+    _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es, _MM_HINT_T0);
+    if (NV > 2 && !F16)
+      _mm_prefetch((const char *)V + (row + 16 * kv_stride + 16) * es, _MM_HINT_T0);
     __m256 bw[2];
     for (int j = 0; j < NH; j++)
       bw[j] = _mm256_broadcast_ss(w + (size_t)(h0 + j) * n_pos + s);
     for (int v = 0; v < NV; v++) {
-      const __m256 x = _mm256_loadu_ps(vr + 8 * v);
+      const __m256 x = kv_load8(V, row + 8 * (size_t)v, F16);
       for (int j = 0; j < NH; j++)
         acc[j][v] = _mm256_fmadd_ps(bw[j], x, acc[j][v]);
     }
@@ -576,14 +591,15 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
       _mm256_storeu_ps(o + (size_t)(h0 + j) * hd + c0 + 8 * v, acc[j][v]);
 }
 
-static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
-                       float *o) {
+INLINE void accum_impl(int hd, const float *w, int nq, const void *V, size_t kv_stride, int n_pos,
+                       float *o, const int F16) {
   if (hd % 8) {
     memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
     for (int s = 0; s < n_pos; s++)
       for (int j = 0; j < nq; j++)
         for (int i = 0; i < hd; i++)
-          o[(size_t)j * hd + i] += w[(size_t)j * n_pos + s] * V[(size_t)s * kv_stride + i];
+          o[(size_t)j * hd + i] +=
+              w[(size_t)j * n_pos + s] * kv_at(V, (size_t)s * kv_stride + (size_t)i, F16);
     return;
   }
   /* heads in pairs, columns in blocks of 32 (then 8) */
@@ -591,16 +607,42 @@ static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv
     int c0 = 0;
     if (nq - h0 >= 2) {
       for (; c0 + 32 <= hd; c0 += 32)
-        accum_block(hd, w, h0, 2, c0, 4, V, kv_stride, n_pos, o);
+        accum_block(hd, w, h0, 2, c0, 4, V, kv_stride, n_pos, o, F16);
       for (; c0 < hd; c0 += 8)
-        accum_block(hd, w, h0, 2, c0, 1, V, kv_stride, n_pos, o);
+        accum_block(hd, w, h0, 2, c0, 1, V, kv_stride, n_pos, o, F16);
     } else {
       for (; c0 + 32 <= hd; c0 += 32)
-        accum_block(hd, w, h0, 1, c0, 4, V, kv_stride, n_pos, o);
+        accum_block(hd, w, h0, 1, c0, 4, V, kv_stride, n_pos, o, F16);
       for (; c0 < hd; c0 += 8)
-        accum_block(hd, w, h0, 1, c0, 1, V, kv_stride, n_pos, o);
+        accum_block(hd, w, h0, 1, c0, 1, V, kv_stride, n_pos, o, F16);
     }
   }
+}
+
+static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
+                        float scale, float *out) {
+  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, 0);
+}
+static void attn_scores_f16(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
+                            int n_pos, float scale, float *out) {
+  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, 1);
+}
+static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
+                       float *o) {
+  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, 0);
+}
+static void attn_accum_f16(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
+                           int n_pos, float *o) {
+  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, 1);
+}
+
+static void to_f16(int n, const float *x, uint16_t *y) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128((__m128i *)(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++)
+    y[i] = eco_fp32_to_fp16(x[i]);
 }
 
 /* --- element-wise helpers ---------------------------------------------------------- */
@@ -890,6 +932,9 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->pdot[ECO_GGML_Q6_K] = pdot_q6_k;
   k->attn_scores = attn_scores;
   k->attn_accum = attn_accum;
+  k->attn_scores_f16 = attn_scores_f16;
+  k->attn_accum_f16 = attn_accum_f16;
+  k->to_f16 = to_f16;
   k->silu_mul = silu_mul;
   k->softmax = softmax;
   k->sumsq = sumsq;

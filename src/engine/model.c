@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -524,13 +525,22 @@ void eco_model_free(eco_model *m) {
 /* KV cache                                                                    */
 /* ------------------------------------------------------------------------- */
 
-uint64_t eco_kv_bytes(const eco_model *m, int n_ctx) {
+uint64_t eco_kv_bytes_type(const eco_model *m, int n_ctx, eco_ggml_type type) {
+  const uint64_t es = type == ECO_GGML_F16 ? 2 : 4;
   return 2ull * (uint64_t)m->hp.n_layer * (uint64_t)n_ctx * (uint64_t)m->hp.n_head_kv *
-         (uint64_t)m->hp.head_dim * sizeof(float);
+         (uint64_t)m->hp.head_dim * es;
 }
 
-int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err) {
+uint64_t eco_kv_bytes(const eco_model *m, int n_ctx) {
+  return eco_kv_bytes_type(m, n_ctx, ECO_GGML_F32);
+}
+
+int eco_kv_new_type(const eco_model *m, int n_ctx, eco_ggml_type type, eco_kv **out,
+                    eco_error *err) {
   *out = NULL;
+  if (type != ECO_GGML_F32 && type != ECO_GGML_F16)
+    return eco_error_set(err, ECO_EINVAL, "kv: cache type %s not supported (f32 or f16)",
+                         eco_ggml_type_name(type));
   if (n_ctx <= 0 || n_ctx > (1 << 24))
     return eco_error_set(err, ECO_EINVAL, "kv: context length %d invalid", n_ctx);
   eco_kv *kv = calloc(1, sizeof *kv);
@@ -538,17 +548,34 @@ int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err) {
   kv->n_ctx = n_ctx;
   kv->n_layer = m->hp.n_layer;
   kv->kv_dim = m->hp.n_head_kv * m->hp.head_dim;
-  size_t n = (size_t)kv->n_layer * (size_t)n_ctx * (size_t)kv->kv_dim;
+  kv->type = type;
+  const size_t n = (size_t)kv->n_layer * (size_t)n_ctx * (size_t)kv->kv_dim;
+  const size_t es = type == ECO_GGML_F16 ? 2 : 4;
   /* calloc: pages are committed only as positions are filled */
-  kv->k = calloc(n, sizeof(float));
-  kv->v = calloc(n, sizeof(float));
+  kv->k = calloc(n, es);
+  kv->v = calloc(n, es);
   if (!kv->k || !kv->v) {
     eco_kv_free(kv);
     return eco_error_set(err, ECO_ENOMEM, "kv: cannot allocate %llu bytes for %d positions",
-                         (unsigned long long)eco_kv_bytes(m, n_ctx), n_ctx);
+                         (unsigned long long)eco_kv_bytes_type(m, n_ctx, type), n_ctx);
   }
   *out = kv;
   return 0;
+}
+
+int eco_kv_type_parse(const char *s, eco_ggml_type *out) {
+  if (!s) return ECO_EINVAL;
+  if (strcasecmp(s, "f32") == 0)
+    *out = ECO_GGML_F32;
+  else if (strcasecmp(s, "f16") == 0)
+    *out = ECO_GGML_F16;
+  else
+    return ECO_EINVAL;
+  return 0;
+}
+
+int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err) {
+  return eco_kv_new_type(m, n_ctx, ECO_GGML_F32, out, err);
 }
 
 void eco_kv_free(eco_kv *kv) {
@@ -869,11 +896,18 @@ static void attn_worker(void *arg, int ith, int nth) {
     const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
     const size_t base =
         ((size_t)c->layer * (size_t)h->n_head_kv + (size_t)kh) * (size_t)kv->n_ctx * (size_t)hd;
-    c->kern.attn_scores(hd, q, nq, kv->k + base, (size_t)hd, np, scale, sc);
+    const bool f16 = kv->type == ECO_GGML_F16;
+    if (f16)
+      c->kern.attn_scores_f16(hd, q, nq, (const uint16_t *)kv->k + base, (size_t)hd, np, scale, sc);
+    else
+      c->kern.attn_scores(hd, q, nq, (const float *)kv->k + base, (size_t)hd, np, scale, sc);
     for (int j = 0; j < nq; j++) /* softmax of each head's row */
       c->kern.softmax(np, sc + (size_t)j * np);
     float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
-    c->kern.attn_accum(hd, sc, nq, kv->v + base, (size_t)hd, np, o);
+    if (f16)
+      c->kern.attn_accum_f16(hd, sc, nq, (const uint16_t *)kv->v + base, (size_t)hd, np, o);
+    else
+      c->kern.attn_accum(hd, sc, nq, (const float *)kv->v + base, (size_t)hd, np, o);
   }
 }
 
@@ -922,8 +956,15 @@ static int forward_chunk(eco_ctx *c, int T, const int32_t *tok, const int32_t *p
         const size_t off =
             (((size_t)l * (size_t)h->n_head_kv + (size_t)kh) * (size_t)kv->n_ctx + (size_t)pos[t]) *
             (size_t)hd;
-        memcpy(kv->k + off, c->k + (size_t)t * KVd + (size_t)kh * hd, (size_t)hd * 4);
-        memcpy(kv->v + off, c->v + (size_t)t * KVd + (size_t)kh * hd, (size_t)hd * 4);
+        const float *ks = c->k + (size_t)t * KVd + (size_t)kh * hd;
+        const float *vs = c->v + (size_t)t * KVd + (size_t)kh * hd;
+        if (kv->type == ECO_GGML_F16) {
+          c->kern.to_f16(hd, ks, (uint16_t *)kv->k + off);
+          c->kern.to_f16(hd, vs, (uint16_t *)kv->v + off);
+        } else {
+          memcpy((float *)kv->k + off, ks, (size_t)hd * 4);
+          memcpy((float *)kv->v + off, vs, (size_t)hd * 4);
+        }
       }
     }
     c->layer = l;

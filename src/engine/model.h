@@ -104,19 +104,28 @@ int eco_model_load_opts(const char *path, const eco_model_opts *opts, eco_model 
                         eco_error *err);
 void eco_model_free(eco_model *m);
 
-/* KV cache of one sequence: F32, k and v each [n_layer][n_head_kv][n_ctx][head_dim]
- * (head-major, so attention streams one head's positions contiguously). */
+/* KV cache of one sequence: k and v each [n_layer][n_head_kv][n_ctx][head_dim]
+ * (head-major, so attention streams one head's positions contiguously), F32
+ * (as llama.cpp's references are made) or F16 (half the memory and the
+ * attention traffic; llama.cpp's default). */
 typedef struct eco_kv {
-  int n_ctx;   /* positions it can hold */
-  int n_layer; /* layers */
-  int kv_dim;  /* n_head_kv * head_dim */
-  int n_past;  /* positions filled so far (updated by eco_forward) */
-  float *k, *v;
+  int n_ctx;          /* positions it can hold */
+  int n_layer;        /* layers */
+  int kv_dim;         /* n_head_kv * head_dim */
+  int n_past;         /* positions filled so far (updated by eco_forward) */
+  eco_ggml_type type; /* ECO_GGML_F32 or ECO_GGML_F16 */
+  void *k, *v;        /* float or uint16_t (IEEE half) elements */
 } eco_kv;
 
-/* Bytes an n_ctx cache needs. */
+/* Bytes an n_ctx cache needs (F32, or the given element type). */
 uint64_t eco_kv_bytes(const eco_model *m, int n_ctx);
+uint64_t eco_kv_bytes_type(const eco_model *m, int n_ctx, eco_ggml_type type);
+/* An F32 cache, or one of `type` (F32 or F16; other types: ECO_EINVAL). */
 int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err);
+/* "f32" or "f16" (also upper case) -> the cache type; ECO_EINVAL otherwise. */
+int eco_kv_type_parse(const char *s, eco_ggml_type *out);
+int eco_kv_new_type(const eco_model *m, int n_ctx, eco_ggml_type type, eco_kv **out,
+                    eco_error *err);
 void eco_kv_free(eco_kv *kv);
 /* Forgets positions >= n (n <= n_past). */
 void eco_kv_truncate(eco_kv *kv, int n);

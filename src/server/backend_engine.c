@@ -247,9 +247,15 @@ int eco_backend_engine_new(const eco_backend_engine_cfg *cfg, eco_backend *out, 
   ec.sched.max_queue = b->max_queue;
   ec.sched.prefill_chunk = chunk;
   ec.sched.step_tokens = chunk + b->max_batch;
+  eco_ggml_type kv_type = ECO_GGML_F32;
+  if (cfg->kv_type && cfg->kv_type[0] && eco_kv_type_parse(cfg->kv_type, &kv_type)) {
+    rc = eco_error_set(err, ECO_EINVAL, "KV cache type '%s' is not f32 or f16", cfg->kv_type);
+    goto fail;
+  }
   if ((rc = eco_engine_model_new(b->model, threads, b->max_batch, ec.sched.step_tokens, &b->em,
                                  err)))
     goto fail;
+  eco_engine_model_set_kv_type(b->em, kv_type);
   eco_engine_model_ops ops;
   eco_engine_model_ops_fill(b->em, b->n_ctx, &ops);
   if ((rc = eco_engine_new(&ops, b->em, b->tok, &ec, cfg->log, &b->engine, err))) goto fail;

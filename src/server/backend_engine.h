@@ -25,6 +25,7 @@ typedef struct eco_backend_engine_cfg {
   uint32_t max_queue;       /* waiting requests before 429 (default 64) */
   uint64_t kv_budget_bytes; /* KV budget (0 = half of available memory) */
   uint32_t prefill_chunk;   /* prompt tokens per sequence per step (default 128) */
+  const char *kv_type;      /* KV cache element type: "f32" (default, NULL) or "f16" */
   const eco_logger *log;
 } eco_backend_engine_cfg;
 

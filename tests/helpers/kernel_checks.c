@@ -205,31 +205,46 @@ static int check_attention(eco_simd_level level, char *msg, size_t cap) {
               *o = malloc((size_t)nq * hd * 4);
         for (int i = 0; i < nq * hd; i++)
           q[i] = frand();
+        /* values an F16 cache holds exactly, so both cache types must give
+         * the same results */
+        uint16_t *Kh = malloc(stride * np * 2), *Vh = malloc(stride * np * 2);
         for (size_t i = 0; i < stride * (size_t)np; i++) {
-          K[i] = frand();
-          V[i] = frand();
+          Kh[i] = eco_fp32_to_fp16(frand());
+          Vh[i] = eco_fp32_to_fp16(frand());
+          K[i] = eco_fp16_to_fp32(Kh[i]);
+          V[i] = eco_fp16_to_fp32(Vh[i]);
         }
-        k.attn_scores(hd, q, nq, K + hd, stride, np, 0.125f, sc);
-        for (int j = 0; j < nq; j++)
-          for (int s = 0; s < np; s++) {
-            double d = 0;
-            for (int i = 0; i < hd; i++)
-              d += (double)q[j * hd + i] * K[(size_t)s * stride + hd + i];
-            d *= 0.125;
-            if (fabs(d - sc[j * np + s]) > 1e-5 * (1 + fabs(d)))
-              KFAIL("%s attn_scores hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level), hd, nq, np,
-                    d, sc[j * np + s]);
-          }
-        k.attn_accum(hd, sc, nq, V + 2 * hd, stride, np, o);
-        for (int j = 0; j < nq; j++)
-          for (int i = 0; i < hd; i++) {
-            double d = 0;
-            for (int s = 0; s < np; s++)
-              d += (double)sc[j * np + s] * V[(size_t)s * stride + 2 * hd + i];
-            if (fabs(d - o[j * hd + i]) > 1e-5 * (1 + fabs(d)) * np)
-              KFAIL("%s attn_accum hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level), hd, nq, np,
-                    d, o[j * hd + i]);
-          }
+        for (int f16 = 0; f16 <= 1; f16++) {
+          if (f16)
+            k.attn_scores_f16(hd, q, nq, Kh + hd, stride, np, 0.125f, sc);
+          else
+            k.attn_scores(hd, q, nq, K + hd, stride, np, 0.125f, sc);
+          for (int j = 0; j < nq; j++)
+            for (int s = 0; s < np; s++) {
+              double d = 0;
+              for (int i = 0; i < hd; i++)
+                d += (double)q[j * hd + i] * K[(size_t)s * stride + hd + i];
+              d *= 0.125;
+              if (fabs(d - sc[j * np + s]) > 1e-5 * (1 + fabs(d)))
+                KFAIL("%s attn_scores%s hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level),
+                      f16 ? "_f16" : "", hd, nq, np, d, sc[j * np + s]);
+            }
+          if (f16)
+            k.attn_accum_f16(hd, sc, nq, Vh + 2 * hd, stride, np, o);
+          else
+            k.attn_accum(hd, sc, nq, V + 2 * hd, stride, np, o);
+          for (int j = 0; j < nq; j++)
+            for (int i = 0; i < hd; i++) {
+              double d = 0;
+              for (int s = 0; s < np; s++)
+                d += (double)sc[j * np + s] * V[(size_t)s * stride + 2 * hd + i];
+              if (fabs(d - o[j * hd + i]) > 1e-5 * (1 + fabs(d)) * np)
+                KFAIL("%s attn_accum%s hd=%d nq=%d np=%d: %g vs %g", eco_simd_name(level),
+                      f16 ? "_f16" : "", hd, nq, np, d, o[j * hd + i]);
+            }
+        }
+        free(Kh);
+        free(Vh);
         free(q);
         free(K);
         free(V);
@@ -280,6 +295,20 @@ static int check_elementwise(eco_simd_level level, char *msg, size_t cap) {
         KFAIL("%s softmax n=%d [%d]: %.9g want %.9g", eco_simd_name(level), n, j, sm[j], want);
     }
     free(sm);
+    uint16_t *h = malloc((size_t)n * 2);
+    float *big = malloc((size_t)n * 4);
+    for (int j = 0; j < n; j++) /* normal, subnormal, overflowing and tie values */
+      big[j] = j % 4 == 0   ? g0[j] * 1e4f
+               : j % 4 == 1 ? g0[j] * 1e-6f
+               : j % 4 == 2 ? g0[j] * 7e3f
+                            : g0[j];
+    k.to_f16(n, big, h);
+    for (int j = 0; j < n; j++)
+      if (h[j] != eco_fp32_to_fp16(big[j]))
+        KFAIL("%s to_f16(%g) = 0x%04x, want 0x%04x", eco_simd_name(level), big[j], h[j],
+              eco_fp32_to_fp16(big[j]));
+    free(h);
+    free(big);
     const double got = k.sumsq(n, u);
     if (fabs(got - ss) > 1e-12 * ss) KFAIL("%s sumsq n=%d", eco_simd_name(level), n);
     free(g);

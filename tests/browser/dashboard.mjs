@@ -40,6 +40,9 @@ try {
       const pts = await page.locator(`#${id}`).getAttribute("data-points");
       const canvases = await page.locator(`#${id} canvas`).count();
       if (!canvases || !(Number(pts) > 0)) fail(`${scheme}: chart ${id} has no data (canvases=${canvases}, points=${pts})`);
+      // one 5 s bucket of data still gets a real time axis (at least a minute)
+      const span = Number(await page.locator(`#${id}`).getAttribute("data-xspan"));
+      if (!(span >= 5)) fail(`${scheme}: chart ${id} x range spans ${span} s`);
     }
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth + 1);
     if (overflow) fail(`${scheme}: page wider than the viewport`);

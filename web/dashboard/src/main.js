@@ -70,10 +70,21 @@ function addDecisions(list) {
   while (body.rows.length > 100) body.deleteRow(body.rows.length - 1);
 }
 
+// x range: the data's, but never empty. With every point in one bucket
+// (a fresh router) uPlot would invent a meaningless span; show the last
+// minute up to the point instead.
+function xRange(u, min, max) {
+  if (min == null || max == null) {
+    const now = Date.now() / 1000;
+    return [now - 60, now];
+  }
+  return max > min ? [min, max] : [max - 60, max + 5];
+}
+
 function chartOpts(title, series, width) {
   return {
     width, height: 220, title: "",
-    scales: { x: { time: true } },
+    scales: { x: { time: true, range: xRange } },
     series: [{}, ...series.map((s, i) => ({ label: s, stroke: palette[i % palette.length], width: 2, spanGaps: true }))],
     axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } },
            { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" }, size: 60,
@@ -93,6 +104,8 @@ function upsertChart(id, labels, data) {
     charts[id].plot.setData(data);
   }
   el.dataset.points = String(data[0].length);
+  const sx = charts[id].plot.scales.x;
+  el.dataset.xspan = String(sx.max != null && sx.min != null ? sx.max - sx.min : 0);
 }
 
 function renderCharts(s) {

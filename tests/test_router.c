@@ -1437,7 +1437,7 @@ static void test_client_disconnect(void **state) {
    * until the answer starts), the stream in the middle of its 2 s. */
   size_t cut = 0;
   for (int i = 0; i < 200 && cut < 2; i++) {
-    cut = eco_test_httpd_cut_short(b[1].h);
+    cut = eco_test_httpd_cut_short(b[1].h, "/v1/chat/completions");
     if (cut < 2) usleep(10000);
   }
   assert_int_equal(cut, 2);

@@ -39,7 +39,8 @@ struct eco_test_httpd {
   size_t n_routes;
   eco_test_request *log;
   size_t n_log;
-  size_t n_cut;             /* answers abandoned because the client left (guarded by mu) */
+  char **cut_paths; /* paths of answers abandoned because the client left (mu) */
+  size_t n_cut;
   struct pending *inflight; /* responses not yet sent (freed at stop) */
 };
 
@@ -55,7 +56,18 @@ typedef struct pending {
   char **chunks;
   size_t n_chunks, next;
   bool started;
+  char path[512]; /* of the request, for eco_test_httpd_cut_short */
 } pending;
+
+/* Records that the client of p left before its answer was complete
+ * (called with h->mu held). */
+static void cut_record(pending *p) {
+  char **cp = realloc(p->h->cut_paths, (p->h->n_cut + 1) * sizeof *cp);
+  if (!cp) return;
+  p->h->cut_paths = cp;
+  cp[p->h->n_cut] = strdup(p->path);
+  if (cp[p->h->n_cut]) p->h->n_cut++;
+}
 
 static char *dupz(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -126,7 +138,7 @@ static void pending_watch(evutil_socket_t fd, short ev, void *arg) {
   p->watch = NULL;
   if (n > 0) return; /* a pipelined request, not a departure */
   pthread_mutex_lock(&p->h->mu);
-  p->h->n_cut++;
+  cut_record(p);
   pthread_mutex_unlock(&p->h->mu);
   if (!evhttp_request_get_connection(p->req))
     evhttp_request_free(p->req); /* detached by libevent already */
@@ -146,7 +158,7 @@ static void pending_step(evutil_socket_t fd, short ev, void *arg) {
     /* The client left before the answer was complete: libevent detached
      * the request and left it to us. */
     pthread_mutex_lock(&p->h->mu);
-    p->h->n_cut++;
+    cut_record(p);
     pthread_mutex_unlock(&p->h->mu);
     evhttp_request_free(req);
     pending_free(p);
@@ -233,6 +245,7 @@ static void on_request(struct evhttp_request *req, void *arg) {
   pending *p = calloc(1, sizeof *p);
   p->h = h;
   p->req = req;
+  snprintf(p->path, sizeof p->path, "%s", rec.path);
   p->resp.status = 404;
   p->body = strdup("{\"error\":{\"message\":\"not scripted\",\"type\":\"not_found\"}}");
 
@@ -366,6 +379,9 @@ void eco_test_httpd_stop(eco_test_httpd *h) {
   for (size_t i = 0; i < h->n_log; i++)
     eco_test_request_free(&h->log[i]);
   free(h->log);
+  for (size_t i = 0; i < h->n_cut; i++)
+    free(h->cut_paths[i]);
+  free(h->cut_paths);
   pthread_mutex_destroy(&h->mu);
   free(h);
 }
@@ -440,9 +456,11 @@ size_t eco_test_httpd_count(eco_test_httpd *h, const char *path) {
   return n;
 }
 
-size_t eco_test_httpd_cut_short(eco_test_httpd *h) {
+size_t eco_test_httpd_cut_short(eco_test_httpd *h, const char *path) {
   pthread_mutex_lock(&h->mu);
-  const size_t n = h->n_cut;
+  size_t n = 0;
+  for (size_t i = 0; i < h->n_cut; i++)
+    if (!path || strcmp(h->cut_paths[i], path) == 0) n++;
   pthread_mutex_unlock(&h->mu);
   return n;
 }

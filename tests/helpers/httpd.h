@@ -51,9 +51,9 @@ int eco_test_httpd_handler(eco_test_httpd *h, const char *method, const char *pa
 
 /* Number of requests received for path (NULL = all). */
 size_t eco_test_httpd_count(eco_test_httpd *h, const char *path);
-/* Answers (delayed or streamed) abandoned because the client closed the
- * connection before they were complete. */
-size_t eco_test_httpd_cut_short(eco_test_httpd *h);
+/* Answers (delayed or streamed) to path (NULL = any) abandoned because the
+ * client closed the connection before they were complete. */
+size_t eco_test_httpd_cut_short(eco_test_httpd *h, const char *path);
 /* Copy of the last request for path (NULL = any); free with
  * eco_test_request_free. Returns 0, or -1 if none. */
 int eco_test_httpd_last(eco_test_httpd *h, const char *path, eco_test_request *out);

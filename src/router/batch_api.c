@@ -39,9 +39,11 @@ typedef struct bnode {
 
 typedef struct zinfo {
   char name[32];
-  double energy_j;   /* J per request */
-  double embodied_g; /* gCO2e per request */
-  int64_t capacity;  /* requests per slot */
+  double energy_j;    /* J per request, configured (router.batch_api.energy_j) */
+  double learned_j;   /* J per request, EWMA of the receipts of this zone's batch results (mu) */
+  uint64_t n_learned; /* receipts behind learned_j (under mu) */
+  double embodied_g;  /* gCO2e per request */
+  int64_t capacity;   /* requests per slot */
 } zinfo;
 
 typedef struct worker {
@@ -127,6 +129,8 @@ static void zone_forecast(eco_batch_api *b, const char *zone, double slot0, size
 
 /* Plans n requests due by deadline_s into *assign (malloc'd, n entries),
  * around what the other batches in q (all but self) already hold. */
+static double zone_energy(eco_batch_api *b, size_t z);
+
 static int plan(eco_batch_api *b, eco_batchq *q, const char *self, int64_t n, double now,
                 double deadline_s, eco_batchq_assign **assign, double *planned_g, double *run_now_g,
                 eco_error *err) {
@@ -153,7 +157,7 @@ static int plan(eco_batch_api *b, eco_batchq *q, const char *self, int64_t n, do
   }
   for (size_t z = 0; z < nz; z++) {
     snprintf(zs[z].name, sizeof zs[z].name, "%s", b->zones[z].name);
-    zs[z].energy_j = b->zones[z].energy_j;
+    zs[z].energy_j = zone_energy(b, z);
     zs[z].pue = b->pue >= 1 ? b->pue : 1;
     zs[z].embodied_g = b->zones[z].embodied_g;
     zs[z].capacity = b->zones[z].capacity;
@@ -298,6 +302,33 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
   return st ? 1 : 0;
 }
 
+/* Receipts teach the planner what a batch request really costs in a zone:
+ * an EWMA of the energy the nodes measured (usage.carbon.energy_j). The
+ * configured value stands until LEARN_MIN receipts have come in. */
+#define LEARN_ALPHA 0.2
+#define LEARN_MIN   3
+
+static void learn_energy(eco_batch_api *b, const char *zone, double j) {
+  if (!(j > 0) || !isfinite(j)) return;
+  pthread_mutex_lock(&b->mu);
+  for (size_t z = 0; z < b->n_zones; z++) {
+    zinfo *zi = &b->zones[z];
+    if (strcasecmp(zi->name, zone) != 0) continue;
+    zi->learned_j = zi->n_learned ? (1 - LEARN_ALPHA) * zi->learned_j + LEARN_ALPHA * j : j;
+    zi->n_learned++;
+  }
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* J per request the planner assumes for zone z. */
+static double zone_energy(eco_batch_api *b, size_t z) {
+  pthread_mutex_lock(&b->mu);
+  const zinfo *zi = &b->zones[z];
+  const double j = zi->n_learned >= LEARN_MIN ? zi->learned_j : zi->energy_j;
+  pthread_mutex_unlock(&b->mu);
+  return j;
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -345,6 +376,8 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
     if (json_is_object(c)) {
       receipt = json_dumps(c, JSON_COMPACT);
       g = json_number_value(json_object_get(c, "total_g"));
+      if (cc == CURLE_OK && code >= 200 && code < 300)
+        learn_energy(b, b->nodes[ni].zone, json_number_value(json_object_get(c, "energy_j")));
     }
     rid = json_string_value(json_object_get(body, "id"));
   }

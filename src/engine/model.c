@@ -108,14 +108,17 @@ static int bind_vec(loader *L, const char *name, int64_t n, bool optional, const
   return 0;
 }
 
+/* The 7 matrices of layer *y, as an array initializer (const or not). */
+#define LAYER_MATRICES(y)                                                                          \
+  { &(y)->wq, &(y)->wk, &(y)->wv, &(y)->wo, &(y)->w_gate, &(y)->w_up, &(y)->w_down }
+#define N_LAYER_MATRICES 7
+
 static void describe_type(eco_model *m) {
   /* the type of most weight bytes, with the K-mix reported as Q4_K_M-like */
   uint64_t by[ECO_N_TYPES] = {0};
   for (int l = 0; l < m->hp.n_layer; l++) {
-    const eco_weight *ws[] = {&m->layers[l].wq,    &m->layers[l].wk,     &m->layers[l].wv,
-                              &m->layers[l].wo,    &m->layers[l].w_gate, &m->layers[l].w_up,
-                              &m->layers[l].w_down};
-    for (size_t i = 0; i < 7; i++)
+    const eco_weight *ws[] = LAYER_MATRICES(&m->layers[l]);
+    for (size_t i = 0; i < N_LAYER_MATRICES; i++)
       if ((int)ws[i]->type < ECO_N_TYPES) by[ws[i]->type] += ws[i]->row_bytes * ws[i]->rows;
   }
   int best = 0;
@@ -136,9 +139,8 @@ static uint64_t matrix_bytes(const eco_weight *w) {
 static void compute_bytes_per_token(eco_model *m) {
   uint64_t b = 0;
   for (int l = 0; l < m->hp.n_layer; l++) {
-    const eco_layer *y = &m->layers[l];
-    const eco_weight *ws[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
-    for (size_t i = 0; i < 7; i++)
+    const eco_weight *ws[] = LAYER_MATRICES(&m->layers[l]);
+    for (size_t i = 0; i < N_LAYER_MATRICES; i++)
       b += matrix_bytes(ws[i]);
     b += 2ull * (uint64_t)m->hp.n_embd * 4;
   }
@@ -413,13 +415,12 @@ static int repack_model(eco_model *m, eco_error *err) {
   eco_cpu_detect(&ci);
   eco_kernels k;
   eco_kernels_init(&k, ci.level);
-  const int nw = 7 * m->hp.n_layer + 1;
+  const int nw = N_LAYER_MATRICES * m->hp.n_layer + 1;
   eco_weight **ws = malloc((size_t)nw * sizeof *ws);
   if (!ws) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
   for (int l = 0; l < m->hp.n_layer; l++) {
-    eco_layer *y = &m->layers[l];
-    eco_weight *lw[] = {&y->wq, &y->wk, &y->wv, &y->wo, &y->w_gate, &y->w_up, &y->w_down};
-    memcpy(ws + 7 * l, lw, sizeof lw);
+    eco_weight *lw[] = LAYER_MATRICES(&m->layers[l]);
+    memcpy(ws + N_LAYER_MATRICES * l, lw, sizeof lw);
   }
   ws[nw - 1] = &m->output;
   size_t total = 0;

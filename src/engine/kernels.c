@@ -24,60 +24,55 @@ SCALAR_WRAP(dot_q4_0, ECO_GGML_Q4_0)
 SCALAR_WRAP(dot_q4_k, ECO_GGML_Q4_K)
 SCALAR_WRAP(dot_q6_k, ECO_GGML_Q6_K)
 
+/* Reference attention over an F32 or F16 cache: one body, the element
+ * type a flag (F16: IEEE half, converted on read). */
+static inline float kv_elem(const void *base, size_t idx, bool f16) {
+  return f16 ? eco_fp16_to_fp32(((const uint16_t *)base)[idx]) : ((const float *)base)[idx];
+}
+
+static void scores_ref(int hd, const float *q, int nq, const void *K, size_t kv_stride, int n_pos,
+                       float scale, float *out, bool f16) {
+  for (int s = 0; s < n_pos; s++) {
+    const size_t row = (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float *qj = q + (size_t)j * (size_t)hd;
+      float d = 0;
+      for (int i = 0; i < hd; i++)
+        d += qj[i] * kv_elem(K, row + (size_t)i, f16);
+      out[(size_t)j * (size_t)n_pos + (size_t)s] = d * scale;
+    }
+  }
+}
+
+static void accum_ref(int hd, const float *w, int nq, const void *V, size_t kv_stride, int n_pos,
+                      float *o, bool f16) {
+  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
+  for (int s = 0; s < n_pos; s++) {
+    const size_t row = (size_t)s * kv_stride;
+    for (int j = 0; j < nq; j++) {
+      const float wj = w[(size_t)j * (size_t)n_pos + (size_t)s];
+      float *oj = o + (size_t)j * (size_t)hd;
+      for (int i = 0; i < hd; i++)
+        oj[i] += wj * kv_elem(V, row + (size_t)i, f16);
+    }
+  }
+}
+
 static void attn_scores_ref(int hd, const float *q, int nq, const float *K, size_t kv_stride,
                             int n_pos, float scale, float *out) {
-  for (int s = 0; s < n_pos; s++) {
-    const float *kr = K + (size_t)s * kv_stride;
-    for (int j = 0; j < nq; j++) {
-      const float *qj = q + (size_t)j * (size_t)hd;
-      float d = 0;
-      for (int i = 0; i < hd; i++)
-        d += qj[i] * kr[i];
-      out[(size_t)j * (size_t)n_pos + (size_t)s] = d * scale;
-    }
-  }
+  scores_ref(hd, q, nq, K, kv_stride, n_pos, scale, out, false);
 }
-
 static void attn_accum_ref(int hd, const float *w, int nq, const float *V, size_t kv_stride,
                            int n_pos, float *o) {
-  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
-  for (int s = 0; s < n_pos; s++) {
-    const float *vr = V + (size_t)s * kv_stride;
-    for (int j = 0; j < nq; j++) {
-      const float wj = w[(size_t)j * (size_t)n_pos + (size_t)s];
-      float *oj = o + (size_t)j * (size_t)hd;
-      for (int i = 0; i < hd; i++)
-        oj[i] += wj * vr[i];
-    }
-  }
+  accum_ref(hd, w, nq, V, kv_stride, n_pos, o, false);
 }
-
 static void attn_scores_f16_ref(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
                                 int n_pos, float scale, float *out) {
-  for (int s = 0; s < n_pos; s++) {
-    const uint16_t *kr = K + (size_t)s * kv_stride;
-    for (int j = 0; j < nq; j++) {
-      const float *qj = q + (size_t)j * (size_t)hd;
-      float d = 0;
-      for (int i = 0; i < hd; i++)
-        d += qj[i] * eco_fp16_to_fp32(kr[i]);
-      out[(size_t)j * (size_t)n_pos + (size_t)s] = d * scale;
-    }
-  }
+  scores_ref(hd, q, nq, K, kv_stride, n_pos, scale, out, true);
 }
-
 static void attn_accum_f16_ref(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
                                int n_pos, float *o) {
-  memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
-  for (int s = 0; s < n_pos; s++) {
-    const uint16_t *vr = V + (size_t)s * kv_stride;
-    for (int j = 0; j < nq; j++) {
-      const float wj = w[(size_t)j * (size_t)n_pos + (size_t)s];
-      float *oj = o + (size_t)j * (size_t)hd;
-      for (int i = 0; i < hd; i++)
-        oj[i] += wj * eco_fp16_to_fp32(vr[i]);
-    }
-  }
+  accum_ref(hd, w, nq, V, kv_stride, n_pos, o, true);
 }
 
 static void to_f16_ref(int n, const float *x, uint16_t *y) {

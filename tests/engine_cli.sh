@@ -31,6 +31,12 @@ out3="$("$bin" run -m "$m/stories260K-f32.gguf" -p "Once upon a time" -n 64 --te
 [ "$(echo "$out" | head -2)" = "$(echo "$out3" | head -2)" ] || fail "f16 KV story differs: $out3"
 if "$bin" run -m "$m/stories260K-f32.gguf" -p x -n 1 --kv-type q8 2>"$work/err"; then fail "bad kv type accepted"; fi
 grep -q "kv-type must be f32 or f16" "$work/err" || fail "kv-type message: $(cat "$work/err")"
+"$bin" bench batch -m "$m/stories260K-f32.gguf" --kv-type q8 2>"$work/err"
+[ $? -eq 2 ] || fail "bench batch: bad --kv-type is not a usage error"
+grep -q "kv-type must be f32 or f16" "$work/err" || fail "bench batch kv-type message: $(cat "$work/err")"
+"$bin" serve -m "$m/stories260K-f32.gguf" --kv-type q8 --port 0 2>"$work/err"
+[ $? -eq 2 ] || fail "serve: bad --kv-type is not a usage error"
+grep -q "server.kv_type must be f32 or f16" "$work/err" || fail "serve kv_type message: $(cat "$work/err")"
 # chat template (SmolLM2)
 "$bin" run -m "$m/test-smollm2-2layer-q8_0.gguf" --chat -p "hi" -n 4 -t 1 >/dev/null || fail "chat"
 # unsupported architecture is refused clearly

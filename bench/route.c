@@ -16,7 +16,7 @@
  *                    [--threads T] [--no-wrk]
  * The numbers depend on the machine and its load: say so when you quote
  * them. */
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "router/router.h"
 #include "util/timeutil.h"
 

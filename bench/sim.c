@@ -17,7 +17,7 @@
  * Usage: bench_sim [nodes=1000] [requests=1000000] [days=7]
  * Devices are built in (the same numbers as data/devices) so that the bench
  * runs from any directory. */
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "sim/cluster.h"
 #include "sim/route.h"
 #include "util/timeutil.h"

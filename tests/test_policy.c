@@ -1,4 +1,4 @@
-/* Tests for src/router/policy and src/router/profile: predictions and every
+/* Tests for src/policy/policy and src/policy/profile: predictions and every
  * policy's choice on hand-computed numbers.
  *
  * Three idle nodes, max batch 4, request P = 100 prompt tokens, O = 100
@@ -11,8 +11,8 @@
  *      latency 0.2 + 2.0 = 2.2 s; energy 15 + 150 = 165 J; op 165/3.6e6*300 = 0.01375 g */
 #include "testutil.h"
 
-#include "router/policy.h"
-#include "router/profile.h"
+#include "policy/policy.h"
+#include "policy/profile.h"
 #include "util/status.h"
 
 #include <math.h>

@@ -1,8 +1,8 @@
-/* Tests for src/router/shift: the time/zone planner on hand-checked
+/* Tests for src/policy/shift: the time/zone planner on hand-checked
  * forecasts (every expected assignment is worked out in the comments). */
 #include "testutil.h"
 
-#include "router/shift.h"
+#include "policy/shift.h"
 #include "util/status.h"
 
 #include <math.h>

@@ -1,8 +1,8 @@
-/* Tests for src/sim/shift (the year-long shifting simulation) and
+/* Tests for src/sim/shift_replay (the year-long shifting simulation) and
  * `ecoinfer sim shift` on a shared trace (its SVG writer: tests/test_svg.c). */
 #include "testutil.h"
 
-#include "sim/shift.h"
+#include "sim/shift_replay.h"
 #include "util/status.h"
 
 #include <jansson.h>

@@ -1,7 +1,7 @@
 /* ecoinfer sim cluster: trace-driven discrete-event simulation of a cluster
  * under the router's policies (src/sim/, docs/simulator.md). */
 #include "cli/subcmd.h"
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "sim/report.h"
 #include "sim/route.h"
 #include "sim/scenario.h"

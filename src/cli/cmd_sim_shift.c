@@ -1,10 +1,10 @@
 /* ecoinfer sim shift: how much carbon-aware time shifting saves against
  * run-now over a year of hourly intensity traces, per zone, deadline and
- * forecast; table, CSV and SVG. The planner is the router's (router/shift.h). */
+ * forecast; table, CSV and SVG. The planner is the router's (policy/shift.h). */
 #include "carbon/forecast.h"
 #include "carbon/intensity.h"
 #include "cli/subcmd.h"
-#include "sim/shift.h"
+#include "sim/shift_replay.h"
 #include "util/fs.h"
 #include "util/strbuf.h"
 #include "util/svg.h"

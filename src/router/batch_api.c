@@ -4,7 +4,7 @@
 #include "carbon/forecast.h"
 #include "carbon/intensity.h"
 #include "router/batchq.h"
-#include "router/shift.h"
+#include "policy/shift.h"
 #include "util/timeutil.h"
 
 #include <curl/curl.h>

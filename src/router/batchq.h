@@ -28,7 +28,7 @@
 #ifndef ECO_ROUTER_BATCHQ_H
 #define ECO_ROUTER_BATCHQ_H
 
-#include "router/shift.h"
+#include "policy/shift.h"
 #include "util/status.h"
 
 #include <jansson.h>

@@ -7,7 +7,7 @@
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
 #include "router/dashboard.h"
-#include "router/policy.h"
+#include "policy/policy.h"
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -6,7 +6,7 @@
  * separate listener, the admin API (GET/PUT /admin/policy, GET
  * /admin/nodes, PUT /admin/intensity). Upstream requests are evhttp client
  * requests on the same loop, pooled per node with keep-alive. For each
- * request a policy (src/router/policy.h) picks a node from a snapshot of
+ * request a policy (src/policy/policy.h) picks a node from a snapshot of
  * every node; on connection errors, 429/5xx or a node dying before any
  * output went to the client the request is retried on the next-best node;
  * once output went out, the stream ends with an SSE error event. Streams
@@ -15,7 +15,7 @@
 #define ECO_ROUTER_ROUTER_H
 
 #include "router/directive_hook.h"
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "util/status.h"

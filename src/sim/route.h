@@ -1,4 +1,4 @@
-/* ecoinfer simulator: the router's policies (src/router/policy.h) driving
+/* ecoinfer simulator: the router's policies (src/policy/policy.h) driving
  * the simulated cluster. This file holds no policy logic: it keeps one
  * eco_node_view per simulated node up to date and calls eco_policy_choose,
  * the function the live router calls.
@@ -26,7 +26,7 @@
 #ifndef ECO_SIM_ROUTE_H
 #define ECO_SIM_ROUTE_H
 
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "sim/cluster.h"
 
 typedef struct eco_sim_router {

@@ -32,7 +32,7 @@
 #ifndef ECO_SIM_SCENARIO_H
 #define ECO_SIM_SCENARIO_H
 
-#include "router/policy.h"
+#include "policy/policy.h"
 #include "sim/cluster.h"
 #include "util/config.h"
 

@@ -1,7 +1,7 @@
-/* ecoinfer: time-shifting simulation over a trace (see sim/shift.h). */
-#include "sim/shift.h"
+/* ecoinfer: time-shifting simulation over a trace (see sim/shift_replay.h). */
+#include "sim/shift_replay.h"
 
-#include "router/shift.h"
+#include "policy/shift.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* ecoinfer router: node performance/energy profiles and output-length
+/* ecoinfer policy: node performance/energy profiles and output-length
  * prediction.
  *
  * A profile predicts, for one node, how long a request takes and how much
@@ -24,8 +24,8 @@
  * The first observation of an unseeded profile is taken as is.
  *
  * Everything here is pure: no clock, no I/O, no globals. */
-#ifndef ECO_ROUTER_PROFILE_H
-#define ECO_ROUTER_PROFILE_H
+#ifndef ECO_POLICY_PROFILE_H
+#define ECO_POLICY_PROFILE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "router/profile.h"
+#include "policy/profile.h"
 
 #include "util/status.h"
 

@@ -1,4 +1,4 @@
-/* ecoinfer router: routing policies as pure functions.
+/* ecoinfer policy: routing policies as pure functions.
  *
  * A policy maps (request, node snapshots) to one node index plus the
  * predictions that led there. It does no I/O, reads no clock and keeps no
@@ -37,10 +37,10 @@
  *                Without an SLO (request and policy default both 0) it is
  *                the carbon policy.
  * Ties go to the lower index. Cost: O(n), a few dozen flops per node. */
-#ifndef ECO_ROUTER_POLICY_H
-#define ECO_ROUTER_POLICY_H
+#ifndef ECO_POLICY_POLICY_H
+#define ECO_POLICY_POLICY_H
 
-#include "router/profile.h"
+#include "policy/profile.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -28,8 +28,8 @@
  * capacities, so an accepted deadline is never missed.
  *
  * Pure functions: no clock, no I/O, no globals. */
-#ifndef ECO_ROUTER_SHIFT_H
-#define ECO_ROUTER_SHIFT_H
+#ifndef ECO_POLICY_SHIFT_H
+#define ECO_POLICY_SHIFT_H
 
 #include "util/status.h"
 

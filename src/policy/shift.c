@@ -1,5 +1,5 @@
 /* ecoinfer: the time/zone shifting planner (pure). See shift.h. */
-#include "router/shift.h"
+#include "policy/shift.h"
 
 #include "carbon/sci.h"
 

@@ -1,4 +1,4 @@
-#include "router/policy.h"
+#include "policy/policy.h"
 
 #include "carbon/sci.h"
 #include "util/status.h"

@@ -4,14 +4,14 @@
  * trace of one zone. Each job is a batch of requests that fills job_hours
  * hours of the node's batch capacity, and must finish within deadline_s of
  * its arrival. Every job is planned by the production planner
- * (router/shift.h) against a forecast (carbon/forecast.h) made at its
+ * (policy/shift.h) against a forecast (carbon/forecast.h) made at its
  * arrival, through a capacity ledger shared by all jobs; with replan set
  * the plan is redone at every hour boundary with the forecast of that
  * hour. The carbon actually spent is then evaluated on the true trace and
  * compared with run-now (every job starts at arrival, same capacities).
  * Pure: no clock, no I/O; the caller loads the trace. */
-#ifndef ECO_SIM_SHIFT_H
-#define ECO_SIM_SHIFT_H
+#ifndef ECO_SIM_SHIFT_REPLAY_H
+#define ECO_SIM_SHIFT_REPLAY_H
 
 #include "carbon/forecast.h"
 #include "carbon/sci.h"
@@ -26,7 +26,7 @@ typedef struct eco_sim_shift_cfg {
   double deadline_s;        /* completion window of every job, s */
   eco_forecast_cfg fc;      /* forecast used for planning */
   bool replan;              /* redo plans every hour with the newest forecast */
-  double keep_margin;       /* replan hysteresis, 0..1 (router/shift.h) */
+  double keep_margin;       /* replan hysteresis, 0..1 (policy/shift.h) */
   double job_hours;         /* job size in hours of the node's free capacity */
   double request_j;         /* IT energy of one request, J */
   double request_s;         /* node time of one request, s (embodied share) */

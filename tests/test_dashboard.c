@@ -1,8 +1,8 @@
-/* Tests for src/router/dashboard: state JSON, the HTTP endpoints, the SSE
+/* Tests for src/dashboard/dashboard: state JSON, the HTTP endpoints, the SSE
  * stream and the embedded page, on a real evhttp server on loopback. */
 #include "testutil.h"
 
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 #include "util/timeutil.h"
 
 #include <curl/curl.h>

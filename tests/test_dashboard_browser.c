@@ -7,7 +7,7 @@
  * integration test. */
 #include "testutil.h"
 
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 #include "util/timeutil.h"
 
 #include <event2/event.h>

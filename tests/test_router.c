@@ -11,7 +11,7 @@
 
 #include "carbon/intensity.h"
 #include "router/agent.h"
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 #include "router/router.h"
 #include "router/sse.h"
 #include "util/config.h"

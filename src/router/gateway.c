@@ -8,7 +8,7 @@
 
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
-#include "router/dash_feed.h"
+#include "dashboard/dash_feed.h"
 #include "router/sse.h"
 #include "util/timeutil.h"
 

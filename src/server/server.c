@@ -1,7 +1,7 @@
 /* ecoinfer: the node server (see server.h). */
 #include "server/server.h"
 
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 
 #include "energy/tracker.h"
 #include "server/metrics.h"

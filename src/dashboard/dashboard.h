@@ -14,8 +14,8 @@
  * Carbon saved is the difference between each decision's counterfactual
  * (the router's prediction for the greedy policy without directives) and its
  * prediction for what it actually did; it is labelled "predicted". */
-#ifndef ECO_ROUTER_DASHBOARD_H
-#define ECO_ROUTER_DASHBOARD_H
+#ifndef ECO_DASHBOARD_DASHBOARD_H
+#define ECO_DASHBOARD_DASHBOARD_H
 
 #include "carbon/sci.h"
 #include "util/status.h"

@@ -1,12 +1,12 @@
 /* ecoinfer: helpers that turn the router's and node's own facts into
- * dashboard records (src/router/dashboard.h). Pure conversions plus one
+ * dashboard records (src/dashboard/dashboard.h). Pure conversions plus one
  * provider query (forecasts); no clock, no globals. */
-#ifndef ECO_ROUTER_DASH_FEED_H
-#define ECO_ROUTER_DASH_FEED_H
+#ifndef ECO_DASHBOARD_DASH_FEED_H
+#define ECO_DASHBOARD_DASH_FEED_H
 
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 #include "policy/policy.h"
 
 #include <jansson.h>

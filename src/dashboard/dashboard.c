@@ -1,4 +1,4 @@
-#include "router/dashboard.h"
+#include "dashboard/dashboard.h"
 
 #include "util/timeutil.h"
 

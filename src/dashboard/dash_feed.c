@@ -1,4 +1,4 @@
-#include "router/dash_feed.h"
+#include "dashboard/dash_feed.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include "testutil.h"
 
 #include "engine/engine.h"
-#include "engine/batchbench.h"
+#include "cli/batchbench.h"
 #include "util/timeutil.h"
 
 #include <pthread.h>

@@ -10,7 +10,7 @@
 #include "testutil.h"
 
 #include "carbon/intensity.h"
-#include "router/agent.h"
+#include "energy/agent.h"
 #include "dashboard/dashboard.h"
 #include "router/router.h"
 #include "router/sse.h"

@@ -1,8 +1,8 @@
 /* ecoinfer agent: this host's energy meter over HTTP, for a router that
- * fronts a foreign backend here (see src/router/agent.h, docs/router.md). */
+ * fronts a foreign backend here (see src/energy/agent.h, docs/router.md). */
 #include "cli/cli.h"
 #include "energy/meter.h"
-#include "router/agent.h"
+#include "energy/agent.h"
 
 #include <pthread.h>
 #include <signal.h>

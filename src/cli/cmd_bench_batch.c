@@ -1,7 +1,7 @@
 /* ecoinfer bench batch: throughput, latency and cost per token across
  * batch sizes, on a real model, through the batching engine. */
 #include "cli/subcmd.h"
-#include "engine/batchbench.h"
+#include "cli/batchbench.h"
 #include "engine/engine_model.h"
 #include "util/fs.h"
 

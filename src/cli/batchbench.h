@@ -12,8 +12,8 @@
  * and finds the knee: the batch size after which adding sequences stops
  * paying (see eco_bench_knee). Pure reporting helpers (table, CSV, SVG)
  * take the result array, so they are tested without running anything. */
-#ifndef ECO_ENGINE_BATCHBENCH_H
-#define ECO_ENGINE_BATCHBENCH_H
+#ifndef ECO_CLI_BATCHBENCH_H
+#define ECO_CLI_BATCHBENCH_H
 
 #include "engine/engine.h"
 #include "util/strbuf.h"

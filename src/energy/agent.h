@@ -11,8 +11,8 @@
  *
  * The meters are sampled on their own background threads; a request reads
  * the totals without blocking on hardware. */
-#ifndef ECO_ROUTER_AGENT_H
-#define ECO_ROUTER_AGENT_H
+#ifndef ECO_ENERGY_AGENT_H
+#define ECO_ENERGY_AGENT_H
 
 #include "energy/meter.h"
 #include "util/status.h"

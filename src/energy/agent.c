@@ -1,4 +1,4 @@
-#include "router/agent.h"
+#include "energy/agent.h"
 
 #include "util/timeutil.h"
 

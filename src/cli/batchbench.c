@@ -1,4 +1,4 @@
-#include "engine/batchbench.h"
+#include "cli/batchbench.h"
 
 #include "util/cpu.h"
 #include "util/svg.h"

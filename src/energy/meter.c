@@ -1,5 +1,6 @@
-/* ecoinfer: the eco_meter base (locking, totals, background sampling) and
- * the automatic choice of the host CPU meter. */
+/* ecoinfer: the eco_meter base (locking, totals, background sampling).
+ * The backends build on it; the automatic choice among them is in
+ * meter_auto.c, so this file depends on none of them. */
 #include "energy/meter.h"
 
 #include "energy/sysread.h"
@@ -163,13 +164,4 @@ void eco_meter_free(eco_meter *m) {
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   m->vt->destroy(m);
-}
-
-int eco_meter_open_auto(const char *root, const eco_model_params *params, eco_meter **out,
-                        eco_error *err) {
-  eco_error tmp = {0};
-  if (eco_meter_ina3221_open(root, NULL, out, &tmp) == 0) return ECO_OK;
-  if (eco_meter_rapl_open(root, NULL, out, &tmp) == 0) return ECO_OK;
-  if (eco_meter_hwmon_open(root, NULL, out, &tmp) == 0) return ECO_OK;
-  return eco_meter_model_open(root, params, out, err);
 }

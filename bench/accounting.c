@@ -8,7 +8,7 @@
  *   3. in-memory accounting per request (tracker begin/progress/end + the
  *      receipt) vs one ledger append.
  * Usage: bench_accounting [N rows=2000] */
-#include "carbon/accounting.h"
+#include "accounting/setup.h"
 #include "carbon/intensity.h"
 #include "carbon/ledger.h"
 #include "energy/tracker.h"
@@ -167,12 +167,17 @@ int main(int argc, char **argv) {
   eco_tracker *t;
   eco_tracker_new(NULL, NULL, &t, &err);
   eco_tracker_settle_at(t, 0, 0);
-  eco_intensity in = {.gco2_kwh = 120};
-  snprintf(in.source, sizeof in.source, "static");
   eco_embodied emb;
   eco_embodied_make(26.356568, 5, 1, &emb);
-  eco_energy_source es = {.estimated = true};
-  snprintf(es.name, sizeof es.name, "model");
+  eco_receipt_in in = {.energy_source = "model",
+                       .energy_estimated = true,
+                       .intensity_gco2_kwh = 120,
+                       .intensity_source = "static",
+                       .embodied_g_per_s = eco_sci_embodied_rate(&emb),
+                       .reserved_s = 0.5,
+                       .share = emb.share,
+                       .pue = 1.2,
+                       .method = "sci-v1.0 average"};
   const int reqs = 100000;
   double meter = 0, acc = 0;
   t0 = now();
@@ -184,7 +189,8 @@ int main(int argc, char **argv) {
     double j;
     eco_tracker_end_at(t, (uint64_t)i, meter, i + 1.0, &j);
     eco_receipt r;
-    eco_accounting_receipt(j, &es, &in, &emb, 0.5, 1.2, &r);
+    in.energy_j = j;
+    eco_receipt_build(&in, &r);
     acc += r.total_g;
   }
   double tt = now() - t0;

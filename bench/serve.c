@@ -95,12 +95,12 @@ int main(int argc, char **argv) {
   eco_log_init(&lg);
   lg.level = ECO_LOG_WARN;
   eco_cfg *cfg;
-  eco_srv_acct_state st;
-  eco_srv_accounting acct;
+  eco_acct_state st;
+  eco_accounting acct;
   eco_error err = {0};
   eco_server *srv;
   if (eco_cfg_new_empty(&cfg) || eco_cfg_set(cfg, "energy.attribution", attribution, "argv[3]") ||
-      eco_srv_accounting_open(cfg, "bench", &st, &acct, &err) ||
+      eco_acct_open(cfg, "bench", &st, &acct, &err) ||
       eco_server_new(&sc, &be, &acct, &lg, &srv, &err) || eco_server_start(srv)) {
     fprintf(stderr, "bench_serve: %s\n", eco_error_text(&err));
     return 1;
@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
   eco_server_join(srv);
   eco_server_free(srv);
   be.vt->destroy(be.self);
-  eco_srv_accounting_close(&st);
+  eco_acct_close(&st);
   eco_cfg_free(cfg);
   return rc;
 }

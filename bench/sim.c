@@ -45,8 +45,8 @@ static void dev(eco_sim_device *d, const char *name, const int *b, const double 
   d->weights_bytes = 4.92e9;
   d->kv_bytes_per_token = 131072;
   d->max_batch = maxb;
-  d->embodied_g = emb_kg * 1000;
-  d->lifetime_s = 5 * 365 * 86400.0;
+  d->embodied =
+      (eco_embodied){.total_g = emb_kg * 1000, .lifetime_s = 5 * 365 * 86400.0, .share = 1};
 }
 
 static double peak_rss_mb(void) {

@@ -2,7 +2,7 @@
  * pricing of a request (accounting defaults). */
 #include "testutil.h"
 
-#include "server/accounting.h"
+#include "accounting/pricing.h"
 #include "server/metrics.h"
 
 static void test_histogram_and_counters(void **state) {
@@ -76,15 +76,15 @@ static void test_pricing_defaults(void **state) {
                           "t", &cfg, &err),
       0);
   eco_cfg_use_env(cfg, false);
-  eco_srv_acct_state st;
-  eco_srv_accounting a;
-  assert_int_equal(eco_srv_accounting_open(cfg, "n", &st, &a, &err), 0);
+  eco_acct_state st;
+  eco_accounting a;
+  assert_int_equal(eco_acct_open(cfg, "n", &st, &a, &err), 0);
   assert_null(a.sink);  /* no ledger.path */
   assert_null(a.meter); /* attribution: cpu-time */
-  eco_backend_stats s = {.cpu_s = 3.0, .batch_size = 2};
+  eco_acct_usage s = {.cpu_s = 3.0, .batch_size = 2};
   eco_receipt r;
-  eco_srv_intensity in;
-  assert_int_equal(eco_srv_price(&a, &s, 4.0, 0, &r, &in), 0);
+  eco_acct_intensity in;
+  assert_int_equal(eco_acct_price(&a, &s, 4.0, 0, &r, &in), 0);
   assert_float_equal(r.energy_j, 60, 1e-12); /* 3 CPU-s x 20 W */
   assert_string_equal(r.energy_source, "cpu-time-model");
   assert_true(r.energy_estimated);
@@ -99,16 +99,16 @@ static void test_pricing_defaults(void **state) {
   s.energy_known = true;
   s.energy_j = 7;
   snprintf(s.energy_source, sizeof s.energy_source, "rapl");
-  assert_int_equal(eco_srv_price(&a, &s, 4.0, 0, &r, NULL), 0);
+  assert_int_equal(eco_acct_price(&a, &s, 4.0, 0, &r, NULL), 0);
   assert_float_equal(r.energy_j, 7, 0);
   assert_string_equal(r.energy_source, "rapl");
   assert_false(r.energy_estimated);
-  eco_srv_accounting_close(&st);
+  eco_acct_close(&st);
   eco_cfg_free(cfg);
   /* bad settings are refused */
   assert_int_equal(eco_cfg_load_string("carbon: {pue: 0.5}\n", "t", &cfg, &err), 0);
   eco_cfg_use_env(cfg, false);
-  assert_int_equal(eco_srv_accounting_open(cfg, "n", &st, &a, &err), ECO_ECONFIG);
+  assert_int_equal(eco_acct_open(cfg, "n", &st, &a, &err), ECO_ECONFIG);
   eco_cfg_free(cfg);
 }
 

@@ -21,8 +21,8 @@
 typedef struct fixture {
   eco_backend be;
   eco_server *srv;
-  eco_srv_acct_state st;
-  eco_srv_accounting acct;
+  eco_acct_state st;
+  eco_accounting acct;
   char base[64], admin[64];
   int n_receipts;
   pthread_mutex_t mu;
@@ -35,11 +35,11 @@ typedef struct resp {
   eco_strbuf body, headers;
 } resp;
 
-static void sink(void *user, const eco_srv_receipt_ctx *ctx) {
+static void sink(void *user, const eco_acct_receipt_ctx *ctx) {
   fixture *f = user;
   assert_non_null(ctx->receipt);
   assert_string_equal(ctx->zone, "GB");
-  eco_srv_ledger_sink(&f->st, ctx);
+  eco_acct_ledger_sink(&f->st, ctx);
   pthread_mutex_lock(&f->mu);
   f->n_receipts++;
   pthread_mutex_unlock(&f->mu);
@@ -73,7 +73,7 @@ static fixture *start_meter(const eco_fake_cfg *fc, const eco_server_cfg *scfg, 
            f->dir);
   assert_int_equal(eco_cfg_load_string(yaml, "t", &cfg, &err), 0);
   eco_cfg_use_env(cfg, false);
-  assert_int_equal(eco_srv_accounting_open(cfg, "test-node", &f->st, &f->acct, &err), 0);
+  assert_int_equal(eco_acct_open(cfg, "test-node", &f->st, &f->acct, &err), 0);
   eco_cfg_free(cfg);
   f->acct.sink = sink;
   f->acct.sink_user = f;
@@ -101,7 +101,7 @@ static int stop(fixture *f) {
   int rc = eco_server_join(f->srv);
   eco_server_free(f->srv);
   f->be.vt->destroy(f->be.self);
-  eco_srv_accounting_close(&f->st);
+  eco_acct_close(&f->st);
   if (f->dir) eco_test_rmtree(f->dir);
   free(f->dir);
   pthread_mutex_destroy(&f->mu);
@@ -801,7 +801,7 @@ static void test_drain(void **state) {
   eco_server_free(f->srv);
   f->srv = NULL;
   f->be.vt->destroy(f->be.self);
-  eco_srv_accounting_close(&f->st);
+  eco_acct_close(&f->st);
   if (f->dir) eco_test_rmtree(f->dir);
   free(f->dir);
   free(f);
@@ -828,7 +828,7 @@ static void test_drain(void **state) {
   assert_int_equal(eco_backend_fake_cancelled(&f->be), 1);
   eco_server_free(f->srv);
   f->be.vt->destroy(f->be.self);
-  eco_srv_accounting_close(&f->st);
+  eco_acct_close(&f->st);
   if (f->dir) eco_test_rmtree(f->dir);
   free(f->dir);
   free(f);

@@ -15,8 +15,8 @@
 typedef struct fixture {
   eco_backend be;
   eco_server *srv;
-  eco_srv_acct_state st;
-  eco_srv_accounting acct;
+  eco_acct_state st;
+  eco_accounting acct;
   eco_srv_directive_cfg dir;
   char base[64];
   eco_logger lg;
@@ -49,7 +49,7 @@ static fixture *start(const char *directive_yaml) {
            f->dir_path, directive_yaml);
   if (eco_cfg_load_string(yaml, "t", &cfg, &err)) fail_msg("cfg: %s", eco_error_text(&err));
   eco_cfg_use_env(cfg, false);
-  assert_int_equal(eco_srv_accounting_open(cfg, "test-node", &f->st, &f->acct, &err), 0);
+  assert_int_equal(eco_acct_open(cfg, "test-node", &f->st, &f->acct, &err), 0);
   if (eco_srv_directive_cfg_load(cfg, &f->dir, &err))
     fail_msg("directive: %s", eco_error_text(&err));
   eco_cfg_free(cfg);
@@ -68,7 +68,7 @@ static void stop(fixture *f) {
   eco_server_join(f->srv);
   eco_server_free(f->srv);
   f->be.vt->destroy(f->be.self);
-  eco_srv_accounting_close(&f->st);
+  eco_acct_close(&f->st);
   eco_test_rmtree(f->dir_path);
   free(f->dir_path);
   free(f);

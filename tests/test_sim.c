@@ -180,8 +180,7 @@ static void scen_init(scen *s, size_t n, const double *t, const uint32_t *prompt
   d->idle_w = 10;
   d->usable_mem_bytes = 1e12;
   d->max_batch = 2;
-  d->lifetime_s = 1000;
-  d->embodied_g = 1000; /* 1 g/s */
+  d->embodied = (eco_embodied){.total_g = 1000, .lifetime_s = 1000, .share = 1}; /* 1 g/s */
   snprintf(s->zone.name, sizeof s->zone.name, "Z");
   s->zone.ci = ci100;
   s->zone.n_hours = 1;

@@ -23,7 +23,7 @@ static void test_shipped_profiles(void **state) {
     eco_error err = {0};
     assert_int_equal(eco_sim_device_load(path, &d[i], &err), 0);
     assert_string_equal(d[i].name, names[i]);
-    assert_true(d[i].embodied_g > 0 && d[i].idle_w > 0);
+    assert_true(d[i].embodied.total_g > 0 && d[i].idle_w > 0);
     /* more batch => more aggregate decode throughput */
     for (size_t k = 1; k < d[i].n_points; k++)
       assert_true(d[i].decode_tok_s[k] > d[i].decode_tok_s[k - 1]);

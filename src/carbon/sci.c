@@ -5,12 +5,20 @@
 #include <math.h>
 #include <stdio.h>
 
-double eco_sci_embodied_g(const eco_embodied *e, double reserved_s) {
-  if (!e || e->lifetime_s <= 0 || reserved_s <= 0 || e->total_g <= 0) return 0.0;
-  double share = e->share;
-  if (share < 0) share = 0;
+double eco_sci_embodied_rate(const eco_embodied *e) {
+  if (!e || !(e->lifetime_s > 0) || !(e->total_g > 0)) return 0.0;
+  return e->total_g / e->lifetime_s;
+}
+
+double eco_sci_embodied_share_g(double g_per_s, double reserved_s, double share) {
+  if (!(g_per_s > 0) || !(reserved_s > 0)) return 0.0;
+  if (!(share > 0)) return 0.0;
   if (share > 1) share = 1;
-  return e->total_g * (reserved_s / e->lifetime_s) * share;
+  return g_per_s * reserved_s * share;
+}
+
+double eco_sci_embodied_g(const eco_embodied *e, double reserved_s) {
+  return e ? eco_sci_embodied_share_g(eco_sci_embodied_rate(e), reserved_s, e->share) : 0.0;
 }
 
 double eco_sci_operational_g(double energy_j, double intensity_gco2_kwh, double pue) {

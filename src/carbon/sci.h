@@ -28,8 +28,17 @@ typedef struct eco_embodied {
   double share;      /* RR/ToR: share of the device reserved, 0..1 */
 } eco_embodied;
 
-/* Embodied grams for holding the device for reserved_s seconds:
- * TE * reserved_s / EL * share. 0 if lifetime_s <= 0. */
+/* The device's embodied emissions per second of its life, TE / EL, gCO2e/s.
+ * 0 if e is NULL, lifetime_s <= 0 or total_g <= 0. */
+double eco_sci_embodied_rate(const eco_embodied *e);
+
+/* M, the one embodied formula: holding share (0..1, clamped) of a device
+ * whose embodied rate is g_per_s (TE / EL) for reserved_s seconds:
+ * g_per_s * reserved_s * share, gCO2e. 0 if g_per_s or reserved_s <= 0. */
+double eco_sci_embodied_share_g(double g_per_s, double reserved_s, double share);
+
+/* Embodied grams for holding the device for reserved_s seconds at its
+ * configured share: eco_sci_embodied_share_g(TE / EL, reserved_s, share). */
 double eco_sci_embodied_g(const eco_embodied *e, double reserved_s);
 
 /* Operational grams: energy_j / 3.6e6 * pue * intensity. */

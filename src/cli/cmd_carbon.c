@@ -1,6 +1,6 @@
 /* ecoinfer carbon: the grid carbon intensity for a zone now (or at a given
  * time), where it came from, and optionally the forecast. */
-#include "carbon/accounting.h"
+#include "accounting/setup.h"
 #include "carbon/intensity.h"
 #include "cli/cli.h"
 #include "util/strbuf.h"

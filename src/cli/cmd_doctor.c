@@ -2,7 +2,7 @@
  * memory, energy sensors (and which meter will be used), the configured
  * carbon-intensity provider, and the models in the model directory. */
 #include "cli/cli.h"
-#include "carbon/accounting.h"
+#include "accounting/setup.h"
 #include "energy/meter.h"
 #include "energy/probe.h"
 #include "util/cpu.h"

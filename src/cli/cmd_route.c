@@ -1,6 +1,6 @@
 /* ecoinfer route: the carbon-aware router in front of a cluster of
  * OpenAI-compatible nodes (see docs/router.md). */
-#include "carbon/accounting.h"
+#include "accounting/setup.h"
 #include "cli/cli.h"
 #include "util/timeutil.h"
 #include "router/router.h"

@@ -173,11 +173,11 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     }
   }
   if (eco_cli_flag(cli, "no-ledger")) eco_cfg_set(cli->cfg, "ledger.path", "", "--no-ledger");
-  eco_srv_acct_state st;
-  eco_srv_accounting acct;
+  eco_acct_state st;
+  eco_accounting acct;
   char node[64];
   snprintf(node, sizeof node, "%s:%d", sc.host, sc.port);
-  if (eco_srv_accounting_open(c, node, &st, &acct, &err)) {
+  if (eco_acct_open(c, node, &st, &acct, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
@@ -198,7 +198,7 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     if (alias[0]) fc.model_name = alias;
     if (eco_backend_fake_new(&fc, &be)) {
       eco_cli_error(cli, "serve", "cannot start the fake backend");
-      eco_srv_accounting_close(&st);
+      eco_acct_close(&st);
       return ECO_EXIT_RUNTIME;
     }
   } else {
@@ -215,7 +215,7 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
                                  .log = &cli->log};
     if (eco_backend_engine_new(&bc, &be, &err)) {
       eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
-      eco_srv_accounting_close(&st);
+      eco_acct_close(&st);
       return ECO_EXIT_RUNTIME;
     }
   }
@@ -223,7 +223,7 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   if (eco_server_new(&sc, &be, &acct, &cli->log, &srv, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     be.vt->destroy(be.self);
-    eco_srv_accounting_close(&st);
+    eco_acct_close(&st);
     return ECO_EXIT_RUNTIME;
   }
   const char *pf = eco_cli_get(cli, "port-file");
@@ -237,6 +237,6 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   rc = eco_server_run(srv);
   eco_server_free(srv);
   be.vt->destroy(be.self);
-  eco_srv_accounting_close(&st);
+  eco_acct_close(&st);
   return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

@@ -9,7 +9,7 @@
  *
  *   eco_tracker_begin(t, id);
  *   ... eco_tracker_progress(t, id, prompt_tokens, output_tokens, busy_s) per step ...
- *   eco_tracker_end(t, id, &joules, &src);   // -> eco_accounting_receipt()
+ *   eco_tracker_end(t, id, &joules, &src);   // -> eco_receipt_build()
  *
  * Thread-safe (the engine thread reports, server threads begin/end). The
  * *_at variants take the meter total and the time from the caller, so

@@ -87,9 +87,6 @@ void eco_route_predict(const eco_node_view *node, const eco_route_request *req, 
   double decode_s = eco_profile_decode_s(p, out_tok, b);
   double energy = eco_profile_energy_j(p, req->prompt_tokens, out_tok, b);
   double pue = node->pue >= 1 ? node->pue : 1.0;
-  /* embodied_g_per_s is TE/EL already: express it as an eco_embodied with
-   * a 1 s lifetime and a 1/b share of the device. */
-  eco_embodied emb = {.total_g = node->embodied_g_per_s, .lifetime_s = 1.0, .share = 1.0 / b};
   out->out_tokens = out_tok;
   out->batch = b;
   out->queue_s = queue_s;
@@ -98,7 +95,8 @@ void eco_route_predict(const eco_node_view *node, const eco_route_request *req, 
   out->latency_s = queue_s + prefill_s + decode_s;
   out->energy_j = energy;
   out->operational_g = eco_sci_operational_g(energy, node->intensity_gco2_kwh, pue);
-  out->embodied_g = eco_sci_embodied_g(&emb, prefill_s + decode_s);
+  /* the device is held for the service time, shared by the b sequences of its batch */
+  out->embodied_g = eco_sci_embodied_share_g(node->embodied_g_per_s, prefill_s + decode_s, 1.0 / b);
   out->total_g = out->operational_g + out->embodied_g;
   out->slo_s = slo_s;
   out->meets_slo = slo_s <= 0 || out->latency_s <= slo_s;

@@ -19,7 +19,7 @@
  *   energy_j  = profile energy(P, O, b)            (IT energy, J)
  *   operational_g = eco_sci_operational_g(energy_j, intensity, pue)
  *   embodied_g    = embodied_g_per_s * (prefill_s + decode_s) / b
- *                   (via eco_sci_embodied_g: the device is held for the
+ *                   (eco_sci_embodied_share_g: the device is held for the
  *                    service time and shared by the b sequences in its batch)
  *   total_g = operational_g + embodied_g.
  *

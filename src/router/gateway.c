@@ -6,6 +6,7 @@
 
 #include "router/batch_api.h"
 
+#include "accounting/receipt.h"
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
 #include "dashboard/dash_feed.h"
@@ -879,28 +880,32 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     if (json_is_number(e)) meas_j = json_number_value(e);
   } else if (usage) {
     /* Foreign backend: estimate from the profile at the measured tokens. */
-    eco_receipt rc;
-    memset(&rc, 0, sizeof rc);
     zone_state *z = zone_get(g, n->cfg.zone);
-    snprintf(rc.intensity_source, sizeof rc.intensity_source, "%s", z ? z->source : "static");
-    rc.intensity_estimated = true;
+    eco_receipt_in ri = {.intensity_gco2_kwh = v->intensity_gco2_kwh,
+                         .intensity_source = z ? z->source : "static",
+                         .intensity_estimated = true,
+                         .embodied_g_per_s = v->embodied_g_per_s,
+                         .reserved_s = up_s,
+                         .share = 1.0 / r->pred.batch,
+                         .pue = v->pue >= 1 ? v->pue : 1};
+    char esrc[40];
     double e = agent_energy_j(n, up_s);
     if (e >= 0) {
       /* measured by the host's agent */
-      snprintf(rc.energy_source, sizeof rc.energy_source, "agent:%s", n->asrc);
-      rc.energy_estimated = n->aestimated;
-      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-agent");
+      snprintf(esrc, sizeof esrc, "agent:%s", n->asrc);
+      ri.energy_source = esrc;
+      ri.energy_estimated = n->aestimated;
+      ri.method = "sci-v1.0/router-agent";
       meas_j = e;
     } else {
-      snprintf(rc.energy_source, sizeof rc.energy_source, "model");
-      rc.energy_estimated = true;
-      snprintf(rc.method, sizeof rc.method, "sci-v1.0/router-estimate");
+      ri.energy_source = "model";
+      ri.energy_estimated = true;
+      ri.method = "sci-v1.0/router-estimate";
       e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
     }
-    eco_embodied emb = {
-        .total_g = v->embodied_g_per_s, .lifetime_s = 1.0, .share = 1.0 / r->pred.batch};
-    double pue = v->pue >= 1 ? v->pue : 1;
-    if (eco_sci_compute(e, v->intensity_gco2_kwh, eco_sci_embodied_g(&emb, up_s), pue, &rc) == 0) {
+    ri.energy_j = e;
+    eco_receipt rc;
+    if (eco_receipt_build(&ri, &rc) == 0) {
       carbon = json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
                          "energy_source", rc.energy_source, "energy_estimated",
                          (int)rc.energy_estimated, "intensity_gco2_kwh", rc.intensity_gco2_kwh,

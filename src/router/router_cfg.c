@@ -194,7 +194,7 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
     n->embodied_g_per_s = gps;
   } else if (eg > 0 && life_y > 0) {
     eco_embodied e = {.total_g = eg, .lifetime_s = life_y * ECO_SECONDS_PER_YEAR, .share = 1};
-    n->embodied_g_per_s = eco_sci_embodied_g(&e, 1.0);
+    n->embodied_g_per_s = eco_sci_embodied_rate(&e);
   }
   const eco_cfg_node *labels = eco_cfg_find(cfg, nn, "labels");
   if (labels && labels->kind == ECO_CFG_MAP) {

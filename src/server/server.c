@@ -30,7 +30,7 @@ typedef struct gen_req gen_req;
 struct eco_server {
   eco_server_cfg cfg;
   eco_backend *backend;
-  eco_srv_accounting acct;
+  eco_accounting acct;
   bool have_acct;
   const eco_logger *log;
   struct event_base *base;
@@ -380,7 +380,7 @@ static void send_sse(gen_req *g, const char *json) {
 }
 
 static void add_carbon_headers(struct evhttp_request *r, const eco_receipt *rc,
-                               const eco_srv_intensity *in) {
+                               const eco_acct_intensity *in) {
   char v[64];
   snprintf(v, sizeof v, "%.6g", rc->energy_j);
   add_header(r, "x-ecoinfer-energy-j", v);
@@ -400,7 +400,7 @@ static void dash_update(eco_server *s) {
   eco_backend_info info;
   memset(&info, 0, sizeof info);
   (void)s->backend->vt->info(s->backend->self, &info);
-  eco_srv_intensity in;
+  eco_acct_intensity in;
   memset(&in, 0, sizeof in);
   snprintf(in.zone, sizeof in.zone, "unknown");
   bool have_in =
@@ -506,7 +506,7 @@ static void gen_finish(gen_req *g) {
   const char *ep = g->oai.chat ? "/v1/chat/completions" : "/v1/completions";
   double wall = (double)(eco_time_mono_ns() - g->t0_ns) / 1e9;
   eco_receipt rc;
-  eco_srv_intensity in;
+  eco_acct_intensity in;
   memset(&in, 0, sizeof in);
   bool have_rc = false;
   if (g->tracked) {
@@ -522,20 +522,28 @@ static void gen_finish(gen_req *g) {
     }
   }
   if (s->have_acct) {
-    int e = eco_srv_price(&s->acct, &g->st, wall, eco_time_wall_s(), &rc, &in);
+    eco_acct_usage use = {.prompt_tokens = g->st.prompt_tokens,
+                          .output_tokens = g->st.generated_tokens,
+                          .cpu_s = g->st.cpu_s,
+                          .batch_size = g->st.batch_size,
+                          .energy_known = g->st.energy_known,
+                          .energy_j = g->st.energy_j,
+                          .energy_estimated = g->st.energy_estimated};
+    snprintf(use.energy_source, sizeof use.energy_source, "%s", g->st.energy_source);
+    int e = eco_acct_price(&s->acct, &use, wall, eco_time_wall_s(), &rc, &in);
     if (e == 0) {
       have_rc = true;
       eco_srv_metrics_carbon(&s->metrics, rc.energy_source, rc.energy_j, rc.total_g);
       s->energy_j_total += rc.energy_j;
       if (s->acct.sink) {
-        eco_srv_receipt_ctx ctx = {.request_id = g->id,
-                                   .model = g->model,
-                                   .zone = in.zone,
-                                   .time_s = eco_time_wall_s(),
-                                   .latency_s = wall,
-                                   .receipt = &rc,
-                                   .stats = &g->st,
-                                   .directive_level = s->cfg.directive ? g->directive_level : -1};
+        eco_acct_receipt_ctx ctx = {.request_id = g->id,
+                                    .model = g->model,
+                                    .zone = in.zone,
+                                    .time_s = eco_time_wall_s(),
+                                    .latency_s = wall,
+                                    .receipt = &rc,
+                                    .usage = &use,
+                                    .directive_level = s->cfg.directive ? g->directive_level : -1};
         s->acct.sink(s->acct.sink_user, &ctx);
       }
     } else {
@@ -786,7 +794,7 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     add_header(r, "x-ecoinfer-request-id", g->id);
     if (s->cfg.directive) add_directive_header(r, g->directive_level);
     if (s->have_acct) {
-      eco_srv_intensity iv;
+      eco_acct_intensity iv;
       if (s->acct.intensity(s->acct.intensity_user, eco_time_wall_s(), &iv) == 0) {
         char v[32];
         snprintf(v, sizeof v, "%.6g", iv.gco2_kwh);
@@ -847,7 +855,7 @@ static void handle_node(eco_server *s, struct evhttp_request *r) {
   if (!authorized(s, r, "/v1/node")) return;
   eco_backend_info info;
   bool ok = ready(s, &info);
-  eco_srv_intensity in;
+  eco_acct_intensity in;
   memset(&in, 0, sizeof in);
   json_t *ji = json_null();
   if (s->have_acct && s->acct.intensity(s->acct.intensity_user, eco_time_wall_s(), &in) == 0)
@@ -995,7 +1003,7 @@ static struct evhttp *make_http(eco_server *s, void (*cb)(struct evhttp_request 
   return h;
 }
 
-int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_srv_accounting *acct,
+int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_accounting *acct,
                    const eco_logger *log, eco_server **out, eco_error *err) {
   *out = NULL;
   if (!cfg || !backend || !backend->vt) return eco_error_set(err, ECO_EINVAL, "no backend");

@@ -15,7 +15,7 @@
 #ifndef ECO_SERVER_SERVER_H
 #define ECO_SERVER_SERVER_H
 
-#include "server/accounting.h"
+#include "accounting/pricing.h"
 #include "server/backend.h"
 #include "server/openai.h"
 #include "server/srv_directive.h"
@@ -53,7 +53,7 @@ void eco_server_cfg_default(eco_server_cfg *cfg);
 /* Binds the listeners. The backend and accounting must outlive the server;
  * accounting NULL = no receipts (energy 0, intensity 0). Ignores SIGPIPE
  * process-wide (writes to closed sockets must not kill the server). */
-int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_srv_accounting *acct,
+int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_accounting *acct,
                    const eco_logger *log, eco_server **out, eco_error *err);
 int eco_server_port(const eco_server *s);
 int eco_server_admin_port(const eco_server *s); /* -1 when combined */

@@ -1,6 +1,7 @@
 /* ecoinfer simulator: the discrete-event cluster simulation (see cluster.h). */
 #include "sim/cluster.h"
 
+#include "accounting/receipt.h"
 #include "carbon/sci.h"
 
 #include <math.h>
@@ -148,9 +149,31 @@ static int account_idle(eco_sim *s, size_t i, double t0, double t1) {
     s->res->energy_idle_j += e;
     s->res->op_g += g;
     s->res->op_idle_g += g;
-    s->res->emb_idle_g += d->embodied_g * seg / d->lifetime_s;
+    s->res->emb_idle_g += eco_sci_embodied_g(&d->embodied, seg);
     t += seg;
   }
+  return 0;
+}
+
+/* A request's receipt through the one builder (src/accounting/receipt.h):
+ * energy_j at intensity ci and pue, holding share of the device for dur_s. */
+static int price_request(eco_sim_req *r, double energy_j, double ci, double pue,
+                         const eco_embodied *dev, double dur_s, double share) {
+  eco_receipt_in in = {.energy_j = energy_j,
+                       .energy_source = "sim",
+                       .energy_estimated = true,
+                       .intensity_gco2_kwh = ci,
+                       .intensity_estimated = true,
+                       .embodied_g_per_s = eco_sci_embodied_rate(dev),
+                       .reserved_s = dur_s,
+                       .share = share,
+                       .pue = pue};
+  eco_receipt rc;
+  int err = eco_receipt_build(&in, &rc);
+  if (err) return err;
+  r->energy_j = rc.energy_j;
+  r->op_g = rc.operational_g;
+  r->emb_g = rc.embodied_g;
   return 0;
 }
 
@@ -319,18 +342,19 @@ static int try_start(eco_sim *s, size_t i) {
   double sum_out = 0;
   for (int k = 0; k < n->n_run; k++)
     sum_out += s->reqs[n->run[k]].out_tok;
-  double emb = d->embodied_g * dur / d->lifetime_s;
+  double emb = eco_sci_embodied_g(&d->embodied, dur);
   for (int k = 0; k < n->n_run; k++) {
     eco_sim_req *r = &s->reqs[n->run[k]];
     double share_p = sum_prompt > 0 ? r->prompt_tok / sum_prompt : 1.0 / n->n_run;
     double share_o = sum_out > 0 ? r->out_tok / sum_out : 1.0 / n->n_run;
+    double toks = (double)r->prompt_tok + r->out_tok;
     r->node = (int32_t)i;
     r->start_s = s->now;
     r->done_s = s->now + prefill_s + (double)r->out_tok * step_s;
-    r->energy_j = e_pre * share_p + e_dec * share_o;
-    r->op_g = eco_sci_operational_g(r->energy_j, ci, z->pue);
-    double toks = (double)r->prompt_tok + r->out_tok;
-    r->emb_g = emb * (tokens > 0 ? toks / tokens : 1.0 / n->n_run);
+    /* the request's share of the batch's energy (by phase) and of its device time (by tokens) */
+    if ((rc = price_request(r, e_pre * share_p + e_dec * share_o, ci, z->pue, &d->embodied, dur,
+                            tokens > 0 ? toks / tokens : 1.0 / n->n_run)))
+      return rc;
   }
   double e = power_w * dur;
   double g = eco_sci_operational_g(e, ci, z->pue);

@@ -37,7 +37,7 @@ int eco_sim_device_validate(const eco_sim_device *dev, eco_error *err) {
     return eco_error_set(err, ECO_EINVAL, "device '%s': max_batch must be >= 1", dev->name);
   if (!(dev->usable_mem_bytes > 0) || dev->weights_bytes < 0 || dev->kv_bytes_per_token < 0)
     return eco_error_set(err, ECO_EINVAL, "device '%s': bad memory figures", dev->name);
-  if (dev->idle_w < 0 || dev->embodied_g < 0 || !(dev->lifetime_s > 0))
+  if (dev->idle_w < 0 || dev->embodied.total_g < 0 || !(dev->embodied.lifetime_s > 0))
     return eco_error_set(err, ECO_EINVAL, "device '%s': bad idle power, embodied or lifetime",
                          dev->name);
   return 0;
@@ -70,8 +70,8 @@ static int load_cfg(eco_cfg *cfg, eco_sim_device *dev, eco_error *err) {
   dev->usable_mem_bytes = usable_gb * 1e9;
   dev->weights_bytes = w_gb * 1e9;
   dev->kv_bytes_per_token = kv;
-  dev->embodied_g = emb_kg * 1000.0;
-  dev->lifetime_s = life_y * ECO_SECONDS_PER_YEAR;
+  dev->embodied = (eco_embodied){
+      .total_g = emb_kg * 1000.0, .lifetime_s = life_y * ECO_SECONDS_PER_YEAR, .share = 1};
   dev->max_batch = maxb > 1000000 ? 1000000 : (int)maxb;
   const eco_cfg_node *pts = eco_cfg_find(cfg, d, "points");
   if (!pts || pts->kind != ECO_CFG_SEQ)

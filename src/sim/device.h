@@ -21,6 +21,7 @@
 #ifndef ECO_SIM_DEVICE_H
 #define ECO_SIM_DEVICE_H
 
+#include "carbon/sci.h"
 #include "util/status.h"
 
 #include <stddef.h>
@@ -39,8 +40,7 @@ typedef struct eco_sim_device {
   double weights_bytes;                         /* model weights, bytes */
   double kv_bytes_per_token;                    /* KV cache per token, bytes */
   int max_batch;                                /* sequences per batch, hard limit */
-  double embodied_g;                            /* total embodied emissions, gCO2e */
-  double lifetime_s;                            /* expected lifetime, s */
+  eco_embodied embodied;                        /* total gCO2e, lifetime s; share 1 */
 } eco_sim_device;
 
 /* Loads a profile YAML file (format: docs/simulator.md). */

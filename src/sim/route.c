@@ -144,7 +144,7 @@ int eco_sim_router_init(eco_sim_router *r, eco_policy_kind kind, const eco_sim_c
     snprintf(v->device, sizeof v->device, "%s", d->name);
     snprintf(v->zone, sizeof v->zone, "%s", z->name);
     v->pue = z->pue;
-    v->embodied_g_per_s = d->lifetime_s > 0 ? d->embodied_g / d->lifetime_s : 0;
+    v->embodied_g_per_s = eco_sci_embodied_rate(&d->embodied);
     int B = r->batch < d->max_batch ? r->batch : d->max_batch;
     profile_of(d, B, &v->profile);
     v->max_batch = (uint32_t)B;

@@ -1,4 +1,5 @@
 /* The Sprout artifact's evaluation protocol, hour by hour. */
+#include "carbon/sci.h"
 #include "directive/assign.h"
 #include "directive/plan.h"
 #include "sim/sprout.h"
@@ -629,7 +630,9 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
   s.ci = ci_year + cfg->start_hour;
   eco_plan_cfg_default(&s.pc);
   s.pc.xi = cfg->xi;
-  s.pc.embodied_g_per_s = cfg->embodied_g / (cfg->life_years * 365.0 * 24.0 * 3600.0);
+  eco_embodied dev = {
+      .total_g = cfg->embodied_g, .lifetime_s = cfg->life_years * ECO_SECONDS_PER_YEAR, .share = 1};
+  s.pc.embodied_g_per_s = eco_sci_embodied_rate(&dev);
   s.pc.ci_min = INFINITY, s.pc.ci_max = -INFINITY;
   for (size_t h = 0; h < n_year; h++) {
     s.pc.ci_min = fmin(s.pc.ci_min, ci_year[h]);

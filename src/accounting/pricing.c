@@ -1,7 +1,8 @@
-/* ecoinfer: energy and carbon pricing of node-server requests. */
-#include "server/accounting.h"
+/* ecoinfer accounting: energy and carbon pricing of a node's requests. */
+#include "accounting/pricing.h"
 
-#include "carbon/accounting.h"
+#include "accounting/receipt.h"
+#include "accounting/setup.h"
 #include "carbon/intensity.h"
 #include "carbon/ledger.h"
 #include "util/timeutil.h"
@@ -11,25 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int eco_srv_energy_default(void *user, const eco_backend_stats *st, double wall_s,
-                           eco_srv_energy *out) {
-  const eco_srv_acct_state *s = user;
+int eco_acct_energy_default(void *user, const eco_acct_usage *u, double wall_s,
+                            eco_acct_energy *out) {
+  const eco_acct_state *s = user;
   memset(out, 0, sizeof *out);
-  if (st->energy_known) {
-    out->energy_j = st->energy_j;
+  if (u->energy_known) {
+    out->energy_j = u->energy_j;
     snprintf(out->source, sizeof out->source, "%s",
-             st->energy_source[0] ? st->energy_source : "backend");
-    out->estimated = st->energy_estimated;
+             u->energy_source[0] ? u->energy_source : "backend");
+    out->estimated = u->energy_estimated;
     return 0;
   }
-  out->energy_j = st->cpu_s * (s ? s->cpu_watts : 0);
+  out->energy_j = u->cpu_s * (s ? s->cpu_watts : 0);
   snprintf(out->source, sizeof out->source, "cpu-time-model");
   out->estimated = true;
   return 0;
 }
 
-int eco_srv_intensity_provider(void *user, double now_s, eco_srv_intensity *out) {
-  eco_srv_acct_state *s = user;
+int eco_acct_intensity_provider(void *user, double now_s, eco_acct_intensity *out) {
+  eco_acct_state *s = user;
   if (!s || !s->provider) return ECO_EINVAL;
   eco_intensity iv;
   eco_error err = {0};
@@ -44,8 +45,8 @@ int eco_srv_intensity_provider(void *user, double now_s, eco_srv_intensity *out)
   return 0;
 }
 
-void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *c) {
-  eco_srv_acct_state *s = user;
+void eco_acct_ledger_sink(void *user, const eco_acct_receipt_ctx *c) {
+  eco_acct_state *s = user;
   if (!s || !s->ledger) return;
   eco_ledger_entry e;
   memset(&e, 0, sizeof e);
@@ -54,8 +55,8 @@ void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *c) {
   snprintf(e.node, sizeof e.node, "%s", s->node);
   snprintf(e.zone, sizeof e.zone, "%s", c->zone ? c->zone : s->zone);
   snprintf(e.model, sizeof e.model, "%s", c->model);
-  e.prompt_tokens = c->stats ? c->stats->prompt_tokens : 0;
-  e.output_tokens = c->stats ? c->stats->generated_tokens : 0;
+  e.prompt_tokens = c->usage ? c->usage->prompt_tokens : 0;
+  e.output_tokens = c->usage ? c->usage->output_tokens : 0;
   e.latency_s = c->latency_s;
   e.directive_level = c->directive_level;
   e.receipt = *c->receipt;
@@ -64,8 +65,8 @@ void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *c) {
     fprintf(stderr, "ecoinfer serve: ledger append failed: %s\n", eco_error_text(&err));
 }
 
-int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_state *st,
-                            eco_srv_accounting *acct, eco_error *err) {
+int eco_acct_open(const eco_cfg *cfg, const char *node, eco_acct_state *st, eco_accounting *acct,
+                  eco_error *err) {
   memset(st, 0, sizeof *st);
   memset(acct, 0, sizeof *acct);
   const char *zone;
@@ -113,12 +114,12 @@ int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_s
   const char *lpath;
   if ((rc = eco_cfg_str(cfg, NULL, "ledger.path", "", &lpath, err))) goto fail;
   if (lpath[0] && (rc = eco_ledger_open_from_config(cfg, false, &st->ledger, err))) goto fail;
-  acct->energy = eco_srv_energy_default;
+  acct->energy = eco_acct_energy_default;
   acct->energy_user = st;
-  acct->intensity = eco_srv_intensity_provider;
+  acct->intensity = eco_acct_intensity_provider;
   acct->intensity_user = st;
   if (st->ledger) {
-    acct->sink = eco_srv_ledger_sink;
+    acct->sink = eco_acct_ledger_sink;
     acct->sink_user = st;
   }
   if (n_devs > 0) acct->embodied = devs[0].embodied;
@@ -127,11 +128,11 @@ int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_s
   return 0;
 fail:
   free(devs);
-  eco_srv_accounting_close(st);
+  eco_acct_close(st);
   return rc;
 }
 
-void eco_srv_accounting_close(eco_srv_acct_state *st) {
+void eco_acct_close(eco_acct_state *st) {
   if (!st) return;
   eco_intensity_free(st->provider);
   st->provider = NULL;
@@ -141,24 +142,31 @@ void eco_srv_accounting_close(eco_srv_acct_state *st) {
   st->meter = NULL;
 }
 
-int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, double wall_s,
-                  double now_s, eco_receipt *r, eco_srv_intensity *in_out) {
+int eco_acct_price(const eco_accounting *a, const eco_acct_usage *u, double wall_s, double now_s,
+                   eco_receipt *r, eco_acct_intensity *in_out) {
   memset(r, 0, sizeof *r);
-  eco_srv_energy en;
-  eco_srv_intensity in;
+  eco_acct_energy en;
+  eco_acct_intensity in;
   memset(&in, 0, sizeof in);
-  int rc = a->energy(a->energy_user, st, wall_s, &en);
+  int rc = a->energy(a->energy_user, u, wall_s, &en);
   if (rc) return rc;
   rc = a->intensity(a->intensity_user, now_s, &in);
   if (rc) return rc;
-  int batch = st->batch_size > 0 ? st->batch_size : 1;
-  double emb = eco_sci_embodied_g(&a->embodied, wall_s > 0 ? wall_s / batch : 0);
-  snprintf(r->energy_source, sizeof r->energy_source, "%s", en.source);
-  r->energy_estimated = en.estimated;
-  snprintf(r->intensity_source, sizeof r->intensity_source, "%s", in.source);
-  r->intensity_estimated = in.estimated;
-  snprintf(r->method, sizeof r->method, "sci-v1.0%s%s", in.signal[0] ? " " : "", in.signal);
-  rc = eco_sci_compute(en.energy_j, in.gco2_kwh, emb, a->pue < 1 ? 1 : a->pue, r);
+  int batch = u->batch_size > 0 ? u->batch_size : 1;
+  char method[48];
+  snprintf(method, sizeof method, "sci-v1.0%s%s", in.signal[0] ? " " : "", in.signal);
+  eco_receipt_in ri = {.energy_j = en.energy_j,
+                       .energy_source = en.source,
+                       .energy_estimated = en.estimated,
+                       .intensity_gco2_kwh = in.gco2_kwh,
+                       .intensity_source = in.source,
+                       .intensity_estimated = in.estimated,
+                       .embodied_g_per_s = eco_sci_embodied_rate(&a->embodied),
+                       .reserved_s = wall_s > 0 ? wall_s / batch : 0,
+                       .share = a->embodied.share,
+                       .pue = a->pue < 1 ? 1 : a->pue,
+                       .method = method};
+  rc = eco_receipt_build(&ri, r);
   if (rc) return rc;
   if (in_out) *in_out = in;
   return 0;

@@ -1,9 +1,9 @@
-/* Tests for src/carbon/accounting: embodied carbon with the Sprout
- * constants, receipts, the carbon: and devices: configuration, and meters
+/* Tests for src/accounting: embodied carbon with the Sprout constants, the
+ * receipt builder, the carbon: and devices: configuration, and meters
  * opened from configuration on fake trees. */
 #include "testutil.h"
 
-#include "carbon/accounting.h"
+#include "accounting/setup.h"
 #include "httpd.h"
 #include "util/status.h"
 #include "util/timeutil.h"
@@ -28,14 +28,20 @@ static void test_embodied_and_receipt(void **state) {
   assert_int_equal(eco_embodied_make(1, 5, 1.5, &e), ECO_EINVAL);
   assert_int_equal(eco_embodied_make(-1, 5, 1, &e), ECO_EINVAL);
 
-  eco_intensity in = {.gco2_kwh = 250, .signal = ECO_SIGNAL_AVERAGE};
-  snprintf(in.source, sizeof in.source, "trace:GB_2023_hourly.csv");
-  eco_energy_source es = {.estimated = true};
-  snprintf(es.name, sizeof es.name, "model");
   assert_int_equal(eco_embodied_make(26.356568, 5, 1.0, &e), 0);
+  eco_receipt_in in = {.energy_j = 720,
+                       .energy_source = "model",
+                       .energy_estimated = true,
+                       .intensity_gco2_kwh = 250,
+                       .intensity_source = "trace:GB_2023_hourly.csv",
+                       .embodied_g_per_s = eco_sci_embodied_rate(&e),
+                       .reserved_s = 3600,
+                       .share = e.share,
+                       .pue = 1.2,
+                       .method = "sci-v1.0 average"};
   eco_receipt r;
   /* E = 720 J, PUE 1.2, I = 250: op 0.06 g; M for 1 h 0.60174813 g */
-  assert_int_equal(eco_accounting_receipt(720, &es, &in, &e, 3600, 1.2, &r), 0);
+  assert_int_equal(eco_receipt_build(&in, &r), 0);
   assert_true(NEAR(r.operational_g, 0.06, 1e-12));
   assert_true(NEAR(r.embodied_g, 0.6017481278538812, 1e-12));
   assert_true(NEAR(r.total_g, 0.6617481278538813, 1e-12));
@@ -52,7 +58,19 @@ static void test_embodied_and_receipt(void **state) {
   assert_true(json_is_true(json_object_get(j, "energy_estimated")));
   assert_true(json_is_false(json_object_get(j, "intensity_estimated")));
   json_decref(j);
-  assert_int_equal(eco_accounting_receipt(720, &es, &in, &e, 3600, 0.5, &r), ECO_EINVAL);
+  in.pue = 0.5;
+  assert_int_equal(eco_receipt_build(&in, &r), ECO_EINVAL);
+  assert_string_equal(r.energy_source, "model"); /* unchanged */
+  in.pue = 1;
+  in.energy_j = NAN;
+  assert_int_equal(eco_receipt_build(&in, &r), ECO_EINVAL);
+  /* NULL sources: "unknown" energy, no intensity source, default method */
+  eco_receipt_in bare = {.energy_j = 1, .intensity_gco2_kwh = 1, .pue = 1};
+  assert_int_equal(eco_receipt_build(&bare, &r), 0);
+  assert_string_equal(r.energy_source, "unknown");
+  assert_string_equal(r.intensity_source, "");
+  assert_string_equal(r.method, "sci-v1.0");
+  assert_true(r.embodied_g == 0);
 }
 
 static eco_cfg *load(const char *yaml) {

@@ -1,13 +1,13 @@
-/* ecoinfer: how the node server prices a request in energy and carbon.
+/* ecoinfer accounting: how a node prices a request in energy and carbon.
  *
  * Two small interfaces decouple the server from the meters and intensity
- * providers of the accounting module (src/carbon/accounting.h):
+ * providers (set up by src/accounting/setup.h):
  *   - an energy-attribution callback: the joules of one finished request,
  *     with their source;
  *   - an intensity lookup: the grid intensity of this node's zone now.
  * A receipt sink (the ledger) receives every receipt with its context.
  *
- * eco_srv_accounting_open() wires them from the configuration:
+ * eco_acct_open() wires them from the configuration:
  *   energy    = backend-reported joules when known; else, with
  *               energy.attribution: meter (default), the first device's meter
  *               (RAPL/hwmon/INA3221/NVML, else the utilisation model) polled by
@@ -25,68 +25,82 @@
  *   pue       = carbon.pue
  *   sink      = the SQLite ledger at ledger.path, when set
  */
-#ifndef ECO_SERVER_ACCOUNTING_H
-#define ECO_SERVER_ACCOUNTING_H
+#ifndef ECO_ACCOUNTING_PRICING_H
+#define ECO_ACCOUNTING_PRICING_H
 
 #include "carbon/sci.h"
 #include "energy/attribute.h"
 #include "energy/meter.h"
-#include "server/backend.h"
 #include "util/config.h"
 
-typedef struct eco_srv_energy {
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What a finished request used, as its server saw it. */
+typedef struct eco_acct_usage {
+  int64_t prompt_tokens;  /* tokens in the (templated) prompt */
+  int64_t output_tokens;  /* tokens generated */
+  double cpu_s;           /* CPU time attributed to the request, s */
+  int batch_size;         /* sequences it shared the device with (<= 0: 1) */
+  bool energy_known;      /* energy_j was measured or attributed already */
+  double energy_j;        /* J, when energy_known (IT energy, before PUE) */
+  char energy_source[32]; /* its source: "rapl", "nvml", "model", ... */
+  bool energy_estimated;  /* energy_j is itself a model estimate */
+} eco_acct_usage;
+
+typedef struct eco_acct_energy {
   double energy_j; /* J attributed to the request (IT energy, before PUE) */
   char source[32]; /* meter name: "rapl", "nvml", "cpu-time-model", ... */
   bool estimated;  /* true unless read from a hardware counter */
-} eco_srv_energy;
+} eco_acct_energy;
 
-typedef struct eco_srv_intensity {
+typedef struct eco_acct_intensity {
   double gco2_kwh; /* grid intensity, gCO2e/kWh */
   char source[64]; /* "static", "trace:...", "electricitymaps" */
   bool estimated;  /* forecast, fallback or static value */
   char zone[32];   /* grid zone id, e.g. "GB" */
   char signal[12]; /* "average" or "marginal" */
-} eco_srv_intensity;
+} eco_acct_intensity;
 
 /* Energy of one finished request. wall_s: submit to done, s. 0 or ECO_E*. */
-typedef int (*eco_srv_energy_fn)(void *user, const eco_backend_stats *st, double wall_s,
-                                 eco_srv_energy *out);
+typedef int (*eco_acct_energy_fn)(void *user, const eco_acct_usage *u, double wall_s,
+                                  eco_acct_energy *out);
 /* Intensity at epoch time now_s. 0 or ECO_E*. Called on the event loop: must not block long. */
-typedef int (*eco_srv_intensity_fn)(void *user, double now_s, eco_srv_intensity *out);
+typedef int (*eco_acct_intensity_fn)(void *user, double now_s, eco_acct_intensity *out);
 /* What the sink receives for each finished request. */
-typedef struct eco_srv_receipt_ctx {
+typedef struct eco_acct_receipt_ctx {
   const char *request_id; /* the response "id" */
   const char *model;
   const char *zone;
   double time_s;    /* completion time, Unix epoch s */
   double latency_s; /* arrival to completion, s */
   const eco_receipt *receipt;
-  const eco_backend_stats *stats;
+  const eco_acct_usage *usage;
   int directive_level; /* generation directive level applied, -1 = directives off */
-} eco_srv_receipt_ctx;
+} eco_acct_receipt_ctx;
 
 /* Receives every receipt (the ledger). Runs on the server's loop thread. */
-typedef void (*eco_srv_receipt_fn)(void *user, const eco_srv_receipt_ctx *ctx);
+typedef void (*eco_acct_receipt_fn)(void *user, const eco_acct_receipt_ctx *ctx);
 
-typedef struct eco_srv_accounting {
-  eco_srv_energy_fn energy;
+typedef struct eco_accounting {
+  eco_acct_energy_fn energy;
   void *energy_user;
-  eco_srv_intensity_fn intensity;
+  eco_acct_intensity_fn intensity;
   void *intensity_user;
-  eco_srv_receipt_fn sink; /* may be NULL */
+  eco_acct_receipt_fn sink; /* may be NULL */
   void *sink_user;
   eco_embodied embodied;
   double pue;             /* >= 1 */
   eco_meter *meter;       /* node meter the server attributes from, or NULL */
   eco_attr_cfg attr;      /* attribution rule for meter energy */
   double attr_interval_s; /* meter poll period while requests run, s */
-} eco_srv_accounting;
+} eco_accounting;
 
 typedef struct eco_intensity_provider eco_intensity_provider;
 typedef struct eco_ledger eco_ledger;
 
-/* State behind the configured accounting (owned; eco_srv_accounting_close). */
-typedef struct eco_srv_acct_state {
+/* State behind the configured accounting (owned; eco_acct_close). */
+typedef struct eco_acct_state {
   double cpu_watts;                 /* W per busy CPU-second, for the CPU-time estimate */
   char zone[32];                    /* carbon.zone */
   char node[64];                    /* node name in ledger rows */
@@ -95,23 +109,23 @@ typedef struct eco_srv_acct_state {
   eco_meter *meter;                 /* NULL with energy.attribution: cpu-time */
   char meter_note[256];             /* why no meter was opened, "" if one was */
   int ledger_errors;                /* appends that failed (logged once) */
-} eco_srv_acct_state;
+} eco_acct_state;
 
-int eco_srv_energy_default(void *user, const eco_backend_stats *st, double wall_s,
-                           eco_srv_energy *out);
-/* user = eco_srv_acct_state: asks its provider for its zone. */
-int eco_srv_intensity_provider(void *user, double now_s, eco_srv_intensity *out);
-/* user = eco_srv_acct_state: appends to its ledger. */
-void eco_srv_ledger_sink(void *user, const eco_srv_receipt_ctx *ctx);
+int eco_acct_energy_default(void *user, const eco_acct_usage *u, double wall_s,
+                            eco_acct_energy *out);
+/* user = eco_acct_state: asks its provider for its zone. */
+int eco_acct_intensity_provider(void *user, double now_s, eco_acct_intensity *out);
+/* user = eco_acct_state: appends to its ledger. */
+void eco_acct_ledger_sink(void *user, const eco_acct_receipt_ctx *ctx);
 
 /* Builds *st and *acct from cfg (see above); node names ledger rows. */
-int eco_srv_accounting_open(const eco_cfg *cfg, const char *node, eco_srv_acct_state *st,
-                            eco_srv_accounting *acct, eco_error *err);
-void eco_srv_accounting_close(eco_srv_acct_state *st);
+int eco_acct_open(const eco_cfg *cfg, const char *node, eco_acct_state *st, eco_accounting *acct,
+                  eco_error *err);
+void eco_acct_close(eco_acct_state *st);
 
 /* Prices one finished request into *r (method "sci-v1.0 SIGNAL"); also returns the
  * intensity used (zone) in *in if non-NULL. */
-int eco_srv_price(const eco_srv_accounting *a, const eco_backend_stats *st, double wall_s,
-                  double now_s, eco_receipt *r, eco_srv_intensity *in);
+int eco_acct_price(const eco_accounting *a, const eco_acct_usage *u, double wall_s, double now_s,
+                   eco_receipt *r, eco_acct_intensity *in);
 
 #endif

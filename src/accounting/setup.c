@@ -1,6 +1,6 @@
-/* ecoinfer: accounting configuration (carbon:, device:, devices:) and
- * receipt construction. */
-#include "carbon/accounting.h"
+/* ecoinfer accounting: the objects the carbon:, device:/devices: and
+ * ledger: sections make (see setup.h). */
+#include "accounting/setup.h"
 
 #include "util/timeutil.h"
 
@@ -9,34 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-int eco_embodied_make(double embodied_kg, double lifetime_years, double share, eco_embodied *out) {
-  if (!out || !isfinite(embodied_kg) || !isfinite(lifetime_years) || !isfinite(share) ||
-      embodied_kg < 0 || lifetime_years < 0 || share < 0 || share > 1)
-    return ECO_EINVAL;
-  out->total_g = embodied_kg * 1000.0;
-  out->lifetime_s = lifetime_years * ECO_SECONDS_PER_YEAR;
-  out->share = share;
-  return ECO_OK;
-}
-
-int eco_accounting_receipt(double energy_j, const eco_energy_source *esrc, const eco_intensity *in,
-                           const eco_embodied *emb, double reserved_s, double pue,
-                           eco_receipt *out) {
-  if (!out || !in) return ECO_EINVAL;
-  eco_receipt r;
-  memset(&r, 0, sizeof r);
-  snprintf(r.energy_source, sizeof r.energy_source, "%s", esrc ? esrc->name : "unknown");
-  r.energy_estimated = esrc ? esrc->estimated : true;
-  snprintf(r.intensity_source, sizeof r.intensity_source, "%s", in->source);
-  r.intensity_estimated = in->estimated;
-  snprintf(r.method, sizeof r.method, "sci-v1.0 %s", eco_signal_name(in->signal));
-  double m = emb ? eco_sci_embodied_g(emb, reserved_s) : 0.0;
-  int rc = eco_sci_compute(energy_j, in->gco2_kwh, m, pue, &r);
-  if (rc) return rc;
-  *out = r;
-  return ECO_OK;
-}
 
 int eco_carbon_zone_pue(const eco_cfg *cfg, const char **zone, double *pue, eco_error *err) {
   int rc;

@@ -1,12 +1,14 @@
-/* ecoinfer: accounting configuration and receipts.
+/* ecoinfer accounting: setup from the configuration.
  *
- * Turns the `carbon:` and `device:`/`devices:` configuration sections into
- * the objects the server and the CLI use: the carbon-intensity provider
- * chain, the per-device meters, attribution settings and embodied carbon,
- * and builds a request's receipt from them. See docs/accounting.md for the
- * keys and an example. */
-#ifndef ECO_CARBON_ACCOUNTING_H
-#define ECO_CARBON_ACCOUNTING_H
+ * Turns the `carbon:`, `device:`/`devices:` and `ledger:` configuration
+ * sections into the objects the server, the router and the CLI use: the
+ * carbon-intensity provider chain, the per-device meters (the meter
+ * factory), attribution settings and embodied carbon, and the ledger. See
+ * docs/accounting.md for the keys and an example. */
+#ifndef ECO_ACCOUNTING_SETUP_H
+#define ECO_ACCOUNTING_SETUP_H
+
+#include "accounting/receipt.h"
 
 #include "carbon/intensity.h"
 #include "carbon/ledger.h"
@@ -51,16 +53,6 @@ int eco_device_cfgs_load(const eco_cfg *cfg, eco_device_cfg **out, size_t *n, ec
  * model; nvml loads libnvidia-ml with dlopen). root is "/" normally. */
 int eco_device_meter_open(const eco_device_cfg *d, const char *root, eco_meter **out,
                           eco_error *err);
-
-/* The embodied share of a device from kgCO2e, years and share (0..1). */
-int eco_embodied_make(double embodied_kg, double lifetime_years, double share, eco_embodied *out);
-
-/* A request's receipt: energy (J, IT, before PUE) with its source, the
- * intensity used, the device's embodied share for reserved_s seconds,
- * and PUE. */
-int eco_accounting_receipt(double energy_j, const eco_energy_source *esrc,
-                           const eco_intensity *intensity, const eco_embodied *emb,
-                           double reserved_s, double pue, eco_receipt *out);
 
 /* The receipt as a JSON object (new reference; NULL on allocation
  * failure), for responses (usage.carbon) and logs:

@@ -14,7 +14,7 @@ if ! clang -fsanitize=fuzzer "$work/probe.c" -o "$work/probe" >/dev/null 2>&1; t
 fi
 flags=(-std=c17 -D_GNU_SOURCE -DECO_VERSION='"fuzz"' -I"$src/src" -g -O1
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
-clang "${flags[@]}" "$src/fuzz/fuzz_openai.c" "$src/src/server/openai.c" \
+clang "${flags[@]}" "$src/fuzz/fuzz_openai.c" "$src/src/server/openai.c" "$src/src/accounting/wire.c" \
   $(pkg-config --cflags --libs jansson) -lm -o "$work/fuzz_openai"
 # Seed corpus: valid and nearly valid requests.
 mkdir -p "$work/corpus"

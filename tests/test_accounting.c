@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include "accounting/setup.h"
+#include "accounting/wire.h"
 #include "httpd.h"
 #include "util/status.h"
 #include "util/timeutil.h"

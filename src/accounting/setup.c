@@ -362,13 +362,3 @@ int eco_ledger_open_from_config(const eco_cfg *cfg, bool read_only, eco_ledger *
                          sync);
   return eco_ledger_open(path, &o, out, err);
 }
-
-json_t *eco_receipt_to_json(const eco_receipt *r) {
-  if (!r) return NULL;
-  return json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", r->energy_j,
-                   "energy_source", r->energy_source, "energy_estimated", r->energy_estimated,
-                   "intensity_gco2_kwh", r->intensity_gco2_kwh, "intensity_source",
-                   r->intensity_source, "intensity_estimated", r->intensity_estimated,
-                   "operational_g", r->operational_g, "embodied_g", r->embodied_g, "total_g",
-                   r->total_g, "pue", r->pue, "method", r->method);
-}

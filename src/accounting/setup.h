@@ -18,7 +18,6 @@
 #include "util/config.h"
 #include "util/status.h"
 
-#include <jansson.h>
 #include <stddef.h>
 
 /* Builds the provider named by carbon.provider (or provider_override when
@@ -53,13 +52,6 @@ int eco_device_cfgs_load(const eco_cfg *cfg, eco_device_cfg **out, size_t *n, ec
  * model; nvml loads libnvidia-ml with dlopen). root is "/" normally. */
 int eco_device_meter_open(const eco_device_cfg *d, const char *root, eco_meter **out,
                           eco_error *err);
-
-/* The receipt as a JSON object (new reference; NULL on allocation
- * failure), for responses (usage.carbon) and logs:
- * {"energy_j", "energy_source", "energy_estimated", "intensity_gco2_kwh",
- *  "intensity_source", "intensity_estimated", "operational_g", "embodied_g",
- *  "total_g", "pue", "method"}. */
-json_t *eco_receipt_to_json(const eco_receipt *r);
 
 /* Opens the ledger at ledger.path (ECO_ECONFIG if unset) with
  * ledger.synchronous (normal | full) and ledger.busy_timeout. */

@@ -40,10 +40,14 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
                             " method TEXT NOT NULL DEFAULT '');"
                             "CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time_s);";
 
+/* The context columns, then the receipt's, named as its fields (ECO_RECEIPT_FIELDS,
+ * the names usage.carbon carries too). */
+#define RCOL(name, kind) "," #name
+#define RQM(name, kind)  ",?"
 #define COLS                                                                                       \
   "request_id,time_s,node,zone,model,prompt_tokens,output_tokens,latency_s,directive_level,"       \
-  "policy,energy_j,energy_source,energy_estimated,intensity_gco2_kwh,intensity_source,"            \
-  "intensity_estimated,operational_g,embodied_g,total_g,pue,method"
+  "policy" ECO_RECEIPT_FIELDS(RCOL)
+#define PLACEHOLDERS "?,?,?,?,?,?,?,?,?,?" ECO_RECEIPT_FIELDS(RQM)
 
 static int db_err(sqlite3 *db, eco_error *err, const char *what) {
   int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
@@ -84,10 +88,8 @@ int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **
       rc = db_err(l->db, err, path);
       goto fail;
     }
-    if (sqlite3_prepare_v2(l->db,
-                           "INSERT INTO receipts(" COLS ") VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &l->ins, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(l->db, "INSERT INTO receipts(" COLS ") VALUES (" PLACEHOLDERS ")", -1,
+                           &l->ins, NULL) != SQLITE_OK) {
       rc = db_err(l->db, err, "prepare insert");
       goto fail;
     }
@@ -142,17 +144,12 @@ int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) 
   sqlite3_bind_double(s, i++, e->latency_s);
   sqlite3_bind_int(s, i++, e->directive_level);
   sqlite3_bind_text(s, i++, e->policy, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_double(s, i++, r->energy_j);
-  sqlite3_bind_text(s, i++, r->energy_source, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(s, i++, r->energy_estimated);
-  sqlite3_bind_double(s, i++, r->intensity_gco2_kwh);
-  sqlite3_bind_text(s, i++, r->intensity_source, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(s, i++, r->intensity_estimated);
-  sqlite3_bind_double(s, i++, r->operational_g);
-  sqlite3_bind_double(s, i++, r->embodied_g);
-  sqlite3_bind_double(s, i++, r->total_g);
-  sqlite3_bind_double(s, i++, r->pue);
-  sqlite3_bind_text(s, i++, r->method, -1, SQLITE_TRANSIENT);
+#define BIND_NUM(x)      sqlite3_bind_double(s, i++, x);
+#define BIND_STR(x)      sqlite3_bind_text(s, i++, x, -1, SQLITE_TRANSIENT);
+#define BIND_BOOL(x)     sqlite3_bind_int(s, i++, x);
+#define BIND(name, kind) BIND_##kind(r->name)
+  ECO_RECEIPT_FIELDS(BIND)
+#undef BIND
   int rc = sqlite3_step(s) == SQLITE_DONE ? ECO_OK : db_err(l->db, err, "append");
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -321,17 +318,12 @@ int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row
     e.directive_level = sqlite3_column_int(s, i++);
     col_text(s, i++, e.policy, sizeof e.policy);
     eco_receipt *r = &e.receipt;
-    r->energy_j = sqlite3_column_double(s, i++);
-    col_text(s, i++, r->energy_source, sizeof r->energy_source);
-    r->energy_estimated = sqlite3_column_int(s, i++) != 0;
-    r->intensity_gco2_kwh = sqlite3_column_double(s, i++);
-    col_text(s, i++, r->intensity_source, sizeof r->intensity_source);
-    r->intensity_estimated = sqlite3_column_int(s, i++) != 0;
-    r->operational_g = sqlite3_column_double(s, i++);
-    r->embodied_g = sqlite3_column_double(s, i++);
-    r->total_g = sqlite3_column_double(s, i++);
-    r->pue = sqlite3_column_double(s, i++);
-    col_text(s, i++, r->method, sizeof r->method);
+#define READ_NUM(x)      x = sqlite3_column_double(s, i++);
+#define READ_STR(x)      col_text(s, i++, x, sizeof x);
+#define READ_BOOL(x)     x = sqlite3_column_int(s, i++) != 0;
+#define READ(name, kind) READ_##kind(r->name)
+    ECO_RECEIPT_FIELDS(READ)
+#undef READ
     /* the handle's lock is held here: fn must not call this ledger */
     rc = fn(&e, user);
     if (rc) goto done;

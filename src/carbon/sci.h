@@ -59,6 +59,23 @@ typedef struct eco_receipt {
   char method[48];           /* e.g. "sci-v1.0" */
 } eco_receipt;
 
+/* The receipt's one form: its fields in order, with their kind (NUM a
+ * double, STR a char array, BOOL a bool). X(name, kind) is expanded by the
+ * JSON codec (usage.carbon keys, src/accounting/wire.h) and by the ledger
+ * (column names, src/carbon/ledger.c), so both carry the same names. */
+#define ECO_RECEIPT_FIELDS(X)                                                                      \
+  X(energy_j, NUM)                                                                                 \
+  X(energy_source, STR)                                                                            \
+  X(energy_estimated, BOOL)                                                                        \
+  X(intensity_gco2_kwh, NUM)                                                                       \
+  X(intensity_source, STR)                                                                         \
+  X(intensity_estimated, BOOL)                                                                     \
+  X(operational_g, NUM)                                                                            \
+  X(embodied_g, NUM)                                                                               \
+  X(total_g, NUM)                                                                                  \
+  X(pue, NUM)                                                                                      \
+  X(method, STR)
+
 /* Fills the arithmetic fields of *r from (E, I, M, PUE); keeps the source
  * strings already in *r. Returns 0, or ECO_EINVAL for negative or
  * non-finite inputs or pue < 1 (the receipt is then left unchanged). */

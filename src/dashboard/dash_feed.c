@@ -80,26 +80,3 @@ double eco_dash_counterfactual_g(const eco_route_request *rr, const eco_node_vie
   if (eco_policy_choose(&greedy, rr, views, n, &p) != 0) return -1;
   return p.total_g;
 }
-
-static void str_field(const json_t *o, const char *k, char *dst, size_t cap) {
-  const char *s = json_string_value(json_object_get(o, k));
-  snprintf(dst, cap, "%s", s ? s : "");
-}
-
-int eco_dash_receipt_from_json(const json_t *carbon, eco_receipt *out) {
-  if (!json_is_object(carbon) || !out) return ECO_EINVAL;
-  memset(out, 0, sizeof *out);
-  out->energy_j = json_number_value(json_object_get(carbon, "energy_j"));
-  str_field(carbon, "energy_source", out->energy_source, sizeof out->energy_source);
-  /* measured only when the receipt says so */
-  out->energy_estimated = !json_is_false(json_object_get(carbon, "energy_estimated"));
-  out->intensity_gco2_kwh = json_number_value(json_object_get(carbon, "intensity_gco2_kwh"));
-  str_field(carbon, "intensity_source", out->intensity_source, sizeof out->intensity_source);
-  out->intensity_estimated = !json_is_false(json_object_get(carbon, "intensity_estimated"));
-  out->operational_g = json_number_value(json_object_get(carbon, "operational_g"));
-  out->embodied_g = json_number_value(json_object_get(carbon, "embodied_g"));
-  out->total_g = json_number_value(json_object_get(carbon, "total_g"));
-  out->pue = json_number_value(json_object_get(carbon, "pue"));
-  str_field(carbon, "method", out->method, sizeof out->method);
-  return 0;
-}

@@ -9,7 +9,6 @@
 #include "dashboard/dashboard.h"
 #include "policy/policy.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 
 /* Pushes zone's current value and, where prov gives one, its forecast over
@@ -36,9 +35,5 @@ int eco_dash_feed_node(eco_dash *d, const eco_node_view *v, const eco_dash_node_
  * greedy policy, without directives, on the same views and request.
  * Returns -1 when greedy finds no node. */
 double eco_dash_counterfactual_g(const eco_route_request *rr, const eco_node_view *views, size_t n);
-
-/* Fills *out from a usage.carbon object (the receipt of the OpenAI
- * extension). Returns 0, or ECO_EINVAL when carbon is not an object. */
-int eco_dash_receipt_from_json(const json_t *carbon, eco_receipt *out);
 
 #endif

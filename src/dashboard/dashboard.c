@@ -1,5 +1,6 @@
 #include "dashboard/dashboard.h"
 
+#include "accounting/wire.h"
 #include "util/timeutil.h"
 
 #include <event2/buffer.h>
@@ -224,15 +225,6 @@ static double percentile(const double *v, uint32_t n, double q) {
 
 static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
-static json_t *receipt_json(const eco_receipt *r) {
-  return json_pack("{s:o,s:s,s:b,s:o,s:s,s:b,s:o,s:o,s:o,s:o,s:s}", "energy_j", num(r->energy_j),
-                   "energy_source", r->energy_source, "energy_estimated", r->energy_estimated,
-                   "intensity_gco2_kwh", num(r->intensity_gco2_kwh), "intensity_source",
-                   r->intensity_source, "intensity_estimated", r->intensity_estimated,
-                   "operational_g", num(r->operational_g), "embodied_g", num(r->embodied_g),
-                   "total_g", num(r->total_g), "pue", num(r->pue), "method", r->method);
-}
-
 static json_t *decision_json(const eco_dash_decision *x, uint64_t seq) {
   json_t *o = json_pack(
       "{s:I,s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:i}", "seq", (json_int_t)seq, "t", num(x->t),
@@ -240,7 +232,7 @@ static json_t *decision_json(const eco_dash_decision *x, uint64_t seq) {
       num(x->latency_ms), "tokens", (json_int_t)x->tokens, "output_tokens",
       (json_int_t)x->output_tokens, "predicted_g", num(x->predicted_g), "counterfactual_g",
       x->counterfactual_g >= 0 ? num(x->counterfactual_g) : json_null(), "receipt",
-      receipt_json(&x->receipt), "directive_level", x->directive_level);
+      eco_receipt_to_json(&x->receipt), "directive_level", x->directive_level);
   return o;
 }
 

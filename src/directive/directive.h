@@ -25,7 +25,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ECO_DIRECTIVE_HEADER     "x-ecoinfer-directive"
 #define ECO_DIRECTIVE_TEXT_MAX   256
 #define ECO_DIRECTIVE_MAX_ROUTES 32
 

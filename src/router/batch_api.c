@@ -1,6 +1,7 @@
 /* The OpenAI Batch API on the router (see batch_api.h). */
 #include "router/batch_api.h"
 
+#include "accounting/wire.h"
 #include "carbon/forecast.h"
 #include "carbon/intensity.h"
 #include "router/batchq.h"
@@ -372,12 +373,14 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   double g = 0;
   const char *rid = NULL;
   if (json_is_object(body)) {
-    json_t *c = json_object_get(json_object_get(body, "usage"), "carbon");
-    if (json_is_object(c)) {
+    /* the node's usage.carbon is stored as it came; its numbers feed the totals and the planner */
+    json_t *c = json_object_get(json_object_get(body, "usage"), ECO_USAGE_CARBON);
+    eco_receipt rc;
+    if (eco_receipt_from_json(c, &rc, NULL) == 0) {
       receipt = json_dumps(c, JSON_COMPACT);
-      g = json_number_value(json_object_get(c, "total_g"));
+      g = rc.total_g;
       if (cc == CURLE_OK && code >= 200 && code < 300)
-        learn_energy(b, b->nodes[ni].zone, json_number_value(json_object_get(c, "energy_j")));
+        learn_energy(b, b->nodes[ni].zone, rc.energy_j);
     }
     rid = json_string_value(json_object_get(body, "id"));
   }
@@ -531,9 +534,7 @@ static void reply_json(hreq *req, int code, json_t *j) {
 }
 
 static void reply_err(hreq *req, int code, const char *type, const char *ecode, const char *msg) {
-  reply_json(req, code,
-             json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type, "param",
-                       "code", ecode));
+  reply_json(req, code, eco_wire_error_json(msg, type, NULL, ecode));
 }
 
 static int http_code(int rc) {

@@ -7,6 +7,7 @@
 #include "router/batch_api.h"
 
 #include "accounting/receipt.h"
+#include "accounting/wire.h"
 #include "carbon/intensity.h"
 #include "carbon/sci.h"
 #include "dashboard/dash_feed.h"
@@ -754,12 +755,9 @@ static void send_json(gw *g, struct evhttp_request *req, int code, const char *r
 
 static void send_error(gw *g, struct evhttp_request *req, int code, const char *type,
                        const char *param, const char *msg) {
-  json_t *e = json_pack("{s:{s:s,s:s,s:s?,s:n}}", "error", "message", msg, "type", type, "param",
-                        param, "code");
-  char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
-  send_json(g, req, code, "Error", s ? s : "{\"error\":{\"message\":\"error\"}}");
+  char *s = eco_wire_error_body(msg, type, param, NULL);
+  send_json(g, req, code, "Error", s ? s : ECO_WIRE_ERROR_OOM);
   free(s);
-  json_decref(e);
 }
 
 /* ---- proxied request lifecycle -------------------------------------------- */
@@ -803,21 +801,21 @@ static void add_router_headers(preq *r, struct evkeyvalq *h) {
   char buf[64];
   node *n = r->target;
   if (!n) return;
-  evhttp_add_header(h, "x-ecoinfer-node", n->cfg.id);
-  evhttp_add_header(h, "x-ecoinfer-zone", n->cfg.zone);
-  evhttp_add_header(h, "x-ecoinfer-policy", eco_policy_name(r->pol.kind));
+  evhttp_add_header(h, ECO_HDR_NODE, n->cfg.id);
+  evhttp_add_header(h, ECO_HDR_ZONE, n->cfg.zone);
+  evhttp_add_header(h, ECO_HDR_POLICY, eco_policy_name(r->pol.kind));
   snprintf(buf, sizeof buf, "%.3f", r->pred.latency_s * 1e3);
-  evhttp_add_header(h, "x-ecoinfer-predicted-latency-ms", buf);
+  evhttp_add_header(h, ECO_HDR_PREDICTED_LATENCY_MS, buf);
   snprintf(buf, sizeof buf, "%.6g", r->pred.total_g);
-  evhttp_add_header(h, "x-ecoinfer-predicted-gco2", buf);
+  evhttp_add_header(h, ECO_HDR_PREDICTED_GCO2, buf);
   snprintf(buf, sizeof buf, "%d", r->attempts);
-  evhttp_add_header(h, "x-ecoinfer-attempts", buf);
+  evhttp_add_header(h, ECO_HDR_ATTEMPTS, buf);
 }
 
 /* Feeds the dashboard with one completed request and its node's recent
  * rates (EWMA with the profile's alpha). */
-static void dash_record(preq *r, const json_t *carbon, double total_s, uint32_t ptok, uint32_t otok,
-                        double up_s) {
+static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32_t ptok,
+                        uint32_t otok, double up_s) {
   gw *g = r->g;
   node *n = r->target;
   if (!g->dash || !n) return;
@@ -833,7 +831,8 @@ static void dash_record(preq *r, const json_t *carbon, double total_s, uint32_t 
   x.latency_ms = total_s * 1e3;
   x.tokens = ptok + otok;
   x.output_tokens = otok;
-  bool have = eco_dash_receipt_from_json(carbon, &x.receipt) == 0;
+  bool have = rcpt != NULL;
+  if (have) x.receipt = *rcpt;
   x.predicted_g = r->pred.total_g;
   x.counterfactual_g = r->cf_g;
   x.directive_level = r->dlevel;
@@ -871,13 +870,14 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     if (json_is_integer(pt) && json_integer_value(pt) >= 0) ptok = (uint32_t)json_integer_value(pt);
     if (json_is_integer(ct) && json_integer_value(ct) >= 0) otok = (uint32_t)json_integer_value(ct);
   }
-  json_t *carbon = usage ? json_object_get(usage, "carbon") : NULL;
+  json_t *carbon = usage ? json_object_get(usage, ECO_USAGE_CARBON) : NULL;
   double meas_g = -1, meas_j = -1;
-  if (json_is_object(carbon)) {
-    const json_t *t = json_object_get(carbon, "total_g");
-    const json_t *e = json_object_get(carbon, "energy_j");
-    if (json_is_number(t)) meas_g = json_number_value(t);
-    if (json_is_number(e)) meas_j = json_number_value(e);
+  eco_receipt rc;
+  unsigned have = 0;
+  bool got = eco_receipt_from_json(carbon, &rc, &have) == 0;
+  if (got) {
+    if (have & ECO_RF(total_g)) meas_g = rc.total_g;
+    if (have & ECO_RF(energy_j)) meas_j = rc.energy_j;
   } else if (usage) {
     /* Foreign backend: estimate from the profile at the measured tokens. */
     zone_state *z = zone_get(g, n->cfg.zone);
@@ -904,45 +904,32 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
       e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
     }
     ri.energy_j = e;
-    eco_receipt rc;
     if (eco_receipt_build(&ri, &rc) == 0) {
-      carbon = json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j", rc.energy_j,
-                         "energy_source", rc.energy_source, "energy_estimated",
-                         (int)rc.energy_estimated, "intensity_gco2_kwh", rc.intensity_gco2_kwh,
-                         "intensity_source", rc.intensity_source, "intensity_estimated", 1,
-                         "operational_g", rc.operational_g, "embodied_g", rc.embodied_g, "total_g",
-                         rc.total_g, "pue", rc.pue, "method", rc.method);
-      if (carbon) json_object_set_new(usage, "carbon", carbon);
+      got = true;
+      carbon = eco_receipt_to_json(&rc);
+      if (carbon) json_object_set_new(usage, ECO_USAGE_CARBON, carbon);
       meas_g = rc.total_g;
     }
   }
   bool meets = r->pred.slo_s <= 0 || total_s <= r->pred.slo_s;
   if (json_is_object(carbon)) {
-    json_t *fail = json_array();
-    if (r->failed[0] && fail) {
-      char tmp[256];
-      snprintf(tmp, sizeof tmp, "%s", r->failed);
-      for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
-        json_array_append_new(fail, json_string(t));
-    }
-    json_t *ro = json_pack(
-        "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f},"
-        "s:{s:f,s:f,s:f,s:I,s:I},s:f,s:b,s:b,s:b}",
-        "policy", eco_policy_name(r->pol.kind), "node", n->cfg.id, "zone", n->cfg.zone, "device",
-        v->device, "attempts", r->attempts, "failed_nodes", fail ? fail : json_array(), "predicted",
-        "latency_s", r->pred.latency_s, "queue_s", r->pred.queue_s, "out_tokens",
-        r->pred.out_tokens, "batch", r->pred.batch, "energy_j", r->pred.energy_j, "operational_g",
-        r->pred.operational_g, "embodied_g", r->pred.embodied_g, "total_g", r->pred.total_g,
-        "measured", "latency_s", total_s, "upstream_s", up_s, "ttft_s", ttft_s, "prompt_tokens",
-        (json_int_t)ptok, "completion_tokens", (json_int_t)otok, "slo_s", r->pred.slo_s, "slo_met",
-        meets, "slo_predicted_met", r->pred.meets_slo, "slo_fallback", r->pred.slo_fallback);
-    if (ro) {
-      json_t *m = json_object_get(ro, "measured");
-      if (meas_g >= 0) json_object_set_new(m, "total_g", json_real(meas_g));
-      if (meas_j >= 0) json_object_set_new(m, "energy_j", json_real(meas_j));
-      if (r->dlevel >= 0) json_object_set_new(ro, "directive_level", json_integer(r->dlevel));
-      json_object_set_new(carbon, "router", ro);
-    }
+    eco_route_receipt x = {.policy = eco_policy_name(r->pol.kind),
+                           .node = n->cfg.id,
+                           .zone = n->cfg.zone,
+                           .device = v->device,
+                           .attempts = r->attempts,
+                           .failed_nodes = r->failed,
+                           .predicted = {r->pred.latency_s, r->pred.queue_s, r->pred.out_tokens,
+                                         r->pred.batch, r->pred.energy_j, r->pred.operational_g,
+                                         r->pred.embodied_g, r->pred.total_g},
+                           .measured = {total_s, up_s, ttft_s, ptok, otok, meas_g, meas_j},
+                           .slo_s = r->pred.slo_s,
+                           .slo_met = meets,
+                           .slo_predicted_met = r->pred.meets_slo,
+                           .slo_fallback = r->pred.slo_fallback,
+                           .directive_level = r->dlevel};
+    json_t *ro = eco_route_receipt_to_json(&x);
+    if (ro) json_object_set_new(carbon, ECO_CARBON_ROUTER, ro);
   }
   /* Online profile update (EWMA, see profile.h). The upstream time includes
    * any queue wait at the node, so ttft is only trusted when the request
@@ -970,7 +957,7 @@ static void finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     n->meas_g += meas_g;
     g->meas_g_sum += meas_g;
   }
-  dash_record(r, carbon, total_s, ptok, otok, up_s);
+  dash_record(r, got ? &rc : NULL, total_s, ptok, otok, up_s);
 }
 
 static void dispatch(preq *r);
@@ -1208,7 +1195,8 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   struct evkeyvalq *h = evhttp_request_get_output_headers(c);
   const struct evkeyvalq *uh = evhttp_request_get_input_headers(req);
   for (const struct evkeyval *kv = uh->tqh_first; kv; kv = kv->next.tqe_next)
-    if (strncasecmp(kv->key, "x-ecoinfer-", 11) == 0) evhttp_add_header(h, kv->key, kv->value);
+    if (strncasecmp(kv->key, ECO_HDR_PREFIX, strlen(ECO_HDR_PREFIX)) == 0)
+      evhttp_add_header(h, kv->key, kv->value);
   evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "application/json");
   add_router_headers(r, h);
   struct evbuffer *ob = evbuffer_new();
@@ -1216,7 +1204,7 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
   json_t *u = j ? json_object_get(j, "usage") : NULL;
   const char *rid = json_string_value(json_object_get(j, "id"));
-  if (!rid) rid = evhttp_find_header(uh, "x-ecoinfer-request-id");
+  if (!rid) rid = evhttp_find_header(uh, ECO_HDR_REQUEST_ID);
   if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
   if (json_is_object(u)) {
     finish_accounting(r, u, tend);
@@ -1279,7 +1267,7 @@ static void directive_decide(preq *r, const struct evkeyvalq *ih) {
     ECO_WARN(&g->log, MOD, "directive plan: %s (level 0 until the next solve)",
              eco_error_text(&err));
   dash_directives(g);
-  const char *opt = evhttp_find_header(ih, ECO_DIRECTIVE_HEADER);
+  const char *opt = evhttp_find_header(ih, ECO_HDR_DIRECTIVE);
   r->dopt_out = eco_directive_opted_out(opt);
   r->dlevel = eco_rdir_draw(&g->dir, r->path, opt);
 }
@@ -1291,8 +1279,8 @@ static void directive_forward(preq *r, struct evkeyvalq *h, const char **raw, si
   if (r->target->cfg.ecoinfer) {
     char v[16];
     snprintf(v, sizeof v, "%d", r->dlevel);
-    evhttp_add_header(h, "x-ecoinfer-directive-level", v);
-    if (r->dopt_out) evhttp_add_header(h, ECO_DIRECTIVE_HEADER, "off");
+    evhttp_add_header(h, ECO_HDR_DIRECTIVE_LEVEL, v);
+    if (r->dopt_out) evhttp_add_header(h, ECO_HDR_DIRECTIVE, "off");
     return;
   }
   eco_error err = {0};
@@ -1578,20 +1566,20 @@ static void handle_proxy(gw *g, struct evhttp_request *req, const char *path, bo
   const struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
   const char *auth = evhttp_find_header(ih, "Authorization");
   if (auth) snprintf(r->auth, sizeof r->auth, "%s", auth);
-  const char *ph = evhttp_find_header(ih, "x-ecoinfer-policy");
+  const char *ph = evhttp_find_header(ih, ECO_HDR_POLICY);
   if (ph && eco_policy_parse(ph, &r->pol.kind) != 0) {
-    send_error(g, req, 400, "invalid_request_error", "x-ecoinfer-policy",
+    send_error(g, req, 400, "invalid_request_error", ECO_HDR_POLICY,
                "unknown policy (round-robin, greedy, carbon, latency, slo-carbon)");
     preq_free(r);
     return;
   }
-  const char *sh = evhttp_find_header(ih, "x-ecoinfer-slo-ms");
+  const char *sh = evhttp_find_header(ih, ECO_HDR_SLO_MS);
   if (sh) {
     char *e;
     double ms = strtod(sh, &e);
     if (e == sh || *e || !(ms > 0) || !isfinite(ms)) {
-      send_error(g, req, 400, "invalid_request_error", "x-ecoinfer-slo-ms",
-                 "x-ecoinfer-slo-ms must be a positive number of milliseconds");
+      send_error(g, req, 400, "invalid_request_error", ECO_HDR_SLO_MS,
+                 ECO_HDR_SLO_MS " must be a positive number of milliseconds");
       preq_free(r);
       return;
     }

@@ -1,6 +1,8 @@
 /* ecoinfer: OpenAI-compatible request parsing and response building. */
 #include "server/openai.h"
 
+#include "accounting/wire.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -30,13 +32,7 @@ int eco_oai_error_set(eco_oai_error *e, int status, const char *type, const char
 }
 
 char *eco_oai_error_json(const eco_oai_error *e) {
-  json_t *o = json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", e->message, "type", e->type,
-                        "param", e->param[0] ? json_string(e->param) : json_null(), "code",
-                        e->code[0] ? json_string(e->code) : json_null());
-  if (!o) return NULL;
-  char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
-  json_decref(o);
-  return s;
+  return eco_wire_error_body(e->message, e->type, e->param, e->code);
 }
 
 __attribute__((format(printf, 3, 4))) static int bad(eco_oai_error *e, const char *param,
@@ -311,24 +307,14 @@ void *eco_oai_usage_json(const eco_oai_usage *u) {
   json_t *o =
       json_pack("{s:i,s:i,s:i}", "prompt_tokens", u->prompt_tokens, "completion_tokens",
                 u->completion_tokens, "total_tokens", u->prompt_tokens + u->completion_tokens);
-  if (o && u->carbon) {
-    const eco_receipt *r = u->carbon;
-    json_object_set_new(o, "carbon",
-                        json_pack("{s:f,s:s,s:b,s:f,s:s,s:b,s:f,s:f,s:f,s:f,s:s}", "energy_j",
-                                  r->energy_j, "energy_source", r->energy_source,
-                                  "energy_estimated", r->energy_estimated, "intensity_gco2_kwh",
-                                  r->intensity_gco2_kwh, "intensity_source", r->intensity_source,
-                                  "intensity_estimated", r->intensity_estimated, "operational_g",
-                                  r->operational_g, "embodied_g", r->embodied_g, "total_g",
-                                  r->total_g, "pue", r->pue, "method", r->method));
-  }
+  if (o && u->carbon) json_object_set_new(o, ECO_USAGE_CARBON, eco_receipt_to_json(u->carbon));
   if (o && u->has_directive) {
-    json_t *c = json_object_get(o, "carbon");
+    json_t *c = json_object_get(o, ECO_USAGE_CARBON);
     if (!c) {
       c = json_object();
-      if (c) json_object_set_new(o, "carbon", c);
+      if (c) json_object_set_new(o, ECO_USAGE_CARBON, c);
     }
-    if (c) json_object_set_new(c, "directive_level", json_integer(u->directive_level));
+    if (c) json_object_set_new(c, ECO_CARBON_DIRECTIVE_LEVEL, json_integer(u->directive_level));
   }
   return o;
 }

@@ -1,6 +1,7 @@
 /* ecoinfer: the node server (see server.h). */
 #include "server/server.h"
 
+#include "accounting/wire.h"
 #include "dashboard/dashboard.h"
 
 #include "energy/tracker.h"
@@ -138,8 +139,7 @@ static void reply_json(eco_server *s, struct evhttp_request *r, const char *endp
   char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   if (!t) {
-    static const char oom[] = "{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
-                              "\"param\":null,\"code\":null}}";
+    static const char oom[] = ECO_WIRE_ERROR_OOM;
     reply_text(s, r, endpoint, 500, "application/json", oom, sizeof oom - 1);
     return;
   }
@@ -383,14 +383,14 @@ static void add_carbon_headers(struct evhttp_request *r, const eco_receipt *rc,
                                const eco_acct_intensity *in) {
   char v[64];
   snprintf(v, sizeof v, "%.6g", rc->energy_j);
-  add_header(r, "x-ecoinfer-energy-j", v);
-  add_header(r, "x-ecoinfer-energy-source", rc->energy_source);
+  add_header(r, ECO_HDR_ENERGY_J, v);
+  add_header(r, ECO_HDR_ENERGY_SOURCE, rc->energy_source);
   snprintf(v, sizeof v, "%.6g", rc->intensity_gco2_kwh);
-  add_header(r, "x-ecoinfer-intensity-gco2-kwh", v);
-  add_header(r, "x-ecoinfer-intensity-source", rc->intensity_source);
+  add_header(r, ECO_HDR_INTENSITY, v);
+  add_header(r, ECO_HDR_INTENSITY_SOURCE, rc->intensity_source);
   snprintf(v, sizeof v, "%.6g", rc->total_g);
-  add_header(r, "x-ecoinfer-co2-g", v);
-  if (in && in->zone[0]) add_header(r, "x-ecoinfer-zone", in->zone);
+  add_header(r, ECO_HDR_CO2_G, v);
+  if (in && in->zone[0]) add_header(r, ECO_HDR_ZONE, in->zone);
 }
 
 /* Pushes this node and its zone to its dashboard. */
@@ -471,7 +471,7 @@ static void dash_record(eco_server *s, const gen_req *g, double wall, const eco_
 static void add_directive_header(struct evhttp_request *r, int level) {
   char v[16];
   snprintf(v, sizeof v, "%d", level);
-  add_header(r, ECO_DIRECTIVE_LEVEL_HEADER, v);
+  add_header(r, ECO_HDR_DIRECTIVE_LEVEL, v);
 }
 
 /* Decides the request's directive level and applies it to its messages or
@@ -481,9 +481,9 @@ static int directive_prepare(eco_server *s, struct evhttp_request *r, gen_req *g
   const eco_srv_directive_cfg *d = s->cfg.directive;
   if (!d) return 0;
   struct evkeyvalq *h = evhttp_request_get_input_headers(r);
-  g->directive_level = eco_srv_directive_decide(d, g->oai.chat, ep,
-                                                evhttp_find_header(h, ECO_DIRECTIVE_LEVEL_HEADER),
-                                                evhttp_find_header(h, ECO_DIRECTIVE_HEADER));
+  g->directive_level =
+      eco_srv_directive_decide(d, g->oai.chat, ep, evhttp_find_header(h, ECO_HDR_DIRECTIVE_LEVEL),
+                               evhttp_find_header(h, ECO_HDR_DIRECTIVE));
   eco_error err = {0};
   int rc = 0;
   if (g->oai.chat)
@@ -613,7 +613,7 @@ static void gen_finish(gen_req *g) {
     const char *txt = eco_sb_str(&g->text);
     char *body = eco_oai_response_json(g->oai.chat, g->id, g->created, g->model, txt, g->text.len,
                                        finish, &u);
-    add_header(g->http, "x-ecoinfer-request-id", g->id);
+    add_header(g->http, ECO_HDR_REQUEST_ID, g->id);
     if (have_rc) add_carbon_headers(g->http, &rc, &in);
     if (s->cfg.directive) add_directive_header(g->http, g->directive_level);
     if (body)
@@ -791,16 +791,16 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
   if (g->streaming) {
     add_header(r, "Content-Type", "text/event-stream");
     add_header(r, "Cache-Control", "no-cache");
-    add_header(r, "x-ecoinfer-request-id", g->id);
+    add_header(r, ECO_HDR_REQUEST_ID, g->id);
     if (s->cfg.directive) add_directive_header(r, g->directive_level);
     if (s->have_acct) {
       eco_acct_intensity iv;
       if (s->acct.intensity(s->acct.intensity_user, eco_time_wall_s(), &iv) == 0) {
         char v[32];
         snprintf(v, sizeof v, "%.6g", iv.gco2_kwh);
-        add_header(r, "x-ecoinfer-intensity-gco2-kwh", v);
-        add_header(r, "x-ecoinfer-intensity-source", iv.source);
-        if (iv.zone[0]) add_header(r, "x-ecoinfer-zone", iv.zone);
+        add_header(r, ECO_HDR_INTENSITY, v);
+        add_header(r, ECO_HDR_INTENSITY_SOURCE, iv.source);
+        if (iv.zone[0]) add_header(r, ECO_HDR_ZONE, iv.zone);
       }
     }
     evhttp_send_reply_start(r, 200, "OK");

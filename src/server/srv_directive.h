@@ -22,8 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Header a router sets to tell a node which level to apply. */
-#define ECO_DIRECTIVE_LEVEL_HEADER "x-ecoinfer-directive-level"
+/* (The headers' names, ECO_HDR_DIRECTIVE and ECO_HDR_DIRECTIVE_LEVEL, are in
+ * src/accounting/wire.h.) */
 
 /* The node's directive settings (config `directive:`). */
 typedef struct eco_srv_directive_cfg {

@@ -1,0 +1,117 @@
+/* ecoinfer accounting: the receipt codec, the router's receipt object and
+ * the OpenAI error body (see wire.h). */
+#include "accounting/wire.h"
+
+#include "util/status.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+/* Sets o[key] = v (stolen); false, with o freed, when v or the set failed. */
+static bool put(json_t *o, const char *key, json_t *v) {
+  if (!v || json_object_set_new(o, key, v) != 0) {
+    json_decref(o);
+    return false;
+  }
+  return true;
+}
+
+#define ENC_NUM(name)  num(r->name)
+#define ENC_STR(name)  json_string(r->name)
+#define ENC_BOOL(name) json_boolean(r->name)
+#define ENC(name, kind)                                                                            \
+  if (!put(o, #name, ENC_##kind(name))) return NULL;
+
+json_t *eco_receipt_to_json(const eco_receipt *r) {
+  if (!r) return NULL;
+  json_t *o = json_object();
+  if (!o) return NULL;
+  ECO_RECEIPT_FIELDS(ENC)
+  return o;
+}
+
+static void dec_str(const json_t *v, char *dst, size_t cap, unsigned bit, unsigned *seen) {
+  const char *s = json_string_value(v);
+  snprintf(dst, cap, "%s", s ? s : "");
+  if (s) *seen |= bit;
+}
+
+#define DEC_NUM(name, v)                                                                           \
+  out->name = json_number_value(v);                                                                \
+  if (json_is_number(v)) seen |= ECO_RF(name);
+#define DEC_STR(name, v) dec_str(v, out->name, sizeof out->name, ECO_RF(name), &seen);
+/* estimated unless the receipt says otherwise */
+#define DEC_BOOL(name, v)                                                                          \
+  out->name = !json_is_false(v);                                                                   \
+  if (json_is_boolean(v)) seen |= ECO_RF(name);
+#define DEC(name, kind)                                                                            \
+  {                                                                                                \
+    const json_t *v = json_object_get(carbon, #name);                                              \
+    DEC_##kind(name, v)                                                                            \
+  }
+
+int eco_receipt_from_json(const json_t *carbon, eco_receipt *out, unsigned *present) {
+  if (present) *present = 0;
+  if (!json_is_object(carbon) || !out) return ECO_EINVAL;
+  memset(out, 0, sizeof *out);
+  unsigned seen = 0;
+  ECO_RECEIPT_FIELDS(DEC)
+  if (present) *present = seen;
+  return ECO_OK;
+}
+
+static json_t *failed_list(const char *ids) {
+  json_t *a = json_array();
+  if (!a || !ids || !ids[0]) return a;
+  char tmp[256];
+  snprintf(tmp, sizeof tmp, "%s", ids);
+  for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+    json_array_append_new(a, json_string(t));
+  return a;
+}
+
+json_t *eco_route_receipt_to_json(const eco_route_receipt *x) {
+  if (!x) return NULL;
+  json_t *ro = json_pack(
+      "{s:s,s:s,s:s,s:s,s:i,s:o,s:{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f},"
+      "s:{s:f,s:f,s:f,s:I,s:I},s:f,s:b,s:b,s:b}",
+      "policy", x->policy ? x->policy : "", "node", x->node ? x->node : "", "zone",
+      x->zone ? x->zone : "", "device", x->device ? x->device : "", "attempts", x->attempts,
+      "failed_nodes", failed_list(x->failed_nodes), "predicted", "latency_s",
+      x->predicted.latency_s, "queue_s", x->predicted.queue_s, "out_tokens",
+      x->predicted.out_tokens, "batch", x->predicted.batch, "energy_j", x->predicted.energy_j,
+      "operational_g", x->predicted.operational_g, "embodied_g", x->predicted.embodied_g, "total_g",
+      x->predicted.total_g, "measured", "latency_s", x->measured.latency_s, "upstream_s",
+      x->measured.upstream_s, "ttft_s", x->measured.ttft_s, "prompt_tokens",
+      (json_int_t)x->measured.prompt_tokens, "completion_tokens",
+      (json_int_t)x->measured.completion_tokens, "slo_s", x->slo_s, "slo_met", x->slo_met,
+      "slo_predicted_met", x->slo_predicted_met, "slo_fallback", x->slo_fallback);
+  if (!ro) return NULL;
+  json_t *m = json_object_get(ro, "measured");
+  if (x->measured.total_g >= 0) json_object_set_new(m, "total_g", json_real(x->measured.total_g));
+  if (x->measured.energy_j >= 0)
+    json_object_set_new(m, "energy_j", json_real(x->measured.energy_j));
+  if (x->directive_level >= 0)
+    json_object_set_new(ro, ECO_CARBON_DIRECTIVE_LEVEL, json_integer(x->directive_level));
+  return ro;
+}
+
+json_t *eco_wire_error_json(const char *message, const char *type, const char *param,
+                            const char *code) {
+  return json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", message ? message : "", "type",
+                   type ? type : "invalid_request_error", "param",
+                   param && param[0] ? json_string(param) : json_null(), "code",
+                   code && code[0] ? json_string(code) : json_null());
+}
+
+char *eco_wire_error_body(const char *message, const char *type, const char *param,
+                          const char *code) {
+  json_t *o = eco_wire_error_json(message, type, param, code);
+  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  return s;
+}

@@ -1,0 +1,173 @@
+/* ecoinfer router: a finished request's receipts (usage.carbon and its router
+ * object), profile updates and the dashboard feed (see gw_internal.h). */
+#include "router/gw_internal.h"
+
+#include "accounting/receipt.h"
+#include "accounting/wire.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Feeds the dashboard with one completed request and its node's recent
+ * rates (EWMA with the profile's alpha). */
+static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32_t ptok,
+                        uint32_t otok, double up_s) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (!g->dash || !n) return;
+  eco_dash_decision x;
+  memset(&x, 0, sizeof x);
+  x.t = eco_time_wall_s();
+  if (r->rid[0])
+    snprintf(x.request_id, sizeof x.request_id, "%s", r->rid);
+  else
+    snprintf(x.request_id, sizeof x.request_id, "router-%llu", (unsigned long long)++g->req_seq);
+  snprintf(x.policy, sizeof x.policy, "%s", eco_policy_name(r->pol.kind));
+  snprintf(x.node, sizeof x.node, "%s", n->cfg.id);
+  x.latency_ms = total_s * 1e3;
+  x.tokens = ptok + otok;
+  x.output_tokens = otok;
+  bool have = rcpt != NULL;
+  if (have) x.receipt = *rcpt;
+  x.predicted_g = r->pred.total_g;
+  x.counterfactual_g = r->cf_g;
+  x.directive_level = r->dlevel;
+  (void)eco_dash_record(g->dash, &x);
+  double a = g->cfg.alpha > 0 && g->cfg.alpha <= 1 ? g->cfg.alpha : 0.2;
+  if (otok > 0 && up_s > 0) {
+    double tps = otok / up_s;
+    n->d_tps = n->d_tps > 0 ? (1 - a) * n->d_tps + a * tps : tps;
+  }
+  if (have && otok > 0 && x.receipt.energy_j > 0) {
+    double jpt = x.receipt.energy_j / otok;
+    n->d_jpt = n->d_jpt > 0 ? (1 - a) * n->d_jpt + a * jpt : jpt;
+    n->d_jmeas = !x.receipt.energy_estimated;
+    snprintf(n->d_jsrc, sizeof n->d_jsrc, "%s", x.receipt.energy_source);
+  }
+  gw_dash_node(n);
+}
+
+/* Builds usage.carbon.router (and an estimated receipt when the backend
+ * sent none), updates profiles, output-length history and stats.
+ * usage may be NULL (no usage from the backend): then tokens come from the
+ * stream count. Returns the router object (new reference) or NULL. */
+void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
+  gw *g = r->g;
+  node *n = r->target;
+  if (!n) return;
+  eco_node_view *v = &g->views[n->idx];
+  double total_s = (double)(tend_ns - r->t0_ns) / 1e9;
+  double up_s = (double)(tend_ns - r->tdisp_ns) / 1e9;
+  double ttft_s = r->tfirst_ns ? (double)(r->tfirst_ns - r->tdisp_ns) / 1e9 : -1;
+  uint32_t ptok = r->rr.prompt_tokens, otok = r->stream_tokens;
+  if (usage) {
+    const json_t *pt = json_object_get(usage, "prompt_tokens");
+    const json_t *ct = json_object_get(usage, "completion_tokens");
+    if (json_is_integer(pt) && json_integer_value(pt) >= 0) ptok = (uint32_t)json_integer_value(pt);
+    if (json_is_integer(ct) && json_integer_value(ct) >= 0) otok = (uint32_t)json_integer_value(ct);
+  }
+  json_t *carbon = usage ? json_object_get(usage, ECO_USAGE_CARBON) : NULL;
+  double meas_g = -1, meas_j = -1;
+  eco_receipt rc;
+  unsigned have = 0;
+  bool got = eco_receipt_from_json(carbon, &rc, &have) == 0;
+  if (got) {
+    if (have & ECO_RF(total_g)) meas_g = rc.total_g;
+    if (have & ECO_RF(energy_j)) meas_j = rc.energy_j;
+  } else if (usage) {
+    /* Foreign backend: estimate from the profile at the measured tokens. */
+    zone_state *z = gw_zone_get(g, n->cfg.zone);
+    eco_receipt_in ri = {.intensity_gco2_kwh = v->intensity_gco2_kwh,
+                         .intensity_source = z ? z->source : "static",
+                         .intensity_estimated = true,
+                         .embodied_g_per_s = v->embodied_g_per_s,
+                         .reserved_s = up_s,
+                         .share = 1.0 / r->pred.batch,
+                         .pue = v->pue >= 1 ? v->pue : 1};
+    char esrc[40];
+    double e = gw_agent_energy_j(n, up_s);
+    if (e >= 0) {
+      /* measured by the host's agent */
+      snprintf(esrc, sizeof esrc, "agent:%s", n->asrc);
+      ri.energy_source = esrc;
+      ri.energy_estimated = n->aestimated;
+      ri.method = "sci-v1.0/router-agent";
+      meas_j = e;
+    } else {
+      ri.energy_source = "model";
+      ri.energy_estimated = true;
+      ri.method = "sci-v1.0/router-estimate";
+      e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+    }
+    ri.energy_j = e;
+    if (eco_receipt_build(&ri, &rc) == 0) {
+      got = true;
+      carbon = eco_receipt_to_json(&rc);
+      if (carbon) json_object_set_new(usage, ECO_USAGE_CARBON, carbon);
+      meas_g = rc.total_g;
+    }
+  }
+  bool meets = r->pred.slo_s <= 0 || total_s <= r->pred.slo_s;
+  if (json_is_object(carbon)) {
+    eco_route_receipt x = {.policy = eco_policy_name(r->pol.kind),
+                           .node = n->cfg.id,
+                           .zone = n->cfg.zone,
+                           .device = v->device,
+                           .attempts = r->attempts,
+                           .failed_nodes = r->failed,
+                           .predicted = {r->pred.latency_s, r->pred.queue_s, r->pred.out_tokens,
+                                         r->pred.batch, r->pred.energy_j, r->pred.operational_g,
+                                         r->pred.embodied_g, r->pred.total_g},
+                           .measured = {total_s, up_s, ttft_s, ptok, otok, meas_g, meas_j},
+                           .slo_s = r->pred.slo_s,
+                           .slo_met = meets,
+                           .slo_predicted_met = r->pred.meets_slo,
+                           .slo_fallback = r->pred.slo_fallback,
+                           .directive_level = r->dlevel};
+    json_t *ro = eco_route_receipt_to_json(&x);
+    if (ro) json_object_set_new(carbon, ECO_CARBON_ROUTER, ro);
+  }
+  /* Online profile update (EWMA, see profile.h). The upstream time includes
+   * any queue wait at the node, so ttft is only trusted when the request
+   * was predicted to start at once. */
+  eco_profile_obs o = {.prompt_tokens = ptok,
+                       .out_tokens = otok,
+                       .batch = (uint32_t)(r->pred.batch >= 1 ? r->pred.batch : 1),
+                       .ttft_s = -1,
+                       .decode_s = -1,
+                       .energy_j = meas_j};
+  if (r->pred.queue_s <= 0) {
+    if (r->stream && ttft_s >= 0) {
+      o.ttft_s = ttft_s;
+      o.decode_s = up_s - ttft_s;
+    } else {
+      double pre = eco_profile_prefill_s(&v->profile, ptok);
+      o.decode_s = up_s > pre ? up_s - pre : 0;
+    }
+  }
+  if (otok > 0 || ptok > 0) (void)eco_profile_observe(&v->profile, &o, g->cfg.alpha);
+  eco_outlen_observe(&g->outlen, r->rr.prompt_tokens, otok);
+  n->pred_g += r->pred.total_g;
+  g->pred_g_sum += r->pred.total_g;
+  if (meas_g >= 0) {
+    n->meas_g += meas_g;
+    g->meas_g_sum += meas_g;
+  }
+  dash_record(r, got ? &rc : NULL, total_s, ptok, otok, up_s);
+}
+
+/* The directive plan on the dashboard: the probability of each level and
+ * the quality floor factor at the plan's last intensity (plan.h). */
+void gw_dash_directives(gw *g) {
+  if (!g->dash || !g->dir.planned) return;
+  size_t n = g->dir.cfg.dcfg.n_levels;
+  if (n > 8) n = 8;
+  char names[8][8];
+  const char *lv[8];
+  for (size_t i = 0; i < n; i++) {
+    snprintf(names[i], sizeof names[i], "L%zu", i);
+    lv[i] = names[i];
+  }
+  (void)eco_dash_set_directives(g->dash, g->dir.x, lv, n,
+                                eco_plan_floor_factor(&g->dir.cfg.plan, g->dir.last_ci));
+}

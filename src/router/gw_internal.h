@@ -1,0 +1,217 @@
+/* ecoinfer router: the gateway's shared state and the functions its files
+ * call across one another. Private to src/router/gateway.c and gw_*.c; see
+ * router.h for the public interface and docs/router.md. Everything runs on
+ * the gateway's one event loop thread.
+ *
+ *   gateway.c      construction, run, stop, free
+ *   gw_zones.c     zones and their intensities
+ *   gw_nodes.c     nodes, health checks, circuit breaker, agent polling, DNS
+ *   gw_proxy.c     the proxied request: parse, route, batch windows, client
+ *   gw_upstream.c  upstream attempts: dispatch, streaming, failover
+ *   gw_account.c   receipts, profile updates, the dashboard feed
+ *   gw_admin.c     replies, the public and admin endpoints, metrics */
+#ifndef ECO_ROUTER_GW_INTERNAL_H
+#define ECO_ROUTER_GW_INTERNAL_H
+
+#include "router/router.h"
+
+#include "carbon/intensity.h"
+#include "dashboard/dashboard.h"
+#include "router/batch_api.h"
+#include "util/timeutil.h"
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MOD        "router"
+#define POOL_MAX   256 /* idle upstream connections kept per node */
+#define MAX_BODY   (8u << 20)
+#define ZONES_MAX  64
+#define AGENT_RING 8 /* agent readings kept: power over up to 7 polling periods */
+
+typedef struct gw gw;
+typedef struct preq preq;
+
+typedef struct node {
+  gw *g;
+  size_t idx;
+  eco_router_node_cfg cfg;
+  char host[128];
+  int port;
+  bool removed;  /* DNS: no longer resolved */
+  int dns_src;   /* index of the DNS entry, -1 = config */
+  bool dns_seen; /* seen in the current resolution */
+  /* health */
+  struct evhttp_connection *hconn;
+  struct event *hev;
+  bool hcheck_inflight;
+  int hfail; /* consecutive health failures */
+  double hnext_s;
+  bool ever_ok;
+  /* circuit breaker */
+  int cfail;           /* consecutive request failures */
+  double open_until_s; /* mono s; circuit open until then */
+  /* load seen by the router */
+  uint32_t inflight;              /* requests routed here and not finished */
+  uint32_t rep_queue, rep_active; /* node-reported (ecoinfer /v1/node) */
+  uint32_t done_total;            /* our requests there that have finished, ever */
+  uint32_t done_at_poll;          /* done_total when the pending /v1/node poll was sent */
+  uint32_t done_at_report;        /* done_at_poll of the report in rep_queue/rep_active */
+  double rep_intensity;           /* node-reported gCO2e/kWh, <0 = none */
+  /* pool */
+  struct evhttp_connection **idle;
+  size_t n_idle;
+  /* batch window */
+  preq *bhead, *btail;
+  size_t nb;
+  struct event *bev;
+  double bdeadline_s; /* mono s the batch timer fires */
+  /* energy agent (foreign backends): the last two readings */
+  char ahost[128];
+  int aport;
+  struct evhttp_connection *aconn;
+  bool aquery_inflight;
+  double aj[AGENT_RING], at[AGENT_RING]; /* J, agent clock s; oldest first */
+  double arecv_s;                        /* mono s the newest reading arrived (0 = none) */
+  int an;                                /* readings held, 0..AGENT_RING */
+  char asrc[32];                         /* meter source, e.g. "rapl" */
+  bool aestimated;
+  /* stats */
+  uint64_t routed, failures, ok;
+  double pred_g, meas_g; /* sums, gCO2e */
+  /* dashboard: EWMAs over completed requests */
+  double d_tps;    /* generated tokens / upstream s, tokens/s (0 = none yet) */
+  double d_jpt;    /* J per generated token from receipts, J (0 = none yet) */
+  bool d_jmeas;    /* the last receipt's energy was measured */
+  char d_jsrc[32]; /* its energy source */
+} node;
+
+typedef struct zone_state {
+  char zone[32];
+  double gco2_kwh; /* current value used, gCO2e/kWh */
+  char source[64]; /* where it came from */
+  bool estimated;  /* forecast, fallback or static value */
+  bool override;   /* set through the admin API */
+} zone_state;
+
+struct gw {
+  eco_router_cfg cfg;
+  eco_logger log;
+  struct event_base *base;
+  struct evhttp *http, *admin;
+  struct evdns_base *dns;
+  struct event *wake, *zone_ev, *dns_ev;
+  int port, admin_port;
+  eco_policy policy; /* current default policy (admin-changeable) */
+  node **nodes;
+  eco_node_view *views;
+  size_t n_nodes, cap_nodes;
+  eco_outlen_model outlen;
+  eco_intensity_provider *prov, *fallback;
+  bool prov_borrowed;   /* prov belongs to the caller (cfg.intensity) */
+  eco_batch_api *batch; /* OpenAI Batch API, NULL = off */
+  zone_state zones[ZONES_MAX];
+  size_t n_zones;
+  size_t models_rr;
+  /* metrics */
+  uint64_t req_by_code[6]; /* 1xx..5xx by hundred, [0] other */
+  uint64_t retries, stream_errors, client_gone, no_node;
+  uint64_t upstream_cancelled; /* upstream requests cut because their client left */
+  uint64_t decisions;
+  double decision_s_sum;
+  double pred_g_sum, meas_g_sum;
+  eco_dash *dash; /* GET /dashboard on the public listener */
+  uint64_t req_seq;
+  eco_rdir dir; /* directive plan and RNG (used when cfg.directive.enabled) */
+};
+
+struct preq {
+  gw *g;
+  struct evhttp_request *creq; /* NULL once answered or the client left */
+  struct evhttp_connection *cconn;
+  char path[64];
+  bool chat, stream, models;
+  json_t *body;
+  char *raw;
+  size_t raw_len;
+  char auth[512];
+  eco_route_request rr;
+  eco_policy pol;
+  bool *excluded;
+  eco_route_prediction pred;
+  node *target;
+  int attempts;
+  char failed[256]; /* ids of nodes that failed this request */
+  /* upstream */
+  struct evhttp_connection *uconn;
+  struct evhttp_request *ureq;
+  int ustatus;
+  char uctype[128];
+  struct evbuffer *ubody; /* non-stream body or error body */
+  struct evbuffer *sse;   /* partial stream events */
+  bool reply_started, output_sent, saw_usage;
+  bool abandoned;       /* the client left: the upstream connection was shut down */
+  struct event *cwatch; /* EOF watch on the client socket until the answer starts */
+  uint32_t stream_tokens;
+  uint64_t t0_ns, tdisp_ns, tfirst_ns;
+  preq *bnext; /* batch list */
+  bool in_batch;
+  char rid[64];  /* response "id" (what the client sees), for the dashboard */
+  double cf_g;   /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
+  int dlevel;    /* generation directive level, -1 = directives off */
+  bool dopt_out; /* the client sent x-ecoinfer-directive: off */
+  char *draw;    /* body with the level applied, for foreign nodes */
+  size_t draw_len;
+};
+
+static inline double mono_s(void) { return (double)eco_time_mono_ns() / 1e9; }
+
+/* ---- zones and intensities (gw_zones.c) */
+zone_state *gw_zone_get(gw *g, const char *zone);
+void gw_zone_refresh_one(gw *g, zone_state *z);
+void gw_zones_refresh(gw *g);
+void gw_on_zone_timer(evutil_socket_t fd, short ev, void *arg);
+int gw_intensity_init(gw *g, eco_error *err);
+
+/* ---- nodes, health checks, circuit breaker, agent polling, DNS (gw_nodes.c) */
+void gw_conn_free_later(gw *g, struct evhttp_connection *c);
+node *gw_node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_error *err);
+void gw_node_free(node *n);
+void gw_views_refresh(gw *g, double now);
+void gw_node_request_failed(node *n);
+void gw_node_request_ok(node *n);
+void gw_dash_node(node *n);
+double gw_agent_energy_j(const node *n, double up_s);
+void gw_dns_resolve_all(gw *g);
+void gw_on_dns_timer(evutil_socket_t fd, short ev, void *arg);
+
+/* ---- accounting: receipts, profiles, dashboard (gw_account.c) */
+void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns);
+void gw_dash_directives(gw *g);
+
+/* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */
+void gw_dispatch(preq *r);
+void gw_upstream_abandon(preq *r);
+
+/* ---- the proxied request: routing, batch windows, client (gw_proxy.c) */
+void gw_cwatch_stop(preq *r);
+void gw_preq_free(preq *r);
+void gw_client_detach(preq *r);
+void gw_target_release(preq *r);
+void gw_add_router_headers(preq *r, struct evkeyvalq *h);
+int gw_choose_and_dispatch(preq *r);
+void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models);
+
+/* ---- replies, the public and admin endpoints, metrics (gw_admin.c) */
+void gw_count_code(gw *g, int code);
+void gw_send_error(gw *g, struct evhttp_request *req, int code, const char *type, const char *param,
+                   const char *msg);
+void gw_on_public(struct evhttp_request *req, void *arg);
+void gw_on_admin(struct evhttp_request *req, void *arg);
+
+#endif

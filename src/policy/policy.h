@@ -4,7 +4,7 @@
  * predictions that led there. It does no I/O, reads no clock and keeps no
  * hidden state: round-robin's cursor lives in eco_policy and the chosen
  * successor comes back in eco_route_prediction.rr_next, which the caller
- * stores. The router (src/router/gateway.c) and the simulator call the
+ * stores. The router (src/router/gw_proxy.c) and the simulator call the
  * same functions.
  *
  * Prediction of one request on one node (eco_route_predict):

@@ -492,6 +492,9 @@ static void test_load_errors(void **state) {
 }
 
 int main(void) {
+  eco_cpu_info ci; /* ECOINFER_CPU_MAX caps it: tests/CMakeLists.txt runs each level */
+  eco_cpu_detect(&ci);
+  printf("kernels: %s\n", eco_simd_name(ci.level));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_stories_f32),
       cmocka_unit_test(test_tok512_f32),

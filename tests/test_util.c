@@ -134,9 +134,18 @@ static void test_cpu_detect(void **state) {
   assert_true(eco_mem_peak_rss() > 0);
 #if defined(__x86_64__)
   if (c.level >= ECO_SIMD_AVX2) assert_true(c.has_avx2 && c.has_fma);
+  const eco_simd_level best = c.level;
+  if (c.has_avx512vnni && best >= ECO_SIMD_AVX512) assert_int_equal(best, ECO_SIMD_AVX512VNNI);
   setenv("ECOINFER_CPU_MAX", "scalar", 1);
   eco_cpu_detect(&c);
   assert_int_equal(c.level, ECO_SIMD_SCALAR);
+  /* each cap gives min(cap, best); names round-trip through eco_simd_name */
+  const eco_simd_level caps[] = {ECO_SIMD_AVX2, ECO_SIMD_AVX512, ECO_SIMD_AVX512VNNI};
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    setenv("ECOINFER_CPU_MAX", eco_simd_name(caps[i]), 1);
+    eco_cpu_detect(&c);
+    assert_int_equal(c.level, caps[i] < best ? caps[i] : best);
+  }
   unsetenv("ECOINFER_CPU_MAX");
 #endif
 }

@@ -136,6 +136,10 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
     eco_kernels_init_avx512(k);
     k->level = ECO_SIMD_AVX512;
   }
+  if (level >= ECO_SIMD_AVX512VNNI) {
+    eco_kernels_init_avx512vnni(k);
+    k->level = ECO_SIMD_AVX512VNNI;
+  }
 #elif defined(ECO_ARCH_ARM)
   if (level >= ECO_SIMD_NEON) {
     eco_kernels_init_neon(k);

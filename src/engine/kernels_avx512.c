@@ -1,21 +1,29 @@
-/* ecoinfer: AVX-512 (F, BW, VL, VNNI) kernels. Deliberately small: F32 with
- * 512-bit FMA and, where the CPU has VNNI, Q8_0/Q4_0 with the VNNI dot
- * instruction; every other type keeps its AVX2 kernel (eco_kernels_init_avx2
- * runs first). */
+/* ecoinfer: AVX-512 F/BW/VL/DQ kernels (level ECO_SIMD_AVX512, for CPUs
+ * without VNNI such as Skylake-SP; where VNNI exists,
+ * kernels_avx512vnni.c replaces the integer ones). F32 with 512-bit FMA
+ * and the packed integer kernels (pack.h) on 512-bit vectors; every other
+ * kernel stays AVX2 (eco_kernels_init_avx2 runs first).
+ *
+ * A 64-byte load of a packed block holds two chunks: chunk k in lanes 0-7
+ * and chunk k+1 in lanes 8-15, row r in lanes r and r+8. The activation
+ * bytes that match are 4 consecutive quants per half, made from the
+ * block's 32 quants with one vpermd; the products use the AVX2 scheme
+ * (maddubs of an unsigned operand and a signed one, then madd), and the
+ * two halves of a row are added once per block (super-block for the
+ * K-quants) or kept as 16 float lanes until the end (Q8_0, Q4_0). */
+#include "engine/avx512_util.h"
 #include "engine/kernels.h"
+#include "engine/pack.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
 
-INLINE float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-INLINE float hsum256(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+/* Software prefetch distance of the packed kernels (see kernels_avx2.c). */
+#ifndef PF_DIST
+#define PF_DIST 4096
+#endif
 
 static void dot_f32(int n, const void *wv, const void *xv, size_t xs, int nx, float *out) {
   const float *w = wv;
@@ -32,49 +40,243 @@ static void dot_f32(int n, const void *wv, const void *xv, size_t xs, int nx, fl
   }
 }
 
-INLINE __m256i dot_i8_vnni(__m256i w, __m256i a) {
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w),
-                             _mm256_sign_epi8(a, w));
+/* --- packed 8-row groups (pack.h) ---------------------------------------------------- */
+/* Q8_0: signed x signed as |w| x (a with w's sign). */
+INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 32;
+  const __m512i ones = _mm512_set1_epi16(1), zero = _mm512_setzero_si512();
+  __m512 acc[4];
+  const float *ad[4];
+  const int8_t *aq[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm512_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
+  }
+  for (int b = 0; b < nb; b++, g += 272) {
+    for (int l = 0; l < 272; l += 64)
+      _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+    __m512i is[4];
+    for (int j = 0; j < NX; j++)
+      is[j] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) {
+      const __m512i w = eco512_load_il(g + 16 + 64 * p);
+      const __m512i aw = _mm512_abs_epi8(w);
+      const __mmask64 neg = _mm512_movepi8_mask(w);
+      for (int j = 0; j < NX; j++) {
+        __m512i a = eco512_bcast8(aq[j] + 32 * b + 8 * p);
+        a = _mm512_mask_sub_epi8(a, neg, zero, a);
+        is[j] = _mm512_add_epi32(is[j], _mm512_madd_epi16(_mm512_maddubs_epi16(aw, a), ones));
+      }
+    }
+    const __m512 dw = eco512_scales16(g);
+    for (int j = 0; j < NX; j++)
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]),
+                               _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])), acc[j]);
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[j]));
 }
 
-static void dot_q8_0(int n, const void *wv, const void *xv, size_t xs, int nx, float *out) {
-  const eco_block_q8_0 *w = wv;
-  for (int j = 0; j < nx; j++) {
-    const eco_block_q8_0 *a = (const eco_block_q8_0 *)((const uint8_t *)xv + j * xs);
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < n / 32; b++) {
-      const __m256i s = dot_i8_vnni(_mm256_loadu_si256((const __m256i *)w[b].qs),
-                                    _mm256_loadu_si256((const __m256i *)a[b].qs));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s), acc);
-    }
-    out[j] = hsum256(acc);
+/* Q4_0: unsigned nibbles; int16 sums of a block (4 maddubs, at most 15240)
+ * then -8 * sum(a), split as -4 * sum(a) in each of the row's two lanes. */
+INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 32;
+  const __m512i ones = _mm512_set1_epi16(1), m4 = _mm512_set1_epi8(0xF);
+  __m512 acc[4];
+  const float *ad[4];
+  const int32_t *as[4];
+  const int8_t *aq[4];
+  for (int j = 0; j < NX; j++) {
+    acc[j] = _mm512_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    as[j] = eco_pack_act_s(x + j * xs, n);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
+  for (int b = 0; b < nb; b++, g += 144) {
+    for (int l = 0; l < 144; l += 64)
+      _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+    __m512i is[4];
+    for (int j = 0; j < NX; j++)
+      is[j] = _mm512_setzero_si512();
+    for (int p = 0; p < 2; p++) {
+      const __m512i w = eco512_load_il(g + 16 + 64 * p);
+      const __m512i lo = _mm512_and_si512(w, m4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+      for (int j = 0; j < NX; j++) {
+        const int8_t *a = aq[j] + 32 * b + 8 * p;
+        is[j] = _mm512_add_epi16(is[j],
+                                 _mm512_add_epi16(_mm512_maddubs_epi16(lo, eco512_bcast8(a)),
+                                                  _mm512_maddubs_epi16(hi, eco512_bcast8(a + 16))));
+      }
+    }
+    const __m512 dw = eco512_scales16(g);
+    for (int j = 0; j < NX; j++) {
+      const __m512i i32 =
+          _mm512_sub_epi32(_mm512_madd_epi16(is[j], ones), _mm512_set1_epi32(4 * as[j][b]));
+      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])),
+                               acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[j]));
 }
 
-static void dot_q4_0(int n, const void *wv, const void *xv, size_t xs, int nx, float *out) {
-  const eco_block_q4_0 *w = wv;
-  const __m256i m4 = _mm256_set1_epi8(0xF), eight = _mm256_set1_epi8(8);
-  for (int j = 0; j < nx; j++) {
-    const eco_block_q8_0 *a = (const eco_block_q8_0 *)((const uint8_t *)xv + j * xs);
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < n / 32; b++) {
-      const __m128i t = _mm_loadu_si128((const __m128i *)w[b].qs);
-      const __m256i q =
-          _mm256_sub_epi8(_mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), m4), eight);
-      const __m256i s = dot_i8_vnni(q, _mm256_loadu_si256((const __m256i *)a[b].qs));
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[b].d) * h2f(a[b].d)), _mm256_cvtepi32_ps(s), acc);
+/* Q4_K: per 32-element sub-block, int16 sums (4 maddubs, at most 15240)
+ * times the sub-block scale with madd; the row's two lanes are folded once
+ * per super-block, then the mins as in kernels_avx2.c. */
+INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 256;
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++, g += 1184) {
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
+    const int8_t *aq[4];
+    __m512i isum[4];
+    for (int j = 0; j < NX; j++) {
+      aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
+      isum[j] = _mm512_setzero_si512();
     }
-    out[j] = hsum256(acc);
+    for (int s = 0; s < 8; s++) {
+      _mm_prefetch((const char *)g + PF_DIST + 64 + 128 * s, _MM_HINT_T0);
+      _mm_prefetch((const char *)g + PF_DIST + 128 + 128 * s, _MM_HINT_T0);
+      __m256i sc8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 8 * s)));
+      sc8 = _mm256_or_si256(sc8, _mm256_slli_epi32(sc8, 16)); /* scale in both int16 halves */
+      const __m512i sc = eco512_dup8(sc8);
+      __m512i is[4];
+      for (int j = 0; j < NX; j++)
+        is[j] = _mm512_setzero_si512();
+      for (int p = 0; p < 2; p++) {
+        const __m512i w = eco512_load_il(g + 160 + 128 * s + 64 * p);
+        const __m512i lo = _mm512_and_si512(w, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        for (int j = 0; j < NX; j++) {
+          const int8_t *a = aq[j] + 32 * s + 8 * p;
+          is[j] = _mm512_add_epi16(
+              is[j], _mm512_add_epi16(_mm512_maddubs_epi16(lo, eco512_bcast8(a)),
+                                      _mm512_maddubs_epi16(hi, eco512_bcast8(a + 16))));
+        }
+      }
+      for (int j = 0; j < NX; j++)
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_madd_epi16(is[j], sc));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+      __m256i msum = _mm256_setzero_si256();
+      for (int p = 0; p < 4; p++) {
+        const int32_t b0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
+        const int32_t b1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
+        const __m256i mn =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
+        const __m256i bb =
+            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | ((uint32_t)(uint16_t)b1 << 16)));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, bb));
+      }
+      const __m256 da = _mm256_set1_ps(a->d);
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(eco512_fold16i(isum[j])), _mm256_mul_ps(d, da),
+                               acc[j]);
+      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[j]);
+    }
   }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
+
+/* Q6_K: quants rebuilt unsigned (0..63) as in kernels_avx2.c. The high
+ * bits of chunk k sit at bits 2k..2k+1 of the row's qhA/qhB dword, so the
+ * row's dword goes to both of its lanes and each lane shifts by its own
+ * count (vpsllvw/vpsrlvw). A lane holds one chunk's pair products (at most
+ * 16002); two pairs sum to 32004 in int16, then madd with the 16-element
+ * sub-block scales. */
+INLINE __m512i q6_hi2x2(__m512i qh, const int p) {
+  const __m512i m = _mm512_set1_epi8(0x30);
+  if (p == 0) /* chunks 0, 1: bits 0-1 and 2-3 up to 4-5 */
+    return _mm512_and_si512(_mm512_sllv_epi16(qh, _mm512_set1_epi64(0x0002000200040004LL)), m);
+  /* chunks 2, 3: bits 4-5 stay, bits 6-7 down to 4-5 */
+  return _mm512_and_si512(_mm512_srlv_epi16(qh, _mm512_set1_epi64(0x0002000200000000LL)), m);
+}
+
+INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  const int nb = n / 256;
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  __m256 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm256_setzero_ps();
+  for (int b = 0; b < nb; b++, g += 1680) {
+    _mm_prefetch((const char *)g + PF_DIST, _MM_HINT_T0);
+    const int8_t *aq[4];
+    __m512i isum[4];
+    for (int j = 0; j < NX; j++) {
+      aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
+      isum[j] = _mm512_setzero_si512();
+    }
+    for (int u = 0; u < 8; u++) {
+      const uint8_t *base = g + 144 + 192 * u;
+      for (int l = 0; l < 192; l += 64)
+        _mm_prefetch((const char *)base + PF_DIST + l, _MM_HINT_T0);
+      const __m512i qa = eco512_dup8(_mm256_loadu_si256((const __m256i *)(base + 128)));
+      const __m512i qb = eco512_dup8(_mm256_loadu_si256((const __m256i *)(base + 160)));
+      const __m256i scp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u)));
+      const __m512i sc_lo =
+          eco512_dup8(_mm256_shufflehi_epi16(_mm256_shufflelo_epi16(scp, 0xA0), 0xA0));
+      const __m512i sc_hi =
+          eco512_dup8(_mm256_shufflehi_epi16(_mm256_shufflelo_epi16(scp, 0xF5), 0xF5));
+      __m512i lo16[4], hi16[4];
+      for (int j = 0; j < NX; j++)
+        lo16[j] = hi16[j] = _mm512_setzero_si512();
+      for (int p = 0; p < 2; p++) {
+        const __m512i w = eco512_load_il(base + 64 * p);
+        const __m512i lo = _mm512_or_si512(_mm512_and_si512(w, m4), q6_hi2x2(qa, p));
+        const __m512i hi =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), m4), q6_hi2x2(qb, p));
+        for (int j = 0; j < NX; j++) {
+          const int8_t *a = aq[j] + 32 * u + 8 * p;
+          lo16[j] = _mm512_add_epi16(lo16[j], _mm512_maddubs_epi16(lo, eco512_bcast8(a)));
+          hi16[j] = _mm512_add_epi16(hi16[j], _mm512_maddubs_epi16(hi, eco512_bcast8(a + 16)));
+        }
+      }
+      for (int j = 0; j < NX; j++)
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_madd_epi16(lo16[j], sc_lo),
+                                                             _mm512_madd_epi16(hi16[j], sc_hi)));
+    }
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+      __m256i msum = _mm256_setzero_si256();
+      for (int p = 0; p < 8; p++) {
+        const __m256i scp =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * p)));
+        const __m256i bb =
+            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a->bsums[2 * p] |
+                                        ((uint32_t)(uint16_t)a->bsums[2 * p + 1] << 16)));
+        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(scp, bb));
+      }
+      const __m256i i32 = _mm256_sub_epi32(eco512_fold16i(isum[j]), _mm256_slli_epi32(msum, 5));
+      acc[j] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, _mm256_set1_ps(a->d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
+}
+
+ECO512_PBATCH4(pdot_q8_0, q8_0_x8_nx)
+ECO512_PBATCH4(pdot_q4_0, q4_0_x8_nx)
+ECO512_PBATCH4(pdot_q4_k, q4_k_x8_nx)
+ECO512_PBATCH4(pdot_q6_k, q6_k_x8_nx)
 
 void eco_kernels_init_avx512(eco_kernels *k) {
   k->dot[ECO_GGML_F32] = dot_f32;
-  /* AVX-512 without VNNI (Skylake-X) keeps the AVX2 integer kernels */
-  eco_cpu_info ci;
-  eco_cpu_detect(&ci);
-  if (ci.has_avx512vnni) {
-    k->dot[ECO_GGML_Q8_0] = dot_q8_0;
-    k->dot[ECO_GGML_Q4_0] = dot_q4_0;
-  }
+  k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
+  k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
+  k->pdot[ECO_GGML_Q4_K] = pdot_q4_k;
+  k->pdot[ECO_GGML_Q6_K] = pdot_q6_k;
 }

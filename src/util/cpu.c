@@ -98,7 +98,7 @@ void eco_cpu_detect(eco_cpu_info *c) {
   detect_x86(c);
   if (c->has_avx512f && c->has_avx512bw && c->has_avx512vl && c->has_avx512dq && c->has_fma &&
       c->has_f16c)
-    c->level = ECO_SIMD_AVX512;
+    c->level = c->has_avx512vnni ? ECO_SIMD_AVX512VNNI : ECO_SIMD_AVX512;
   else if (c->has_avx2 && c->has_fma && c->has_f16c)
     c->level = ECO_SIMD_AVX2;
   else
@@ -114,6 +114,10 @@ void eco_cpu_detect(eco_cpu_info *c) {
       m = ECO_SIMD_SCALAR;
     else if (strcasecmp(cap, "avx2") == 0)
       m = ECO_SIMD_AVX2;
+    else if (strcasecmp(cap, "avx512") == 0)
+      m = ECO_SIMD_AVX512;
+    else if (strcasecmp(cap, "avx512vnni") == 0)
+      m = ECO_SIMD_AVX512VNNI;
     else if (strcasecmp(cap, "neon") == 0)
       m = ECO_SIMD_NEON;
     if (m < c->level) c->level = m;
@@ -126,6 +130,7 @@ const char *eco_simd_name(eco_simd_level l) {
   case ECO_SIMD_NEON: return "neon";
   case ECO_SIMD_AVX2: return "avx2";
   case ECO_SIMD_AVX512: return "avx512";
+  case ECO_SIMD_AVX512VNNI: return "avx512vnni";
   default: return "scalar";
   }
 }

@@ -3,8 +3,9 @@
  * Hot kernels are compiled several times (file suffixes _avx2, _avx512,
  * _neon; see CMakeLists.txt) and the caller picks the variant with
  * eco_cpu_detect(), so one x86-64 binary uses AVX2/AVX-512 where present
- * and still runs where absent. ECOINFER_CPU_MAX=scalar|avx2|avx512 caps the
- * level (to test each path on one machine). */
+ * and still runs where absent. ECOINFER_CPU_MAX=scalar|avx2|avx512|avx512vnni
+ * caps the level (to test each path on one machine; "avx512" keeps the
+ * AVX-512 kernels that do without VNNI). */
 #ifndef ECO_UTIL_CPU_H
 #define ECO_UTIL_CPU_H
 
@@ -13,9 +14,10 @@
 
 typedef enum eco_simd_level {
   ECO_SIMD_SCALAR = 0,
-  ECO_SIMD_NEON = 1,   /* aarch64 Advanced SIMD */
-  ECO_SIMD_AVX2 = 2,   /* AVX2 + FMA + F16C */
-  ECO_SIMD_AVX512 = 3, /* AVX-512 F/BW/VL/DQ (+VNNI if has_avx512vnni) */
+  ECO_SIMD_NEON = 1,       /* aarch64 Advanced SIMD */
+  ECO_SIMD_AVX2 = 2,       /* AVX2 + FMA + F16C */
+  ECO_SIMD_AVX512 = 3,     /* AVX-512 F/BW/VL/DQ */
+  ECO_SIMD_AVX512VNNI = 4, /* the same + VNNI (vpdpbusd) */
 } eco_simd_level;
 
 typedef struct eco_cpu_info {

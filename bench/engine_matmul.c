@@ -3,6 +3,9 @@
  * Shows how a batch of activation vectors shares each pass over the weights
  * (issue 5): weight GB/s at batch 1 is bounded by memory bandwidth; at larger
  * batches the same bytes serve more tokens.
+ * The packed (8-row) kernels are timed at every kernel level of this CPU
+ * from AVX2 up (or the levels in LEVELS=avx2,avx512vnni), interleaved, with
+ * each level's rate as a ratio to the first level's.
  * Usage: bench_engine_matmul [ROWS COLS]   (default 4096 x 4096) */
 #include "engine/kernels.h"
 #include "engine/pack.h"
@@ -47,7 +50,23 @@ int main(int argc, char **argv) {
   const double bw = read_bw((size_t)512 << 20);
   printf("machine: %s, %s kernels, read bandwidth %.2f GB/s (1 thread; shared, busy machine)\n",
          ci.model, eco_simd_name(k.level), bw / 1e9);
-  printf("%-6s %6s %12s %14s %12s\n", "type", "batch", "weight GB/s", "of bandwidth", "GMAC/s");
+  /* the packed kernels' levels: AVX2 and up, or LEVELS */
+  eco_kernels lk[8];
+  int n_levels = 0;
+  const char *spec = getenv("LEVELS");
+  for (int l = ECO_SIMD_AVX2; l <= (int)ci.level && n_levels < 8; l++) {
+    if (spec && *spec) {
+      const char *name = eco_simd_name((eco_simd_level)l), *hit = strstr(spec, name);
+      const size_t len = strlen(name);
+      if (!hit || (hit != spec && hit[-1] != ',') || (hit[len] != ',' && hit[len] != '\0'))
+        continue;
+    }
+    eco_kernels_init(&lk[n_levels], (eco_simd_level)l);
+    if (lk[n_levels].level == (eco_simd_level)l) n_levels++;
+  }
+  if (n_levels == 0) lk[n_levels++] = k;
+  printf("%-6s %6s %12s %14s %12s   %-10s %6s\n", "type", "batch", "weight GB/s", "of bandwidth",
+         "GMAC/s", "packed", "x 1st");
   const eco_ggml_type types[] = {ECO_GGML_F16, ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K,
                                  ECO_GGML_Q6_K};
   float *row = malloc((size_t)cols * sizeof *row);
@@ -78,28 +97,39 @@ int main(int argc, char **argv) {
       printf("%-6s %6d %12.2f %13.0f%% %12.2f\n", eco_ggml_type_name(t), nb, gbs / 1e9,
              100 * gbs / bw, (double)rows * cols * nb / best / 1e9);
     }
-    if (k.pdot[t]) { /* the same matrix in the 8-row packed layout */
-      const size_t gb = eco_pack_group_bytes(t, cols), pab = eco_pack_act_bytes(cols);
+    if (k.pdot[t]) { /* the same matrix in the 8-row packed layout, at each level */
+      const bool split = eco_pack_split_act(t);
+      const size_t gb = eco_pack_group_bytes(t, cols),
+                   pab = split ? eco_pack_act_bytes(cols) : eco_quant_row_bytes(at, cols);
       const int64_t groups = (rows + 7) / 8;
       uint8_t *pw = malloc(gb * (size_t)groups), *px = malloc(pab * 16);
       float pout[16 * 8];
       for (int64_t g = 0; g < groups; g++)
         eco_pack_group(t, cols, w, rb, rows, g, pw + gb * (size_t)g);
       for (int b = 0; b < 16; b++)
-        eco_pack_act(row, px + pab * (size_t)b, cols);
+        if (split)
+          eco_pack_act(row, px + pab * (size_t)b, cols);
+        else
+          eco_quantize_row(at, row, px + pab * (size_t)b, cols);
       for (int bi = 0; bi < 3; bi++) {
         const int nb = batches[bi];
-        double best = 1e30;
-        for (int rep = 0; rep < 3; rep++) {
-          uint64_t t0 = eco_time_mono_ns();
-          for (int64_t g = 0; g < groups; g++)
-            k.pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout, 8);
-          double s = (double)(eco_time_mono_ns() - t0) / 1e9;
-          if (s < best) best = s;
+        double best[8];
+        for (int l = 0; l < n_levels; l++)
+          best[l] = 1e30;
+        for (int rep = 0; rep < 3; rep++)
+          for (int l = 0; l < n_levels; l++) {
+            const uint64_t t0 = eco_time_mono_ns();
+            for (int64_t g = 0; g < groups; g++)
+              lk[l].pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout, 8);
+            const double s = (double)(eco_time_mono_ns() - t0) / 1e9;
+            if (s < best[l]) best[l] = s;
+          }
+        for (int l = 0; l < n_levels; l++) {
+          const double gbs = (double)rb * rows / best[l];
+          printf("%-4sx8 %6d %12.2f %13.0f%% %12.2f   %-10s %5.2fx\n", eco_ggml_type_name(t), nb,
+                 gbs / 1e9, 100 * gbs / bw, (double)rows * cols * nb / best[l] / 1e9,
+                 eco_simd_name(lk[l].level), best[0] / best[l]);
         }
-        const double gbs = (double)rb * rows / best;
-        printf("%-4sx8 %6d %12.2f %13.0f%% %12.2f\n", eco_ggml_type_name(t), nb, gbs / 1e9,
-               100 * gbs / bw, (double)rows * cols * nb / best / 1e9);
       }
       free(pw);
       free(px);

@@ -22,6 +22,7 @@ PKGS=(
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   # aarch64 compile check (make aarch64)
   qemu-user             # runs the NEON kernels under emulation (tests/kernels_aarch64.sh)
   jq                    # experiments/*/run.sh (simulator result tables)
+  python3-jinja2        # the oracle the Jinja interpreter is compared with (tests/jinja_oracle.sh)
 )
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with

@@ -98,6 +98,21 @@ static const eco_engine_model_ops ops = {.n_vocab = VOCAB,
                                          .sampler_free = f_sampler_free,
                                          .sample = f_sample};
 
+/* The fake with a prefix cache: a block is its tokens. */
+static int f_save(void *m, int32_t slot, uint32_t pos, uint32_t n, void *dst) {
+  fake *f = m;
+  if (!f->kv[slot] || pos + n > NCTX) return ECO_EINVAL;
+  memcpy(dst, f->kv[slot] + pos, n * sizeof(int32_t));
+  return 0;
+}
+
+static int f_load(void *m, int32_t slot, uint32_t pos, uint32_t n, const void *src) {
+  fake *f = m;
+  if (!f->kv[slot] || pos + n > NCTX) return ECO_EINVAL;
+  memcpy(f->kv[slot] + pos, src, n * sizeof(int32_t));
+  return 0;
+}
+
 /* What an unbatched engine would produce. */
 static void reference(const int32_t *prompt, uint32_t np, uint32_t n_new, int32_t *out) {
   int32_t hist[NCTX];
@@ -253,6 +268,80 @@ static void test_batched_equals_unbatched(void **state) {
   eco_engine_free(b);
   for (int i = 0; i < MAXSLOTS; i++)
     assert_null(f.kv[i]); /* every slot released */
+}
+
+/* Prefix reuse with a KV budget that cannot hold every prefix: outputs
+ * still equal the reference (the fake's next token hashes every position
+ * of its slot, so a wrong block would show), blocks are evicted, and the
+ * cache plus the reservations never exceed the budget. */
+typedef struct budget_watch {
+  eco_engine *e;
+  sink *s;
+  int idx;
+  uint64_t worst; /* max of cache + reserved seen from callbacks */
+} budget_watch;
+
+static void watched_token(void *user, uint64_t id, int32_t token, const char *text, size_t len,
+                          bool done, const eco_gen_stats *st) {
+  budget_watch *w = user;
+  eco_engine_usage u;
+  eco_engine_usage_get(w->e, &u);
+  if (u.prefix_bytes + u.sched.kv_reserved > w->worst)
+    w->worst = u.prefix_bytes + u.sched.kv_reserved;
+  ctx c = {w->s, w->idx};
+  on_token(&c, id, token, text, len, done, st);
+}
+
+static void test_prefix_reuse_under_a_tight_budget(void **state) {
+  (void)state;
+  fake f = {.fail_reserve_after = -1};
+  eco_engine_model_ops po = ops;
+  po.kv_save = f_save;
+  po.kv_load = f_load;
+  /* 2 slots of (36 + 6) positions x 10 bytes, and room for 12 blocks more */
+  const uint64_t budget = 2 * 42 * 10 + 12 * 40;
+  eco_engine_cfg c = cfg(2, 32, budget, 8);
+  c.prefix_block = 4;
+  eco_engine *b;
+  assert_int_equal(eco_engine_new(&po, &f, NULL, &c, NULL, &b, NULL), 0);
+  sink s;
+  sink_init(&s);
+  budget_watch w[24];
+  int32_t prompts[24][40];
+  for (int i = 0; i < 24; i++) {
+    /* three families of shared 24-token prefixes, then 12 own tokens */
+    for (uint32_t k = 0; k < 36; k++)
+      prompts[i][k] = (int32_t)(k < 24 ? (k * 5 + (uint32_t)(i % 3) * 29) % VOCAB
+                                       : (k * 7 + (uint32_t)i * 13) % VOCAB);
+    w[i] = (budget_watch){b, &s, i, 0};
+    eco_gen_params p;
+    eco_gen_params_default(&p);
+    p.max_tokens = 6;
+    assert_int_equal(eco_engine_submit(b, prompts[i], 36, &p, watched_token, &w[i], NULL), 0);
+    if (i % 4 == 3) wait_done(&s, i + 1); /* waves, so later ones find cached blocks */
+  }
+  wait_done(&s, 24);
+  uint64_t worst = 0, cached = 0;
+  for (int i = 0; i < 24; i++) {
+    int32_t ref[8];
+    reference(prompts[i], 36, 6, ref);
+    assert_memory_equal(s.toks[i], ref, 6 * sizeof(int32_t));
+    worst = w[i].worst > worst ? w[i].worst : worst;
+    assert_true(s.st[i].cached_tokens % 4 == 0 && s.st[i].cached_tokens <= 35);
+    cached += s.st[i].cached_tokens;
+  }
+  eco_engine_usage u;
+  eco_engine_usage_get(b, &u);
+  assert_true(worst <= budget);
+  assert_true(u.prefix_bytes <= budget);
+  assert_true(u.prefix_hits > 0 && u.prefix_misses > 0);
+  assert_int_equal(u.prefix_hits + u.prefix_misses, 24);
+  assert_int_equal(u.prefix_saved_tokens, cached);
+  assert_true(u.prefix_evictions > 0);
+  assert_int_equal(u.sched.kv_reserved, 0);
+  eco_engine_free(b);
+  for (int i = 0; i < MAXSLOTS; i++)
+    assert_null(f.kv[i]);
 }
 
 /* Held engine: nothing runs until release, then the requests that arrived
@@ -500,6 +589,7 @@ static void test_knee_and_reports(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_batched_equals_unbatched),
+      cmocka_unit_test(test_prefix_reuse_under_a_tight_budget),
       cmocka_unit_test(test_busy_and_limits),
       cmocka_unit_test(test_hold_gathers_a_burst),
       cmocka_unit_test(test_cancel_frees_slot_at_once),

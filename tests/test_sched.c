@@ -43,6 +43,31 @@ static void test_submit_validation(void **state) {
   assert_int_equal(eco_sched_new(&c, &s), ECO_EINVAL);
 }
 
+/* A reused prefix: prefill starts after it; only before prefill started. */
+static void test_skip_prefill(void **state) {
+  (void)state;
+  eco_sched_cfg c = cfg_default();
+  eco_sched *s;
+  assert_int_equal(eco_sched_new(&c, &s), 0);
+  assert_int_equal(eco_sched_submit(s, 1, 20, 3, 0), 0);
+  assert_int_equal(eco_sched_skip_prefill(s, 1, 8), ECO_ESTATE); /* still queued */
+  assert_int_equal(eco_sched_skip_prefill(s, 2, 8), ECO_ENOENT);
+  eco_sched_step st;
+  assert_int_equal(eco_sched_plan(s, 1, &st), 0);
+  assert_int_equal(eco_sched_skip_prefill(s, 1, 20), ECO_EINVAL); /* the last must run */
+  assert_int_equal(eco_sched_skip_prefill(s, 1, 0), ECO_EINVAL);
+  assert_int_equal(eco_sched_skip_prefill(s, 1, 16), 0);
+  assert_int_equal(eco_sched_skip_prefill(s, 1, 8), ECO_ESTATE); /* once */
+  /* the step planned before the skip is rewritten by the caller (engine) */
+  eco_sched_item it = {
+      .id = 1, .slot = st.items[0].slot, .pos = 16, .n_tokens = 4, .wants_logits = true};
+  eco_sched_step done = {.items = &it, .n_items = 1};
+  assert_int_equal(eco_sched_complete(s, &done, NULL, 2), 0);
+  assert_int_equal(eco_sched_get(s, 1)->state, ECO_SEQ_DECODE);
+  assert_int_equal(eco_sched_get(s, 1)->n_prefilled, 20);
+  eco_sched_free(s);
+}
+
 static void test_chunked_prefill_then_decode(void **state) {
   (void)state;
   eco_sched_cfg c = cfg_default();
@@ -191,6 +216,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_submit_validation),
       cmocka_unit_test(test_chunked_prefill_then_decode),
+      cmocka_unit_test(test_skip_prefill),
       cmocka_unit_test(test_decodes_are_not_stalled_by_long_prompt),
       cmocka_unit_test(test_admission_respects_budget_and_fifo),
       cmocka_unit_test(test_max_batch_slots_and_finish_flag),

@@ -26,6 +26,8 @@ static const eco_opt opts[] = {
     {"model-name", 0, "NAME", "server.model_name", "model id clients use (alias)"},
     {"kv-type", 0, "TYPE", "server.kv_type",
      "KV cache element type: f32 (default) or f16 (half the memory per sequence)"},
+    {"prefix-block", 0, "N", "server.prefix_block",
+     "tokens per prefix-cache block (default 16; 0 = no KV reuse across requests)"},
     {"drain-timeout", 0, "DUR", "server.drain_timeout", "SIGTERM drain timeout (default 30s)"},
     {"fake-backend", 0, NULL, "server.fake_backend", "serve the scripted fake backend (demo)"},
     {"fake-rate", 0, "TOK/S", "server.fake.tokens_per_s",
@@ -48,8 +50,8 @@ static const eco_cmd_spec spec = {
         "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
         "engine: server.threads, server.context_length, server.max_batch (4),\n"
         "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
-        "server.kv_type (f32|f16), server.prefill_chunk (128); server.fake.* for\n"
-        "--fake-backend; energy.cpu_watts,\n"
+        "server.kv_type (f32|f16), server.prefill_chunk (128), server.prefix_block\n"
+        "(16; 0 = off); server.fake.* for --fake-backend; energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
         "ledger.path (every receipt is appended), directive.* (levels, route caps, level,\n"
         "completion_level, enabled; see docs/directives.md). See docs/server.md,\n"
@@ -100,7 +102,7 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "serve", "a server setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
-  int64_t threads, n_ctx, e_batch, e_queue, kv_budget, chunk;
+  int64_t threads, n_ctx, e_batch, e_queue, kv_budget, chunk, pblock;
   const char *kv_type = "f32";
   if (eco_cfg_str(c, NULL, "server.kv_type", "f32", &kv_type, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
@@ -116,12 +118,13 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
       eco_cfg_int(c, NULL, "server.max_batch", 4, &e_batch, &err) ||
       eco_cfg_int(c, NULL, "server.max_queue", 64, &e_queue, &err) ||
       eco_cfg_int(c, NULL, "server.kv_budget_bytes", 0, &kv_budget, &err) ||
-      eco_cfg_int(c, NULL, "server.prefill_chunk", 128, &chunk, &err)) {
+      eco_cfg_int(c, NULL, "server.prefill_chunk", 128, &chunk, &err) ||
+      eco_cfg_int(c, NULL, "server.prefix_block", 16, &pblock, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
   if (threads < 0 || n_ctx < 0 || e_batch < 1 || e_batch > 256 || e_queue < 1 || kv_budget < 0 ||
-      chunk < 1) {
+      chunk < 1 || pblock < 0 || pblock > 4096) {
     eco_cli_error(cli, "serve", "an engine setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
@@ -212,6 +215,8 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
                                  .kv_budget_bytes = (uint64_t)kv_budget,
                                  .prefill_chunk = (uint32_t)chunk,
                                  .kv_type = kv_type,
+                                 .prefix_block = (uint32_t)pblock,
+                                 .no_prefix_cache = pblock == 0,
                                  .log = &cli->log};
     if (eco_backend_engine_new(&bc, &be, &err)) {
       eco_cli_error(cli, "serve", "%s", eco_error_text(&err));

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include "engine/prefix.h"
 #include "engine/sampler.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -62,6 +63,8 @@ struct eco_engine {
   size_t tok_cap;
   float *logits;
   size_t logits_rows;
+  eco_prefix *prefix;      /* prefix cache, NULL when off; engine thread only */
+  eco_prefix_block **pblk; /* [n_ctx / prefix_block] blocks matched at admission */
 };
 
 static double now_s(void) { return (double)eco_time_mono_ns() * 1e-9; }
@@ -198,6 +201,97 @@ static void end_request(eco_engine *b, req *r, eco_finish_reason why, int err) {
   pthread_mutex_unlock(&b->mu);
 }
 
+/* ---- prefix cache (engine thread) ------------------------------------------ */
+
+/* Bytes the prefix cache may hold: the part of the KV budget no request
+ * has reserved. Caller holds mu. */
+static uint64_t prefix_room(eco_engine *b) {
+  eco_sched_usage u;
+  eco_sched_usage_get(b->sched, &u);
+  return u.kv_budget > u.kv_reserved ? u.kv_budget - u.kv_reserved : 0;
+}
+
+/* Mirrors the cache's counters into usage. Caller holds mu. */
+static void prefix_sync(eco_engine *b) {
+  eco_prefix_usage pu;
+  eco_prefix_usage_get(b->prefix, &pu);
+  b->usage.prefix_blocks = pu.blocks;
+  b->usage.prefix_bytes = pu.bytes;
+  b->usage.prefix_evictions = pu.evictions;
+}
+
+typedef struct prefix_src {
+  eco_engine *b;
+  int32_t slot;
+} prefix_src;
+
+static int prefix_fill(void *ctx, uint32_t pos, uint32_t n, void *dst) {
+  const prefix_src *c = ctx;
+  return c->b->ops.kv_save(c->b->model, c->slot, pos, n, dst);
+}
+
+/* Caches the whole blocks among r's first n_pos positions (its KV holds
+ * them), within the room the reservations leave. */
+static void prefix_store(eco_engine *b, req *r, uint32_t n_pos) {
+  if (!b->prefix || !r->admitted) return;
+  pthread_mutex_lock(&b->mu);
+  const uint64_t room = prefix_room(b);
+  pthread_mutex_unlock(&b->mu);
+  prefix_src c = {b, r->slot};
+  eco_prefix_insert(b->prefix, r->tokens, n_pos / b->cfg.prefix_block, room, prefix_fill, &c);
+  pthread_mutex_lock(&b->mu);
+  prefix_sync(b);
+  pthread_mutex_unlock(&b->mu);
+}
+
+/* Before a new request's KV is reserved: pins the longest cached prefix
+ * of its prompt (at most n_prompt - 1 tokens: the last one must run for
+ * its logits), then evicts what the new reservations no longer leave room
+ * for. Returns the blocks pinned in b->pblk. */
+static uint32_t prefix_match(eco_engine *b, const req *r) {
+  if (!b->prefix) return 0;
+  const uint32_t nb = eco_prefix_match(b->prefix, r->tokens, r->n_prompt,
+                                       (r->n_prompt - 1) / b->cfg.prefix_block, b->pblk);
+  pthread_mutex_lock(&b->mu);
+  eco_prefix_evict(b->prefix, prefix_room(b));
+  prefix_sync(b);
+  pthread_mutex_unlock(&b->mu);
+  return nb;
+}
+
+/* Copies the nb pinned blocks into r's reserved KV and releases them.
+ * Returns the prompt tokens now in its KV (whole blocks loaded). */
+static uint32_t prefix_load(eco_engine *b, const req *r, uint32_t nb) {
+  const uint32_t B = b->cfg.prefix_block;
+  uint32_t i = 0;
+  for (; i < nb; i++)
+    if (b->ops.kv_load(b->model, r->slot, i * B, B, eco_prefix_block_data(b->pblk[i]))) break;
+  eco_prefix_unpin(b->prefix, b->pblk, nb);
+  pthread_mutex_lock(&b->mu); /* what the pins kept beyond the room */
+  eco_prefix_evict(b->prefix, prefix_room(b));
+  prefix_sync(b);
+  pthread_mutex_unlock(&b->mu);
+  return i * B;
+}
+
+/* Records a reuse of n tokens by r (item it, its first prefill chunk, not
+ * yet run): the scheduler and the item continue after them. Caller holds
+ * mu. */
+static void prefix_account(eco_engine *b, req *r, eco_sched_item *it, uint32_t n) {
+  if (!b->prefix) return;
+  if (n && eco_sched_skip_prefill(b->sched, r->id, n) == ECO_OK) {
+    const uint32_t left = r->n_prompt - n;
+    it->pos = n;
+    it->n_tokens = it->n_tokens < left ? it->n_tokens : left;
+    it->wants_logits = it->n_tokens == left;
+    r->st.cached_tokens = n;
+    b->usage.prefix_hits++;
+    b->usage.prefix_saved_tokens += n;
+  } else {
+    b->usage.prefix_misses++;
+  }
+}
+
 static int ensure_scratch(eco_engine *b, uint32_t n_tokens, uint32_t n_rows) {
   if (n_tokens > b->tok_cap) {
     int32_t *t = realloc(b->tok_buf, n_tokens * sizeof *t);
@@ -261,7 +355,9 @@ static void *engine_main(void *arg) {
       req *r = item_req[i];
       if (!r || r->admitted) continue;
       r->slot = b->items[i].slot;
+      const uint32_t nb = prefix_match(b, r);
       int rc = b->ops.kv_reserve(b->model, r->slot, r->n_prompt + r->p.max_tokens);
+      if (rc && b->prefix) eco_prefix_unpin(b->prefix, b->pblk, nb);
       if (rc) {
         ECO_WARN(b->log, "engine", "request %llu: KV allocation failed: %s",
                  (unsigned long long)r->id, eco_strerror(rc));
@@ -274,7 +370,9 @@ static void *engine_main(void *arg) {
         continue;
       }
       r->admitted = true;
+      const uint32_t reused = nb ? prefix_load(b, r, nb) : 0;
       pthread_mutex_lock(&b->mu);
+      prefix_account(b, r, &b->items[i], reused);
       r->st.t_admit = t0;
       r->st.queue_s = t0 - r->st.t_submit;
       pthread_mutex_unlock(&b->mu);
@@ -313,6 +411,11 @@ static void *engine_main(void *arg) {
       pthread_mutex_lock(&b->mu);
       continue;
     }
+    /* Cache the prompts whose prefill just completed. */
+    for (uint32_t i = 0; b->prefix && i < m; i++)
+      if (b->items[i].pos + b->items[i].n_tokens == item_req[i]->n_prompt &&
+          item_req[i]->n_tokens == item_req[i]->n_prompt)
+        prefix_store(b, item_req[i], item_req[i]->n_prompt);
     /* 5. Sample, detokenize, apply stops. Only this thread touches a
      * request's tokens and text; its stats are shared, so they change under
      * the lock. */
@@ -349,6 +452,7 @@ static void *engine_main(void *arg) {
       if (why != ECO_FINISH_NONE) {
         if (!stop) flush_text(b, r, &out_txt[i]);
         finished[i] = true;
+        prefix_store(b, r, r->n_tokens - 1); /* the last token was never fed */
         if (r->admitted) {
           b->ops.kv_release(b->model, r->slot);
           r->admitted = false;
@@ -430,6 +534,8 @@ static void free_scratch(eco_engine *b) {
   free(b->out_st);
   free(b->tok_buf);
   free(b->logits);
+  free(b->pblk);
+  eco_prefix_free(b->prefix);
 }
 
 int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_tokenizer *tok,
@@ -469,6 +575,17 @@ int eco_engine_new(const eco_engine_model_ops *ops, void *model, const eco_token
   if (!b->items || !b->item_req || !b->finished || !b->out_tok || !b->out_txt || !b->out_st) {
     rc = eco_error_set(err, ECO_ENOMEM, "batch engine: out of memory");
     goto fail;
+  }
+  if (b->cfg.prefix_block && ops->kv_save && ops->kv_load) {
+    if ((rc =
+             eco_prefix_new(b->cfg.prefix_block,
+                            (uint64_t)b->cfg.prefix_block * ops->kv_bytes_per_token, &b->prefix)) ||
+        !(b->pblk = calloc(ops->n_ctx / b->cfg.prefix_block + 1, sizeof *b->pblk))) {
+      rc = eco_error_set(err, rc ? rc : ECO_ENOMEM, "batch engine: cannot set up the prefix cache");
+      goto fail;
+    }
+  } else {
+    b->cfg.prefix_block = 0;
   }
   if (pthread_create(&b->thread, NULL, engine_main, b) != 0) {
     rc = eco_error_set(err, ECO_EINTERNAL, "batch engine: cannot start thread");

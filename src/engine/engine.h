@@ -19,6 +19,16 @@
  * that allocation fails the request ends with ECO_FINISH_ERROR (never a
  * crash). The model is reached only through eco_engine_model_ops, so the
  * engine is tested with a deterministic fake model as well as real ones.
+ *
+ * Prefix reuse (cfg.prefix_block > 0 and a model with kv_save/kv_load):
+ * at admission the longest cached prefix of the prompt, in whole blocks of
+ * prefix_block tokens and at most n_prompt - 1 tokens, is copied into the
+ * request's KV and its prefill starts after it; prompt blocks are cached
+ * when a prefill completes, and the blocks of generated tokens when a
+ * request finishes. The cache lives in the KV budget next to the
+ * reservations: cached bytes + reserved bytes stay within it, evicting
+ * least recently used blocks when admission needs room (engine/prefix.h).
+ * Reused KV is bit-identical to recomputed KV, so outputs do not change.
  */
 #ifndef ECO_ENGINE_ENGINE_H
 #define ECO_ENGINE_ENGINE_H
@@ -57,6 +67,12 @@ typedef struct eco_engine_model_ops {
   /* Prepares KV slot for n_positions (allocation happens here). */
   int (*kv_reserve)(void *model, int32_t slot, uint32_t n_positions);
   void (*kv_release)(void *model, int32_t slot);
+  /* Optional, both or neither (the prefix cache): the KV of positions
+   * [pos, pos + n) of a slot packed into n * kv_bytes_per_token bytes at
+   * dst, and back into a slot (kv_load makes the slot hold pos + n
+   * positions; pos must not leave a gap). */
+  int (*kv_save)(void *model, int32_t slot, uint32_t pos, uint32_t n, void *dst);
+  int (*kv_load)(void *model, int32_t slot, uint32_t pos, uint32_t n, const void *src);
   /* One pass over the weights for n_items chunks. tokens holds each item's
    * n_tokens ids back to back (item order). For every item with
    * wants_logits, one row of n_vocab floats is written to logits, in item
@@ -86,6 +102,7 @@ const char *eco_finish_reason_name(eco_finish_reason r); /* "stop", "length", ..
 /* Per-request statistics (times in s, monotonic clock). */
 typedef struct eco_gen_stats {
   uint32_t prompt_tokens;
+  uint32_t cached_tokens; /* prompt tokens whose KV came from the prefix cache */
   uint32_t generated_tokens;
   double queue_s;       /* submit -> admission */
   double ttft_s;        /* submit -> first token */
@@ -110,6 +127,7 @@ typedef void (*eco_token_cb)(void *user, uint64_t id, int32_t token, const char 
 typedef struct eco_engine_cfg {
   eco_sched_cfg sched;   /* budget, batch, queue, chunking (n_ctx, kv bytes from ops) */
   uint32_t max_requests; /* records kept (active + queued + finished awaiting stats) */
+  uint32_t prefix_block; /* tokens per prefix-cache block; 0 = no prefix cache */
 } eco_engine_cfg;
 
 typedef struct eco_engine eco_engine;
@@ -151,6 +169,13 @@ typedef struct eco_engine_usage {
   uint64_t generated;    /* tokens generated */
   double busy_s;         /* time spent in steps, s */
   uint32_t last_batch;   /* items in the last step */
+  /* prefix cache (all 0 when it is off) */
+  uint64_t prefix_hits;         /* admitted requests that reused cached KV */
+  uint64_t prefix_misses;       /* admitted requests that found none */
+  uint64_t prefix_saved_tokens; /* prompt tokens taken from the cache, not computed */
+  uint64_t prefix_blocks;       /* blocks cached now */
+  uint64_t prefix_bytes;        /* KV bytes they hold (within the KV budget) */
+  uint64_t prefix_evictions;    /* blocks evicted so far */
 } eco_engine_usage;
 void eco_engine_usage_get(eco_engine *b, eco_engine_usage *u);
 

@@ -2,6 +2,7 @@
 
 #include "engine/sampler.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,22 @@ static void kv_release(void *model, int32_t slot) {
   em->kv[slot] = NULL;
 }
 
+static int kv_save(void *model, int32_t slot, uint32_t pos, uint32_t n, void *dst) {
+  eco_engine_model *em = model;
+  if (slot < 0 || (uint32_t)slot >= em->max_slots || !em->kv[slot] || pos > INT32_MAX ||
+      n > INT32_MAX)
+    return ECO_EINVAL;
+  return eco_kv_copy_out(em->kv[slot], (int)pos, (int)n, dst);
+}
+
+static int kv_load(void *model, int32_t slot, uint32_t pos, uint32_t n, const void *src) {
+  eco_engine_model *em = model;
+  if (slot < 0 || (uint32_t)slot >= em->max_slots || !em->kv[slot] || pos > INT32_MAX ||
+      n > INT32_MAX)
+    return ECO_EINVAL;
+  return eco_kv_copy_in(em->kv[slot], (int)pos, (int)n, src);
+}
+
 static int forward(void *model, const eco_sched_item *items, uint32_t n_items,
                    const int32_t *tokens, float *logits) {
   eco_engine_model *em = model;
@@ -129,6 +146,8 @@ void eco_engine_model_ops_fill(const eco_engine_model *em, uint32_t n_ctx,
   ops->kv_bytes_per_token = eco_kv_bytes_type(em->m, 1, em->kv_type);
   ops->kv_reserve = kv_reserve;
   ops->kv_release = kv_release;
+  ops->kv_save = kv_save;
+  ops->kv_load = kv_load;
   ops->forward = forward;
   ops->sampler_new = sampler_new;
   ops->sample = sample;

@@ -112,6 +112,7 @@ typedef struct eco_kv {
   int n_ctx;          /* positions it can hold */
   int n_layer;        /* layers */
   int kv_dim;         /* n_head_kv * head_dim */
+  int n_head_kv;      /* KV heads */
   int n_past;         /* positions filled so far (updated by eco_forward) */
   eco_ggml_type type; /* ECO_GGML_F32 or ECO_GGML_F16 */
   void *k, *v;        /* float or uint16_t (IEEE half) elements */
@@ -129,6 +130,13 @@ int eco_kv_new_type(const eco_model *m, int n_ctx, eco_ggml_type type, eco_kv **
 void eco_kv_free(eco_kv *kv);
 /* Forgets positions >= n (n <= n_past). */
 void eco_kv_truncate(eco_kv *kv, int n);
+/* Positions [pos, pos + n) of every layer and KV head, K then V, packed
+ * into eco_kv_bytes_type(m, n, kv->type) bytes at dst (the prefix cache's
+ * block format), and back. copy_out needs pos + n <= n_past; copy_in needs
+ * pos <= n_past and pos + n <= n_ctx, and extends n_past to pos + n.
+ * ECO_EINVAL otherwise (nothing copied). */
+int eco_kv_copy_out(const eco_kv *kv, int pos, int n, void *dst);
+int eco_kv_copy_in(eco_kv *kv, int pos, int n, const void *src);
 
 typedef struct eco_ctx eco_ctx;
 

@@ -186,6 +186,15 @@ int eco_sched_complete(eco_sched *s, const eco_sched_step *step, const bool *fin
   return ECO_OK;
 }
 
+int eco_sched_skip_prefill(eco_sched *s, uint64_t id, uint32_t n) {
+  eco_sched_seq *q = find(s, id);
+  if (!q || q->state == ECO_SEQ_DONE) return ECO_ENOENT;
+  if (q->state != ECO_SEQ_PREFILL || q->n_prefilled != 0) return ECO_ESTATE;
+  if (n == 0 || n >= q->n_prompt) return ECO_EINVAL;
+  q->n_prefilled = n;
+  return ECO_OK;
+}
+
 int eco_sched_cancel(eco_sched *s, uint64_t id, double now) {
   eco_sched_seq *q = find(s, id);
   if (!q || q->state == ECO_SEQ_DONE) return ECO_ENOENT;

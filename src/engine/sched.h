@@ -105,6 +105,12 @@ int eco_sched_plan(eco_sched *s, double now, eco_sched_step *step);
  * step->items[i]. */
 int eco_sched_complete(eco_sched *s, const eco_sched_step *step, const bool *finished, double now);
 
+/* Marks the first n prompt tokens of a sequence admitted in the last plan
+ * as already in its KV cache (a reused prefix), before any of its prefill
+ * ran: its prefill continues at position n. Needs 0 < n < n_prompt;
+ * ECO_ESTATE if prefill already started, ECO_ENOENT if unknown. */
+int eco_sched_skip_prefill(eco_sched *s, uint64_t id, uint32_t n);
+
 /* Cancels a queued or running sequence; frees its slot and reservation at
  * once. ECO_ENOENT if unknown or already done. */
 int eco_sched_cancel(eco_sched *s, uint64_t id, double now);

@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/status.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct eco_backend_engine_cfg {
@@ -26,6 +27,8 @@ typedef struct eco_backend_engine_cfg {
   uint64_t kv_budget_bytes; /* KV budget (0 = half of available memory) */
   uint32_t prefill_chunk;   /* prompt tokens per sequence per step (default 128) */
   const char *kv_type;      /* KV cache element type: "f32" (default, NULL) or "f16" */
+  uint32_t prefix_block;    /* tokens per prefix-cache block (0 = 16) */
+  bool no_prefix_cache;     /* recompute every prompt (no KV reuse across requests) */
   const eco_logger *log;
 } eco_backend_engine_cfg;
 

@@ -99,10 +99,15 @@ static void softmax_ref(int n, float *x) {
     x[i] *= inv;
 }
 
+/* llama.cpp's RMSNorm sum, operation for operation: each square rounded to
+ * float, added in double in element order. Its rounding decides the norm's
+ * scale to the last bit, and the scale's last bit decides how the normed
+ * activations round to 8 bits; any other order makes such roundings flip
+ * now and then, which small random models amplify to 1e-2 in logits. */
 static double sumsq_ref(int n, const float *x) {
   double s = 0;
   for (int i = 0; i < n; i++)
-    s += (double)x[i] * x[i];
+    s += (double)(x[i] * x[i]);
   return s;
 }
 

@@ -59,7 +59,8 @@ typedef void (*eco_to_f16_fn)(int n, const float *x, uint16_t *y);
 /* Element-wise helpers of the forward pass:
  *   silu_mul:  g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i]
  *              (SIMD variants use a polynomial exp within 2 ulp of expf)
- *   sumsq:     sum of x[i]^2, accumulated in double (as llama.cpp's RMSNorm)
+ *   sumsq:     sum of x[i]^2 exactly as llama.cpp's RMSNorm: squares in float,
+ *              summed in double in element order (every variant: scalar)
  *   quant_act: n floats -> one Q8_0 split activation row (pack.h), the same
  *              numbers as eco_pack_act */
 typedef void (*eco_silu_mul_fn)(int n, float *g, const float *u);

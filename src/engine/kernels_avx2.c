@@ -713,23 +713,6 @@ static void softmax(int n, float *x) {
     x[i] *= (float)(1.0 / sum);
 }
 
-static double sumsq(int n, const float *x) {
-  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256d lo = _mm256_cvtps_pd(_mm_loadu_ps(x + i)),
-                  hi = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
-    a0 = _mm256_fmadd_pd(lo, lo, a0);
-    a1 = _mm256_fmadd_pd(hi, hi, a1);
-  }
-  a0 = _mm256_add_pd(a0, a1);
-  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a0), _mm256_extractf128_pd(a0, 1));
-  double r = _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-  for (; i < n; i++)
-    r += (double)x[i] * x[i];
-  return r;
-}
-
 /* Q8_0 split activations (pack.h), the same numbers as the scalar path:
  * d = amax/127 rounded to F16, q = round-to-nearest-even(x * 127/amax). */
 static void quant_act(const float *x, void *dst, int n) {
@@ -937,6 +920,5 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->to_f16 = to_f16;
   k->silu_mul = silu_mul;
   k->softmax = softmax;
-  k->sumsq = sumsq;
   k->quant_act = quant_act;
 }

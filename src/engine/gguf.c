@@ -157,67 +157,54 @@ static bool nameset_add(nameset *s, const eco_gguf_str *name) {
 
 static void nameset_free(nameset *s) { free(s->slots); }
 
+/* Block size (elements), block bytes and name of every ggml type (ggml.c's
+ * type traits); types removed from ggml have no entry. */
+typedef struct type_info {
+  eco_ggml_type type;
+  uint32_t elems, bytes;
+  const char *name;
+} type_info;
+
+static const type_info type_table[] = {
+    {ECO_GGML_F32, 1, 4, "F32"},           {ECO_GGML_F16, 1, 2, "F16"},
+    {ECO_GGML_Q4_0, 32, 18, "Q4_0"},       {ECO_GGML_Q4_1, 32, 20, "Q4_1"},
+    {ECO_GGML_Q5_0, 32, 22, "Q5_0"},       {ECO_GGML_Q5_1, 32, 24, "Q5_1"},
+    {ECO_GGML_Q8_0, 32, 34, "Q8_0"},       {ECO_GGML_Q8_1, 32, 36, "Q8_1"},
+    {ECO_GGML_Q2_K, 256, 84, "Q2_K"},      {ECO_GGML_Q3_K, 256, 110, "Q3_K"},
+    {ECO_GGML_Q4_K, 256, 144, "Q4_K"},     {ECO_GGML_Q5_K, 256, 176, "Q5_K"},
+    {ECO_GGML_Q6_K, 256, 210, "Q6_K"},     {ECO_GGML_Q8_K, 256, 292, "Q8_K"},
+    {ECO_GGML_IQ2_XXS, 256, 66, "IQ2_XXS"}, {ECO_GGML_IQ2_XS, 256, 74, "IQ2_XS"},
+    {ECO_GGML_IQ3_XXS, 256, 98, "IQ3_XXS"}, {ECO_GGML_IQ1_S, 256, 50, "IQ1_S"},
+    {ECO_GGML_IQ4_NL, 32, 18, "IQ4_NL"},   {ECO_GGML_IQ3_S, 256, 110, "IQ3_S"},
+    {ECO_GGML_IQ2_S, 256, 82, "IQ2_S"},    {ECO_GGML_IQ4_XS, 256, 136, "IQ4_XS"},
+    {ECO_GGML_I8, 1, 1, "I8"},             {ECO_GGML_I16, 1, 2, "I16"},
+    {ECO_GGML_I32, 1, 4, "I32"},           {ECO_GGML_I64, 1, 8, "I64"},
+    {ECO_GGML_F64, 1, 8, "F64"},           {ECO_GGML_IQ1_M, 256, 56, "IQ1_M"},
+    {ECO_GGML_BF16, 1, 2, "BF16"},         {ECO_GGML_TQ1_0, 256, 54, "TQ1_0"},
+    {ECO_GGML_TQ2_0, 256, 66, "TQ2_0"},    {ECO_GGML_MXFP4, 32, 17, "MXFP4"},
+    {ECO_GGML_NVFP4, 64, 36, "NVFP4"},     {ECO_GGML_Q1_0, 128, 18, "Q1_0"},
+    {ECO_GGML_Q2_0, 64, 18, "Q2_0"},
+};
+
+static const type_info *type_find(eco_ggml_type t) {
+  for (size_t i = 0; i < sizeof type_table / sizeof type_table[0]; i++)
+    if (type_table[i].type == t) return &type_table[i];
+  return NULL;
+}
+
 uint32_t eco_ggml_block_elems(eco_ggml_type t) {
-  switch (t) {
-  case ECO_GGML_F32:
-  case ECO_GGML_F16:
-  case ECO_GGML_BF16: return 1;
-  case ECO_GGML_Q4_0:
-  case ECO_GGML_Q4_1:
-  case ECO_GGML_Q5_0:
-  case ECO_GGML_Q5_1:
-  case ECO_GGML_Q8_0:
-  case ECO_GGML_Q8_1: return 32;
-  case ECO_GGML_Q2_K:
-  case ECO_GGML_Q3_K:
-  case ECO_GGML_Q4_K:
-  case ECO_GGML_Q5_K:
-  case ECO_GGML_Q6_K:
-  case ECO_GGML_Q8_K: return 256;
-  default: return 0;
-  }
+  const type_info *ti = type_find(t);
+  return ti ? ti->elems : 0;
 }
 
 uint32_t eco_ggml_block_bytes(eco_ggml_type t) {
-  switch (t) {
-  case ECO_GGML_F32: return 4;
-  case ECO_GGML_F16:
-  case ECO_GGML_BF16: return 2;
-  case ECO_GGML_Q4_0: return 18;
-  case ECO_GGML_Q4_1: return 20;
-  case ECO_GGML_Q5_0: return 22;
-  case ECO_GGML_Q5_1: return 24;
-  case ECO_GGML_Q8_0: return 34;
-  case ECO_GGML_Q8_1: return 36;
-  case ECO_GGML_Q2_K: return 84;
-  case ECO_GGML_Q3_K: return 110;
-  case ECO_GGML_Q4_K: return 144;
-  case ECO_GGML_Q5_K: return 176;
-  case ECO_GGML_Q6_K: return 210;
-  case ECO_GGML_Q8_K: return 292;
-  default: return 0;
-  }
+  const type_info *ti = type_find(t);
+  return ti ? ti->bytes : 0;
 }
 
 const char *eco_ggml_type_name(eco_ggml_type t) {
-  switch (t) {
-  case ECO_GGML_F32: return "F32";
-  case ECO_GGML_F16: return "F16";
-  case ECO_GGML_BF16: return "BF16";
-  case ECO_GGML_Q4_0: return "Q4_0";
-  case ECO_GGML_Q4_1: return "Q4_1";
-  case ECO_GGML_Q5_0: return "Q5_0";
-  case ECO_GGML_Q5_1: return "Q5_1";
-  case ECO_GGML_Q8_0: return "Q8_0";
-  case ECO_GGML_Q8_1: return "Q8_1";
-  case ECO_GGML_Q2_K: return "Q2_K";
-  case ECO_GGML_Q3_K: return "Q3_K";
-  case ECO_GGML_Q4_K: return "Q4_K";
-  case ECO_GGML_Q5_K: return "Q5_K";
-  case ECO_GGML_Q6_K: return "Q6_K";
-  case ECO_GGML_Q8_K: return "Q8_K";
-  default: return "unknown";
-  }
+  const type_info *ti = type_find(t);
+  return ti ? ti->name : "unknown";
 }
 
 /* Prints at most 64 bytes of a name, with non-printables as '?'. */

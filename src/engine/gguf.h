@@ -24,7 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ggml tensor types (values as in the GGUF spec). */
+/* ggml tensor types (values as in ggml.h). The reader knows the block size
+ * of every one of them, so that a file with a type the engine does not
+ * compute with still parses and the loader can name the type and tensor. */
 typedef enum eco_ggml_type {
   ECO_GGML_F32 = 0,
   ECO_GGML_F16 = 1,
@@ -40,7 +42,27 @@ typedef enum eco_ggml_type {
   ECO_GGML_Q5_K = 13,
   ECO_GGML_Q6_K = 14,
   ECO_GGML_Q8_K = 15,
+  ECO_GGML_IQ2_XXS = 16,
+  ECO_GGML_IQ2_XS = 17,
+  ECO_GGML_IQ3_XXS = 18,
+  ECO_GGML_IQ1_S = 19,
+  ECO_GGML_IQ4_NL = 20,
+  ECO_GGML_IQ3_S = 21,
+  ECO_GGML_IQ2_S = 22,
+  ECO_GGML_IQ4_XS = 23,
+  ECO_GGML_I8 = 24,
+  ECO_GGML_I16 = 25,
+  ECO_GGML_I32 = 26,
+  ECO_GGML_I64 = 27,
+  ECO_GGML_F64 = 28,
+  ECO_GGML_IQ1_M = 29,
   ECO_GGML_BF16 = 30,
+  ECO_GGML_TQ1_0 = 34,
+  ECO_GGML_TQ2_0 = 35,
+  ECO_GGML_MXFP4 = 39,
+  ECO_GGML_NVFP4 = 40,
+  ECO_GGML_Q1_0 = 41,
+  ECO_GGML_Q2_0 = 42,
 } eco_ggml_type;
 
 /* GGUF metadata value types. */

@@ -29,8 +29,11 @@ static void test_roundtrip(void **state) {
   for (int i = 0; i < n; i++)
     x[i] = eco_kcheck_frand();
   const eco_ggml_type all[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
-                               ECO_GGML_Q8_K, ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
-  const double tol[] = {0, 1e-3, 8e-3, 1e-2, 1e-2, 0.15, 0.15, 0.05};
+                               ECO_GGML_Q8_K, ECO_GGML_Q8_1, ECO_GGML_Q4_0, ECO_GGML_Q4_K,
+                               ECO_GGML_Q6_K, ECO_GGML_Q5_0, ECO_GGML_Q5_1, ECO_GGML_IQ4_NL,
+                               ECO_GGML_Q2_K, ECO_GGML_Q3_K, ECO_GGML_Q5_K, ECO_GGML_IQ4_XS};
+  const double tol[] = {0,    1e-3, 8e-3, 1e-2, 1e-2, 1e-2, 0.15, 0.15,
+                        0.05, 0.07, 0.05, 0.15, 0.5,  0.3,  0.08, 0.2};
   uint8_t buf[4096];
   for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
     eco_quantize_row(all[k], x, buf, n);
@@ -38,6 +41,8 @@ static void test_roundtrip(void **state) {
     double md = 0;
     for (int i = 0; i < n; i++)
       md = fmax(md, fabs(x[i] - y[i]));
+    if (getenv("ECO_TEST_VERBOSE"))
+      print_message("%s: round trip max error %.4g\n", eco_ggml_type_name(all[k]), md);
     if (md > tol[k]) fail_msg("%s: max error %.4g > %.4g", eco_ggml_type_name(all[k]), md, tol[k]);
   }
   /* the Q8_K dot of a vector with itself equals the float dot closely */

@@ -166,23 +166,40 @@ typedef struct type_info {
 } type_info;
 
 static const type_info type_table[] = {
-    {ECO_GGML_F32, 1, 4, "F32"},           {ECO_GGML_F16, 1, 2, "F16"},
-    {ECO_GGML_Q4_0, 32, 18, "Q4_0"},       {ECO_GGML_Q4_1, 32, 20, "Q4_1"},
-    {ECO_GGML_Q5_0, 32, 22, "Q5_0"},       {ECO_GGML_Q5_1, 32, 24, "Q5_1"},
-    {ECO_GGML_Q8_0, 32, 34, "Q8_0"},       {ECO_GGML_Q8_1, 32, 36, "Q8_1"},
-    {ECO_GGML_Q2_K, 256, 84, "Q2_K"},      {ECO_GGML_Q3_K, 256, 110, "Q3_K"},
-    {ECO_GGML_Q4_K, 256, 144, "Q4_K"},     {ECO_GGML_Q5_K, 256, 176, "Q5_K"},
-    {ECO_GGML_Q6_K, 256, 210, "Q6_K"},     {ECO_GGML_Q8_K, 256, 292, "Q8_K"},
-    {ECO_GGML_IQ2_XXS, 256, 66, "IQ2_XXS"}, {ECO_GGML_IQ2_XS, 256, 74, "IQ2_XS"},
-    {ECO_GGML_IQ3_XXS, 256, 98, "IQ3_XXS"}, {ECO_GGML_IQ1_S, 256, 50, "IQ1_S"},
-    {ECO_GGML_IQ4_NL, 32, 18, "IQ4_NL"},   {ECO_GGML_IQ3_S, 256, 110, "IQ3_S"},
-    {ECO_GGML_IQ2_S, 256, 82, "IQ2_S"},    {ECO_GGML_IQ4_XS, 256, 136, "IQ4_XS"},
-    {ECO_GGML_I8, 1, 1, "I8"},             {ECO_GGML_I16, 1, 2, "I16"},
-    {ECO_GGML_I32, 1, 4, "I32"},           {ECO_GGML_I64, 1, 8, "I64"},
-    {ECO_GGML_F64, 1, 8, "F64"},           {ECO_GGML_IQ1_M, 256, 56, "IQ1_M"},
-    {ECO_GGML_BF16, 1, 2, "BF16"},         {ECO_GGML_TQ1_0, 256, 54, "TQ1_0"},
-    {ECO_GGML_TQ2_0, 256, 66, "TQ2_0"},    {ECO_GGML_MXFP4, 32, 17, "MXFP4"},
-    {ECO_GGML_NVFP4, 64, 36, "NVFP4"},     {ECO_GGML_Q1_0, 128, 18, "Q1_0"},
+    {ECO_GGML_F32, 1, 4, "F32"},
+    {ECO_GGML_F16, 1, 2, "F16"},
+    {ECO_GGML_Q4_0, 32, 18, "Q4_0"},
+    {ECO_GGML_Q4_1, 32, 20, "Q4_1"},
+    {ECO_GGML_Q5_0, 32, 22, "Q5_0"},
+    {ECO_GGML_Q5_1, 32, 24, "Q5_1"},
+    {ECO_GGML_Q8_0, 32, 34, "Q8_0"},
+    {ECO_GGML_Q8_1, 32, 36, "Q8_1"},
+    {ECO_GGML_Q2_K, 256, 84, "Q2_K"},
+    {ECO_GGML_Q3_K, 256, 110, "Q3_K"},
+    {ECO_GGML_Q4_K, 256, 144, "Q4_K"},
+    {ECO_GGML_Q5_K, 256, 176, "Q5_K"},
+    {ECO_GGML_Q6_K, 256, 210, "Q6_K"},
+    {ECO_GGML_Q8_K, 256, 292, "Q8_K"},
+    {ECO_GGML_IQ2_XXS, 256, 66, "IQ2_XXS"},
+    {ECO_GGML_IQ2_XS, 256, 74, "IQ2_XS"},
+    {ECO_GGML_IQ3_XXS, 256, 98, "IQ3_XXS"},
+    {ECO_GGML_IQ1_S, 256, 50, "IQ1_S"},
+    {ECO_GGML_IQ4_NL, 32, 18, "IQ4_NL"},
+    {ECO_GGML_IQ3_S, 256, 110, "IQ3_S"},
+    {ECO_GGML_IQ2_S, 256, 82, "IQ2_S"},
+    {ECO_GGML_IQ4_XS, 256, 136, "IQ4_XS"},
+    {ECO_GGML_I8, 1, 1, "I8"},
+    {ECO_GGML_I16, 1, 2, "I16"},
+    {ECO_GGML_I32, 1, 4, "I32"},
+    {ECO_GGML_I64, 1, 8, "I64"},
+    {ECO_GGML_F64, 1, 8, "F64"},
+    {ECO_GGML_IQ1_M, 256, 56, "IQ1_M"},
+    {ECO_GGML_BF16, 1, 2, "BF16"},
+    {ECO_GGML_TQ1_0, 256, 54, "TQ1_0"},
+    {ECO_GGML_TQ2_0, 256, 66, "TQ2_0"},
+    {ECO_GGML_MXFP4, 32, 17, "MXFP4"},
+    {ECO_GGML_NVFP4, 64, 36, "NVFP4"},
+    {ECO_GGML_Q1_0, 128, 18, "Q1_0"},
     {ECO_GGML_Q2_0, 64, 18, "Q2_0"},
 };
 
@@ -205,6 +222,20 @@ uint32_t eco_ggml_block_bytes(eco_ggml_type t) {
 const char *eco_ggml_type_name(eco_ggml_type t) {
   const type_info *ti = type_find(t);
   return ti ? ti->name : "unknown";
+}
+
+const char *eco_gguf_ftype_name(uint32_t ftype) {
+  static const char *const names[] = {
+      [0] = "F32",      [1] = "F16",      [2] = "Q4_0",    [3] = "Q4_1",    [7] = "Q8_0",
+      [8] = "Q5_0",     [9] = "Q5_1",     [10] = "Q2_K",   [11] = "Q3_K_S", [12] = "Q3_K_M",
+      [13] = "Q3_K_L",  [14] = "Q4_K_S",  [15] = "Q4_K_M", [16] = "Q5_K_S", [17] = "Q5_K_M",
+      [18] = "Q6_K",    [19] = "IQ2_XXS", [20] = "IQ2_XS", [21] = "Q2_K_S", [22] = "IQ3_XS",
+      [23] = "IQ3_XXS", [24] = "IQ1_S",   [25] = "IQ4_NL", [26] = "IQ3_S",  [27] = "IQ3_M",
+      [28] = "IQ2_S",   [29] = "IQ2_M",   [30] = "IQ4_XS", [31] = "IQ1_M",  [32] = "BF16",
+      [36] = "TQ1_0",   [37] = "TQ2_0",   [38] = "MXFP4",  [39] = "NVFP4",  [40] = "Q1_0",
+      [41] = "Q2_0",
+  };
+  return ftype < sizeof names / sizeof names[0] ? names[ftype] : NULL;
 }
 
 /* Prints at most 64 bytes of a name, with non-printables as '?'. */

@@ -159,5 +159,7 @@ const eco_gguf_tensor *eco_gguf_find_tensor(const eco_gguf *g, const char *name)
 uint32_t eco_ggml_block_elems(eco_ggml_type t);
 uint32_t eco_ggml_block_bytes(eco_ggml_type t);
 const char *eco_ggml_type_name(eco_ggml_type t);
+/* llama.cpp's name of a general.file_type value ("Q4_K_M"); NULL if unknown. */
+const char *eco_gguf_ftype_name(uint32_t ftype);
 
 #endif

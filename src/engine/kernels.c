@@ -23,6 +23,13 @@ SCALAR_WRAP(dot_q8_0, ECO_GGML_Q8_0)
 SCALAR_WRAP(dot_q4_0, ECO_GGML_Q4_0)
 SCALAR_WRAP(dot_q4_k, ECO_GGML_Q4_K)
 SCALAR_WRAP(dot_q6_k, ECO_GGML_Q6_K)
+SCALAR_WRAP(dot_q5_0, ECO_GGML_Q5_0)
+SCALAR_WRAP(dot_q5_1, ECO_GGML_Q5_1)
+SCALAR_WRAP(dot_iq4_nl, ECO_GGML_IQ4_NL)
+SCALAR_WRAP(dot_q2_k, ECO_GGML_Q2_K)
+SCALAR_WRAP(dot_q3_k, ECO_GGML_Q3_K)
+SCALAR_WRAP(dot_q5_k, ECO_GGML_Q5_K)
+SCALAR_WRAP(dot_iq4_xs, ECO_GGML_IQ4_XS)
 
 /* Reference attention over an F32 or F16 cache: one body, the element
  * type a flag (F16: IEEE half, converted on read). */
@@ -123,6 +130,13 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->dot[ECO_GGML_Q4_0] = dot_q4_0;
   k->dot[ECO_GGML_Q4_K] = dot_q4_k;
   k->dot[ECO_GGML_Q6_K] = dot_q6_k;
+  k->dot[ECO_GGML_Q5_0] = dot_q5_0;
+  k->dot[ECO_GGML_Q5_1] = dot_q5_1;
+  k->dot[ECO_GGML_IQ4_NL] = dot_iq4_nl;
+  k->dot[ECO_GGML_Q2_K] = dot_q2_k;
+  k->dot[ECO_GGML_Q3_K] = dot_q3_k;
+  k->dot[ECO_GGML_Q5_K] = dot_q5_k;
+  k->dot[ECO_GGML_IQ4_XS] = dot_iq4_xs;
   k->attn_scores = attn_scores_ref;
   k->attn_accum = attn_accum_ref;
   k->attn_scores_f16 = attn_scores_f16_ref;

@@ -18,6 +18,7 @@
 typedef struct loader {
   eco_model *m;
   eco_error *err;
+  const char *path;          /* the GGUF file, for messages */
   size_t n_owned, cap_owned; /* floats used / allocated in m->owned */
 } loader;
 
@@ -64,9 +65,10 @@ static int bind_weight(loader *L, const char *name, int64_t rows, int64_t cols, 
                          (long long)cols, (long long)rows);
   if (!eco_quant_supported(t->type))
     return eco_error_set(L->err, ECO_EUNSUPPORTED,
-                         "model: tensor '%s' has type %s, which this engine does not support "
-                         "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)",
-                         name, eco_ggml_type_name(t->type));
+                         "model: '%s': tensor '%s' has type %s, which this engine does not "
+                         "support (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q5_1, IQ4_NL, "
+                         "Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS)",
+                         L->path, name, eco_ggml_type_name(t->type));
   w->type = t->type;
   w->rows = rows;
   w->cols = cols;
@@ -105,7 +107,17 @@ static int bind_vec(loader *L, const char *name, int64_t n, bool optional, const
 }
 
 static void describe_type(eco_model *m) {
-  /* the type of most weight bytes, with the K-mix reported as Q4_K_M-like */
+  /* the file's own mix name (general.file_type, as llama-quantize writes it) */
+  uint64_t ft;
+  const char *ftn =
+      m->gguf && eco_gguf_get_u64(m->gguf, "general.file_type", &ft) == 0 && ft <= UINT32_MAX
+          ? eco_gguf_ftype_name((uint32_t)ft)
+          : NULL;
+  if (ftn) {
+    snprintf(m->file_type, sizeof m->file_type, "%s", ftn);
+    return;
+  }
+  /* else the type of most weight bytes, with the K-mix reported as Q4_K_M-like */
   uint64_t by[ECO_N_TYPES] = {0};
   for (int l = 0; l < m->hp.n_layer; l++) {
     const eco_weight *ws[] = LAYER_MATRICES(&m->layers[l]);
@@ -211,7 +223,7 @@ static int load_gguf(const char *path, eco_model *m, eco_error *err) {
   h->n_vocab = (int)te->ne[1];
   if ((rc = check_hparams(m, err))) return rc;
 
-  loader L = {.m = m, .err = err};
+  loader L = {.m = m, .err = err, .path = path};
   /* arena for vectors that need conversion: norms and biases */
   L.cap_owned =
       (size_t)h->n_layer *

@@ -1,8 +1,17 @@
-/* ecoinfer: block formats, conversions and scalar reference kernels. */
+/* ecoinfer: block formats, conversions and scalar reference kernels for the
+ * 32-element blocks (the super-block types are in quant_k.c). */
 #include "engine/quant.h"
+#include "engine/quant_k.h"
 
 #include <math.h>
 #include <string.h>
+
+#if defined(__clang__) /* no fused multiply-adds: dequantization must round like llama.cpp */
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+const int8_t eco_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                     1,    13,   25,  38,  53,  69,  89,  113};
 
 static uint32_t f2u(float f) {
   uint32_t u;
@@ -58,9 +67,10 @@ bool eco_quant_supported(eco_ggml_type t) {
   case ECO_GGML_BF16:
   case ECO_GGML_Q8_0:
   case ECO_GGML_Q4_0:
-  case ECO_GGML_Q4_K:
-  case ECO_GGML_Q6_K: return true;
-  default: return false;
+  case ECO_GGML_Q5_0:
+  case ECO_GGML_Q5_1:
+  case ECO_GGML_IQ4_NL: return true;
+  default: return eco_quant_k_type(t);
   }
 }
 
@@ -69,10 +79,11 @@ eco_ggml_type eco_quant_act_type(eco_ggml_type t) {
   case ECO_GGML_F16: return ECO_GGML_F16;
   case ECO_GGML_BF16: return ECO_GGML_BF16;
   case ECO_GGML_Q8_0:
-  case ECO_GGML_Q4_0: return ECO_GGML_Q8_0;
-  case ECO_GGML_Q4_K:
-  case ECO_GGML_Q6_K: return ECO_GGML_Q8_K;
-  default: return ECO_GGML_F32;
+  case ECO_GGML_Q4_0:
+  case ECO_GGML_Q5_0:
+  case ECO_GGML_IQ4_NL: return ECO_GGML_Q8_0;
+  case ECO_GGML_Q5_1: return ECO_GGML_Q8_1;
+  default: return eco_quant_k_type(t) ? ECO_GGML_Q8_K : ECO_GGML_F32;
   }
 }
 
@@ -81,14 +92,7 @@ size_t eco_quant_row_bytes(eco_ggml_type t, int64_t n) {
   return be ? (size_t)(n / be) * eco_ggml_block_bytes(t) : 0;
 }
 
-/* Round to nearest, ties to even (the FPU's default mode), as llama.cpp's
- * nearest_int(). */
-static int nearest_int(float fval) {
-  float val = fval + 12582912.f;
-  int i;
-  memcpy(&i, &val, 4);
-  return (i & 0x007fffff) - 0x00400000;
-}
+#define nearest_int eco_quant_nearest_int
 
 static void quantize_q8_0(const float *x, eco_block_q8_0 *y, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
@@ -156,105 +160,94 @@ static void quantize_q4_0(const float *x, eco_block_q4_0 *y, int64_t n) {
   }
 }
 
-void eco_q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-  if (j < 4) {
-    *d = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
-    *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+/* Q8_1 as llama.cpp's x86 quantize_row_q8_1: Q8_0's numbers, and
+ * s = F16(d * sum) with d the F32 scale before its rounding to F16. */
+static void quantize_q8_1(const float *x, eco_block_q8_1 *y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    float amax = 0;
+    for (int j = 0; j < 32; j++) {
+      const float v = fabsf(x[b * 32 + j]);
+      amax = v > amax ? v : amax;
+    }
+    const float d = amax / 127.f;
+    const float id = amax != 0 ? 127.f / amax : 0.f;
+    y[b].d = eco_fp32_to_fp16(d);
+    int sum = 0;
+    for (int j = 0; j < 32; j++) {
+      y[b].qs[j] = (int8_t)nearest_int(x[b * 32 + j] * id);
+      sum += y[b].qs[j];
+    }
+    y[b].s = eco_fp32_to_fp16(d * (float)sum);
   }
 }
 
-/* Simple (not error-minimizing) Q4_K quantizer: per 32 a scale and a min. */
-static void quantize_q4_k(const float *x, eco_block_q4_k *y, int64_t n) {
-  for (int64_t b = 0; b < n / 256; b++) {
-    const float *xb = x + b * 256;
-    float sc[8], mn[8], max_sc = 0, max_mn = 0;
-    for (int s = 0; s < 8; s++) {
-      float lo = 0, hi = 0;
-      for (int j = 0; j < 32; j++) {
-        lo = fminf(lo, xb[s * 32 + j]);
-        hi = fmaxf(hi, xb[s * 32 + j]);
+/* 5-bit quants: low nibbles as Q4_0 into qs, 5th bits into qh (bit j =
+ * element j). */
+static void put_q5(const int *q, uint8_t *qs, uint8_t *qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 16; j++) {
+    qs[j] = (uint8_t)((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+    h |= (uint32_t)(q[j] >> 4) << j;
+    h |= (uint32_t)(q[j + 16] >> 4) << (j + 16);
+  }
+  memcpy(qh, &h, 4);
+}
+
+static int clamp_q(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
+
+static void quantize_q5_0(const float *x, eco_block_q5_0 *y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    const float *xb = x + b * 32;
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++)
+      if (fabsf(xb[j]) > amax) {
+        amax = fabsf(xb[j]);
+        max = xb[j];
       }
-      sc[s] = (hi - lo) / 15.f;
-      mn[s] = -lo;
-      max_sc = fmaxf(max_sc, sc[s]);
-      max_mn = fmaxf(max_mn, mn[s]);
-    }
-    const float d = max_sc / 63.f, dmin = max_mn / 63.f;
-    uint8_t ls[8], lm[8];
-    for (int s = 0; s < 8; s++) {
-      int a = d > 0 ? nearest_int(sc[s] / d) : 0, c = dmin > 0 ? nearest_int(mn[s] / dmin) : 0;
-      ls[s] = (uint8_t)(a < 0 ? 0 : a > 63 ? 63 : a);
-      lm[s] = (uint8_t)(c < 0 ? 0 : c > 63 ? 63 : c);
-    }
-    memset(y[b].scales, 0, 12);
-    for (int j = 0; j < 8; j++) {
-      if (j < 4) {
-        y[b].scales[j] = ls[j];
-        y[b].scales[j + 4] = lm[j];
-      } else {
-        y[b].scales[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-        y[b].scales[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-        y[b].scales[j] |= (uint8_t)((lm[j] >> 4) << 6);
-      }
-    }
+    const float d = max / -16;
+    const float id = d != 0 ? 1.0f / d : 0;
     y[b].d = eco_fp32_to_fp16(d);
-    y[b].dmin = eco_fp32_to_fp16(dmin);
-    const float dd = eco_fp16_to_fp32(y[b].d), dm = eco_fp16_to_fp32(y[b].dmin);
-    uint8_t L[256];
-    for (int s = 0; s < 8; s++) {
-      uint8_t si, mi;
-      eco_q4k_scale_min(s, y[b].scales, &si, &mi);
-      const float es = dd * si, em = dm * mi;
-      for (int j = 0; j < 32; j++) {
-        int q = es > 0 ? nearest_int((xb[s * 32 + j] + em) / es) : 0;
-        L[s * 32 + j] = (uint8_t)(q < 0 ? 0 : q > 15 ? 15 : q);
-      }
-    }
-    for (int j = 0; j < 256; j += 64)
-      for (int l = 0; l < 32; l++)
-        y[b].qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+    int q[32];
+    for (int j = 0; j < 32; j++)
+      q[j] = clamp_q((int)(xb[j] * id + 16.5f), 31);
+    put_q5(q, y[b].qs, y[b].qh);
   }
 }
 
-static void quantize_q6_k(const float *x, eco_block_q6_k *y, int64_t n) {
-  for (int64_t b = 0; b < n / 256; b++) {
-    const float *xb = x + b * 256;
-    float sc[16], max_sc = 0;
-    for (int g = 0; g < 16; g++) {
-      float a = 0;
-      for (int j = 0; j < 16; j++)
-        a = fmaxf(a, fabsf(xb[g * 16 + j]));
-      sc[g] = a / 31.f;
-      max_sc = fmaxf(max_sc, sc[g]);
+static void quantize_q5_1(const float *x, eco_block_q5_1 *y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    const float *xb = x + b * 32;
+    float lo = xb[0], hi = xb[0];
+    for (int j = 1; j < 32; j++) {
+      lo = fminf(lo, xb[j]);
+      hi = fmaxf(hi, xb[j]);
     }
-    const float d = max_sc / 127.f;
+    const float d = (hi - lo) / 31;
+    const float id = d != 0 ? 1.0f / d : 0;
     y[b].d = eco_fp32_to_fp16(d);
-    const float dd = eco_fp16_to_fp32(y[b].d);
-    uint8_t L[256];
-    for (int g = 0; g < 16; g++) {
-      int s = d > 0 ? nearest_int(sc[g] / d) : 0;
-      s = s > 127 ? 127 : s;
-      y[b].scales[g] = (int8_t)s;
-      const float es = dd * (float)s;
-      for (int j = 0; j < 16; j++) {
-        int q = es > 0 ? nearest_int(xb[g * 16 + j] / es) : 0;
-        q = q < -32 ? -32 : q > 31 ? 31 : q;
-        L[g * 16 + j] = (uint8_t)(q + 32);
+    y[b].m = eco_fp32_to_fp16(lo);
+    int q[32];
+    for (int j = 0; j < 32; j++)
+      q[j] = clamp_q((int)((xb[j] - lo) * id + 0.5f), 31);
+    put_q5(q, y[b].qs, y[b].qh);
+  }
+}
+
+static void quantize_iq4_nl(const float *x, eco_block_iq4_nl *y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++) {
+    const float *xb = x + b * 32;
+    float amax = 0, max = 0;
+    for (int j = 0; j < 32; j++)
+      if (fabsf(xb[j]) > amax) {
+        amax = fabsf(xb[j]);
+        max = xb[j];
       }
-    }
-    uint8_t *ql = y[b].ql, *qh = y[b].qh;
-    for (int j = 0; j < 256; j += 128) {
-      for (int l = 0; l < 32; l++) {
-        const uint8_t q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
-        ql[l] = (uint8_t)((q1 & 0xF) | ((q3 & 0xF) << 4));
-        ql[l + 32] = (uint8_t)((q2 & 0xF) | ((q4 & 0xF) << 4));
-        qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
-      }
-      ql += 64;
-      qh += 32;
+    y[b].d = eco_fp32_to_fp16(max / -127.f); /* the largest maps to the value -127 */
+    const float d = eco_fp16_to_fp32(y[b].d);
+    for (int j = 0; j < 16; j++) {
+      const int a = eco_quant_iq4_index(d != 0 ? xb[j] / d : 0.f);
+      const int c = eco_quant_iq4_index(d != 0 ? xb[j + 16] / d : 0.f);
+      y[b].qs[j] = (uint8_t)(a | (c << 4));
     }
   }
 }
@@ -272,53 +265,41 @@ void eco_quantize_row(eco_ggml_type t, const float *x, void *y, int64_t n) {
     break;
   case ECO_GGML_Q8_0: quantize_q8_0(x, y, n); break;
   case ECO_GGML_Q8_K: quantize_q8_k(x, y, n); break;
+  case ECO_GGML_Q8_1: quantize_q8_1(x, y, n); break;
   case ECO_GGML_Q4_0: quantize_q4_0(x, y, n); break;
-  case ECO_GGML_Q4_K: quantize_q4_k(x, y, n); break;
-  case ECO_GGML_Q6_K: quantize_q6_k(x, y, n); break;
-  default: memset(y, 0, eco_quant_row_bytes(t, n)); break;
+  case ECO_GGML_Q5_0: quantize_q5_0(x, y, n); break;
+  case ECO_GGML_Q5_1: quantize_q5_1(x, y, n); break;
+  case ECO_GGML_IQ4_NL: quantize_iq4_nl(x, y, n); break;
+  default:
+    if (eco_quant_k_type(t))
+      eco_quant_k_quantize(t, x, y, n);
+    else
+      memset(y, 0, eco_quant_row_bytes(t, n));
+    break;
   }
 }
 
-static void dequant_q4_k(const eco_block_q4_k *x, float *y, int64_t n) {
-  for (int64_t b = 0; b < n / 256; b++) {
-    const float d = eco_fp16_to_fp32(x[b].d), dmin = eco_fp16_to_fp32(x[b].dmin);
-    const uint8_t *q = x[b].qs;
-    for (int j = 0, is = 0; j < 256; j += 64, is += 2) {
-      uint8_t sc, m;
-      eco_q4k_scale_min(is, x[b].scales, &sc, &m);
-      const float d1 = d * sc, m1 = dmin * m;
-      eco_q4k_scale_min(is + 1, x[b].scales, &sc, &m);
-      const float d2 = d * sc, m2 = dmin * m;
-      for (int l = 0; l < 32; l++)
-        *y++ = d1 * (float)(q[l] & 0xF) - m1;
-      for (int l = 0; l < 32; l++)
-        *y++ = d2 * (float)(q[l] >> 4) - m2;
-      q += 32;
-    }
-  }
+/* The 5-bit quant (0..31) of element j of a Q5_0/Q5_1 block. */
+static int q5_at(const uint8_t *qs, const uint8_t *qh, int j) {
+  uint32_t h;
+  memcpy(&h, qh, 4);
+  const int lo = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+  return lo | (int)(((h >> j) & 1) << 4);
 }
 
-static void dequant_q6_k(const eco_block_q6_k *x, float *y, int64_t n) {
-  for (int64_t b = 0; b < n / 256; b++) {
-    const float d = eco_fp16_to_fp32(x[b].d);
-    const uint8_t *ql = x[b].ql, *qh = x[b].qh;
-    const int8_t *sc = x[b].scales;
-    for (int j = 0; j < 256; j += 128) {
-      for (int l = 0; l < 32; l++) {
-        int is = l / 16;
-        int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        y[l] = d * sc[is + 0] * (float)q1;
-        y[l + 32] = d * sc[is + 2] * (float)q2;
-        y[l + 64] = d * sc[is + 4] * (float)q3;
-        y[l + 96] = d * sc[is + 6] * (float)q4;
-      }
-      y += 128;
-      ql += 64;
-      qh += 32;
-      sc += 8;
+/* llama.cpp: Q5_0 x = (q - 16) * d; Q5_1 x = q * d + m. */
+static void dequant_q5(eco_ggml_type t, const void *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n / 32; i++) {
+    if (t == ECO_GGML_Q5_0) {
+      const eco_block_q5_0 *b = (const eco_block_q5_0 *)x + i;
+      const float d = eco_fp16_to_fp32(b->d);
+      for (int j = 0; j < 32; j++)
+        y[i * 32 + j] = (float)(q5_at(b->qs, b->qh, j) - 16) * d;
+    } else {
+      const eco_block_q5_1 *b = (const eco_block_q5_1 *)x + i;
+      const float d = eco_fp16_to_fp32(b->d), m = eco_fp16_to_fp32(b->m);
+      for (int j = 0; j < 32; j++)
+        y[i * 32 + j] = (float)q5_at(b->qs, b->qh, j) * d + m;
     }
   }
 }
@@ -336,6 +317,15 @@ void eco_dequantize_row(eco_ggml_type t, const void *x, float *y, int64_t n) {
     break;
   case ECO_GGML_Q8_0: {
     const eco_block_q8_0 *b = x;
+    for (int64_t i = 0; i < n / 32; i++) {
+      const float d = eco_fp16_to_fp32(b[i].d);
+      for (int j = 0; j < 32; j++)
+        y[i * 32 + j] = d * b[i].qs[j];
+    }
+    break;
+  }
+  case ECO_GGML_Q8_1: {
+    const eco_block_q8_1 *b = x;
     for (int64_t i = 0; i < n / 32; i++) {
       const float d = eco_fp16_to_fp32(b[i].d);
       for (int j = 0; j < 32; j++)
@@ -361,9 +351,25 @@ void eco_dequantize_row(eco_ggml_type t, const void *x, float *y, int64_t n) {
     }
     break;
   }
-  case ECO_GGML_Q4_K: dequant_q4_k(x, y, n); break;
-  case ECO_GGML_Q6_K: dequant_q6_k(x, y, n); break;
-  default: memset(y, 0, (size_t)n * sizeof *y); break;
+  case ECO_GGML_Q5_0:
+  case ECO_GGML_Q5_1: dequant_q5(t, x, y, n); break;
+  case ECO_GGML_IQ4_NL: {
+    const eco_block_iq4_nl *b = x;
+    for (int64_t i = 0; i < n / 32; i++) {
+      const float d = eco_fp16_to_fp32(b[i].d);
+      for (int j = 0; j < 16; j++) {
+        y[i * 32 + j] = d * (float)eco_iq4nl_values[b[i].qs[j] & 0xF];
+        y[i * 32 + j + 16] = d * (float)eco_iq4nl_values[b[i].qs[j] >> 4];
+      }
+    }
+    break;
+  }
+  default:
+    if (eco_quant_k_type(t))
+      eco_quant_k_dequantize(t, x, y, n);
+    else
+      memset(y, 0, (size_t)n * sizeof *y);
+    break;
   }
 }
 
@@ -414,61 +420,38 @@ static float dot_q4_0(int n, const eco_block_q4_0 *w, const eco_block_q8_0 *x) {
   return s;
 }
 
-static float dot_q4_k(int n, const eco_block_q4_k *w, const eco_block_q8_k *x) {
+static float dot_q5_0(int n, const eco_block_q5_0 *w, const eco_block_q8_0 *x) {
   float s = 0;
-  for (int b = 0; b < n / 256; b++) {
-    int32_t sumq = 0, summ = 0;
-    const uint8_t *q = w[b].qs;
-    const int8_t *a = x[b].qs;
-    for (int s2 = 0; s2 < 4; s2++) { /* 64 elements: low nibbles then high */
-      uint8_t sc0, m0, sc1, m1;
-      eco_q4k_scale_min(2 * s2, w[b].scales, &sc0, &m0);
-      eco_q4k_scale_min(2 * s2 + 1, w[b].scales, &sc1, &m1);
-      int32_t lo = 0, hi = 0;
-      for (int l = 0; l < 32; l++) {
-        lo += (q[l] & 0xF) * a[l];
-        hi += (q[l] >> 4) * a[l + 32];
-      }
-      sumq += sc0 * lo + sc1 * hi;
-      summ += m0 * (x[b].bsums[4 * s2] + x[b].bsums[4 * s2 + 1]) +
-              m1 * (x[b].bsums[4 * s2 + 2] + x[b].bsums[4 * s2 + 3]);
-      q += 32;
-      a += 64;
-    }
-    const float d = eco_fp16_to_fp32(w[b].d) * x[b].d;
-    const float dmin = eco_fp16_to_fp32(w[b].dmin) * x[b].d;
-    s += d * (float)sumq - dmin * (float)summ;
+  for (int b = 0; b < n / 32; b++) {
+    int si = 0;
+    for (int j = 0; j < 32; j++)
+      si += (q5_at(w[b].qs, w[b].qh, j) - 16) * x[b].qs[j];
+    s += (float)si * (eco_fp16_to_fp32(w[b].d) * eco_fp16_to_fp32(x[b].d));
   }
   return s;
 }
 
-static float dot_q6_k(int n, const eco_block_q6_k *w, const eco_block_q8_k *x) {
+/* llama.cpp: sum of d_w*d_a*sum(q*a) + m_w*s_a over blocks */
+static float dot_q5_1(int n, const eco_block_q5_1 *w, const eco_block_q8_1 *x) {
   float s = 0;
-  for (int b = 0; b < n / 256; b++) {
-    const uint8_t *ql = w[b].ql, *qh = w[b].qh;
-    const int8_t *sc = w[b].scales, *a = x[b].qs;
-    int32_t sumi = 0;
-    for (int j = 0; j < 256; j += 128) {
-      int32_t g[8] = {0};
-      for (int l = 0; l < 32; l++) {
-        int is = l / 16;
-        int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-        int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-        int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-        int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-        g[is + 0] += q1 * a[l];
-        g[is + 2] += q2 * a[l + 32];
-        g[is + 4] += q3 * a[l + 64];
-        g[is + 6] += q4 * a[l + 96];
-      }
-      for (int k = 0; k < 8; k++)
-        sumi += sc[k] * g[k];
-      ql += 64;
-      qh += 32;
-      sc += 8;
-      a += 128;
-    }
-    s += eco_fp16_to_fp32(w[b].d) * x[b].d * (float)sumi;
+  for (int b = 0; b < n / 32; b++) {
+    int si = 0;
+    for (int j = 0; j < 32; j++)
+      si += q5_at(w[b].qs, w[b].qh, j) * x[b].qs[j];
+    s += (eco_fp16_to_fp32(w[b].d) * eco_fp16_to_fp32(x[b].d)) * (float)si +
+         eco_fp16_to_fp32(w[b].m) * eco_fp16_to_fp32(x[b].s);
+  }
+  return s;
+}
+
+static float dot_iq4_nl(int n, const eco_block_iq4_nl *w, const eco_block_q8_0 *x) {
+  float s = 0;
+  for (int b = 0; b < n / 32; b++) {
+    int si = 0;
+    for (int j = 0; j < 16; j++)
+      si += eco_iq4nl_values[w[b].qs[j] & 0xF] * x[b].qs[j] +
+            eco_iq4nl_values[w[b].qs[j] >> 4] * x[b].qs[j + 16];
+    s += (float)si * (eco_fp16_to_fp32(w[b].d) * eco_fp16_to_fp32(x[b].d));
   }
   return s;
 }
@@ -480,8 +463,9 @@ float eco_dot_ref(eco_ggml_type t, int n, const void *w, const void *x) {
   case ECO_GGML_BF16: return dot_bf16(n, w, x);
   case ECO_GGML_Q8_0: return dot_q8_0(n, w, x);
   case ECO_GGML_Q4_0: return dot_q4_0(n, w, x);
-  case ECO_GGML_Q4_K: return dot_q4_k(n, w, x);
-  case ECO_GGML_Q6_K: return dot_q6_k(n, w, x);
-  default: return 0;
+  case ECO_GGML_Q5_0: return dot_q5_0(n, w, x);
+  case ECO_GGML_Q5_1: return dot_q5_1(n, w, x);
+  case ECO_GGML_IQ4_NL: return dot_iq4_nl(n, w, x);
+  default: return eco_quant_k_type(t) ? eco_quant_k_dot(t, n, w, x) : 0;
   }
 }

@@ -28,8 +28,10 @@ float eco_kcheck_frand(void) {
 }
 #define frand eco_kcheck_frand
 
-static const eco_ggml_type types[] = {ECO_GGML_F32,  ECO_GGML_F16,  ECO_GGML_BF16, ECO_GGML_Q8_0,
-                                      ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
+static const eco_ggml_type types[] = {ECO_GGML_F32,  ECO_GGML_F16,    ECO_GGML_BF16, ECO_GGML_Q8_0,
+                                      ECO_GGML_Q4_0, ECO_GGML_Q4_K,   ECO_GGML_Q6_K, ECO_GGML_Q5_0,
+                                      ECO_GGML_Q5_1, ECO_GGML_IQ4_NL, ECO_GGML_Q2_K, ECO_GGML_Q3_K,
+                                      ECO_GGML_Q5_K, ECO_GGML_IQ4_XS};
 
 static int check_level(eco_simd_level level, char *msg, size_t cap) {
   eco_kernels k;

@@ -60,8 +60,8 @@ static const prompt_def prompts[] = {
      "sailed the boat together, and they made a flag for it from an old blue scarf.",
      false, 100},
     {"synthetic_ids", NULL, false, 0},
-    {"mixed_text", "In 2025, y = 3*x + 7.5; while (y < 100) { y *= 2; } // it's 42% done!",
-     false, 0},
+    {"mixed_text", "In 2025, y = 3*x + 7.5; while (y < 100) { y *= 2; } // it's 42% done!", false,
+     0},
     {"chatml_text",
      "<|im_start|>system\nYou answer in one short sentence.<|im_end|>\n<|im_start|>user\nWhat "
      "colour is the sky on a clear day?<|im_end|>\n<|im_start|>assistant\n",
@@ -146,7 +146,7 @@ static void put_hex(const char *s, size_t n) {
 static void put_ids(const llama_token *ids, int n) {
   putchar('[');
   for (int i = 0; i < n; i++)
-    printf("%s%d", i ? ", " : "", ids[i]);
+    printf("%s%d", i ? "," : "", ids[i]);
   putchar(']');
 }
 
@@ -260,7 +260,7 @@ static int run_prompt(struct llama_model *model, int threads, const prompt_def *
     if (s == 0) {
       fputs(",\n     \"last_logits\": [", stdout);
       for (int i = 0; i < nv; i++)
-        printf("%s%.9g", i ? ", " : "", (double)lg[i]);
+        printf("%s%.9g", i ? "," : "", (double)lg[i]);
       fputs("],\n     \"steps\": [", stdout);
     }
     top_entry t[10] = {{0, 0}};
@@ -268,7 +268,7 @@ static int run_prompt(struct llama_model *model, int threads, const prompt_def *
     gen[s] = t[0].id;
     printf("%s\n       {\"pos\": %d, \"token\": %d, \"top10\": [", s ? "," : "", np + s, t[0].id);
     for (int k = 0; k < 10 && k < nv; k++)
-      printf("%s[%d, %.9g]", k ? ", " : "", t[k].id, (double)t[k].logit);
+      printf("%s[%d,%.9g]", k ? "," : "", t[k].id, (double)t[k].logit);
     fputs("]}", stdout);
     if (s + 1 < n_gen) rc = llama_decode(ctx, llama_batch_get_one(&gen[s], 1));
   }
@@ -312,18 +312,19 @@ static int dump_tensors(const char *path, int n_values) {
   fputs("  \"tensors\": [", stdout);
   int i = 0;
   for (struct ggml_tensor *t = ggml_get_first_tensor(gctx); t; t = ggml_get_next_tensor(gctx, t)) {
+    /* gguf adds one I8 tensor holding the whole data section: not a model tensor */
+    if (gguf_find_tensor(g, t->name) < 0) continue;
     const int64_t n = ggml_nelements(t);
-    float *f = malloc(sizeof *f * (size_t)n);
     const struct ggml_type_traits *tr = ggml_get_type_traits(t->type);
-    if (t->type == GGML_TYPE_F32)
-      memcpy(f, t->data, sizeof *f * (size_t)n);
-    else if (tr->to_float)
-      tr->to_float(t->data, f, n);
-    else {
-      fprintf(stderr, "llama-ref: no to_float for %s\n", ggml_type_name(t->type));
-      free(f);
+    if (t->type != GGML_TYPE_F32 && !tr->to_float) {
+      fprintf(stderr, "llama-ref: %s: no to_float for %s\n", t->name, ggml_type_name(t->type));
       continue;
     }
+    float *f = malloc(sizeof *f * (size_t)n);
+    if (t->type == GGML_TYPE_F32)
+      memcpy(f, t->data, sizeof *f * (size_t)n);
+    else
+      tr->to_float(t->data, f, n);
     const uint64_t h = fnv1a(0xcbf29ce484222325ULL, f, sizeof *f * (size_t)n);
     printf("%s\n    {\"name\": ", i++ ? "," : "");
     put_cstr(t->name);
@@ -331,7 +332,7 @@ static int dump_tensors(const char *path, int n_values) {
            ", %" PRId64 "], \"f32_fnv1a64\": \"%016" PRIx64 "\", \"first_values\": [",
            ggml_type_name(t->type), (int)t->type, t->ne[0], t->ne[1], t->ne[2], t->ne[3], h);
     for (int64_t k = 0; k < n && k < n_values; k++)
-      printf("%s%.9g", k ? ", " : "", (double)f[k]);
+      printf("%s%.9g", k ? "," : "", (double)f[k]);
     fputs("]}", stdout);
     free(f);
   }
@@ -349,7 +350,8 @@ static const char *base_name(const char *p) {
 
 static void usage(void) {
   fputs("usage: ecoinfer-llama-ref [--n-gen N] [--threads N] [--dequant] [--dequant-values N]\n"
-        "                          [--no-prompts] [--model-sha256 HEX] MODEL.gguf > MODEL.gguf.json\n",
+        "                          [--no-prompts] [--model-sha256 HEX] MODEL.gguf > "
+        "MODEL.gguf.json\n",
         stderr);
 }
 

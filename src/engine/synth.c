@@ -15,6 +15,11 @@ static const eco_synth_shape shapes[] = {
     {"qwen2.5-0.5b", "qwen2", 151936, 896, 4864, 24, 14, 2, 32768, 1000000.f, 1e-6f, 1},
     {"tinyllama-1.1b", "llama", 32000, 2048, 5632, 22, 32, 4, 2048, 10000.f, 1e-5f, 0},
     {"llama3.2-1b", "llama", 128256, 2048, 8192, 16, 32, 8, 131072, 500000.f, 1e-5f, 1},
+    /* small shapes for test fixtures: rows of 256 (every K-quant fits) and
+     * of 128 (the quantizer's fallbacks), a vocabulary of 300 (not a
+     * multiple of 8: a partial packed group) */
+    {"test-256", "llama", 300, 256, 256, 1, 4, 1, 512, 10000.f, 1e-5f, 0},
+    {"test-128", "qwen2", 300, 128, 256, 2, 2, 1, 512, 1000000.f, 1e-6f, 0},
 };
 
 const eco_synth_shape *eco_synth_find_shape(const char *name) {

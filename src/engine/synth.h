@@ -28,7 +28,8 @@ typedef struct eco_synth_shape {
   int tied; /* output projection = token_embd */
 } eco_synth_shape;
 
-/* NULL if unknown. Known: smollm2-135m, qwen2.5-0.5b, tinyllama-1.1b, llama3.2-1b. */
+/* NULL if unknown. Known: smollm2-135m, qwen2.5-0.5b, tinyllama-1.1b, llama3.2-1b,
+ * and the test-fixture shapes test-256 and test-128. */
 const eco_synth_shape *eco_synth_find_shape(const char *name);
 /* "f16", "q8_0", "q4_0", "q4_k_m"; ECO_EINVAL otherwise. */
 int eco_synth_write(const eco_synth_shape *shape, const char *type, const char *path, uint64_t seed,

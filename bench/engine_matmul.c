@@ -6,7 +6,8 @@
  * The packed (8-row) kernels are timed at every kernel level of this CPU
  * from AVX2 up (or the levels in LEVELS=avx2,avx512vnni), interleaved, with
  * each level's rate as a ratio to the first level's.
- * Usage: bench_engine_matmul [ROWS COLS]   (default 4096 x 4096) */
+ * Usage: bench_engine_matmul [ROWS COLS [TYPE...]]   (default 4096 x 4096,
+ * every type; TYPE as eco_ggml_type_name: Q4_K, IQ4_XS, ...) */
 #include "engine/kernels.h"
 #include "engine/pack.h"
 #include "util/cpu.h"
@@ -67,11 +68,16 @@ int main(int argc, char **argv) {
   if (n_levels == 0) lk[n_levels++] = k;
   printf("%-6s %6s %12s %14s %12s   %-10s %6s\n", "type", "batch", "weight GB/s", "of bandwidth",
          "GMAC/s", "packed", "x 1st");
-  const eco_ggml_type types[] = {ECO_GGML_F16, ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K,
-                                 ECO_GGML_Q6_K};
+  const eco_ggml_type types[] = {ECO_GGML_F16,  ECO_GGML_Q8_0,   ECO_GGML_Q4_0, ECO_GGML_Q5_0,
+                                 ECO_GGML_Q5_1, ECO_GGML_IQ4_NL, ECO_GGML_Q2_K, ECO_GGML_Q3_K,
+                                 ECO_GGML_Q4_K, ECO_GGML_Q5_K,   ECO_GGML_Q6_K, ECO_GGML_IQ4_XS};
   float *row = malloc((size_t)cols * sizeof *row);
   for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
     const eco_ggml_type t = types[ti], at = eco_quant_act_type(t);
+    bool wanted = argc <= 3;
+    for (int a = 3; a < argc; a++)
+      wanted |= strcmp(argv[a], eco_ggml_type_name(t)) == 0;
+    if (!wanted) continue;
     const size_t rb = eco_quant_row_bytes(t, cols), ab = eco_quant_row_bytes(at, cols);
     uint8_t *w = malloc(rb * (size_t)rows), *x = malloc(ab * 16);
     float out[16];
@@ -126,8 +132,10 @@ int main(int argc, char **argv) {
           }
         for (int l = 0; l < n_levels; l++) {
           const double gbs = (double)rb * rows / best[l];
-          printf("%-4sx8 %6d %12.2f %13.0f%% %12.2f   %-10s %5.2fx\n", eco_ggml_type_name(t), nb,
-                 gbs / 1e9, 100 * gbs / bw, (double)rows * cols * nb / best[l] / 1e9,
+          char name[16];
+          snprintf(name, sizeof name, "%s x8", eco_ggml_type_name(t));
+          printf("%-9s %3d %12.2f %13.0f%% %12.2f   %-10s %5.2fx\n", name, nb, gbs / 1e9,
+                 100 * gbs / bw, (double)rows * cols * nb / best[l] / 1e9,
                  eco_simd_name(lk[l].level), best[0] / best[l]);
         }
       }

@@ -921,4 +921,5 @@ void eco_kernels_init_avx2(eco_kernels *k) {
   k->silu_mul = silu_mul;
   k->softmax = softmax;
   k->quant_act = quant_act;
+  eco_kernels_init_x8_avx2(k);
 }

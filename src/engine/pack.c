@@ -1,5 +1,6 @@
 /* ecoinfer: packed (8-row interleaved) weight layout; see pack.h. */
 #include "engine/pack.h"
+#include "engine/pack_x8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,15 +9,20 @@
 #define Q6K_X8_BYTES 1680 /* one packed Q6_K super-block of 8 rows */
 
 bool eco_pack_supported(eco_ggml_type t) {
-  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q4_K || t == ECO_GGML_Q6_K;
+  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q4_K || t == ECO_GGML_Q6_K ||
+         eco_pack_x8_type(t);
 }
 
-bool eco_pack_split_act(eco_ggml_type t) { return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0; }
+bool eco_pack_split_act(eco_ggml_type t) {
+  return t == ECO_GGML_Q8_0 || t == ECO_GGML_Q4_0 || t == ECO_GGML_Q5_0 || t == ECO_GGML_IQ4_NL;
+}
 
 size_t eco_pack_group_bytes(eco_ggml_type t, int64_t n) {
   if (!eco_pack_supported(t) || n <= 0 || n % (int64_t)eco_ggml_block_elems(t)) return 0;
   if (t == ECO_GGML_Q4_K) return (size_t)(n / 256) * Q4K_X8_BYTES;
   if (t == ECO_GGML_Q6_K) return (size_t)(n / 256) * Q6K_X8_BYTES;
+  if (eco_pack_x8_type(t))
+    return (size_t)(n / (int64_t)eco_ggml_block_elems(t)) * eco_pack_x8_block_bytes(t);
   return (size_t)ECO_PACK_ROWS * eco_quant_row_bytes(t, n);
 }
 
@@ -120,7 +126,9 @@ void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes,
     for (int64_t b = 0; b < nb; b++) {
       const void *blk = src + (size_t)b * src_bytes;
       uint8_t *out = (uint8_t *)dst + (size_t)b * xb;
-      if (t == ECO_GGML_Q4_K)
+      if (eco_pack_x8_type(t))
+        eco_pack_x8_put(t, blk, r, out);
+      else if (t == ECO_GGML_Q4_K)
         pack_q4_k_row(blk, r, out);
       else if (t == ECO_GGML_Q6_K)
         pack_q6_k_row(blk, r, out);
@@ -212,8 +220,51 @@ static void dot_ref_q6_k(int n, const uint8_t *group, const void *x, size_t x_st
   }
 }
 
+bool eco_pack_get_row(eco_ggml_type t, int64_t n, const void *group, int r, void *row) {
+  if (!eco_pack_x8_type(t) || r < 0 || r >= ECO_PACK_ROWS) return false;
+  const int64_t nb = n / (int64_t)eco_ggml_block_elems(t);
+  const size_t xb = eco_pack_x8_block_bytes(t), bb = eco_ggml_block_bytes(t);
+  for (int64_t b = 0; b < nb; b++)
+    eco_pack_x8_get(t, (const uint8_t *)group + (size_t)b * xb, r, (uint8_t *)row + (size_t)b * bb);
+  return true;
+}
+
+/* The packed types of pack_x8.c: each row read back in the plain layout and
+ * dotted by eco_dot_ref (split activations turned back into Q8_0 blocks). */
+static void dot_ref_x8(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
+                       int nx, float *out, size_t out_stride) {
+  const size_t rb = eco_quant_row_bytes(t, n), ab = eco_quant_row_bytes(ECO_GGML_Q8_0, n);
+  uint8_t *row = malloc(rb), *act = malloc(ab);
+  if (!row || !act) {
+    free(row);
+    free(act);
+    return;
+  }
+  for (int r = 0; r < ECO_PACK_ROWS; r++) {
+    eco_pack_get_row(t, n, group, r, row);
+    for (int j = 0; j < nx; j++) {
+      const uint8_t *a = (const uint8_t *)x + (size_t)j * x_stride;
+      if (eco_pack_split_act(t)) {
+        eco_block_q8_0 *q = (eco_block_q8_0 *)(void *)act;
+        for (int b = 0; b < n / 32; b++) {
+          q[b].d = eco_fp32_to_fp16(eco_pack_act_d(a)[b]);
+          memcpy(q[b].qs, eco_pack_act_qs(a, n) + 32 * b, 32);
+        }
+        a = act;
+      }
+      out[(size_t)j * out_stride + (size_t)r] = eco_dot_ref(t, n, row, a);
+    }
+  }
+  free(row);
+  free(act);
+}
+
 void eco_pack_dot_ref(eco_ggml_type t, int n, const void *group, const void *x, size_t x_stride,
                       int nx, float *out, size_t out_stride) {
+  if (eco_pack_x8_type(t)) {
+    dot_ref_x8(t, n, group, x, x_stride, nx, out, out_stride);
+    return;
+  }
   if (t == ECO_GGML_Q6_K) {
     dot_ref_q6_k(n, group, x, x_stride, nx, out, out_stride);
     return;

@@ -1,4 +1,4 @@
-/* ecoinfer: row-interleaved ("packed") weight layout for Q8_0 and Q4_0.
+/* ecoinfer: row-interleaved ("packed") weight layouts.
  *
  * The plain layout stores a matrix row by row, so a SIMD dot product of one
  * row against an activation ends in a horizontal sum and pays for a scale
@@ -45,8 +45,36 @@
  * 8 rows, one row per 32-bit lane, and broadcasting the matching 4
  * activation bytes to all lanes lines the product up lane by lane.
  *
- * Packed Q4_K and Q6_K kernels take plain Q8_K activation rows (they need
- * its per-16 sums for the mins and the -32 offset). Packed Q8_0 and Q4_0 kernels take their
+ * The other types (pack_x8.c) reuse three ways of spreading the quants of a
+ * 32-element piece over 8 rows, where element j of row r lies in chunk
+ * k = (j % 16) / 4, byte i = j % 4, "low" for j < 16 and "high" otherwise:
+ *   NIB (128 bytes): 4 low bits as Q4_0: chunk k byte 4r+i = low | high << 4
+ *   BIT (32 bytes):  one more bit: byte 4r+i holds bit k = the low element of
+ *                    chunk k, bit 4+k = the high one
+ *   2B (64 bytes):   2 low bits: plane A (low elements) then B (high), byte
+ *                    4r+i holding chunk k at bits 2k..2k+1
+ * so that one 16-bit shift and a mask bring chunk k's bits into place.
+ *   Q5_0 (176 = 8 x 22 bytes per 32 columns): d[8] | NIB | BIT (5th bit);
+ *     quants unsigned 0..31 (value = q - 16)
+ *   Q5_1 (192 = 8 x 24): d[8] | m[8] | NIB | BIT; x = d*q + m
+ *   IQ4_NL (144 = 8 x 18): d[8] | NIB (indexes into eco_iq4nl_values)
+ *   per 256 columns:
+ *   Q2_K (672 = 8 x 84): d[8] | dmin[8] | sm[8][8][2]: byte [p][r][i] = the
+ *     original scale|min<<4 byte of 16-element sub-block 2p+i | per
+ *     32-element unit u = 0..7: 2B (quants 0..3)
+ *   Q3_K (912 = 8 x 114): d[8] | sc[8][8][2] signed scales (6-bit - 32) of
+ *     sub-block 2p+i | per unit: 2B, then BIT (bit 2); quants unsigned 0..7
+ *     (value = q - 4)
+ *   Q5_K (1440 = 8 x 176 + 32): Q4_K's header (d, dmin, sc[8][8], mn[4][8][2])
+ *     | per 32-element sub-block s: NIB, then BIT (5th bit); quants 0..31
+ *   IQ4_XS (1104 = 8 x 136 + 16): d[8] | sc[8][8] signed scales (6-bit - 32)
+ *     of sub-block s, row r | per sub-block: NIB
+ * A unit's "low" 16 elements are one 16-element sub-block (2u) and its
+ * "high" ones the next (2u+1), as in Q6_K.
+ *
+ * Packed Q2_K..Q6_K and IQ4_XS kernels take plain Q8_K activation rows (they
+ * need its per-16 sums for the mins and offsets), packed Q5_1 plain Q8_1
+ * rows. Packed Q8_0, Q4_0, Q5_0 and IQ4_NL kernels take their
  * activations in the "Q8_0 split" row format,
  * made from exactly the Q8_0 blocks the plain kernels use (the numbers are
  * identical; only the arrangement differs):
@@ -69,11 +97,12 @@
 
 #define ECO_PACK_ROWS 8 /* rows per interleaved group */
 
-/* Weight types with a packed layout (Q8_0, Q4_0, Q4_K, Q6_K). */
+/* Weight types with a packed layout: Q8_0, Q4_0, Q5_0, Q5_1, IQ4_NL, Q2_K,
+ * Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS. */
 bool eco_pack_supported(eco_ggml_type t);
 
 /* Whether packed kernels of type t take Q8_0 split activations (true:
- * Q8_0, Q4_0) or plain eco_quant_act_type(t) rows (false: Q4_K, Q6_K). */
+ * Q8_0, Q4_0, Q5_0, IQ4_NL) or plain eco_quant_act_type(t) rows (false). */
 bool eco_pack_split_act(eco_ggml_type t);
 
 /* Bytes of the packed form of a [rows][n] matrix of type t (rows padded to
@@ -87,6 +116,11 @@ size_t eco_pack_group_bytes(eco_ggml_type t, int64_t n);
  * dst (eco_pack_group_bytes bytes); rows >= `rows` become zero. */
 void eco_pack_group(eco_ggml_type t, int64_t n, const void *w, size_t row_bytes, int64_t rows,
                     int64_t g, void *dst);
+
+/* Row r (0..7) of a packed group back in the plain layout, byte for byte
+ * (row_bytes of n columns at row); the types of pack_x8.c only (false for
+ * the others). */
+bool eco_pack_get_row(eco_ggml_type t, int64_t n, const void *group, int r, void *row);
 
 /* Bytes of one activation row in the Q8_0 split format. */
 size_t eco_pack_act_bytes(int64_t n);

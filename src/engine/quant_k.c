@@ -37,8 +37,7 @@ void eco_q4k_scale_min(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
   }
 }
 
-/* The inverse: 8 scales and mins (0..63) into 12 bytes. */
-static void q4k_pack_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *out) {
+void eco_q4k_pack_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *out) {
   memset(out, 0, 12);
   for (int j = 0; j < 8; j++) {
     if (j < 4) {
@@ -57,6 +56,18 @@ void eco_q3k_scales(const uint8_t *q, int8_t out[16]) {
     const int lo = i < 8 ? q[i] & 0xF : q[i - 8] >> 4;
     const int hi = (q[8 + i % 4] >> (2 * (i / 4))) & 3;
     out[i] = (int8_t)((lo | (hi << 4)) - 32);
+  }
+}
+
+void eco_q3k_pack_scales(const int8_t sc[16], uint8_t out[12]) {
+  memset(out, 0, 12);
+  for (int s = 0; s < 16; s++) {
+    const int v = sc[s] + 32;
+    if (s < 8)
+      out[s] |= (uint8_t)(v & 0xF);
+    else
+      out[s - 8] |= (uint8_t)((v & 0xF) << 4);
+    out[8 + s % 4] |= (uint8_t)((v >> 4) << (2 * (s / 4)));
   }
 }
 
@@ -143,14 +154,12 @@ static void quantize_q3_k(const float *x, eco_block_q3_k *y, int64_t n) {
     memset(&y[b], 0, sizeof y[b]);
     y[b].d = eco_fp32_to_fp16(d);
     const float dd = eco_fp16_to_fp32(y[b].d);
+    int8_t ls[16];
+    for (int s = 0; s < 16; s++)
+      ls[s] = (int8_t)clampi(d != 0 ? nearest_int(sc[s] / d) : 0, -32, 31);
+    eco_q3k_pack_scales(ls, y[b].scales);
     for (int s = 0; s < 16; s++) {
-      const int l = clampi(d != 0 ? nearest_int(sc[s] / d) : 0, -32, 31), v = l + 32;
-      if (s < 8)
-        y[b].scales[s] |= (uint8_t)(v & 0xF);
-      else
-        y[b].scales[s - 8] |= (uint8_t)((v & 0xF) << 4);
-      y[b].scales[8 + s % 4] |= (uint8_t)((v >> 4) << (2 * (s / 4)));
-      const float dl = dd * (float)l;
+      const float dl = dd * (float)ls[s];
       for (int j = 0; j < 16; j++) {
         const int e = 16 * s + j;
         const int q = clampi(dl != 0 ? nearest_int(xb[e] / dl) : 0, -4, 3) + 4;
@@ -167,7 +176,7 @@ static void quantize_q4_k(const float *x, eco_block_q4_k *y, int64_t n) {
     float d, dmin;
     uint8_t ls[8], lm[8];
     affine_scales(xb, 8, 32, 15, 63, &d, &dmin, ls, lm);
-    q4k_pack_scales(ls, lm, y[b].scales);
+    eco_q4k_pack_scales(ls, lm, y[b].scales);
     y[b].d = eco_fp32_to_fp16(d);
     y[b].dmin = eco_fp32_to_fp16(dmin);
     const float dd = eco_fp16_to_fp32(y[b].d), dm = eco_fp16_to_fp32(y[b].dmin);
@@ -187,7 +196,7 @@ static void quantize_q5_k(const float *x, eco_block_q5_k *y, int64_t n) {
     float d, dmin;
     uint8_t ls[8], lm[8];
     affine_scales(xb, 8, 32, 31, 63, &d, &dmin, ls, lm);
-    q4k_pack_scales(ls, lm, y[b].scales);
+    eco_q4k_pack_scales(ls, lm, y[b].scales);
     y[b].d = eco_fp32_to_fp16(d);
     y[b].dmin = eco_fp32_to_fp16(dmin);
     const float dd = eco_fp16_to_fp32(y[b].d), dm = eco_fp16_to_fp32(y[b].dmin);

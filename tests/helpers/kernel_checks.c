@@ -123,7 +123,9 @@ static int check_packed(eco_simd_level level, char *msg, size_t cap) {
   eco_kernels k;
   eco_kernels_init(&k, level);
   if (k.level != level) return 0;
-  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K, ECO_GGML_Q6_K};
+  const eco_ggml_type pt[] = {ECO_GGML_Q8_0, ECO_GGML_Q4_0, ECO_GGML_Q4_K,   ECO_GGML_Q6_K,
+                              ECO_GGML_Q5_0, ECO_GGML_Q5_1, ECO_GGML_IQ4_NL, ECO_GGML_Q2_K,
+                              ECO_GGML_Q3_K, ECO_GGML_Q5_K, ECO_GGML_IQ4_XS};
   const int rows_list[] = {1, 8, 13, 24};
   for (size_t ti = 0; ti < sizeof pt / sizeof pt[0]; ti++) {
     const eco_ggml_type t = pt[ti];
@@ -156,6 +158,13 @@ static int check_packed(eco_simd_level level, char *msg, size_t cap) {
         }
         for (int g = 0; g < groups; g++)
           eco_pack_group(t, n, wq, wb, rows, g, pw + g * gb);
+        uint8_t *back = malloc(wb); /* rows read back byte for byte */
+        for (int row = 0; row < rows; row++)
+          if (eco_pack_get_row(t, n, pw + (row / 8) * gb, row % 8, back) &&
+              memcmp(back, wq + row * wb, wb) != 0)
+            KFAIL("packed %s n=%d: row %d does not read back as packed", eco_ggml_type_name(t), n,
+                  row);
+        free(back);
         for (int nx = 1; nx <= NX; nx++)
           for (int g = 0; g < groups; g++) {
             float got[9 * 8], gref[9 * 8];

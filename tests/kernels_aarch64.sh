@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 "$CC" -std=c17 -O2 -static -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -D_GNU_SOURCE \
   -DECO_ARCH_ARM=1 -I"$root/src" -I"$root/tests/helpers" \
   "$root/tests/kernel_selfcheck.c" "$root/tests/helpers/kernel_checks.c" \
-  "$root"/src/engine/{kernels,kernels_neon,quant,pack,gguf}.c "$root"/src/util/{cpu,status}.c \
+  "$root"/src/engine/{kernels,kernels_neon,kernels_x8_neon,quant,quant_k,pack,pack_x8,gguf}.c "$root"/src/util/{cpu,status}.c \
   -lm -o "$tmp/kernel_selfcheck"
 # qemu's CPU has the dot-product extension: the sdot kernels are chosen;
 # then the baseline NEON kernels, with the extension switched off

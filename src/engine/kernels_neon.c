@@ -390,4 +390,5 @@ void eco_kernels_init_neon(eco_kernels *k) {
     k->pdot[ECO_GGML_Q8_0] = pdot_q8_0_dp;
     k->pdot[ECO_GGML_Q4_0] = pdot_q4_0_dp;
   }
+  eco_kernels_init_x8_neon(k);
 }

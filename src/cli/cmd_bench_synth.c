@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 
 static const eco_opt opts[] = {
-    {"shape", 0, "NAME", NULL, "smollm2-135m | qwen2.5-0.5b | tinyllama-1.1b | llama3.2-1b"},
-    {"type", 0, "TYPE", NULL, "f16 | q8_0 | q4_0 | q4_k_m"},
+    {"shape", 0, "NAME", NULL,
+     "smollm2-135m | qwen2.5-0.5b | tinyllama-1.1b | llama3.2-1b | test-256 | test-128"},
+    {"type", 0, "TYPE", NULL,
+     "f16 | q8_0 | q4_0 | q5_0 | q5_1 | q2_k | q3_k_m | q4_k_m | q5_k_m | q6_k | iq4_nl | "
+     "iq4_xs: llama-quantize's per-tensor types for the mix, fallbacks included"},
     {"output", 'o', "FILE", NULL, "GGUF file to write"},
     {"seed", 0, "S", NULL, "random seed (default 1)"},
 };

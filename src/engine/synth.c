@@ -53,6 +53,8 @@ static void kv_str(eco_strbuf *b, const char *k, const char *v) {
   put_str(b, v, strlen(v));
 }
 
+#define TYPES "f16, q8_0, q4_0, q5_0, q5_1, q2_k, q3_k_m, q4_k_m, q5_k_m, q6_k, iq4_nl, iq4_xs"
+
 typedef struct tdesc {
   char name[64];
   int n_dims;
@@ -71,78 +73,195 @@ static uint64_t xs64(uint64_t *s) {
   return x;
 }
 
-/* llama.cpp's use_more_bits(i, n) for Q4_K_M */
-static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+/* --- llama.cpp's per-tensor type choice (llama-quant.cpp), for the mixes
+ * and architectures here (no MoE, no Falcon, no 70B special case) ---------- */
+typedef enum cat {
+  CAT_TOKEN_EMBD,
+  CAT_OUTPUT,
+  CAT_ATTN_Q,
+  CAT_ATTN_K,
+  CAT_ATTN_V,
+  CAT_ATTN_OUT,
+  CAT_FFN_GATE,
+  CAT_FFN_UP,
+  CAT_FFN_DOWN,
+} cat;
 
-static eco_ggml_type fit(eco_ggml_type t, uint64_t ne0) {
-  if ((t == ECO_GGML_Q4_K || t == ECO_GGML_Q6_K) && ne0 % 256)
-    return t == ECO_GGML_Q4_K ? ECO_GGML_Q4_0 : ECO_GGML_Q8_0;
-  return t;
+/* llama_ftype values (general.file_type) */
+enum {
+  FT_F16 = 1,
+  FT_Q4_0 = 2,
+  FT_Q8_0 = 7,
+  FT_Q5_0 = 8,
+  FT_Q5_1 = 9,
+  FT_Q2_K = 10,
+  FT_Q3_K_M = 12,
+  FT_Q4_K_M = 15,
+  FT_Q5_K_M = 17,
+  FT_Q6_K = 18,
+  FT_IQ4_NL = 25,
+  FT_IQ4_XS = 30,
+};
+
+typedef struct mix {
+  const char *name;
+  uint32_t ftype;     /* general.file_type */
+  eco_ggml_type base; /* llama_ftype_get_default_type */
+} mix;
+
+static const mix mixes[] = {
+    {"f16", FT_F16, ECO_GGML_F16},          {"q8_0", FT_Q8_0, ECO_GGML_Q8_0},
+    {"q4_0", FT_Q4_0, ECO_GGML_Q4_0},       {"q5_0", FT_Q5_0, ECO_GGML_Q5_0},
+    {"q5_1", FT_Q5_1, ECO_GGML_Q5_1},       {"q2_k", FT_Q2_K, ECO_GGML_Q2_K},
+    {"q3_k_m", FT_Q3_K_M, ECO_GGML_Q3_K},   {"q4_k_m", FT_Q4_K_M, ECO_GGML_Q4_K},
+    {"q5_k_m", FT_Q5_K_M, ECO_GGML_Q5_K},   {"q6_k", FT_Q6_K, ECO_GGML_Q6_K},
+    {"iq4_nl", FT_IQ4_NL, ECO_GGML_IQ4_NL}, {"iq4_xs", FT_IQ4_XS, ECO_GGML_IQ4_XS},
+};
+
+/* use_more_bits(i, n): the first and last eighth of the layers and every third between */
+static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* Rows of ne0 elements that a type's blocks cannot hold fall back to a type
+ * with 32-element blocks, or to F16 (tensor_type_fallback). */
+static eco_ggml_type fallback(eco_ggml_type t, uint64_t ne0) {
+  if (ne0 % eco_ggml_block_elems(t) == 0) return t;
+  switch (t) {
+  case ECO_GGML_IQ4_XS: t = ECO_GGML_IQ4_NL; break;
+  case ECO_GGML_Q2_K:
+  case ECO_GGML_Q3_K: t = ECO_GGML_Q4_0; break;
+  case ECO_GGML_Q4_K: t = ECO_GGML_Q5_0; break;
+  case ECO_GGML_Q5_K: t = ECO_GGML_Q5_1; break;
+  case ECO_GGML_Q6_K: t = ECO_GGML_Q8_0; break;
+  default: break;
+  }
+  return ne0 % eco_ggml_block_elems(t) ? ECO_GGML_F16 : t;
 }
 
-static int add_t(tdesc *ts, int *n, const char *name, int nd, uint64_t ne0, uint64_t ne1,
-                 eco_ggml_type t, float scale) {
+/* The type llama-quantize gives a 2-D weight of category c, row length ne0,
+ * in layer il of nl (il counts the attn_v / ffn_down tensors before it). */
+static eco_ggml_type pick_type(const mix *mx, cat c, uint64_t ne0, int il, int nl, int gqa,
+                               bool tied) {
+  eco_ggml_type t = mx->base;
+  if (eco_ggml_block_elems(t) == 1) return t; /* F16: nothing is quantized */
+  const uint32_t ft = mx->ftype;
+  if (c == CAT_OUTPUT || (tied && c == CAT_TOKEN_EMBD)) {
+    if (ne0 % eco_ggml_block_elems(t))
+      t = ECO_GGML_Q8_0;
+    else if (t != ECO_GGML_Q8_0)
+      t = ECO_GGML_Q6_K;
+  } else if (c == CAT_ATTN_V) {
+    if (ft == FT_Q2_K)
+      t = gqa >= 4 ? ECO_GGML_Q4_K : ECO_GGML_Q3_K;
+    else if (ft == FT_Q3_K_M)
+      t = il < 2 ? ECO_GGML_Q5_K : ECO_GGML_Q4_K;
+    else if ((ft == FT_IQ4_NL || ft == FT_IQ4_XS) && gqa >= 4)
+      t = ECO_GGML_Q5_K;
+    else if ((ft == FT_Q4_K_M || ft == FT_Q5_K_M) && more_bits(il, nl))
+      t = ECO_GGML_Q6_K;
+  } else if (c == CAT_FFN_DOWN) {
+    if (ft == FT_Q2_K)
+      t = ECO_GGML_Q3_K;
+    else if (ft == FT_Q3_K_M)
+      t = il < nl / 16 ? ECO_GGML_Q5_K : ECO_GGML_Q4_K;
+    else if (ft == FT_Q4_K_M) {
+      if (more_bits(il, nl)) t = ECO_GGML_Q6_K;
+    } else if (il < nl / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS))
+      t = ECO_GGML_Q5_K;
+    else if (ft == FT_Q5_K_M && more_bits(il, nl))
+      t = ECO_GGML_Q6_K;
+  } else if (c == CAT_ATTN_OUT) {
+    if (ft == FT_Q2_K)
+      t = ECO_GGML_Q3_K;
+    else if (ft == FT_Q3_K_M)
+      t = ECO_GGML_Q4_K;
+  }
+  return fallback(t, ne0);
+}
+
+static void add_t(tdesc *ts, int *n, const char *name, int nd, uint64_t ne0, uint64_t ne1,
+                  eco_ggml_type t, float scale) {
   tdesc *d = &ts[(*n)++];
   memset(d, 0, sizeof *d);
   snprintf(d->name, sizeof d->name, "%s", name);
   d->n_dims = nd;
   d->ne[0] = ne0;
   d->ne[1] = ne1;
-  d->type = nd == 1 ? ECO_GGML_F32 : fit(t, ne0);
+  d->type = nd == 1 ? ECO_GGML_F32 : t;
   d->scale = scale;
   d->bytes = eco_quant_row_bytes(d->type, (int64_t)ne0) * ne1;
-  return 0;
+}
+
+static const mix *find_mix(const char *type) {
+  for (size_t i = 0; i < sizeof mixes / sizeof mixes[0]; i++)
+    if (strcmp(mixes[i].name, type) == 0) return &mixes[i];
+  return NULL;
+}
+
+/* The tensors of a shape in file order, with their types (ts: 3 + 12 per layer). */
+static int plan(const eco_synth_shape *sh, const mix *mx, tdesc *ts) {
+  const uint64_t E = (uint64_t)sh->n_embd, F = (uint64_t)sh->n_ff, V = (uint64_t)sh->n_vocab,
+                 hd = E / (uint64_t)sh->n_head, KV = hd * (uint64_t)sh->n_head_kv;
+  const int qwen = strcmp(sh->arch, "qwen2") == 0, nl = sh->n_layer;
+  const int gqa = sh->n_head / sh->n_head_kv;
+  const bool tied = sh->tied != 0;
+  const float ws = 0.03f;
+  int nt = 0;
+  add_t(ts, &nt, "token_embd.weight", 2, E, V, pick_type(mx, CAT_TOKEN_EMBD, E, 0, nl, gqa, tied),
+        ws);
+  add_t(ts, &nt, "output_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
+  if (!tied)
+    add_t(ts, &nt, "output.weight", 2, E, V, pick_type(mx, CAT_OUTPUT, E, 0, nl, gqa, tied), ws);
+  for (int l = 0; l < nl; l++) {
+    char n[64];
+#define W(suffix, c, a, b)                                                                         \
+  (snprintf(n, sizeof n, "blk.%d.%s", l, suffix),                                                  \
+   add_t(ts, &nt, n, 2, a, b, pick_type(mx, c, a, l, nl, gqa, tied), ws))
+#define V1(suffix, a, sc)                                                                          \
+  (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), add_t(ts, &nt, n, 1, a, 1, ECO_GGML_F32, sc))
+    V1("attn_norm.weight", E, 0);
+    W("attn_q.weight", CAT_ATTN_Q, E, E);
+    W("attn_k.weight", CAT_ATTN_K, E, KV);
+    W("attn_v.weight", CAT_ATTN_V, E, KV);
+    if (qwen) {
+      V1("attn_q.bias", E, ws);
+      V1("attn_k.bias", KV, ws);
+      V1("attn_v.bias", KV, ws);
+    }
+    W("attn_output.weight", CAT_ATTN_OUT, E, E);
+    V1("ffn_norm.weight", E, 0);
+    W("ffn_gate.weight", CAT_FFN_GATE, E, F);
+    W("ffn_up.weight", CAT_FFN_UP, E, F);
+    W("ffn_down.weight", CAT_FFN_DOWN, F, E);
+#undef W
+#undef V1
+  }
+  return nt;
+}
+
+int eco_synth_types(const eco_synth_shape *sh, const char *type, eco_synth_tensor_type *out,
+                    int cap, eco_error *err) {
+  const mix *mx = find_mix(type);
+  if (!mx) return eco_error_set(err, ECO_EINVAL, "synth: unknown type '%s' (%s)", type, TYPES);
+  tdesc *ts = calloc((size_t)(3 + sh->n_layer * 12), sizeof *ts);
+  if (!ts) return eco_error_set(err, ECO_ENOMEM, "synth: out of memory");
+  const int nt = plan(sh, mx, ts);
+  for (int i = 0; i < nt && i < cap; i++) {
+    snprintf(out[i].name, sizeof out[i].name, "%s", ts[i].name);
+    out[i].type = ts[i].type;
+  }
+  free(ts);
+  return nt;
 }
 
 int eco_synth_write(const eco_synth_shape *sh, const char *type, const char *path, uint64_t seed,
                     eco_error *err) {
-  eco_ggml_type main_t, out_t;
-  uint32_t ftype;
-  bool kmix = false;
-  if (strcmp(type, "f16") == 0)
-    main_t = out_t = ECO_GGML_F16, ftype = 1;
-  else if (strcmp(type, "q8_0") == 0)
-    main_t = out_t = ECO_GGML_Q8_0, ftype = 7;
-  else if (strcmp(type, "q4_0") == 0)
-    main_t = ECO_GGML_Q4_0, out_t = ECO_GGML_Q6_K, ftype = 2;
-  else if (strcmp(type, "q4_k_m") == 0)
-    main_t = ECO_GGML_Q4_K, out_t = ECO_GGML_Q6_K, ftype = 15, kmix = true;
-  else
-    return eco_error_set(err, ECO_EINVAL, "synth: unknown type '%s' (f16, q8_0, q4_0, q4_k_m)",
-                         type);
-
-  const uint64_t E = (uint64_t)sh->n_embd, F = (uint64_t)sh->n_ff, V = (uint64_t)sh->n_vocab,
-                 hd = E / (uint64_t)sh->n_head, KV = hd * (uint64_t)sh->n_head_kv;
-  const int qwen = strcmp(sh->arch, "qwen2") == 0;
-  const int max_t = 3 + sh->n_layer * 12;
-  tdesc *ts = calloc((size_t)max_t, sizeof *ts);
+  const mix *mx = find_mix(type);
+  if (!mx) return eco_error_set(err, ECO_EINVAL, "synth: unknown type '%s' (%s)", type, TYPES);
+  const uint32_t ftype = mx->ftype;
+  const uint64_t E = (uint64_t)sh->n_embd, F = (uint64_t)sh->n_ff, V = (uint64_t)sh->n_vocab;
+  tdesc *ts = calloc((size_t)(3 + sh->n_layer * 12), sizeof *ts);
   if (!ts) return eco_error_set(err, ECO_ENOMEM, "synth: out of memory");
-  int nt = 0;
-  const float ws = 0.03f;
-  add_t(ts, &nt, "token_embd.weight", 2, E, V, main_t, ws);
-  add_t(ts, &nt, "output_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
-  if (!sh->tied) add_t(ts, &nt, "output.weight", 2, E, V, out_t, ws);
-  for (int l = 0; l < sh->n_layer; l++) {
-    char n[64];
-    const eco_ggml_type vt = kmix && more_bits(l, sh->n_layer) ? ECO_GGML_Q6_K : main_t;
-#define T(suffix, nd, a, b, ty, sc)                                                                \
-  (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), add_t(ts, &nt, n, nd, a, b, ty, sc))
-    T("attn_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
-    T("attn_q.weight", 2, E, E, main_t, ws);
-    T("attn_k.weight", 2, E, KV, main_t, ws);
-    T("attn_v.weight", 2, E, KV, vt, ws);
-    if (qwen) {
-      T("attn_q.bias", 1, E, 1, ECO_GGML_F32, ws);
-      T("attn_k.bias", 1, KV, 1, ECO_GGML_F32, ws);
-      T("attn_v.bias", 1, KV, 1, ECO_GGML_F32, ws);
-    }
-    T("attn_output.weight", 2, E, E, main_t, ws);
-    T("ffn_norm.weight", 1, E, 1, ECO_GGML_F32, 0);
-    T("ffn_gate.weight", 2, E, F, main_t, ws);
-    T("ffn_up.weight", 2, E, F, main_t, ws);
-    T("ffn_down.weight", 2, F, E, vt, ws);
-#undef T
-  }
+  const int nt = plan(sh, mx, ts);
   const uint64_t align = 32;
   uint64_t off = 0;
   for (int i = 0; i < nt; i++) {

@@ -4,18 +4,20 @@
  * Files follow the GGUF v3 spec and llama.cpp's tensor names and metadata
  * keys (u32 integers, f32 floats), with a SentencePiece-style ("llama")
  * tokenizer of n_vocab synthetic pieces (<unk>, <s>, </s>, 256 byte tokens,
- * then letter strings). Type mixes follow llama.cpp's file types:
- *   f16     2-D weights F16
- *   q8_0    2-D weights Q8_0
- *   q4_0    2-D weights Q4_0, output.weight Q6_K
- *   q4_k_m  2-D weights Q4_K; attn_v/ffn_down Q6_K on llama.cpp's "more bits"
- *           layers; output.weight Q6_K
- * A K-quant tensor whose rows are not a multiple of 256 falls back to Q4_0
- * (for Q4_K) or Q8_0 (for Q6_K), as llama.cpp falls back too.
+ * then letter strings). Each 2-D weight gets the type llama.cpp's
+ * llama-quantize gives it for the mix (its llama_tensor_get_type: the mix's
+ * base type, more bits for attn_v / ffn_down / attn_output / output where
+ * the mix says so, the output type for tied embeddings, and the fallbacks
+ * for rows that are not a multiple of 256: IQ4_XS -> IQ4_NL, Q2_K/Q3_K ->
+ * Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0). Mixes: f16, q8_0, q4_0,
+ * q5_0, q5_1, q2_k, q3_k_m, q4_k_m, q5_k_m, q6_k, iq4_nl, iq4_xs.
+ * tests/fixtures/llama/mixes.json holds llama-quantize's own choices for the
+ * real shapes, which tests/test_synth_mix.c compares with these.
  */
 #ifndef ECO_ENGINE_SYNTH_H
 #define ECO_ENGINE_SYNTH_H
 
+#include "engine/gguf.h"
 #include "util/status.h"
 
 #include <stdint.h>
@@ -31,8 +33,19 @@ typedef struct eco_synth_shape {
 /* NULL if unknown. Known: smollm2-135m, qwen2.5-0.5b, tinyllama-1.1b, llama3.2-1b,
  * and the test-fixture shapes test-256 and test-128. */
 const eco_synth_shape *eco_synth_find_shape(const char *name);
-/* "f16", "q8_0", "q4_0", "q4_k_m"; ECO_EINVAL otherwise. */
+/* type: one of the mixes above; ECO_EINVAL otherwise. */
 int eco_synth_write(const eco_synth_shape *shape, const char *type, const char *path, uint64_t seed,
                     eco_error *err);
+
+typedef struct eco_synth_tensor_type {
+  char name[64];      /* "blk.0.attn_v.weight" */
+  eco_ggml_type type; /* F32 for 1-D tensors */
+} eco_synth_tensor_type;
+
+/* The tensors eco_synth_write would write for (shape, type), in file order,
+ * with their types: fills up to cap entries, returns the tensor count (or a
+ * negative ECO_E* code). */
+int eco_synth_types(const eco_synth_shape *shape, const char *type, eco_synth_tensor_type *out,
+                    int cap, eco_error *err);
 
 #endif

@@ -36,6 +36,22 @@ static char *render(const char *tmpl, const eco_chat_msg *m, size_t n, bool gen,
   return s;
 }
 
+/* The family heuristic alone (Jinja skipped), as llama_chat_apply_template. */
+static char *render_family(const char *tmpl, const eco_chat_msg *m, size_t n, bool gen,
+                           eco_chat_family *f) {
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_error err = {0};
+  eco_logger quiet;
+  eco_log_init(&quiet);
+  quiet.level = ECO_LOG_OFF;
+  eco_chat_opts o = {.lg = &quiet, .family_only = true};
+  assert_int_equal(eco_chat_apply_ex(tmpl, m, n, gen, &o, &sb, f, &err), 0);
+  char *s = strdup(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+  return s;
+}
+
 static json_t *load_ref(void) {
   char *p = eco_test_shared_path("reference/test-smollm2-2layer-q8_0.gguf.json");
   assert_non_null(p);
@@ -159,7 +175,7 @@ static void test_families(void **state) {
   eco_chat_family f;
   char *s;
 
-  s = render(NULL, k_conv, N_CONV, true, &f);
+  s = render_family(NULL, k_conv, N_CONV, true, &f);
   assert_int_equal(f, ECO_CHAT_CHATML);
   assert_string_equal(s, "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n"
                          "<|im_start|>user\nHello<|im_end|>\n"
@@ -170,26 +186,26 @@ static void test_families(void **state) {
                          "<|im_start|>assistant\n");
   free(s);
 
-  s = render(k_llama2_hf, k_conv, N_CONV, true, &f);
+  s = render_family(k_llama2_hf, k_conv, N_CONV, true, &f);
   assert_int_equal(f, ECO_CHAT_LLAMA2_SYS_STRIP);
   assert_string_equal(s, "[INST] <<SYS>>\nYou are a helpful assistant\n<</SYS>>\n\nHello [/INST]"
                          "Hi there</s>[INST] Who are you [/INST]I am an assistant</s>"
                          "[INST] Another question [/INST]");
   free(s);
 
-  s = render("[INST] <<SYS>> {{ bos_token + '[INST] ' }}", k_conv, N_CONV, false, &f);
+  s = render_family("[INST] <<SYS>> {{ bos_token + '[INST] ' }}", k_conv, N_CONV, false, &f);
   assert_int_equal(f, ECO_CHAT_LLAMA2_SYS_BOS);
   assert_string_equal(s, "[INST] <<SYS>>\nYou are a helpful assistant\n<</SYS>>\n\nHello [/INST]"
                          "Hi there</s><s>[INST] Who are you [/INST]   I am an assistant   </s>"
                          "<s>[INST] Another question [/INST]");
   free(s);
 
-  s = render("{{ '[INST] ' + message['content'] }}", k_conv, 2, false, &f);
+  s = render_family("{{ '[INST] ' + message['content'] }}", k_conv, 2, false, &f);
   assert_int_equal(f, ECO_CHAT_LLAMA2);
   assert_string_equal(s, "[INST] You are a helpful assistant\nHello [/INST]");
   free(s);
 
-  s = render(k_llama3, k_conv, N_CONV, true, &f);
+  s = render_family(k_llama3, k_conv, N_CONV, true, &f);
   assert_int_equal(f, ECO_CHAT_LLAMA3);
   assert_string_equal(
       s, "<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant<|eot_id|>"
@@ -201,7 +217,7 @@ static void test_families(void **state) {
          "<|start_header_id|>assistant<|end_header_id|>\n\n");
   free(s);
 
-  s = render(k_zephyr, k_conv, 2, true, &f);
+  s = render_family(k_zephyr, k_conv, 2, true, &f);
   assert_int_equal(f, ECO_CHAT_ZEPHYR);
   assert_string_equal(s, "<|system|>\nYou are a helpful assistant</s>\n<|user|>\nHello</s>\n"
                          "<|assistant|>\n");
@@ -209,13 +225,13 @@ static void test_families(void **state) {
   /* with the vocabulary's EOS text */
   eco_strbuf sb;
   eco_sb_init(&sb);
-  eco_chat_opts o = {.eos_text = "<|endoftext|>", .lg = NULL};
+  eco_chat_opts o = {.eos_text = "<|endoftext|>", .lg = NULL, .family_only = true};
   assert_int_equal(eco_chat_apply_ex(k_zephyr, k_conv + 1, 1, false, &o, &sb, &f, NULL), 0);
   assert_string_equal(eco_sb_str(&sb), "<|user|>\nHello<|endoftext|>\n");
   eco_sb_free(&sb);
 
-  s = render("{{'<|user|>' + message['content'] + '<|end|>\\n' + '<|assistant|>'}}", k_conv + 1, 2,
-             true, &f);
+  s = render_family("{{'<|user|>' + message['content'] + '<|end|>\\n' + '<|assistant|>'}}",
+                    k_conv + 1, 2, true, &f);
   assert_int_equal(f, ECO_CHAT_PHI3);
   assert_string_equal(s, "<|user|>\nHello<|end|>\n<|assistant|>\nHi there<|end|>\n<|assistant|>\n");
   free(s);
@@ -234,7 +250,7 @@ static void test_chatml_no_default(void **state) {
   char *dsys = &sentinel;
   assert_int_equal(eco_chat_detect(tmpl, &f, &dsys), 0);
   assert_null(dsys);
-  char *s = render(tmpl, k_conv + 1, 1, false, &f);
+  char *s = render_family(tmpl, k_conv + 1, 1, false, &f);
   assert_string_equal(s, "<|im_start|>user\nHello<|im_end|>\n");
   free(s);
   /* the default also stays out when the conversation has its own system message */
@@ -243,7 +259,7 @@ static void test_chatml_no_default(void **state) {
   assert_int_equal(eco_chat_detect(with_default, &f, &dsys), 0);
   assert_string_equal(dsys, "Be brief.");
   free(dsys);
-  s = render(with_default, k_conv, 2, false, &f);
+  s = render_family(with_default, k_conv, 2, false, &f);
   assert_string_equal(s, "<|im_start|>system\nYou are a helpful assistant<|im_end|>\n"
                          "<|im_start|>user\nHello<|im_end|>\n");
   free(s);
@@ -255,10 +271,19 @@ static void test_chatml_no_default(void **state) {
   assert_int_equal(eco_chat_detect(qwen, &f, &dsys), 0);
   assert_string_equal(dsys, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.");
   free(dsys);
-  s = render(with_default, k_conv + 1, 1, false, &f);
+  s = render_family(with_default, k_conv + 1, 1, false, &f);
   assert_string_equal(
       s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n");
   free(s);
+}
+
+static char *read_log(FILE *fp) {
+  fflush(fp);
+  static char buf[2048];
+  rewind(fp);
+  size_t r = fread(buf, 1, sizeof buf - 1, fp);
+  buf[r] = '\0';
+  return buf;
 }
 
 static void test_fallback_warns(void **state) {
@@ -270,31 +295,170 @@ static void test_fallback_warns(void **state) {
   eco_logger lg;
   eco_log_init(&lg);
   lg.fd = fileno(fp);
+  /* the heuristic alone: an unknown family falls back to ChatML */
   const char *tmpl = "{% for m in messages %}<start_of_turn>{{ m['content'] }}{% endfor %}";
   eco_chat_family f = ECO_CHAT_LLAMA3;
   assert_int_equal(eco_chat_detect(tmpl, &f, NULL), ECO_ENOENT);
   assert_int_equal(f, ECO_CHAT_CHATML);
   eco_strbuf sb;
   eco_sb_init(&sb);
-  assert_int_equal(eco_chat_apply(tmpl, k_conv + 1, 1, true, &sb, &f, &lg, NULL), 0);
+  eco_chat_opts o = {.lg = &lg, .family_only = true};
+  assert_int_equal(eco_chat_apply_ex(tmpl, k_conv + 1, 1, true, &o, &sb, &f, NULL), 0);
   assert_int_equal(f, ECO_CHAT_CHATML);
   assert_string_equal(eco_sb_str(&sb),
                       "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n");
-  fflush(fp);
-  char buf[1024] = "";
-  rewind(fp);
-  size_t r = fread(buf, 1, sizeof buf - 1, fp);
-  buf[r] = '\0';
-  assert_non_null(strstr(buf, "falling back to ChatML"));
+  assert_non_null(strstr(read_log(fp), "falling back to ChatML"));
+  /* with Jinja the same template renders as written */
+  eco_sb_reset(&sb);
+  assert_int_equal(eco_chat_apply(tmpl, k_conv + 1, 1, true, &sb, &f, &lg, NULL), 0);
+  assert_int_equal(f, ECO_CHAT_JINJA);
+  assert_string_equal(eco_sb_str(&sb), "<start_of_turn>Hello");
+  /* a template Jinja cannot read falls back to its family, with a warning naming the place */
+  eco_sb_reset(&sb);
+  const char *broken = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}";
+  eco_error err = {0};
+  assert_int_equal(eco_chat_apply(broken, k_conv + 1, 1, true, &sb, &f, &lg, &err), 0);
+  assert_int_equal(f, ECO_CHAT_CHATML);
+  assert_string_equal(eco_sb_str(&sb),
+                      "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n");
+  const char *log = read_log(fp);
+  assert_non_null(strstr(log, "chat template cannot be rendered (line 2, column 16: "));
+  assert_non_null(strstr(log, "expected 'endfor'"));
   fclose(fp);
   /* bad input */
   eco_chat_msg bad = {"user", NULL};
-  eco_error err = {0};
+  err = (eco_error){0};
   assert_int_equal(eco_chat_apply(NULL, &bad, 1, true, &sb, NULL, NULL, &err), ECO_EINVAL);
   eco_sb_free(&sb);
   eco_test_rmtree(dir);
   free(path);
   free(dir);
+}
+
+static char *read_template(const char *name) {
+  char rel[256];
+  snprintf(rel, sizeof rel, "templates/%s", name);
+  char *path = eco_test_shared_path(rel);
+  FILE *fp = fopen(path, "rb");
+  free(path);
+  if (!fp) return NULL;
+  static char buf[1 << 16];
+  size_t r = fread(buf, 1, sizeof buf - 1, fp);
+  fclose(fp);
+  buf[r] = '\0';
+  return strdup(buf);
+}
+
+/* Real templates through the chat layer: the conversation the template
+ * rejects is an error (not a fallback), BOS is not doubled, strftime_now
+ * sees the time given. */
+static void test_jinja_real_templates(void **state) {
+  (void)state;
+  char *m;
+  ECO_TEST_NEED_SHARED("templates/google-gemma-2-2b-it.jinja", &m);
+  free(m);
+  char *gemma = read_template("google-gemma-2-2b-it.jinja");
+  char *llama32 = read_template("meta-llama-Llama-3.2-3B-Instruct.jinja");
+  assert_non_null(gemma);
+  assert_non_null(llama32);
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_error err = {0};
+  eco_chat_family f;
+  eco_chat_opts o = {.bos_text = "<bos>", .eos_text = "<eos>", .strip_bos = true};
+  assert_int_equal(eco_chat_apply_ex(gemma, k_conv + 1, 3, true, &o, &sb, &f, &err), 0);
+  assert_int_equal(f, ECO_CHAT_JINJA);
+  assert_string_equal(eco_sb_str(&sb), "<start_of_turn>user\nHello<end_of_turn>\n"
+                                       "<start_of_turn>model\nHi there<end_of_turn>\n"
+                                       "<start_of_turn>user\nWho are you<end_of_turn>\n"
+                                       "<start_of_turn>model\n");
+  eco_sb_reset(&sb);
+  o.strip_bos = false;
+  assert_int_equal(eco_chat_apply_ex(gemma, k_conv + 1, 1, false, &o, &sb, &f, &err), 0);
+  assert_string_equal(eco_sb_str(&sb), "<bos><start_of_turn>user\nHello<end_of_turn>\n");
+  /* Gemma 2 has no system role: the template says so, the request fails */
+  eco_sb_reset(&sb);
+  assert_int_equal(eco_chat_apply_ex(gemma, k_conv, 2, true, &o, &sb, &f, &err), ECO_EINVAL);
+  assert_non_null(strstr(err.msg, "template raised: System role not supported"));
+  assert_int_equal(sb.len, 0);
+  /* Llama 3.2 dates its system header with strftime_now (local time; noon UTC is the same
+   * day in every time zone within 11 hours) */
+  eco_sb_reset(&sb);
+  o = (eco_chat_opts){.bos_text = "<|begin_of_text|>", .strip_bos = true, .now = 1721995200};
+  assert_int_equal(eco_chat_apply_ex(llama32, k_conv + 1, 1, true, &o, &sb, &f, &err), 0);
+  assert_non_null(strstr(eco_sb_str(&sb), "Today Date: 26 Jul 2024\n"));
+  assert_int_equal(strncmp(eco_sb_str(&sb), "<|start_header_id|>system", 25), 0);
+  /* compiled and checked: Gemma refuses a system role, so system text joins the first user
+   * message (how a directive reaches a Gemma model); Llama 3.2 renders it as it is */
+  eco_chat_tmpl *t = NULL;
+  assert_int_equal(eco_chat_tmpl_new(gemma, &t, &err), 0);
+  o = (eco_chat_opts){.bos_text = "<bos>", .strip_bos = true};
+  assert_int_equal(eco_chat_tmpl_check(t, &o), 0);
+  assert_true(eco_chat_tmpl_no_system(t));
+  eco_sb_reset(&sb);
+  assert_int_equal(eco_chat_tmpl_apply(t, k_conv, 3, true, &o, &sb, &f, &err), 0);
+  assert_string_equal(eco_sb_str(&sb),
+                      "<start_of_turn>user\nYou are a helpful assistant\n\nHello<end_of_turn>\n"
+                      "<start_of_turn>model\nHi there<end_of_turn>\n<start_of_turn>model\n");
+  eco_sb_reset(&sb);
+  assert_int_equal(eco_chat_tmpl_apply(t, k_conv, 1, false, &o, &sb, &f, &err), 0);
+  assert_string_equal(eco_sb_str(&sb),
+                      "<start_of_turn>user\nYou are a helpful assistant<end_of_turn>\n");
+  eco_chat_tmpl_free(t);
+  assert_int_equal(eco_chat_tmpl_new(llama32, &t, &err), 0);
+  assert_int_equal(eco_chat_tmpl_check(t, &o), 0);
+  assert_false(eco_chat_tmpl_no_system(t));
+  eco_chat_tmpl_free(t);
+  eco_sb_free(&sb);
+  free(gemma);
+  free(llama32);
+}
+
+/* A compiled template: checked once at load, falls back when it cannot
+ * render a one-message chat; an unknown filter falls back per chat. */
+static void test_tmpl_check_and_fallback(void **state) {
+  (void)state;
+  eco_chat_tmpl *t = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_chat_tmpl_new(NULL, &t, &err), 0);
+  assert_int_equal(eco_chat_tmpl_family(t), ECO_CHAT_CHATML);
+  assert_string_equal(eco_chat_tmpl_warning(t), "");
+  eco_chat_tmpl_free(t);
+
+  const char *raises = "{{ raise_exception('needs tools') }}<|im_start|>";
+  assert_int_equal(eco_chat_tmpl_new(raises, &t, &err), 0);
+  assert_int_equal(eco_chat_tmpl_family(t), ECO_CHAT_JINJA);
+  assert_int_equal(eco_chat_tmpl_check(t, NULL), ECO_EINVAL);
+  assert_int_equal(eco_chat_tmpl_family(t), ECO_CHAT_CHATML);
+  assert_non_null(strstr(eco_chat_tmpl_warning(t), "fails on a one-message chat"));
+  assert_non_null(strstr(eco_chat_tmpl_warning(t), "needs tools"));
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  assert_int_equal(eco_chat_tmpl_apply(t, k_conv + 1, 1, false, NULL, &sb, NULL, &err), 0);
+  assert_string_equal(eco_sb_str(&sb), "<|im_start|>user\nHello<|im_end|>\n");
+  eco_chat_tmpl_free(t);
+
+  const char *filt = "{% for m in messages %}{{ m.content | from_json }}{% endfor %}"
+                     "<|start_header_id|><|end_header_id|>";
+  assert_int_equal(eco_chat_tmpl_new(filt, &t, &err), 0);
+  assert_non_null(strstr(eco_chat_tmpl_warning(t), "unknown filter 'from_json'"));
+  eco_logger quiet;
+  eco_log_init(&quiet);
+  quiet.level = ECO_LOG_OFF;
+  eco_chat_opts o = {.lg = &quiet};
+  eco_chat_family f;
+  eco_sb_reset(&sb);
+  assert_int_equal(eco_chat_tmpl_apply(t, k_conv + 1, 1, false, &o, &sb, &f, &err), 0);
+  assert_int_equal(f, ECO_CHAT_LLAMA3);
+  assert_string_equal(eco_sb_str(&sb),
+                      "<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>");
+  /* invalid UTF-8 in a message is a request error */
+  eco_chat_msg bad = {"user", "\xff\xfe"};
+  eco_chat_tmpl_free(t);
+  assert_int_equal(eco_chat_tmpl_new("{{ messages[0].content }}", &t, &err), 0);
+  assert_int_equal(eco_chat_tmpl_apply(t, &bad, 1, false, &o, &sb, &f, &err), ECO_EINVAL);
+  eco_chat_tmpl_free(t);
+  eco_sb_free(&sb);
 }
 
 int main(void) {
@@ -304,6 +468,8 @@ int main(void) {
       cmocka_unit_test(test_families),
       cmocka_unit_test(test_chatml_no_default),
       cmocka_unit_test(test_fallback_warns),
+      cmocka_unit_test(test_jinja_real_templates),
+      cmocka_unit_test(test_tmpl_check_and_fallback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,7 +165,7 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
     const char *sys = eco_cli_get(cli, "system");
     if (sys) msgs[nm++] = (eco_chat_msg){.role = "system", .content = sys};
     msgs[nm++] = (eco_chat_msg){.role = "user", .content = ptext};
-    rc = eco_chat_apply(has_tmpl ? tmpl : NULL, msgs, nm, true, &prompt, NULL, &cli->log, &err);
+    rc = eco_chat_render(has_tmpl ? tmpl : NULL, tok, msgs, nm, true, &cli->log, &prompt, &err);
   } else {
     rc = eco_sb_puts(&prompt, ptext);
   }

@@ -1,4 +1,5 @@
-/* ecoinfer: chat templates by family (see chat.h). */
+/* ecoinfer: chat templates by family, the fallback when Jinja cannot render
+ * a template (see chat.h; the Jinja path is chat_jinja.c). */
 #include "engine/chat.h"
 
 #include <stdlib.h>
@@ -14,6 +15,7 @@ const char *eco_chat_family_name(eco_chat_family f) {
   case ECO_CHAT_LLAMA3: return "llama3";
   case ECO_CHAT_ZEPHYR: return "zephyr";
   case ECO_CHAT_PHI3: return "phi3";
+  case ECO_CHAT_JINJA: return "jinja";
   }
   return "unknown";
 }
@@ -156,9 +158,9 @@ static void put_llama2(const eco_chat_msg *msgs, size_t n, eco_chat_family f, ec
   }
 }
 
-int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_t n,
-                      bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
-                      eco_chat_family *family_out, eco_error *err) {
+int eco_chat_apply_family(const char *chat_template, const eco_chat_msg *msgs, size_t n,
+                          bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
+                          eco_chat_family *family_out, eco_error *err) {
   eco_chat_family f = ECO_CHAT_CHATML;
   char *default_sys = NULL;
   const eco_logger *lg = opts ? opts->lg : NULL;
@@ -219,6 +221,7 @@ int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_
     break;
   }
   case ECO_CHAT_PHI3:
+  case ECO_CHAT_JINJA:
     for (size_t i = 0; i < n; i++) {
       eco_sb_printf(out, "<|%s|>\n", msgs[i].role);
       eco_sb_puts(out, msgs[i].content);
@@ -231,11 +234,4 @@ int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_
   if (family_out) *family_out = f;
   if (out->oom) return eco_error_set(err, ECO_ENOMEM, "chat: out of memory");
   return ECO_OK;
-}
-
-int eco_chat_apply(const char *chat_template, const eco_chat_msg *msgs, size_t n,
-                   bool add_generation_prompt, eco_strbuf *out, eco_chat_family *family_out,
-                   const eco_logger *lg, eco_error *err) {
-  eco_chat_opts o = {.eos_text = NULL, .lg = lg};
-  return eco_chat_apply_ex(chat_template, msgs, n, add_generation_prompt, &o, out, family_out, err);
 }

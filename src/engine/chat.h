@@ -1,14 +1,17 @@
 /* ecoinfer: chat prompt rendering from a model's tokenizer.chat_template.
  *
- * No Jinja engine: the template text is only used to recognise the family
- * (by its marker strings, in the order llama.cpp's llm_chat_detect_template
- * checks them), and each family is rendered by hand, byte-identical to
- * llama_chat_apply_template. One addition: ChatML templates that insert a
- * default system prompt when the conversation has none (SmolLM2-Instruct:
- * "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
- * Qwen2.5) get that prompt, as the template itself renders it (llama.cpp
- * leaves it out). Unrecognised templates fall back to ChatML with a
- * warning. See docs/tokenizer.md.
+ * The template is rendered with the Jinja interpreter (src/jinja), as
+ * transformers renders it, with the variables llama.cpp and transformers
+ * pass: messages (role, content), add_generation_prompt, bos_token,
+ * eos_token, and the strftime_now() function. A template that cannot be
+ * rendered (a syntax error, a construct outside the interpreter's subset,
+ * failing on a one-message chat) falls back, with a warning, to a family
+ * heuristic: the family is recognised by its marker strings (in the order
+ * llama.cpp's llama_chat_detect_template checks them) and rendered by hand,
+ * byte-identical to llama_chat_apply_template, plus the default system
+ * prompt of ChatML templates that insert one (SmolLM2, Qwen2.5);
+ * unrecognised templates get ChatML. See docs/chat-templates.md and
+ * docs/tokenizer.md.
  *
  * The rendered text contains the special tokens as text: tokenize it with
  * eco_tokenizer_encode(..., add_special=true, parse_special=true).
@@ -16,12 +19,14 @@
 #ifndef ECO_ENGINE_CHAT_H
 #define ECO_ENGINE_CHAT_H
 
+#include "engine/tokenizer.h"
 #include "util/log.h"
 #include "util/status.h"
 #include "util/strbuf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 typedef struct eco_chat_msg {
   const char *role;    /* "system", "user", "assistant" (any text for ChatML) */
@@ -37,18 +42,25 @@ typedef enum eco_chat_family {
   ECO_CHAT_LLAMA3 = 5,           /* <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|> */
   ECO_CHAT_ZEPHYR = 6,           /* <|role|>\n...EOS\n (Zephyr, TinyLlama-Chat) */
   ECO_CHAT_PHI3 = 7,             /* <|role|>\n...<|end|>\n */
+  ECO_CHAT_JINJA = 8,            /* the template itself, rendered with the Jinja interpreter */
 } eco_chat_family;
 
 /* Optional settings for eco_chat_apply_ex. */
 typedef struct eco_chat_opts {
-  const char *eos_text; /* the vocabulary's EOS text, for templates that print eos_token
-                           (Zephyr); NULL = "</s>" if the template names it, else
-                           "<|endoftext|>" (llama.cpp's choice) */
+  const char *eos_text; /* the vocabulary's EOS text, for templates that print eos_token;
+                           NULL: Jinja gets "", the Zephyr family "</s>" if the template
+                           names it, else "<|endoftext|>" (llama.cpp's choice) */
   const eco_logger *lg; /* for the fallback warning; NULL = default logger */
+  const char *bos_text; /* the vocabulary's BOS text (bos_token); NULL = "" */
+  bool strip_bos;       /* the tokenizer adds BOS itself: a rendered text that starts
+                           with bos_text loses it (as llama.cpp does), so that the
+                           prompt does not start with two BOS */
+  time_t now;           /* the time strftime_now() formats (local time); 0 = now */
+  bool family_only;     /* skip Jinja: the family heuristic alone */
 } eco_chat_opts;
 
 /* Short name ("chatml", "llama2", "llama2-sys", "llama2-sys-bos",
- * "llama2-sys-strip", "llama3", "zephyr", "phi3"). */
+ * "llama2-sys-strip", "llama3", "zephyr", "phi3", "jinja"). */
 const char *eco_chat_family_name(eco_chat_family f);
 
 /* Recognises the family of a template text. Returns 0 and sets *family when
@@ -59,13 +71,16 @@ const char *eco_chat_family_name(eco_chat_family f);
  * frees it. ECO_ENOMEM if that copy fails. */
 int eco_chat_detect(const char *tmpl, eco_chat_family *family, char **default_system);
 
-/* Renders msgs with the template's family, appending to out.
- * chat_template may be NULL (ChatML, no warning). An unrecognised template
- * renders as ChatML and logs one warning to lg (NULL = default logger).
- * add_generation_prompt appends the assistant turn header (Llama-2 has
- * none, as in llama.cpp). family_out (may be NULL) receives the family
- * used. ECO_EINVAL for a message with a NULL role or content;
- * ECO_ENOMEM if out could not grow. */
+/* Renders msgs with the template, appending to out: with Jinja, or with the
+ * family heuristic (and one warning to lg) when the template cannot be
+ * rendered. chat_template may be NULL (ChatML, no warning).
+ * add_generation_prompt appends the assistant turn header. family_out (may
+ * be NULL) receives ECO_CHAT_JINJA or the family used. ECO_EINVAL for a
+ * message with a NULL role or content, or a conversation the template
+ * rejects (raise_exception: err says why); ECO_EOVERFLOW for a render over
+ * the interpreter's bounds; ECO_ENOMEM if out could not grow. It parses the
+ * template on every call: to render many chats, compile it once with
+ * eco_chat_tmpl_new. */
 int eco_chat_apply(const char *chat_template, const eco_chat_msg *msgs, size_t n,
                    bool add_generation_prompt, eco_strbuf *out, eco_chat_family *family_out,
                    const eco_logger *lg, eco_error *err);
@@ -74,5 +89,63 @@ int eco_chat_apply(const char *chat_template, const eco_chat_msg *msgs, size_t n
 int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_t n,
                       bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
                       eco_chat_family *family_out, eco_error *err);
+
+/* Options for a vocabulary: bos_text and eos_text point into bos[64] and
+ * eos[64] (the texts of its BOS and EOS tokens, "" when it has none or they
+ * are long), strip_bos as the tokenizer adds BOS; lg as given. */
+void eco_chat_opts_vocab(const eco_tokenizer *tok, char bos[64], char eos[64], const eco_logger *lg,
+                         eco_chat_opts *o);
+
+/* A chat for a model, the way every caller renders one: the template
+ * compiled and checked (a fallback warned to lg), with the vocabulary's
+ * options (eco_chat_opts_vocab), system text joined to the first user
+ * message when the template has no system role. Errors as
+ * eco_chat_tmpl_apply. */
+int eco_chat_render(const char *chat_template, const eco_tokenizer *tok, const eco_chat_msg *msgs,
+                    size_t n, bool add_generation_prompt, const eco_logger *lg, eco_strbuf *out,
+                    eco_error *err);
+
+/* The family heuristic alone (what eco_chat_apply_ex falls back to). */
+int eco_chat_apply_family(const char *chat_template, const eco_chat_msg *msgs, size_t n,
+                          bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
+                          eco_chat_family *family_out, eco_error *err);
+
+/* ---- a template compiled once --------------------------------------------- */
+
+typedef struct eco_chat_tmpl eco_chat_tmpl;
+
+/* Parses chat_template (NULL or "" = none: ChatML) once. A template that
+ * does not parse is not an error: it falls back to its family, and
+ * eco_chat_tmpl_warning says why. ECO_ENOMEM only. */
+int eco_chat_tmpl_new(const char *chat_template, eco_chat_tmpl **out, eco_error *err);
+void eco_chat_tmpl_free(eco_chat_tmpl *t);
+
+/* Renders a one-message chat ("user": "Hello", with the generation prompt)
+ * to check that the template works with these settings; a template that
+ * fails falls back to its family from then on, with a warning. Also checks
+ * whether it renders a system message (eco_chat_tmpl_no_system). Call it
+ * once at load time, with the options later renders use. Returns ECO_OK, or
+ * the render's error code when it fell back. */
+int eco_chat_tmpl_check(eco_chat_tmpl *t, const eco_chat_opts *opts);
+
+/* Whether eco_chat_tmpl_check found that the template refuses or drops
+ * system messages (Gemma): eco_chat_tmpl_apply then puts the system text at
+ * the start of the first user message, separated by a blank line, as
+ * llama.cpp does. */
+bool eco_chat_tmpl_no_system(const eco_chat_tmpl *t);
+
+/* ECO_CHAT_JINJA, or the family it falls back to. */
+eco_chat_family eco_chat_tmpl_family(const eco_chat_tmpl *t);
+/* Why it falls back, or what in it may fail (an unknown filter); "" when
+ * nothing. The text starts "chat template". */
+const char *eco_chat_tmpl_warning(const eco_chat_tmpl *t);
+
+/* As eco_chat_apply_ex with the compiled template (thread-safe: t is not
+ * changed). A render that fails for a construct outside the interpreter
+ * (an unknown filter reached) falls back to the family for this call and
+ * logs a warning to opts->lg. */
+int eco_chat_tmpl_apply(const eco_chat_tmpl *t, const eco_chat_msg *msgs, size_t n,
+                        bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
+                        eco_chat_family *family_out, eco_error *err);
 
 #endif

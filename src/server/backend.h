@@ -98,6 +98,12 @@ typedef struct eco_backend_info {
   int max_batch;          /* per-node maximum batch */
   double kv_used_bytes;   /* bytes of KV cache reserved, B */
   double kv_budget_bytes; /* KV cache budget, B (0 = unknown) */
+
+  /* How chats are rendered: "jinja" (the model's own template) or the family
+   * it falls back to ("chatml", "llama3", ...); "" = the backend does not say.
+   * The warning says why it falls back, or what may fail; "" = none. */
+  char chat_template[16];
+  char chat_template_warning[400];
 } eco_backend_info;
 
 typedef struct eco_backend_vtable {

@@ -20,6 +20,8 @@ typedef struct be {
   eco_engine *engine;
   char *chat_template; /* tokenizer.chat_template, or NULL */
   char eos_text[64];   /* the vocabulary's EOS text (templates that print it) */
+  char bos_text[64];   /* the vocabulary's BOS text (bos_token) */
+  eco_chat_tmpl *tmpl; /* the chat template, compiled and checked once */
   eco_logger quiet;    /* logger for per-request rendering (fallback warned once) */
   char name[128];
   uint32_t n_ctx, max_batch, max_queue;
@@ -83,9 +85,12 @@ static int be_submit(void *self, const eco_backend_request *q, eco_backend_token
   bool parse_special = false;
   int rc;
   if (q->messages) {
-    eco_chat_opts co = {.eos_text = b->eos_text[0] ? b->eos_text : NULL, .lg = &b->quiet};
-    if ((rc = eco_chat_apply_ex(b->chat_template, q->messages, q->n_messages, true, &co, &text,
-                                NULL, NULL))) {
+    eco_chat_opts co = {.eos_text = b->eos_text,
+                        .bos_text = b->bos_text,
+                        .strip_bos = eco_tokenizer_add_bos(b->tok),
+                        .lg = &b->quiet}; /* as eco_chat_opts_vocab at load */
+    if ((rc = eco_chat_tmpl_apply(b->tmpl, q->messages, q->n_messages, true, &co, &text, NULL,
+                                  NULL))) {
       eco_sb_free(&text);
       return rc == ECO_ENOMEM ? rc : ECO_EINVAL;
     }
@@ -163,6 +168,10 @@ static int be_info(void *self, eco_backend_info *out) {
   memset(out, 0, sizeof *out);
   snprintf(out->model_name, sizeof out->model_name, "%s", b->name);
   snprintf(out->device, sizeof out->device, "cpu");
+  snprintf(out->chat_template, sizeof out->chat_template, "%s",
+           eco_chat_family_name(eco_chat_tmpl_family(b->tmpl)));
+  snprintf(out->chat_template_warning, sizeof out->chat_template_warning, "%s",
+           eco_chat_tmpl_warning(b->tmpl));
   out->context_length = (int)b->n_ctx;
   out->loaded = true;
   out->queue_len = (int)u.sched.queued;
@@ -182,6 +191,7 @@ static void be_destroy(void *self) {
   eco_tokenizer_free(b->tok);
   eco_model_free(b->model);
   free(b->chat_template);
+  eco_chat_tmpl_free(b->tmpl);
   free(b);
 }
 
@@ -213,21 +223,20 @@ int eco_backend_engine_new(const eco_backend_engine_cfg *cfg, eco_backend *out, 
       goto fail;
     }
   }
-  /* Recognise the chat template once; an unknown one falls back to ChatML
-   * with one warning here rather than one per request. */
+  /* Compile and check the chat template once: one that cannot be rendered
+   * falls back to its family with one warning here (and in /v1/models),
+   * rather than one per request. */
   eco_log_init(&b->quiet);
   b->quiet.level = ECO_LOG_OFF;
-  eco_chat_family fam;
-  if (eco_chat_detect(b->chat_template, &fam, NULL) == ECO_ENOENT && b->chat_template &&
-      b->chat_template[0])
-    ECO_WARN(cfg->log, "serve", "chat template not recognised: falling back to ChatML");
-  int32_t eos = eco_tokenizer_eos(b->tok);
-  size_t el = 0;
-  const char *et = eos >= 0 ? eco_tokenizer_token_text(b->tok, eos, &el) : NULL;
-  if (et && el < sizeof b->eos_text) {
-    memcpy(b->eos_text, et, el);
-    b->eos_text[el] = '\0';
+  if ((rc = eco_chat_tmpl_new(b->chat_template, &b->tmpl, err))) goto fail;
+  eco_chat_opts co;
+  eco_chat_opts_vocab(b->tok, b->bos_text, b->eos_text, &b->quiet, &co);
+  if (eco_chat_tmpl_check(b->tmpl, &co) == ECO_ENOMEM) {
+    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+    goto fail;
   }
+  if (eco_chat_tmpl_warning(b->tmpl)[0])
+    ECO_WARN(cfg->log, "serve", "%s", eco_chat_tmpl_warning(b->tmpl));
   const char *slash = strrchr(cfg->model_path, '/');
   snprintf(b->name, sizeof b->name, "%s",
            cfg->model_name ? cfg->model_name : (slash ? slash + 1 : cfg->model_path));

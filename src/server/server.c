@@ -831,6 +831,10 @@ static void handle_models(eco_server *s, struct evhttp_request *r, const char *p
   s->backend->vt->info(s->backend->self, &info);
   json_t *m = json_pack("{s:s,s:s,s:I,s:s}", "id", info.model_name, "object", "model", "created",
                         (json_int_t)s->metrics.started_s, "owned_by", "ecoinfer");
+  if (m && info.chat_template[0]) /* how chats are rendered, and any fallback warning */
+    json_object_set_new(m, "chat_template",
+                        json_pack("{s:s,s:s}", "renderer", info.chat_template, "warning",
+                                  info.chat_template_warning));
   if (strncmp(path, "/v1/models/", 11) == 0) {
     if (strcmp(path + 11, info.model_name) != 0) {
       json_decref(m);

@@ -3,6 +3,8 @@
 #include "engine/sampler.h"
 #include "testutil.h"
 
+#include <math.h>
+
 static eco_sampler *mk(eco_sampler_params p, int n) {
   eco_sampler *s;
   eco_error err = {0};
@@ -164,12 +166,66 @@ static void test_stop_strings(void **state) {
   eco_stop_free(&st);
 }
 
+/* Regression (issue 19): NaN logits made top_k_sort's quickselect walk off
+ * the array (its comparisons are not an order with NaN), and +inf made the
+ * softmax NaN. Every mode must return a valid id: NaN ranks below
+ * everything, +inf above every finite value, ties go to the lowest id. */
+static void test_nonfinite_logits(void **state) {
+  (void)state;
+  enum { N = 2000 };
+  static float l[N];
+  const float nan = NAN, inf = INFINITY;
+  for (int pattern = 0; pattern < 5; pattern++) {
+    for (int i = 0; i < N; i++) {
+      switch (pattern) {
+      case 0: l[i] = nan; break;                                    /* all NaN */
+      case 1: l[i] = (i % 3) ? nan : (float)(i % 17) * 0.1f; break; /* mixed */
+      case 2: l[i] = (i % 5 == 0) ? -inf : (i % 7 == 0 ? nan : 0.5f); break;
+      case 3: l[i] = (i == 1234 || i == 1500) ? inf : (i % 2 ? nan : 1.0f); break;
+      default: l[i] = -inf; break; /* all -inf */
+      }
+    }
+    const int top_ks[] = {0, 1, 40, N - 1};
+    const float temps[] = {0.f, 0.7f, 1.5f};
+    for (size_t k = 0; k < sizeof top_ks / sizeof top_ks[0]; k++) {
+      for (size_t t = 0; t < sizeof temps / sizeof temps[0]; t++) {
+        eco_sampler_params p = eco_sampler_default_params();
+        p.top_k = top_ks[k];
+        p.temperature = temps[t];
+        p.repeat_penalty = 1.1f;
+        p.seed = 7;
+        eco_sampler *s = mk(p, N);
+        for (int rep = 0; rep < 8; rep++) {
+          int32_t tok = eco_sampler_sample(s, l);
+          assert_true(tok >= 0 && tok < N);
+          if (pattern == 1) assert_false(isnan(l[tok]));
+          if (pattern == 3) assert_true(tok == 1234 || tok == 1500);
+        }
+        eco_sampler_free(s);
+      }
+    }
+  }
+  /* argmax: NaN never wins over a number; +inf wins; ties lowest id */
+  float a[5] = {NAN, 1.f, NAN, 3.f, 3.f};
+  assert_int_equal(eco_argmax(a, 5), 3);
+  float b[4] = {NAN, INFINITY, 2.f, INFINITY};
+  assert_int_equal(eco_argmax(b, 4), 1);
+  /* non-finite parameters are refused */
+  eco_sampler_params p = eco_sampler_default_params();
+  eco_sampler *s = NULL;
+  eco_error err = {0};
+  p.temperature = INFINITY;
+  assert_int_equal(eco_sampler_new(&p, 4, &s, &err), ECO_EINVAL);
+  p = eco_sampler_default_params();
+  p.repeat_penalty = NAN;
+  assert_int_equal(eco_sampler_new(&p, 4, &s, &err), ECO_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_greedy),
-      cmocka_unit_test(test_repetition_penalty),
-      cmocka_unit_test(test_seed_and_filters),
-      cmocka_unit_test(test_stop_strings),
+      cmocka_unit_test(test_greedy),           cmocka_unit_test(test_repetition_penalty),
+      cmocka_unit_test(test_seed_and_filters), cmocka_unit_test(test_stop_strings),
+      cmocka_unit_test(test_nonfinite_logits),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -226,6 +226,13 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
   const bool ignore_eos = eco_cli_flag(cli, "ignore-eos");
   const uint64_t tg0 = eco_time_mono_ns();
   for (int64_t i = 0; i < n_predict; i++) {
+    if (!eco_logits_finite(logits, (size_t)m->hp.n_vocab)) {
+      rc = eco_error_set(&err, ECO_ENUMERIC,
+                         "the model produced non-finite logits (NaN or infinity) after %lld "
+                         "generated tokens: the model file has bad weights or hyperparameters",
+                         (long long)i);
+      goto fail;
+    }
     int32_t t = eco_sampler_sample(smp, logits);
     if (!ignore_eos && eco_tokenizer_is_eog(tok, t)) {
       st.stop_reason = "eos";

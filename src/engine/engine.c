@@ -308,6 +308,29 @@ static int ensure_scratch(eco_engine *b, uint32_t n_tokens, uint32_t n_rows) {
   return ECO_OK;
 }
 
+/* A row of logits with NaN or infinity (a broken model, or a token whose
+ * weights are): this request fails with ECO_ENUMERIC; the others in the
+ * step go on. Its final callback is delivered with the step's. */
+static void fail_nonfinite(eco_engine *b, req *r, double t, bool *finished, int32_t *out_tok,
+                           eco_gen_stats *out_st) {
+  ECO_WARN(b->log, "engine",
+           "request %llu: the model produced non-finite logits (NaN or infinity); "
+           "failing the request",
+           (unsigned long long)r->id);
+  *finished = true;
+  *out_tok = -1;
+  if (r->admitted) {
+    b->ops.kv_release(b->model, r->slot);
+    r->admitted = false;
+  }
+  pthread_mutex_lock(&b->mu);
+  finish_stats(r, ECO_FINISH_ERROR, ECO_ENUMERIC, t);
+  r->done = true;
+  b->usage.nonfinite++;
+  *out_st = r->st;
+  pthread_mutex_unlock(&b->mu);
+}
+
 static void *engine_main(void *arg) {
   eco_engine *b = arg;
   bool *finished = b->finished;
@@ -411,11 +434,16 @@ static void *engine_main(void *arg) {
       pthread_mutex_lock(&b->mu);
       continue;
     }
-    /* Cache the prompts whose prefill just completed. */
-    for (uint32_t i = 0; b->prefix && i < m; i++)
+    /* Cache the prompts whose prefill just completed, unless their logits
+     * are non-finite (a poisoned prompt's KV is not worth keeping). */
+    for (uint32_t i = 0, crow = 0; b->prefix && i < m; i++) {
+      const float *lg =
+          b->items[i].wants_logits ? b->logits + (size_t)crow++ * b->ops.n_vocab : NULL;
       if (b->items[i].pos + b->items[i].n_tokens == item_req[i]->n_prompt &&
-          item_req[i]->n_tokens == item_req[i]->n_prompt)
+          item_req[i]->n_tokens == item_req[i]->n_prompt &&
+          (!lg || eco_logits_finite(lg, b->ops.n_vocab)))
         prefix_store(b, item_req[i], item_req[i]->n_prompt);
+    }
     /* 5. Sample, detokenize, apply stops. Only this thread touches a
      * request's tokens and text; its stats are shared, so they change under
      * the lock. */
@@ -433,6 +461,10 @@ static void *engine_main(void *arg) {
         r->st.cpu_s += cpu * share;
         pthread_mutex_unlock(&b->mu);
         continue; /* a canceled request is finalized at the top of the loop */
+      }
+      if (!eco_logits_finite(lg, b->ops.n_vocab)) {
+        fail_nonfinite(b, r, t1, &finished[i], &out_tok[i], &out_st[i]);
+        continue;
       }
       int32_t tok = b->ops.sample(b->model, r->sampler, lg);
       r->tokens[r->n_tokens++] = tok;

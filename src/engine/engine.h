@@ -94,7 +94,7 @@ typedef enum eco_finish_reason {
   ECO_FINISH_STOP = 1,     /* end-of-generation token or stop string */
   ECO_FINISH_LENGTH = 2,   /* max_tokens or context length */
   ECO_FINISH_CANCELED = 3, /* eco_engine_cancel or engine shutdown */
-  ECO_FINISH_ERROR = 4,    /* allocation or model error */
+  ECO_FINISH_ERROR = 4,    /* allocation or model error (error: ECO_ENUMERIC for NaN/inf logits) */
 } eco_finish_reason;
 
 const char *eco_finish_reason_name(eco_finish_reason r); /* "stop", "length", ... */
@@ -169,6 +169,7 @@ typedef struct eco_engine_usage {
   uint64_t generated;    /* tokens generated */
   double busy_s;         /* time spent in steps, s */
   uint32_t last_batch;   /* items in the last step */
+  uint64_t nonfinite;    /* requests failed because their logits held NaN or infinity */
   /* prefix cache (all 0 when it is off) */
   uint64_t prefix_hits;         /* admitted requests that reused cached KV */
   uint64_t prefix_misses;       /* admitted requests that found none */

@@ -3,6 +3,7 @@
 #include "engine/pack.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,9 @@ static int get_int(const eco_gguf *g, const char *arch, const char *suffix, int 
   }
   if (rc)
     return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' %s", key,
-                         rc == ECO_ENOENT ? "is missing" : "is not a valid integer");
+                         rc == ECO_ENOENT   ? "is missing"
+                         : rc == ECO_ERANGE ? "is negative"
+                                            : "is not a valid integer");
   if (v > (1u << 30))
     return eco_error_set(err, ECO_EFORMAT, "model: '%s' = %llu is too large", key,
                          (unsigned long long)v);
@@ -42,11 +45,25 @@ static int get_int(const eco_gguf *g, const char *arch, const char *suffix, int 
   return 0;
 }
 
-static float get_float(const eco_gguf *g, const char *arch, const char *suffix, float def) {
+/* A float hyperparameter: absent -> def; present, it must be a finite
+ * number in (lo, hi] ([lo, hi] with lo_closed), else the load fails naming
+ * the key. */
+static int get_float(const eco_gguf *g, const char *arch, const char *suffix, float def, double lo,
+                     bool lo_closed, double hi, float *out, eco_error *err) {
   char key[128];
   snprintf(key, sizeof key, "%s.%s", arch, suffix);
   double v;
-  return eco_gguf_get_f64(g, key, &v) == 0 ? (float)v : def;
+  int rc = eco_gguf_get_f64(g, key, &v);
+  if (rc == ECO_ENOENT) {
+    *out = def;
+    return 0;
+  }
+  if (rc) return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' is not a number", key);
+  if (!isfinite(v) || !(lo_closed ? v >= lo : v > lo) || !(v <= hi))
+    return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' = %g is out of range %c%g, %g]",
+                         key, v, lo_closed ? '[' : '(', lo, hi);
+  *out = (float)v;
+  return 0;
 }
 
 /* A 2-D weight with the expected shape; optional weights may be absent. */
@@ -152,18 +169,43 @@ static void compute_bytes_per_token(eco_model *m) {
   m->weight_bytes_per_token = b;
 }
 
+/* Every hyperparameter in range, named by its GGUF key (arch.suffix) when
+ * it is not: a file with bad numbers fails at load, not with NaN later. */
 static int check_hparams(eco_model *m, eco_error *err) {
   eco_hparams *h = &m->hp;
-  if (h->n_embd <= 0 || h->n_layer <= 0 || h->n_head <= 0 || h->n_head_kv <= 0 || h->n_ff <= 0 ||
-      h->n_vocab <= 0 || h->head_dim <= 0)
-    return eco_error_set(err, ECO_EFORMAT, "model: hyperparameters must be positive");
+  const struct {
+    const char *key;
+    int v, lo, hi;
+  } ints[] = {
+      {"embedding_length", h->n_embd, 1, 1 << 20},
+      {"feed_forward_length", h->n_ff, 1, 1 << 22},
+      {"block_count", h->n_layer, 1, 4096},
+      {"attention.head_count", h->n_head, 1, 4096},
+      {"attention.head_count_kv", h->n_head_kv, 1, 4096},
+      {"attention.key_length", h->head_dim, 1, 4096},
+      {"context_length", h->n_ctx_train, 1, 1 << 30},
+  };
+  if (h->n_vocab < 1 || h->n_vocab > (1 << 24))
+    return eco_error_set(err, ECO_EFORMAT, "model: vocabulary of %d tokens is out of range",
+                         h->n_vocab);
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if (ints[i].v < ints[i].lo || ints[i].v > ints[i].hi)
+      return eco_error_set(err, ECO_EFORMAT,
+                           "model: metadata '%s.%s' = %d is out of range [%d, %d]", h->arch_name,
+                           ints[i].key, ints[i].v, ints[i].lo, ints[i].hi);
   if (h->n_head % h->n_head_kv)
-    return eco_error_set(err, ECO_EFORMAT, "model: n_head %d is not a multiple of n_head_kv %d",
-                         h->n_head, h->n_head_kv);
+    return eco_error_set(err, ECO_EFORMAT,
+                         "model: metadata '%s.attention.head_count' = %d is not a multiple of "
+                         "'%s.attention.head_count_kv' = %d",
+                         h->arch_name, h->n_head, h->arch_name, h->n_head_kv);
   if (h->rope_dims <= 0 || h->rope_dims > h->head_dim || h->rope_dims % 2)
-    return eco_error_set(err, ECO_EFORMAT, "model: rope dimension count %d invalid", h->rope_dims);
-  if (h->n_layer > 4096 || h->head_dim > 4096)
-    return eco_error_set(err, ECO_EFORMAT, "model: hyperparameters out of range");
+    return eco_error_set(err, ECO_EFORMAT,
+                         "model: metadata '%s.rope.dimension_count' = %d must be even and within "
+                         "1..%d (the head size)",
+                         h->arch_name, h->rope_dims, h->head_dim);
+  if ((int64_t)h->n_head * h->head_dim > (1 << 20))
+    return eco_error_set(err, ECO_EFORMAT, "model: %d heads of %d dimensions are too wide",
+                         h->n_head, h->head_dim);
   return 0;
 }
 
@@ -193,26 +235,32 @@ static int load_gguf(const char *path, eco_model *m, eco_error *err) {
       (rc = get_int(g, a, "attention.head_count_kv", h->n_head, false, &h->n_head_kv, err)) ||
       (rc = get_int(g, a, "context_length", 2048, false, &h->n_ctx_train, err)))
     return rc;
-  if (h->n_head <= 0) return eco_error_set(err, ECO_EFORMAT, "model: head_count is 0");
+  if (h->n_head <= 0)
+    return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s.attention.head_count' is 0", a);
   if ((rc = get_int(g, a, "attention.key_length", h->n_embd / h->n_head, false, &h->head_dim,
                     err)) ||
       (rc = get_int(g, a, "rope.dimension_count", h->head_dim, false, &h->rope_dims, err)))
     return rc;
-  h->rms_eps = get_float(g, a, "attention.layer_norm_rms_epsilon", 1e-5f);
-  h->rope_base = get_float(g, a, "rope.freq_base", 10000.f);
+  /* Ranges: an epsilon is small and positive; a RoPE base is above 1
+   * (10^4..10^6 in practice); a scaling factor is a ratio (0: none). */
+  float factor = 0, lin = 0;
+  if ((rc = get_float(g, a, "attention.layer_norm_rms_epsilon", 1e-5f, 0, false, 1, &h->rms_eps,
+                      err)) ||
+      (rc = get_float(g, a, "rope.freq_base", 10000.f, 1, false, 1e12, &h->rope_base, err)) ||
+      (rc = get_float(g, a, "rope.scaling.factor", 0.f, 0, true, 1e6, &factor, err)) ||
+      (rc = get_float(g, a, "rope.scale_linear", 0.f, 0, true, 1e6, &lin, err)))
+    return rc;
   h->rope_freq_scale = 1.f;
   char key[128], stype[32];
   snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-  float factor = get_float(g, a, "rope.scaling.factor", 0.f);
   if (eco_gguf_get_str(g, key, stype, sizeof stype) == 0) {
     if (strcmp(stype, "linear") == 0 && factor > 0)
       h->rope_freq_scale = 1.f / factor;
     else if (strcmp(stype, "none") != 0 && strcmp(stype, "linear") != 0)
       return eco_error_set(err, ECO_EUNSUPPORTED, "model: rope scaling '%s' is not supported",
                            stype);
-  } else {
-    float lin = get_float(g, a, "rope.scale_linear", 0.f);
-    if (lin > 0) h->rope_freq_scale = 1.f / lin;
+  } else if (lin > 0) {
+    h->rope_freq_scale = 1.f / lin;
   }
   const eco_gguf_tensor *te = eco_gguf_find_tensor(g, "token_embd.weight");
   if (!te || te->n_dims != 2)

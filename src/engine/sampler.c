@@ -35,7 +35,8 @@ eco_sampler_params eco_sampler_default_params(void) {
 int eco_sampler_new(const eco_sampler_params *p, int n_vocab, eco_sampler **out, eco_error *err) {
   *out = NULL;
   if (n_vocab <= 0) return eco_error_set(err, ECO_EINVAL, "sampler: n_vocab must be positive");
-  if (p->repeat_penalty <= 0 || p->repeat_last_n < 0 || isnan(p->temperature))
+  if (!(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty) || p->repeat_last_n < 0 ||
+      !isfinite(p->temperature))
     return eco_error_set(err, ECO_EINVAL, "sampler: invalid parameters");
   eco_sampler *s = calloc(1, sizeof *s);
   if (!s) return eco_error_set(err, ECO_ENOMEM, "sampler: out of memory");
@@ -69,11 +70,19 @@ void eco_sampler_accept(eco_sampler *s, int32_t token) {
   if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
 }
 
+/* NaN ranks below every number (and is never picked over one). */
 int32_t eco_argmax(const float *logits, int n) {
   int32_t best = 0;
   for (int i = 1; i < n; i++)
-    if (logits[i] > logits[best]) best = i;
+    if (!isnan(logits[i]) && (isnan(logits[best]) || logits[i] > logits[best])) best = i;
   return best;
+}
+
+bool eco_logits_finite(const float *logits, size_t n) {
+  float acc = 0; /* x * 0 is 0 for a finite x, NaN for NaN and +-inf */
+  for (size_t i = 0; i < n; i++)
+    acc += logits[i] * 0.0f;
+  return acc == 0;
 }
 
 static uint64_t next_u64(eco_sampler *s) {
@@ -85,9 +94,14 @@ static uint64_t next_u64(eco_sampler *s) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* A strict total order even with NaN (last) and infinities, so that the
+ * partitioning below never runs past the array: best logit first, ties by
+ * lowest id. */
 static int cmp_cand(const void *a, const void *b) {
   const cand *x = a, *y = b;
-  if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+  const bool xn = isnan(x->logit), yn = isnan(y->logit);
+  if (xn != yn) return xn ? 1 : -1;
+  if (!xn && x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -148,10 +162,19 @@ int32_t eco_sampler_sample(eco_sampler *s, const float *logits) {
       s->c[i] = (cand){.id = i, .logit = s->work[i]};
     int k = s->p.top_k > 0 && s->p.top_k < n ? s->p.top_k : n;
     top_k_sort(s->c, n, k);
+    /* Non-finite logits (a broken model; the engine fails such requests
+     * before sampling) must still give a valid id: the best candidate is
+     * certain if it is +inf, NaN or -inf. */
+    if (!isfinite(s->c[0].logit)) {
+      tok = s->c[0].id;
+      eco_sampler_accept(s, tok);
+      return tok;
+    }
     const float inv_t = 1.0f / s->p.temperature;
     double sum = 0;
     for (int i = 0; i < k; i++) {
-      s->c[i].p = expf((s->c[i].logit - s->c[0].logit) * inv_t);
+      float z = (s->c[i].logit - s->c[0].logit) * inv_t; /* <= 0, or NaN for a NaN logit */
+      s->c[i].p = isnan(z) ? 0.f : expf(z);
       sum += s->c[i].p;
     }
     for (int i = 0; i < k; i++)

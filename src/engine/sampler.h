@@ -38,8 +38,12 @@ void eco_sampler_free(eco_sampler *s);
 int32_t eco_sampler_sample(eco_sampler *s, const float *logits);
 /* Adds a token to the penalty history without sampling (prompt tokens). */
 void eco_sampler_accept(eco_sampler *s, int32_t token);
-/* Greedy argmax (ties: lowest id). */
+/* Greedy argmax (ties: lowest id; NaN never beats a number). */
 int32_t eco_argmax(const float *logits, int n);
+/* True if every one of the n logits is finite. A model with a NaN weight or
+ * a bad hyperparameter gives NaN or infinite logits; callers fail such a
+ * request (ECO_ENUMERIC) rather than sample from them. */
+bool eco_logits_finite(const float *logits, size_t n);
 
 /* Stop strings over streamed text. Feed each decoded piece; the matcher
  * returns how much text is safe to print now (text that cannot be the

@@ -88,16 +88,17 @@ typedef void (*eco_backend_token_cb)(const eco_backend_event *ev, void *user);
 
 /* What the node serves, for /v1/models, /ready, /v1/node and /metrics. */
 typedef struct eco_backend_info {
-  char model_name[128];   /* id clients put in "model" */
-  char device[64];        /* "cpu", "cuda:0", ... */
-  int context_length;     /* tokens */
-  bool loaded;            /* model ready to serve */
-  int queue_len;          /* requests waiting for admission */
-  int queue_cap;          /* bound of the waiting queue */
-  int active;             /* sequences in the running batch */
-  int max_batch;          /* per-node maximum batch */
-  double kv_used_bytes;   /* bytes of KV cache reserved, B */
-  double kv_budget_bytes; /* KV cache budget, B (0 = unknown) */
+  char model_name[128];      /* id clients put in "model" */
+  char device[64];           /* "cpu", "cuda:0", ... */
+  int context_length;        /* tokens */
+  bool loaded;               /* model ready to serve */
+  int queue_len;             /* requests waiting for admission */
+  int queue_cap;             /* bound of the waiting queue */
+  int active;                /* sequences in the running batch */
+  int max_batch;             /* per-node maximum batch */
+  double kv_used_bytes;      /* bytes of KV cache reserved, B */
+  double kv_budget_bytes;    /* KV cache budget, B (0 = unknown) */
+  uint64_t failed_nonfinite; /* requests failed on NaN/infinite logits (a broken model), count */
 
   /* How chats are rendered: "jinja" (the model's own template) or the family
    * it falls back to ("chatml", "llama3", ...); "" = the backend does not say.

@@ -180,6 +180,7 @@ static int be_info(void *self, eco_backend_info *out) {
   out->max_batch = (int)b->max_batch;
   out->kv_used_bytes = (double)u.sched.kv_reserved;
   out->kv_budget_bytes = (double)u.sched.kv_budget;
+  out->failed_nonfinite = u.nonfinite;
   return ECO_OK;
 }
 

@@ -183,6 +183,12 @@ int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco
         info->queue_len, info->queue_cap, info->active, info->max_batch, info->kv_used_bytes,
         info->kv_budget_bytes,
         info->kv_budget_bytes > 0 ? info->kv_used_bytes / info->kv_budget_bytes : 0.0);
+    eco_sb_printf(sb,
+                  "# HELP ecoinfer_engine_nonfinite_logits_total Requests failed because the "
+                  "model produced NaN or infinite logits.\n"
+                  "# TYPE ecoinfer_engine_nonfinite_logits_total counter\n"
+                  "ecoinfer_engine_nonfinite_logits_total %llu\n",
+                  (unsigned long long)info->failed_nonfinite);
   }
   return sb->oom ? -2 : 0;
 }

@@ -28,6 +28,7 @@ const char *eco_strerror(int code) {
   case ECO_EAGAIN: return "no data yet, try again";
   case ECO_EINTERNAL: return "internal error";
   case ECO_ECONTEXT: return "context length exceeded";
+  case ECO_ENUMERIC: return "the model produced non-finite values (NaN or infinity)";
   default: return "unknown error";
   }
 }

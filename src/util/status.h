@@ -32,6 +32,7 @@ typedef enum eco_status {
   ECO_EAGAIN = -18,      /* no data yet: try again */
   ECO_EINTERNAL = -19,   /* internal invariant broken (a bug) */
   ECO_ECONTEXT = -20,    /* context length exceeded */
+  ECO_ENUMERIC = -21,    /* a computation gave NaN or infinity (a broken model file) */
 } eco_status;
 
 /* Short English text for a result code; never NULL. */

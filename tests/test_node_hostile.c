@@ -1,0 +1,312 @@
+/* The ecoinfer binary against bad model files and restarts (issue 19):
+ *  - `run` refuses a NaN or negative norm epsilon naming the key, and ends
+ *    with a clear error (not a crash) on a model with a NaN weight;
+ *  - `serve` on a model with one NaN weight: the concurrent requests that
+ *    reach it fail with a 500 that says why, the others complete, the
+ *    process stays up and /metrics counts the failures. */
+#include "testutil.h"
+
+#include "engine/gguf.h"
+#include "engine/tokenizer.h"
+#include "gguf_edit.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MODEL  "models/stories260K-f32.gguf"
+#define N_EMBD 64 /* stories260K: token_embd is [512][64] */
+
+/* ---- helpers ------------------------------------------------------------ */
+
+typedef struct node {
+  pid_t pid;
+  int port, aport;
+} node;
+
+/* Servers this test started and has not stopped: a failing assertion
+ * leaves the test early, and the teardown ends them. */
+static pid_t live[8];
+
+static void track(pid_t pid, bool on) {
+  for (int i = 0; i < 8; i++)
+    if (on ? live[i] == 0 : live[i] == pid) {
+      live[i] = on ? pid : 0;
+      return;
+    }
+}
+
+static int kill_leftovers(void **state) {
+  (void)state;
+  for (int i = 0; i < 8; i++)
+    if (live[i] > 0) {
+      kill(live[i], SIGKILL);
+      waitpid(live[i], NULL, 0);
+      live[i] = 0;
+    }
+  return 0;
+}
+
+/* Starts `ecoinfer serve ARGS... --port 0 --port-file F`; waits for the ports. */
+static node serve(const char *dir, const char *const *args) {
+  char *pf = eco_test_path(dir, "ports");
+  unlink(pf);
+  const char *argv[32] = {"ecoinfer", "serve"};
+  int n = 2;
+  for (int i = 0; args[i] && n < 26; i++)
+    argv[n++] = args[i];
+  const char *tail[] = {"--port",      "0", "--admin-port", "0",
+                        "--port-file", pf,  "--log-level",  "error"};
+  for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+    argv[n++] = tail[i];
+  argv[n] = NULL;
+  node nd = {0};
+  nd.pid = fork();
+  assert_true(nd.pid >= 0);
+  if (nd.pid == 0) {
+    execv(eco_test_binary(), (char *const *)argv);
+    _exit(127);
+  }
+  track(nd.pid, true);
+  for (int i = 0; i < 3000 && nd.port <= 0; i++) {
+    FILE *fp = fopen(pf, "r");
+    if (fp) {
+      if (fscanf(fp, "%d %d", &nd.port, &nd.aport) != 2) nd.port = 0;
+      fclose(fp);
+    }
+    if (nd.port <= 0) {
+      int st;
+      if (waitpid(nd.pid, &st, WNOHANG) == nd.pid) {
+        track(nd.pid, false);
+        fail_msg("serve exited before listening");
+      }
+      eco_time_sleep_s(0.01);
+    }
+  }
+  assert_true(nd.port > 0);
+  free(pf);
+  return nd;
+}
+
+/* SIGTERM, then the exit status must be a clean 0 (drained, no crash). */
+static void stop(node *nd) {
+  kill(nd->pid, SIGTERM);
+  int st = 0;
+  assert_int_equal(waitpid(nd->pid, &st, 0), nd->pid);
+  track(nd->pid, false);
+  if (WIFSIGNALED(st)) fail_msg("serve died of signal %d", WTERMSIG(st));
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static size_t on_data(char *p, size_t sz, size_t n, void *u) {
+  eco_sb_append(u, p, sz * n);
+  return sz * n;
+}
+
+/* GET (body NULL) or POST JSON; returns the status, body in out. */
+static long http(const char *url, const char *body, eco_strbuf *out) {
+  eco_sb_init(out);
+  CURL *c = curl_easy_init();
+  struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(hl);
+  curl_easy_cleanup(c);
+  return status;
+}
+
+/* Runs `ecoinfer ARGS 2>&1`; returns the exit code, output in *out. */
+static int run_bin(const char *args, char **out) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", eco_test_binary(), args);
+  int code = -1;
+  assert_int_equal(eco_test_run(cmd, out, &code), 0);
+  return code;
+}
+
+/* ---- run ---------------------------------------------------------------- */
+
+static void test_run_bad_models(void **state) {
+  (void)state;
+  char *model;
+  ECO_TEST_NEED_SHARED(MODEL, &model);
+  char *dir = eco_test_tmpdir();
+  char *p = eco_test_path(dir, "bad.gguf");
+  const double eps[] = {NAN, -1};
+  for (int i = 0; i < 2; i++) {
+    eco_test_gguf_edit e = {ECO_TEST_EDIT_F32, "llama.attention.layer_norm_rms_epsilon", eps[i], 0};
+    assert_int_equal(eco_test_gguf_edit_copy(model, p, &e, 1), 0);
+    char *out = NULL, args[1024];
+    snprintf(args, sizeof args, "run -m %s -p 'Once upon' -n 8 -t 1", p);
+    int code = run_bin(args, &out);
+    if (code != 1 || !strstr(out, "llama.attention.layer_norm_rms_epsilon"))
+      fail_msg("eps %g: exit %d, output: %s", eps[i], code, out);
+    free(out);
+  }
+  /* one NaN weight (a row of the output projection): a clear error, exit 1 */
+  eco_test_gguf_edit w = {ECO_TEST_EDIT_ELEM, "output.weight", NAN, 300 * N_EMBD + 3};
+  assert_int_equal(eco_test_gguf_edit_copy(model, p, &w, 1), 0);
+  const char *const temps[] = {"0", "0.8"};
+  for (int i = 0; i < 2; i++) {
+    char *out = NULL, args[1024];
+    snprintf(args, sizeof args, "run -m %s -p 'Once upon' -n 8 -t 1 --top-k 40 --temp %s", p,
+             temps[i]);
+    int code = run_bin(args, &out);
+    if (code != 1 || !strstr(out, "non-finite logits"))
+      fail_msg("NaN weight, temp %s: exit %d, output: %s", temps[i], code, out);
+    free(out);
+  }
+  free(p);
+  eco_test_rmtree(dir);
+  free(dir);
+  free(model);
+}
+
+/* ---- serve -------------------------------------------------------------- */
+
+/* The token of the rarest character of `bad` ("\xe2\x82\xac", a piece of its own in
+ * stories260K's vocabulary, else a byte-fallback token <0xE2>): greedy
+ * decoding of English stories never produces it, so only the prompts that
+ * hold it reach the poisoned embedding row. */
+static int32_t rare_token_of(const char *model, const char *bad) {
+  eco_gguf *g;
+  eco_tokenizer *t;
+  eco_error err = {0};
+  assert_int_equal(eco_gguf_open(model, &g, &err), 0);
+  assert_int_equal(eco_tokenizer_from_gguf(g, &t, &err), 0);
+  int32_t ib[64];
+  size_t nb = 0;
+  assert_int_equal(eco_tokenizer_encode(t, bad, strlen(bad), true, false, ib, 64, &nb), 0);
+  int32_t pick = -1;
+  for (size_t i = 1; i < nb && pick < 0; i++) {
+    size_t len = 0;
+    const char *txt = eco_tokenizer_token_text(t, ib[i], &len);
+    if ((len == 3 && memcmp(txt, "\xe2\x82\xac", 3) == 0) ||
+        (len == 6 && memcmp(txt, "<0xE2>", 6) == 0))
+      pick = ib[i];
+  }
+  eco_tokenizer_free(t);
+  eco_gguf_close(g);
+  assert_true(pick > 0);
+  return pick;
+}
+
+typedef struct client {
+  pthread_t t;
+  char url[96];
+  const char *prompt;
+  bool stream;
+  long status[3];
+  bool said_nonfinite[3], has_text[3];
+  char body[3][256]; /* the start of each answer, for failure messages */
+} client;
+
+static void *client_main(void *arg) {
+  client *c = arg;
+  for (int i = 0; i < 3; i++) {
+    /* greedy: the good prompts' continuations are fixed, and hold no byte token */
+    json_t *req = json_pack("{s:s, s:s, s:i, s:f, s:b}", "model", "stories", "prompt", c->prompt,
+                            "max_tokens", 24, "temperature", 0.0, "stream", c->stream);
+    char *body = json_dumps(req, JSON_COMPACT);
+    eco_strbuf out;
+    c->status[i] = http(c->url, body, &out);
+    const char *s = eco_sb_str(&out);
+    snprintf(c->body[i], sizeof c->body[i], "%s", s);
+    c->said_nonfinite[i] = strstr(s, "non-finite") != NULL;
+    c->has_text[i] = c->stream ? strstr(s, "\"text\":\"") != NULL : strstr(s, "\"text\"") != NULL;
+    eco_sb_free(&out);
+    free(body);
+    json_decref(req);
+  }
+  return NULL;
+}
+
+static void test_serve_nan_weight_concurrent(void **state) {
+  (void)state;
+  char *model;
+  ECO_TEST_NEED_SHARED(MODEL, &model);
+  char *dir = eco_test_tmpdir();
+  const char *good = "Once upon a time there was a little girl";
+  const char *bad = "The box was full of \xe2\x82\xac coins";
+  int32_t tok = rare_token_of(model, bad);
+  char *p = eco_test_path(dir, "nan-embd.gguf");
+  eco_test_gguf_edit w = {ECO_TEST_EDIT_ELEM, "token_embd.weight", NAN, (uint64_t)tok * N_EMBD};
+  assert_int_equal(eco_test_gguf_edit_copy(model, p, &w, 1), 0);
+
+  const char *args[] = {"-m", p, "--model-name", "stories", "--no-ledger", NULL};
+  node nd = serve(dir, args);
+  enum { N = 8 };
+  client cl[N];
+  memset(cl, 0, sizeof cl);
+  for (int i = 0; i < N; i++) {
+    snprintf(cl[i].url, sizeof cl[i].url, "http://127.0.0.1:%d/v1/completions", nd.port);
+    cl[i].prompt = i % 2 ? bad : good;
+    cl[i].stream = (i % 4) >= 2;
+    pthread_create(&cl[i].t, NULL, client_main, &cl[i]);
+  }
+  for (int i = 0; i < N; i++)
+    pthread_join(cl[i].t, NULL);
+  for (int i = 0; i < N; i++) {
+    for (int k = 0; k < 3; k++) {
+      if (i % 2 == 0) { /* good prompt: a normal answer */
+        if (cl[i].status[k] != 200 || !cl[i].has_text[k] || cl[i].said_nonfinite[k])
+          fail_msg("good client %d req %d: status %ld: %s", i, k, cl[i].status[k], cl[i].body[k]);
+      } else { /* bad prompt: a 500 (or an SSE error event) that says why */
+        long want = cl[i].stream ? 200 : 500;
+        if (cl[i].status[k] != want || !cl[i].said_nonfinite[k])
+          fail_msg("bad client %d req %d: status %ld: %s", i, k, cl[i].status[k], cl[i].body[k]);
+      }
+    }
+  }
+  /* still up; the failures are counted */
+  char url[96];
+  eco_strbuf out;
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/health", nd.port);
+  assert_int_equal(http(url, NULL, &out), 200);
+  eco_sb_free(&out);
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", nd.aport);
+  assert_int_equal(http(url, NULL, &out), 200);
+  if (!strstr(eco_sb_str(&out), "\necoinfer_engine_nonfinite_logits_total 12\n"))
+    fail_msg("metrics: %s", eco_sb_str(&out));
+  eco_sb_free(&out);
+  stop(&nd);
+
+  /* a NaN epsilon: serve refuses to start, naming the key */
+  eco_test_gguf_edit e = {ECO_TEST_EDIT_F32, "llama.attention.layer_norm_rms_epsilon", NAN, 0};
+  assert_int_equal(eco_test_gguf_edit_copy(model, p, &e, 1), 0);
+  char *o = NULL, sargs[1024];
+  snprintf(sargs, sizeof sargs, "serve -m %s --port 0 --admin-port -1 --no-ledger", p);
+  int code = run_bin(sargs, &o);
+  if (code != 1 || !strstr(o, "llama.attention.layer_norm_rms_epsilon"))
+    fail_msg("serve with a NaN epsilon: exit %d: %s", code, o);
+  free(o);
+  free(p);
+  eco_test_rmtree(dir);
+  free(dir);
+  free(model);
+}
+
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  signal(SIGPIPE, SIG_IGN);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_run_bad_models),
+      cmocka_unit_test_teardown(test_serve_nan_weight_concurrent, kill_leftovers),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return rc;
+}

@@ -3,9 +3,12 @@
  *    with a clear error (not a crash) on a model with a NaN weight;
  *  - `serve` on a model with one NaN weight: the concurrent requests that
  *    reach it fail with a 500 that says why, the others complete, the
- *    process stays up and /metrics counts the failures. */
+ *    process stays up and /metrics counts the failures;
+ *  - request ids stay unique when two node processes write one ledger in
+ *    sequence. */
 #include "testutil.h"
 
+#include "carbon/ledger.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "gguf_edit.h"
@@ -299,12 +302,72 @@ static void test_serve_nan_weight_concurrent(void **state) {
   free(model);
 }
 
+/* ---- request ids across restarts ----------------------------------------- */
+
+typedef struct ids {
+  char v[16][64];
+  int n;
+} ids;
+
+static int collect(const eco_ledger_entry *e, void *user) {
+  ids *s = user;
+  if (s->n < 16) snprintf(s->v[s->n++], sizeof s->v[0], "%s", e->request_id);
+  return 0;
+}
+
+static void test_request_ids_unique_across_restarts(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  char *db = eco_test_path(dir, "receipts.db");
+  const char *args[] = {"--fake-backend", "--fake-rate", "1000", "--ledger", db, NULL};
+  ids seen = {0};
+  for (int run = 0; run < 2; run++) { /* two processes in sequence, one ledger */
+    node nd = serve(dir, args);
+    char url[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", nd.port);
+    for (int i = 0; i < 3; i++) {
+      eco_strbuf out;
+      long st = http(url,
+                     "{\"model\":\"fake-model\",\"max_tokens\":4,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                     &out);
+      assert_int_equal(st, 200);
+      json_t *j = json_loads(eco_sb_str(&out), 0, NULL);
+      const char *id = json_string_value(json_object_get(j, "id"));
+      assert_non_null(id);
+      assert_true(strlen(id) >= 32); /* 128 random bits in hex */
+      snprintf(seen.v[seen.n++], sizeof seen.v[0], "%s", id);
+      json_decref(j);
+      eco_sb_free(&out);
+    }
+    stop(&nd);
+  }
+  for (int i = 0; i < seen.n; i++)
+    for (int k = 0; k < i; k++)
+      if (strcmp(seen.v[i], seen.v[k]) == 0) fail_msg("request id %s repeated", seen.v[i]);
+  eco_ledger *l;
+  eco_error err = {0};
+  eco_ledger_opts lo = {.read_only = true};
+  assert_int_equal(eco_ledger_open(db, &lo, &l, &err), 0);
+  ids led = {0};
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, collect, &led, &err), 0);
+  eco_ledger_close(l);
+  assert_int_equal(led.n, 6);
+  for (int i = 0; i < led.n; i++)
+    for (int k = 0; k < i; k++)
+      if (strcmp(led.v[i], led.v[k]) == 0) fail_msg("ledger request_id %s repeated", led.v[i]);
+  free(db);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_bad_models),
       cmocka_unit_test_teardown(test_serve_nan_weight_concurrent, kill_leftovers),
+      cmocka_unit_test_teardown(test_request_ids_unique_across_restarts, kill_leftovers),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

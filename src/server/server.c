@@ -6,6 +6,7 @@
 
 #include "energy/tracker.h"
 #include "server/metrics.h"
+#include "util/rand.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -44,7 +45,6 @@ struct eco_server {
   int n_reqs;
   int n_sending; /* generation replies handed to libevent, not yet flushed */
   bool draining, drain_forced;
-  uint64_t next_req;
   /* node profile: totals (loop thread only) */
   double energy_j_total;   /* J */
   double gen_tokens_total; /* tokens */
@@ -715,8 +715,12 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
   g->http = r;
   g->created = (long)eco_time_wall_s();
   g->t0_ns = eco_time_mono_ns();
-  snprintf(g->id, sizeof g->id, "%s-eco%llx%06llx", chat ? "chatcmpl" : "cmpl",
-           (unsigned long long)g->created, (unsigned long long)++s->next_req);
+  /* 128 random bits: ids stay unique across restarts and nodes that share
+   * a ledger (a per-process counter repeated them). */
+  if (eco_rand_id(chat ? "chatcmpl-" : "cmpl-", 16, g->id, sizeof g->id)) {
+    eco_oai_error_set(&e, 500, "server_error", NULL, NULL, "no random bytes for a request id");
+    goto reject;
+  }
   pthread_mutex_init(&g->mu, NULL);
   eco_sb_init(&g->pending);
   eco_sb_init(&g->text);

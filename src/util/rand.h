@@ -1,0 +1,18 @@
+/* ecoinfer: random bytes from the operating system (getrandom), for
+ * identifiers that must not repeat across processes and restarts (request
+ * ids, batch and file ids). Simulations and samplers take a seeded
+ * generator instead. */
+#ifndef ECO_UTIL_RAND_H
+#define ECO_UTIL_RAND_H
+
+#include <stddef.h>
+
+/* Fills buf with n random bytes. 0, or ECO_EIO when the kernel gives none. */
+int eco_rand_bytes(void *buf, size_t n);
+
+/* Writes prefix followed by 2 * n_bytes lowercase hex digits of fresh
+ * random bytes ("chatcmpl-" and 16 bytes: a 128-bit id). 0, ECO_EOVERFLOW
+ * if it does not fit cap (NUL included; n_bytes at most 64), or ECO_EIO. */
+int eco_rand_id(const char *prefix, size_t n_bytes, char *buf, size_t cap);
+
+#endif

@@ -27,9 +27,13 @@ else
   echo "SKIP (part): $shared/templates is absent; only the feature templates are compared"
 fi
 llama="${ECO_LLAMA_CPP_SRC:-${HOME:-/root}/.cache/ecoinfer/llama.cpp/src}/models/templates"
+if [ ! -d "$llama" ] && [ -z "${ECO_NO_FETCH:-}" ] && [ -z "${ECO_LLAMA_CPP_SRC:-}" ]; then
+  echo "llama.cpp's source is absent: fetching it (scripts/fetch-llama-src.sh)"
+  "$here/scripts/fetch-llama-src.sh" >/dev/null || echo "fetch failed"
+fi
 if [ -d "$llama" ]; then
   dirs+=("$llama")
 else
-  echo "SKIP (part): llama.cpp's templates are absent ($llama; scripts/fetch-llama-src.sh fetches them)"
+  echo "SKIP (part): llama.cpp's templates are unavailable ($llama: npm unreachable or ECO_NO_FETCH set)"
 fi
 "$py" "$here/scripts/jinja_oracle.py" "$work/render" "${dirs[@]}"

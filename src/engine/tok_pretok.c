@@ -2,8 +2,8 @@
  * llama.cpp applies before byte-level BPE), written as hand-made matchers.
  *
  * llama.cpp runs a list of regexes per pre-tokenizer; each one splits every
- * current piece into its matches and the unmatched gaps between them. Two
- * regexes (the GPT-2 one and the Llama-3 one) have dedicated matchers in
+ * current piece into its matches and the unmatched gaps between them. Three
+ * regexes (GPT-2's, Llama 3's and Qwen2's) have dedicated matchers in
  * llama.cpp that use the true Unicode categories. The others run through
  * std::regex over a "collapsed" text where every non-ASCII code point is
  * replaced by one class byte: whitespace -> \v, \p{N} -> number, \p{P} ->
@@ -118,12 +118,7 @@ static uint32_t collapse(uint32_t c) {
 }
 
 /* Classes over collapsed values (std::regex, "C" locale). */
-static bool c_ws(uint32_t x) { return (x >= 0x09 && x <= 0x0D) || x == 0x20; }
-static bool c_letter(uint32_t x) {
-  return x == COL_LETTER || (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z');
-}
 static bool c_number(uint32_t x) { return x == COL_NUMBER || (x >= '0' && x <= '9'); }
-static bool c_other(uint32_t x) { return !c_ws(x) && !c_letter(x) && !c_number(x); }
 /* [\p{P}\$\+<=>\^~\|] (plus ` for falcon) over collapsed values. */
 static bool c_punct_sym(uint32_t x, bool backtick) {
   if (x == COL_PUNCT) return true;
@@ -242,8 +237,12 @@ static int split_gpt2(const uint32_t *cps, size_t beg, size_t end, tok_sizes *ou
 }
 
 /* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
- *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
-static int split_llama3(const uint32_t *cps, size_t beg, size_t end, tok_sizes *out) {
+ *  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * with max_digits 3 (Llama 3); with 1 it is Qwen2's regex (\p{N} alone),
+ * which llama.cpp also matches over the true categories (so an emoji is a
+ * symbol, as in Hugging Face tokenizers). */
+static int split_llama3(const uint32_t *cps, size_t beg, size_t end, size_t max_digits,
+                        tok_sizes *out) {
   size_t prev = beg;
   size_t pos = beg;
   int rc = ECO_OK;
@@ -278,7 +277,7 @@ static int split_llama3(const uint32_t *cps, size_t beg, size_t end, tok_sizes *
     if (f & F_N) {
       size_t ini = pos;
       while (flags_at(cps, pos, end) & F_N) {
-        if (++pos - ini >= 3) {
+        if (++pos - ini >= max_digits) {
           EMIT(pos);
           ini = pos;
         }
@@ -329,57 +328,6 @@ static int split_llama3(const uint32_t *cps, size_t beg, size_t end, tok_sizes *
 /* Each returns the length of the match starting exactly at p (0 = none). */
 typedef size_t (*matcher_fn)(const uint32_t *x, size_t p, size_t e);
 
-/* Qwen2: (?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|
- * [^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
-static size_t m_qwen2(const uint32_t *x, size_t p, size_t e) {
-  uint32_t c = x[p];
-  if (c == '\'' && p + 1 < e) {
-    uint32_t a = ascii_lower(x[p + 1]);
-    if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
-    if (p + 2 < e) {
-      uint32_t b = ascii_lower(x[p + 2]);
-      if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
-    }
-  }
-  if (c_letter(c)) {
-    size_t q = p;
-    while (q < e && c_letter(x[q]))
-      q++;
-    return q - p;
-  }
-  if (c != '\r' && c != '\n' && !c_number(c) && p + 1 < e && c_letter(x[p + 1])) {
-    size_t q = p + 1;
-    while (q < e && c_letter(x[q]))
-      q++;
-    return q - p;
-  }
-  if (c_number(c)) return 1;
-  {
-    size_t q = p;
-    if (c == ' ' && p + 1 < e && c_other(x[p + 1])) q = p + 1;
-    if (c_other(x[q])) {
-      while (q < e && c_other(x[q]))
-        q++;
-      while (q < e && (x[q] == '\r' || x[q] == '\n'))
-        q++;
-      return q - p;
-    }
-  }
-  if (c_ws(c)) {
-    size_t q = p, last = 0;
-    while (q < e && c_ws(x[q])) {
-      if (x[q] == '\r' || x[q] == '\n') last = q + 1;
-      q++;
-    }
-    if (last) return last - p;
-    size_t n = q - p;
-    if (q == e || n == 1) return n;
-    return n - 1;
-  }
-  return 0;
-}
-
-/* \p{N} */
 static size_t m_one_number(const uint32_t *x, size_t p, size_t e) {
   (void)e;
   return c_number(x[p]) ? 1 : 0;
@@ -484,7 +432,7 @@ int tok_pretokenize(tok_pre pre, const uint32_t *cps, size_t n, tok_sizes *out) 
   if ((rc = sizes_push(&cur, n)) != ECO_OK) goto fail;
   for (size_t s = 0; s < nk; s++) {
     split_kind k = kinds[s];
-    bool collapsed = k == SP_QWEN2 || k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT ||
+    bool collapsed = k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT ||
                      k == SP_PUNCT_FALCON;
     if (collapsed && !col) {
       col = malloc(n * sizeof *col);
@@ -502,8 +450,8 @@ int tok_pretokenize(tok_pre pre, const uint32_t *cps, size_t n, tok_sizes *out) 
       at = e;
       switch (k) {
       case SP_GPT2: rc = split_gpt2(cps, b, e, &next); break;
-      case SP_LLAMA3: rc = split_llama3(cps, b, e, &next); break;
-      case SP_QWEN2: rc = split_regex(col, b, e, m_qwen2, &next); break;
+      case SP_LLAMA3: rc = split_llama3(cps, b, e, 3, &next); break;
+      case SP_QWEN2: rc = split_llama3(cps, b, e, 1, &next); break;
       case SP_ONE_NUMBER: rc = split_regex(col, b, e, m_one_number, &next); break;
       case SP_NUMBERS: rc = split_regex(col, b, e, m_numbers, &next); break;
       case SP_PUNCT: rc = split_regex(col, b, e, m_punct, &next); break;

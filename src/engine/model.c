@@ -1,10 +1,12 @@
 /* ecoinfer: model loading (GGUF, llama2.c). */
+#include "engine/arch.h"
 #include "engine/model_internal.h"
 #include "engine/pack.h"
 
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,55 +23,19 @@ typedef struct loader {
   eco_error *err;
   const char *path;          /* the GGUF file, for messages */
   size_t n_owned, cap_owned; /* floats used / allocated in m->owned */
+  uint8_t *used;             /* [n_tensors] tensors bound so far */
 } loader;
 
-static int get_int(const eco_gguf *g, const char *arch, const char *suffix, int def, bool required,
-                   int *out, eco_error *err) {
-  char key[128];
-  snprintf(key, sizeof key, "%s.%s", arch, suffix);
-  uint64_t v;
-  int rc = eco_gguf_get_u64(g, key, &v);
-  if (rc == ECO_ENOENT && !required) {
-    *out = def;
-    return 0;
-  }
-  if (rc)
-    return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' %s", key,
-                         rc == ECO_ENOENT   ? "is missing"
-                         : rc == ECO_ERANGE ? "is negative"
-                                            : "is not a valid integer");
-  if (v > (1u << 30))
-    return eco_error_set(err, ECO_EFORMAT, "model: '%s' = %llu is too large", key,
-                         (unsigned long long)v);
-  *out = (int)v;
-  return 0;
-}
-
-/* A float hyperparameter: absent -> def; present, it must be a finite
- * number in (lo, hi] ([lo, hi] with lo_closed), else the load fails naming
- * the key. */
-static int get_float(const eco_gguf *g, const char *arch, const char *suffix, float def, double lo,
-                     bool lo_closed, double hi, float *out, eco_error *err) {
-  char key[128];
-  snprintf(key, sizeof key, "%s.%s", arch, suffix);
-  double v;
-  int rc = eco_gguf_get_f64(g, key, &v);
-  if (rc == ECO_ENOENT) {
-    *out = def;
-    return 0;
-  }
-  if (rc) return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' is not a number", key);
-  if (!isfinite(v) || !(lo_closed ? v >= lo : v > lo) || !(v <= hi))
-    return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s' = %g is out of range %c%g, %g]",
-                         key, v, lo_closed ? '[' : '(', lo, hi);
-  *out = (float)v;
-  return 0;
+static const eco_gguf_tensor *find_tensor(loader *L, const char *name) {
+  const eco_gguf_tensor *t = eco_gguf_find_tensor(L->m->gguf, name);
+  if (t) L->used[t - L->m->gguf->tensors] = 1;
+  return t;
 }
 
 /* A 2-D weight with the expected shape; optional weights may be absent. */
 static int bind_weight(loader *L, const char *name, int64_t rows, int64_t cols, bool optional,
                        eco_weight *w) {
-  const eco_gguf_tensor *t = eco_gguf_find_tensor(L->m->gguf, name);
+  const eco_gguf_tensor *t = find_tensor(L, name);
   memset(w, 0, sizeof *w);
   if (!t) {
     if (optional) return 0;
@@ -97,7 +63,7 @@ static int bind_weight(loader *L, const char *name, int64_t rows, int64_t cols, 
 
 /* A 1-D F32 vector (converted from F16/BF16 if needed). */
 static int bind_vec(loader *L, const char *name, int64_t n, bool optional, const float **out) {
-  const eco_gguf_tensor *t = eco_gguf_find_tensor(L->m->gguf, name);
+  const eco_gguf_tensor *t = find_tensor(L, name);
   *out = NULL;
   if (!t) {
     if (optional) return 0;
@@ -169,150 +135,120 @@ static void compute_bytes_per_token(eco_model *m) {
   m->weight_bytes_per_token = b;
 }
 
-/* Every hyperparameter in range, named by its GGUF key (arch.suffix) when
- * it is not: a file with bad numbers fails at load, not with NaN later. */
-static int check_hparams(eco_model *m, eco_error *err) {
-  eco_hparams *h = &m->hp;
-  const struct {
-    const char *key;
-    int v, lo, hi;
-  } ints[] = {
-      {"embedding_length", h->n_embd, 1, 1 << 20},
-      {"feed_forward_length", h->n_ff, 1, 1 << 22},
-      {"block_count", h->n_layer, 1, 4096},
-      {"attention.head_count", h->n_head, 1, 4096},
-      {"attention.head_count_kv", h->n_head_kv, 1, 4096},
-      {"attention.key_length", h->head_dim, 1, 4096},
-      {"context_length", h->n_ctx_train, 1, 1 << 30},
-  };
-  if (h->n_vocab < 1 || h->n_vocab > (1 << 24))
-    return eco_error_set(err, ECO_EFORMAT, "model: vocabulary of %d tokens is out of range",
-                         h->n_vocab);
-  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-    if (ints[i].v < ints[i].lo || ints[i].v > ints[i].hi)
-      return eco_error_set(err, ECO_EFORMAT,
-                           "model: metadata '%s.%s' = %d is out of range [%d, %d]", h->arch_name,
-                           ints[i].key, ints[i].v, ints[i].lo, ints[i].hi);
-  if (h->n_head % h->n_head_kv)
-    return eco_error_set(err, ECO_EFORMAT,
-                         "model: metadata '%s.attention.head_count' = %d is not a multiple of "
-                         "'%s.attention.head_count_kv' = %d",
-                         h->arch_name, h->n_head, h->arch_name, h->n_head_kv);
-  if (h->rope_dims <= 0 || h->rope_dims > h->head_dim || h->rope_dims % 2)
-    return eco_error_set(err, ECO_EFORMAT,
-                         "model: metadata '%s.rope.dimension_count' = %d must be even and within "
-                         "1..%d (the head size)",
-                         h->arch_name, h->rope_dims, h->head_dim);
-  if ((int64_t)h->n_head * h->head_dim > (1 << 20))
-    return eco_error_set(err, ECO_EFORMAT, "model: %d heads of %d dimensions are too wide",
-                         h->n_head, h->head_dim);
+/* The matrices and vectors of block l, as the architecture describes it. */
+static int bind_layer(loader *L, const eco_arch_desc *d, int l) {
+  const eco_hparams *h = &L->m->hp;
+  eco_layer *y = &L->m->layers[l];
+  const int64_t E = h->n_embd, Q = (int64_t)h->n_head * h->head_dim,
+                KV = (int64_t)h->n_head_kv * h->head_dim, F = h->n_ff, hd = h->head_dim;
+  char n[96];
+  int rc;
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", l, s), n)
+  y->swa = eco_hparams_is_swa(h, l);
+  if ((rc = bind_vec(L, NAME("attn_norm.weight"), E, false, &y->attn_norm)) ||
+      (rc = bind_weight(L, NAME("attn_qkv.weight"), Q + 2 * KV, E, true, &y->wqkv)))
+    return rc;
+  if (y->wqkv.data) {
+    if ((rc = bind_vec(L, NAME("attn_qkv.bias"), Q + 2 * KV, true, &y->bqkv))) return rc;
+  } else if ((rc = bind_weight(L, NAME("attn_q.weight"), Q, E, false, &y->wq)) ||
+             (rc = bind_weight(L, NAME("attn_k.weight"), KV, E, false, &y->wk)) ||
+             (rc = bind_weight(L, NAME("attn_v.weight"), KV, E, false, &y->wv))) {
+    return rc;
+  }
+  const bool bias_opt = !d->qkv_bias || y->wqkv.data;
+  if ((rc = bind_vec(L, NAME("attn_q.bias"), Q, bias_opt, &y->bq)) ||
+      (rc = bind_vec(L, NAME("attn_k.bias"), KV, bias_opt, &y->bk)) ||
+      (rc = bind_vec(L, NAME("attn_v.bias"), KV, bias_opt, &y->bv)) ||
+      (rc = bind_weight(L, NAME("attn_output.weight"), E, Q, false, &y->wo)) ||
+      (rc = bind_vec(L, NAME("ffn_norm.weight"), E, false, &y->ffn_norm)) ||
+      (rc = bind_weight(L, NAME("ffn_down.weight"), E, F, false, &y->w_down)))
+    return rc;
+  if (d->fused_gate_up)
+    rc = bind_weight(L, NAME("ffn_up.weight"), 2 * F, E, false, &y->w_up);
+  else if (!(rc = bind_weight(L, NAME("ffn_gate.weight"), F, E, false, &y->w_gate)))
+    rc = bind_weight(L, NAME("ffn_up.weight"), F, E, false, &y->w_up);
+  if (rc) return rc;
+  if (d->qk_norm && ((rc = bind_vec(L, NAME("attn_q_norm.weight"), hd, false, &y->q_norm)) ||
+                     (rc = bind_vec(L, NAME("attn_k_norm.weight"), hd, false, &y->k_norm))))
+    return rc;
+  if (d->post_norms &&
+      ((rc = bind_vec(L, NAME("post_attention_norm.weight"), E, false, &y->attn_post_norm)) ||
+       (rc = bind_vec(L, NAME("post_ffw_norm.weight"), E, false, &y->ffn_post_norm))))
+    return rc;
+#undef NAME
+  return 0;
+}
+
+/* Floats of the vectors that may need converting to F32: norms, biases,
+ * q/k norms and RoPE factors. */
+static size_t vector_floats(const eco_hparams *h) {
+  const size_t E = (size_t)h->n_embd, hd = (size_t)h->head_dim,
+               QKV = (size_t)(h->n_head + 2 * h->n_head_kv) * hd;
+  return (size_t)h->n_layer * (4 * E + 2 * QKV + 2 * hd) + E + 3 * hd;
+}
+
+/* ggml's GELU table: the tanh-approximation GELU of every F16 value,
+ * rounded to F16 (the forward pass reads it as llama.cpp's CPU backend
+ * does). */
+static int make_gelu_table(eco_model *m, eco_error *err) {
+  m->gelu_f16 = malloc(65536 * sizeof *m->gelu_f16);
+  if (!m->gelu_f16) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
+  for (uint32_t i = 0; i < 65536; i++) {
+    const float x = eco_fp16_to_fp32((uint16_t)i);
+    const float y =
+        0.5f * x *
+        (1.0f + tanhf(0.79788456080286535587989211986876f * x * (1.0f + 0.044715f * x * x)));
+    m->gelu_f16[i] = eco_fp32_to_fp16(y);
+  }
+  return 0;
+}
+
+/* A file with tensors the architecture does not use is refused (as llama.cpp
+ * does): running without them would silently compute something else. */
+static int check_all_used(const loader *L) {
+  const eco_gguf *g = L->m->gguf;
+  for (uint64_t i = 0; i < g->n_tensors; i++)
+    if (!L->used[i])
+      return eco_error_set(L->err, ECO_EUNSUPPORTED,
+                           "model: tensor '%.*s' is not part of architecture '%s' as this "
+                           "engine runs it",
+                           (int)g->tensors[i].name.len, g->tensors[i].name.ptr, L->m->hp.arch_name);
   return 0;
 }
 
 static int load_gguf(const char *path, eco_model *m, eco_error *err) {
   int rc = eco_gguf_open(path, &m->gguf, err);
   if (rc) return rc;
-  const eco_gguf *g = m->gguf;
   eco_hparams *h = &m->hp;
-  if (eco_gguf_get_str(g, "general.architecture", h->arch_name, sizeof h->arch_name))
-    return eco_error_set(err, ECO_EFORMAT, "model: general.architecture is missing");
-  if (strcmp(h->arch_name, "llama") == 0) {
-    h->arch = ECO_ARCH_LLAMA;
-    h->rope_type = ECO_ROPE_NORM;
-  } else if (strcmp(h->arch_name, "qwen2") == 0) {
-    h->arch = ECO_ARCH_QWEN2;
-    h->rope_type = ECO_ROPE_NEOX;
-  } else {
-    return eco_error_set(err, ECO_EUNSUPPORTED,
-                         "model: architecture '%s' is not supported (supported: llama, qwen2)",
-                         h->arch_name);
-  }
-  const char *a = h->arch_name;
-  if ((rc = get_int(g, a, "embedding_length", 0, true, &h->n_embd, err)) ||
-      (rc = get_int(g, a, "feed_forward_length", 0, true, &h->n_ff, err)) ||
-      (rc = get_int(g, a, "block_count", 0, true, &h->n_layer, err)) ||
-      (rc = get_int(g, a, "attention.head_count", 0, true, &h->n_head, err)) ||
-      (rc = get_int(g, a, "attention.head_count_kv", h->n_head, false, &h->n_head_kv, err)) ||
-      (rc = get_int(g, a, "context_length", 2048, false, &h->n_ctx_train, err)))
-    return rc;
-  if (h->n_head <= 0)
-    return eco_error_set(err, ECO_EFORMAT, "model: metadata '%s.attention.head_count' is 0", a);
-  if ((rc = get_int(g, a, "attention.key_length", h->n_embd / h->n_head, false, &h->head_dim,
-                    err)) ||
-      (rc = get_int(g, a, "rope.dimension_count", h->head_dim, false, &h->rope_dims, err)))
-    return rc;
-  /* Ranges: an epsilon is small and positive; a RoPE base is above 1
-   * (10^4..10^6 in practice); a scaling factor is a ratio (0: none). */
-  float factor = 0, lin = 0;
-  if ((rc = get_float(g, a, "attention.layer_norm_rms_epsilon", 1e-5f, 0, false, 1, &h->rms_eps,
-                      err)) ||
-      (rc = get_float(g, a, "rope.freq_base", 10000.f, 1, false, 1e12, &h->rope_base, err)) ||
-      (rc = get_float(g, a, "rope.scaling.factor", 0.f, 0, true, 1e6, &factor, err)) ||
-      (rc = get_float(g, a, "rope.scale_linear", 0.f, 0, true, 1e6, &lin, err)))
-    return rc;
-  h->rope_freq_scale = 1.f;
-  char key[128], stype[32];
-  snprintf(key, sizeof key, "%s.rope.scaling.type", a);
-  if (eco_gguf_get_str(g, key, stype, sizeof stype) == 0) {
-    if (strcmp(stype, "linear") == 0 && factor > 0)
-      h->rope_freq_scale = 1.f / factor;
-    else if (strcmp(stype, "none") != 0 && strcmp(stype, "linear") != 0)
-      return eco_error_set(err, ECO_EUNSUPPORTED, "model: rope scaling '%s' is not supported",
-                           stype);
-  } else if (lin > 0) {
-    h->rope_freq_scale = 1.f / lin;
-  }
-  const eco_gguf_tensor *te = eco_gguf_find_tensor(g, "token_embd.weight");
-  if (!te || te->n_dims != 2)
-    return eco_error_set(err, ECO_EFORMAT, "model: tensor 'token_embd.weight' missing or not 2-D");
-  if (te->ne[1] > (1u << 24))
-    return eco_error_set(err, ECO_EFORMAT, "model: vocabulary of %llu tokens is too large",
-                         (unsigned long long)te->ne[1]);
-  h->n_vocab = (int)te->ne[1];
-  if ((rc = check_hparams(m, err))) return rc;
-
-  loader L = {.m = m, .err = err, .path = path};
-  /* arena for vectors that need conversion: norms and biases */
-  L.cap_owned =
-      (size_t)h->n_layer *
-          (2 * (size_t)h->n_embd + (size_t)(h->n_head + 2 * h->n_head_kv) * (size_t)h->head_dim) +
-      (size_t)h->n_embd + (size_t)h->head_dim;
+  if ((rc = eco_arch_load_hparams(m->gguf, h, err))) return rc;
+  const eco_arch_desc *d = eco_arch_find(h->arch_name);
+  loader L = {.m = m, .err = err, .path = path, .cap_owned = vector_floats(h)};
   m->owned = calloc(L.cap_owned, sizeof(float));
   m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
-  if (!m->owned || !m->layers) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
-  const int64_t E = h->n_embd, Q = (int64_t)h->n_head * h->head_dim,
-                KV = (int64_t)h->n_head_kv * h->head_dim, F = h->n_ff;
+  L.used = calloc(m->gguf->n_tensors + 1, 1);
+  if (!m->owned || !m->layers || !L.used) {
+    free(L.used);
+    return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
+  }
+  const int64_t E = h->n_embd, half = h->rope_dims / 2;
   if ((rc = bind_weight(&L, "token_embd.weight", h->n_vocab, E, false, &m->tok_embd)) ||
       (rc = bind_vec(&L, "output_norm.weight", E, false, &m->out_norm)) ||
-      (rc = bind_weight(&L, "output.weight", h->n_vocab, E, true, &m->output)))
-    return rc;
+      (!d->tied_only && (rc = bind_weight(&L, "output.weight", h->n_vocab, E, true, &m->output))) ||
+      (rc = bind_vec(&L, "rope_freqs.weight", half, true, &m->rope_freqs)) ||
+      (rc = bind_vec(&L, "rope_factors_long.weight", half, true, &m->rope_long)) ||
+      (rc = bind_vec(&L, "rope_factors_short.weight", half, true, &m->rope_short)))
+    goto out;
   if (!m->output.data) {
     m->output = m->tok_embd;
     h->tied_output = true;
   }
-  if ((rc = bind_vec(&L, "rope_freqs.weight", h->rope_dims / 2, true, &m->rope_freqs))) return rc;
-  for (int l = 0; l < h->n_layer; l++) {
-    eco_layer *y = &m->layers[l];
-    char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d.%s", l, s), n)
-    if ((rc = bind_vec(&L, NAME("attn_norm.weight"), E, false, &y->attn_norm)) ||
-        (rc = bind_weight(&L, NAME("attn_q.weight"), Q, E, false, &y->wq)) ||
-        (rc = bind_weight(&L, NAME("attn_k.weight"), KV, E, false, &y->wk)) ||
-        (rc = bind_weight(&L, NAME("attn_v.weight"), KV, E, false, &y->wv)) ||
-        (rc = bind_weight(&L, NAME("attn_output.weight"), E, Q, false, &y->wo)) ||
-        (rc = bind_vec(&L, NAME("ffn_norm.weight"), E, false, &y->ffn_norm)) ||
-        (rc = bind_weight(&L, NAME("ffn_gate.weight"), F, E, false, &y->w_gate)) ||
-        (rc = bind_weight(&L, NAME("ffn_up.weight"), F, E, false, &y->w_up)) ||
-        (rc = bind_weight(&L, NAME("ffn_down.weight"), E, F, false, &y->w_down)))
-      return rc;
-    bool need_bias = h->arch == ECO_ARCH_QWEN2;
-    if ((rc = bind_vec(&L, NAME("attn_q.bias"), Q, !need_bias, &y->bq)) ||
-        (rc = bind_vec(&L, NAME("attn_k.bias"), KV, !need_bias, &y->bk)) ||
-        (rc = bind_vec(&L, NAME("attn_v.bias"), KV, !need_bias, &y->bv)))
-      return rc;
-#undef NAME
-  }
-  return 0;
+  for (int l = 0; l < h->n_layer && !rc; l++)
+    rc = bind_layer(&L, d, l);
+  if (!rc) rc = check_all_used(&L);
+  if (!rc && h->act == ECO_ACT_GELU) rc = make_gelu_table(m, err);
+out:
+  free(L.used);
+  return rc;
 }
 
 /* llama2.c checkpoint: 7 int32 header then F32 arrays (see run.c there). */
@@ -358,7 +294,13 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
   h->rms_eps = 1e-5f;
   h->rope_base = 10000.f;
   h->rope_freq_scale = 1.f;
-  int rc = check_hparams(m, err);
+  h->rope_base_swa = h->rope_base;
+  h->rope_freq_scale_swa = 1.f;
+  h->rope_attn_factor = 1.f;
+  h->n_ctx_orig = h->n_ctx_train;
+  h->embd_scale = 1.f;
+  h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
+  int rc = eco_arch_check_hparams(h, err);
   if (rc) return rc;
   const uint64_t E = (uint64_t)h->n_embd, F = (uint64_t)h->n_ff, L = (uint64_t)h->n_layer,
                  V = (uint64_t)h->n_vocab, KV = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim,
@@ -458,5 +400,6 @@ void eco_model_free(eco_model *m) {
   if (m->map) munmap(m->map, m->map_size);
   free(m->owned);
   free(m->layers);
+  free(m->gelu_f16);
   free(m);
 }

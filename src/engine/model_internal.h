@@ -5,10 +5,11 @@
 
 #include "engine/model.h"
 
-/* The 7 matrices of layer *y, as an array initializer (const or not). */
+/* The 8 matrices of layer *y, as an array initializer (const or not); the
+ * ones a layer lacks (fused q/k/v or gate/up) have data == NULL and no rows. */
 #define LAYER_MATRICES(y)                                                                          \
-  { &(y)->wq, &(y)->wk, &(y)->wv, &(y)->wo, &(y)->w_gate, &(y)->w_up, &(y)->w_down }
-#define N_LAYER_MATRICES 7
+  { &(y)->wq, &(y)->wk, &(y)->wv, &(y)->wqkv, &(y)->wo, &(y)->w_gate, &(y)->w_up, &(y)->w_down }
+#define N_LAYER_MATRICES 8
 
 /* Repacks every matrix this CPU has packed kernels for (model_pack.c); a
  * model whose packed copy cannot be allocated keeps its file layout. */

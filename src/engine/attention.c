@@ -1,0 +1,167 @@
+/* ecoinfer: attention of the forward pass: the KV-cache writes of a layer
+ * and each token's attention over its cache, with the sliding window and
+ * the logit soft-capping that some architectures use. */
+#include "engine/forward_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Element offset of (layer l, KV head kh, slot s) in kv->k / kv->v. */
+static size_t kv_at(const eco_kv *kv, int l, int kh, int slot, int hd) {
+  return kv->off[l] + ((size_t)kh * (size_t)kv->len[l] + (size_t)slot) * (size_t)hd;
+}
+
+static void store_kv(eco_ctx *c, int T) {
+  const eco_hparams *h = &c->m->hp;
+  const int hd = h->head_dim, KVd = h->n_head_kv * hd, l = c->layer;
+  for (int t = 0; t < T; t++) {
+    eco_kv *kv = c->kvs[t];
+    const int slot = c->pos[t] % kv->len[l];
+    for (int kh = 0; kh < h->n_head_kv; kh++) {
+      const size_t off = kv_at(kv, l, kh, slot, hd);
+      const float *ks = c->k + (size_t)t * KVd + (size_t)kh * hd;
+      const float *vs = c->v + (size_t)t * KVd + (size_t)kh * hd;
+      if (kv->type == ECO_GGML_F16) {
+        c->kern.to_f16(hd, ks, (uint16_t *)kv->k + off);
+        c->kern.to_f16(hd, vs, (uint16_t *)kv->v + off);
+      } else {
+        memcpy((float *)kv->k + off, ks, (size_t)hd * 4);
+        memcpy((float *)kv->v + off, vs, (size_t)hd * 4);
+      }
+    }
+  }
+}
+
+/* Attention tasks: (token t, KV head kh, piece of its GQA group). The query
+ * heads of one group share each pass over the K and V rows; the group is
+ * split into pieces only when there are too few (t, kh) pairs to keep every
+ * thread busy. */
+static int attn_piece(const eco_ctx *c) {
+  const eco_hparams *h = &c->m->hp;
+  const int group = h->n_head / h->n_head_kv, pairs = c->T * h->n_head_kv;
+  int pieces = (2 * c->nth + pairs - 1) / pairs;
+  if (pieces < (group + 7) / 8) pieces = (group + 7) / 8; /* kernels take <= 8 heads */
+  if (pieces > group) pieces = group;
+  return (group + pieces - 1) / pieces; /* heads per piece */
+}
+
+/* The cache slots a token at position p reads in layer l: positions lo..p
+ * (lo = p - n_swa + 1 in a sliding-window layer), which a ring layer holds
+ * in at most two runs of slots. */
+typedef struct slot_runs {
+  int n;        /* runs (1 or 2) */
+  int start[2]; /* first slot of each run */
+  int len[2];   /* slots of each run */
+  int total;    /* positions attended */
+} slot_runs;
+
+static slot_runs runs_of(const eco_kv *kv, const eco_layer *y, int n_swa, int l, int p) {
+  slot_runs r = {0};
+  const int lo = y->swa && p - n_swa + 1 > 0 ? p - n_swa + 1 : 0, L = kv->len[l];
+  r.total = p - lo + 1;
+  r.start[0] = lo % L;
+  if (r.start[0] + r.total <= L) {
+    r.n = 1;
+    r.len[0] = r.total;
+  } else {
+    r.n = 2;
+    r.len[0] = L - r.start[0];
+    r.start[1] = 0;
+    r.len[1] = r.total - r.len[0];
+  }
+  return r;
+}
+
+/* scores [nq][r.total] = scale * q_j . K_s over the runs of one KV head
+ * (base: the head's slot 0); gather: scratch of the same size. */
+static void scores_over(const eco_ctx *c, const eco_kv *kv, size_t base, const float *q, int nq,
+                        const slot_runs *r, float scale, float *sc, float *gather) {
+  const int hd = c->m->hp.head_dim;
+  for (int i = 0; i < r->n; i++) {
+    float *dst = r->n == 1 ? sc : gather;
+    const size_t at = base + (size_t)r->start[i] * (size_t)hd;
+    if (kv->type == ECO_GGML_F16)
+      c->kern.attn_scores_f16(hd, q, nq, (const uint16_t *)kv->k + at, (size_t)hd, r->len[i], scale,
+                              dst);
+    else
+      c->kern.attn_scores(hd, q, nq, (const float *)kv->k + at, (size_t)hd, r->len[i], scale, dst);
+    if (r->n == 1) return;
+    const int skip = i == 0 ? 0 : r->len[0];
+    for (int j = 0; j < nq; j++)
+      memcpy(sc + (size_t)j * r->total + skip, gather + (size_t)j * r->len[i],
+             (size_t)r->len[i] * sizeof *sc);
+  }
+}
+
+/* o [nq][hd] = sum_s w_j[s] V_s over the runs; o2: [nq][hd] scratch. */
+static void accum_over(const eco_ctx *c, const eco_kv *kv, size_t base, const float *w, int nq,
+                       const slot_runs *r, float *gather, float *o, float *o2) {
+  const int hd = c->m->hp.head_dim;
+  for (int i = 0; i < r->n; i++) {
+    const float *wi = w;
+    if (r->n == 2) { /* this run's weights, [nq][len] */
+      const int skip = i == 0 ? 0 : r->len[0];
+      for (int j = 0; j < nq; j++)
+        memcpy(gather + (size_t)j * r->len[i], w + (size_t)j * r->total + skip,
+               (size_t)r->len[i] * sizeof *w);
+      wi = gather;
+    }
+    float *dst = i == 0 ? o : o2;
+    const size_t at = base + (size_t)r->start[i] * (size_t)hd;
+    if (kv->type == ECO_GGML_F16)
+      c->kern.attn_accum_f16(hd, wi, nq, (const uint16_t *)kv->v + at, (size_t)hd, r->len[i], dst);
+    else
+      c->kern.attn_accum(hd, wi, nq, (const float *)kv->v + at, (size_t)hd, r->len[i], dst);
+  }
+  if (r->n == 2)
+    for (size_t i = 0; i < (size_t)nq * (size_t)hd; i++)
+      o[i] += o2[i];
+}
+
+static void attn_worker(void *arg, int ith, int nth) {
+  /* chunk ith of nth: tasks ith, ith + nth, ... */
+  eco_ctx *c = arg;
+  const eco_hparams *h = &c->m->hp;
+  const eco_layer *y = &c->m->layers[c->layer];
+  const int hd = h->head_dim, group = h->n_head / h->n_head_kv;
+  const float cap = h->attn_softcap, inv_cap = cap > 0 ? 1.0f / cap : 0.f;
+  const int piece = attn_piece(c), pieces = (group + piece - 1) / piece;
+  const size_t per = (size_t)c->score_cap * (size_t)group;
+  float *sc = c->scores + (size_t)ith * 2 * per, *gather = sc + per;
+  float *o2 = c->o_tmp + (size_t)ith * 8 * (size_t)hd;
+  const int tasks = c->T * h->n_head_kv * pieces;
+  for (int task = ith; task < tasks; task += nth) {
+    const int t = task / (h->n_head_kv * pieces), rest = task % (h->n_head_kv * pieces);
+    const int kh = rest / pieces, h0 = kh * group + (rest % pieces) * piece;
+    const int nq = h0 + piece <= (kh + 1) * group ? piece : (kh + 1) * group - h0;
+    const eco_kv *kv = c->kvs[t];
+    const slot_runs r = runs_of(kv, y, h->n_swa, c->layer, c->pos[t]);
+    const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
+    const size_t base = kv_at(kv, c->layer, kh, 0, hd);
+    scores_over(c, kv, base, q, nq, &r, h->attn_scale, sc, gather);
+    const size_t n_sc = (size_t)nq * (size_t)r.total;
+    if (cap > 0) /* soft-capping: cap * tanh(score / cap), as llama.cpp */
+      for (size_t i = 0; i < n_sc; i++)
+        sc[i] = cap * tanhf(sc[i] * inv_cap);
+    for (int j = 0; j < nq; j++) /* softmax of each head's row */
+      c->kern.softmax(r.total, sc + (size_t)j * r.total);
+    float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
+    accum_over(c, kv, base, sc, nq, &r, gather, o, o2);
+  }
+}
+
+void eco_fwd_attention(eco_ctx *c, int T) {
+  const eco_hparams *h = &c->m->hp;
+  c->T = T; /* attn_piece reads it */
+  store_kv(c, T);
+  int max_p = 0;
+  for (int t = 0; t < T; t++)
+    max_p = c->pos[t] > max_p ? c->pos[t] : max_p;
+  const int piece = attn_piece(c), group = h->n_head / h->n_head_kv;
+  const int tasks = T * h->n_head_kv * ((group + piece - 1) / piece);
+  if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)(h->n_head * h->head_dim) < (1u << 15) ||
+      c->nth == 1)
+    attn_worker(c, 0, 1);
+  else
+    eco_pool_run(c->pool, attn_worker, c, tasks < 2 * c->nth ? tasks : 2 * c->nth);
+}

@@ -1,0 +1,149 @@
+/* ecoinfer: parallel matrix products of the forward pass: every weight row
+ * against all T activation rows at once, packed or plain layout. */
+#include "engine/forward_internal.h"
+#include "engine/pack.h"
+
+/* One packed group against c->T activation rows; writes the rows of the
+ * group that fall in [a, b). Whole groups are written straight into y. */
+static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64_t a, int64_t b) {
+  const eco_weight *w = jb->w;
+  const void *grp = (const uint8_t *)w->packed + eco_pack_group_bytes(w->type, w->cols) * (size_t)g;
+  const int64_t r0 = g * ECO_PACK_ROWS;
+  const size_t ys = (size_t)jb->y_stride;
+  if (r0 >= a && r0 + ECO_PACK_ROWS <= b) {
+    float *y = jb->y + r0;
+    if (c->kern.pdot[w->type])
+      c->kern.pdot[w->type]((int)w->cols, grp, jb->act, jb->act_stride, c->T, y, ys);
+    else /* scalar kernels forced on a packed model (tests) */
+      eco_pack_dot_ref(w->type, (int)w->cols, grp, jb->act, jb->act_stride, c->T, y, ys);
+    if (jb->bias)
+      for (int t = 0; t < c->T; t++)
+        for (int r = 0; r < ECO_PACK_ROWS; r++)
+          y[(size_t)t * ys + (size_t)r] += jb->bias[r0 + r];
+    return;
+  }
+  float o[4 * ECO_PACK_ROWS]; /* a partial group (the last one of a matrix) */
+  for (int t0 = 0; t0 < c->T; t0 += 4) {
+    const int nt = c->T - t0 < 4 ? c->T - t0 : 4;
+    const uint8_t *x = jb->act + (size_t)t0 * jb->act_stride;
+    if (c->kern.pdot[w->type])
+      c->kern.pdot[w->type]((int)w->cols, grp, x, jb->act_stride, nt, o, ECO_PACK_ROWS);
+    else
+      eco_pack_dot_ref(w->type, (int)w->cols, grp, x, jb->act_stride, nt, o, ECO_PACK_ROWS);
+    for (int t = 0; t < nt; t++)
+      for (int64_t r = r0 > a ? r0 : a; r < r0 + ECO_PACK_ROWS && r < b; r++)
+        jb->y[(size_t)(t0 + t) * ys + (size_t)r] =
+            o[t * ECO_PACK_ROWS + (r - r0)] + (jb->bias ? jb->bias[r] : 0.f);
+  }
+}
+
+/* Rows [a, b) of a plain-layout job. */
+static void mm_plain_rows(const eco_ctx *c, const mm_job *jb, int64_t a, int64_t b) {
+  const eco_dot_fn dot = c->kern.dot[jb->w->type];
+  const eco_dot4_fn dot4 = c->kern.dot4[jb->w->type];
+  float tmp[64];
+  if (c->T == 1 && dot4) { /* decode: four rows per call */
+    for (; a + 4 <= b; a += 4) {
+      float o4[4];
+      dot4((int)jb->w->cols, (const uint8_t *)jb->w->data + (size_t)a * jb->w->row_bytes,
+           jb->w->row_bytes, jb->act, o4);
+      for (int k = 0; k < 4; k++)
+        jb->y[a + k] = o4[k] + (jb->bias ? jb->bias[a + k] : 0.f);
+    }
+  }
+  for (int64_t r = a; r < b; r++) {
+    const uint8_t *wr = (const uint8_t *)jb->w->data + (size_t)r * jb->w->row_bytes;
+    const float bias = jb->bias ? jb->bias[r] : 0.f;
+    for (int t0 = 0; t0 < c->T; t0 += 64) {
+      const int nt = c->T - t0 < 64 ? c->T - t0 : 64;
+      dot((int)jb->w->cols, wr, jb->act + (size_t)t0 * jb->act_stride, jb->act_stride, nt, tmp);
+      for (int t = 0; t < nt; t++)
+        jb->y[(size_t)(t0 + t) * (size_t)jb->y_stride + (size_t)r] = tmp[t] + bias;
+    }
+  }
+}
+
+/* Parallel matmul over the rows of all jobs (same T activation rows each).
+ * Work is counted in units of 8 rows per job (a packed group, or 8 plain
+ * rows), and chunk k of n takes a contiguous range of units, so no unit is
+ * split between threads. */
+static void mm_worker(void *arg, int chunk, int n_chunks) {
+  eco_ctx *c = arg;
+  int64_t total = 0;
+  for (int j = 0; j < c->n_jobs; j++)
+    total += (c->jobs[j].w->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+  const int64_t per = (total + n_chunks - 1) / n_chunks;
+  const int64_t u0 = per * chunk, u1 = u0 + per < total ? u0 + per : total;
+  int64_t base = 0; /* first unit of job j */
+  for (int j = 0; j < c->n_jobs && u0 < u1; j++) {
+    const mm_job *jb = &c->jobs[j];
+    const int64_t rows = jb->w->rows, units = (rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+    const int64_t ga = u0 > base ? u0 - base : 0, gb = u1 - base < units ? u1 - base : units;
+    if (ga < gb) {
+      const int64_t a = ga * ECO_PACK_ROWS,
+                    b = gb * ECO_PACK_ROWS < rows ? gb * ECO_PACK_ROWS : rows;
+      if (jb->w->packed)
+        for (int64_t g = ga; g < gb; g++)
+          mm_packed_group(c, jb, g, a, b);
+      else
+        mm_plain_rows(c, jb, a, b);
+    }
+    base += units;
+  }
+}
+
+/* Activation format key of a weight: its ggml activation type, or PACKED_ACT
+ * for packed weights whose kernels take Q8_0 split rows (pack.h). */
+#define PACKED_ACT 1000
+static int act_format(const eco_weight *w) {
+  return w->packed && eco_pack_split_act(w->type) ? PACKED_ACT : (int)eco_quant_act_type(w->type);
+}
+
+/* y_j[t] = W_j x[t] (+ b_j) for up to 3 weights sharing the input x [T][cols]. */
+void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *x, int T,
+                    float *const *ys, const float *const *biases) {
+  for (int j = 0; j < n; j++) {
+    const eco_weight *w = ws[j];
+    const int fmt = act_format(w);
+    const size_t stride = fmt == PACKED_ACT ? eco_pack_act_bytes(w->cols)
+                                            : eco_quant_row_bytes((eco_ggml_type)fmt, w->cols);
+    int same = -1;
+    for (int i = 0; i < j; i++)
+      if (act_format(ws[i]) == fmt) same = i;
+    if (same >= 0) {
+      c->jobs[j].act = c->jobs[same].act;
+    } else {
+      for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)w->cols;
+        uint8_t *dst = c->act[j] + (size_t)t * stride;
+        if (fmt == PACKED_ACT)
+          c->kern.quant_act(xr, dst, (int)w->cols);
+        else
+          eco_quantize_row((eco_ggml_type)fmt, xr, dst, w->cols);
+      }
+      c->jobs[j].act = c->act[j];
+    }
+    c->jobs[j].w = w;
+    c->jobs[j].act_stride = stride;
+    c->jobs[j].y = ys[j];
+    c->jobs[j].y_stride = (int)w->rows;
+    c->jobs[j].bias = biases ? biases[j] : NULL;
+  }
+  c->n_jobs = n;
+  c->T = T;
+  /* small products are not worth waking the other threads */
+  uint64_t work = 0;
+  for (int j = 0; j < n; j++)
+    work += (uint64_t)ws[j]->rows * (uint64_t)ws[j]->cols;
+  if (work * (uint64_t)T < (1u << 16) || c->nth == 1) {
+    mm_worker(c, 0, 1);
+  } else {
+    /* a few chunks per thread, none smaller than 2 units (16 rows) */
+    int64_t units = 0;
+    for (int j = 0; j < n; j++)
+      units += (ws[j]->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
+    int64_t chunks = (int64_t)c->nth * 4;
+    if (chunks > units / 2) chunks = units / 2 > 0 ? units / 2 : 1;
+    eco_pool_run(c->pool, mm_worker, c, (int)chunks);
+  }
+}

@@ -9,7 +9,9 @@
 
 static const eco_opt opts[] = {
     {"shape", 0, "NAME", NULL,
-     "smollm2-135m | qwen2.5-0.5b | tinyllama-1.1b | llama3.2-1b | test-256 | test-128"},
+     "smollm2-135m | qwen2.5-0.5b | tinyllama-1.1b | llama3.2-1b | mistral-7b | qwen3-0.6b | "
+     "qwen3-1.7b | gemma2-2b | gemma3-1b | gemma3-4b | phi3.5-mini | phi4-mini, or a tiny "
+     "test-* shape of the test fixtures (an unknown name lists them all)"},
     {"type", 0, "TYPE", NULL,
      "f16 | q8_0 | q4_0 | q5_0 | q5_1 | q2_k | q3_k_m | q4_k_m | q5_k_m | q6_k | iq4_nl | "
      "iq4_xs: llama-quantize's per-tensor types for the mix, fallbacks included"},
@@ -41,7 +43,9 @@ int eco_cmd_bench_synth(eco_cli *cli, int argc, char **argv) {
   }
   const eco_synth_shape *sh = eco_synth_find_shape(shape);
   if (!sh) {
-    eco_cli_error(cli, "bench synth", "unknown shape '%s'", shape);
+    char names[1024];
+    eco_synth_shape_names(names, sizeof names);
+    eco_cli_error(cli, "bench synth", "unknown shape '%s' (known: %s)", shape, names);
     return ECO_EXIT_USAGE;
   }
   eco_error err = {0};

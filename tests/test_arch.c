@@ -304,6 +304,54 @@ static void test_swa_ring(void **s) {
   ring_matches("test-gemma2", ECO_GGML_F16);
 }
 
+/* The prefix cache's block copies with a ring: 40 positions copied out of
+ * an unbounded cache in blocks of 8 and into a ring of 12, in order, then
+ * 20 more tokens in both give the same logits; the ring no longer holds
+ * its first blocks (ECO_ESTATE), but still its last. */
+static void test_swa_block_copy(void **s) {
+  (void)s;
+  char *path = fixture("test-gemma3", "");
+  eco_model *m;
+  eco_ctx *c;
+  eco_error err = {0};
+  if (eco_model_load(path, &m, &err)) fail_msg("%s", err.msg);
+  if (eco_ctx_new(m, 2, 64, &c, &err)) fail_msg("%s", err.msg);
+  const int V = m->hp.n_vocab, B = 8;
+  int32_t ids[60];
+  lcg_ids(ids, 60, V);
+  eco_kv *full, *ring;
+  const eco_kv_opts of = {.swa_unbounded = true}, orng = {.swa_slack = 4};
+  assert_int_equal(eco_kv_new_opts(m, 512, &of, &full, &err), 0);
+  assert_int_equal(eco_kv_new_opts(m, 512, &orng, &ring, &err), 0);
+  const size_t bb = (size_t)B * eco_kv_bytes_type(m, 1, ECO_GGML_F32);
+  uint8_t *blk = malloc(bb);
+  float *a = malloc((size_t)V * 4), *b = malloc((size_t)V * 4);
+  assert_int_equal(eco_forward_seq(c, full, ids, 40, a, &err), 0);
+  for (int i = 0; i < 40; i += B) {
+    assert_int_equal(eco_kv_copy_out(full, i, B, blk), 0);
+    assert_int_equal(eco_kv_copy_in(ring, i, B, blk), 0);
+  }
+  assert_int_equal(ring->n_past, 40);
+  assert_int_equal(eco_kv_copy_out(ring, 0, B, blk), ECO_ESTATE);
+  assert_int_equal(eco_kv_copy_out(ring, 32, B, blk), 0);
+  double worst = 0;
+  for (int i = 40; i < 60; i++) {
+    assert_int_equal(eco_forward_seq(c, full, &ids[i], 1, a, &err), 0);
+    assert_int_equal(eco_forward_seq(c, ring, &ids[i], 1, b, &err), 0);
+    worst = fmax(worst, max_rel(b, a, V));
+  }
+  print_message("blocks copied into a ring of 12, 20 more tokens: rel err %.2e\n", worst);
+  assert_true(worst < 5e-3);
+  free(blk);
+  free(a);
+  free(b);
+  eco_kv_free(full);
+  eco_kv_free(ring);
+  eco_ctx_free(c);
+  eco_model_free(m);
+  free(path);
+}
+
 /* A one-layer llama model with llama.attention.sliding_window = 8: the last
  * token of a 20-token sequence sees only the last 8, so its logits equal
  * those of the 8 tokens alone at positions 0..7 (RoPE depends on relative
@@ -399,8 +447,8 @@ int main(void) {
       cmocka_unit_test(test_llama_swa_key), cmocka_unit_test(test_qwen3),
       cmocka_unit_test(test_gemma2),        cmocka_unit_test(test_gemma3),
       cmocka_unit_test(test_phi3),          cmocka_unit_test(test_phi4),
-      cmocka_unit_test(test_swa_ring),      cmocka_unit_test(test_llama_window),
-      cmocka_unit_test(test_extra_files),
+      cmocka_unit_test(test_swa_ring),      cmocka_unit_test(test_swa_block_copy),
+      cmocka_unit_test(test_llama_window),  cmocka_unit_test(test_extra_files),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

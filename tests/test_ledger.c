@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -163,6 +164,61 @@ static int check_row(const eco_ledger_entry *e, void *user) {
   return 0;
 }
 
+/* A ledger written before receipts had prompt_cached_tokens: opened for
+ * writing it gains the column (old rows 0), opened read-only it reads 0. */
+static int sum_cached(const eco_ledger_entry *e, void *user) {
+  *(int64_t *)user += e->receipt.prompt_cached_tokens + 1000;
+  return 0;
+}
+
+static void test_old_ledger_gains_cached_tokens(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  char *path = eco_test_path(dir, "old.db");
+  sqlite3 *db;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE receipts (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
+                   " time_s REAL NOT NULL, node TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL"
+                   " DEFAULT '', model TEXT NOT NULL DEFAULT '', prompt_tokens INTEGER NOT NULL"
+                   " DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0, latency_s REAL NOT"
+                   " NULL DEFAULT 0, directive_level INTEGER NOT NULL DEFAULT -1, policy TEXT"
+                   " NOT NULL DEFAULT '', energy_j REAL NOT NULL, energy_source TEXT NOT NULL"
+                   " DEFAULT '', energy_estimated INTEGER NOT NULL DEFAULT 1, intensity_gco2_kwh"
+                   " REAL NOT NULL, intensity_source TEXT NOT NULL DEFAULT '',"
+                   " intensity_estimated INTEGER NOT NULL DEFAULT 1, operational_g REAL NOT"
+                   " NULL, embodied_g REAL NOT NULL, total_g REAL NOT NULL, pue REAL NOT NULL"
+                   " DEFAULT 1, method TEXT NOT NULL DEFAULT '');"
+                   "INSERT INTO receipts(request_id, time_s, energy_j, intensity_gco2_kwh,"
+                   " operational_g, embodied_g, total_g) VALUES ('old', 1, 2, 3, 4, 5, 6);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  eco_error err = {0};
+  eco_ledger *l;
+  eco_ledger_opts ro = {.read_only = true};
+  assert_int_equal(eco_ledger_open(path, &ro, &l, &err), 0);
+  int64_t sum = 0;
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, sum_cached, &sum, &err), 0);
+  assert_int_equal(sum, 1000); /* one row, 0 cached tokens */
+  eco_ledger_close(l);
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  eco_ledger_entry e = entry("new", 2, "n", "GB", "m", "", 5, 1.0, 100);
+  e.receipt.prompt_cached_tokens = 48;
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  sum = 0;
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, sum_cached, &sum, &err), 0);
+  assert_int_equal(sum, 2048);
+  eco_ledger_close(l);
+  /* and again: the column is there now, nothing to add */
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  eco_ledger_close(l);
+  eco_test_rmtree(dir);
+  free(path);
+  free(dir);
+}
+
 static void test_kill9(void **state) {
   (void)state;
   char *d = eco_test_tmpdir();
@@ -211,6 +267,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_append_aggregate),
       cmocka_unit_test(test_kill9),
+      cmocka_unit_test(test_old_ledger_gains_cached_tokens),
   };
   return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }

@@ -137,7 +137,7 @@ static void test_response_shapes(void **state) {
   snprintf(rc.energy_source, sizeof rc.energy_source, "rapl");
   snprintf(rc.intensity_source, sizeof rc.intensity_source, "static");
   snprintf(rc.method, sizeof rc.method, "sci-v1.0");
-  eco_oai_usage u = {3, 2, &rc, false, 0};
+  eco_oai_usage u = {.prompt_tokens = 3, .completion_tokens = 2, .carbon = &rc};
   char *s = eco_oai_response_json(true, "id1", 10, "m", "hey", 3, "stop", &u);
   json_t *j = json_loads(s, 0, NULL);
   assert_non_null(j);

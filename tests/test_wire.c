@@ -34,6 +34,7 @@ static eco_receipt sample(void) {
   r.total_g = 0.251;
   r.pue = 1.2;
   snprintf(r.method, sizeof r.method, "sci-v1.0 average");
+  r.prompt_cached_tokens = 48;
   return r;
 }
 
@@ -41,7 +42,7 @@ static eco_receipt sample(void) {
   "{\"energy_j\":12.5,\"energy_source\":\"rapl\",\"energy_estimated\":false,"                      \
   "\"intensity_gco2_kwh\":250.0,\"intensity_source\":\"trace:GB_2023_hourly.csv\","                \
   "\"intensity_estimated\":true,\"operational_g\":0.001,\"embodied_g\":0.25,\"total_g\":0.251,"    \
-  "\"pue\":1.2,\"method\":\"sci-v1.0 average\"}"
+  "\"pue\":1.2,\"method\":\"sci-v1.0 average\",\"prompt_cached_tokens\":48}"
 
 static void test_receipt_text(void **state) {
   (void)state;
@@ -70,7 +71,7 @@ static void test_receipt_round_trip(void **state) {
   ECO_RECEIPT_FIELDS(ALL)
 #undef ALL
   assert_int_equal(present, all);
-  assert_int_equal(all, (1u << 11) - 1); /* eleven fields */
+  assert_int_equal(all, (1u << 12) - 1); /* twelve fields */
   /* what the router and the dashboard read from a node's text */
   json_t *t = json_loads(RECEIPT_TEXT, 0, NULL);
   assert_int_equal(eco_receipt_from_json(t, &back, NULL), 0);
@@ -104,9 +105,10 @@ static void test_receipt_partial(void **state) {
 static void test_usage_carbon(void **state) {
   (void)state;
   eco_receipt r = sample();
-  eco_oai_usage u = {.prompt_tokens = 7, .completion_tokens = 3, .carbon = &r};
+  eco_oai_usage u = {.prompt_tokens = 7, .completion_tokens = 3, .cached_tokens = 4, .carbon = &r};
   char *s = dump(eco_oai_usage_json(&u));
   assert_string_equal(s, "{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10,"
+                         "\"prompt_tokens_details\":{\"cached_tokens\":4},"
                          "\"carbon\":" RECEIPT_TEXT "}");
   free(s);
   /* directive level without a receipt */
@@ -115,6 +117,7 @@ static void test_usage_carbon(void **state) {
   u.directive_level = 2;
   s = dump(eco_oai_usage_json(&u));
   assert_string_equal(s, "{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10,"
+                         "\"prompt_tokens_details\":{\"cached_tokens\":4},"
                          "\"carbon\":{\"directive_level\":2}}");
   free(s);
 }

@@ -165,7 +165,8 @@ int eco_acct_price(const eco_accounting *a, const eco_acct_usage *u, double wall
                        .reserved_s = wall_s > 0 ? wall_s / batch : 0,
                        .share = a->embodied.share,
                        .pue = a->pue < 1 ? 1 : a->pue,
-                       .method = method};
+                       .method = method,
+                       .prompt_cached_tokens = u->cached_tokens};
   rc = eco_receipt_build(&ri, r);
   if (rc) return rc;
   if (in_out) *in_out = in;

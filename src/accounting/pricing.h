@@ -40,6 +40,7 @@
 typedef struct eco_acct_usage {
   int64_t prompt_tokens;  /* tokens in the (templated) prompt */
   int64_t output_tokens;  /* tokens generated */
+  int64_t cached_tokens;  /* prompt tokens reused from the prefix cache (not computed) */
   double cpu_s;           /* CPU time attributed to the request, s */
   int batch_size;         /* sequences it shared the device with (<= 0: 1) */
   bool energy_known;      /* energy_j was measured or attributed already */

@@ -16,6 +16,8 @@ int eco_receipt_build(const eco_receipt_in *in, eco_receipt *out) {
     snprintf(r.intensity_source, sizeof r.intensity_source, "%s", in->intensity_source);
   r.intensity_estimated = in->intensity_estimated;
   if (in->method) snprintf(r.method, sizeof r.method, "%s", in->method);
+  if (in->prompt_cached_tokens < 0) return ECO_EINVAL;
+  r.prompt_cached_tokens = in->prompt_cached_tokens;
   double m = eco_sci_embodied_share_g(in->embodied_g_per_s, in->reserved_s, in->share);
   int rc = eco_sci_compute(in->energy_j, in->intensity_gco2_kwh, m, in->pue, &r);
   if (rc) return rc;

@@ -36,6 +36,7 @@ typedef struct eco_receipt_in {
   double share;                 /* share of the device it held meanwhile, 0..1 */
   double pue;                   /* facility multiplier, >= 1 */
   const char *method;           /* e.g. "sci-v1.0 average" (NULL: "sci-v1.0") */
+  int64_t prompt_cached_tokens; /* prompt tokens served from the prefix cache (>= 0) */
 } eco_receipt_in;
 
 /* Builds *out from in. Returns 0, or ECO_EINVAL for negative or

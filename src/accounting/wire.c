@@ -23,6 +23,7 @@ static bool put(json_t *o, const char *key, json_t *v) {
 #define ENC_NUM(name)  num(r->name)
 #define ENC_STR(name)  json_string(r->name)
 #define ENC_BOOL(name) json_boolean(r->name)
+#define ENC_INT(name)  json_integer((json_int_t)r->name)
 #define ENC(name, kind)                                                                            \
   if (!put(o, #name, ENC_##kind(name))) return NULL;
 
@@ -48,6 +49,9 @@ static void dec_str(const json_t *v, char *dst, size_t cap, unsigned bit, unsign
 #define DEC_BOOL(name, v)                                                                          \
   out->name = !json_is_false(v);                                                                   \
   if (json_is_boolean(v)) seen |= ECO_RF(name);
+#define DEC_INT(name, v)                                                                           \
+  out->name = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;                             \
+  if (json_is_integer(v)) seen |= ECO_RF(name);
 #define DEC(name, kind)                                                                            \
   {                                                                                                \
     const json_t *v = json_object_get(carbon, #name);                                              \

@@ -13,6 +13,7 @@ struct eco_ledger {
   sqlite3 *db;
   sqlite3_stmt *ins;
   pthread_mutex_t mu;
+  bool no_cached_col; /* read-only ledger written before prompt_cached_tokens existed */
 };
 
 static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
@@ -37,7 +38,8 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
                             " embodied_g REAL NOT NULL,"
                             " total_g REAL NOT NULL,"
                             " pue REAL NOT NULL DEFAULT 1,"
-                            " method TEXT NOT NULL DEFAULT '');"
+                            " method TEXT NOT NULL DEFAULT '',"
+                            " prompt_cached_tokens INTEGER NOT NULL DEFAULT 0);"
                             "CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time_s);";
 
 /* The context columns, then the receipt's, named as its fields (ECO_RECEIPT_FIELDS,
@@ -48,6 +50,22 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
   "request_id,time_s,node,zone,model,prompt_tokens,output_tokens,latency_s,directive_level,"       \
   "policy" ECO_RECEIPT_FIELDS(RCOL)
 #define PLACEHOLDERS "?,?,?,?,?,?,?,?,?,?" ECO_RECEIPT_FIELDS(RQM)
+
+/* Columns added after the first release: a ledger written before gets
+ * them with their default (read-write), or reads them as 0 (read-only). */
+#define CACHED_COL "prompt_cached_tokens"
+
+static bool has_column(sqlite3 *db, const char *col) {
+  sqlite3_stmt *st = NULL;
+  bool found = false;
+  if (sqlite3_prepare_v2(db, "PRAGMA table_info(receipts)", -1, &st, NULL) == SQLITE_OK)
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+      const unsigned char *name = sqlite3_column_text(st, 1);
+      found = name && strcmp((const char *)name, col) == 0;
+    }
+  sqlite3_finalize(st);
+  return found;
+}
 
 static int db_err(sqlite3 *db, eco_error *err, const char *what) {
   int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
@@ -84,7 +102,11 @@ int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **
     snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;",
              o.sync_full ? "FULL" : "NORMAL");
     if (sqlite3_exec(l->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(l->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(l->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
+        (!has_column(l->db, CACHED_COL) &&
+         sqlite3_exec(l->db,
+                      "ALTER TABLE receipts ADD COLUMN " CACHED_COL " INTEGER NOT NULL DEFAULT 0",
+                      NULL, NULL, NULL) != SQLITE_OK)) {
       rc = db_err(l->db, err, path);
       goto fail;
     }
@@ -102,6 +124,7 @@ int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **
       goto fail;
     }
     sqlite3_finalize(st);
+    l->no_cached_col = !has_column(l->db, CACHED_COL);
   }
   *out = l;
   return ECO_OK;
@@ -147,6 +170,7 @@ int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) 
 #define BIND_NUM(x)      sqlite3_bind_double(s, i++, x);
 #define BIND_STR(x)      sqlite3_bind_text(s, i++, x, -1, SQLITE_TRANSIENT);
 #define BIND_BOOL(x)     sqlite3_bind_int(s, i++, x);
+#define BIND_INT(x)      sqlite3_bind_int64(s, i++, x);
 #define BIND(name, kind) BIND_##kind(r->name)
   ECO_RECEIPT_FIELDS(BIND)
 #undef BIND
@@ -291,8 +315,15 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t cap) {
 int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row_fn fn, void *user,
                        eco_error *err) {
   if (!l || !fn) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
-  char sql[768];
-  snprintf(sql, sizeof sql, "SELECT " COLS " FROM receipts%s ORDER BY time_s, id",
+  char sql[768], cols[512];
+  snprintf(cols, sizeof cols, "%s", COLS);
+  char *cc = strstr(cols, "," CACHED_COL);
+  if (l->no_cached_col && cc) { /* an old ledger: the column reads as 0 */
+    const char *after = cc + strlen("," CACHED_COL);
+    memmove(cc + 2, after, strlen(after) + 1);
+    memcpy(cc, ",0", 2);
+  }
+  snprintf(sql, sizeof sql, "SELECT %s FROM receipts%s ORDER BY time_s, id", cols,
            window(from_s, to_s));
   sqlite3_stmt *s = NULL;
   pthread_mutex_lock(&l->mu);
@@ -321,6 +352,7 @@ int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row
 #define READ_NUM(x)      x = sqlite3_column_double(s, i++);
 #define READ_STR(x)      col_text(s, i++, x, sizeof x);
 #define READ_BOOL(x)     x = sqlite3_column_int(s, i++) != 0;
+#define READ_INT(x)      x = sqlite3_column_int64(s, i++);
 #define READ(name, kind) READ_##kind(r->name)
     ECO_RECEIPT_FIELDS(READ)
 #undef READ

@@ -17,6 +17,7 @@
 #define ECO_CARBON_SCI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #define ECO_J_PER_KWH        3.6e6
 #define ECO_SECONDS_PER_YEAR (365.0 * 86400.0)
@@ -46,21 +47,23 @@ double eco_sci_operational_g(double energy_j, double intensity_gco2_kwh, double 
 
 /* The per-request carbon receipt. */
 typedef struct eco_receipt {
-  double energy_j;           /* IT energy attributed to the request, J (before PUE) */
-  char energy_source[32];    /* "rapl", "nvml", "ina3221", "hwmon", "model", ... */
-  bool energy_estimated;     /* true unless read from a hardware counter */
-  double intensity_gco2_kwh; /* grid intensity used, gCO2e/kWh */
-  char intensity_source[64]; /* "electricitymaps", "trace:GB_2023_hourly.csv", "static" */
-  bool intensity_estimated;  /* forecast, fallback or static table */
-  double operational_g;      /* E * PUE * I, gCO2e */
-  double embodied_g;         /* M, gCO2e */
-  double total_g;            /* operational_g + embodied_g, gCO2e */
-  double pue;                /* multiplier applied to E, >= 1 */
-  char method[48];           /* e.g. "sci-v1.0" */
+  double energy_j;              /* IT energy attributed to the request, J (before PUE) */
+  char energy_source[32];       /* "rapl", "nvml", "ina3221", "hwmon", "model", ... */
+  bool energy_estimated;        /* true unless read from a hardware counter */
+  double intensity_gco2_kwh;    /* grid intensity used, gCO2e/kWh */
+  char intensity_source[64];    /* "electricitymaps", "trace:GB_2023_hourly.csv", "static" */
+  bool intensity_estimated;     /* forecast, fallback or static table */
+  double operational_g;         /* E * PUE * I, gCO2e */
+  double embodied_g;            /* M, gCO2e */
+  double total_g;               /* operational_g + embodied_g, gCO2e */
+  double pue;                   /* multiplier applied to E, >= 1 */
+  char method[48];              /* e.g. "sci-v1.0" */
+  int64_t prompt_cached_tokens; /* prompt tokens whose KV was reused (prefix cache), not
+                                   computed: 0 on a miss or where nothing is cached */
 } eco_receipt;
 
 /* The receipt's one form: its fields in order, with their kind (NUM a
- * double, STR a char array, BOOL a bool). X(name, kind) is expanded by the
+ * double, STR a char array, BOOL a bool, INT an int64_t). X(name, kind) is expanded by the
  * JSON codec (usage.carbon keys, src/accounting/wire.h) and by the ledger
  * (column names, src/carbon/ledger.c), so both carry the same names. */
 #define ECO_RECEIPT_FIELDS(X)                                                                      \
@@ -74,7 +77,8 @@ typedef struct eco_receipt {
   X(embodied_g, NUM)                                                                               \
   X(total_g, NUM)                                                                                  \
   X(pue, NUM)                                                                                      \
-  X(method, STR)
+  X(method, STR)                                                                                   \
+  X(prompt_cached_tokens, INT)
 
 /* Fills the arithmetic fields of *r from (E, I, M, PUE); keeps the source
  * strings already in *r. Returns 0, or ECO_EINVAL for negative or

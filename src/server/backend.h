@@ -51,11 +51,13 @@ typedef struct eco_backend_request {
   int max_tokens; /* generated tokens at most, >= 1 */
   const char *const *stop;
   size_t n_stop;
+  bool ignore_eos; /* generate max_tokens even past end-of-generation tokens (benchmarks) */
 } eco_backend_request;
 
 /* Per-request statistics. Times are wall-clock durations. */
 typedef struct eco_backend_stats {
   int prompt_tokens;      /* tokens in the (templated) prompt */
+  int cached_tokens;      /* of them, tokens whose KV came from the prefix cache */
   int generated_tokens;   /* tokens generated so far */
   double queue_s;         /* s from submit until admission to a batch */
   double ttft_s;          /* s from submit until the first token, 0 if none yet */
@@ -105,6 +107,13 @@ typedef struct eco_backend_info {
    * The warning says why it falls back, or what may fail; "" = none. */
   char chat_template[16];
   char chat_template_warning[400];
+  /* prefix cache (all 0 without one) */
+  bool prefix_cache;          /* the backend reuses KV across requests */
+  double prefix_hits;         /* requests that reused cached KV */
+  double prefix_misses;       /* requests that found none */
+  double prefix_saved_tokens; /* prompt tokens taken from the cache instead of computed */
+  double prefix_bytes;        /* KV bytes cached, B (within kv_budget_bytes) */
+  double prefix_evictions;    /* blocks evicted */
 } eco_backend_info;
 
 typedef struct eco_backend_vtable {

@@ -26,6 +26,7 @@ typedef struct be {
   char name[128];
   uint32_t n_ctx, max_batch, max_queue;
   uint64_t kv_budget;
+  bool prefix_cache; /* KV reuse across requests is on */
   const eco_logger *log;
 } be;
 
@@ -38,6 +39,7 @@ typedef struct be_req {
 static void to_backend_stats(const eco_gen_stats *g, eco_backend_stats *s) {
   memset(s, 0, sizeof *s);
   s->prompt_tokens = (int)g->prompt_tokens;
+  s->cached_tokens = (int)g->cached_tokens;
   s->generated_tokens = (int)g->generated_tokens;
   s->queue_s = g->queue_s;
   s->ttft_s = g->ttft_s;
@@ -130,6 +132,7 @@ static int be_submit(void *self, const eco_backend_request *q, eco_backend_token
   p.max_tokens = (uint32_t)q->max_tokens;
   p.stop = q->stop;
   p.n_stop = q->n_stop;
+  p.ignore_eos = q->ignore_eos;
   be_req *r = calloc(1, sizeof *r);
   if (!r) {
     free(ids);
@@ -181,6 +184,12 @@ static int be_info(void *self, eco_backend_info *out) {
   out->kv_used_bytes = (double)u.sched.kv_reserved;
   out->kv_budget_bytes = (double)u.sched.kv_budget;
   out->failed_nonfinite = u.nonfinite;
+  out->prefix_cache = b->prefix_cache;
+  out->prefix_hits = (double)u.prefix_hits;
+  out->prefix_misses = (double)u.prefix_misses;
+  out->prefix_saved_tokens = (double)u.prefix_saved_tokens;
+  out->prefix_bytes = (double)u.prefix_bytes;
+  out->prefix_evictions = (double)u.prefix_evictions;
   return ECO_OK;
 }
 
@@ -258,6 +267,7 @@ int eco_backend_engine_new(const eco_backend_engine_cfg *cfg, eco_backend *out, 
   ec.sched.prefill_chunk = chunk;
   ec.sched.step_tokens = chunk + b->max_batch;
   ec.prefix_block = cfg->no_prefix_cache ? 0 : cfg->prefix_block ? cfg->prefix_block : 16;
+  b->prefix_cache = ec.prefix_block > 0;
   eco_ggml_type kv_type = ECO_GGML_F32;
   if (cfg->kv_type && cfg->kv_type[0] && eco_kv_type_parse(cfg->kv_type, &kv_type)) {
     rc = eco_error_set(err, ECO_EINVAL, "KV cache type '%s' is not f32 or f16", cfg->kv_type);

@@ -189,6 +189,27 @@ int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco
                   "# TYPE ecoinfer_engine_nonfinite_logits_total counter\n"
                   "ecoinfer_engine_nonfinite_logits_total %llu\n",
                   (unsigned long long)info->failed_nonfinite);
+    if (info->prefix_cache)
+      eco_sb_printf(
+          sb,
+          "# HELP ecoinfer_prefix_cache_hits_total Requests that reused cached prompt KV.\n"
+          "# TYPE ecoinfer_prefix_cache_hits_total counter\n"
+          "ecoinfer_prefix_cache_hits_total %.0f\n"
+          "# HELP ecoinfer_prefix_cache_misses_total Requests that found no cached prefix.\n"
+          "# TYPE ecoinfer_prefix_cache_misses_total counter\n"
+          "ecoinfer_prefix_cache_misses_total %.0f\n"
+          "# HELP ecoinfer_prefix_cache_saved_tokens_total Prompt tokens taken from the prefix "
+          "cache instead of computed.\n"
+          "# TYPE ecoinfer_prefix_cache_saved_tokens_total counter\n"
+          "ecoinfer_prefix_cache_saved_tokens_total %.0f\n"
+          "# HELP ecoinfer_prefix_cache_bytes KV bytes held by the prefix cache (within the "
+          "KV budget).\n"
+          "# TYPE ecoinfer_prefix_cache_bytes gauge\necoinfer_prefix_cache_bytes %.0f\n"
+          "# HELP ecoinfer_prefix_cache_evictions_total Prefix-cache blocks evicted.\n"
+          "# TYPE ecoinfer_prefix_cache_evictions_total counter\n"
+          "ecoinfer_prefix_cache_evictions_total %.0f\n",
+          info->prefix_hits, info->prefix_misses, info->prefix_saved_tokens, info->prefix_bytes,
+          info->prefix_evictions);
   }
   return sb->oom ? -2 : 0;
 }

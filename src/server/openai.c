@@ -192,6 +192,8 @@ int eco_oai_parse(bool chat, const char *body, size_t len, const eco_oai_limits 
     if ((rc = get_bool(root, "echo", &out->echo, e))) goto fail;
   }
 
+  if ((rc = get_bool(root, "ignore_eos", &out->ignore_eos, e))) goto fail;
+
   /* max_tokens (max_completion_tokens is the newer chat name) */
   const char *mt_keys[] = {"max_completion_tokens", "max_tokens"};
   for (size_t k = 0; k < 2; k++) {
@@ -305,8 +307,9 @@ void eco_oai_request_free(eco_oai_request *r) {
 
 void *eco_oai_usage_json(const eco_oai_usage *u) {
   json_t *o =
-      json_pack("{s:i,s:i,s:i}", "prompt_tokens", u->prompt_tokens, "completion_tokens",
-                u->completion_tokens, "total_tokens", u->prompt_tokens + u->completion_tokens);
+      json_pack("{s:i,s:i,s:i,s:{s:i}}", "prompt_tokens", u->prompt_tokens, "completion_tokens",
+                u->completion_tokens, "total_tokens", u->prompt_tokens + u->completion_tokens,
+                "prompt_tokens_details", "cached_tokens", u->cached_tokens);
   if (o && u->carbon) json_object_set_new(o, ECO_USAGE_CARBON, eco_receipt_to_json(u->carbon));
   if (o && u->has_directive) {
     json_t *c = json_object_get(o, ECO_USAGE_CARBON);

@@ -55,6 +55,7 @@ typedef struct eco_oai_request {
   bool stream;
   bool include_usage; /* stream_options.include_usage */
   bool echo;          /* completions: echo the prompt */
+  bool ignore_eos;    /* extension (llama.cpp, vLLM): generate max_tokens regardless of EOS */
 } eco_oai_request;
 
 /* Parses a request body. Returns 0, or the HTTP status (400/413) with *err set. */
@@ -66,6 +67,8 @@ void eco_oai_request_free(eco_oai_request *r);
 typedef struct eco_oai_usage {
   int prompt_tokens;
   int completion_tokens;
+  int cached_tokens;         /* prompt tokens reused from the prefix cache (OpenAI's
+                                prompt_tokens_details.cached_tokens) */
   const eco_receipt *carbon; /* NULL: omitted */
   bool has_directive;        /* add carbon.directive_level */
   int directive_level;       /* directive level applied, 0 = none */

@@ -524,6 +524,7 @@ static void gen_finish(gen_req *g) {
   if (s->have_acct) {
     eco_acct_usage use = {.prompt_tokens = g->st.prompt_tokens,
                           .output_tokens = g->st.generated_tokens,
+                          .cached_tokens = g->st.cached_tokens,
                           .cpu_s = g->st.cpu_s,
                           .batch_size = g->st.batch_size,
                           .energy_known = g->st.energy_known,
@@ -556,8 +557,12 @@ static void gen_finish(gen_req *g) {
                              g->st.prompt_tokens, g->st.generated_tokens,
                              cancelled || g->client_gone);
   if (strcmp(g->finish, "error") != 0) dash_record(s, g, wall, have_rc ? &rc : NULL);
-  eco_oai_usage u = {g->st.prompt_tokens, g->st.generated_tokens, have_rc ? &rc : NULL,
-                     s->cfg.directive != NULL, g->directive_level};
+  eco_oai_usage u = {.prompt_tokens = g->st.prompt_tokens,
+                     .completion_tokens = g->st.generated_tokens,
+                     .cached_tokens = g->st.cached_tokens,
+                     .carbon = have_rc ? &rc : NULL,
+                     .has_directive = s->cfg.directive != NULL,
+                     .directive_level = g->directive_level};
   const char *finish = g->finish;
   if (!g->http) return;
   if (g->watch) event_del(g->watch);
@@ -738,6 +743,7 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
       .max_tokens = g->oai.max_tokens,
       .stop = (const char *const *)g->oai.stop,
       .n_stop = g->oai.n_stop,
+      .ignore_eos = g->oai.ignore_eos,
   };
   if (!chat) br.messages = NULL;
   if (s->tracker) eco_tracker_settle(s->tracker); /* close the interval before it joins */

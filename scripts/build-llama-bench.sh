@@ -3,6 +3,8 @@
 # (CPU only, -march=native):
 #   llama-bench          the peer of `ecoinfer bench engine` (ECO_PEER_LLAMA_BENCH)
 #   llama-quantize       makes the real quantization mixes (Q4_K_M, IQ4_XS, ...)
+#   llama-server         the peer of `ecoinfer serve` in bench_serving (built
+#                        without its web UI, which would be downloaded)
 #   ecoinfer-llama-ref   our reference dumper (scripts/llama_ref.c) linked against
 #                        libllama: llama.cpp's logits, greedy tokens and
 #                        dequantization as JSON (schema: shared/reference/README.md)
@@ -27,8 +29,8 @@ ref_src="$here/llama_ref.c"
 ref_bin="$bindir/ecoinfer-llama-ref"
 
 up_to_date() {
-  [ -x "$bindir/llama-bench" ] && [ -x "$bindir/llama-quantize" ] && [ -x "$ref_bin" ] &&
-    [ ! "$ref_src" -nt "$ref_bin" ]
+  [ -x "$bindir/llama-bench" ] && [ -x "$bindir/llama-quantize" ] &&
+    [ -x "$bindir/llama-server" ] && [ -x "$ref_bin" ] && [ ! "$ref_src" -nt "$ref_bin" ]
 }
 if up_to_date; then
   echo "$bindir/llama-bench"
@@ -46,10 +48,13 @@ if [ ! -d src ]; then
   git -c advice.detachedHead=false clone -q package/llama/gitRelease.bundle src
   rm -rf package "$tgz"
 fi
-if [ ! -x "$bindir/llama-bench" ] || [ ! -x "$bindir/llama-quantize" ] || [ ! -e "$bindir/libllama.so" ]; then
+if [ ! -x "$bindir/llama-bench" ] || [ ! -x "$bindir/llama-quantize" ] ||
+  [ ! -x "$bindir/llama-server" ] || [ ! -e "$bindir/libllama.so" ]; then
   cmake -S src -B src/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF >/dev/null
-  cmake --build src/build --target llama-bench llama-quantize llama -j "$(nproc)" >/dev/null
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF >/dev/null
+  cmake --build src/build --target llama-bench llama-quantize llama-server llama \
+    -j "$(nproc)" >/dev/null
 fi
 commit=$(git -C src rev-parse --short HEAD 2>/dev/null || echo unknown)
 cc -std=c11 -O2 -Wall -Wextra -DLLAMA_REF_COMMIT="\"$commit\"" \

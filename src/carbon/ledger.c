@@ -350,9 +350,9 @@ int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row
     col_text(s, i++, e.policy, sizeof e.policy);
     eco_receipt *r = &e.receipt;
 #define READ_NUM(x)      x = sqlite3_column_double(s, i++);
-#define READ_STR(x)      col_text(s, i++, x, sizeof x);
+#define READ_STR(x)      col_text(s, i++, (x), sizeof(x));
 #define READ_BOOL(x)     x = sqlite3_column_int(s, i++) != 0;
-#define READ_INT(x)      x = sqlite3_column_int64(s, i++);
+#define READ_INT(x)      (x) = sqlite3_column_int64(s, i++);
 #define READ(name, kind) READ_##kind(r->name)
     ECO_RECEIPT_FIELDS(READ)
 #undef READ

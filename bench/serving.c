@@ -34,6 +34,8 @@
  *   --repeats N          (default 3)
  *   --workloads LIST     distinct,shared (default both)
  *   --kv-type T          KV cache type of both servers, f16 (default) or f32
+ *   --llama-arg ARG      one more llama-server argument (repeatable), e.g.
+ *                        --llama-arg=--poll --llama-arg=0
  *   --md FILE            also write the tables as Markdown */
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -58,6 +60,8 @@
 
 typedef struct opts {
   const char *model, *ecoinfer, *llama, *kv_type, *md;
+  const char *llama_args[8];
+  int n_llama_args;
   int threads, requests, max_tokens, repeats;
   int conc[8], n_conc;
   bool wl[2]; /* distinct, shared */
@@ -453,11 +457,19 @@ static int parse_opts(int argc, char **argv, opts *o) {
               .conc = {1, 4, 8, 16},
               .n_conc = 4,
               .wl = {true, true}};
-  static const struct option lo[] = {
-      {"model", 1, 0, 'm'},   {"ecoinfer", 1, 0, 'e'},  {"llama-server", 1, 0, 'l'},
-      {"conc", 1, 0, 'c'},    {"requests", 1, 0, 'n'},  {"max-tokens", 1, 0, 'k'},
-      {"repeats", 1, 0, 'r'}, {"workloads", 1, 0, 'w'}, {"kv-type", 1, 0, 'v'},
-      {"md", 1, 0, 'o'},      {"threads", 1, 0, 't'},   {0, 0, 0, 0}};
+  static const struct option lo[] = {{"model", 1, 0, 'm'},
+                                     {"ecoinfer", 1, 0, 'e'},
+                                     {"llama-server", 1, 0, 'l'},
+                                     {"conc", 1, 0, 'c'},
+                                     {"requests", 1, 0, 'n'},
+                                     {"max-tokens", 1, 0, 'k'},
+                                     {"repeats", 1, 0, 'r'},
+                                     {"workloads", 1, 0, 'w'},
+                                     {"kv-type", 1, 0, 'v'},
+                                     {"md", 1, 0, 'o'},
+                                     {"llama-arg", 1, 0, 'a'},
+                                     {"threads", 1, 0, 't'},
+                                     {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "m:t:", lo, NULL)) != -1) {
     switch (ch) {
@@ -474,6 +486,10 @@ static int parse_opts(int argc, char **argv, opts *o) {
       break;
     case 'v': o->kv_type = optarg; break;
     case 'o': o->md = optarg; break;
+    case 'a':
+      if (o->n_llama_args == 8) return -1;
+      o->llama_args[o->n_llama_args++] = optarg;
+      break;
     case 't': o->threads = atoi(optarg); break;
     default: return -1;
     }
@@ -511,24 +527,27 @@ static int start_both(const opts *o, server *eco, server *lla) {
   snprintf(np, sizeof np, "%d", 16);
   snprintf(ctx, sizeof ctx, "%d", 16 * 2048); /* 2048 per slot, as ecoinfer's context */
   snprintf(kvt, sizeof kvt, "%s", o->kv_type);
-  char *largv[] = {(char *)o->llama,
-                   "-m",
-                   (char *)o->model,
-                   "--port",
-                   port,
-                   "-t",
-                   thr,
-                   "-tb",
-                   thr,
-                   "-np",
-                   np,
-                   "-c",
-                   ctx,
-                   "-ctk",
-                   kvt,
-                   "-ctv",
-                   kvt,
-                   NULL};
+  char *largv[32] = {(char *)o->llama,
+                     "-m",
+                     (char *)o->model,
+                     "--port",
+                     port,
+                     "-t",
+                     thr,
+                     "-tb",
+                     thr,
+                     "-np",
+                     np,
+                     "-c",
+                     ctx,
+                     "-ctk",
+                     kvt,
+                     "-ctv",
+                     kvt};
+  int na = 17;
+  for (int i = 0; i < o->n_llama_args; i++)
+    largv[na++] = (char *)o->llama_args[i];
+  largv[na] = NULL;
   if (start_server(lla, largv, NULL)) {
     fprintf(stderr, "bench_serving: llama-server did not start (see %s)\n", lla->log);
     return -1;
@@ -584,8 +603,11 @@ int main(int argc, char **argv) {
     stop_server(&lla);
     return 1;
   }
-  printf("model %s; ecoinfer %s; llama-server %s; %d threads; KV %s\n", o.model, o.ecoinfer,
+  printf("model %s; ecoinfer %s; llama-server %s; %d threads; KV %s", o.model, o.ecoinfer,
          o.llama ? o.llama : "(none)", o.threads, o.kv_type);
+  for (int i = 0; i < o.n_llama_args; i++)
+    printf("%s%s", i ? " " : "; llama-server args: ", o.llama_args[i]);
+  printf("\n");
   static point reps[2][8][2][MAX_REP]; /* [workload][conc][server][repeat] */
   int seed = 0;
   for (int r = 0; r < o.repeats; r++)

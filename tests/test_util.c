@@ -8,6 +8,7 @@
 #include "util/status.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -182,11 +183,77 @@ static void test_log_formats(void **state) {
   free(dir);
 }
 
+/* Feeds the pieces one by one and returns what came out after each, joined
+ * by '|' (so the test sees where the hold-back held), then the flush. */
+static void utf8_run(eco_utf8_mode mode, const char *const *pieces, size_t n, char *res,
+                     size_t cap) {
+  eco_utf8_hold h = {{0}, 0};
+  eco_strbuf out;
+  eco_sb_init(&out);
+  size_t off = 0;
+  res[0] = 0;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n)
+      assert_int_equal(eco_utf8_feed(&h, mode, pieces[i], strlen(pieces[i]), &out), 0);
+    else
+      assert_int_equal(eco_utf8_flush(&h, mode, &out), 0);
+    off += (size_t)snprintf(res + off, cap - off, "%s%.*s", i ? "|" : "", (int)out.len,
+                            out.data ? out.data : "");
+    out.len = 0;
+  }
+  assert_int_equal(h.n, 0);
+  eco_sb_free(&out);
+}
+
+static void test_utf8_hold(void **state) {
+  (void)state;
+  char r[256];
+  /* the euro sign E2 82 AC in three pieces, then ASCII */
+  const char *euro[] = {"a\xE2", "\x82", "\xAC!", "b"};
+  utf8_run(ECO_UTF8_PASS, euro, 4, r, sizeof r);
+  assert_string_equal(r, "a||\xE2\x82\xAC!|b|");
+  utf8_run(ECO_UTF8_REPLACE, euro, 4, r, sizeof r);
+  assert_string_equal(r, "a||\xE2\x82\xAC!|b|");
+  /* a held character broken by ASCII: PASS keeps the bytes, REPLACE one U+FFFD each */
+  const char *broken[] = {"\xE2\x82", "A"};
+  utf8_run(ECO_UTF8_PASS, broken, 2, r, sizeof r);
+  assert_string_equal(r, "|\xE2\x82"
+                         "A|");
+  utf8_run(ECO_UTF8_REPLACE, broken, 2, r, sizeof r);
+  assert_string_equal(r, "|\xEF\xBF\xBD\xEF\xBF\xBD"
+                         "A|");
+  /* stray continuation and invalid leads inside one piece */
+  const char *stray[] = {"x\x80y\xC0\xFFz"};
+  utf8_run(ECO_UTF8_PASS, stray, 1, r, sizeof r);
+  assert_string_equal(r, "x\x80y\xC0\xFFz|");
+  utf8_run(ECO_UTF8_REPLACE, stray, 1, r, sizeof r);
+  assert_string_equal(r, "x\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBDz|");
+  /* a surrogate (ED A0 80) and an overlong form (E0 80 80): structurally
+   * whole, so PASS keeps them; REPLACE rejects the lead, then each stray byte */
+  const char *sur[] = {"\xED\xA0\x80|\xE0\x80\x80"};
+  utf8_run(ECO_UTF8_PASS, sur, 1, r, sizeof r);
+  assert_string_equal(r, "\xED\xA0\x80|\xE0\x80\x80|");
+  utf8_run(ECO_UTF8_REPLACE, sur, 1, r, sizeof r);
+  assert_string_equal(r, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|"
+                         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD|");
+  /* incomplete at the end: PASS flushes the bytes, REPLACE one U+FFFD */
+  const char *tail[] = {"ok\xF0\x9F\x98"};
+  utf8_run(ECO_UTF8_PASS, tail, 1, r, sizeof r);
+  assert_string_equal(r, "ok|\xF0\x9F\x98");
+  utf8_run(ECO_UTF8_REPLACE, tail, 1, r, sizeof r);
+  assert_string_equal(r, "ok|\xEF\xBF\xBD");
+  /* a four-byte emoji one byte per piece */
+  const char *emoji[] = {"\xF0", "\x9F", "\x98", "\x80"};
+  utf8_run(ECO_UTF8_REPLACE, emoji, 4, r, sizeof r);
+  assert_string_equal(r, "|||\xF0\x9F\x98\x80|");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_strerror_covers_all_codes),
       cmocka_unit_test(test_error_set_and_prefix),
       cmocka_unit_test(test_strbuf),
+      cmocka_unit_test(test_utf8_hold),
       cmocka_unit_test(test_fs_roundtrip),
       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_cpu_detect),

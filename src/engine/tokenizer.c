@@ -1023,68 +1023,15 @@ void eco_tok_stream_init(eco_tok_stream *s, const eco_tokenizer *t, bool unparse
   s->unparse_special = unparse_special;
 }
 
-/* Length of the character a lead byte starts; 0 if it cannot start one. */
-static size_t utf8_need(unsigned char b) {
-  if (b >= 0xC2 && b <= 0xDF) return 2;
-  if (b >= 0xE0 && b <= 0xEF) return 3;
-  if (b >= 0xF0 && b <= 0xF4) return 4;
-  return 0;
-}
-
-/* Emits whole characters of data[0..n), holds back an incomplete tail. */
-static int stream_feed(eco_tok_stream *s, const unsigned char *data, size_t n, eco_strbuf *out) {
-  size_t i = 0;
-  int rc = ECO_OK;
-  /* first complete the held-back character */
-  while (s->n_pend && i < n) {
-    unsigned char b = data[i];
-    if ((b & 0xC0) != 0x80 || s->n_pend >= sizeof s->pend) { /* held bytes are invalid */
-      rc = eco_sb_append(out, s->pend, s->n_pend);
-      s->n_pend = 0;
-      break;
-    }
-    s->pend[s->n_pend++] = b;
-    i++;
-    if (s->n_pend == utf8_need(s->pend[0])) {
-      rc = eco_sb_append(out, s->pend, s->n_pend);
-      s->n_pend = 0;
-    }
-  }
-  size_t run = i; /* first byte not yet emitted */
-  while (i < n && rc == ECO_OK) {
-    unsigned char b = data[i];
-    size_t need = b < 0x80 ? 1 : utf8_need(b);
-    if (need <= 1) { /* ASCII, or a stray byte passed through as it is */
-      i++;
-      continue;
-    }
-    size_t have = 1;
-    while (have < need && i + have < n && (data[i + have] & 0xC0) == 0x80)
-      have++;
-    if (have < need && i + have == n) { /* incomplete at the end: hold back */
-      rc = eco_sb_append(out, data + run, i - run);
-      memcpy(s->pend, data + i, have);
-      s->n_pend = have;
-      return rc;
-    }
-    i += have; /* complete, or broken (its bytes pass through) */
-  }
-  if (rc == ECO_OK && n > run) rc = eco_sb_append(out, data + run, n - run);
-  return rc;
-}
-
 int eco_tok_stream_push(eco_tok_stream *s, int32_t id, eco_strbuf *out) {
   if (!s->tok) return ECO_EINVAL;
   const char *p = NULL;
   size_t n;
   int rc = piece_get(s->tok, id, s->unparse_special, 0, &p, &n);
-  if (rc == ECO_OK && n) rc = stream_feed(s, (const unsigned char *)p, n, out);
+  if (rc == ECO_OK && n) rc = eco_utf8_feed(&s->hold, ECO_UTF8_PASS, p, n, out);
   return rc;
 }
 
 int eco_tok_stream_flush(eco_tok_stream *s, eco_strbuf *out) {
-  int rc = ECO_OK;
-  if (s->n_pend) rc = eco_sb_append(out, s->pend, s->n_pend);
-  s->n_pend = 0;
-  return rc;
+  return eco_utf8_flush(&s->hold, ECO_UTF8_PASS, out);
 }

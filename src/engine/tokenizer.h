@@ -21,6 +21,7 @@
 #include "engine/gguf.h"
 #include "util/status.h"
 #include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -126,8 +127,7 @@ int eco_tokenizer_decode(const eco_tokenizer *t, const int32_t *ids, size_t n, b
 typedef struct eco_tok_stream {
   const eco_tokenizer *tok;
   bool unparse_special; /* emit CONTROL token text */
-  unsigned char pend[4];
-  size_t n_pend; /* bytes held back (an incomplete UTF-8 character) */
+  eco_utf8_hold hold;   /* an incomplete character's bytes (util/utf8.h, PASS mode) */
 } eco_tok_stream;
 
 void eco_tok_stream_init(eco_tok_stream *s, const eco_tokenizer *t, bool unparse_special);

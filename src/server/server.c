@@ -9,6 +9,7 @@
 #include "util/rand.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
+#include "util/utf8.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -78,8 +79,7 @@ struct gen_req {
   struct event *wake;
   struct event *watch; /* notices the client closing its end */
   bool client_gone, streaming, sent_role;
-  char utf8_carry[4];
-  size_t n_carry;
+  eco_utf8_hold utf8;    /* an incomplete character of the generated text */
   eco_strbuf text;       /* non-stream: the whole completion */
   bool tracked;          /* begun in the energy tracker */
   int attr_gen;          /* generated tokens already reported to the tracker */
@@ -187,69 +187,6 @@ static bool authorized(eco_server *s, struct evhttp_request *r, const char *endp
     return false;
   }
   return true;
-}
-
-/* Copies the valid UTF-8 of in[0..n) to out, replacing invalid bytes with
- * U+FFFD and holding an incomplete trailing sequence in g->utf8_carry. */
-static void utf8_feed(gen_req *g, const char *in, size_t n, eco_strbuf *out, bool flush) {
-  unsigned char buf[4 + 4096];
-  size_t off = 0;
-  while (off < n || g->n_carry) {
-    size_t m = g->n_carry;
-    memcpy(buf, g->utf8_carry, m);
-    size_t take = n - off < 4096 ? n - off : 4096;
-    memcpy(buf + m, in + off, take);
-    off += take;
-    m += take;
-    g->n_carry = 0;
-    size_t i = 0;
-    while (i < m) {
-      unsigned char c = buf[i];
-      size_t need = c < 0x80                   ? 1
-                    : (c >= 0xC2 && c <= 0xDF) ? 2
-                    : (c >= 0xE0 && c <= 0xEF) ? 3
-                    : (c >= 0xF0 && c <= 0xF4) ? 4
-                                               : 0;
-      if (need == 0) {
-        eco_sb_append(out, "\xEF\xBF\xBD", 3);
-        i++;
-        continue;
-      }
-      size_t have = 1;
-      bool bad = false;
-      for (; have < need && i + have < m; have++) {
-        unsigned char d = buf[i + have];
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (have == 1) {
-          if (c == 0xE0) lo = 0xA0;
-          if (c == 0xED) hi = 0x9F;
-          if (c == 0xF0) lo = 0x90;
-          if (c == 0xF4) hi = 0x8F;
-        }
-        if (d < lo || d > hi) {
-          bad = true;
-          break;
-        }
-      }
-      if (bad) {
-        eco_sb_append(out, "\xEF\xBF\xBD", 3);
-        i++;
-        continue;
-      }
-      if (have < need) { /* incomplete at the end */
-        if (flush && off >= n) {
-          eco_sb_append(out, "\xEF\xBF\xBD", 3);
-        } else {
-          memcpy(g->utf8_carry, buf + i, have);
-          g->n_carry = have;
-        }
-        break;
-      }
-      eco_sb_append(out, buf + i, need);
-      i += need;
-    }
-    if (off >= n) break;
-  }
 }
 
 /* ---- generation requests ---------------------------------------------- */
@@ -641,7 +578,9 @@ static void on_wake(evutil_socket_t fd, short what, void *arg) {
   pthread_mutex_unlock(&g->mu);
   eco_strbuf clean;
   eco_sb_init(&clean);
-  if (got.len || done) utf8_feed(g, got.data ? got.data : "", got.len, &clean, done);
+  /* valid UTF-8 only: JSON strings must be (util/utf8.h) */
+  if (got.len) (void)eco_utf8_feed(&g->utf8, ECO_UTF8_REPLACE, got.data, got.len, &clean);
+  if (done) (void)eco_utf8_flush(&g->utf8, ECO_UTF8_REPLACE, &clean);
   eco_sb_free(&got);
   if (clean.len) {
     if (g->streaming) {

@@ -461,6 +461,83 @@ static void test_tmpl_check_and_fallback(void **state) {
   eco_sb_free(&sb);
 }
 
+static void test_prompt_builder(void **state) {
+  (void)state;
+  char *m, *js;
+  ECO_TEST_NEED_SHARED("models/test-smollm2-2layer-q8_0.gguf", &m);
+  ECO_TEST_NEED_SHARED("reference/test-smollm2-2layer-q8_0.gguf.json", &js);
+  eco_gguf *g = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_gguf_open(m, &g, &err), 0);
+  eco_tokenizer *t = NULL;
+  assert_int_equal(eco_tokenizer_from_gguf(g, &t, &err), 0);
+  eco_logger quiet;
+  eco_log_init(&quiet);
+  quiet.level = ECO_LOG_OFF;
+  eco_chat_tmpl *tmpl = NULL;
+  assert_int_equal(eco_chat_tmpl_load(g, t, &quiet, &tmpl, &err), 0);
+  assert_int_equal(eco_chat_tmpl_family(tmpl), ECO_CHAT_JINJA);
+  const eco_gguf_kv *kv = eco_gguf_find(g, "tokenizer.chat_template");
+  char *text = strndup(kv->v.str.ptr, (size_t)kv->v.str.len);
+  /* a chat: the reference's chatml_text ids */
+  eco_chat_msg u = {"user", "What is the capital of France?"};
+  eco_prompt_in in = {.msgs = &u, .n_msgs = 1, .tmpl = tmpl, .lg = &quiet};
+  eco_prompt p;
+  assert_int_equal(eco_chat_prompt(t, &in, &p, &err), 0);
+  json_t *root = load_ref();
+  json_t *want = json_object_get(find_prompt(root, "chatml_text"), "prompt_ids");
+  assert_int_equal(p.n_ids, json_array_size(want));
+  for (size_t i = 0; i < p.n_ids; i++)
+    assert_int_equal(p.ids[i], json_integer_value(json_array_get(want, i)));
+  char *s = render(text, &u, 1, true, NULL);
+  assert_string_equal(eco_sb_str(&p.text), s);
+  free(s);
+  eco_chat_prompt_free(&p);
+  /* past max_ids: a context error */
+  in.max_ids = 3;
+  assert_int_equal(eco_chat_prompt(t, &in, &p, &err), ECO_ECONTEXT);
+  assert_null(p.ids);
+  /* a template that prints eos_token gets the vocabulary's EOS text */
+  eco_chat_tmpl *zt = NULL;
+  assert_int_equal(eco_chat_tmpl_new(k_zephyr, &zt, &err), 0);
+  in.max_ids = 0;
+  in.tmpl = zt;
+  assert_int_equal(eco_chat_prompt(t, &in, &p, &err), 0);
+  size_t el = 0;
+  const char *et = eco_tokenizer_token_text(t, eco_tokenizer_eos(t), &el);
+  assert_non_null(et);
+  char expect[128];
+  snprintf(expect, sizeof expect, "What is the capital of France?%.*s", (int)el, et);
+  assert_non_null(strstr(eco_sb_str(&p.text), expect));
+  eco_chat_prompt_free(&p);
+  eco_chat_tmpl_free(zt);
+  /* a plain prompt: special-token text stays text */
+  eco_prompt_in plain = {.text = "<|im_start|>hi"};
+  assert_int_equal(eco_chat_prompt(t, &plain, &p, &err), 0);
+  int32_t ids[64];
+  size_t n = 0;
+  assert_int_equal(eco_tokenizer_encode(t, "<|im_start|>hi", 14, true, false, ids, 64, &n), 0);
+  assert_int_equal(p.n_ids, n);
+  assert_memory_equal(p.ids, ids, n * sizeof *ids);
+  assert_int_not_equal(p.ids[0], 1); /* not the <|im_start|> token */
+  eco_chat_prompt_free(&p);
+  /* bad input */
+  eco_chat_msg bad = {"user", NULL};
+  eco_prompt_in b = {.msgs = &bad, .n_msgs = 1, .tmpl = tmpl, .lg = &quiet};
+  assert_int_equal(eco_chat_prompt(t, &b, &p, &err), ECO_EINVAL);
+  eco_prompt_in none = {0};
+  assert_int_equal(eco_chat_prompt(t, &none, &p, &err), ECO_EINVAL);
+  eco_prompt_in no_tmpl = {.msgs = &u, .n_msgs = 1};
+  assert_int_equal(eco_chat_prompt(t, &no_tmpl, &p, &err), ECO_EINVAL);
+  json_decref(root);
+  eco_tokenizer_free(t);
+  eco_chat_tmpl_free(tmpl);
+  free(text);
+  eco_gguf_close(g);
+  free(m);
+  free(js);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_smollm2_template_json),
@@ -468,6 +545,7 @@ int main(void) {
       cmocka_unit_test(test_families),
       cmocka_unit_test(test_chatml_no_default),
       cmocka_unit_test(test_fallback_warns),
+      cmocka_unit_test(test_prompt_builder),
       cmocka_unit_test(test_jinja_real_templates),
       cmocka_unit_test(test_tmpl_check_and_fallback),
   };

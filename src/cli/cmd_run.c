@@ -133,10 +133,11 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
   eco_ctx *ctx = NULL;
   eco_kv *kv = NULL;
   eco_sampler *smp = NULL;
-  eco_strbuf prompt, text;
-  eco_sb_init(&prompt);
+  eco_strbuf text;
   eco_sb_init(&text);
-  int32_t *ids = NULL;
+  eco_prompt prompt = {0};
+  eco_chat_tmpl *tmpl = NULL;
+  int32_t *ids = NULL; /* prompt.ids */
   float *logits = NULL;
   eco_stop stop = {0};
   run_stats st = {.stop_reason = "length"};
@@ -155,38 +156,27 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
     }
     ptext = eco_sb_str(&in);
   }
-  bool chat = eco_cli_flag(cli, "chat");
-  if (chat) {
-    char tmpl[65536];
-    bool has_tmpl =
-        m->gguf && eco_gguf_get_str(m->gguf, "tokenizer.chat_template", tmpl, sizeof tmpl) == 0;
-    eco_chat_msg msgs[2];
-    size_t nm = 0;
+  /* the one prompt builder (engine/chat.h), as the node server uses it */
+  eco_chat_msg msgs[2];
+  size_t nm = 0;
+  eco_prompt_in pin = {.text = ptext, .lg = &cli->log};
+  if (eco_cli_flag(cli, "chat")) {
+    if ((rc = eco_chat_tmpl_load(m->gguf, tok, &cli->log, &tmpl, &err))) {
+      eco_sb_free(&in);
+      goto fail;
+    }
     const char *sys = eco_cli_get(cli, "system");
     if (sys) msgs[nm++] = (eco_chat_msg){.role = "system", .content = sys};
     msgs[nm++] = (eco_chat_msg){.role = "user", .content = ptext};
-    rc = eco_chat_render(has_tmpl ? tmpl : NULL, tok, msgs, nm, true, &cli->log, &prompt, &err);
-  } else {
-    rc = eco_sb_puts(&prompt, ptext);
+    pin.msgs = msgs;
+    pin.n_msgs = nm;
+    pin.tmpl = tmpl;
   }
+  rc = eco_chat_prompt(tok, &pin, &prompt, &err);
   eco_sb_free(&in);
   if (rc) goto fail;
-
-  size_t n_ids = 0;
-  const size_t plen = prompt.len;
-  rc = eco_tokenizer_encode(tok, eco_sb_str(&prompt), plen, true, chat, NULL, 0, &n_ids);
-  if (rc && rc != ECO_EOVERFLOW) goto fail;
-  ids = malloc((n_ids + 1) * sizeof *ids);
-  if (!ids) {
-    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  if ((rc = eco_tokenizer_encode(tok, eco_sb_str(&prompt), plen, true, chat, ids, n_ids, &n_ids)))
-    goto fail;
-  if (n_ids == 0) {
-    rc = eco_error_set(&err, ECO_EINVAL, "the prompt is empty (no tokens)");
-    goto fail;
-  }
+  const size_t n_ids = prompt.n_ids;
+  ids = prompt.ids;
   int n_ctx = (int)(ctx_len ? ctx_len : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
   if (n_ctx <= 0) n_ctx = 2048;
   if ((int64_t)n_ids + 1 > n_ctx) {
@@ -295,8 +285,8 @@ fail:
 out:
   eco_stop_free(&stop);
   free(logits);
-  free(ids);
-  eco_sb_free(&prompt);
+  eco_chat_prompt_free(&prompt);
+  eco_chat_tmpl_free(tmpl);
   eco_sb_free(&text);
   eco_sampler_free(smp);
   eco_kv_free(kv);

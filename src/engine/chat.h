@@ -19,6 +19,7 @@
 #ifndef ECO_ENGINE_CHAT_H
 #define ECO_ENGINE_CHAT_H
 
+#include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "util/log.h"
 #include "util/status.h"
@@ -26,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 typedef struct eco_chat_msg {
@@ -147,5 +149,47 @@ const char *eco_chat_tmpl_warning(const eco_chat_tmpl *t);
 int eco_chat_tmpl_apply(const eco_chat_tmpl *t, const eco_chat_msg *msgs, size_t n,
                         bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,
                         eco_chat_family *family_out, eco_error *err);
+
+/* ---- the prompt a model is given (src/engine/chat_prompt.c) ------------------
+ * The one prompt builder, used by `ecoinfer run` and the node server's
+ * engine backend alike:
+ *   the template  is the model's tokenizer.chat_template, read whole,
+ *                 compiled and checked once with the vocabulary's options
+ *                 (eco_chat_tmpl_load; a fallback is warned once);
+ *   a chat        is rendered with it (eco_chat_tmpl_apply, the vocabulary's
+ *                 BOS and EOS texts, eco_chat_opts_vocab), then tokenized
+ *                 with special tokens parsed and BOS as the tokenizer's
+ *                 add_bos says (no EOS after a generation prompt);
+ *   a plain       prompt is tokenized as it is (no special-token parsing),
+ *                 with BOS/EOS as the tokenizer says. */
+
+/* The chat template of a model (g NULL, or no template: ChatML), compiled
+ * and checked with tok's options; why it falls back, if it does, is
+ * logged to lg once. ECO_ENOMEM only. */
+int eco_chat_tmpl_load(const eco_gguf *g, const eco_tokenizer *tok, const eco_logger *lg,
+                       eco_chat_tmpl **out, eco_error *err);
+
+typedef struct eco_prompt_in {
+  const eco_chat_msg *msgs;  /* a chat, or NULL for a plain prompt */
+  size_t n_msgs;             /* messages */
+  const char *text;          /* the plain prompt (msgs NULL) */
+  const eco_chat_tmpl *tmpl; /* a chat's template, from eco_chat_tmpl_load */
+  size_t max_ids;            /* more ids than this: ECO_ECONTEXT (0 = no limit) */
+  const eco_logger *lg;      /* a warning while rendering this chat (NULL = default) */
+} eco_prompt_in;
+
+typedef struct eco_prompt {
+  eco_strbuf text; /* the text as rendered */
+  int32_t *ids;    /* its token ids, malloc'd */
+  size_t n_ids;
+} eco_prompt;
+
+/* Builds *out from in with tok. ECO_EINVAL for a bad message, a chat the
+ * template rejects or a prompt of no tokens, ECO_ECONTEXT past max_ids,
+ * ECO_EOVERFLOW for a render over the interpreter's bounds, ECO_ENOMEM;
+ * err says which. */
+int eco_chat_prompt(const eco_tokenizer *tok, const eco_prompt_in *in, eco_prompt *out,
+                    eco_error *err);
+void eco_chat_prompt_free(eco_prompt *p);
 
 #endif

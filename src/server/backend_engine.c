@@ -18,9 +18,6 @@ typedef struct be {
   eco_tokenizer *tok;
   eco_engine_model *em;
   eco_engine *engine;
-  char *chat_template; /* tokenizer.chat_template, or NULL */
-  char eos_text[64];   /* the vocabulary's EOS text (templates that print it) */
-  char bos_text[64];   /* the vocabulary's BOS text (bos_token) */
   eco_chat_tmpl *tmpl; /* the chat template, compiled and checked once */
   eco_logger quiet;    /* logger for per-request rendering (fallback warned once) */
   char name[128];
@@ -82,44 +79,18 @@ static int be_submit(void *self, const eco_backend_request *q, eco_backend_token
                      eco_backend_id *id) {
   be *b = self;
   if (!q || !cb || q->max_tokens < 1 || (!q->messages && !q->prompt)) return ECO_EINVAL;
-  eco_strbuf text;
-  eco_sb_init(&text);
-  bool parse_special = false;
-  int rc;
-  if (q->messages) {
-    eco_chat_opts co = {.eos_text = b->eos_text,
-                        .bos_text = b->bos_text,
-                        .strip_bos = eco_tokenizer_add_bos(b->tok),
-                        .lg = &b->quiet}; /* as eco_chat_opts_vocab at load */
-    if ((rc = eco_chat_tmpl_apply(b->tmpl, q->messages, q->n_messages, true, &co, &text, NULL,
-                                  NULL))) {
-      eco_sb_free(&text);
-      return rc == ECO_ENOMEM ? rc : ECO_EINVAL;
-    }
-    parse_special = true;
-  } else {
-    eco_sb_puts(&text, q->prompt);
-  }
-  if (text.oom) {
-    eco_sb_free(&text);
-    return ECO_ENOMEM;
-  }
-  size_t cap = text.len + 16, n = 0;
-  if (cap > b->n_ctx + 16) cap = b->n_ctx + 16; /* longer cannot fit anyway */
-  int32_t *ids = malloc(cap * sizeof *ids);
-  if (!ids) {
-    eco_sb_free(&text);
-    return ECO_ENOMEM;
-  }
-  bool add_special = q->messages ? eco_tokenizer_add_bos(b->tok) : true;
-  rc = eco_tokenizer_encode(b->tok, eco_sb_str(&text), text.len, add_special, parse_special, ids,
-                            cap, &n);
-  eco_sb_free(&text);
-  if (rc == ECO_EOVERFLOW) rc = ECO_ECONTEXT;
-  if (rc || n == 0) {
-    free(ids);
-    return rc ? rc : ECO_EINVAL;
-  }
+  eco_prompt_in pin = {.msgs = q->messages,
+                       .n_msgs = q->n_messages,
+                       .text = q->prompt,
+                       .tmpl = b->tmpl,
+                       .max_ids = b->n_ctx + 16, /* longer cannot fit anyway */
+                       .lg = &b->quiet};         /* a fallback was warned once, at load */
+  eco_prompt pr;
+  int rc = eco_chat_prompt(b->tok, &pin, &pr, NULL);
+  if (rc) return rc == ECO_ENOMEM || rc == ECO_ECONTEXT ? rc : ECO_EINVAL;
+  eco_sb_free(&pr.text);
+  int32_t *ids = pr.ids;
+  size_t n = pr.n_ids;
   eco_gen_params p;
   eco_gen_params_default(&p);
   p.temperature = (float)q->sampling.temperature;
@@ -200,7 +171,6 @@ static void be_destroy(void *self) {
   eco_engine_model_free(b->em);
   eco_tokenizer_free(b->tok);
   eco_model_free(b->model);
-  free(b->chat_template);
   eco_chat_tmpl_free(b->tmpl);
   free(b);
 }
@@ -225,28 +195,12 @@ int eco_backend_engine_new(const eco_backend_engine_cfg *cfg, eco_backend *out, 
     goto fail;
   }
   if ((rc = eco_tokenizer_from_gguf(b->model->gguf, &b->tok, err))) goto fail;
-  const eco_gguf_kv *kv = eco_gguf_find(b->model->gguf, "tokenizer.chat_template");
-  if (kv && kv->type == ECO_GGUF_STRING) {
-    b->chat_template = strndup(kv->v.str.ptr, (size_t)kv->v.str.len);
-    if (!b->chat_template) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-  }
   /* Compile and check the chat template once: one that cannot be rendered
    * falls back to its family with one warning here (and in /v1/models),
    * rather than one per request. */
   eco_log_init(&b->quiet);
   b->quiet.level = ECO_LOG_OFF;
-  if ((rc = eco_chat_tmpl_new(b->chat_template, &b->tmpl, err))) goto fail;
-  eco_chat_opts co;
-  eco_chat_opts_vocab(b->tok, b->bos_text, b->eos_text, &b->quiet, &co);
-  if (eco_chat_tmpl_check(b->tmpl, &co) == ECO_ENOMEM) {
-    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  if (eco_chat_tmpl_warning(b->tmpl)[0])
-    ECO_WARN(cfg->log, "serve", "%s", eco_chat_tmpl_warning(b->tmpl));
+  if ((rc = eco_chat_tmpl_load(b->model->gguf, b->tok, cfg->log, &b->tmpl, err))) goto fail;
   const char *slash = strrchr(cfg->model_path, '/');
   snprintf(b->name, sizeof b->name, "%s",
            cfg->model_name ? cfg->model_name : (slash ? slash + 1 : cfg->model_path));

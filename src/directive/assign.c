@@ -97,97 +97,6 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
   return 0;
 }
 
-int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
-                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err) {
-  if (!m || !task_mix || !cfg || !out || m->n_tasks < 1 || !isfinite(ci) || ci < 0 ||
-      !(cfg->ci_max > cfg->ci_min) || !isfinite(margin))
-    return eco_error_set(err, ECO_EINVAL, "assign: bad plan arguments");
-  double wsum = 0;
-  for (size_t t = 0; t < m->n_tasks; t++) {
-    if (!(task_mix[t] >= 0) || !isfinite(task_mix[t]))
-      return eco_error_set(err, ECO_EINVAL, "assign: bad mix weight for task %zu", t);
-    wsum += task_mix[t];
-  }
-  if (wsum <= 0) return eco_error_set(err, ECO_EINVAL, "assign: empty task mix");
-  memset(out, 0, sizeof *out);
-  out->n_levels = m->n_levels;
-  out->n_tasks = m->n_tasks;
-  size_t L = m->n_levels;
-  double q0 = 0, ref = 0;
-  for (size_t t = 0; t < m->n_tasks; t++)
-    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
-      const eco_assign_group *g = &m->g[t][b];
-      double w = task_mix[t] / wsum * g->share;
-      q0 += w * g->lv[0].pref;
-      ref += w * eco_plan_cost_g(cfg, &g->lv[0], ci);
-      out->y[t][b][0] = 1.0; /* default for empty groups */
-    }
-  out->floor = eco_plan_floor_factor(cfg, ci) * q0 + margin;
-  out->ref_g = ref;
-  int rc = 0;
-  size_t maxc = m->n_tasks * ECO_ASSIGN_BUCKETS * L;
-  int *ia = malloc((2 * maxc + 1) * sizeof *ia), *ja = malloc((2 * maxc + 1) * sizeof *ja);
-  double *ar = malloc((2 * maxc + 1) * sizeof *ar);
-  int *col_t = malloc((maxc + 1) * sizeof *col_t), *col_b = malloc((maxc + 1) * sizeof *col_b),
-      *col_l = malloc((maxc + 1) * sizeof *col_l);
-  glp_prob *lp = glp_create_prob();
-  if (!ia || !ja || !ar || !col_t || !col_b || !col_l) {
-    rc = eco_error_set(err, ECO_ENOMEM, "assign: out of memory");
-    goto fail;
-  }
-  glp_set_obj_dir(lp, GLP_MIN);
-  glp_add_rows(lp, 1);
-  glp_set_row_bnds(lp, 1, GLP_LO, out->floor, 0.0);
-  int k = 0, ncol = 0;
-  for (size_t t = 0; t < m->n_tasks; t++)
-    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
-      const eco_assign_group *g = &m->g[t][b];
-      double w = task_mix[t] / wsum * g->share;
-      if (w <= 0) continue;
-      int row = glp_add_rows(lp, 1);
-      glp_set_row_bnds(lp, row, GLP_FX, 1.0, 1.0);
-      for (size_t l = 0; l < L; l++) {
-        int c = glp_add_cols(lp, 1);
-        ncol = c;
-        col_t[c] = (int)t, col_b[c] = b, col_l[c] = (int)l;
-        glp_set_col_bnds(lp, c, GLP_DB, 0.0, 1.0);
-        glp_set_obj_coef(lp, c, w * eco_plan_cost_g(cfg, &g->lv[l], ci));
-        ++k, ia[k] = 1, ja[k] = c, ar[k] = w * g->lv[l].pref;
-        ++k, ia[k] = row, ja[k] = c, ar[k] = 1.0;
-      }
-    }
-  glp_load_matrix(lp, k, ia, ja, ar);
-  glp_smcp parm;
-  glp_init_smcp(&parm);
-  parm.msg_lev = GLP_MSG_OFF;
-  parm.presolve = GLP_ON;
-  int grc = glp_simplex(lp, &parm);
-  int st = glp_get_status(lp);
-  if (grc == GLP_ENOPFS || grc == GLP_ENODFS || st == GLP_NOFEAS || st == GLP_INFEAS) {
-    rc = eco_error_set(err, ECO_ERANGE, "assign: floor %.4f unreachable", out->floor);
-    goto fail;
-  }
-  if (grc != 0 || st != GLP_OPT) {
-    rc = eco_error_set(err, ECO_EINTERNAL, "assign: GLPK simplex failed (%d, %d)", grc, st);
-    goto fail;
-  }
-  for (int c = 1; c <= ncol; c++) {
-    double v = glp_get_col_prim(lp, c);
-    out->y[col_t[c]][col_b[c]][col_l[c]] = v < 0 ? 0 : v > 1 ? 1 : v;
-  }
-  out->expect_g = glp_get_obj_val(lp);
-  out->expect_pref = glp_get_row_prim(lp, 1);
-fail:
-  glp_delete_prob(lp);
-  free(ia);
-  free(ja);
-  free(ar);
-  free(col_t);
-  free(col_b);
-  free(col_l);
-  return rc;
-}
-
 int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, const double *ci_fc,
                             size_t n_hours, const eco_plan_cfg *cfg, double margin,
                             double credit_pref, eco_assign_plan *plans, eco_error *err) {
@@ -259,7 +168,8 @@ int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, c
   int grc = glp_simplex(lp, &parm);
   int st = glp_get_status(lp);
   if (grc == GLP_ENOPFS || grc == GLP_ENODFS || st == GLP_NOFEAS || st == GLP_INFEAS) {
-    rc = eco_error_set(err, ECO_ERANGE, "assign: period floor unreachable");
+    rc = eco_error_set(err, ECO_ERANGE, "assign: floor %.4f unreachable over %zu hour(s)",
+                       need / (double)n_hours, n_hours);
     goto fail;
   }
   if (grc != 0 || st != GLP_OPT) {
@@ -284,6 +194,12 @@ fail:
   free(ar);
   free(col);
   return rc;
+}
+
+/* One hour is a period of one hour: the same LP. */
+int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
+                     const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err) {
+  return eco_assign_solve_period(m, task_mix, &ci, 1, cfg, margin, 0, out, err);
 }
 
 int eco_assign_level(const eco_assign_model *m, const eco_assign_plan *p,

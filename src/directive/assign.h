@@ -73,7 +73,7 @@ typedef struct eco_assign_plan {
 /* Solves the group LP for a task mix (task_mix[t] >= 0, any scale) at
  * intensity ci with Sprout's floor: factor(ci) * (expected L0 preference of
  * the mix) + margin. Returns 0, ECO_EINVAL, ECO_ERANGE (infeasible) or
- * ECO_EINTERNAL (GLPK). */
+ * ECO_EINTERNAL (GLPK). It is eco_assign_solve_period over one hour. */
 int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
                      const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err);
 

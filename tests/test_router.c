@@ -1,12 +1,12 @@
 /* Integration tests for the router gateway (src/router/gateway.c) against
  * fake OpenAI-compatible backends on loopback (tests/helpers/httpd.h):
  * each policy's choice, per-request policy and SLO headers, receipts,
- * streaming pass-through, failover on drops, 5xx and a backend killed
+ * streaming pass-through, failover on drops, 5xx and a eco_test_backend killed
  * mid-run with zero failed client requests, the error event when a stream
  * dies after output was sent, the admin API, DNS discovery, batch windows
  * bounded by the SLO, the config loader, and the dashboard the router
  * serves (its JSON state, and the page in headless chromium). */
-#include "httpd.h"
+#include "router_fixture.h"
 #include "testutil.h"
 
 #include "carbon/intensity.h"
@@ -28,278 +28,15 @@
 #include <string.h>
 #include <unistd.h>
 
-/* ---- fake backends -------------------------------------------------------- */
-
-typedef struct backend {
-  eco_test_httpd *h;
-  const char *name;
-  int delay_ms;     /* per answer */
-  bool with_carbon; /* ecoinfer-like receipts in usage.carbon */
-  int fail_status;  /* answer this status instead (0 = normal) */
-  bool drop;        /* drop connections */
-  bool slow_stream; /* stream 20 events, 100 ms apart (a long generation) */
-  unsigned answers; /* non-stream answers so far (response ids "<name>-<n>") */
-  char body[1024];
-} backend;
-
-static const char *const stream_chunks[] = {
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"content\":\"Hel\"}}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"content\":\"lo\"}}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"content\":\"!\"}}]}\n\n",
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{"
-    "\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10,\"carbon\":{\"energy_j\":"
-    "1.5,\"total_g\":0.0002,\"method\":\"sci-v1.0\"}}}\n\n",
-    "data: [DONE]\n\n",
-};
-
-#define HEL                                                                                        \
-  "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"           \
-  "\"delta\":{\"content\":\"Hel\"}}]}\n\n"
-static const char *const slow_chunks[] = {
-    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
-    "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    HEL,
-    "data: [DONE]\n\n",
-};
-#undef HEL
-
-static void on_chat(const eco_test_request *req, eco_test_response *resp, void *user) {
-  backend *b = user;
-  resp->delay_ms = b->delay_ms;
-  if (b->drop) {
-    resp->status = 0;
-    return;
-  }
-  if (b->fail_status) {
-    resp->status = b->fail_status;
-    resp->body = "{\"error\":{\"message\":\"scripted failure\"}}";
-    return;
-  }
-  resp->status = 200;
-  if (req->body && strstr(req->body, "\"stream\":true")) {
-    resp->content_type = "text/event-stream";
-    resp->chunks = stream_chunks;
-    resp->n_chunks = sizeof stream_chunks / sizeof stream_chunks[0];
-    resp->chunk_delay_ms = 40;
-    if (b->slow_stream) {
-      resp->chunks = slow_chunks;
-      resp->n_chunks = sizeof slow_chunks / sizeof slow_chunks[0];
-      resp->chunk_delay_ms = 100;
-    }
-    return;
-  }
-  /* The body buffer is per backend; answers are sent before the next
-   * request is handled on the backend's single thread. */
-  snprintf(
-      b->body, sizeof b->body,
-      "{\"id\":\"%s-%u\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
-      "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
-      "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
-      "\"total_tokens\":112%s}}",
-      b->name, ++b->answers, b->name,
-      b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
-                       "\"sci-v1.0\"}"
-                     : "");
-  resp->body = b->body;
-}
-
-static void backend_start(backend *b, const char *name) {
-  memset(b, 0, sizeof *b);
-  b->name = name;
-  assert_int_equal(eco_test_httpd_start(&b->h), 0);
-  eco_test_httpd_handler(b->h, "POST", "/v1/chat/completions", on_chat, b);
-  eco_test_httpd_handler(b->h, "POST", "/v1/completions", on_chat, b);
-  eco_test_response ok = {.status = 200, .body = "{\"status\":\"ok\"}"};
-  eco_test_httpd_on(b->h, "GET", "/health", &ok);
-  eco_test_response models = {
-      .status = 200,
-      .body = "{\"object\":\"list\",\"data\":[{\"id\":\"m\",\"object\":\"model\"}]}"};
-  eco_test_httpd_on(b->h, "GET", "/v1/models", &models);
-}
-
-static void backend_stop(backend *b) {
-  if (b->h) eco_test_httpd_stop(b->h);
-  b->h = NULL;
-}
-
-/* ---- router in a thread ----------------------------------------------------- */
-
-typedef struct rt {
-  eco_router *r;
-  pthread_t th;
-  char url[64], admin[64];
-} rt;
-
-static void *run_router(void *arg) {
-  eco_router_run(arg);
-  return NULL;
-}
-
-/* A, B, C: fast/dirty, slow/clean, middle (the numbers of test_policy). */
-static char *cluster_yaml(backend *bs, size_t n, const char *extra) {
-  static const char *const prof[] = {
-      "{prefill_tps: 1000, decode_tps: 100, j_per_token: 2.0, prefill_j_per_token: 0.2}",
-      "{prefill_tps: 200, decode_tps: 20, j_per_token: 1.0, prefill_j_per_token: 0.1}",
-      "{prefill_tps: 500, decode_tps: 50, j_per_token: 1.5, prefill_j_per_token: 0.15}",
-      "{prefill_tps: 500, decode_tps: 50, j_per_token: 1.5, prefill_j_per_token: 0.15}",
-  };
-  static const char *const zone[] = {"PL", "SE", "FR", "DE"};
-  char *y = malloc(8192);
-  assert_non_null(y);
-  int off = snprintf(y, 8192,
-                     "router:\n  port: 0\n  admin_port: 0\n  policy: latency\n"
-                     "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 1}\n"
-                     "  circuit: {failures: 2, cooldown: 30s}\n%s"
-                     "zones: {PL: 800, SE: 50, FR: 300, DE: 400}\nnodes:\n",
-                     extra ? extra : "");
-  for (size_t i = 0; i < n; i++)
-    off += snprintf(y + off, 8192 - (size_t)off,
-                    "  - id: %s\n    url: %s\n    device: dev%zu\n    zone: %s\n"
-                    "    max_batch: 4\n    labels: {rack: r%zu}\n    profile: %s\n",
-                    bs[i].name, eco_test_httpd_url(bs[i].h), i, zone[i], i, prof[i]);
-  return y;
-}
-
-static void rt_start(rt *t, const char *yaml) {
-  eco_cfg *cfg = NULL;
-  eco_error err = {0};
-  assert_int_equal(eco_cfg_load_string(yaml, "cluster.yaml", &cfg, &err), 0);
-  eco_cfg_use_env(cfg, false);
-  eco_router_cfg rc;
-  int e = eco_router_cfg_load(cfg, &rc, &err);
-  if (e) fail_msg("config: %s", eco_error_text(&err));
-  eco_logger lg;
-  eco_log_init(&lg);
-  lg.level = getenv("ECO_TEST_LOG") ? ECO_LOG_DEBUG : ECO_LOG_ERROR;
-  e = eco_router_new(&rc, &lg, &t->r, &err);
-  if (e) fail_msg("router: %s", eco_error_text(&err));
-  eco_router_cfg_free(&rc);
-  eco_cfg_free(cfg);
-  snprintf(t->url, sizeof t->url, "http://127.0.0.1:%d", eco_router_port(t->r));
-  snprintf(t->admin, sizeof t->admin, "http://127.0.0.1:%d", eco_router_admin_port(t->r));
-  assert_int_equal(pthread_create(&t->th, NULL, run_router, t->r), 0);
-}
-
-static void rt_stop(rt *t) {
-  eco_router_stop(t->r);
-  pthread_join(t->th, NULL);
-  eco_router_free(t->r);
-}
-
 /* ---- client --------------------------------------------------------------- */
-
-typedef struct resp {
-  long code;
-  char *body;
-  size_t len;
-  char hdr[4096];
-  size_t hlen;
-  int writes;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-  resp *r = u;
-  size_t k = sz * n;
-  char *nb = realloc(r->body, r->len + k + 1);
-  if (!nb) return 0;
-  r->body = nb;
-  memcpy(r->body + r->len, p, k);
-  r->len += k;
-  r->body[r->len] = '\0';
-  r->writes++;
-  return k;
-}
-
-static size_t on_hdr(char *p, size_t sz, size_t n, void *u) {
-  resp *r = u;
-  size_t k = sz * n;
-  if (r->hlen + k < sizeof r->hdr) {
-    memcpy(r->hdr + r->hlen, p, k);
-    r->hlen += k;
-    r->hdr[r->hlen] = '\0';
-  }
-  return k;
-}
-
-/* method NULL: POST if body, else GET. hdrs: NULL-terminated. */
-static int http(const char *method, const char *url, const char *body, const char *const *hdrs,
-                resp *out) {
-  memset(out, 0, sizeof *out);
-  CURL *c = curl_easy_init();
-  if (!c) return -1;
-  struct curl_slist *sl = curl_slist_append(NULL, "Content-Type: application/json");
-  for (size_t i = 0; hdrs && hdrs[i]; i++)
-    sl = curl_slist_append(sl, hdrs[i]);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_hdr);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 8L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  if (method) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  CURLcode rc = curl_easy_perform(c);
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->code);
-  curl_slist_free_all(sl);
-  curl_easy_cleanup(c);
-  if (!out->body) out->body = calloc(1, 1);
-  return rc == CURLE_OK ? 0 : -1;
-}
-
-static void resp_free(resp *r) { free(r->body); }
-
-/* Value of response header name (lower-case match), into buf. */
-static const char *header(const resp *r, const char *name, char *buf, size_t cap) {
-  const char *p = r->hdr;
-  size_t nl = strlen(name);
-  while (*p) {
-    const char *e = strchr(p, '\n');
-    size_t l = e ? (size_t)(e - p) : strlen(p);
-    if (l > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-      const char *v = p + nl + 1;
-      while (*v == ' ')
-        v++;
-      size_t vl = (size_t)(p + l - v);
-      while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-        vl--;
-      snprintf(buf, cap, "%.*s", (int)vl, v);
-      return buf;
-    }
-    p += l + (e ? 1 : 0);
-  }
-  buf[0] = '\0';
-  return buf;
-}
 
 static const char *chat_body =
     "{\"model\":\"m\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":"
     "\"Say hello to the carbon-aware router, please, in a few words\"}]}";
 
 /* Sends one chat request; returns the chosen node id (x-ecoinfer-node). */
-static void chat(const rt *t, const char *policy, const char *slo_ms, resp *out) {
+static void chat(const eco_test_router *t, const char *policy, const char *slo_ms,
+                 eco_test_resp *out) {
   char url[128], ph[64], sh[64];
   snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   const char *hdrs[3] = {NULL, NULL, NULL};
@@ -312,52 +49,51 @@ static void chat(const rt *t, const char *policy, const char *slo_ms, resp *out)
     snprintf(sh, sizeof sh, "x-ecoinfer-slo-ms: %s", slo_ms);
     hdrs[k++] = sh;
   }
-  assert_int_equal(http(NULL, url, chat_body, hdrs, out), 0);
+  assert_int_equal(eco_test_http(NULL, url, chat_body, hdrs, out), 0);
 }
 
-static void expect_node(const rt *t, const char *policy, const char *slo_ms, const char *want) {
-  resp r;
+static void expect_node(const eco_test_router *t, const char *policy, const char *slo_ms,
+                        const char *want) {
+  eco_test_resp r;
   chat(t, policy, slo_ms, &r);
   char node[64];
-  if (r.code != 200 || strcmp(header(&r, "x-ecoinfer-node", node, sizeof node), want) != 0)
+  if (r.code != 200 ||
+      strcmp(eco_test_resp_header(&r, "x-ecoinfer-node", node, sizeof node), want) != 0)
     fail_msg("policy %s slo %s: got %ld node '%s', want '%s' (%s)", policy ? policy : "-",
              slo_ms ? slo_ms : "-", r.code, node, want, r.body);
-  resp_free(&r);
+  eco_test_resp_free(&r);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
 
 static void test_policies(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
-  char *y = cluster_yaml(b, 3, NULL);
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
   /* Fresh router per group: profiles learn from the (instant) fake
    * answers, which would change later predictions. */
-  rt t;
-  rt_start(&t, y);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   /* Prompt ~ 18 tokens, 100 expected output tokens:
    * A 1.0 s / 800 g/kWh, B 5 s / 50 g/kWh, C 2 s / 300 g/kWh. */
-  expect_node(&t, "slo-carbon", "3000", "C");
-  expect_node(&t, "slo-carbon", "500", "A"); /* none meets it: the fastest */
-  expect_node(&t, "latency", NULL, "A");
-  expect_node(&t, "greedy", NULL, "A");
-  expect_node(&t, NULL, NULL, "A"); /* configured default: latency */
-  expect_node(&t, "carbon", NULL, "B");
-  rt_stop(&t);
-  rt_start(&t, y);
+  expect_node(t, "slo-carbon", "3000", "C");
+  expect_node(t, "slo-carbon", "500", "A"); /* none meets it: the fastest */
+  expect_node(t, "latency", NULL, "A");
+  expect_node(t, "greedy", NULL, "A");
+  expect_node(t, NULL, NULL, "A"); /* configured default: latency */
+  expect_node(t, "carbon", NULL, "B");
+  eco_test_router_stop(t);
+  eco_test_router_start(t, y);
   /* round-robin visits every node */
   int seen[3] = {0};
   for (int i = 0; i < 6; i++) {
-    resp r;
-    chat(&t, "round-robin", NULL, &r);
+    eco_test_resp r;
+    chat(t, "round-robin", NULL, &r);
     char node[64];
-    header(&r, "x-ecoinfer-node", node, sizeof node);
+    eco_test_resp_header(&r, "x-ecoinfer-node", node, sizeof node);
     assert_int_equal(r.code, 200);
     if (node[0] >= 'A' && node[0] <= 'C') seen[node[0] - 'A']++;
-    resp_free(&r);
+    eco_test_resp_free(&r);
   }
   assert_int_equal(seen[0], 2);
   assert_int_equal(seen[1], 2);
@@ -366,43 +102,37 @@ static void test_policies(void **state) {
   size_t before = eco_test_httpd_count(b[0].h, "/v1/chat/completions") +
                   eco_test_httpd_count(b[1].h, "/v1/chat/completions") +
                   eco_test_httpd_count(b[2].h, "/v1/chat/completions");
-  resp r;
-  chat(&t, "fastest", NULL, &r);
+  eco_test_resp r;
+  chat(t, "fastest", NULL, &r);
   assert_int_equal(r.code, 400);
   assert_non_null(strstr(r.body, "x-ecoinfer-policy"));
-  resp_free(&r);
-  chat(&t, NULL, "-5", &r);
+  eco_test_resp_free(&r);
+  chat(t, NULL, "-5", &r);
   assert_int_equal(r.code, 400);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
-  assert_int_equal(http(NULL, url, "{not json", NULL, &r), 0);
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
+  assert_int_equal(eco_test_http(NULL, url, "{not json", NULL, &r), 0);
   assert_int_equal(r.code, 400);
   assert_non_null(strstr(r.body, "invalid_request_error"));
-  resp_free(&r);
+  eco_test_resp_free(&r);
   size_t after = eco_test_httpd_count(b[0].h, "/v1/chat/completions") +
                  eco_test_httpd_count(b[1].h, "/v1/chat/completions") +
                  eco_test_httpd_count(b[2].h, "/v1/chat/completions");
   assert_int_equal(before, after);
-  rt_stop(&t);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 static void test_receipts(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   b[1].with_carbon = true;
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   /* Node receipt (B, ecoinfer-like) extended with the decision. */
-  resp r;
-  chat(&t, "carbon", NULL, &r);
+  eco_test_resp r;
+  chat(t, "carbon", NULL, &r);
   assert_int_equal(r.code, 200);
   json_t *j = json_loads(r.body, 0, NULL);
   assert_non_null(j);
@@ -423,9 +153,9 @@ static void test_receipts(void **state) {
   assert_int_equal(json_integer_value(json_object_get(meas, "completion_tokens")), 100);
   assert_int_equal(json_integer_value(json_object_get(ro, "attempts")), 1);
   json_decref(j);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   /* Foreign backend (A, no carbon): the router estimates a receipt. */
-  chat(&t, "latency", NULL, &r);
+  chat(t, "latency", NULL, &r);
   j = json_loads(r.body, 0, NULL);
   carbon = json_object_get(json_object_get(j, "usage"), "carbon");
   assert_true(json_is_object(carbon));
@@ -438,70 +168,64 @@ static void test_receipts(void **state) {
   assert_string_equal(json_string_value(json_object_get(json_object_get(carbon, "router"), "node")),
                       "A");
   json_decref(j);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   /* /v1/models, /health, /metrics */
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/models", t.url);
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  snprintf(url, sizeof url, "%s/v1/models", t->url);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "\"data\""));
-  resp_free(&r);
-  snprintf(url, sizeof url, "%s/health", t.url);
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  eco_test_resp_free(&r);
+  snprintf(url, sizeof url, "%s/health", t->url);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "\"nodes\":3"));
-  resp_free(&r);
-  snprintf(url, sizeof url, "%s/metrics", t.url);
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  eco_test_resp_free(&r);
+  snprintf(url, sizeof url, "%s/metrics", t->url);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_non_null(strstr(r.body, "ecoinfer_router_requests_total{code=\"2xx\"} "));
   assert_non_null(strstr(r.body, "ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"SE\"} 50"));
-  resp_free(&r);
+  eco_test_resp_free(&r);
   /* admin endpoints are not on the public port */
-  snprintf(url, sizeof url, "%s/admin/policy", t.url);
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  snprintf(url, sizeof url, "%s/admin/policy", t->url);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 404);
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 static void test_admin(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
-  char *y = cluster_yaml(b, 3, "  admin_token: s3cret\n");
-  rt t;
-  rt_start(&t, y);
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  char *y = eco_test_cluster_yaml(b, 3, "  admin_token: s3cret\n");
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   char url[128];
-  resp r;
-  snprintf(url, sizeof url, "%s/admin/policy", t.admin);
-  assert_int_equal(http("PUT", url, "{\"policy\":\"carbon\"}", NULL, &r), 0);
+  eco_test_resp r;
+  snprintf(url, sizeof url, "%s/admin/policy", t->admin);
+  assert_int_equal(eco_test_http("PUT", url, "{\"policy\":\"carbon\"}", NULL, &r), 0);
   assert_int_equal(r.code, 401);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   const char *auth[] = {"Authorization: Bearer s3cret", NULL};
-  assert_int_equal(http("PUT", url, "{\"policy\":\"carbon\"}", auth, &r), 0);
+  assert_int_equal(eco_test_http("PUT", url, "{\"policy\":\"carbon\"}", auth, &r), 0);
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "\"policy\":\"carbon\""));
-  resp_free(&r);
-  assert_int_equal(http("PUT", url, "{\"policy\":\"nope\"}", auth, &r), 0);
+  eco_test_resp_free(&r);
+  assert_int_equal(eco_test_http("PUT", url, "{\"policy\":\"nope\"}", auth, &r), 0);
   assert_int_equal(r.code, 400);
-  resp_free(&r);
-  expect_node(&t, NULL, NULL, "B");
+  eco_test_resp_free(&r);
+  expect_node(t, NULL, NULL, "B");
   /* SE becomes dirty at run time: carbon moves to C (FR, 300). */
-  snprintf(url, sizeof url, "%s/admin/intensity", t.admin);
-  assert_int_equal(http("PUT", url, "{\"zone\":\"SE\",\"gco2_kwh\":5000}", auth, &r), 0);
+  snprintf(url, sizeof url, "%s/admin/intensity", t->admin);
+  assert_int_equal(eco_test_http("PUT", url, "{\"zone\":\"SE\",\"gco2_kwh\":5000}", auth, &r), 0);
   assert_int_equal(r.code, 200);
-  resp_free(&r);
-  expect_node(&t, NULL, NULL, "C");
-  assert_int_equal(http("PUT", url, "{\"zone\":\"SE\",\"gco2_kwh\":\"x\"}", auth, &r), 0);
+  eco_test_resp_free(&r);
+  expect_node(t, NULL, NULL, "C");
+  assert_int_equal(eco_test_http("PUT", url, "{\"zone\":\"SE\",\"gco2_kwh\":\"x\"}", auth, &r), 0);
   assert_int_equal(r.code, 400);
-  resp_free(&r);
-  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
-  assert_int_equal(http(NULL, url, NULL, auth, &r), 0);
+  eco_test_resp_free(&r);
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  assert_int_equal(eco_test_http(NULL, url, NULL, auth, &r), 0);
   assert_int_equal(r.code, 200);
   json_t *j = json_loads(r.body, 0, NULL);
   assert_int_equal(json_array_size(json_object_get(j, "nodes")), 3);
@@ -509,109 +233,97 @@ static void test_admin(void **state) {
       json_string_value(json_object_get(json_array_get(json_object_get(j, "nodes"), 1), "labels")),
       "rack=r1");
   json_decref(j);
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 static void test_failover_scripted(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   /* A drops connections: the latency policy's first choice fails, C
    * (next best) answers; one answer, two attempts. */
   b[0].drop = true;
-  resp r;
-  chat(&t, "latency", NULL, &r);
+  eco_test_resp r;
+  chat(t, "latency", NULL, &r);
   char v[64];
   assert_int_equal(r.code, 200);
-  assert_string_equal(header(&r, "x-ecoinfer-node", v, sizeof v), "C");
-  assert_string_equal(header(&r, "x-ecoinfer-attempts", v, sizeof v), "2");
+  assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-node", v, sizeof v), "C");
+  assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-attempts", v, sizeof v), "2");
   json_t *j = json_loads(r.body, 0, NULL);
   json_t *ro = json_object_get(json_object_get(json_object_get(j, "usage"), "carbon"), "router");
   assert_string_equal(json_string_value(json_array_get(json_object_get(ro, "failed_nodes"), 0)),
                       "A");
   json_decref(j);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   /* 5xx is retried too; 4xx is the client's and passes through. */
   b[0].drop = false;
   b[0].fail_status = 503;
-  chat(&t, "latency", NULL, &r);
+  chat(t, "latency", NULL, &r);
   assert_int_equal(r.code, 200);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   b[0].fail_status = 400;
   b[2].fail_status = 400;
-  chat(&t, "latency", NULL, &r);
+  chat(t, "latency", NULL, &r);
   /* A's circuit is open after 2 failures: C answers with its 400 */
   assert_int_equal(r.code, 400);
-  assert_string_equal(header(&r, "x-ecoinfer-node", v, sizeof v), "C");
-  resp_free(&r);
+  assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-node", v, sizeof v), "C");
+  eco_test_resp_free(&r);
   /* Every node failing: 502 once, after the configured attempts. */
   for (int i = 0; i < 3; i++)
     b[i].fail_status = 500;
   size_t before = eco_test_httpd_count(b[1].h, NULL);
-  chat(&t, "carbon", NULL, &r);
+  chat(t, "carbon", NULL, &r);
   assert_int_equal(r.code, 502);
   assert_non_null(strstr(r.body, "attempts failed"));
   assert_int_equal(eco_test_httpd_count(b[1].h, "/v1/chat/completions") >= 1, 1);
   (void)before;
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 typedef struct load {
-  const rt *t;
+  const eco_test_router *t;
   int n, ok, bad;
 } load;
 
 static void *load_thread(void *arg) {
   load *l = arg;
   for (int i = 0; i < l->n; i++) {
-    resp r;
+    eco_test_resp r;
     char url[128];
     snprintf(url, sizeof url, "%s/v1/chat/completions", l->t->url);
     const char *h[] = {"x-ecoinfer-policy: latency", NULL};
-    if (http(NULL, url, chat_body, h, &r) == 0 && r.code == 200 && strstr(r.body, "from "))
+    if (eco_test_http(NULL, url, chat_body, h, &r) == 0 && r.code == 200 && strstr(r.body, "from "))
       l->ok++;
     else
       l->bad++;
-    resp_free(&r);
+    eco_test_resp_free(&r);
   }
   return NULL;
 }
 
 static void test_failover_kill(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   for (int i = 0; i < 3; i++)
     b[i].delay_ms = 20;
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   enum { THREADS = 4, PER = 15 };
   load l[THREADS];
   pthread_t th[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    l[i] = (load){.t = &t, .n = PER};
+    l[i] = (load){.t = t, .n = PER};
     assert_int_equal(pthread_create(&th[i], NULL, load_thread, &l[i]), 0);
   }
   /* Kill the busiest node (A, the fastest) while requests are in flight. */
   while (eco_test_httpd_count(b[0].h, "/v1/chat/completions") < 8)
     usleep(2000);
-  backend_stop(&b[0]);
+  eco_test_backend_stop(&b[0]);
   int ok = 0, bad = 0;
   for (int i = 0; i < THREADS; i++) {
     pthread_join(th[i], NULL);
@@ -624,32 +336,27 @@ static void test_failover_kill(void **state) {
   assert_true(eco_test_httpd_count(b[2].h, "/v1/chat/completions") +
                   eco_test_httpd_count(b[1].h, "/v1/chat/completions") >
               0);
-  rt_stop(&t);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 static void test_streaming(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   const char *body = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
                      "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
   const char *h[] = {"x-ecoinfer-policy: carbon", NULL};
-  resp r;
-  assert_int_equal(http(NULL, url, body, h, &r), 0);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, body, h, &r), 0);
   assert_int_equal(r.code, 200);
   char v[128];
-  assert_non_null(strstr(header(&r, "content-type", v, sizeof v), "text/event-stream"));
-  assert_string_equal(header(&r, "x-ecoinfer-node", v, sizeof v), "B");
+  assert_non_null(
+      strstr(eco_test_resp_header(&r, "content-type", v, sizeof v), "text/event-stream"));
+  assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-node", v, sizeof v), "B");
   /* Passed through as the events arrived (40 ms apart), not in one piece. */
   assert_true(r.writes >= 3);
   assert_non_null(strstr(r.body, "\"content\":\"Hel\""));
@@ -661,16 +368,13 @@ static void test_streaming(void **state) {
   assert_non_null(strstr(u, "\"policy\":\"carbon\""));
   /* Events stay whole and in order. */
   assert_true(strstr(r.body, "Hel") < strstr(r.body, "\"lo\""));
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 typedef struct stream_client {
   const char *url;
-  resp r;
+  eco_test_resp r;
 } stream_client;
 
 static void *stream_thread(void *arg) {
@@ -678,21 +382,18 @@ static void *stream_thread(void *arg) {
   const char *body = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
                      "\"content\":\"hi\"}]}";
   const char *h[] = {"x-ecoinfer-policy: carbon", NULL};
-  http(NULL, s->url, body, h, &s->r);
+  eco_test_http(NULL, s->url, body, h, &s->r);
   return NULL;
 }
 
 static void test_stream_dies_midway(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   stream_client s = {.url = url};
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, stream_thread, &s), 0);
@@ -701,7 +402,7 @@ static void test_stream_dies_midway(void **state) {
   while (eco_test_httpd_count(b[1].h, "/v1/chat/completions") < 1)
     usleep(2000);
   usleep(100 * 1000);
-  backend_stop(&b[1]);
+  eco_test_backend_stop(&b[1]);
   pthread_join(th, NULL);
   assert_int_equal(s.r.code, 200);
   /* One answer: the partial stream, then an error event and [DONE]. */
@@ -713,21 +414,16 @@ static void test_stream_dies_midway(void **state) {
   /* Not retried elsewhere: output had been sent. */
   assert_int_equal(eco_test_httpd_count(b[0].h, "/v1/chat/completions"), 0);
   assert_int_equal(eco_test_httpd_count(b[2].h, "/v1/chat/completions"), 0);
-  resp_free(&s.r);
-  rt_stop(&t);
+  eco_test_resp_free(&s.r);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 static void test_health_and_dns(void **state) {
-  (void)state;
-  backend b[2];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   char extra[512];
   /* B is only known through DNS ("localhost" from /etc/hosts). */
-  char *y = cluster_yaml(b, 1, NULL);
+  char *y = eco_test_cluster_yaml(b, 1, NULL);
   snprintf(extra, sizeof extra,
            "dns:\n  - name: localhost\n    port: %d\n    interval: 200ms\n    zone: SE\n"
            "    profile: {decode_tps: 20, j_per_token: 1.0}\n",
@@ -735,56 +431,53 @@ static void test_health_and_dns(void **state) {
   char *y2 = malloc(strlen(y) + strlen(extra) + 1);
   strcpy(y2, y);
   strcat(y2, extra);
-  rt t;
-  rt_start(&t, y2);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y2);
   char url[128], id[64];
-  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
   snprintf(id, sizeof id, "\"id\":\"127.0.0.1:%d\"", eco_test_httpd_port(b[1].h));
   bool found = false;
   for (int i = 0; i < 200 && !found; i++) {
-    resp r;
-    if (http(NULL, url, NULL, NULL, &r) == 0 && strstr(r.body, id)) found = true;
-    resp_free(&r);
+    eco_test_resp r;
+    if (eco_test_http(NULL, url, NULL, NULL, &r) == 0 && strstr(r.body, id)) found = true;
+    eco_test_resp_free(&r);
     if (!found) usleep(20000);
   }
   if (!found) {
     print_message("SKIP part: evdns could not resolve localhost here\n");
   } else {
     /* carbon prefers the DNS node in SE */
-    resp r;
-    chat(&t, "carbon", NULL, &r);
+    eco_test_resp r;
+    chat(t, "carbon", NULL, &r);
     char v[64];
     assert_int_equal(r.code, 200);
     char want[64];
     snprintf(want, sizeof want, "127.0.0.1:%d", eco_test_httpd_port(b[1].h));
-    assert_string_equal(header(&r, "x-ecoinfer-node", v, sizeof v), want);
-    resp_free(&r);
+    assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-node", v, sizeof v), want);
+    eco_test_resp_free(&r);
   }
   /* Health: A goes away, is marked down, and comes back on a new check. */
-  backend_stop(&b[0]);
+  eco_test_backend_stop(&b[0]);
   bool down = false;
   for (int i = 0; i < 200 && !down; i++) {
-    resp r;
-    if (http(NULL, url, NULL, NULL, &r) == 0 && strstr(r.body, "\"id\":\"A\"")) {
+    eco_test_resp r;
+    if (eco_test_http(NULL, url, NULL, NULL, &r) == 0 && strstr(r.body, "\"id\":\"A\"")) {
       const char *a = strstr(r.body, "\"id\":\"A\"");
       const char *hs = strstr(a, "\"health\":\"");
       if (hs && strncmp(hs + 10, "down", 4) == 0) down = true;
     }
-    resp_free(&r);
+    eco_test_resp_free(&r);
     if (!down) usleep(20000);
   }
   assert_true(down);
-  rt_stop(&t);
   free(y);
   free(y2);
-  for (int i = 0; i < 2; i++)
-    backend_stop(&b[i]);
 }
 
 typedef struct bclient {
-  const rt *t;
+  const eco_test_router *t;
   const char *slo;
-  resp r;
+  eco_test_resp r;
 } bclient;
 
 static void *batch_thread(void *arg) {
@@ -794,31 +487,28 @@ static void *batch_thread(void *arg) {
 }
 
 static void test_batch_window(void **state) {
-  (void)state;
-  backend b[1];
-  backend_start(&b[0], "A");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   /* A 20 s window: requests only finish within curl's 8 s timeout if the
    * window is cut short, by a full batch (2 prompts) or by the SLO. */
-  char *y = cluster_yaml(b, 1, "  batch: {max: 2, window: 20s}\n");
-  rt t;
-  rt_start(&t, y);
-  bclient c[2] = {{.t = &t}, {.t = &t}};
+  char *y = eco_test_cluster_yaml(b, 1, "  batch: {max: 2, window: 20s}\n");
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
+  bclient c[2] = {{.t = t}, {.t = t}};
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&th[i], NULL, batch_thread, &c[i]), 0);
   for (int i = 0; i < 2; i++) {
     pthread_join(th[i], NULL);
     assert_int_equal(c[i].r.code, 200);
-    resp_free(&c[i].r);
+    eco_test_resp_free(&c[i].r);
   }
   /* Alone, with a 1.5 s SLO (predicted ~1.02 s): waits at most the slack. */
-  bclient one = {.t = &t, .slo = "1500"};
+  bclient one = {.t = t, .slo = "1500"};
   batch_thread(&one);
   assert_int_equal(one.r.code, 200);
-  resp_free(&one.r);
-  rt_stop(&t);
+  eco_test_resp_free(&one.r);
   free(y);
-  backend_stop(&b[0]);
 }
 
 static void test_config_errors(void **state) {
@@ -899,29 +589,26 @@ static void test_sse_helpers(void **state) {
  * not the 300 of the static table; a zone without a trace falls back to
  * the static table. */
 static void test_trace_intensity(void **state) {
-  (void)state;
   char *fr = NULL;
   ECO_TEST_NEED_SHARED("data/carbon/FR_2023_hourly.csv", &fr);
   char dir[1024];
   snprintf(dir, sizeof dir, "%s", fr);
   *strrchr(dir, '/') = '\0';
   free(fr);
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   char extra[1200];
   snprintf(extra, sizeof extra, "carbon:\n  trace: %s\n  refresh: 1s\n", dir);
-  char *y = cluster_yaml(b, 3, NULL);
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
   char *y2 = malloc(strlen(y) + strlen(extra) + 1);
   strcpy(y2, extra);
   strcat(y2, y);
-  rt t;
-  rt_start(&t, y2);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y2);
   char url[128];
-  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
-  resp r;
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   json_t *j = json_loads(r.body, 0, NULL);
   json_t *nodes = json_object_get(j, "nodes");
   double ci_c = json_real_value(json_object_get(json_array_get(nodes, 2), "intensity_gco2_kwh"));
@@ -929,25 +616,22 @@ static void test_trace_intensity(void **state) {
   assert_true(fabs(ci_c - 35.34) < 1e-9); /* FR from the trace */
   assert_true(fabs(ci_b - 50) < 1e-9);    /* SE: no trace, static table */
   json_decref(j);
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
   free(y2);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 /* ---- dashboard ------------------------------------------------------------- */
 
 /* GET /dashboard/api/state, parsed. */
-static json_t *dash_state(const rt *t) {
+static json_t *dash_state(const eco_test_router *t) {
   char url[128];
   snprintf(url, sizeof url, "%s/dashboard/api/state", t->url);
-  resp r;
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 200);
   json_t *j = json_loads(r.body, 0, NULL);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   assert_true(json_is_object(j));
   return j;
 }
@@ -965,31 +649,28 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *wan
 /* One request through the router, then its decision with the receipt, the
  * zones and the nodes in the dashboard state; the page itself is served. */
 static void test_dashboard_state(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   b[1].with_carbon = true;
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
-  resp r;
-  chat(&t, "carbon", NULL, &r); /* B: the cleanest node */
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
+  eco_test_resp r;
+  chat(t, "carbon", NULL, &r); /* B: the cleanest node */
   assert_int_equal(r.code, 200);
   json_t *body = json_loads(r.body, 0, NULL);
   char rid[64];
   snprintf(rid, sizeof rid, "%s", json_string_value(json_object_get(body, "id")));
   assert_string_equal(rid, "B-1");
   json_decref(body);
-  resp_free(&r);
+  eco_test_resp_free(&r);
 
   /* nodes arrive, and turn from "degraded" to "up", with their first
    * health check (100 ms period; slower on a loaded machine) */
   json_t *st = NULL;
   for (int i = 0; i < 250; i++) {
     json_decref(st);
-    st = dash_state(&t);
+    st = dash_state(t);
     const json_t *b_node = find_by(json_object_get(st, "nodes"), "id", "B");
     const char *hb = b_node ? json_string_value(json_object_get(b_node, "health")) : NULL;
     if (json_array_size(json_object_get(st, "nodes")) == 3 && hb && strcmp(hb, "up") == 0) break;
@@ -1042,38 +723,35 @@ static void test_dashboard_state(void **state) {
   json_decref(st);
 
   char url[128];
-  snprintf(url, sizeof url, "%s/dashboard", t.url);
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  snprintf(url, sizeof url, "%s/dashboard", t->url);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "<html"));
-  resp_free(&r);
+  eco_test_resp_free(&r);
 
-  rt_stop(&t);
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 /* With directives on, the page shows the plan (level mix, quality floor)
  * and each decision its level: at PL's 800 g/kWh (top of the range) the
  * plan is all level 2 (the numbers of test_router_directive.c). */
 static void test_dashboard_directives(void **state) {
-  (void)state;
-  backend b[1];
-  backend_start(&b[0], "A");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   b[0].with_carbon = true;
-  char *y = cluster_yaml(b, 1,
-                         "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
-                         "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
-                         "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
-                         "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
-  rt t;
-  rt_start(&t, y);
-  resp r;
-  chat(&t, NULL, NULL, &r);
+  char *y =
+      eco_test_cluster_yaml(b, 1,
+                            "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
+                            "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+                            "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+                            "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
+  eco_test_resp r;
+  chat(t, NULL, NULL, &r);
   assert_int_equal(r.code, 200);
-  resp_free(&r);
-  json_t *st = dash_state(&t);
+  eco_test_resp_free(&r);
+  json_t *st = dash_state(t);
   const json_t *dir = json_object_get(st, "directives");
   const json_t *mix = json_object_get(dir, "mix");
   assert_int_equal(json_array_size(mix), 3);
@@ -1083,13 +761,11 @@ static void test_dashboard_directives(void **state) {
   const json_t *d = json_array_get(json_object_get(st, "decisions"), 0);
   assert_int_equal(json_integer_value(json_object_get(d, "directive_level")), 2);
   json_decref(st);
-  rt_stop(&t);
   free(y);
-  backend_stop(&b[0]);
 }
 
 typedef struct load_arg {
-  const rt *t;
+  const eco_test_router *t;
   volatile bool stop;
 } load_arg;
 
@@ -1097,10 +773,10 @@ typedef struct load_arg {
 static void *dash_load(void *arg) {
   load_arg *a = arg;
   for (int i = 0; i < 150 && !a->stop; i++) {
-    resp r;
+    eco_test_resp r;
     char url[128];
     snprintf(url, sizeof url, "%s/v1/chat/completions", a->t->url);
-    if (http(NULL, url, chat_body, NULL, &r) == 0) resp_free(&r);
+    if (eco_test_http(NULL, url, chat_body, NULL, &r) == 0) eco_test_resp_free(&r);
     usleep(50000);
   }
   return NULL;
@@ -1171,20 +847,20 @@ static void test_dashboard_browser(void **state) {
       "  - {id: se-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: SE, max_batch: 4}\n"
       "  - {id: pl-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: PL, max_batch: 4}\n",
       p1, p2);
-  rt t;
-  rt_start(&t, y);
-  resp r;
+  eco_test_router t;
+  eco_test_router_start(&t, y);
+  eco_test_resp r;
   char url[128], rid[64] = "";
   snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
   const char *slo[] = {"x-ecoinfer-slo-ms: 5000", NULL};
-  long status = http(NULL, url, chat_body, slo, &r) == 0 ? r.code : -1;
+  long status = eco_test_http(NULL, url, chat_body, slo, &r) == 0 ? r.code : -1;
   json_t *body = json_loads(r.body, 0, NULL);
   const char *id = json_string_value(json_object_get(body, "id"));
   bool receipt = json_is_object(json_object_get(json_object_get(body, "usage"), "carbon"));
   if (status == 200 && id && receipt) snprintf(rid, sizeof rid, "%s", id);
   json_decref(body);
   if (!rid[0]) print_message("request through the router: %ld %s\n", status, r.body);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   char *out = NULL;
   int code = -1;
   if (rid[0]) {
@@ -1202,7 +878,7 @@ static void test_dashboard_browser(void **state) {
     pthread_join(lt, NULL);
   }
   /* the nodes go before any assertion can end the test */
-  rt_stop(&t);
+  eco_test_router_stop(&t);
   node_kill(n1);
   node_kill(n2);
   eco_test_rmtree(dir);
@@ -1275,8 +951,8 @@ static void test_agent_server(void **state) {
   assert_int_equal(pthread_create(&th, NULL, run_agent, a), 0);
   char url[128];
   snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/meters", eco_agent_port(a));
-  resp r;
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 200);
   json_t *j = json_loads(r.body, 0, NULL);
   json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
@@ -1289,11 +965,11 @@ static void test_agent_server(void **state) {
   assert_true(json_is_false(json_object_get(m0, "estimated")));
   assert_true(json_is_number(json_object_get(j, "time_s")));
   json_decref(j);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/nope", eco_agent_port(a));
-  assert_int_equal(http(NULL, url, NULL, NULL, &r), 0);
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 404);
-  resp_free(&r);
+  eco_test_resp_free(&r);
   eco_agent_stop(a);
   pthread_join(th, NULL);
   eco_agent_free(a);
@@ -1320,26 +996,25 @@ static void on_meters(const eco_test_request *req, eco_test_response *out, void 
 }
 
 static void test_router_uses_agent(void **state) {
-  (void)state;
-  backend b[1];
-  backend_start(&b[0], "A");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   fake_agent fa = {0};
   eco_test_httpd *ag = NULL;
   assert_int_equal(eco_test_httpd_start(&ag), 0);
   eco_test_httpd_handler(ag, "GET", "/v1/meters", on_meters, &fa);
-  char *y = cluster_yaml(b, 1, NULL);
+  char *y = eco_test_cluster_yaml(b, 1, NULL);
   char agent_line[128];
   snprintf(agent_line, sizeof agent_line, "    agent: %s\n", eco_test_httpd_url(ag));
   char *y2 = malloc(strlen(y) + strlen(agent_line) + 1);
   strcpy(y2, y);
   strcat(y2, agent_line);
-  rt t;
-  rt_start(&t, y2);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y2);
   /* wait for two readings */
   for (int i = 0; i < 200 && eco_test_httpd_count(ag, "/v1/meters") < 3; i++)
     usleep(10000);
-  resp r;
-  chat(&t, "carbon", NULL, &r);
+  eco_test_resp r;
+  chat(t, "carbon", NULL, &r);
   assert_int_equal(r.code, 200);
   json_t *j = json_loads(r.body, 0, NULL);
   json_t *carbon = json_object_get(json_object_get(j, "usage"), "carbon");
@@ -1354,44 +1029,29 @@ static void test_router_uses_agent(void **state) {
   assert_true(up > 0);
   assert_true(fabs(e - 50.0 * up) < 1e-6 * (1 + e));
   json_decref(j);
-  resp_free(&r);
-  rt_stop(&t);
+  eco_test_resp_free(&r);
   free(y);
   free(y2);
   eco_test_httpd_stop(ag);
-  backend_stop(&b[0]);
 }
 
 /* Clients that give up: the router cancels the upstream request, frees
  * the request and the node's in-flight count returns to 0. */
 static int http_give_up(const char *url, const char *body, long ms) {
-  CURL *c = curl_easy_init();
-  if (!c) return -1;
-  resp r;
-  memset(&r, 0, sizeof r);
-  struct curl_slist *sl = curl_slist_append(NULL, "Content-Type: application/json");
-  sl = curl_slist_append(sl, "x-ecoinfer-policy: carbon");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(sl);
-  curl_easy_cleanup(c);
-  free(r.body);
-  return rc == CURLE_OPERATION_TIMEDOUT ? 0 : -1;
+  static const char *const hdrs[] = {"x-ecoinfer-policy: carbon", NULL};
+  eco_test_resp r;
+  int rc = eco_test_http_ms(NULL, url, body, hdrs, ms, &r);
+  eco_test_resp_free(&r);
+  return rc == 1 ? 0 : -1;
 }
 
 /* An integer field of node `id` in /admin/nodes, or -1. */
-static int admin_node_int(const rt *t, const char *id, const char *field) {
+static int admin_node_int(const eco_test_router *t, const char *id, const char *field) {
   char url[128];
   snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
-  resp r;
+  eco_test_resp r;
   int v = -1;
-  if (http(NULL, url, NULL, NULL, &r) == 0) {
+  if (eco_test_http(NULL, url, NULL, NULL, &r) == 0) {
     json_t *j = json_loads(r.body, 0, NULL);
     size_t i;
     json_t *n;
@@ -1402,32 +1062,31 @@ static int admin_node_int(const rt *t, const char *id, const char *field) {
     }
     json_decref(j);
   }
-  resp_free(&r);
+  eco_test_resp_free(&r);
   return v;
 }
 
-static int inflight_of(const rt *t, const char *id) { return admin_node_int(t, id, "inflight"); }
+static int inflight_of(const eco_test_router *t, const char *id) {
+  return admin_node_int(t, id, "inflight");
+}
 
 static void test_client_disconnect(void **state) {
-  (void)state;
-  backend b[3];
-  backend_start(&b[0], "A");
-  backend_start(&b[1], "B");
-  backend_start(&b[2], "C");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
   b[1].delay_ms = 400;     /* B answers late (non-stream), streams slowly */
   b[1].slow_stream = true; /* 2 s of events: the client leaves in the middle */
-  char *y = cluster_yaml(b, 3, NULL);
-  rt t;
-  rt_start(&t, y);
+  char *y = eco_test_cluster_yaml(b, 3, NULL);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, y);
   char url[128];
-  snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   assert_int_equal(http_give_up(url, chat_body, 100), 0);
   const char *sbody = "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\","
                       "\"content\":\"hi\"}]}";
   assert_int_equal(http_give_up(url, sbody, 500), 0);
   int v = -1;
   for (int i = 0; i < 200 && v != 0; i++) {
-    v = inflight_of(&t, "B");
+    v = inflight_of(t, "B");
     if (v != 0) usleep(10000);
   }
   assert_int_equal(v, 0);
@@ -1442,27 +1101,24 @@ static void test_client_disconnect(void **state) {
   }
   assert_int_equal(cut, 2);
   char murl[128];
-  snprintf(murl, sizeof murl, "%s/metrics", t.url);
-  resp m;
-  assert_int_equal(http(NULL, murl, NULL, NULL, &m), 0);
+  snprintf(murl, sizeof murl, "%s/metrics", t->url);
+  eco_test_resp m;
+  assert_int_equal(eco_test_http(NULL, murl, NULL, NULL, &m), 0);
   assert_non_null(strstr(m.body, "ecoinfer_router_upstream_cancelled_total 2"));
   assert_non_null(strstr(m.body, "ecoinfer_router_client_disconnects_total 2"));
-  resp_free(&m);
+  eco_test_resp_free(&m);
   /* and the router still answers */
   b[1].delay_ms = 0;
   b[1].slow_stream = false;
-  expect_node(&t, "carbon", NULL, "B");
-  rt_stop(&t);
+  expect_node(t, "carbon", NULL, "B");
   free(y);
-  for (int i = 0; i < 3; i++)
-    backend_stop(&b[i]);
 }
 
 /* An ecoinfer node without a configured profile: seeded from /v1/node. */
 static void test_node_profile_from_v1_node(void **state) {
-  (void)state;
-  backend b[1];
-  backend_start(&b[0], "N");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  b[0].name = "N";
   eco_test_response node = {
       .status = 200,
       /* the node server's shape (issue 6) */
@@ -1478,14 +1134,14 @@ static void test_node_profile_from_v1_node(void **state) {
            "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 100ms}}\n"
            "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n",
            eco_test_httpd_url(b[0].h));
-  rt t;
-  rt_start(&t, yaml);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, yaml);
   char url[128];
-  snprintf(url, sizeof url, "%s/admin/nodes", t.admin);
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
   bool seeded = false;
   for (int i = 0; i < 200 && !seeded; i++) {
-    resp r;
-    if (http(NULL, url, NULL, NULL, &r) == 0) {
+    eco_test_resp r;
+    if (eco_test_http(NULL, url, NULL, NULL, &r) == 0) {
       json_t *j = json_loads(r.body, 0, NULL);
       json_t *n = json_array_get(json_object_get(j, "nodes"), 0);
       json_t *p = json_object_get(n, "profile");
@@ -1506,23 +1162,21 @@ static void test_node_profile_from_v1_node(void **state) {
       }
       json_decref(j);
     }
-    resp_free(&r);
+    eco_test_resp_free(&r);
     if (!seeded) usleep(10000);
   }
   assert_true(seeded);
   assert_true(eco_test_httpd_count(b[0].h, "/v1/node") >= 1);
-  expect_node(&t, NULL, NULL, "N");
-  rt_stop(&t);
-  backend_stop(&b[0]);
+  expect_node(t, NULL, NULL, "N");
 }
 
 /* A /v1/node report taken while our request ran must not outlive it: after
  * the request finishes, the node's view is idle again before the next poll
  * (docs/router.md: the stale-report discount). */
 static void test_stale_load_report(void **state) {
-  (void)state;
-  backend b[1];
-  backend_start(&b[0], "N");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *b = cl->b;
+  b[0].name = "N";
   eco_test_response node = {
       .status = 200,
       .body = "{\"device\":\"d\",\"zone\":\"SE\",\"queue\":{\"depth\":0},\"batch\":{\"active\":1,"
@@ -1533,26 +1187,24 @@ static void test_stale_load_report(void **state) {
            "router: {port: 0, admin_port: 0, policy: carbon, health: {interval: 3s}}\n"
            "nodes:\n  - id: N\n    url: %s\n    kind: ecoinfer\n",
            eco_test_httpd_url(b[0].h));
-  rt t;
-  rt_start(&t, yaml);
+  eco_test_router *t = &cl->rt;
+  eco_test_router_start(t, yaml);
   /* the first poll: the node says one request is running */
   int active = -1;
   for (int i = 0; i < 500 && active != 1; i++) {
-    active = admin_node_int(&t, "N", "active_batch");
+    active = admin_node_int(t, "N", "active_batch");
     if (active != 1) usleep(10000);
   }
   assert_int_equal(active, 1);
   const size_t polls = eco_test_httpd_count(b[0].h, "/v1/node");
   /* that request finishes (ours): the report is now stale */
-  resp r;
-  chat(&t, NULL, NULL, &r);
+  eco_test_resp r;
+  chat(t, NULL, NULL, &r);
   assert_int_equal(r.code, 200);
-  resp_free(&r);
-  active = admin_node_int(&t, "N", "active_batch");
+  eco_test_resp_free(&r);
+  active = admin_node_int(t, "N", "active_batch");
   if (eco_test_httpd_count(b[0].h, "/v1/node") == polls) /* no new poll in between */
     assert_int_equal(active, 0);
-  rt_stop(&t);
-  backend_stop(&b[0]);
 }
 
 int main(void) {
@@ -1560,24 +1212,40 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sse_helpers),
       cmocka_unit_test(test_config_errors),
-      cmocka_unit_test(test_policies),
-      cmocka_unit_test(test_receipts),
-      cmocka_unit_test(test_admin),
-      cmocka_unit_test(test_failover_scripted),
-      cmocka_unit_test(test_failover_kill),
-      cmocka_unit_test(test_streaming),
-      cmocka_unit_test(test_stream_dies_midway),
-      cmocka_unit_test(test_health_and_dns),
-      cmocka_unit_test(test_batch_window),
-      cmocka_unit_test(test_trace_intensity),
+      cmocka_unit_test_setup_teardown(test_policies, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_receipts, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_admin, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_failover_scripted, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_failover_kill, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_streaming, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_stream_dies_midway, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_health_and_dns, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_batch_window, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_trace_intensity, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
       cmocka_unit_test(test_cli),
       cmocka_unit_test(test_agent_server),
-      cmocka_unit_test(test_router_uses_agent),
-      cmocka_unit_test(test_client_disconnect),
-      cmocka_unit_test(test_node_profile_from_v1_node),
-      cmocka_unit_test(test_stale_load_report),
-      cmocka_unit_test(test_dashboard_state),
-      cmocka_unit_test(test_dashboard_directives),
+      cmocka_unit_test_setup_teardown(test_router_uses_agent, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_client_disconnect, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_node_profile_from_v1_node, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_stale_load_report, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_dashboard_state, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_dashboard_directives, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
       cmocka_unit_test(test_dashboard_browser),
   };
   if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));

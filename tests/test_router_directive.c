@@ -2,8 +2,8 @@
  * every request, which is forwarded to ecoinfer nodes as
  * x-ecoinfer-directive-level (or applied to the messages for foreign
  * backends) and recorded in usage.carbon.router.directive_level. Fake
- * backends on loopback (tests/helpers/httpd.h). */
-#include "httpd.h"
+ * backends on loopback and the router fixture (tests/helpers/router_fixture.h). */
+#include "router_fixture.h"
 #include "testutil.h"
 
 #include "router/directive_hook.h"
@@ -20,34 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const OK_BODY =
-    "{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,"
-    "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
-    "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7,\"carbon\":{"
-    "\"energy_j\":1.0,\"total_g\":0.0001,\"method\":\"sci-v1.0\"}}}";
-
-static eco_test_httpd *backend(void) {
-  eco_test_httpd *h;
-  assert_int_equal(eco_test_httpd_start(&h), 0);
-  eco_test_response ok = {.status = 200, .body = OK_BODY};
-  eco_test_httpd_on(h, "POST", "/v1/chat/completions", &ok);
-  eco_test_httpd_on(h, "POST", "/v1/completions", &ok);
-  eco_test_response health = {.status = 200, .body = "{\"status\":\"ok\"}"};
-  eco_test_httpd_on(h, "GET", "/health", &health);
-  return h;
-}
-
-typedef struct rt {
-  eco_router *r;
-  pthread_t th;
-  char url[64], admin[64];
-} rt;
-
-static void *run_router(void *arg) {
-  eco_router_run(arg);
-  return NULL;
-}
-
 /* Level 2 is almost as preferred as level 0 and much cheaper: at the top of
  * the intensity range (floor 0.9 q0 = 0.45) the plan is all level 2; at the
  * bottom (floor q0 = 0.5) only level 0 qualifies. */
@@ -58,69 +30,25 @@ static const char *const DIRECTIVE_YAML =
     "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
     "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n";
 
-static void rt_start(rt *t, const char *url, const char *kind) {
+/* Runs the router in front of one node at url of kind (ecoinfer or openai). */
+static void directive_router_start(eco_test_router *t, const char *url, const char *kind) {
   char yaml[2048];
   snprintf(yaml, sizeof yaml,
            "router: {port: 0, admin_port: 0, policy: latency, health: {interval: 100ms}}\n"
            "zones: {PL: 800}\nnodes:\n  - id: N\n    url: %s\n    zone: PL\n    kind: %s\n"
            "    profile: {prefill_tps: 1000, decode_tps: 100, j_per_token: 1.0}\n%s",
            url, kind, DIRECTIVE_YAML);
-  eco_cfg *cfg = NULL;
-  eco_error err = {0};
-  assert_int_equal(eco_cfg_load_string(yaml, "cluster.yaml", &cfg, &err), 0);
-  eco_cfg_use_env(cfg, false);
-  eco_router_cfg rc;
-  if (eco_router_cfg_load(cfg, &rc, &err)) fail_msg("config: %s", eco_error_text(&err));
-  eco_logger lg;
-  eco_log_init(&lg);
-  lg.level = ECO_LOG_ERROR;
-  if (eco_router_new(&rc, &lg, &t->r, &err)) fail_msg("router: %s", eco_error_text(&err));
-  eco_router_cfg_free(&rc);
-  eco_cfg_free(cfg);
-  snprintf(t->url, sizeof t->url, "http://127.0.0.1:%d", eco_router_port(t->r));
-  snprintf(t->admin, sizeof t->admin, "http://127.0.0.1:%d", eco_router_admin_port(t->r));
-  assert_int_equal(pthread_create(&t->th, NULL, run_router, t->r), 0);
+  eco_test_router_start(t, yaml);
 }
 
-static void rt_stop(rt *t) {
-  eco_router_stop(t->r);
-  pthread_join(t->th, NULL);
-  eco_router_free(t->r);
-}
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-  size_t k = sz * n;
-  char **b = u;
-  size_t have = *b ? strlen(*b) : 0;
-  char *nb = realloc(*b, have + k + 1);
-  if (!nb) return 0;
-  memcpy(nb + have, p, k);
-  nb[have + k] = '\0';
-  *b = nb;
-  return k;
-}
-
-/* POST; returns the status, *body (malloc'd). hdr may be NULL. */
+/* Sends body to url (method NULL: POST); returns the status, *out the body (malloc'd). */
 static long post(const char *url, const char *method, const char *body, const char *hdr,
                  char **out) {
-  *out = NULL;
-  CURL *c = curl_easy_init();
-  assert_non_null(c);
-  struct curl_slist *sl = curl_slist_append(NULL, "Content-Type: application/json");
-  if (hdr) sl = curl_slist_append(sl, hdr);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 8L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  if (method) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-  long code = -1;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  curl_slist_free_all(sl);
-  curl_easy_cleanup(c);
-  return code;
+  const char *hdrs[] = {hdr, NULL};
+  eco_test_resp r;
+  int rc = eco_test_http(method, url, body, hdr ? hdrs : NULL, &r);
+  *out = r.body;
+  return rc == 0 ? r.code : -1;
 }
 
 static const char *CHAT = "{\"model\":\"m\",\"max_tokens\":10,\"messages\":["
@@ -129,7 +57,7 @@ static const char *CHAT = "{\"model\":\"m\",\"max_tokens\":10,\"messages\":["
 
 /* Sends one request through the router; returns
  * usage.carbon.router.directive_level of the answer. */
-static int send_one(const rt *t, const char *path, const char *body, const char *hdr) {
+static int send_one(const eco_test_router *t, const char *path, const char *body, const char *hdr) {
   char url[128], *out;
   snprintf(url, sizeof url, "%s%s", t->url, path);
   long code = post(url, NULL, body, hdr, &out);
@@ -151,64 +79,52 @@ static void last_header(eco_test_httpd *h, const char *path, const char *name, c
                         size_t cap, char **body) {
   eco_test_request q;
   assert_int_equal(eco_test_httpd_last(h, path, &q), 0);
-  buf[0] = '\0';
-  size_t nl = strlen(name);
-  for (const char *p = q.headers; p && *p;) {
-    const char *e = strchr(p, '\n');
-    size_t l = e ? (size_t)(e - p) : strlen(p);
-    if (l > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-      const char *v = p + nl + 1;
-      while (*v == ' ')
-        v++;
-      size_t vl = (size_t)(p + l - v);
-      while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
-        vl--;
-      snprintf(buf, cap, "%.*s", (int)vl, v);
-      break;
-    }
-    p += l + (e ? 1 : 0);
-  }
+  eco_test_request_header(&q, name, buf, cap);
   if (body) *body = strdup(q.body ? q.body : "");
   eco_test_request_free(&q);
 }
 
 /* An ecoinfer node gets the level as a header; the body is unchanged. */
 static void test_ecoinfer_node_gets_header(void **state) {
-  eco_test_httpd *b = backend();
-  rt t;
-  rt_start(&t, eco_test_httpd_url(b), "ecoinfer");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *be = &cl->b[0];
+  be->with_carbon = true; /* answers with a receipt, like a node */
+  eco_test_httpd *b = be->h;
+  eco_test_router *t = &cl->rt;
+  directive_router_start(t, eco_test_httpd_url(b), "ecoinfer");
   char v[32], *body;
   for (int i = 0; i < 5; i++) {
-    assert_int_equal(send_one(&t, "/v1/chat/completions", CHAT, NULL), 2);
+    assert_int_equal(send_one(t, "/v1/chat/completions", CHAT, NULL), 2);
     last_header(b, "/v1/chat/completions", "x-ecoinfer-directive-level", v, sizeof v, &body);
     assert_string_equal(v, "2");
     assert_null(strstr(body, "Always answer")); /* the node applies it */
     free(body);
   }
   /* opt-out: level 0 and the opt-out passed on */
-  assert_int_equal(send_one(&t, "/v1/chat/completions", CHAT, "x-ecoinfer-directive: off"), 0);
+  assert_int_equal(send_one(t, "/v1/chat/completions", CHAT, "x-ecoinfer-directive: off"), 0);
   last_header(b, "/v1/chat/completions", "x-ecoinfer-directive-level", v, sizeof v, NULL);
   assert_string_equal(v, "0");
   last_header(b, "/v1/chat/completions", "x-ecoinfer-directive", v, sizeof v, NULL);
   assert_string_equal(v, "off");
   /* the route cap of /v1/completions is 1 */
   assert_int_equal(
-      send_one(&t, "/v1/completions", "{\"model\":\"m\",\"max_tokens\":5,\"prompt\":\"hi\"}", NULL),
+      send_one(t, "/v1/completions", "{\"model\":\"m\",\"max_tokens\":5,\"prompt\":\"hi\"}", NULL),
       1);
   last_header(b, "/v1/completions", "x-ecoinfer-directive-level", v, sizeof v, NULL);
   assert_string_equal(v, "1");
-  rt_stop(&t);
-  eco_test_httpd_stop(b);
 }
 
 /* A foreign backend gets the instruction merged into its messages; a clean
  * grid (admin intensity override) re-plans to level 0. */
 static void test_foreign_backend_and_replan(void **state) {
-  eco_test_httpd *b = backend();
-  rt t;
-  rt_start(&t, eco_test_httpd_url(b), "openai");
+  eco_test_cluster *cl = *state;
+  eco_test_backend *be = &cl->b[0];
+  be->with_carbon = true; /* answers with a receipt, like a node */
+  eco_test_httpd *b = be->h;
+  eco_test_router *t = &cl->rt;
+  directive_router_start(t, eco_test_httpd_url(b), "openai");
   char v[32], *body;
-  assert_int_equal(send_one(&t, "/v1/chat/completions", CHAT, NULL), 2);
+  assert_int_equal(send_one(t, "/v1/chat/completions", CHAT, NULL), 2);
   last_header(b, "/v1/chat/completions", "x-ecoinfer-directive-level", v, sizeof v, &body);
   assert_string_equal(v, ""); /* no header for foreign backends */
   json_t *j = json_loads(body, 0, NULL);
@@ -221,15 +137,13 @@ static void test_foreign_backend_and_replan(void **state) {
   free(body);
   /* the grid gets clean: the intensity moved by more than the threshold */
   char url[128], *out;
-  snprintf(url, sizeof url, "%s/admin/intensity", t.admin);
+  snprintf(url, sizeof url, "%s/admin/intensity", t->admin);
   assert_int_equal(post(url, "PUT", "{\"zone\":\"PL\",\"gco2_kwh\":50}", NULL, &out), 200);
   free(out);
-  assert_int_equal(send_one(&t, "/v1/chat/completions", CHAT, NULL), 0);
+  assert_int_equal(send_one(t, "/v1/chat/completions", CHAT, NULL), 0);
   last_header(b, "/v1/chat/completions", "x-ecoinfer-directive-level", v, sizeof v, &body);
   assert_string_equal(body, CHAT); /* forwarded unchanged */
   free(body);
-  rt_stop(&t);
-  eco_test_httpd_stop(b);
 }
 
 /* End to end: router -> a real ecoinfer node (fake backend): the node
@@ -256,8 +170,8 @@ static void test_router_to_real_node(void **state) {
   assert_int_equal(eco_server_start(srv), 0);
   char nurl[64];
   snprintf(nurl, sizeof nurl, "http://127.0.0.1:%d", eco_server_port(srv));
-  rt t;
-  rt_start(&t, nurl, "ecoinfer");
+  eco_test_router t = {0};
+  directive_router_start(&t, nurl, "ecoinfer");
   char url[128], *out;
   snprintf(url, sizeof url, "%s/v1/chat/completions", t.url);
   assert_int_equal(post(url, NULL, CHAT, NULL, &out), 200);
@@ -272,7 +186,7 @@ static void test_router_to_real_node(void **state) {
   char p[512];
   assert_int_equal(eco_backend_fake_last_prompt(&be, p, sizeof p), 0);
   assert_string_equal(p, "system: Always answer very briefly\n\nBe kind.\nuser: hello\n");
-  rt_stop(&t);
+  eco_test_router_stop(&t);
   eco_server_shutdown(srv);
   eco_server_join(srv);
   eco_server_free(srv);
@@ -343,8 +257,10 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hook_pure),
-      cmocka_unit_test(test_ecoinfer_node_gets_header),
-      cmocka_unit_test(test_foreign_backend_and_replan),
+      cmocka_unit_test_setup_teardown(test_ecoinfer_node_gets_header, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_foreign_backend_and_replan, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
       cmocka_unit_test(test_router_to_real_node),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);

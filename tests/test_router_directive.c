@@ -90,6 +90,11 @@ static void test_ecoinfer_node_gets_header(void **state) {
   eco_test_backend *be = &cl->b[0];
   be->with_carbon = true; /* answers with a receipt, like a node */
   eco_test_httpd *b = be->h;
+  /* the router checks an ecoinfer node's health on GET /v1/node: answer it like
+   * a node, or two failed checks mark the node down while the test runs */
+  eco_test_response node = {.status = 200,
+                            .body = "{\"queue\":{\"depth\":0},\"batch\":{\"active\":0}}"};
+  eco_test_httpd_on(b, "GET", "/v1/node", &node);
   eco_test_router *t = &cl->rt;
   directive_router_start(t, eco_test_httpd_url(b), "ecoinfer");
   char v[32], *body;

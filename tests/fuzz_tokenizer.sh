@@ -19,7 +19,7 @@ clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I"$src"
   "$here/fuzz/fuzz_tokenizer.c" "$src/engine/tokenizer.c" "$src/engine/tok_load.c" \
   "$src/engine/tok_pretok.c" "$src/engine/tok_unicode.c" "$src/engine/chat.c" \
   "$src/engine/chat_jinja.c" "$src"/jinja/*.c \
-  "$src/engine/gguf.c" "$src/util/status.c" "$src/util/strbuf.c" "$src/util/log.c" \
+  "$src/engine/gguf.c" "$src/util/status.c" "$src/util/strbuf.c" "$src/util/utf8.c" "$src/util/log.c" \
   -ljansson -lm -o "$work/fuzz_tokenizer" || { echo "FAIL: harness does not build"; exit 1; }
 mkdir -p "$work/corpus"
 cp "$here"/tests/fixtures/tokenizer/* "$work/corpus/" 2>/dev/null

@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 s="$here/src"
 "$cc" -std=c17 -D_GNU_SOURCE -O2 -I"$s" "$here/scripts/tok_vectors.c" "$s/engine/tokenizer.c" \
   "$s/engine/tok_load.c" "$s/engine/tok_pretok.c" "$s/engine/tok_unicode.c" "$s/engine/gguf.c" \
-  "$s/util/status.c" "$s/util/strbuf.c" "$s/util/log.c" -lm -o "$work/tv" \
+  "$s/util/status.c" "$s/util/strbuf.c" "$s/util/utf8.c" "$s/util/log.c" -lm -o "$work/tv" \
   || { echo "FAIL: driver does not build"; exit 1; }
 "$work/tv" "$src"/models/ggml-vocab-*.gguf | tee "$work/out"
 # must match byte for byte (the model families of issue 16 and the other BPE/SPM vocabularies)

@@ -16,6 +16,7 @@
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "engine/synth.h"
+#include "refjson.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -29,25 +30,6 @@ static char *fixture(const char *shape, const char *ext) {
   snprintf(rel, sizeof rel, "%s/tests/fixtures/arch/%s-f16.gguf%s", ECO_TEST_SOURCE_DIR, shape,
            ext);
   return strdup(rel);
-}
-
-static int32_t *ids_of(json_t *arr, int *n) {
-  *n = (int)json_array_size(arr);
-  int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-  for (int i = 0; i < *n; i++)
-    v[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
-  return v;
-}
-
-/* max |a - b| / max |b| */
-static double rel_err(const float *a, json_t *b, int n) {
-  double md = 0, mb = 0;
-  for (int i = 0; i < n; i++) {
-    const double bv = json_number_value(json_array_get(b, (size_t)i));
-    md = fmax(md, fabs(a[i] - bv));
-    mb = fmax(mb, fabs(bv));
-  }
-  return md / mb;
 }
 
 /* Our logits at the reference's top-10 ids against its values, relative to
@@ -109,16 +91,9 @@ static void forced(eco_ctx *c, eco_kv *kv, float *logits, int V, const int32_t *
   }
 }
 
-static json_t *load_json(const char *p) {
-  json_error_t je;
-  json_t *r = json_load_file(p, JSON_ALLOW_NUL, &je);
-  if (!r) fail_msg("%s: %s (line %d)", p, je.text, je.line);
-  return r;
-}
-
 static json_t *load_ref(const char *shape) {
   char *p = fixture(shape, ".json");
-  json_t *r = load_json(p);
+  json_t *r = eco_test_ref_load(p);
   free(p);
   return r;
 }
@@ -140,12 +115,12 @@ static void run_file(const char *path, json_t *ref, const char *shape, int threa
     char what[128];
     snprintf(what, sizeof what, "%s %s", shape, json_string_value(json_object_get(p, "name")));
     int np, ng;
-    int32_t *ids = ids_of(json_object_get(p, "prompt_ids"), &np);
-    int32_t *gen = ids_of(json_object_get(p, "generated_ids"), &ng);
+    int32_t *ids = eco_test_ref_ids(json_object_get(p, "prompt_ids"), &np);
+    int32_t *gen = eco_test_ref_ids(json_object_get(p, "generated_ids"), &ng);
     eco_kv *kv;
     assert_int_equal(eco_kv_new(m, 512, &kv, &err), 0);
     if (eco_forward_seq(c, kv, ids, np, logits, &err)) fail_msg("%s", err.msg);
-    const double e = rel_err(logits, json_object_get(p, "last_logits"), V);
+    const double e = eco_test_ref_rel_err(logits, json_object_get(p, "last_logits"), V);
     r->last_err = fmax(r->last_err, e);
     if (getenv("ECO_TEST_VERBOSE")) print_message("  %s: %.3g\n", what, e);
     greedy(c, kv, logits, V, gen, ng, json_object_get(p, "steps"), what, r);
@@ -428,7 +403,7 @@ static void test_extra_files(void **s) {
   for (char *f = strtok_r(copy, " ,", &save); f; f = strtok_r(NULL, " ,", &save)) {
     char jp[4096];
     snprintf(jp, sizeof jp, "%s.json", f);
-    json_t *ref = load_json(jp);
+    json_t *ref = eco_test_ref_load(jp);
     file_result r;
     run_file(f, ref, f, 2, 64, &r);
     print_message("%s: last-logit rel err %.2e, forced top-10 rel err %.2e, greedy %d/%d, "

@@ -2,6 +2,7 @@
  * ../shared/reference (see its README): prompt_ids are fed directly. */
 #include "engine/model.h"
 #include "engine/sampler.h"
+#include "refjson.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -46,25 +47,6 @@ static void close_ref(ref *r) {
   json_decref(r->root);
 }
 
-static int32_t *ids_of(json_t *arr, int *n) {
-  *n = (int)json_array_size(arr);
-  int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-  for (int i = 0; i < *n; i++)
-    v[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
-  return v;
-}
-
-/* max |a-b| / max |b| */
-static double rel_err(const float *a, json_t *b, int n) {
-  double md = 0, mb = 0;
-  for (int i = 0; i < n; i++) {
-    double bv = json_number_value(json_array_get(b, (size_t)i));
-    md = fmax(md, fabs(a[i] - bv));
-    mb = fmax(mb, fabs(bv));
-  }
-  return md / mb;
-}
-
 /* Free-running greedy must equal the reference ids exactly; last logits
  * within tol (F32 models). */
 static void check_exact(const char *file, double tol, bool exact_greedy) {
@@ -77,14 +59,14 @@ static void check_exact(const char *file, double tol, bool exact_greedy) {
   for (size_t pi = 0; pi < json_array_size(prompts); pi++) {
     json_t *p = json_array_get(prompts, pi);
     int np, ng;
-    int32_t *ids = ids_of(json_object_get(p, "prompt_ids"), &np);
-    int32_t *gen = ids_of(json_object_get(p, "generated_ids"), &ng);
+    int32_t *ids = eco_test_ref_ids(json_object_get(p, "prompt_ids"), &np);
+    int32_t *gen = eco_test_ref_ids(json_object_get(p, "generated_ids"), &ng);
     json_t *steps = json_object_get(p, "steps");
     eco_kv *kv;
     eco_error err = {0};
     assert_int_equal(eco_kv_new(r.m, 512, &kv, &err), 0);
     if (eco_forward_seq(r.c, kv, ids, np, logits, &err)) fail_msg("%s", err.msg);
-    double e = rel_err(logits, json_object_get(p, "last_logits"), V);
+    double e = eco_test_ref_rel_err(logits, json_object_get(p, "last_logits"), V);
     if (e > worst) worst = e;
     if (getenv("ECO_TEST_VERBOSE"))
       print_message("  %s: rel err %.3g\n", json_string_value(json_object_get(p, "name")), e);
@@ -128,13 +110,13 @@ static void check_forced(const char *file) {
   for (size_t pi = 0; pi < json_array_size(prompts); pi++) {
     json_t *p = json_array_get(prompts, pi);
     int np, ng;
-    int32_t *ids = ids_of(json_object_get(p, "prompt_ids"), &np);
-    int32_t *gen = ids_of(json_object_get(p, "generated_ids"), &ng);
+    int32_t *ids = eco_test_ref_ids(json_object_get(p, "prompt_ids"), &np);
+    int32_t *gen = eco_test_ref_ids(json_object_get(p, "generated_ids"), &ng);
     eco_kv *kv;
     eco_error err = {0};
     assert_int_equal(eco_kv_new(r.m, 512, &kv, &err), 0);
     if (eco_forward_seq(r.c, kv, ids, np, logits, &err)) fail_msg("%s", err.msg);
-    double e = rel_err(logits, json_object_get(p, "last_logits"), V);
+    double e = eco_test_ref_rel_err(logits, json_object_get(p, "last_logits"), V);
     if (e > worst) worst = e;
     for (int s = 0; s < ng; s++) {
       /* our top-3 */

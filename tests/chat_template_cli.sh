@@ -55,4 +55,20 @@ grep -q "chat template cannot be rendered" "$work/server.log" || fail "no warnin
 out=$(curl -sf "http://127.0.0.1:$port/v1/chat/completions" -H 'content-type: application/json' \
   -d '{"model":"broken.gguf","max_tokens":2,"messages":[{"role":"user","content":"Hi"}]}') \
   || fail "chat completion with the fallback"
-echo "ok: serve renders with the model's template (jinja), reports it in /v1/models, and falls back with a warning"
+kill -TERM "$pid"; wait "$pid"; pid=""
+
+# doctor -m: the same facts before serving
+d=$("$bin" doctor -m "$model") || fail "doctor -m on a good model exits non-zero"
+echo "$d" | grep -q "renders with the Jinja interpreter" || fail "doctor: $d"
+echo "$d" | grep -q "^verdict *runs with ecoinfer" || fail "doctor verdict: $d"
+echo "$d" | grep -q "Q8_0 .* supported" || fail "doctor tensor types: $d"
+d=$("$bin" doctor -m "$work/broken.gguf") || fail "doctor -m with a broken template exits non-zero"
+echo "$d" | grep -q "DOES NOT RENDER: falls back to the chatml format" || fail "doctor broken: $d"
+echo "$d" | grep -q "cannot be rendered (line [0-9]*, column [0-9]*" || fail "doctor broken reason: $d"
+if command -v jq >/dev/null; then
+  "$bin" doctor -m "$model" --json | jq -e '.runs and .chat_template.renderer == "jinja" and
+    .kv_bytes_per_token.f32 > 0 and (.tensor_types | length) == 2' >/dev/null || fail "doctor --json"
+fi
+head -c 1000 "$model" >"$work/truncated.gguf"
+"$bin" doctor -m "$work/truncated.gguf" >"$work/d.txt" 2>&1 && fail "doctor -m on a truncated file exits 0"
+echo "ok: serve renders with the model's template (jinja), reports it in /v1/models, falls back with a warning; doctor -m says the same"

@@ -2,6 +2,7 @@
  * memory, energy sensors (and which meter will be used), the configured
  * carbon-intensity provider, and the models in the model directory. */
 #include "cli/cli.h"
+#include "cli/doctor_model.h"
 #include "accounting/setup.h"
 #include "energy/meter.h"
 #include "energy/probe.h"
@@ -17,6 +18,9 @@
 #include <sys/stat.h>
 
 static const eco_opt opts[] = {
+    {"model", 'm', "FILE", NULL,
+     "report on a GGUF model file instead: will it run (architecture, tensor types, tokenizer, "
+     "chat template, memory)"},
     {"sysfs-root", 0, "DIR", NULL, "read sensors below DIR instead of / (testing)"},
     {"model-dir", 0, "DIR", "models.dir", "directory to list models from"},
     {"no-nvml", 0, NULL, NULL, "do not try to load the NVIDIA NVML library"},
@@ -28,7 +32,12 @@ static const eco_cmd_spec spec = {
     .summary = "Inspect this host: CPU, memory, energy sensors, carbon provider and models.",
     .details = "Reports which energy meter each device will use. On hosts without a readable\n"
                "sensor (most VMs) the fallback is the documented power model, labelled\n"
-               "'estimated' in every receipt.",
+               "'estimated' in every receipt.\n"
+               "With -m FILE it reports on a model file instead: its architecture and shape,\n"
+               "every tensor type and whether it is supported, the tokenizer, whether the\n"
+               "chat template renders (or the format it falls back to, and why), the memory\n"
+               "the weights and the KV cache need, and the verdict; it exits 1 when the\n"
+               "model will not run.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -132,6 +141,8 @@ int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
+  const char *model_path = eco_cli_get(cli, "model");
+  if (model_path) return eco_doctor_model(cli, model_path);
 
   eco_cpu_info cpu;
   eco_cpu_detect(&cpu);

@@ -98,15 +98,6 @@ int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_
 void eco_chat_opts_vocab(const eco_tokenizer *tok, char bos[64], char eos[64], const eco_logger *lg,
                          eco_chat_opts *o);
 
-/* A chat for a model, the way every caller renders one: the template
- * compiled and checked (a fallback warned to lg), with the vocabulary's
- * options (eco_chat_opts_vocab), system text joined to the first user
- * message when the template has no system role. Errors as
- * eco_chat_tmpl_apply. */
-int eco_chat_render(const char *chat_template, const eco_tokenizer *tok, const eco_chat_msg *msgs,
-                    size_t n, bool add_generation_prompt, const eco_logger *lg, eco_strbuf *out,
-                    eco_error *err);
-
 /* The family heuristic alone (what eco_chat_apply_ex falls back to). */
 int eco_chat_apply_family(const char *chat_template, const eco_chat_msg *msgs, size_t n,
                           bool add_generation_prompt, const eco_chat_opts *opts, eco_strbuf *out,

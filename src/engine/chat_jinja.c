@@ -271,22 +271,3 @@ void eco_chat_opts_vocab(const eco_tokenizer *tok, char bos[64], char eos[64], c
   *o = (eco_chat_opts){
       .bos_text = bos, .eos_text = eos, .strip_bos = eco_tokenizer_add_bos(tok), .lg = lg};
 }
-
-int eco_chat_render(const char *chat_template, const eco_tokenizer *tok, const eco_chat_msg *msgs,
-                    size_t n, bool add_generation_prompt, const eco_logger *lg, eco_strbuf *out,
-                    eco_error *err) {
-  char bos[64], eos[64];
-  eco_chat_opts o;
-  eco_chat_opts_vocab(tok, bos, eos, lg, &o);
-  eco_chat_tmpl *t = NULL;
-  int rc = eco_chat_tmpl_new(chat_template, &t, err);
-  if (rc) return rc;
-  if (eco_chat_tmpl_check(t, &o) == ECO_ENOMEM) {
-    eco_chat_tmpl_free(t);
-    return eco_error_set(err, ECO_ENOMEM, "chat: out of memory");
-  }
-  if (eco_chat_tmpl_warning(t)[0]) ECO_WARN(lg, "chat", "%s", eco_chat_tmpl_warning(t));
-  rc = eco_chat_tmpl_apply(t, msgs, n, add_generation_prompt, &o, out, NULL, err);
-  eco_chat_tmpl_free(t);
-  return rc;
-}

@@ -432,8 +432,7 @@ int tok_pretokenize(tok_pre pre, const uint32_t *cps, size_t n, tok_sizes *out) 
   if ((rc = sizes_push(&cur, n)) != ECO_OK) goto fail;
   for (size_t s = 0; s < nk; s++) {
     split_kind k = kinds[s];
-    bool collapsed = k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT ||
-                     k == SP_PUNCT_FALCON;
+    bool collapsed = k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT || k == SP_PUNCT_FALCON;
     if (collapsed && !col) {
       col = malloc(n * sizeof *col);
       if (!col) {

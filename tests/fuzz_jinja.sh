@@ -15,7 +15,7 @@ if ! clang -fsanitize=fuzzer "$work/probe.c" -o "$work/probe" 2>/dev/null; then
   echo "SKIP: clang cannot link libFuzzer"; exit 77
 fi
 src="$here/src"
-clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I"$src" \
+clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$src" \
   "$here/fuzz/fuzz_jinja.c" "$src"/jinja/*.c "$src/util/status.c" "$src/util/strbuf.c" \
   -ljansson -lm -o "$work/fuzz_jinja" || { echo "FAIL: harness does not build"; exit 1; }
 mkdir -p "$work/corpus"

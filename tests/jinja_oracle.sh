@@ -17,9 +17,15 @@ cc="${CC:-cc}"
 command -v "$cc" >/dev/null 2>&1 || { echo "SKIP: no C compiler"; exit 77; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-"$cc" -std=c17 -D_GNU_SOURCE -O1 -I"$here/src" "$here/scripts/jinja_render.c" "$here"/src/jinja/*.c \
-  "$here/src/util/status.c" "$here/src/util/strbuf.c" -ljansson -lm -o "$work/render" \
-  || { echo "FAIL: driver does not build"; exit 1; }
+# with ASan+UBSan where the compiler has them, so memory errors and undefined behaviour fail too
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+echo 'int main(void){return 0;}' >"$work/p.c"
+"$cc" $san "$work/p.c" -o "$work/p" 2>/dev/null || san=""
+# shellcheck disable=SC2086
+"$cc" -std=c17 -D_GNU_SOURCE -O1 -g $san -I"$here/src" "$here/scripts/jinja_render.c" \
+  "$here"/src/jinja/*.c "$here/src/util/status.c" "$here/src/util/strbuf.c" -ljansson -lm \
+  -o "$work/render" || { echo "FAIL: driver does not build"; exit 1; }
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 dirs=("$here/tests/fixtures/jinja")
 if [ -d "$shared/templates" ]; then
   dirs+=("$shared/templates")

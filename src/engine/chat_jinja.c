@@ -241,7 +241,7 @@ int eco_chat_apply_ex(const char *chat_template, const eco_chat_msg *msgs, size_
                                  family_out, err);
   eco_chat_tmpl *t = NULL;
   int rc = eco_chat_tmpl_new(chat_template, &t, err);
-  if (rc) return rc;
+  if (rc || !t) return rc ? rc : ECO_ENOMEM;
   if (t->warning[0]) ECO_WARN(opts ? opts->lg : NULL, "chat", "%s", t->warning);
   rc = eco_chat_tmpl_apply(t, msgs, n, add_generation_prompt, opts, out, family_out, err);
   eco_chat_tmpl_free(t);

@@ -445,7 +445,7 @@ jv jj_apply_filter(jj_rt *rt, const char *name, jv v, jv *args, size_t npos, con
   if (!strcmp(name, "list")) {
     jj_list *l, *out;
     if (jv_iter(rt, v, &l) || !(out = jj_list_new(rt, l->n))) return jv_undef(NULL);
-    memcpy(out->v, l->v, l->n * sizeof *l->v);
+    if (l->n) memcpy(out->v, l->v, l->n * sizeof *l->v);
     out->n = l->n;
     return list_of(out, 0);
   }

@@ -282,8 +282,24 @@ static void test_assign(void **state) {
   assert_int_equal(eco_assign_train(&m, s, 0, 2, 2, 0.0, NULL), ECO_EINVAL);
   double neg[2] = {-1, 1};
   assert_int_equal(eco_assign_solve(&m, neg, 100, &p, 0, &plan, NULL), ECO_EINVAL);
-  /* a floor above what any level reaches is infeasible */
-  assert_int_equal(eco_assign_solve(&m, mix, 100, &p, 0.5, &plan, NULL), ECO_ERANGE);
+  assert_false(plan.degraded);
+  /* a floor above what any level reaches never fails: the plan degrades to
+   * the highest-preference one (trivia: a tie at 0.5, the cheaper L1;
+   * maths: L0 at 0.75) and says so */
+  assert_int_equal(eco_assign_solve(&m, mix, 100, &p, 0.5, &plan, NULL), 0);
+  assert_true(plan.degraded);
+  for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
+    NEAR(plan.y[0][b][1], 1.0);
+    NEAR(plan.y[1][b][0], 1.0);
+  }
+  NEAR(plan.expect_pref, 0.5 * 0.5 + 0.5 * 0.75);
+  NEAR(plan.floor, 0.5625 + 0.5);
+  /* the same over a period */
+  double fc2[2] = {100, 100};
+  eco_assign_plan pp[2];
+  assert_int_equal(eco_assign_solve_period(&m, mix, fc2, 2, &p, 0.5, 0, pp, NULL), 0);
+  assert_true(pp[0].degraded && pp[1].degraded);
+  NEAR(pp[1].y[1][0][0], 1.0);
 }
 
 static void test_assign_period(void **state) {

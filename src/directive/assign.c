@@ -51,17 +51,22 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
   double tcnt[ECO_ASSIGN_MAX_TASKS] = {0}, tlab[ECO_ASSIGN_MAX_TASKS] = {0};
   double tpref[ECO_ASSIGN_MAX_TASKS][ECO_DIRECTIVE_MAX_LEVELS] = {{0}};
   double glab[ECO_ASSIGN_MAX_TASKS][ECO_ASSIGN_BUCKETS] = {{0}};
+  double gcost[ECO_ASSIGN_MAX_TASKS][ECO_ASSIGN_BUCKETS] = {{0}}, tcost[ECO_ASSIGN_MAX_TASKS] = {0};
   double gpref[ECO_ASSIGN_MAX_TASKS][ECO_ASSIGN_BUCKETS][ECO_DIRECTIVE_MAX_LEVELS] = {{{0}}};
   for (size_t i = 0; i < n; i++) {
     int t = s[i].f.task, b = eco_assign_bucket(m, &s[i].f);
     eco_assign_group *g = &m->g[t][b];
     g->n_train++;
     tcnt[t] += 1;
-    for (size_t l = 0; l < n_levels; l++) {
-      g->lv[l].energy_kwh += s[i].energy_kwh[l];
-      g->lv[l].time_s += s[i].time_s[l];
-      m->task_lv[t][l].energy_kwh += s[i].energy_kwh[l];
-      m->task_lv[t][l].time_s += s[i].time_s[l];
+    if (!s[i].no_cost) {
+      gcost[t][b] += 1;
+      tcost[t] += 1;
+      for (size_t l = 0; l < n_levels; l++) {
+        g->lv[l].energy_kwh += s[i].energy_kwh[l];
+        g->lv[l].time_s += s[i].time_s[l];
+        m->task_lv[t][l].energy_kwh += s[i].energy_kwh[l];
+        m->task_lv[t][l].time_s += s[i].time_s[l];
+      }
     }
     if (s[i].preferred >= 0 && (size_t)s[i].preferred < n_levels) {
       tlab[t] += 1;
@@ -72,9 +77,9 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
   }
   for (size_t t = 0; t < n_tasks; t++) {
     for (size_t l = 0; l < n_levels; l++) {
-      if (tcnt[t] > 0) {
-        m->task_lv[t][l].energy_kwh /= tcnt[t];
-        m->task_lv[t][l].time_s /= tcnt[t];
+      if (tcost[t] > 0) {
+        m->task_lv[t][l].energy_kwh /= tcost[t];
+        m->task_lv[t][l].time_s /= tcost[t];
       }
       m->task_lv[t][l].pref = tlab[t] > 0 ? tpref[t][l] / tlab[t] : (l == 0 ? 1.0 : 0.0);
     }
@@ -82,9 +87,9 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
       eco_assign_group *g = &m->g[t][b];
       g->share = tcnt[t] > 0 ? (double)g->n_train / tcnt[t] : 0.0;
       for (size_t l = 0; l < n_levels; l++) {
-        if (g->n_train > 0) {
-          g->lv[l].energy_kwh /= (double)g->n_train;
-          g->lv[l].time_s /= (double)g->n_train;
+        if (gcost[t][b] > 0) {
+          g->lv[l].energy_kwh /= gcost[t][b];
+          g->lv[l].time_s /= gcost[t][b];
         } else {
           g->lv[l] = m->task_lv[t][l];
         }
@@ -95,6 +100,30 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
     }
   }
   return 0;
+}
+
+/* The highest-preference plan (for an unreachable floor): per group the
+ * level the judge prefers most, the cheaper at ci on ties. Keeps floor and
+ * ref_g; sets y, expect_pref, expect_g and degraded. */
+static void best_pref_plan(const eco_assign_model *m, const double *task_mix, double wsum,
+                           double ci, const eco_plan_cfg *cfg, eco_assign_plan *p) {
+  p->expect_pref = p->expect_g = 0;
+  for (size_t t = 0; t < m->n_tasks; t++)
+    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
+      const eco_assign_group *g = &m->g[t][b];
+      size_t best = 0;
+      for (size_t l = 1; l < m->n_levels; l++)
+        if (g->lv[l].pref > g->lv[best].pref + 1e-6 ||
+            (fabs(g->lv[l].pref - g->lv[best].pref) <= 1e-6 &&
+             eco_plan_cost_g(cfg, &g->lv[l], ci) < eco_plan_cost_g(cfg, &g->lv[best], ci)))
+          best = l; /* preferences within 1e-6 are a tie */
+      for (size_t l = 0; l < m->n_levels; l++)
+        p->y[t][b][l] = l == best ? 1.0 : 0.0;
+      double w = task_mix[t] / wsum * g->share;
+      p->expect_pref += w * g->lv[best].pref;
+      p->expect_g += w * eco_plan_cost_g(cfg, &g->lv[best], ci);
+    }
+  p->degraded = true;
 }
 
 int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, const double *ci_fc,
@@ -168,8 +197,8 @@ int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, c
   int grc = glp_simplex(lp, &parm);
   int st = glp_get_status(lp);
   if (grc == GLP_ENOPFS || grc == GLP_ENODFS || st == GLP_NOFEAS || st == GLP_INFEAS) {
-    rc = eco_error_set(err, ECO_ERANGE, "assign: floor %.4f unreachable over %zu hour(s)",
-                       need / (double)n_hours, n_hours);
+    for (size_t h = 0; h < n_hours; h++) /* never abort: degrade */
+      best_pref_plan(m, task_mix, wsum, ci_fc[h], cfg, &plans[h]);
     goto fail;
   }
   if (grc != 0 || st != GLP_OPT) {

@@ -20,6 +20,7 @@
 
 #include "directive/plan.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define ECO_ASSIGN_MAX_TASKS 16
@@ -36,7 +37,9 @@ typedef struct eco_assign_sample {
   eco_request_features f;
   double energy_kwh[ECO_DIRECTIVE_MAX_LEVELS]; /* measured at each level, kWh */
   double time_s[ECO_DIRECTIVE_MAX_LEVELS];     /* s */
-  int preferred;                               /* judge's preferred level, -1 = no decision */
+  bool no_cost;  /* energy/time unknown (a verdict without measurements): the
+                  * sample counts for shares and preferences only */
+  int preferred; /* judge's preferred level, -1 = no decision */
 } eco_assign_sample;
 
 typedef struct eco_assign_group {
@@ -68,12 +71,17 @@ typedef struct eco_assign_plan {
   double expect_pref; /* expected preference of the mix under the plan */
   double expect_g;    /* expected gCO2e per request under the plan */
   double ref_g;       /* expected gCO2e per request with no directive */
+  bool degraded;      /* the floor was unreachable: this is the highest-preference
+                       * plan (per group the level the judge prefers most, the
+                       * cheaper one on ties), not a solution of the LP */
 } eco_assign_plan;
 
 /* Solves the group LP for a task mix (task_mix[t] >= 0, any scale) at
  * intensity ci with Sprout's floor: factor(ci) * (expected L0 preference of
- * the mix) + margin. Returns 0, ECO_EINVAL, ECO_ERANGE (infeasible) or
- * ECO_EINTERNAL (GLPK). It is eco_assign_solve_period over one hour. */
+ * the mix) + margin. When no plan reaches the floor it never fails: it
+ * returns the highest-preference plan with out->degraded set (the caller
+ * counts it). Returns 0, ECO_EINVAL or ECO_EINTERNAL (GLPK). It is
+ * eco_assign_solve_period over one hour. */
 int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double ci,
                      const eco_plan_cfg *cfg, double margin, eco_assign_plan *out, eco_error *err);
 
@@ -84,8 +92,9 @@ int eco_assign_solve(const eco_assign_model *m, const double *task_mix, double c
  * mean of Sprout's hourly floors + margin, less credit_pref: preference
  * already delivered above the floor earlier in the period (expected, from
  * earlier plans; may be negative for a deficit), per request-hour of the
- * remaining period. Writes n_hours plans (plans[0] is for now). Returns as
- * eco_assign_solve. */
+ * remaining period. Writes n_hours plans (plans[0] is for now). When the
+ * period's floor is unreachable every hour gets the highest-preference plan
+ * with .degraded set. Returns as eco_assign_solve. */
 int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, const double *ci_fc,
                             size_t n_hours, const eco_plan_cfg *cfg, double margin,
                             double credit_pref, eco_assign_plan *plans, eco_error *err);

@@ -16,7 +16,8 @@ static const eco_opt opts[] = {
     {"data", 0, "DIR", NULL, "the Sprout artifact data (../shared/data/sprout)"},
     {"start-hour", 0, "N", NULL, "first hour of the window (default 800)"},
     {"hours", 0, "N", NULL, "window length in hours (default 720)"},
-    {"policy", 0, "P", NULL, "baseline|static|lp|ours|oracle|co2opt (default lp)"},
+    {"policy", 0, "P", NULL,
+     "baseline|static|lp|ours|ours-live|oracle|prompt-oracle|co2opt (default lp)"},
     {"seed", 0, "N", NULL,
      "seed of the request mix, as np.random.seed in the artifact (default 0)"},
     {"sample-seed", 0, "N", NULL, "seed of the hourly prompt samples (default 0)"},
@@ -26,6 +27,10 @@ static const eco_opt opts[] = {
     {"period", 0, "H", NULL, "ours: hours over which the quality floor holds (default 24)"},
     {"forecast", 0, "F", NULL,
      "ours: intensity forecast, persistence|perfect (default persistence)"},
+    {"inner-folds", 0, "K", NULL,
+     "ours-live: cross-fitting folds of the group statistics (default 5; 0 = none)"},
+    {"mix-half-life", 0, "H", NULL,
+     "ours-live: half-life in hours of past hours' predicted mix (default 1; 0 = last hour)"},
     {"csv", 0, "FILE", NULL, "write per-hour figures to FILE"},
     {"summary", 0, "FILE", NULL, "write the summary (JSON) to FILE"},
 };
@@ -34,10 +39,17 @@ static const eco_cmd_spec spec = {
     .name = "sim sprout",
     .usage = "--region ZONE [--trace FILE] --data DIR [options]",
     .summary = "Replay the Sprout directive study on its public data.",
-    .details = "Policies: baseline (no directive), static (one mix for the month), lp (Sprout's\n"
-               "hourly LP), ours (per-request groups, k-fold out of sample), oracle (reads the\n"
-               "judge labels of the prompts it assigns: an upper bound, not a policy), co2opt\n"
-               "(always the cheapest level). See docs/benchmarks/sprout.md.",
+    .details =
+        "Policies: baseline (no directive), static (one mix for the month), lp (Sprout's\n"
+        "hourly LP), ours (per-request groups from the dataset name, k-fold out of sample),\n"
+        "ours-live (groups from the prompt classifier trained on the other folds, the plan\n"
+        "from the predicted mix of past hours: what the router runs), oracle (the\n"
+        "artifact's: reads the judge labels of the prompts it assigns, restricted to the\n"
+        "LP's levels), prompt-oracle (any level per prompt, reading its label, under the\n"
+        "same floor: the upper bound), co2opt (always the cheapest level).\n"
+        "A period whose quality floor is unreachable is planned for the highest\n"
+        "preference and counted (degraded_hours, degraded_periods); the run goes on.\n"
+        "See docs/benchmarks/sprout.md.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -52,7 +64,7 @@ static const char *zone_file(const char *region) {
   return region;
 }
 
-static json_t *summary_json(const char *region, const eco_sprout_cfg *c,
+static json_t *summary_json(const char *region, const eco_sprout_cfg *c, const eco_sprout_data *d,
                             const eco_sprout_result *r) {
   json_t *o = json_pack(
       "{s:s,s:s,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:f,s:f,s:I}", "region", region ? region : "", "policy",
@@ -72,6 +84,27 @@ static json_t *summary_json(const char *region, const eco_sprout_cfg *c,
     json_object_set_new(o, "folds", fa);
     json_object_set_new(o, "reduction_sd", json_real(r->red_sd));
     json_object_set_new(o, "quality_sd", json_real(r->q_sd));
+    json_object_set_new(o, "lp_reduction_pct", json_real(r->lp_reduction_pct));
+    json_object_set_new(o, "lp_quality_preference", json_real(r->lp_quality));
+  }
+  json_object_set_new(o, "degraded_hours", json_integer((json_int_t)r->n_degraded_hours));
+  json_object_set_new(o, "degraded_periods", json_integer((json_int_t)r->n_degraded_periods));
+  if (r->accuracy >= 0) {
+    json_t *cls = json_pack("{s:f}", "accuracy", r->accuracy), *lab = json_array(),
+           *conf = json_array();
+    for (int a = 0; a < ECO_SPROUT_NDS; a++) {
+      json_array_append_new(lab, json_string(d->ds[a].name));
+      json_t *row = json_array();
+      for (int b = 0; b < ECO_SPROUT_NDS; b++)
+        json_array_append_new(row, json_integer((json_int_t)r->confusion[a][b]));
+      json_array_append_new(conf, row);
+    }
+    json_object_set_new(cls, "labels", lab);
+    json_object_set_new(cls, "confusion", conf);
+    json_t *fa = json_object_get(o, "folds");
+    for (size_t f = 0; f < r->n_folds; f++)
+      json_object_set_new(json_array_get(fa, f), "accuracy", json_real(r->fold[f].accuracy));
+    json_object_set_new(o, "classifier", cls);
   }
   return o;
 }
@@ -104,29 +137,37 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
   const char *trace = eco_cli_get(cli, "trace");
   const char *data = eco_cli_get(cli, "data");
   const char *pol = eco_cli_get(cli, "policy");
-  int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0, period = 0;
-  double xi = 0, margin = 0;
+  int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0, period = 0, inner = 0;
+  double xi = 0, margin = 0, half = 0;
   if (eco_cli_get_int(cli, "start-hour", 800, &sh) || eco_cli_get_int(cli, "hours", 720, &hrs) ||
       eco_cli_get_int(cli, "seed", 0, &seed) || eco_cli_get_int(cli, "sample-seed", 0, &sseed) ||
       eco_cli_get_int(cli, "folds", 5, &folds) || eco_cli_get_double(cli, "xi", 0.1, &xi) ||
       eco_cli_get_double(cli, "margin", 0.005, &margin) ||
-      eco_cli_get_int(cli, "period", 24, &period))
+      eco_cli_get_int(cli, "period", 24, &period) ||
+      eco_cli_get_int(cli, "inner-folds", 5, &inner) ||
+      eco_cli_get_double(cli, "mix-half-life", 1.0, &half))
     return ECO_EXIT_USAGE;
   if (!data) {
     eco_cli_error(cli, cmd, "--data DIR is required (the Sprout artifact data)");
     return ECO_EXIT_USAGE;
   }
   if (pol && eco_sprout_policy_parse(pol, &c.policy)) {
-    eco_cli_error(cli, cmd, "unknown --policy '%s' (baseline|static|lp|ours|oracle|co2opt)", pol);
+    eco_cli_error(cli, cmd,
+                  "unknown --policy '%s' "
+                  "(baseline|static|lp|ours|ours-live|oracle|prompt-oracle|co2opt)",
+                  pol);
     return ECO_EXIT_USAGE;
   }
   if (period < 1 || period > 168 || sh < 0 || hrs <= 0 || seed < 0 || seed > 0xffffffffLL ||
-      sseed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1) {
-    eco_cli_error(
-        cli, cmd,
-        "bad --start-hour, --hours, --seed, --folds (2..16) or --xi (0..1) or --period (1..168)");
+      sseed < 0 || folds < 2 || folds > 16 || xi < 0 || xi > 1 || inner < 0 || inner > 16 ||
+      !(half >= 0 && half <= 1e4)) {
+    eco_cli_error(cli, cmd,
+                  "bad --start-hour, --hours, --seed, --folds (2..16), --xi (0..1), --period "
+                  "(1..168), --inner-folds (0..16) or --mix-half-life (0..10000)");
     return ECO_EXIT_USAGE;
   }
+  c.inner_folds = (size_t)inner;
+  c.mix_half_life_h = half;
   c.start_hour = (size_t)sh, c.hours = (size_t)hrs, c.seed = (uint64_t)seed;
   c.sample_seed = (uint64_t)sseed;
   c.period_h = (size_t)period;
@@ -172,7 +213,7 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, cmd, "cannot write %s", csv);
     goto out;
   }
-  json_t *js = summary_json(region, &c, &r);
+  json_t *js = summary_json(region, &c, &d, &r);
   if (sum && json_dump_file(js, sum, JSON_INDENT(2))) {
     json_decref(js);
     eco_cli_error(cli, cmd, "cannot write %s", sum);
@@ -201,9 +242,27 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
                     "quality sd %.4f (min %.4f, max %.4f)\n",
                     r.n_folds, r.red_sd, r.red_min, r.red_max, r.q_sd, r.q_min, r.q_max);
       for (size_t f = 0; f < r.n_folds; f++)
-        eco_sb_printf(&sb, "  fold %zu: ours %.2f %% q %.4f | lp on same prompts %.2f %% q %.4f\n",
-                      f, r.fold[f].reduction_pct, r.fold[f].quality, r.fold[f].lp_reduction_pct,
-                      r.fold[f].lp_quality);
+        eco_sb_printf(&sb, "  fold %zu: %s %.2f %% q %.4f | lp on same prompts %.2f %% q %.4f\n", f,
+                      eco_sprout_policy_name(c.policy), r.fold[f].reduction_pct, r.fold[f].quality,
+                      r.fold[f].lp_reduction_pct, r.fold[f].lp_quality);
+      eco_sb_printf(&sb, "%-28s %.2f %% (quality %.4f)\n", "lp on the same prompts",
+                    r.lp_reduction_pct, r.lp_quality);
+    }
+    eco_sb_printf(&sb, "%-28s %zu hours in %zu periods\n", "floor unreachable (degraded)",
+                  r.n_degraded_hours, r.n_degraded_periods);
+    if (r.accuracy >= 0) {
+      eco_sb_printf(&sb,
+                    "classifier accuracy (held out) %.4f; confusion (rows: true, columns: "
+                    "predicted):\n%-10s",
+                    r.accuracy, "");
+      for (int b = 0; b < ECO_SPROUT_NDS; b++)
+        eco_sb_printf(&sb, " %9s", d.ds[b].name);
+      for (int a = 0; a < ECO_SPROUT_NDS; a++) {
+        eco_sb_printf(&sb, "\n%-10s", d.ds[a].name);
+        for (int b = 0; b < ECO_SPROUT_NDS; b++)
+          eco_sb_printf(&sb, " %9zu", r.confusion[a][b]);
+      }
+      eco_sb_printf(&sb, "\n");
     }
     eco_cli_out(eco_sb_str(&sb));
     eco_sb_free(&sb);

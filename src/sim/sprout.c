@@ -1,36 +1,12 @@
 /* The Sprout artifact's evaluation protocol, hour by hour. */
 #include "carbon/sci.h"
-#include "directive/assign.h"
 #include "directive/plan.h"
 #include "sim/sprout.h"
+#include "sim/sprout_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --- a small seeded RNG (xoshiro256**, seeded by splitmix64) -------------- */
-typedef struct rng {
-  uint64_t s[4];
-} rng;
-
-static uint64_t splitmix(uint64_t *x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-static void rng_seed(rng *r, uint64_t seed) {
-  for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix(&seed);
-}
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-static uint64_t rng_next(rng *r) {
-  uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-  s[2] ^= s[0], s[3] ^= s[1], s[1] ^= s[2], s[0] ^= s[3], s[2] ^= t, s[3] = rotl(s[3], 45);
-  return res;
-}
-static double rng_unif(rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
-static size_t rng_below(rng *r, size_t n) { return n ? (size_t)(rng_unif(r) * (double)n) : 0; }
 
 /* --- MT19937 as numpy's legacy RandomState uses it -------------------------
  * Only to draw the request mix exactly as the artifact does with
@@ -110,7 +86,8 @@ static long round_half_even(double x) {
   return (long)r;
 }
 
-static const char *const pol_names[] = {"baseline", "static", "lp", "ours", "oracle", "co2opt"};
+static const char *const pol_names[] = {"baseline", "static", "lp",        "ours",
+                                        "oracle",   "co2opt", "ours-live", "prompt-oracle"};
 
 int eco_sprout_policy_parse(const char *s, eco_sprout_policy *out) {
   for (size_t i = 0; s && i < sizeof pol_names / sizeof pol_names[0]; i++)
@@ -139,22 +116,16 @@ void eco_sprout_cfg_default(eco_sprout_cfg *c) {
   c->margin = 0.005;
   c->period_h = 24;
   c->forecast = 0;
+  c->inner_folds = 5;
+  c->mix_half_life_h = 1.0;
 }
 
 /* --- the shared per-run context -------------------------------------------- */
 #define N_E 5000 /* the artifact samples energy from the first 5000 prompts */
 
-typedef struct sim {
-  const eco_sprout_data *d;
-  const eco_sprout_cfg *cfg;
-  eco_plan_cfg pc;
-  const double *ci; /* window */
-  size_t H;
-  double (*comp)[ECO_SPROUT_NDS]; /* [H] dataset mix */
-  double mE[ECO_SPROUT_NDS][ECO_SPROUT_NLV], mT[ECO_SPROUT_NDS][ECO_SPROUT_NLV];
-  size_t *scratch;     /* sampling without replacement */
-  double ci_year_mean; /* gCO2/kWh, static policy */
-} sim;
+typedef eco_sprout_sim sim;
+typedef eco_sprout_rng rng;
+typedef eco_sprout_req req;
 
 /* The PAI-driven mix: every ~update_h hours (normal, sd 20 %) each
  * dataset's weight is the next PAI value from its own random start. */
@@ -188,10 +159,10 @@ static void gen_mix(sim *s) {
 }
 
 /* Dataset counts of n draws from the mix. */
-static void draw_counts(rng *r, const double *comp, size_t n, size_t *cnt) {
+void eco_sprout_draw_counts(rng *r, const double *comp, size_t n, size_t *cnt) {
   memset(cnt, 0, ECO_SPROUT_NDS * sizeof *cnt);
   for (size_t i = 0; i < n; i++) {
-    double u = rng_unif(r), acc = 0;
+    double u = eco_sprout_rng_unif(r), acc = 0;
     int k = 0;
     for (; k < ECO_SPROUT_NDS - 1; k++) {
       acc += comp[k];
@@ -205,14 +176,14 @@ static void draw_counts(rng *r, const double *comp, size_t n, size_t *cnt) {
  * within a dataset) from the mix; q[ECO_SPROUT_NLV]. */
 static void sample_quality(sim *s, rng *r, const double *comp, size_t n, double *q) {
   size_t cnt[ECO_SPROUT_NDS], tot[ECO_SPROUT_NLV] = {0}, all = 0;
-  draw_counts(r, comp, n, cnt);
+  eco_sprout_draw_counts(r, comp, n, cnt);
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {
     const eco_sprout_dataset *ds = &s->d->ds[k];
     size_t m = cnt[k] < ds->n_lab ? cnt[k] : ds->n_lab;
     for (size_t i = 0; i < ds->n_lab; i++)
       s->scratch[i] = i;
     for (size_t i = 0; i < m; i++) {
-      size_t j = i + rng_below(r, ds->n_lab - i);
+      size_t j = i + eco_sprout_rng_below(r, ds->n_lab - i);
       size_t t = s->scratch[i];
       s->scratch[i] = s->scratch[j], s->scratch[j] = t;
       tot[ds->lab_level[s->scratch[i]]]++;
@@ -223,7 +194,7 @@ static void sample_quality(sim *s, rng *r, const double *comp, size_t n, double 
     q[l] = all ? (double)tot[l] / (double)all : 0;
 }
 
-static void mix_stats(const sim *s, const double *comp, const double *q, eco_level_stats *lv) {
+void eco_sprout_mix_stats(const sim *s, const double *comp, const double *q, eco_level_stats *lv) {
   for (int l = 0; l < ECO_SPROUT_NLV; l++) {
     lv[l].energy_kwh = lv[l].time_s = 0;
     for (int k = 0; k < ECO_SPROUT_NDS; k++) {
@@ -237,14 +208,14 @@ static void mix_stats(const sim *s, const double *comp, const double *q, eco_lev
 /* Expected g per request of the mix under x. */
 static double mix_carbon(const sim *s, const double *comp, const double *x, double ci) {
   eco_level_stats lv[ECO_SPROUT_NLV];
-  mix_stats(s, comp, NULL, lv);
+  eco_sprout_mix_stats(s, comp, NULL, lv);
   double g = 0;
   for (int l = 0; l < ECO_SPROUT_NLV; l++)
     g += x[l] * eco_plan_cost_g(&s->pc, &lv[l], ci);
   return g;
 }
 
-static double prompt_g(const sim *s, int k, size_t i, int l, double ci) {
+double eco_sprout_prompt_g(const sim *s, int k, size_t i, int l, double ci) {
   const eco_sprout_dataset *ds = &s->d->ds[k];
   return ds->energy[l][i] * ci + s->pc.embodied_g_per_s * ds->time[l][i];
 }
@@ -256,6 +227,20 @@ static double dot(const double *a, const double *b) {
   return v;
 }
 
+int eco_sprout_lp(const sim *s, const eco_level_stats *lv, double ci, double *x, bool *degraded,
+                  eco_error *err) {
+  *degraded = false;
+  int rc = eco_directive_plan(lv, ECO_SPROUT_NLV, ci, &s->pc, x, err);
+  if (rc != ECO_ERANGE) return rc;
+  int best = 0; /* never abort: the level the judge prefers most */
+  for (int l = 1; l < ECO_SPROUT_NLV; l++)
+    if (lv[l].pref > lv[best].pref) best = l;
+  for (int l = 0; l < ECO_SPROUT_NLV; l++)
+    x[l] = l == best;
+  *degraded = true;
+  return 0;
+}
+
 /* --- policies following the artifact --------------------------------------- */
 static int static_x(sim *s, double *x, eco_error *err) {
   /* one x from all prompts sampled over the window, the mean energy over
@@ -263,10 +248,10 @@ static int static_x(sim *s, double *x, eco_error *err) {
   double q[ECO_SPROUT_NLV] = {0}, qh[ECO_SPROUT_NLV];
   eco_level_stats lv[ECO_SPROUT_NLV] = {{0}}, lh[ECO_SPROUT_NLV];
   rng r2;
-  rng_seed(&r2, s->cfg->sample_seed ^ 0x5eed5eedULL);
+  eco_sprout_rng_seed(&r2, s->cfg->sample_seed ^ 0x5eed5eedULL);
   for (size_t h = 0; h < s->H; h++) {
     sample_quality(s, &r2, s->comp[h], s->cfg->n_sample, qh);
-    mix_stats(s, s->comp[h], NULL, lh);
+    eco_sprout_mix_stats(s, s->comp[h], NULL, lh);
     for (int l = 0; l < ECO_SPROUT_NLV; l++) {
       q[l] += qh[l] / (double)s->H;
       lv[l].energy_kwh += lh[l].energy_kwh / (double)s->H;
@@ -299,13 +284,16 @@ static int run_mixture(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
     o->evaluated = cfg->policy == ECO_SPROUT_LP && eval;
     if (o->evaluated) res->n_evals++;
     eco_level_stats lv[ECO_SPROUT_NLV];
-    mix_stats(s, s->comp[h], qest, lv);
+    eco_sprout_mix_stats(s, s->comp[h], qest, lv);
     double x[ECO_SPROUT_NLV] = {1, 0, 0};
     switch (cfg->policy) {
     case ECO_SPROUT_STATIC: memcpy(x, xs, sizeof x); break;
-    case ECO_SPROUT_LP:
-      if ((rc = eco_directive_plan(lv, ECO_SPROUT_NLV, ci, &s->pc, x, err))) return rc;
+    case ECO_SPROUT_LP: {
+      bool deg = false;
+      if ((rc = eco_sprout_lp(s, lv, ci, x, &deg, err))) return rc;
+      res->n_degraded_hours += deg;
       break;
+    }
     case ECO_SPROUT_CO2OPT: {
       int best = 0;
       for (int l = 1; l < ECO_SPROUT_NLV; l++)
@@ -331,13 +319,6 @@ static int run_mixture(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
   return 0;
 }
 
-/* One sampled request: dataset, index into the measurements, label. */
-typedef struct req {
-  int k;
-  size_t i;
-  int label;
-} req;
-
 static int cmp_saving_desc(const void *a, const void *b) {
   double x = ((const double *)a)[0], y = ((const double *)b)[0];
   return (x < y) - (x > y);
@@ -360,14 +341,14 @@ static int run_oracle(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
   for (size_t h = 0; h < s->H; h++) {
     double ci = s->ci[h];
     size_t cnt[ECO_SPROUT_NDS], n = 0;
-    draw_counts(r, s->comp[h], N, cnt);
+    eco_sprout_draw_counts(r, s->comp[h], N, cnt);
     double q[ECO_SPROUT_NLV] = {0};
     eco_level_stats lv[ECO_SPROUT_NLV] = {{0}};
     for (int k = 0; k < ECO_SPROUT_NDS; k++) {
       const eco_sprout_dataset *ds = &s->d->ds[k];
       for (size_t j = 0; j < cnt[k]; j++, n++) {
-        size_t li = rng_below(r, ds->n_lab);
-        rq[n] = (req){k, ds->lab_idx[li], ds->lab_level[li]};
+        size_t li = eco_sprout_rng_below(r, ds->n_lab);
+        rq[n] = (req){k, ds->lab_idx[li], li, ds->lab_level[li]};
         q[rq[n].label] += 1.0 / (double)N;
         for (int l = 0; l < ECO_SPROUT_NLV; l++) {
           lv[l].energy_kwh += ds->energy[l][rq[n].i] / (double)N;
@@ -378,15 +359,17 @@ static int run_oracle(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
     for (int l = 0; l < ECO_SPROUT_NLV; l++)
       lv[l].pref = q[l];
     double x[ECO_SPROUT_NLV];
-    if ((rc = eco_directive_plan(lv, ECO_SPROUT_NLV, ci, &s->pc, x, err))) goto fail;
+    bool deg = false;
+    if ((rc = eco_sprout_lp(s, lv, ci, x, &deg, err))) goto fail;
+    res->n_degraded_hours += deg;
     int act[2] = {-1, -1}, na = 0;
     for (int l = 0; l < ECO_SPROUT_NLV && na < 2; l++)
       if (x[l] > 1e-12) act[na++] = l;
     if (na == 1) act[1] = act[0];
     double share_hi = x[act[1]];
     for (size_t j = 0; j < n; j++) {
-      sv[2 * j] =
-          prompt_g(s, rq[j].k, rq[j].i, act[0], ci) - prompt_g(s, rq[j].k, rq[j].i, act[1], ci);
+      sv[2 * j] = eco_sprout_prompt_g(s, rq[j].k, rq[j].i, act[0], ci) -
+                  eco_sprout_prompt_g(s, rq[j].k, rq[j].i, act[1], ci);
       sv[2 * j + 1] = (double)j;
     }
     qsort(sv, n, 2 * sizeof *sv, cmp_saving_desc);
@@ -394,8 +377,8 @@ static int run_oracle(sim *s, rng *r, eco_sprout_result *res, eco_error *err) {
     for (size_t j = 0; j < n; j++) {
       const req *p = &rq[(size_t)sv[2 * j + 1]];
       int l = (double)j < share_hi * (double)n ? act[1] : act[0];
-      g += prompt_g(s, p->k, p->i, l, ci);
-      b += prompt_g(s, p->k, p->i, 0, ci);
+      g += eco_sprout_prompt_g(s, p->k, p->i, l, ci);
+      b += eco_sprout_prompt_g(s, p->k, p->i, 0, ci);
       actual_q += p->label == l;
     }
     eco_sprout_hour *o = &res->hour[h];
@@ -418,203 +401,6 @@ fail:
   return rc;
 }
 
-/* --- ours: per-request groups, k-fold out of sample ------------------------- */
-static int run_ours_fold(sim *s, size_t fold, const unsigned char *const *in_fold,
-                         eco_sprout_fold *fr, eco_sprout_hour *hours, eco_error *err) {
-  const eco_sprout_cfg *cfg = s->cfg;
-  size_t ntr = 0;
-  for (int k = 0; k < ECO_SPROUT_NDS; k++)
-    ntr += s->d->ds[k].n_lab;
-  eco_assign_sample *tr = malloc(ntr * sizeof *tr);
-  eco_assign_model *m = malloc(sizeof *m);
-  eco_assign_plan *plan = malloc((cfg->period_h ? cfg->period_h : 1) * sizeof *plan);
-  double *fc = malloc((cfg->period_h ? cfg->period_h : 1) * sizeof *fc), credit = 0;
-  size_t *pool[ECO_SPROUT_NDS] = {0}, npool[ECO_SPROUT_NDS] = {0};
-  int rc = 0;
-  if (!tr || !m || !plan || !fc) {
-    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  ntr = 0;
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) {
-    const eco_sprout_dataset *ds = &s->d->ds[k];
-    pool[k] = malloc((ds->n_lab ? ds->n_lab : 1) * sizeof *pool[k]);
-    if (!pool[k]) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-    for (size_t j = 0; j < ds->n_lab; j++) {
-      if (in_fold[k][j] == fold) {
-        pool[k][npool[k]++] = j; /* held out: evaluated, never learnt from */
-        continue;
-      }
-      eco_assign_sample *t = &tr[ntr++];
-      memset(t, 0, sizeof *t);
-      size_t i = ds->lab_idx[j];
-      t->f.task = k;
-      t->f.prompt_chars = ds->chars[i];
-      for (int l = 0; l < ECO_SPROUT_NLV; l++) {
-        t->energy_kwh[l] = ds->energy[l][i];
-        t->time_s[l] = ds->time[l][i];
-      }
-      t->preferred = ds->lab_level[j];
-    }
-  }
-  if ((rc = eco_assign_train(m, tr, ntr, ECO_SPROUT_NDS, ECO_SPROUT_NLV, 5.0, err))) goto fail;
-  rng r;
-  rng_seed(&r, cfg->sample_seed * 1000003ULL + fold + 1);
-  eco_eval_sched sched;
-  eco_eval_sched_init(&sched);
-  double ci_mean = 0;
-  for (size_t h = 0; h < s->H; h++)
-    ci_mean += s->ci[h] / (double)s->H;
-  double qest[ECO_SPROUT_NLV] = {1, 0, 0};
-  double sg = 0, sb = 0, sq = 0, slg = 0, slq = 0;
-  for (size_t h = 0; h < s->H; h++) {
-    double ci = s->ci[h];
-    /* plan the rest of the period from a forecast: this hour's intensity is
-     * known; later hours are forecast (persistence: the same hour of the
-     * day before, or the trace itself with --forecast perfect) */
-    size_t P = cfg->period_h ? cfg->period_h : 1, left = P - h % P;
-    if (h % P == 0) credit = 0;
-    if (left > s->H - h) left = s->H - h;
-    for (size_t j = 0; j < left; j++) {
-      long src = cfg->forecast == 1 || j == 0 ? (long)(h + j) : (long)(h + j) - 24;
-      fc[j] = src >= -(long)cfg->start_hour ? s->ci[src] : ci;
-    }
-    if ((rc = eco_assign_solve_period(m, s->comp[h], fc, left, &s->pc, cfg->margin,
-                                      credit / (double)left, plan, err)))
-      goto fail;
-    credit += plan[0].expect_pref - plan[0].floor;
-    /* Sprout's LP on the same held-out prompts, for a like-for-like row */
-    size_t cnt[ECO_SPROUT_NDS], n = 0;
-    draw_counts(&r, s->comp[h], cfg->n_sample, cnt);
-    double g = 0, b = 0, q = 0, qh[ECO_SPROUT_NLV] = {0}, lg = 0, lq = 0;
-    double shares[ECO_SPROUT_NLV] = {0};
-    req *rq = malloc((cfg->n_sample ? cfg->n_sample : 1) * sizeof *rq);
-    if (!rq) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-    for (int k = 0; k < ECO_SPROUT_NDS; k++)
-      for (size_t j = 0; j < cnt[k] && npool[k]; j++, n++) {
-        size_t li = pool[k][rng_below(&r, npool[k])];
-        rq[n] = (req){k, s->d->ds[k].lab_idx[li], s->d->ds[k].lab_level[li]};
-        qh[rq[n].label] += 1;
-      }
-    for (int l = 0; l < ECO_SPROUT_NLV; l++)
-      qh[l] = n ? qh[l] / (double)n : 0;
-    bool eval = h == 0 || eco_eval_sched_step(&sched, (long)h, s->ci[h - 1], ci, ci_mean);
-    if (eval) memcpy(qest, qh, sizeof qh);
-    eco_level_stats lv[ECO_SPROUT_NLV];
-    mix_stats(s, s->comp[h], qest, lv);
-    double xl[ECO_SPROUT_NLV];
-    if ((rc = eco_directive_plan(lv, ECO_SPROUT_NLV, ci, &s->pc, xl, err))) {
-      free(rq);
-      goto fail;
-    }
-    for (size_t j = 0; j < n; j++) {
-      const req *p = &rq[j];
-      eco_request_features f = {p->k, s->d->ds[p->k].chars[p->i]};
-      int l = eco_assign_level(m, &plan[0], &f, rng_unif(&r));
-      shares[l] += 1.0 / (double)n;
-      g += prompt_g(s, p->k, p->i, l, ci);
-      b += prompt_g(s, p->k, p->i, 0, ci);
-      q += p->label == l;
-      for (int L = 0; L < ECO_SPROUT_NLV; L++)
-        lg += xl[L] * prompt_g(s, p->k, p->i, L, ci);
-      lq += xl[p->label];
-    }
-    free(rq);
-    double dn = n ? (double)n : 1;
-    sg += g / dn, sb += b / dn, sq += q / dn, slg += lg / dn, slq += lq / dn;
-    if (hours) {
-      eco_sprout_hour *o = &hours[h];
-      o->ci = ci;
-      memcpy(o->x, shares, sizeof shares);
-      o->carbon_g = g / dn;
-      o->base_g = b / dn;
-      o->quality = q / dn;
-      o->pref_max = qh[0];
-    }
-  }
-  fr->reduction_pct = sb > 0 ? 100.0 * (1 - sg / sb) : 0;
-  fr->quality = sq / (double)s->H;
-  fr->lp_reduction_pct = sb > 0 ? 100.0 * (1 - slg / sb) : 0;
-  fr->lp_quality = slq / (double)s->H;
-fail:
-  for (int k = 0; k < ECO_SPROUT_NDS; k++)
-    free(pool[k]);
-  free(tr);
-  free(m);
-  free(plan);
-  free(fc);
-  return rc;
-}
-
-static int run_ours(sim *s, eco_sprout_result *res, eco_error *err) {
-  size_t K = s->cfg->folds;
-  if (K < 2 || K > 16) return eco_error_set(err, ECO_EINVAL, "sim sprout: folds must be 2..16");
-  if (s->cfg->period_h < 1 || s->cfg->period_h > 168)
-    return eco_error_set(err, ECO_EINVAL, "sim sprout: period must be 1..168 hours");
-  unsigned char *in_fold[ECO_SPROUT_NDS] = {0};
-  int rc = 0;
-  rng r;
-  rng_seed(&r, s->cfg->sample_seed ^ 0xf01dULL);
-  for (int k = 0; k < ECO_SPROUT_NDS; k++) {
-    size_t n = s->d->ds[k].n_lab;
-    in_fold[k] = malloc(n ? n : 1);
-    if (!in_fold[k]) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-    /* a seeded shuffle, then folds of equal size */
-    for (size_t i = 0; i < n; i++)
-      s->scratch[i] = i;
-    for (size_t i = n; i > 1; i--) {
-      size_t j = rng_below(&r, i), t = s->scratch[i - 1];
-      s->scratch[i - 1] = s->scratch[j], s->scratch[j] = t;
-    }
-    for (size_t i = 0; i < n; i++)
-      in_fold[k][s->scratch[i]] = (unsigned char)(i % K);
-  }
-  res->n_folds = K;
-  for (size_t f = 0; f < K; f++)
-    if ((rc = run_ours_fold(s, f, (const unsigned char *const *)in_fold, &res->fold[f],
-                            f == 0 ? res->hour : NULL, err)))
-      goto fail;
-  double mr = 0, mq = 0;
-  res->red_min = res->q_min = INFINITY;
-  res->red_max = res->q_max = -INFINITY;
-  for (size_t f = 0; f < K; f++) {
-    mr += res->fold[f].reduction_pct / (double)K;
-    mq += res->fold[f].quality / (double)K;
-    res->red_min = fmin(res->red_min, res->fold[f].reduction_pct);
-    res->red_max = fmax(res->red_max, res->fold[f].reduction_pct);
-    res->q_min = fmin(res->q_min, res->fold[f].quality);
-    res->q_max = fmax(res->q_max, res->fold[f].quality);
-  }
-  double vr = 0, vq = 0;
-  for (size_t f = 0; f < K; f++) {
-    vr += pow(res->fold[f].reduction_pct - mr, 2) / (double)(K - 1);
-    vq += pow(res->fold[f].quality - mq, 2) / (double)(K - 1);
-  }
-  res->reduction_pct = mr;
-  res->quality = mq;
-  res->red_sd = sqrt(vr);
-  res->q_sd = sqrt(vq);
-  double sg = 0, sb = 0, spm = 0;
-  for (size_t h = 0; h < s->H; h++)
-    sg += res->hour[h].carbon_g, sb += res->hour[h].base_g, spm += res->hour[h].pref_max;
-  res->carbon_g = sg / (double)s->H;
-  res->base_carbon_g = sb / (double)s->H;
-  res->pref_max = spm / (double)s->H;
-fail:
-  for (int k = 0; k < ECO_SPROUT_NDS; k++)
-    free(in_fold[k]);
-  return rc;
-}
-
 int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_year,
                    const eco_sprout_cfg *cfg, eco_sprout_result *res, eco_error *err) {
   if (!d || !ci_year || !cfg || !res || cfg->hours == 0 || cfg->n_sample == 0 ||
@@ -623,11 +409,13 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
                          "sim sprout: window %zu+%zu outside the %zu-hour trace (or bad options)",
                          cfg ? cfg->start_hour : 0, cfg ? cfg->hours : 0, n_year);
   memset(res, 0, sizeof *res);
+  res->accuracy = -1;
   sim s = {0};
   s.d = d;
   s.cfg = cfg;
   s.H = cfg->hours;
   s.ci = ci_year + cfg->start_hour;
+  s.n_after = n_year - cfg->start_hour;
   eco_plan_cfg_default(&s.pc);
   s.pc.xi = cfg->xi;
   eco_embodied dev = {
@@ -665,16 +453,18 @@ int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_yea
   }
   res->n_hours = s.H;
   rng r;
-  rng_seed(&r, cfg->sample_seed);
+  eco_sprout_rng_seed(&r, cfg->sample_seed);
   gen_mix(&s);
   switch (cfg->policy) {
   case ECO_SPROUT_ORACLE: rc = run_oracle(&s, &r, res, err); break;
-  case ECO_SPROUT_OURS: rc = run_ours(&s, res, err); break;
+  case ECO_SPROUT_OURS:
+  case ECO_SPROUT_OURS_LIVE:
+  case ECO_SPROUT_PROMPT_ORACLE: rc = eco_sprout_run_kfold(&s, res, err); break;
   default: rc = run_mixture(&s, &r, res, err); break;
   }
   for (size_t h = 0; !rc && h < s.H; h++)
     memcpy(res->hour[h].mix, s.comp[h], sizeof s.comp[h]);
-  if (!rc && cfg->policy != ECO_SPROUT_OURS)
+  if (!rc && !res->n_folds)
     res->reduction_pct =
         res->base_carbon_g > 0 ? 100.0 * (1 - res->carbon_g / res->base_carbon_g) : 0;
 fail:

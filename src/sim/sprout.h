@@ -26,7 +26,8 @@ typedef struct eco_sprout_dataset {
   size_t n;                       /* prompts with measurements */
   double *energy[ECO_SPROUT_NLV]; /* [n] kWh per request at each level */
   double *time[ECO_SPROUT_NLV];   /* [n] s per request at each level */
-  size_t *chars;                  /* [n] prompt length, characters */
+  size_t *chars;                  /* [n] prompt length, bytes */
+  char **text;                    /* [n] prompt text (the first user message) */
   size_t n_lab;                   /* prompts with a judge label */
   size_t *lab_idx;                /* [n_lab] index into the arrays above */
   int *lab_level;                 /* [n_lab] preferred level */
@@ -43,18 +44,29 @@ typedef struct eco_sprout_data {
 int eco_sprout_data_load(const char *dir, eco_sprout_data *d, eco_error *err);
 void eco_sprout_data_free(eco_sprout_data *d);
 
+/* Appends the labelled prompts of every dataset to a training set (dtrain.h):
+ * text, dataset name as the label, the judge's preferred level, measured
+ * energy (J) and time at each level. The set must have 3 levels. */
+struct eco_dtrain_set;
+int eco_sprout_to_train(const eco_sprout_data *d, struct eco_dtrain_set *s, eco_error *err);
+
 /* Reads the direct-intensity column of an Electricity Maps hourly CSV
  * through the carbon trace provider (carbon/intensity.h).
  * *ci_out is malloc'd (gCO2/kWh per hour). */
 int eco_sprout_trace_load(const char *path, double **ci_out, size_t *n_out, eco_error *err);
 
 typedef enum eco_sprout_policy {
-  ECO_SPROUT_BASELINE = 0, /* always level 0 */
-  ECO_SPROUT_STATIC,       /* one x for the month, from the year's mean CI */
-  ECO_SPROUT_LP,           /* Sprout: hourly LP with evaluator-refreshed q */
-  ECO_SPROUT_OURS,         /* per-request groups, out of sample (k-fold) */
-  ECO_SPROUT_ORACLE,       /* artifact's oracle: per-prompt true labels (upper bound) */
-  ECO_SPROUT_CO2OPT,       /* always the cheapest level */
+  ECO_SPROUT_BASELINE = 0,  /* always level 0 */
+  ECO_SPROUT_STATIC,        /* one x for the month, from the year's mean CI */
+  ECO_SPROUT_LP,            /* Sprout: hourly LP with evaluator-refreshed q */
+  ECO_SPROUT_OURS,          /* per-request groups, out of sample (k-fold) */
+  ECO_SPROUT_ORACLE,        /* artifact's oracle: per-prompt true labels (upper bound) */
+  ECO_SPROUT_CO2OPT,        /* always the cheapest level */
+  ECO_SPROUT_OURS_LIVE,     /* ours on live traffic: groups from the prompt classifier
+                             * (trained on the other folds), the plan from the predicted
+                             * mix of past hours (k-fold) */
+  ECO_SPROUT_PROMPT_ORACLE, /* per prompt any level, reading its label, under the same
+                             * floor: the true upper bound (k-fold requests) */
 } eco_sprout_policy;
 
 int eco_sprout_policy_parse(const char *s, eco_sprout_policy *out);
@@ -62,20 +74,22 @@ const char *eco_sprout_policy_name(eco_sprout_policy p);
 
 typedef struct eco_sprout_cfg {
   eco_sprout_policy policy;
-  size_t start_hour;    /* first hour of the year, default 800 */
-  size_t hours;         /* window length, default 720 */
-  uint64_t seed;        /* seed of the request mix (numpy MT19937 as the artifact), default 0 */
-  uint64_t sample_seed; /* seed of the per-hour prompt samples (our RNG), default 0 */
-  size_t n_sample;      /* prompts sampled per hour for q, default 1000 */
-  double xi;            /* tolerance, default 0.1 */
-  double embodied_g;    /* device embodied carbon, g (26356.568) */
-  double life_years;    /* device life, years (5) */
-  double update_h;      /* mean hours between mix changes (24) */
-  size_t folds;         /* ours: k of k-fold, default 5 */
-  double margin;        /* ours: extra preference floor, default 0.005 */
-  size_t period_h;      /* ours: quality floor holds over periods of this many hours
-                         * (default 24; 1 = every hour, as Sprout) */
-  int forecast;         /* ours: 0 persistence (same hour yesterday), 1 perfect */
+  size_t start_hour;      /* first hour of the year, default 800 */
+  size_t hours;           /* window length, default 720 */
+  uint64_t seed;          /* seed of the request mix (numpy MT19937 as the artifact), default 0 */
+  uint64_t sample_seed;   /* seed of the per-hour prompt samples (our RNG), default 0 */
+  size_t n_sample;        /* prompts sampled per hour for q, default 1000 */
+  double xi;              /* tolerance, default 0.1 */
+  double embodied_g;      /* device embodied carbon, g (26356.568) */
+  double life_years;      /* device life, years (5) */
+  double update_h;        /* mean hours between mix changes (24) */
+  size_t folds;           /* ours: k of k-fold, default 5 */
+  double margin;          /* ours: extra preference floor, default 0.005 */
+  size_t period_h;        /* ours: quality floor holds over periods of this many hours
+                           * (default 24; 1 = every hour, as Sprout) */
+  int forecast;           /* ours: 0 persistence (same hour yesterday), 1 perfect */
+  size_t inner_folds;     /* ours-live: cross-fitting folds of the group statistics (5) */
+  double mix_half_life_h; /* ours-live: weight of past hours in the predicted mix (1) */
 } eco_sprout_cfg;
 
 void eco_sprout_cfg_default(eco_sprout_cfg *c);
@@ -95,6 +109,7 @@ typedef struct eco_sprout_fold {
   double reduction_pct;                /* vs baseline on the same prompts */
   double quality;                      /* mean quality preference */
   double lp_reduction_pct, lp_quality; /* Sprout's LP on the same test prompts */
+  double accuracy;                     /* ours-live: classifier on the held-out fold */
 } eco_sprout_fold;
 
 typedef struct eco_sprout_result {
@@ -110,6 +125,13 @@ typedef struct eco_sprout_result {
   eco_sprout_fold fold[16];
   double red_sd, q_sd; /* ours: spread across folds (sd) */
   double red_min, red_max, q_min, q_max;
+  double lp_reduction_pct, lp_quality; /* k-fold: lp on the same prompts, fold mean */
+  size_t n_degraded_hours;             /* hours whose quality floor was unreachable (all folds) */
+  size_t n_degraded_periods;           /* periods with such an hour (all folds) */
+  /* ours-live: the classifier on held-out prompts (each labelled prompt is
+   * held out in exactly one fold): confusion[true][predicted] */
+  size_t confusion[ECO_SPROUT_NDS][ECO_SPROUT_NDS];
+  double accuracy; /* pooled over folds, -1 when not applicable */
 } eco_sprout_result;
 
 /* Runs one policy over ci[start_hour .. start_hour+hours) of a year trace

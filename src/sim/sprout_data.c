@@ -3,6 +3,7 @@
 #include "sim/sprout.h"
 
 #include "carbon/intensity.h"
+#include "directive/dtrain.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -70,8 +71,9 @@ static int load_dataset(const char *dir, int k, json_t *quality, eco_sprout_data
     goto fail;
   }
   ds->chars = calloc(ds->n ? ds->n : 1, sizeof *ds->chars);
+  ds->text = calloc(ds->n ? ds->n : 1, sizeof *ds->text);
   map = json_object();
-  if (!ds->chars || !map) {
+  if (!ds->chars || !ds->text || !map) {
     rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
     goto fail;
   }
@@ -84,6 +86,10 @@ static int load_dataset(const char *dir, int k, json_t *quality, eco_sprout_data
       goto fail;
     }
     ds->chars[i] = strlen(c);
+    if (!(ds->text[i] = strdup(c))) {
+      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+      goto fail;
+    }
     if (!json_object_get(map, c)) json_object_set_new(map, c, json_integer((json_int_t)i));
   }
   json_t *lab = json_object_get(quality, ds_names[k]);
@@ -191,6 +197,9 @@ void eco_sprout_data_free(eco_sprout_data *d) {
       free(ds->time[l]);
     }
     free(ds->chars);
+    for (size_t i = 0; ds->text && i < ds->n; i++)
+      free(ds->text[i]);
+    free(ds->text);
     free(ds->lab_idx);
     free(ds->lab_level);
   }
@@ -232,4 +241,24 @@ fail:
   free(v);
   eco_intensity_free(p);
   return rc;
+}
+
+int eco_sprout_to_train(const eco_sprout_data *d, eco_dtrain_set *s, eco_error *err) {
+  if (!d || !s || s->n_levels != ECO_SPROUT_NLV)
+    return eco_error_set(err, ECO_EINVAL, "sprout: a training set of %d levels is needed",
+                         ECO_SPROUT_NLV);
+  for (int k = 0; k < ECO_SPROUT_NDS; k++) {
+    const eco_sprout_dataset *ds = &d->ds[k];
+    for (size_t j = 0; j < ds->n_lab; j++) {
+      size_t i = ds->lab_idx[j];
+      double e[ECO_SPROUT_NLV], t[ECO_SPROUT_NLV];
+      for (int l = 0; l < ECO_SPROUT_NLV; l++) {
+        e[l] = ds->energy[l][i] * 3.6e6; /* kWh -> J */
+        t[l] = ds->time[l][i];
+      }
+      int rc = eco_dtrain_add(s, ds->text[i], ds->chars[i], ds->name, ds->lab_level[j], e, t, err);
+      if (rc) return rc;
+    }
+  }
+  return 0;
 }

@@ -12,6 +12,7 @@ const eco_command eco_commands[] = {
     {"agent", "expose this host's energy meters over HTTP for the router", eco_cmd_agent},
     {"bench", "benchmarks: engine speed, batching, synthetic model files", eco_cmd_bench},
     {"sim", "simulators: cluster, sprout directives, time shifting", eco_cmd_sim},
+    {"directive", "the directive model: train, classify prompts, inspect", eco_cmd_directive},
     {"report", "carbon and energy report from the receipt ledger", eco_cmd_report},
     {"carbon", "current grid carbon intensity for a zone", eco_cmd_carbon},
     {"pull", "download a GGUF model into the model directory", eco_cmd_pull},
@@ -27,7 +28,7 @@ static void usage(FILE *f, const char *prog) {
           "Commands:\n",
           prog, ECO_VERSION);
   for (size_t i = 0; i < eco_n_commands; i++)
-    fprintf(f, "  %-8s %s\n", eco_commands[i].name, eco_commands[i].summary);
+    fprintf(f, "  %-9s %s\n", eco_commands[i].name, eco_commands[i].summary);
   fprintf(f,
           "\nRun '%s <command> --help' for a command's options.\n"
           "Global options: --version, --help.\n"

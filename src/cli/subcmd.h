@@ -21,5 +21,9 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv);
 int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv);
 int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv);
 int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv);
+int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv);
+int eco_cmd_directive_export(eco_cli *cli, int argc, char **argv);
+int eco_cmd_directive_classify(eco_cli *cli, int argc, char **argv);
+int eco_cmd_directive_info(eco_cli *cli, int argc, char **argv);
 
 #endif

@@ -263,11 +263,69 @@ static void test_kill9(void **state) {
   free(d);
 }
 
+/* A ledger written before energy_rails existed: a writer adds the column,
+ * a reader sees "" through a temporary view; old rows keep their values. */
+static int rails_row(const eco_ledger_entry *e, void *user) {
+  char(*seen)[96] = user;
+  snprintf(seen[e->time_s > 1.5 ? 1 : 0], 96, "%s|%s", e->receipt.energy_source,
+           e->receipt.energy_rails);
+  return 0;
+}
+
+static void test_old_ledger(void **state) {
+  (void)state;
+  char *d = eco_test_tmpdir();
+  char *path = eco_test_path(d, "old.db");
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "CREATE TABLE receipts (id INTEGER PRIMARY KEY, request_id TEXT NOT NULL,"
+                   " time_s REAL NOT NULL, node TEXT NOT NULL DEFAULT '', zone TEXT NOT NULL"
+                   " DEFAULT '', model TEXT NOT NULL DEFAULT '', prompt_tokens INTEGER NOT NULL"
+                   " DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0, latency_s REAL NOT NULL"
+                   " DEFAULT 0, directive_level INTEGER NOT NULL DEFAULT -1, policy TEXT NOT NULL"
+                   " DEFAULT '', energy_j REAL NOT NULL, energy_source TEXT NOT NULL DEFAULT '',"
+                   " energy_estimated INTEGER NOT NULL DEFAULT 1, intensity_gco2_kwh REAL NOT NULL,"
+                   " intensity_source TEXT NOT NULL DEFAULT '', intensity_estimated INTEGER NOT"
+                   " NULL DEFAULT 1, operational_g REAL NOT NULL, embodied_g REAL NOT NULL,"
+                   " total_g REAL NOT NULL, pue REAL NOT NULL DEFAULT 1, method TEXT NOT NULL"
+                   " DEFAULT '');"
+                   "INSERT INTO receipts(request_id,time_s,energy_j,energy_source,"
+                   "intensity_gco2_kwh,operational_g,embodied_g,total_g)"
+                   " VALUES('old',1,2,'rapl',100,0.1,0,0.1);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  eco_error err = {0};
+  eco_ledger *l = NULL;
+  /* read-only first: the file is not changed */
+  eco_ledger_opts ro = {.read_only = true};
+  char seen[2][96] = {"", ""};
+  assert_int_equal(eco_ledger_open(path, &ro, &l, &err), 0);
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, rails_row, seen, &err), 0);
+  assert_string_equal(seen[0], "rapl|");
+  eco_ledger_close(l);
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  eco_ledger_entry e = entry("new", 2, "n", "SE", "m", "carbon", 5, 3, 50);
+  snprintf(e.receipt.energy_rails, sizeof e.receipt.energy_rails, "VDD_GPU_SOC+VDD_CPU_CV");
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, rails_row, seen, &err), 0);
+  assert_string_equal(seen[0], "rapl|");
+  assert_string_equal(seen[1], "rapl|VDD_GPU_SOC+VDD_CPU_CV");
+  assert_int_equal(eco_ledger_check(l, &err), 0);
+  eco_ledger_close(l);
+  free(path);
+  eco_test_rmtree(d);
+  free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_append_aggregate),
       cmocka_unit_test(test_kill9),
       cmocka_unit_test(test_old_ledger_gains_cached_tokens),
+      cmocka_unit_test(test_old_ledger),
   };
   return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }

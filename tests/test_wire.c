@@ -26,6 +26,7 @@ static eco_receipt sample(void) {
   r.energy_j = 12.5;
   snprintf(r.energy_source, sizeof r.energy_source, "rapl");
   r.energy_estimated = false;
+  snprintf(r.energy_rails, sizeof r.energy_rails, "package-0+dram");
   r.intensity_gco2_kwh = 250;
   snprintf(r.intensity_source, sizeof r.intensity_source, "trace:GB_2023_hourly.csv");
   r.intensity_estimated = true;
@@ -40,6 +41,7 @@ static eco_receipt sample(void) {
 
 #define RECEIPT_TEXT                                                                               \
   "{\"energy_j\":12.5,\"energy_source\":\"rapl\",\"energy_estimated\":false,"                      \
+  "\"energy_rails\":\"package-0+dram\","                                                           \
   "\"intensity_gco2_kwh\":250.0,\"intensity_source\":\"trace:GB_2023_hourly.csv\","                \
   "\"intensity_estimated\":true,\"operational_g\":0.001,\"embodied_g\":0.25,\"total_g\":0.251,"    \
   "\"pue\":1.2,\"method\":\"sci-v1.0 average\",\"prompt_cached_tokens\":48}"

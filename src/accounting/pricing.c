@@ -21,10 +21,12 @@ int eco_acct_energy_default(void *user, const eco_acct_usage *u, double wall_s,
     snprintf(out->source, sizeof out->source, "%s",
              u->energy_source[0] ? u->energy_source : "backend");
     out->estimated = u->energy_estimated;
+    snprintf(out->rails, sizeof out->rails, "%s", u->energy_rails);
     return 0;
   }
   out->energy_j = u->cpu_s * (s ? s->cpu_watts : 0);
   snprintf(out->source, sizeof out->source, "cpu-time-model");
+  snprintf(out->rails, sizeof out->rails, "cpu-time");
   out->estimated = true;
   return 0;
 }
@@ -158,6 +160,7 @@ int eco_acct_price(const eco_accounting *a, const eco_acct_usage *u, double wall
   eco_receipt_in ri = {.energy_j = en.energy_j,
                        .energy_source = en.source,
                        .energy_estimated = en.estimated,
+                       .energy_rails = en.rails,
                        .intensity_gco2_kwh = in.gco2_kwh,
                        .intensity_source = in.source,
                        .intensity_estimated = in.estimated,

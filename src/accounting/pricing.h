@@ -47,12 +47,14 @@ typedef struct eco_acct_usage {
   double energy_j;        /* J, when energy_known (IT energy, before PUE) */
   char energy_source[32]; /* its source: "rapl", "nvml", "model", ... */
   bool energy_estimated;  /* energy_j is itself a model estimate */
+  char energy_rails[96];  /* what the meter covers (its detail), "" if unknown */
 } eco_acct_usage;
 
 typedef struct eco_acct_energy {
   double energy_j; /* J attributed to the request (IT energy, before PUE) */
   char source[32]; /* meter name: "rapl", "nvml", "cpu-time-model", ... */
   bool estimated;  /* true unless read from a hardware counter */
+  char rails[96];  /* what the energy covers: the meter's detail, "cpu-time" */
 } eco_acct_energy;
 
 typedef struct eco_acct_intensity {

@@ -12,6 +12,7 @@ int eco_receipt_build(const eco_receipt_in *in, eco_receipt *out) {
   snprintf(r.energy_source, sizeof r.energy_source, "%s",
            in->energy_source ? in->energy_source : "unknown");
   r.energy_estimated = in->energy_estimated;
+  if (in->energy_rails) snprintf(r.energy_rails, sizeof r.energy_rails, "%s", in->energy_rails);
   if (in->intensity_source)
     snprintf(r.intensity_source, sizeof r.intensity_source, "%s", in->intensity_source);
   r.intensity_estimated = in->intensity_estimated;

@@ -28,6 +28,7 @@ typedef struct eco_receipt_in {
   double energy_j;              /* IT energy of the request, J (before PUE) */
   const char *energy_source;    /* "rapl", "cpu-time-model", "agent:rapl", "model" */
   bool energy_estimated;        /* false only for a hardware counter's reading */
+  const char *energy_rails;     /* what the energy covers ("VDD_GPU_SOC+VDD_CPU_CV"), may be NULL */
   double intensity_gco2_kwh;    /* grid intensity, gCO2e/kWh */
   const char *intensity_source; /* "static", "trace:...", "electricitymaps", "node:ID" */
   bool intensity_estimated;     /* forecast, fallback or static value */

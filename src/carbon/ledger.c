@@ -13,7 +13,6 @@ struct eco_ledger {
   sqlite3 *db;
   sqlite3_stmt *ins;
   pthread_mutex_t mu;
-  bool no_cached_col; /* read-only ledger written before prompt_cached_tokens existed */
 };
 
 static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
@@ -31,6 +30,7 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
                             " energy_j REAL NOT NULL,"
                             " energy_source TEXT NOT NULL DEFAULT '',"
                             " energy_estimated INTEGER NOT NULL DEFAULT 1,"
+                            " energy_rails TEXT NOT NULL DEFAULT '',"
                             " intensity_gco2_kwh REAL NOT NULL,"
                             " intensity_source TEXT NOT NULL DEFAULT '',"
                             " intensity_estimated INTEGER NOT NULL DEFAULT 1,"
@@ -51,20 +51,47 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
   "policy" ECO_RECEIPT_FIELDS(RCOL)
 #define PLACEHOLDERS "?,?,?,?,?,?,?,?,?,?" ECO_RECEIPT_FIELDS(RQM)
 
-/* Columns added after the first release: a ledger written before gets
- * them with their default (read-write), or reads them as 0 (read-only). */
-#define CACHED_COL "prompt_cached_tokens"
+/* Receipt columns added after the first release, with their definition and
+ * the value an older ledger reads for them. A writable ledger gains them
+ * (ALTER TABLE); a read-only one is read through a temporary view of the
+ * same name that supplies those values. */
+static const char *const ADDED[][3] = {
+    {"prompt_cached_tokens", "INTEGER NOT NULL DEFAULT 0", "0"},
+    {"energy_rails", "TEXT NOT NULL DEFAULT ''", "''"},
+};
 
 static bool has_column(sqlite3 *db, const char *col) {
   sqlite3_stmt *st = NULL;
   bool found = false;
-  if (sqlite3_prepare_v2(db, "PRAGMA table_info(receipts)", -1, &st, NULL) == SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "PRAGMA main.table_info(receipts)", -1, &st, NULL) == SQLITE_OK)
     while (!found && sqlite3_step(st) == SQLITE_ROW) {
       const unsigned char *name = sqlite3_column_text(st, 1);
       found = name && strcmp((const char *)name, col) == 0;
     }
   sqlite3_finalize(st);
   return found;
+}
+
+static int migrate(sqlite3 *db, bool read_only) {
+  char view[512] = "CREATE TEMP VIEW receipts AS SELECT *";
+  bool missing = false;
+  for (size_t i = 0; i < sizeof ADDED / sizeof ADDED[0]; i++) {
+    if (has_column(db, ADDED[i][0])) continue;
+    missing = true;
+    if (read_only) {
+      size_t l = strlen(view);
+      snprintf(view + l, sizeof view - l, ", %s AS %s", ADDED[i][2], ADDED[i][0]);
+      continue;
+    }
+    char sql[160];
+    snprintf(sql, sizeof sql, "ALTER TABLE receipts ADD COLUMN %s %s", ADDED[i][0], ADDED[i][1]);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (!read_only || !missing) return SQLITE_OK;
+  size_t l = strlen(view);
+  snprintf(view + l, sizeof view - l, " FROM main.receipts");
+  return sqlite3_exec(db, view, NULL, NULL, NULL);
 }
 
 static int db_err(sqlite3 *db, eco_error *err, const char *what) {
@@ -103,10 +130,7 @@ int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **
              o.sync_full ? "FULL" : "NORMAL");
     if (sqlite3_exec(l->db, pragmas, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(l->db, SCHEMA, NULL, NULL, NULL) != SQLITE_OK ||
-        (!has_column(l->db, CACHED_COL) &&
-         sqlite3_exec(l->db,
-                      "ALTER TABLE receipts ADD COLUMN " CACHED_COL " INTEGER NOT NULL DEFAULT 0",
-                      NULL, NULL, NULL) != SQLITE_OK)) {
+        migrate(l->db, false) != SQLITE_OK) {
       rc = db_err(l->db, err, path);
       goto fail;
     }
@@ -124,7 +148,10 @@ int eco_ledger_open(const char *path, const eco_ledger_opts *opts, eco_ledger **
       goto fail;
     }
     sqlite3_finalize(st);
-    l->no_cached_col = !has_column(l->db, CACHED_COL);
+    if (migrate(l->db, true) != SQLITE_OK) {
+      rc = db_err(l->db, err, path);
+      goto fail;
+    }
   }
   *out = l;
   return ECO_OK;
@@ -315,15 +342,8 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t cap) {
 int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row_fn fn, void *user,
                        eco_error *err) {
   if (!l || !fn) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
-  char sql[768], cols[512];
-  snprintf(cols, sizeof cols, "%s", COLS);
-  char *cc = strstr(cols, "," CACHED_COL);
-  if (l->no_cached_col && cc) { /* an old ledger: the column reads as 0 */
-    const char *after = cc + strlen("," CACHED_COL);
-    memmove(cc + 2, after, strlen(after) + 1);
-    memcpy(cc, ",0", 2);
-  }
-  snprintf(sql, sizeof sql, "SELECT %s FROM receipts%s ORDER BY time_s, id", cols,
+  char sql[768];
+  snprintf(sql, sizeof sql, "SELECT " COLS " FROM receipts%s ORDER BY time_s, id",
            window(from_s, to_s));
   sqlite3_stmt *s = NULL;
   pthread_mutex_lock(&l->mu);

@@ -50,6 +50,8 @@ typedef struct eco_receipt {
   double energy_j;              /* IT energy attributed to the request, J (before PUE) */
   char energy_source[32];       /* "rapl", "nvml", "ina3221", "hwmon", "model", ... */
   bool energy_estimated;        /* true unless read from a hardware counter */
+  char energy_rails[96];        /* what the energy covers: "package-0+dram", "VDD_IN",
+                                   "nvml:0", "VDD_GPU_SOC+VDD_CPU_CV", "cpu-time"; "" unknown */
   double intensity_gco2_kwh;    /* grid intensity used, gCO2e/kWh */
   char intensity_source[64];    /* "electricitymaps", "trace:GB_2023_hourly.csv", "static" */
   bool intensity_estimated;     /* forecast, fallback or static table */
@@ -70,6 +72,7 @@ typedef struct eco_receipt {
   X(energy_j, NUM)                                                                                 \
   X(energy_source, STR)                                                                            \
   X(energy_estimated, BOOL)                                                                        \
+  X(energy_rails, STR)                                                                             \
   X(intensity_gco2_kwh, NUM)                                                                       \
   X(intensity_source, STR)                                                                         \
   X(intensity_estimated, BOOL)                                                                     \

@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +31,97 @@ static void reply(struct evhttp_request *req, int code, const char *body) {
   if (b) evbuffer_free(b);
 }
 
+static json_t *covers_json(unsigned covers) {
+  static const char *const names[] = ECO_COVER_NAMES;
+  json_t *a = json_array();
+  for (int i = 0; a && i < ECO_COVER_COUNT; i++)
+    if (covers & (1u << i)) json_array_append_new(a, json_string(names[i]));
+  return a;
+}
+
+static json_t *processes_json(eco_meter *m) {
+  eco_gpu_process p[64];
+  size_t n = 0;
+  json_t *a = json_array();
+  if (!a || eco_meter_nvml_processes(m, p, 64, &n) != 0) return a;
+  for (size_t i = 0; i < n && i < 64; i++) {
+    json_t *o = json_pack("{s:I}", "pid", (json_int_t)p[i].pid);
+    if (!o) continue;
+#define OPT(key, v) json_object_set_new(o, key, (v) >= 0 ? json_real(v) : json_null())
+    OPT("used_memory_bytes", p[i].used_memory_bytes);
+    OPT("sm_util_pct", p[i].sm_util_pct);
+    OPT("joules", p[i].joules);
+    json_object_set_new(o, "joules_estimated", json_true());
+    OPT("accounting_gpu_util_pct", p[i].acct_gpu_util_pct);
+    if (p[i].acct_gpu_util_pct >= 0)
+      json_object_set_new(o, "accounting_active_s", json_real(p[i].acct_active_s));
+#undef OPT
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
+/* One entry for a meter (its base fields). */
+static json_t *meter_json(const eco_agent_meter *am, bool host) {
+  eco_meter *m = am->meter;
+  pthread_mutex_lock(&m->mu);
+  double j = m->total_j;
+  size_t polls = m->n_polls, errs = m->n_errors;
+  char last[256];
+  snprintf(last, sizeof last, "%s", m->last_msg);
+  pthread_mutex_unlock(&m->mu);
+  json_t *o =
+      json_pack("{s:s,s:s,s:b,s:f,s:s,s:s,s:b,s:o,s:I,s:I}", "id", am->id[0] ? am->id : am->device,
+                "device", am->device, "host", host, "joules", j, "source", m->src.name, "detail",
+                m->src.detail, "estimated", m->src.estimated, "covers", covers_json(am->covers),
+                "polls", (json_int_t)polls, "errors", (json_int_t)errs);
+  if (o && errs && last[0]) json_object_set_new(o, "last_error", json_string(last));
+  if (o && strcmp(m->vt->kind, "nvml") == 0) {
+    char sup[48];
+    eco_meter_nvml_process_support(m, sup, sizeof sup);
+    json_object_set_new(o, "process_support", json_string(sup));
+    json_object_set_new(o, "processes", processes_json(m));
+  }
+  return o;
+}
+
+/* The rails of an INA3221 meter, one entry each. */
+static void rails_json(json_t *arr, const eco_agent_meter *am) {
+  eco_rail_energy r[16];
+  size_t n = 0;
+  if (eco_meter_ina3221_rails(am->meter, r, 16, &n) != 0) return;
+  const char *parent = am->id[0] ? am->id : am->device;
+  for (size_t i = 0; i < n && i < 16; i++) {
+    char id[48];
+    snprintf(id, sizeof id, "jetson:%.32s", r[i].name);
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:b,s:f,s:f,s:s,s:s,s:b,s:o}", "id", id, "device", r[i].name,
+                  "rail", r[i].name, "part_of", parent, "host", false, "joules", r[i].joules,
+                  "power_w", r[i].watts, "source", "ina3221", "detail", r[i].name, "estimated",
+                  false, "covers", covers_json(eco_rail_covers(r[i].name)));
+    if (o) json_array_append_new(arr, o);
+  }
+}
+
+json_t *eco_agent_meters_json(const eco_agent_meter *meters, size_t n, double time_s) {
+  json_t *arr = json_array();
+  if (!arr) return NULL;
+  size_t host = 0;
+  for (size_t i = 0; i < n; i++)
+    if (meters[i].host) {
+      host = i;
+      break;
+    }
+  double total = 0;
+  for (size_t i = 0; i < n; i++) {
+    json_t *o = meter_json(&meters[i], i == host);
+    if (i == host) total = json_number_value(json_object_get(o, "joules"));
+    if (o) json_array_append_new(arr, o);
+    if (strcmp(meters[i].meter->vt->kind, "ina3221") == 0) rails_json(arr, &meters[i]);
+  }
+  return json_pack("{s:f,s:f,s:o}", "time_s", time_s, "total_j", total, "meters", arr);
+}
+
 static void on_req(struct evhttp_request *req, void *arg) {
   eco_agent *a = arg;
   const char *uri = evhttp_request_get_uri(req);
@@ -45,22 +137,7 @@ static void on_req(struct evhttp_request *req, void *arg) {
     reply(req, 404, "{\"error\":{\"message\":\"no such endpoint\",\"type\":\"not_found\"}}");
     return;
   }
-  json_t *arr = json_array();
-  double total = 0;
-  for (size_t i = 0; arr && i < a->n; i++) {
-    eco_meter *m = a->meters[i].meter;
-    double j = eco_meter_total(m);
-    pthread_mutex_lock(&m->mu);
-    size_t polls = m->n_polls;
-    pthread_mutex_unlock(&m->mu);
-    total += j;
-    json_array_append_new(arr,
-                          json_pack("{s:s,s:f,s:s,s:s,s:b,s:I}", "device", a->meters[i].device,
-                                    "joules", j, "source", m->src.name, "detail", m->src.detail,
-                                    "estimated", m->src.estimated, "polls", (json_int_t)polls));
-  }
-  json_t *o = json_pack("{s:f,s:f,s:o}", "time_s", (double)eco_time_mono_ns() / 1e9, "total_j",
-                        total, "meters", arr ? arr : json_array());
+  json_t *o = eco_agent_meters_json(a->meters, a->n, (double)eco_time_mono_ns() / 1e9);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   reply(req, s ? 200 : 500, s ? s : "{}");
   free(s);

@@ -241,7 +241,6 @@ int eco_meter_ina3221_open(const char *root, const char *total_rail, eco_meter *
                            eco_error *err) {
   if (!out) return eco_error_set(err, ECO_EINVAL, "ina3221: out is NULL");
   *out = NULL;
-  if (!total_rail || !*total_rail) total_rail = "VDD_IN";
   ina_meter *im = calloc(1, sizeof *im);
   if (!im) return eco_error_set(err, ECO_ENOMEM, "ina3221: out of memory");
   const char *r0 = eco_energy_root(root);
@@ -252,6 +251,8 @@ int eco_meter_ina3221_open(const char *root, const char *total_rail, eco_meter *
     return eco_error_set(err, ECO_ENOENT, "ina3221: no labelled rails under %s/sys", r0);
   }
   im->total = -1;
+  /* the module input: VDD_IN (Orin NX/Nano, Xavier NX, TX2), POM_5V_IN (Nano, TX1) */
+  static const char *const totals[] = {"VDD_IN", "POM_5V_IN"};
   for (size_t i = 0; i < im->n; i++) {
     double w;
     int rc = rail_watts(&im->r[i], &w, err);
@@ -259,8 +260,11 @@ int eco_meter_ina3221_open(const char *root, const char *total_rail, eco_meter *
       free(im);
       return rc;
     }
-    if (strcasecmp(im->r[i].name, total_rail) == 0) im->total = (long)i;
   }
+  for (size_t k = 0; k < 2 && im->total < 0; k++)
+    for (size_t i = 0; i < im->n; i++)
+      if (strcasecmp(im->r[i].name, total_rail && *total_rail ? total_rail : totals[k]) == 0)
+        im->total = (long)i;
   char detail[96];
   if (im->total >= 0)
     snprintf(detail, sizeof detail, "%s", im->r[im->total].name);

@@ -98,8 +98,8 @@ int eco_meter_hwmon_open(const char *root, const char *chip, eco_meter **out, ec
  * Finds rails by globbing in*_label under every hwmon chip named
  * "ina3221*" (mainline driver: in<N>_input mV, curr<N>_input mA) and the
  * older L4T layout (iio:device*: rail_name_<N>, in_power<N>_input mW). The
- * total is rail total_rail (default "VDD_IN"); if absent, the sum of all
- * rails. */
+ * total is rail total_rail (default "VDD_IN", else "POM_5V_IN"); if absent,
+ * the sum of all rails (AGX Orin has no input rail). */
 int eco_meter_ina3221_open(const char *root, const char *total_rail, eco_meter **out,
                            eco_error *err);
 /* Per-rail energy since open (the breakdown). Writes up to cap entries;
@@ -112,29 +112,92 @@ typedef struct eco_rail_energy {
 int eco_meter_ina3221_rails(eco_meter *m, eco_rail_energy *out, size_t cap, size_t *n);
 
 /* ---- NVML -----------------------------------------------------------------
- * The functions the backend uses, resolved with dlsym; tests pass a fake
- * table. Return values are nvmlReturn_t (0 = success). */
+ * The functions the backend uses, resolved with dlsym from NVML's documented
+ * API (nvml.h); tests pass a fake table or load a fake library with the same
+ * ABI. Return values are nvmlReturn_t (0 = success). The structs below have
+ * the layout of NVML's own. */
+typedef struct eco_nvml_process_info { /* nvmlProcessInfo_t (v2) */
+  unsigned pid;
+  unsigned long long used_gpu_memory; /* B; ULLONG_MAX = not available */
+  unsigned gpu_instance_id;
+  unsigned compute_instance_id;
+} eco_nvml_process_info;
+typedef struct eco_nvml_process_info_v1 { /* nvmlProcessInfo_v1_t */
+  unsigned pid;
+  unsigned long long used_gpu_memory; /* B */
+} eco_nvml_process_info_v1;
+typedef struct eco_nvml_util_sample { /* nvmlProcessUtilizationSample_t */
+  unsigned pid;
+  unsigned long long time_stamp; /* CPU time stamp, µs */
+  unsigned sm_util;              /* % */
+  unsigned mem_util;             /* % */
+  unsigned enc_util;             /* % */
+  unsigned dec_util;             /* % */
+} eco_nvml_util_sample;
+typedef struct eco_nvml_accounting_stats { /* nvmlAccountingStats_t */
+  unsigned gpu_utilization;                /* % over the process's life */
+  unsigned memory_utilization;             /* % */
+  unsigned long long max_memory_usage;     /* B */
+  unsigned long long time;                 /* ms the context was active */
+  unsigned long long start_time;           /* CPU time stamp, µs */
+  unsigned is_running;
+  unsigned reserved[5];
+} eco_nvml_accounting_stats;
+
 typedef struct eco_nvml_api {
-  void *lib; /* dlopen handle, NULL for a fake */
-  int (*init)(void);
-  int (*shutdown)(void);
-  int (*device_get_count)(unsigned *count);
-  int (*device_get_handle_by_index)(unsigned index, void **device);
+  void *lib;                                /* dlopen handle, NULL for a fake */
+  int (*init)(void);                        /* nvmlInit_v2 */
+  int (*shutdown)(void);                    /* nvmlShutdown */
+  int (*device_get_count)(unsigned *count); /* nvmlDeviceGetCount_v2 */
+  int (*device_get_handle_by_index)(unsigned index, void **device); /* ..._v2 */
   int (*device_get_name)(void *device, char *name, unsigned len);
+  int (*device_get_uuid)(void *device, char *uuid, unsigned len);
   /* mJ since the driver was loaded (Volta and newer) */
   int (*device_get_total_energy)(void *device, unsigned long long *mj);
   /* mW */
   int (*device_get_power_usage)(void *device, unsigned *mw);
   const char *(*error_string)(int rc);
+  /* optional, per process: nvmlDeviceGetComputeRunningProcesses_v3 (or
+   * _v2; both fill eco_nvml_process_info), else the unversioned one
+   * (eco_nvml_process_info_v1 entries): procs_v1 says which */
+  int (*device_get_compute_procs)(void *device, unsigned *count, void *infos);
+  bool procs_v1;
+  /* nvmlDeviceGetProcessUtilization: samples newer than last_seen (µs) */
+  int (*device_get_process_utilization)(void *device, eco_nvml_util_sample *samples,
+                                        unsigned *count, unsigned long long last_seen);
+  /* accounting (nvidia-smi -am 1): mode is nvmlEnableState_t (1 = enabled) */
+  int (*device_get_accounting_mode)(void *device, int *mode);
+  int (*device_get_accounting_pids)(void *device, unsigned *count, unsigned *pids);
+  int (*device_get_accounting_stats)(void *device, unsigned pid, eco_nvml_accounting_stats *st);
 } eco_nvml_api;
 
 /* dlopen(lib or "libnvidia-ml.so.1") and resolve the table. ECO_ENOENT
  * when the library is absent. */
 int eco_nvml_load(const char *lib, eco_nvml_api *api, eco_error *err);
 void eco_nvml_unload(eco_nvml_api *api);
+/* The number of GPUs NVML sees (initialises and shuts NVML down around
+ * the call). */
+int eco_nvml_device_count(const eco_nvml_api *api, unsigned *count, eco_error *err);
 /* A meter on GPU index, using api (copied; the meter calls shutdown and
  * dlclose when freed if api->lib is set). */
 int eco_meter_nvml_open(const eco_nvml_api *api, unsigned index, eco_meter **out, eco_error *err);
+
+/* One process on a GPU, as NVML lets us see it (polled with the meter). */
+typedef struct eco_gpu_process {
+  unsigned pid;             /* host PID */
+  double used_memory_bytes; /* B, < 0 = not available */
+  double sm_util_pct;       /* SM utilisation over the last poll interval, %, < 0 = unknown */
+  double joules;            /* device energy split by SM share since first seen, J
+                               (an estimate), < 0 = no utilisation samples */
+  double acct_gpu_util_pct; /* accounting: mean GPU utilisation over its life, %, < 0 = off */
+  double acct_active_s;     /* accounting: time its context was active, s */
+} eco_gpu_process;
+/* The processes seen at the last poll (up to cap; *n receives the count).
+ * ECO_EINVAL if m is not an NVML meter. */
+int eco_meter_nvml_processes(eco_meter *m, eco_gpu_process *out, size_t cap, size_t *n);
+/* What per-process data this GPU gave at the last poll: "utilization",
+ * "accounting", "memory" joined with '+', or "none", into buf. */
+void eco_meter_nvml_process_support(eco_meter *m, char *buf, size_t cap);
 
 /* ---- fallback model -------------------------------------------------------
  * P = tdp_w * (idle_fraction + (1 - idle_fraction) * u) + mem_w_per_gib * GiB

@@ -446,6 +446,7 @@ static void gen_finish(gen_req *g) {
   eco_acct_intensity in;
   memset(&in, 0, sizeof in);
   bool have_rc = false;
+  char rails[96] = "";
   if (g->tracked) {
     report_progress(s, g, &g->st);
     double j = 0;
@@ -456,6 +457,7 @@ static void gen_finish(gen_req *g) {
       g->st.energy_known = true;
       g->st.energy_estimated = src.estimated;
       snprintf(g->st.energy_source, sizeof g->st.energy_source, "%s", src.name);
+      snprintf(rails, sizeof rails, "%s", src.detail);
     }
   }
   if (s->have_acct) {
@@ -468,6 +470,7 @@ static void gen_finish(gen_req *g) {
                           .energy_j = g->st.energy_j,
                           .energy_estimated = g->st.energy_estimated};
     snprintf(use.energy_source, sizeof use.energy_source, "%s", g->st.energy_source);
+    snprintf(use.energy_rails, sizeof use.energy_rails, "%s", rails);
     int e = eco_acct_price(&s->acct, &use, wall, eco_time_wall_s(), &rc, &in);
     if (e == 0) {
       have_rc = true;

@@ -99,9 +99,71 @@ json_t *eco_route_receipt_to_json(const eco_route_receipt *x) {
   if (x->measured.total_g >= 0) json_object_set_new(m, "total_g", json_real(x->measured.total_g));
   if (x->measured.energy_j >= 0)
     json_object_set_new(m, "energy_j", json_real(x->measured.energy_j));
+  if (x->engine_kind) {
+    json_t *e = json_pack("{s:s}", "kind", x->engine_kind);
+    const eco_engine_usage *u = x->engine;
+    if (e && u) {
+      if (u->cached_tokens >= 0)
+        json_object_set_new(e, "cached_tokens", json_integer((json_int_t)u->cached_tokens));
+      if (u->prefill_s >= 0) json_object_set_new(e, "prefill_s", json_real(u->prefill_s));
+      if (u->decode_s >= 0) json_object_set_new(e, "decode_s", json_real(u->decode_s));
+      if (u->load_s >= 0) json_object_set_new(e, "load_s", json_real(u->load_s));
+    }
+    if (e) json_object_set_new(m, "engine", e);
+  }
   if (x->directive_level >= 0)
     json_object_set_new(ro, ECO_CARBON_DIRECTIVE_LEVEL, json_integer(x->directive_level));
   return ro;
+}
+
+static bool count_of(const json_t *v, int64_t *out) {
+  if (!json_is_integer(v) || json_integer_value(v) < 0) return false;
+  *out = (int64_t)json_integer_value(v);
+  return true;
+}
+
+/* A non-negative duration in unit seconds per value (1e-3 ms, 1e-9 ns). */
+static bool secs_of(const json_t *v, double unit, double *out) {
+  if (!json_is_number(v) || !(json_number_value(v) >= 0) || json_number_value(v) > 1e18)
+    return false;
+  *out = json_number_value(v) * unit;
+  return true;
+}
+
+int eco_engine_usage_from_json(const json_t *resp, eco_engine_usage *out) {
+  *out = (eco_engine_usage){-1, -1, -1, -1, -1, -1};
+  if (!json_is_object(resp)) return 0;
+  int n = 0;
+  const json_t *u = json_object_get(resp, "usage");
+  const json_t *t = json_object_get(resp, "timings");
+  n += count_of(json_object_get(u, "prompt_tokens"), &out->prompt_tokens);
+  n += count_of(json_object_get(u, "completion_tokens"), &out->completion_tokens);
+  n += count_of(json_object_get(json_object_get(u, "prompt_tokens_details"), "cached_tokens"),
+                &out->cached_tokens);
+  /* llama.cpp: prompt_n counts the prompt tokens it evaluated, cache_n the reused ones */
+  if (json_is_object(t)) {
+    int64_t pn = -1, cn = -1;
+    n += count_of(json_object_get(t, "cache_n"), &cn);
+    if (cn >= 0) out->cached_tokens = cn;
+    if (out->prompt_tokens < 0 && count_of(json_object_get(t, "prompt_n"), &pn)) {
+      out->prompt_tokens = pn + (cn > 0 ? cn : 0);
+      n++;
+    }
+    if (out->completion_tokens < 0)
+      n += count_of(json_object_get(t, "predicted_n"), &out->completion_tokens);
+    n += secs_of(json_object_get(t, "prompt_ms"), 1e-3, &out->prefill_s);
+    n += secs_of(json_object_get(t, "predicted_ms"), 1e-3, &out->decode_s);
+  }
+  /* Ollama's native answer (durations in ns) */
+  if (out->prompt_tokens < 0)
+    n += count_of(json_object_get(resp, "prompt_eval_count"), &out->prompt_tokens);
+  if (out->completion_tokens < 0)
+    n += count_of(json_object_get(resp, "eval_count"), &out->completion_tokens);
+  if (out->prefill_s < 0)
+    n += secs_of(json_object_get(resp, "prompt_eval_duration"), 1e-9, &out->prefill_s);
+  if (out->decode_s < 0) n += secs_of(json_object_get(resp, "eval_duration"), 1e-9, &out->decode_s);
+  n += secs_of(json_object_get(resp, "load_duration"), 1e-9, &out->load_s);
+  return n;
 }
 
 json_t *eco_wire_error_json(const char *message, const char *type, const char *param,

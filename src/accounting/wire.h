@@ -81,6 +81,28 @@ json_t *eco_receipt_to_json(const eco_receipt *r);
  * when carbon is not an object. */
 int eco_receipt_from_json(const json_t *carbon, eco_receipt *out, unsigned *present);
 
+/* What a foreign engine reports about one request, from its answer (or
+ * the stream chunk that ends it), whatever the engine:
+ *   usage.prompt_tokens, usage.completion_tokens          OpenAI, vLLM, llama.cpp, Ollama /v1
+ *   usage.prompt_tokens_details.cached_tokens             vLLM (--enable-prompt-tokens-details),
+ *                                                         llama.cpp
+ *   timings.{prompt_n, prompt_ms, predicted_n, predicted_ms, cache_n}   llama.cpp's server
+ *   prompt_eval_count, prompt_eval_duration, eval_count, eval_duration,
+ *   load_duration (ns)                                    Ollama's native API
+ * Unknown numbers are -1. */
+typedef struct eco_engine_usage {
+  int64_t prompt_tokens;     /* tokens */
+  int64_t completion_tokens; /* tokens */
+  int64_t cached_tokens;     /* prompt tokens served from the engine's cache */
+  double prefill_s;          /* the engine's own prompt time, s */
+  double decode_s;           /* its generation time, s */
+  double load_s;             /* model load time before the request (Ollama), s */
+} eco_engine_usage;
+
+/* Reads resp (a response object or a stream chunk) into *out, starting
+ * from all unknown. Returns the number of fields found. */
+int eco_engine_usage_from_json(const json_t *resp, eco_engine_usage *out);
+
 /* usage.carbon.router: what the router decided and measured. */
 typedef struct eco_route_receipt {
   const char *policy;       /* policy that chose the node */
@@ -103,11 +125,13 @@ typedef struct eco_route_receipt {
     double total_g;  /* gCO2e from the receipt (< 0: none) */
     double energy_j; /* J from the receipt or the agent (< 0: none) */
   } measured;
-  double slo_s;           /* SLO applied, s (0 = none) */
-  bool slo_met;           /* measured latency within the SLO (or no SLO) */
-  bool slo_predicted_met; /* the prediction met it */
-  bool slo_fallback;      /* slo-carbon: no node was predicted to meet it */
-  int directive_level;    /* generation directive level sent, < 0 none */
+  const char *engine_kind;        /* foreign engine's kind ("llama-cpp"), NULL: no "engine" */
+  const eco_engine_usage *engine; /* its own report, as measured.engine (may be NULL) */
+  double slo_s;                   /* SLO applied, s (0 = none) */
+  bool slo_met;                   /* measured latency within the SLO (or no SLO) */
+  bool slo_predicted_met;         /* the prediction met it */
+  bool slo_fallback;              /* slo-carbon: no node was predicted to meet it */
+  int directive_level;            /* generation directive level sent, < 0 none */
 } eco_route_receipt;
 
 /* usage.carbon.router (new reference; NULL on allocation failure). */

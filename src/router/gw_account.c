@@ -47,11 +47,24 @@ static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32
   gw_dash_node(n);
 }
 
-/* Builds usage.carbon.router (and an estimated receipt when the backend
- * sent none), updates profiles, output-length history and stats.
- * usage may be NULL (no usage from the backend): then tokens come from the
- * stream count. Returns the router object (new reference) or NULL. */
-void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
+/* Ollama: the extra latency of a request that found no model in memory,
+ * learned (EWMA) as its latency beyond the prediction for a warm node. */
+static void learn_cold(preq *r, double up_s) {
+  node *n = r->target;
+  double warm = r->pred.latency_s - r->pred.queue_s;
+  double x = up_s - warm;
+  if (!r->cold || !(x >= 0)) return;
+  double a = r->g->cfg.alpha;
+  n->cold_s = n->cold_s > 0 ? (1 - a) * n->cold_s + a * x : x;
+}
+
+/* Builds usage.carbon.router (and a receipt when the backend sent none:
+ * from the agent's meters that cover the node, else the profile's
+ * estimate), updates profiles, output-length history and stats. usage may
+ * be NULL (no usage from the backend): then tokens come from the stream
+ * count. resp: the answer (or the stream chunk with usage), for the
+ * engine's own report (accounting/wire.h), may be NULL. */
+void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t tend_ns) {
   gw *g = r->g;
   node *n = r->target;
   if (!n) return;
@@ -66,6 +79,15 @@ void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     if (json_is_integer(pt) && json_integer_value(pt) >= 0) ptok = (uint32_t)json_integer_value(pt);
     if (json_is_integer(ct) && json_integer_value(ct) >= 0) otok = (uint32_t)json_integer_value(ct);
   }
+  eco_engine_usage eu;
+  bool foreign = n->cfg.engine >= ECO_ENGINE_LLAMA_CPP;
+  bool have_eu = foreign && eco_engine_usage_from_json(resp, &eu) > 0;
+  if (foreign && r->have_eusage && (!have_eu || eu.prefill_s < 0)) {
+    eu = r->eusage;
+    have_eu = true;
+  }
+  int64_t cached =
+      have_eu && eu.cached_tokens > 0 && eu.cached_tokens <= ptok ? eu.cached_tokens : 0;
   json_t *carbon = usage ? json_object_get(usage, ECO_USAGE_CARBON) : NULL;
   double meas_g = -1, meas_j = -1;
   eco_receipt rc;
@@ -90,14 +112,18 @@ void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
       /* measured by the host's agent */
       snprintf(esrc, sizeof esrc, "agent:%s", n->asrc);
       ri.energy_source = esrc;
-      ri.energy_estimated = n->aestimated;
+      /* a GPU node's energy is measured only if its meters cover the GPU */
+      ri.energy_estimated = n->aestimated || (n->cfg.gpu && !n->agpu);
+      ri.energy_rails = n->arails;
       ri.method = "sci-v1.0/router-agent";
       meas_j = e;
     } else {
       ri.energy_source = "model";
       ri.energy_estimated = true;
+      ri.energy_rails = "profile";
       ri.method = "sci-v1.0/router-estimate";
-      e = eco_profile_energy_j(&v->profile, ptok, otok, r->pred.batch);
+      /* prompt tokens served from the engine's cache cost no prefill */
+      e = eco_profile_energy_j(&v->profile, (uint32_t)(ptok - cached), otok, r->pred.batch);
     }
     ri.energy_j = e;
     if (eco_receipt_build(&ri, &rc) == 0) {
@@ -123,7 +149,9 @@ void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
                            .slo_met = meets,
                            .slo_predicted_met = r->pred.meets_slo,
                            .slo_fallback = r->pred.slo_fallback,
-                           .directive_level = r->dlevel};
+                           .directive_level = r->dlevel,
+                           .engine_kind = foreign ? eco_engine_name(n->cfg.engine) : NULL,
+                           .engine = have_eu ? &eu : NULL};
     json_t *ro = eco_route_receipt_to_json(&x);
     if (ro) json_object_set_new(carbon, ECO_CARBON_ROUTER, ro);
   }
@@ -136,7 +164,12 @@ void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
                        .ttft_s = -1,
                        .decode_s = -1,
                        .energy_j = meas_j};
-  if (r->pred.queue_s <= 0) {
+  if (have_eu && eu.prefill_s >= 0 && eu.decode_s >= 0) {
+    /* the engine's own times exclude queueing and the network */
+    o.prompt_tokens = (uint32_t)(ptok - cached);
+    o.ttft_s = v->profile.overhead_s + eu.prefill_s;
+    o.decode_s = eu.decode_s;
+  } else if (r->pred.queue_s <= 0) {
     if (r->stream && ttft_s >= 0) {
       o.ttft_s = ttft_s;
       o.decode_s = up_s - ttft_s;
@@ -146,6 +179,7 @@ void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns) {
     }
   }
   if (otok > 0 || ptok > 0) (void)eco_profile_observe(&v->profile, &o, g->cfg.alpha);
+  learn_cold(r, up_s);
   eco_outlen_observe(&g->outlen, r->rr.prompt_tokens, otok);
   n->pred_g += r->pred.total_g;
   g->pred_g_sum += r->pred.total_g;

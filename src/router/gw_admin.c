@@ -179,21 +179,24 @@ static void admin_nodes(gw *g, struct evhttp_request *req) {
     node *n = g->nodes[i];
     const eco_node_view *v = &g->views[i];
     static const char *const hs[] = {"up", "degraded", "down"};
-    json_array_append_new(
-        arr,
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:i,s:i,s:i,s:i,s:s,s:b,s:b,s:I,s:I,"
-                  "s:{s:f,s:f,s:f,s:f,s:f,s:f,s:i}}",
-                  "id", v->id, "url", n->cfg.url, "device", v->device, "zone", v->zone, "labels",
-                  n->cfg.labels, "intensity_gco2_kwh", v->intensity_gco2_kwh, "embodied_g_per_s",
-                  v->embodied_g_per_s, "inflight", (int)n->inflight, "queue_depth",
-                  (int)v->queue_depth, "active_batch", (int)v->active_batch, "max_batch",
-                  (int)v->max_batch, "health", hs[v->health], "circuit_open", v->circuit_open,
-                  "removed", n->removed, "routed", (json_int_t)n->routed, "failures",
-                  (json_int_t)n->failures, "profile", "overhead_s", v->profile.overhead_s,
-                  "prefill_s_per_tok", v->profile.prefill_s_per_tok, "decode_s_per_tok",
-                  v->profile.decode_s_per_tok, "prefill_j_per_tok", v->profile.prefill_j_per_tok,
-                  "decode_j_per_tok", v->profile.decode_j_per_tok, "service_s",
-                  v->profile.service_s, "n_obs", (int)v->profile.n_obs));
+    json_t *item = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:i,s:i,s:i,s:i,s:s,s:b,s:b,s:I,s:I,"
+        "s:{s:f,s:f,s:f,s:f,s:f,s:f,s:i}}",
+        "id", v->id, "url", n->cfg.url, "device", v->device, "zone", v->zone, "labels",
+        n->cfg.labels, "intensity_gco2_kwh", v->intensity_gco2_kwh, "embodied_g_per_s",
+        v->embodied_g_per_s, "inflight", (int)n->inflight, "queue_depth", (int)v->queue_depth,
+        "active_batch", (int)v->active_batch, "max_batch", (int)v->max_batch, "health",
+        hs[v->health], "circuit_open", v->circuit_open, "removed", n->removed, "routed",
+        (json_int_t)n->routed, "failures", (json_int_t)n->failures, "profile", "overhead_s",
+        v->profile.overhead_s, "prefill_s_per_tok", v->profile.prefill_s_per_tok,
+        "decode_s_per_tok", v->profile.decode_s_per_tok, "prefill_j_per_tok",
+        v->profile.prefill_j_per_tok, "decode_j_per_tok", v->profile.decode_j_per_tok, "service_s",
+        v->profile.service_s, "n_obs", (int)v->profile.n_obs);
+    if (!item) continue;
+    json_object_set_new(item, "backlog_s", json_real(v->backlog_s));
+    json_object_set_new(item, "engine", gw_engine_json(n));
+    json_object_set_new(item, "meter", gw_meter_json(n));
+    json_array_append_new(arr, item);
   }
   json_t *o = json_pack("{s:s,s:o}", "policy", eco_policy_name(g->policy.kind), "nodes",
                         arr ? arr : json_array());

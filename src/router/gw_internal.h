@@ -6,6 +6,7 @@
  *   gateway.c      construction, run, stop, free
  *   gw_zones.c     zones and their intensities
  *   gw_nodes.c     nodes, health checks, circuit breaker, agent polling, DNS
+ *   gw_engines.c   foreign engines' load signals (llama.cpp, vLLM, Ollama)
  *   gw_proxy.c     the proxied request: parse, route, batch windows, client
  *   gw_upstream.c  upstream attempts: dispatch, streaming, failover
  *   gw_account.c   receipts, profile updates, the dashboard feed
@@ -16,7 +17,9 @@
 #include "router/router.h"
 
 #include "carbon/intensity.h"
+#include "accounting/wire.h"
 #include "dashboard/dashboard.h"
+#include "router/agent_pick.h"
 #include "router/batch_api.h"
 #include "util/timeutil.h"
 
@@ -80,7 +83,22 @@ typedef struct node {
   double arecv_s;                        /* mono s the newest reading arrived (0 = none) */
   int an;                                /* readings held, 0..AGENT_RING */
   char asrc[32];                         /* meter source, e.g. "rapl" */
-  bool aestimated;
+  bool aestimated;                       /* a selected meter is an estimate */
+  bool agpu;                             /* the selected meters cover the GPU */
+  char arails[96];                       /* what they cover (receipts' energy_rails) */
+  char aids[96];                         /* which meters: a change restarts the ring */
+  char awhy[160];                        /* why the last reading was not used, "" if it was */
+  /* foreign engine's own load signals (gw_engines.c) */
+  struct evhttp_connection *lconn;
+  bool lquery_inflight;
+  size_t lnext;           /* next load endpoint to poll this period */
+  unsigned ldisabled;     /* endpoints that answered 404/501, by index */
+  unsigned lround;        /* load polls started */
+  bool lmetrics_ok;       /* llama.cpp: /metrics answers (then /slots is read every 10th) */
+  eco_engine_load eload;  /* the latest report */
+  double eload_s;         /* mono s it arrived, 0 = none */
+  uint32_t done_at_lpoll; /* done_total when the load poll was sent */
+  double cold_s;          /* Ollama: learned extra latency of a cold start, s (0 unknown) */
   /* stats */
   uint64_t routed, failures, ok;
   double pred_g, meas_g; /* sums, gCO2e */
@@ -166,6 +184,9 @@ struct preq {
   int dlevel;    /* generation directive level, -1 = directives off */
   bool dopt_out; /* the client sent x-ecoinfer-directive: off */
   char *draw;    /* body with the level applied, for foreign nodes */
+  bool cold;     /* sent to an Ollama node with no model in memory */
+  eco_engine_usage eusage; /* the engine's own report (timings in a stream's last chunk) */
+  bool have_eusage;
   size_t draw_len;
 };
 
@@ -187,11 +208,17 @@ void gw_node_request_failed(node *n);
 void gw_node_request_ok(node *n);
 void gw_dash_node(node *n);
 double gw_agent_energy_j(const node *n, double up_s);
+
+/* ---- foreign engines' load signals (gw_engines.c) */
+void gw_engine_poll(node *n);
+void gw_engine_apply(node *n, double now);
+json_t *gw_engine_json(const node *n);
+json_t *gw_meter_json(const node *n);
 void gw_dns_resolve_all(gw *g);
 void gw_on_dns_timer(evutil_socket_t fd, short ev, void *arg);
 
 /* ---- accounting: receipts, profiles, dashboard (gw_account.c) */
-void gw_finish_accounting(preq *r, json_t *usage, uint64_t tend_ns);
+void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t tend_ns);
 void gw_dash_directives(gw *g);
 
 /* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */

@@ -113,6 +113,7 @@ void gw_node_free(node *n) {
   free(n->idle);
   if (n->hconn) evhttp_connection_free(n->hconn);
   if (n->aconn) evhttp_connection_free(n->aconn);
+  if (n->lconn) evhttp_connection_free(n->lconn);
   if (n->hev) event_free(n->hev);
   if (n->bev) event_free(n->bev);
   free(n);
@@ -123,6 +124,7 @@ void gw_views_refresh(gw *g, double now) {
   for (size_t i = 0; i < g->n_nodes; i++) {
     node *n = g->nodes[i];
     eco_node_view *v = &g->views[i];
+    gw_engine_apply(n, now);
     eco_route_merge_load(n->inflight, v->max_batch, n->rep_active, n->rep_queue,
                          n->done_total - n->done_at_report, &v->active_batch, &v->queue_depth);
     v->circuit_open = n->open_until_s > now;
@@ -160,7 +162,7 @@ void gw_dash_node(node *n) {
   double aw = agent_power_w(n);
   eco_dash_node_facts f = {.tokens_per_s = n->d_tps,
                            .power_w = aw,
-                           .power_measured = aw >= 0 && !n->aestimated,
+                           .power_measured = aw >= 0 && !n->aestimated && (!n->cfg.gpu || n->agpu),
                            .j_per_token = n->d_jpt,
                            .energy_measured = n->d_jmeas,
                            .energy_source = n->d_jsrc};
@@ -270,6 +272,10 @@ static void on_health_done(struct evhttp_request *req, void *arg) {
   gw_dash_node(n);
 }
 
+/* Keeps the selected meters' total (the node's meter: spec, agent_pick.h)
+ * in the ring of readings. A reading that cannot be used (a meter the
+ * agent does not serve, overlapping meters) empties the ring, so the
+ * profile estimate applies, and says why in /admin/nodes. */
 static void on_agent_done(struct evhttp_request *req, void *arg) {
   node *n = arg;
   gw *g = n->g;
@@ -280,12 +286,20 @@ static void on_agent_done(struct evhttp_request *req, void *arg) {
     struct evbuffer *b = evhttp_request_get_input_buffer(req);
     j = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
   }
-  const json_t *t = json_object_get(j, "time_s"), *tot = json_object_get(j, "total_j");
-  const json_t *m0 = json_array_get(json_object_get(j, "meters"), 0);
-  if (json_is_number(t) && json_is_number(tot)) {
-    double tj = json_number_value(tot), ts = json_number_value(t);
-    if (n->an > 0 && (tj < n->aj[n->an - 1] || ts <= n->at[n->an - 1]))
-      n->an = 0; /* agent restarted */
+  const json_t *t = json_object_get(j, "time_s");
+  eco_agent_pick pk;
+  char why[160] = "";
+  if (!j) {
+    if (n->aconn) {
+      gw_conn_free_later(g, n->aconn);
+      n->aconn = NULL;
+    }
+  } else if (!json_is_number(t)) {
+    snprintf(why, sizeof why, "agent answer has no time_s");
+  } else if (eco_agent_pick_meters(j, n->cfg.meter, &pk, why, sizeof why) == 0) {
+    double tj = pk.joules, ts = json_number_value(t);
+    if (n->an > 0 && (tj < n->aj[n->an - 1] || ts <= n->at[n->an - 1] || strcmp(pk.ids, n->aids)))
+      n->an = 0; /* agent restarted, or other meters */
     if (n->an == AGENT_RING) {
       memmove(n->aj, n->aj + 1, (AGENT_RING - 1) * sizeof n->aj[0]);
       memmove(n->at, n->at + 1, (AGENT_RING - 1) * sizeof n->at[0]);
@@ -295,13 +309,19 @@ static void on_agent_done(struct evhttp_request *req, void *arg) {
     n->at[n->an] = ts;
     n->an++;
     n->arecv_s = mono_s();
-    const char *src = json_string_value(json_object_get(m0, "source"));
-    snprintf(n->asrc, sizeof n->asrc, "%s", src ? src : "agent");
-    n->aestimated = json_is_true(json_object_get(m0, "estimated"));
-  } else if (n->aconn) {
-    gw_conn_free_later(g, n->aconn);
-    n->aconn = NULL;
+    snprintf(n->asrc, sizeof n->asrc, "%s", pk.source);
+    snprintf(n->arails, sizeof n->arails, "%s", pk.rails);
+    snprintf(n->aids, sizeof n->aids, "%s", pk.ids);
+    n->aestimated = pk.estimated;
+    n->agpu = pk.covers_gpu;
   }
+  if (why[0]) {
+    if (strcmp(why, n->awhy) != 0)
+      ECO_WARN(&g->log, MOD, "node %s: agent %s: %s (the profile estimate applies)", n->cfg.id,
+               n->cfg.agent_url, why);
+    n->an = 0;
+  }
+  snprintf(n->awhy, sizeof n->awhy, "%s", why);
   json_decref(j);
 }
 
@@ -348,6 +368,7 @@ static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
   node *n = arg;
   gw *g = n->g;
   agent_poll(n);
+  gw_engine_poll(n);
   if (n->hcheck_inflight) return;
   if (!n->hconn) {
     n->hconn = evhttp_connection_base_new(g->base, g->dns, n->host, (unsigned short)n->port);

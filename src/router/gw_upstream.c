@@ -35,6 +35,7 @@ static void attempt_failed(preq *r, const char *why) {
   r->ustatus = 0;
   r->stream_tokens = 0;
   r->tfirst_ns = 0;
+  r->have_eusage = false;
   if (!r->creq) {
     gw_preq_free(r);
     return;
@@ -123,12 +124,19 @@ static void pump_events(preq *r, bool final) {
       if (!r->tfirst_ns) r->tfirst_ns = eco_time_mono_ns();
       if (!r->rid[0]) take_id(r, data, dl);
       if (eco_sse_has_text(data, dl)) r->stream_tokens++;
+      /* llama.cpp's server ends a stream with its timings (with or without usage) */
+      if (r->target && r->target->cfg.engine >= ECO_ENGINE_LLAMA_CPP &&
+          memmem(data, dl, "\"timings\"", 9)) {
+        json_t *tj = json_loadb(data, dl, 0, NULL);
+        r->have_eusage = eco_engine_usage_from_json(tj, &r->eusage) > 0 || r->have_eusage;
+        json_decref(tj);
+      }
       if (eco_sse_has_usage(data, dl)) {
         json_t *j = json_loadb(data, dl, 0, NULL);
         json_t *u = j ? json_object_get(j, "usage") : NULL;
         if (json_is_object(u)) {
           r->saw_usage = true;
-          gw_finish_accounting(r, u, eco_time_mono_ns());
+          gw_finish_accounting(r, u, j, eco_time_mono_ns());
           char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
           if (s) {
             evbuffer_add_printf(out, "data: %s\n\n", s);
@@ -230,7 +238,7 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   uint64_t tend = eco_time_mono_ns();
   if (r->reply_started) {
     pump_events(r, true);
-    if (!r->saw_usage) gw_finish_accounting(r, NULL, tend);
+    if (!r->saw_usage) gw_finish_accounting(r, NULL, NULL, tend);
     struct evhttp_request *c = r->creq;
     gw_client_detach(r);
     evhttp_send_reply_end(c);
@@ -257,12 +265,12 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
   if (!rid) rid = evhttp_find_header(uh, ECO_HDR_REQUEST_ID);
   if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
   if (json_is_object(u)) {
-    gw_finish_accounting(r, u, tend);
+    gw_finish_accounting(r, u, j, tend);
     char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
     if (s && ob) evbuffer_add(ob, s, strlen(s));
     free(s);
   } else {
-    if (code == 200 && !r->models) gw_finish_accounting(r, NULL, tend);
+    if (code == 200 && !r->models) gw_finish_accounting(r, NULL, j, tend);
     if (ob) evbuffer_add(ob, body, len);
   }
   json_decref(j);
@@ -314,6 +322,9 @@ void gw_dispatch(preq *r) {
   node *n = r->target;
   r->attempts++;
   n->routed++;
+  /* an Ollama node with no model in memory loads it now */
+  r->cold = n->cfg.engine == ECO_ENGINE_OLLAMA && n->eload_s > 0 && n->eload.models_loaded == 0;
+  if (r->cold) n->eload.models_loaded = -1;
   r->tdisp_ns = eco_time_mono_ns();
   struct evhttp_connection *c = pool_get(n);
   struct evhttp_request *u = c ? evhttp_request_new(on_up_done, r) : NULL;

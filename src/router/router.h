@@ -15,6 +15,7 @@
 #define ECO_ROUTER_ROUTER_H
 
 #include "router/directive_hook.h"
+#include "router/engines.h"
 #include "policy/policy.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -36,10 +37,14 @@ typedef struct eco_router_node_cfg {
   double embodied_g_per_s;            /* gCO2e/s; or derived from embodied_g / lifetime */
   uint32_t max_batch;                 /* max concurrent sequences, >= 1 */
   bool ecoinfer;                      /* an ecoinfer node: poll /v1/node */
+  eco_engine_kind engine;             /* what serves there (kind:), its load signals */
   char health_path[64];               /* liveness path, default "/health" */
   bool has_profile;                   /* profile below seeded from config */
   eco_profile profile;                /* static profile */
   char agent_url[256];                /* `ecoinfer agent` on the node's host, "" = none */
+  char meter[96];                     /* the agent's meters that cover it (agent_pick.h), "host" */
+  bool gpu;                           /* it runs on a GPU: receipts whose meters miss it are
+                                         labelled estimated */
 } eco_router_node_cfg;
 
 /* A DNS source: every A record of name becomes a node on port. */

@@ -2,6 +2,7 @@
 #include "router/router.h"
 
 #include "carbon/sci.h"
+#include "router/agent_pick.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,13 +148,34 @@ static int load_profile(const eco_cfg *cfg, const eco_cfg_node *pn, eco_profile 
   return 0;
 }
 
+/* meter: which of the agent's meters cover the node (agent_pick.h), and
+ * gpu: whether it runs on a GPU (default: a vLLM node, or NVML or Jetson
+ * meters). */
+static int load_meter(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node_cfg *n,
+                      const char *where, eco_error *err) {
+  snprintf(n->meter, sizeof n->meter, "host");
+  int rc = get_str(cfg, nn, "meter", n->meter, sizeof n->meter, err);
+  if (rc) return rc;
+  char why[160];
+  if (eco_agent_spec_check(n->meter, why, sizeof why) != 0)
+    return eco_error_set(err, ECO_ECONFIG, "%s: node '%s': meter: %s", where, n->id, why);
+  if (eco_cfg_find(cfg, nn, "meter") && !n->agent_url[0])
+    return eco_error_set(err, ECO_ECONFIG, "%s: node '%s': meter needs agent: http://HOST:PORT",
+                         where, n->id);
+  bool gpu = n->engine == ECO_ENGINE_VLLM || strstr(n->meter, "nvml") || strstr(n->meter, "jetson");
+  if ((rc = eco_cfg_bool(cfg, nn, "gpu", gpu, &gpu, err))) return rc;
+  n->gpu = gpu;
+  return 0;
+}
+
 /* Reads one node (or DNS template) map. need_url: config nodes. */
 static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node_cfg *n,
                      bool need_url, size_t idx, eco_error *err) {
   static const char *const keys[] = {"id",        "url",        "device",      "zone",
                                      "labels",    "embodied_g", "lifetime_y",  "embodied_g_per_s",
                                      "max_batch", "kind",       "health_path", "profile",
-                                     "name",      "port",       "interval",    "agent"};
+                                     "name",      "port",       "interval",    "agent",
+                                     "meter",     "gpu"};
   int rc = eco_cfg_check_keys(cfg, nn, keys, sizeof keys / sizeof keys[0], err);
   if (rc) return rc;
   memset(n, 0, sizeof *n);
@@ -180,11 +202,14 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
                          n->id);
   char kind[32] = "openai";
   if ((rc = get_str(cfg, nn, "kind", kind, sizeof kind, err))) return rc;
-  if (strcmp(kind, "ecoinfer") == 0)
-    n->ecoinfer = true;
-  else if (strcmp(kind, "openai") != 0)
-    return eco_error_set(err, ECO_ECONFIG, "%s: kind must be ecoinfer or openai, got '%s'", where,
-                         kind);
+  if (eco_engine_parse(kind, &n->engine) != 0)
+    return eco_error_set(err, ECO_ECONFIG,
+                         "%s: kind must be ecoinfer, openai, llama-cpp, vllm or ollama, got '%s'",
+                         where, kind);
+  n->ecoinfer = n->engine == ECO_ENGINE_ECOINFER;
+  if (!eco_cfg_find(cfg, nn, "health_path") && eco_engine_health_path(n->engine))
+    snprintf(n->health_path, sizeof n->health_path, "%s", eco_engine_health_path(n->engine));
+  if ((rc = load_meter(cfg, nn, n, where, err))) return rc;
   double eg = 0, life_y = 5, gps = -1;
   if ((rc = eco_cfg_double(cfg, nn, "embodied_g", 0, &eg, err)) ||
       (rc = eco_cfg_double(cfg, nn, "lifetime_y", 5, &life_y, err)) ||

@@ -3,8 +3,10 @@
 # (CPU only, -march=native):
 #   llama-bench          the peer of `ecoinfer bench engine` (ECO_PEER_LLAMA_BENCH)
 #   llama-quantize       makes the real quantization mixes (Q4_K_M, IQ4_XS, ...)
-#   llama-server         the peer of `ecoinfer serve` in bench_serving (built
-#                        without its web UI, which would be downloaded)
+#   llama-server         the peer of `ecoinfer serve` in bench_serving, and the
+#                        engine a `kind: llama-cpp` router node fronts in
+#                        tests/llama_server_node.sh (built without its web UI,
+#                        which would be downloaded)
 #   ecoinfer-llama-ref   our reference dumper (scripts/llama_ref.c) linked against
 #                        libllama: llama.cpp's logits, greedy tokens and
 #                        dequantization as JSON (schema: shared/reference/README.md)

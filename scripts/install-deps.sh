@@ -27,6 +27,9 @@ PKGS=(
 # Node.js + npm (openai npm client in integration tests, dashboard bundle).
 # Some images ship nodesource's nodejs, which bundles npm and conflicts with
 # Debian's npm package: only ask apt for them when the commands are missing.
+# kubectl renders the Kubernetes manifests (kustomize) in tests/k8s_manifests.sh;
+# Debian's kubernetes-client, unless some kubectl is installed already.
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 

@@ -143,6 +143,15 @@ void gw_on_public(struct evhttp_request *req, void *arg) {
     snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"nodes\":%zu,\"nodes_up\":%zu}",
              up ? "ok" : "degraded", g->n_nodes, up);
     send_json(g, req, 200, "OK", buf);
+  } else if (strcmp(path, "/ready") == 0) {
+    /* readiness (Kubernetes): a node has passed a health check */
+    size_t up = 0;
+    for (size_t i = 0; i < g->n_nodes; i++)
+      if (g->views[i].health == ECO_NODE_UP && !g->nodes[i]->removed) up++;
+    char buf[128];
+    snprintf(buf, sizeof buf, "{\"status\":\"%s\",\"nodes\":%zu,\"nodes_up\":%zu}",
+             up ? "ready" : "no node is up", g->n_nodes, up);
+    send_json(g, req, up ? 200 : 503, up ? "OK" : "Service Unavailable", buf);
   } else if (strcmp(path, "/metrics") == 0) {
     handle_metrics(g, req);
   } else if ((code = eco_batch_api_handle(g->batch, req, path)) != 0) {

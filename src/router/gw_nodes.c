@@ -441,6 +441,15 @@ static void on_dns(int result, struct evutil_addrinfo *res, void *arg) {
     eco_router_node_cfg c = d->tpl;
     snprintf(c.id, sizeof c.id, "%s", id);
     snprintf(c.url, sizeof c.url, "http://%s:%d", ip, d->port);
+    /* agent: http://{host}:9100 is the agent beside each address */
+    char *ph = strstr(c.agent_url, "{host}");
+    if (ph) {
+      char tail[256];
+      snprintf(tail, sizeof tail, "%s", ph + 6);
+      *ph = '\0';
+      size_t l = strlen(c.agent_url);
+      snprintf(c.agent_url + l, sizeof c.agent_url - l, "%s%s", ip, tail);
+    }
     eco_error e = {0};
     node *n = gw_node_add(g, &c, q->src, &e);
     if (n) {

@@ -197,6 +197,10 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
   if (need_url && strncmp(n->url, "http://", 7) != 0)
     return eco_error_set(err, ECO_ECONFIG, "%s: node '%s' needs url: http://HOST:PORT", where,
                          n->id);
+  if (need_url && strstr(n->agent_url, "{host}"))
+    return eco_error_set(err, ECO_ECONFIG,
+                         "%s: node '%s': agent: {host} is for dns entries (each address's agent)",
+                         where, n->id);
   if (n->agent_url[0] && strncmp(n->agent_url, "http://", 7) != 0)
     return eco_error_set(err, ECO_ECONFIG, "%s: node '%s': agent must be http://HOST:PORT", where,
                          n->id);

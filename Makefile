@@ -10,7 +10,7 @@
 BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
-SOURCES    = $(shell find src tests bench fuzz -name '*.[ch]' 2>/dev/null | sort)
+SOURCES    = $(shell find src tests bench fuzz -name node_modules -prune -o -name '*.[ch]' -print 2>/dev/null | sort)
 
 .PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang aarch64 clean
 
@@ -54,6 +54,7 @@ lint: cppcheck tidy
 cppcheck:
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
 	  --inline-suppr --suppress=missingIncludeSystem -I src -D__GNUC__ \
+	  -i tests/k8s/node_modules -i tests/node/node_modules -i tests/browser/node_modules \
 	  src/ tests/ bench/
 
 # Only the files this architecture compiles (they are in compile_commands.json).

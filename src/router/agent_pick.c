@@ -17,26 +17,34 @@ static bool term_ok(const char *t, size_t n) {
   return true;
 }
 
+/* The next comma-separated term of *p, trimmed (its length in *len), or
+ * NULL at the end; advances *p past it. */
+static const char *next_term(const char **p, size_t *len) {
+  if (!**p) return NULL;
+  while (**p == ' ')
+    (*p)++;
+  const char *t = *p;
+  size_t n = strcspn(t, ",");
+  *len = n;
+  while (*len && t[*len - 1] == ' ')
+    (*len)--;
+  *p = t + n + (t[n] == ',');
+  return t;
+}
+
 int eco_agent_spec_check(const char *spec, char *why, size_t cap) {
   if (!spec || !*spec) {
     snprintf(why, cap, "empty meter spec");
     return ECO_EINVAL;
   }
-  for (const char *p = spec; *p;) {
-    while (*p == ' ')
-      p++;
-    size_t n = strcspn(p, ",");
-    size_t m = n;
-    while (m && p[m - 1] == ' ')
-      m--;
-    if (!term_ok(p, m)) {
+  const char *p = spec, *t;
+  size_t m;
+  while ((t = next_term(&p, &m)))
+    if (!term_ok(t, m)) {
       snprintf(why, cap, "bad meter term '%.*s' (host, nvml:0, jetson:gpu+cpu, rapl, ...)",
-               (int)(m > 40 ? 40 : m), p);
+               (int)(m > 40 ? 40 : m), t);
       return ECO_EINVAL;
     }
-    p += n;
-    if (*p == ',') p++;
-  }
   return 0;
 }
 
@@ -124,20 +132,13 @@ int eco_agent_pick_meters(const json_t *doc, const char *spec, eco_agent_pick *o
   }
   if (!spec || !*spec) spec = "host";
   bool sel[PICK_MAX] = {false};
-  for (const char *p = spec; *p;) {
-    while (*p == ' ')
-      p++;
-    size_t n = strcspn(p, ",");
-    size_t m = n;
-    while (m && p[m - 1] == ' ')
-      m--;
-    if (m && select_term(ms, p, m, sel) == 0) {
-      snprintf(why, cap, "meter '%.*s' is not served by the agent", (int)(m > 40 ? 40 : m), p);
+  const char *p = spec, *t;
+  size_t tl;
+  while ((t = next_term(&p, &tl)))
+    if (tl && select_term(ms, t, tl, sel) == 0) {
+      snprintf(why, cap, "meter '%.*s' is not served by the agent", (int)(tl > 40 ? 40 : tl), t);
       return ECO_ENOENT;
     }
-    p += n;
-    if (*p == ',') p++;
-  }
   size_t i;
   const json_t *m;
   json_array_foreach(ms, i, m) {

@@ -186,6 +186,36 @@ static void test_jetson_iio(void **state) {
   eco_meter_set_free(&s);
   eco_test_rmtree(d);
   free(d);
+
+  /* the same layout with Orin's rail names: no input rail, so the sum */
+  d = eco_test_tmpdir();
+  const char *orin[][2] = {
+      {"VDD_GPU_SOC", "8000"}, {"VDD_CPU_CV", "2000"}, {"VIN_SYS_5V0", "3000"}};
+  for (int i = 0; i < 3; i++) {
+    char p[256], v[32];
+    snprintf(p, sizeof p, "%srail_name_%d", b, i);
+    snprintf(v, sizeof v, "%s\n", orin[i][0]);
+    w(d, p, v);
+    snprintf(p, sizeof p, "%sin_power%d_input", b, i);
+    snprintf(v, sizeof v, "%s\n", orin[i][1]);
+    w(d, p, v);
+  }
+  o.root = d;
+  assert_int_equal(eco_meter_set_open(&o, &s, &err), 0);
+  e = find(&s, "ina3221");
+  assert_non_null(e);
+  assert_string_equal(e->meter->src.detail, "sum of 3 rails");
+  assert_int_equal(eco_meter_poll_at(e->meter, 0, &err), 0);
+  assert_int_equal(eco_meter_poll_at(e->meter, 2, &err), 0);
+  assert_true(NEAR(eco_meter_total(e->meter), 26));
+  j = eco_agent_meters_json(s.e, s.n, 1);
+  g = json_array_get(json_object_get(j, "meters"), 1);
+  assert_string_equal(json_string_value(json_object_get(g, "id")), "jetson:VDD_GPU_SOC");
+  assert_true(NEAR(json_number_value(json_object_get(g, "joules")), 16));
+  json_decref(j);
+  eco_meter_set_free(&s);
+  eco_test_rmtree(d);
+  free(d);
 }
 
 /* An x86 workstation: RAPL, an amdgpu hwmon chip, two NVIDIA GPUs through

@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "httpd.h"
+#include "router_fixture.h"
 #include "router/agent_pick.h"
 #include "router/engines.h"
 #include "router/router.h"
@@ -15,10 +16,8 @@
 #include "util/fs.h"
 #include "util/promtext.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -296,38 +295,11 @@ static void test_agent_pick(void **state) {
 
 /* ---- the router with foreign engines ------------------------------------------------ */
 
-typedef struct body {
-  char *s;
-  size_t n;
-} body;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *u) {
-  body *b = u;
-  char *x = realloc(b->s, b->n + sz * n + 1);
-  if (!x) return 0;
-  memcpy(x + b->n, p, sz * n);
-  b->n += sz * n;
-  x[b->n] = '\0';
-  b->s = x;
-  return sz * n;
-}
-
 static json_t *get_json(const char *url, const char *post) {
-  CURL *c = curl_easy_init();
-  body b = {0};
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (post) curl_easy_setopt(c, CURLOPT_POSTFIELDS, post);
-  CURLcode rc = curl_easy_perform(c);
-  curl_slist_free_all(h);
-  curl_easy_cleanup(c);
-  json_t *j = rc == CURLE_OK && b.s ? json_loads(b.s, 0, NULL) : NULL;
-  free(b.s);
+  eco_test_resp r;
+  json_t *j = NULL;
+  if (eco_test_http(NULL, url, post, NULL, &r) == 0) j = json_loads(r.body, 0, NULL);
+  eco_test_resp_free(&r);
   return j;
 }
 
@@ -353,42 +325,7 @@ static void on_meters(const eco_test_request *req, eco_test_response *out, void 
   out->body = a->body;
 }
 
-typedef struct rt {
-  eco_router *r;
-  pthread_t th;
-  char url[64], admin[64];
-} rt;
-
-static void *run_router(void *arg) {
-  eco_router_run(arg);
-  return NULL;
-}
-
-static void rt_start(rt *t, const char *yaml) {
-  eco_cfg *cfg = NULL;
-  eco_error err = {0};
-  assert_int_equal(eco_cfg_load_string(yaml, "cluster.yaml", &cfg, &err), 0);
-  eco_cfg_use_env(cfg, false);
-  eco_router_cfg rc;
-  if (eco_router_cfg_load(cfg, &rc, &err)) fail_msg("config: %s", eco_error_text(&err));
-  eco_logger lg;
-  eco_log_init(&lg);
-  lg.level = getenv("ECO_TEST_LOG") ? ECO_LOG_DEBUG : ECO_LOG_ERROR;
-  if (eco_router_new(&rc, &lg, &t->r, &err)) fail_msg("router: %s", eco_error_text(&err));
-  eco_router_cfg_free(&rc);
-  eco_cfg_free(cfg);
-  snprintf(t->url, sizeof t->url, "http://127.0.0.1:%d", eco_router_port(t->r));
-  snprintf(t->admin, sizeof t->admin, "http://127.0.0.1:%d", eco_router_admin_port(t->r));
-  assert_int_equal(pthread_create(&t->th, NULL, run_router, t->r), 0);
-}
-
-static void rt_stop(rt *t) {
-  eco_router_stop(t->r);
-  pthread_join(t->th, NULL);
-  eco_router_free(t->r);
-}
-
-static json_t *admin_node(const rt *t, const char *id) {
+static json_t *admin_node(const eco_test_router *t, const char *id) {
   char url[128];
   snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
   json_t *j = get_json(url, NULL);
@@ -403,7 +340,7 @@ static json_t *admin_node(const rt *t, const char *id) {
 }
 
 /* Waits until node id's engine report is fresh. */
-static json_t *wait_engine(const rt *t, const char *id) {
+static json_t *wait_engine(const eco_test_router *t, const char *id) {
   for (int i = 0; i < 300; i++) {
     json_t *n = admin_node(t, id);
     if (json_is_true(json_object_get(json_object_get(n, "engine"), "fresh"))) return n;
@@ -414,7 +351,7 @@ static json_t *wait_engine(const rt *t, const char *id) {
   return NULL;
 }
 
-static json_t *chat_to(const rt *t, const char *node_policy) {
+static json_t *chat_to(const eco_test_router *t, const char *node_policy) {
   char url[128];
   snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   (void)node_policy;
@@ -451,8 +388,8 @@ static void test_router_vllm_node(void **state) {
            "  - id: ws\n    url: %s\n    kind: vllm\n    zone: SE\n    max_batch: 8\n"
            "    agent: %s\n    meter: nvml:0,host\n",
            eco_test_httpd_url(v), eco_test_httpd_url(ag));
-  rt t;
-  rt_start(&t, y);
+  eco_test_router t;
+  eco_test_router_start(&t, y);
   json_t *n = wait_engine(&t, "ws");
   json_t *e = json_object_get(n, "engine");
   assert_string_equal(json_string_value(json_object_get(e, "kind")), "vllm");
@@ -484,7 +421,7 @@ static void test_router_vllm_node(void **state) {
                       "rapl:package-0+dram+nvml:0");
   assert_true(json_is_true(json_object_get(mj, "covers_gpu")));
   json_decref(n);
-  rt_stop(&t);
+  eco_test_router_stop(&t);
 
   /* the same GPU node metered by its host meter alone: labelled estimated */
   snprintf(y, sizeof y,
@@ -492,7 +429,7 @@ static void test_router_vllm_node(void **state) {
            "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 1}\n"
            "nodes:\n  - id: ws\n    url: %s\n    kind: vllm\n    agent: %s\n    meter: host\n",
            eco_test_httpd_url(v), eco_test_httpd_url(ag));
-  rt_start(&t, y);
+  eco_test_router_start(&t, y);
   int before = a.calls;
   for (int i = 0; i < 300 && a.calls < before + 3; i++)
     usleep(10000);
@@ -501,7 +438,7 @@ static void test_router_vllm_node(void **state) {
   assert_string_equal(json_string_value(json_object_get(c, "energy_rails")), "rapl:package-0+dram");
   assert_true(json_is_true(json_object_get(c, "energy_estimated")));
   json_decref(j);
-  rt_stop(&t);
+  eco_test_router_stop(&t);
 
   /* a meter the agent does not serve: the profile estimate, and why */
   snprintf(y, sizeof y,
@@ -509,7 +446,7 @@ static void test_router_vllm_node(void **state) {
            "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 1}\n"
            "nodes:\n  - id: ws\n    url: %s\n    kind: vllm\n    agent: %s\n    meter: nvml:5\n",
            eco_test_httpd_url(v), eco_test_httpd_url(ag));
-  rt_start(&t, y);
+  eco_test_router_start(&t, y);
   before = a.calls;
   for (int i = 0; i < 300 && a.calls < before + 2; i++)
     usleep(10000);
@@ -522,7 +459,7 @@ static void test_router_vllm_node(void **state) {
   assert_non_null(
       strstr(json_string_value(json_object_get(json_object_get(n, "meter"), "error")), "nvml:5"));
   json_decref(n);
-  rt_stop(&t);
+  eco_test_router_stop(&t);
 
   /* a DNS entry: each address's agent at http://{host}:PORT */
   snprintf(y, sizeof y,
@@ -531,7 +468,7 @@ static void test_router_vllm_node(void **state) {
            "dns:\n  - name: localhost\n    port: %d\n    interval: 200ms\n    kind: vllm\n"
            "    agent: http://{host}:%d\n    meter: nvml:0\n",
            eco_test_httpd_port(v), eco_test_httpd_port(ag));
-  rt_start(&t, y);
+  eco_test_router_start(&t, y);
   char id[64];
   snprintf(id, sizeof id, "127.0.0.1:%d", eco_test_httpd_port(v));
   n = NULL;
@@ -549,7 +486,7 @@ static void test_router_vllm_node(void **state) {
   else
     print_message("SKIP part: evdns could not resolve localhost here\n");
   json_decref(n);
-  rt_stop(&t);
+  eco_test_router_stop(&t);
   eco_test_httpd_stop(v);
   eco_test_httpd_stop(ag);
   free(metrics);
@@ -589,8 +526,8 @@ static void test_router_llama_ollama(void **state) {
            "  - id: box\n    url: %s\n    kind: ollama\n"
            "    profile: {prefill_tps: 500, decode_tps: 1000, j_per_token: 1.0}\n",
            eco_test_httpd_url(l), eco_test_httpd_url(o));
-  rt t;
-  rt_start(&t, y);
+  eco_test_router t;
+  eco_test_router_start(&t, y);
   json_t *n = wait_engine(&t, "orin");
   /* llama-server's slots: 2, one busy; /metrics answered 501 and is left out */
   assert_int_equal(json_integer_value(json_object_get(n, "max_batch")), 2);
@@ -628,7 +565,7 @@ static void test_router_llama_ollama(void **state) {
   json_decref(n);
   usleep(300000);
   assert_int_equal(eco_test_httpd_count(l, "/metrics"), polls); /* not asked again */
-  rt_stop(&t);
+  eco_test_router_stop(&t);
   eco_test_httpd_stop(l);
   eco_test_httpd_stop(o);
   free(slots);
@@ -638,14 +575,11 @@ static void test_router_llama_ollama(void **state) {
 }
 
 int main(void) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prom_sum),         cmocka_unit_test(test_llama_cpp_load),
       cmocka_unit_test(test_vllm_load),        cmocka_unit_test(test_ollama_load),
       cmocka_unit_test(test_engine_usage),     cmocka_unit_test(test_agent_pick),
       cmocka_unit_test(test_router_vllm_node), cmocka_unit_test(test_router_llama_ollama),
   };
-  int rc = cmocka_run_group_tests(tests, NULL, NULL);
-  curl_global_cleanup();
-  return rc;
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@ typedef enum tok_pre {
   TOK_PRE_QWEN2,    /* qwen2, deepseek-r1-qwen, megrez, stablelm2 */
   TOK_PRE_SMOLLM,   /* smollm, starcoder, refact, command-r, codeshell, exaone, minerva-7b */
   TOK_PRE_FALCON,   /* falcon */
+  TOK_PRE_GPT4O,    /* gpt-4o, llama4 (Phi-4-mini, Llama 4) */
 } tok_pre;
 
 typedef struct tok_entry {

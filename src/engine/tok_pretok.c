@@ -6,10 +6,10 @@
  * regexes (GPT-2's, Llama 3's and Qwen2's) have dedicated matchers in
  * llama.cpp that use the true Unicode categories. The others run through
  * std::regex over a "collapsed" text where every non-ASCII code point is
- * replaced by one class byte: whitespace -> \v, \p{N} -> number, \p{P} ->
- * punctuation, anything else (letters, but also symbols, marks, emoji) ->
- * letter. The matchers below reproduce both behaviours, each where llama.cpp
- * uses it.
+ * replaced by one class byte: whitespace -> \v, \p{N} -> number, \p{L} ->
+ * letter, \p{P} -> punctuation, anything else (symbols, emoji, marks) -> a
+ * byte no class matches (llama.cpp before 2025 made those letters too). The
+ * matchers below reproduce both behaviours, each where llama.cpp uses it.
  */
 #include "engine/tok_internal.h"
 #include "engine/tok_unicode.h"
@@ -104,9 +104,10 @@ static bool is_number(uint32_t c) {
 }
 
 /* Collapsed class bytes (llama.cpp's std::regex fallback). */
-#define COL_LETTER 0xD0u
+#define COL_LETTER 0xD3u
 #define COL_NUMBER 0xD1u
 #define COL_PUNCT  0xD2u
+#define COL_OTHER  0xD0u /* (a distinct byte; llama.cpp has one per category) */
 
 static uint32_t collapse(uint32_t c) {
   if (c < 0x80) return c;
@@ -114,11 +115,16 @@ static uint32_t collapse(uint32_t c) {
   if (eco_ucd_is_number(c)) return COL_NUMBER;
   if (eco_ucd_is_letter(c)) return COL_LETTER;
   if (eco_ucd_is_punct(c)) return COL_PUNCT;
-  return COL_LETTER;
+  return COL_OTHER; /* marks, symbols (emoji), the rest: none of \p{L} \p{N} \p{P} */
 }
 
 /* Classes over collapsed values (std::regex, "C" locale). */
+static bool c_ws(uint32_t x) { return (x >= 0x09 && x <= 0x0D) || x == 0x20; }
+static bool c_letter(uint32_t x) {
+  return x == COL_LETTER || (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z');
+}
 static bool c_number(uint32_t x) { return x == COL_NUMBER || (x >= '0' && x <= '9'); }
+static bool c_other(uint32_t x) { return !c_ws(x) && !c_letter(x) && !c_number(x); }
 /* [\p{P}\$\+<=>\^~\|] (plus ` for falcon) over collapsed values. */
 static bool c_punct_sym(uint32_t x, bool backtick) {
   if (x == COL_PUNCT) return true;
@@ -328,6 +334,86 @@ static int split_llama3(const uint32_t *cps, size_t beg, size_t end, size_t max_
 /* Each returns the length of the match starting exactly at p (0 = none). */
 typedef size_t (*matcher_fn)(const uint32_t *x, size_t p, size_t e);
 
+/* GPT-4o / Llama 4 (Phi-4-mini), as llama.cpp rewrites it for std::regex:
+ * [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))*((?=[\p{L}])([^A-Z]))+(?:'s|'t|...)?|
+ * [^\r\n\p{L}\p{N}]?((?=[\p{L}])([^a-z]))+((?=[\p{L}])([^A-Z]))*(?:'s|'t|...)?|
+ * \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+
+ * over collapsed text, where a non-ASCII letter is both "not a-z" and "not
+ * A-Z"; contractions are case-insensitive. */
+static bool g_up(const uint32_t *x, size_t i, size_t e) {
+  return i < e && c_letter(x[i]) && !(x[i] >= 'a' && x[i] <= 'z');
+}
+static bool g_low(const uint32_t *x, size_t i, size_t e) {
+  return i < e && c_letter(x[i]) && !(x[i] >= 'A' && x[i] <= 'Z');
+}
+
+static size_t contraction(const uint32_t *x, size_t p, size_t e) {
+  if (p + 1 >= e || x[p] != '\'') return 0;
+  uint32_t a = ascii_lower(x[p + 1]), b = p + 2 < e ? ascii_lower(x[p + 2]) : 0;
+  if (a == 's' || a == 't' || a == 'm' || a == 'd') return 2;
+  if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l')) return 3;
+  return 0;
+}
+
+/* The two letter alternatives; 0 when neither matches at p. */
+static size_t g_word(const uint32_t *x, size_t p, size_t e) {
+  for (int alt = 0; alt < 2; alt++) {
+    bool pre = p < e && x[p] != '\r' && x[p] != '\n' && !c_letter(x[p]) && !c_number(x[p]);
+    for (int o = pre ? 1 : 0; o >= 0; o--) {
+      size_t q = p + (size_t)o, nu = 0;
+      while (g_up(x, q + nu, e))
+        nu++;
+      size_t j = 0;
+      if (alt == 0) { /* up* low+ : the longest up-run that a low letter follows */
+        bool found = false;
+        for (size_t k = nu + 1; k-- > 0;)
+          if (g_low(x, q + k, e)) {
+            j = q + k;
+            found = true;
+            break;
+          }
+        if (!found) continue;
+        while (g_low(x, j, e))
+          j++;
+      } else { /* up+ low* */
+        if (!nu) continue;
+        j = q + nu;
+        while (g_low(x, j, e))
+          j++;
+      }
+      return j + contraction(x, j, e) - p;
+    }
+  }
+  return 0;
+}
+
+static size_t m_gpt4o(const uint32_t *x, size_t p, size_t e) {
+  size_t n = g_word(x, p, e);
+  if (n) return n;
+  if (c_number(x[p])) {
+    while (n < 3 && p + n < e && c_number(x[p + n]))
+      n++;
+    return n;
+  }
+  size_t q = p + (x[p] == ' ' && p + 1 < e && c_other(x[p + 1]));
+  if (c_other(x[q])) {
+    while (q < e && c_other(x[q]))
+      q++;
+    while (q < e && (x[q] == '\r' || x[q] == '\n' || x[q] == '/'))
+      q++;
+    return q - p;
+  }
+  size_t r = p, last_rn = 0;
+  while (r < e && c_ws(x[r])) {
+    if (x[r] == '\r' || x[r] == '\n') last_rn = r + 1;
+    r++;
+  }
+  if (r == p) return 0;
+  if (last_rn) return last_rn - p;
+  if (r == e) return r - p;
+  return r - 1 > p ? r - 1 - p : r - p;
+}
+
 static size_t m_one_number(const uint32_t *x, size_t p, size_t e) {
   (void)e;
   return c_number(x[p]) ? 1 : 0;
@@ -394,6 +480,7 @@ typedef enum split_kind {
   SP_PUNCT,
   SP_PUNCT_FALCON,
   SP_3DIGITS,
+  SP_GPT4O,
 } split_kind;
 
 static size_t pipeline(tok_pre pre, split_kind *k) {
@@ -416,6 +503,7 @@ static size_t pipeline(tok_pre pre, split_kind *k) {
     k[1] = SP_GPT2;
     k[2] = SP_3DIGITS;
     return 3;
+  case TOK_PRE_GPT4O: k[0] = SP_GPT4O; return 1;
   case TOK_PRE_NONE: break;
   }
   return 0;
@@ -432,7 +520,8 @@ int tok_pretokenize(tok_pre pre, const uint32_t *cps, size_t n, tok_sizes *out) 
   if ((rc = sizes_push(&cur, n)) != ECO_OK) goto fail;
   for (size_t s = 0; s < nk; s++) {
     split_kind k = kinds[s];
-    bool collapsed = k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT || k == SP_PUNCT_FALCON;
+    bool collapsed = k == SP_GPT4O || k == SP_ONE_NUMBER || k == SP_NUMBERS || k == SP_PUNCT ||
+                     k == SP_PUNCT_FALCON;
     if (collapsed && !col) {
       col = malloc(n * sizeof *col);
       if (!col) {
@@ -456,6 +545,7 @@ int tok_pretokenize(tok_pre pre, const uint32_t *cps, size_t n, tok_sizes *out) 
       case SP_PUNCT: rc = split_regex(col, b, e, m_punct, &next); break;
       case SP_PUNCT_FALCON: rc = split_regex(col, b, e, m_punct_falcon, &next); break;
       case SP_3DIGITS: rc = split_regex(cps, b, e, m_3digits, &next); break;
+      case SP_GPT4O: rc = split_regex(col, b, e, m_gpt4o, &next); break;
       }
       if (rc != ECO_OK) goto fail;
     }

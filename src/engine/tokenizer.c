@@ -176,6 +176,7 @@ static const struct {
     {"refact", TOK_PRE_SMOLLM},     {"command-r", TOK_PRE_SMOLLM},
     {"codeshell", TOK_PRE_SMOLLM},  {"exaone", TOK_PRE_SMOLLM},
     {"minerva-7b", TOK_PRE_SMOLLM}, {"falcon", TOK_PRE_FALCON},
+    {"gpt-4o", TOK_PRE_GPT4O},      {"llama4", TOK_PRE_GPT4O},
 };
 
 int tok_set_pre(eco_tokenizer *t, const char *name, eco_error *err) {
@@ -199,13 +200,13 @@ int tok_set_pre(eco_tokenizer *t, const char *name, eco_error *err) {
       t->add_bos = true;
     }
     if (!strcmp(name, "qwen2") || !strcmp(name, "deepseek-r1-qwen") || !strcmp(name, "smollm") ||
-        !strcmp(name, "command-r"))
+        !strcmp(name, "command-r") || t->pre == TOK_PRE_GPT4O)
       t->clean_spaces = false;
     return ECO_OK;
   }
   return eco_error_set(err, ECO_EUNSUPPORTED,
                        "tokenizer: unknown pre-tokenizer '%s' (supported: default, gpt-2, llama3/"
-                       "llama-bpe, qwen2, smollm and aliases; see docs/tokenizer.md)",
+                       "llama-bpe, qwen2, smollm, gpt-4o and aliases; see docs/tokenizer.md)",
                        name);
 }
 

@@ -8,7 +8,7 @@
  * std::regex over a "collapsed" text where every non-ASCII code point is
  * replaced by one class byte: whitespace -> \v, \p{N} -> number, \p{L} ->
  * letter, \p{P} -> punctuation, anything else (symbols, emoji, marks) -> a
- * byte no class matches (llama.cpp before 2025 made those letters too). The
+ * byte no class matches (llama.cpp c392e509 made those letters too). The
  * matchers below reproduce both behaviours, each where llama.cpp uses it.
  */
 #include "engine/tok_internal.h"

@@ -2,7 +2,10 @@
  * at 1 and 2 threads, this machine's read bandwidth measured in the same
  * run (a STREAM-like sum over a buffer much larger than the caches), decode
  * as a fraction of the bandwidth ceiling (bandwidth / weight bytes read per
- * token), and llama-bench ratios when ECO_PEER_LLAMA_BENCH names one. */
+ * token), and llama-bench ratios when ECO_PEER_LLAMA_BENCH names one.
+ * Both sides report the same statistic: the median of --reps runs, ours and
+ * llama-bench's (one repetition per call) interleaved, so that a change in
+ * the machine's load during the run hits both alike. */
 #include "cli/subcmd.h"
 #include "engine/model.h"
 #include "engine/pool.h"
@@ -18,7 +21,7 @@
 static const eco_opt opts[] = {
     {"model", 'm', "FILE", NULL, "GGUF model (e.g. from `ecoinfer bench synth`)"},
     {"threads", 't', "LIST", NULL, "thread counts, comma-separated (default 1,2)"},
-    {"reps", 'r', "N", NULL, "repetitions, best kept (default 2)"},
+    {"reps", 'r', "N", NULL, "repetitions, median reported (default 5)"},
     {"n-prompt", 0, "N", NULL, "prompt tokens (default 64)"},
     {"n-gen", 0, "N", NULL, "generated tokens (default 64)"},
     {"bw-mb", 0, "MB", NULL, "bandwidth buffer size in MB (default 512)"},
@@ -30,7 +33,8 @@ static const eco_cmd_spec spec = {
     .usage = "-m FILE [options]",
     .summary = "Measure pp64/tg64 speed against the memory-bandwidth ceiling (and llama-bench).",
     .details = "Set ECO_PEER_LLAMA_BENCH=/path/to/llama-bench to also run llama.cpp on the same\n"
-               "file and thread counts and print our/peer ratios.",
+               "file and thread counts and print our/peer ratios. Each side reports the median\n"
+               "of --reps runs; ours and llama-bench's (-r 1 per call) alternate.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -98,59 +102,46 @@ typedef struct speed {
   double pp, tg; /* tokens/s */
 } speed;
 
-static int measure(const eco_model *m, int nth, int n_prompt, int n_gen, int reps, speed *out,
-                   eco_error *err) {
-  eco_ctx *c = NULL;
-  eco_kv *kv = NULL;
-  float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
-  int32_t *toks = malloc((size_t)(n_prompt > 0 ? n_prompt : 1) * sizeof *toks);
-  int rc = 0;
-  if (!logits || !toks) {
-    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-    goto out;
+/* One timed run: pp = n_prompt tokens in one batch, tg = n_gen single-token
+ * steps from an empty context (as llama-bench's pp/tg tests). */
+static int measure_once(eco_ctx *c, eco_kv *kv, int V, const int32_t *toks, int n_prompt, int n_gen,
+                        float *logits, speed *out, eco_error *err) {
+  int rc;
+  kv->n_past = 0;
+  uint64_t t0 = eco_time_mono_ns();
+  if ((rc = eco_forward_seq(c, kv, toks, n_prompt, logits, err))) return rc;
+  out->pp = n_prompt / ((double)(eco_time_mono_ns() - t0) / 1e9);
+  kv->n_past = 0;
+  int32_t t = toks[0];
+  t0 = eco_time_mono_ns();
+  for (int i = 0; i < n_gen; i++) {
+    if ((rc = eco_forward_seq(c, kv, &t, 1, logits, err))) return rc;
+    int32_t best = 0;
+    for (int v = 1; v < V; v++)
+      if (logits[v] > logits[best]) best = v;
+    t = best;
   }
-  if ((rc = eco_ctx_new(m, nth, 64, &c, err)) ||
-      (rc = eco_kv_new(m, n_prompt + n_gen + 1, &kv, err)))
-    goto out;
-  uint64_t x = 12345;
-  for (int i = 0; i < n_prompt; i++) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    toks[i] = (int32_t)((x >> 33) % (uint64_t)m->hp.n_vocab);
-  }
-  out->pp = out->tg = 0;
-  for (int r = 0; r < reps; r++) {
-    kv->n_past = 0;
-    uint64_t t0 = eco_time_mono_ns();
-    if ((rc = eco_forward_seq(c, kv, toks, n_prompt, logits, err))) goto out;
-    double s = (double)(eco_time_mono_ns() - t0) / 1e9;
-    if (n_prompt / s > out->pp) out->pp = n_prompt / s;
-    /* tg: from an empty context, like llama-bench's tg test */
-    kv->n_past = 0;
-    int32_t t = toks[0];
-    t0 = eco_time_mono_ns();
-    for (int i = 0; i < n_gen; i++) {
-      if ((rc = eco_forward_seq(c, kv, &t, 1, logits, err))) goto out;
-      int32_t best = 0;
-      for (int v = 1; v < m->hp.n_vocab; v++)
-        if (logits[v] > logits[best]) best = v;
-      t = best;
-    }
-    s = (double)(eco_time_mono_ns() - t0) / 1e9;
-    if (n_gen / s > out->tg) out->tg = n_gen / s;
-  }
-out:
-  eco_kv_free(kv);
-  eco_ctx_free(c);
-  free(logits);
-  free(toks);
-  return rc;
+  out->tg = n_gen / ((double)(eco_time_mono_ns() - t0) / 1e9);
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  const double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Median of n values (sorted in place); 0 for none. */
+static double median(double *v, int n) {
+  if (n <= 0) return 0;
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Runs llama-bench -o json on the same file; fills pp/tg (0 if absent). */
 static int run_peer(const char *bin, const char *model, int nth, int n_prompt, int n_gen,
                     speed *out) {
   char cmd[8192];
-  snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p %d -n %d -t %d -r 2 -o json 2>/dev/null", bin, model,
+  snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p %d -n %d -t %d -r 1 -o json 2>/dev/null", bin, model,
            n_prompt, n_gen, nth);
   FILE *f = popen(cmd, "r");
   if (!f) return ECO_EIO;
@@ -174,6 +165,56 @@ static int run_peer(const char *bin, const char *model, int nth, int n_prompt, i
   return 0;
 }
 
+#define MAX_REPS 64
+
+/* Medians of `reps` runs at nth threads: ours (after one untimed warm-up
+ * run) in *ours; when peer is set, llama-bench's, one repetition per call,
+ * right after each of ours, in *theirs (left 0 where it failed). */
+static int measure(const eco_model *m, const char *path, const char *peer, int nth, int n_prompt,
+                   int n_gen, int reps, speed *ours, speed *theirs, eco_error *err) {
+  eco_ctx *c = NULL;
+  eco_kv *kv = NULL;
+  const int V = m->hp.n_vocab;
+  float *logits = malloc((size_t)V * sizeof *logits);
+  int32_t *toks = malloc((size_t)n_prompt * sizeof *toks);
+  double pp[MAX_REPS], tg[MAX_REPS], ppp[MAX_REPS], ptg[MAX_REPS];
+  int n_peer = 0, rc = 0;
+  if (!logits || !toks) {
+    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+    goto out;
+  }
+  if ((rc = eco_ctx_new(m, nth, 64, &c, err)) ||
+      (rc = eco_kv_new(m, n_prompt + n_gen + 1, &kv, err)))
+    goto out;
+  uint64_t x = 12345;
+  for (int i = 0; i < n_prompt; i++) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    toks[i] = (int32_t)((x >> 33) % (uint64_t)V);
+  }
+  speed sp;
+  if ((rc = measure_once(c, kv, V, toks, n_prompt, n_gen < 8 ? n_gen : 8, logits, &sp, err)))
+    goto out;
+  for (int r = 0; r < reps; r++) {
+    if ((rc = measure_once(c, kv, V, toks, n_prompt, n_gen, logits, &sp, err))) goto out;
+    pp[r] = sp.pp;
+    tg[r] = sp.tg;
+    if (peer && run_peer(peer, path, nth, n_prompt, n_gen, &sp) == 0 && sp.tg > 0) {
+      ppp[n_peer] = sp.pp;
+      ptg[n_peer++] = sp.tg;
+    }
+  }
+  ours->pp = median(pp, reps);
+  ours->tg = median(tg, reps);
+  theirs->pp = median(ppp, n_peer);
+  theirs->tg = median(ptg, n_peer);
+out:
+  eco_kv_free(kv);
+  eco_ctx_free(c);
+  free(logits);
+  free(toks);
+  return rc;
+}
+
 int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
@@ -184,10 +225,11 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
     return ECO_EXIT_USAGE;
   }
   int64_t reps, n_prompt, n_gen, bw_mb;
-  if (eco_cli_get_int(cli, "reps", 2, &reps) || eco_cli_get_int(cli, "n-prompt", 64, &n_prompt) ||
+  if (eco_cli_get_int(cli, "reps", 5, &reps) || eco_cli_get_int(cli, "n-prompt", 64, &n_prompt) ||
       eco_cli_get_int(cli, "n-gen", 64, &n_gen) || eco_cli_get_int(cli, "bw-mb", 512, &bw_mb))
     return ECO_EXIT_USAGE;
-  if (reps < 1 || n_prompt < 1 || n_gen < 1 || bw_mb < 16 || n_prompt > 4096 || n_gen > 4096) {
+  if (reps < 1 || reps > MAX_REPS || n_prompt < 1 || n_gen < 1 || bw_mb < 16 || n_prompt > 4096 ||
+      n_gen > 4096) {
     eco_cli_error(cli, "bench engine", "invalid numeric option");
     return ECO_EXIT_USAGE;
   }
@@ -220,14 +262,18 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
            "token; %s\n",
            path, m->hp.arch_name, m->file_type, m->hp.n_layer, (double)m->weight_bytes / 1e6,
            (double)m->packed_bytes / 1e6, (double)m->weight_bytes_per_token / 1e6, ci.model);
+    printf("pp%lld/tg%lld tok/s: median of %lld runs on each side (ours and llama-bench's "
+           "alternating)\n",
+           (long long)n_prompt, (long long)n_gen, (long long)reps);
     printf("%-3s %10s %10s %10s %12s %9s %10s %10s\n", "thr", "pp tok/s", "tg tok/s", "bw GB/s",
            "ceil tok/s", "tg/ceil", "pp/peer", "tg/peer");
   }
   for (int i = 0; i < n_thr; i++) {
     const int nth = threads[i];
     double bw = read_bandwidth(nth, (size_t)bw_mb << 20, 3);
-    speed s = {0, 0};
-    if ((rc = measure(m, nth, (int)n_prompt, (int)n_gen, (int)reps, &s, &err))) {
+    speed s = {0, 0}, ps = {0, 0};
+    if ((rc = measure(m, path, peer && *peer ? peer : NULL, nth, (int)n_prompt, (int)n_gen,
+                      (int)reps, &s, &ps, &err))) {
       eco_cli_error(cli, "bench engine", "%s", eco_error_text(&err));
       break;
     }
@@ -235,9 +281,7 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
     double bw2 = read_bandwidth(nth, (size_t)bw_mb << 20, 3);
     if (bw2 > bw) bw = bw2;
     const double ceil = bw / (double)m->weight_bytes_per_token;
-    speed ps = {0, 0};
-    bool have_peer = peer && *peer &&
-                     run_peer(peer, path, nth, (int)n_prompt, (int)n_gen, &ps) == 0 && ps.tg > 0;
+    const bool have_peer = ps.tg > 0;
     json_t *row = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "threads", nth, "pp_tok_s", s.pp,
                             "tg_tok_s", s.tg, "read_bw_gb_s", bw / 1e9, "ceiling_tok_s", ceil,
                             "tg_fraction_of_ceiling", s.tg / ceil);
@@ -265,11 +309,12 @@ int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
     printf("peer: unmeasured (set ECO_PEER_LLAMA_BENCH to a llama-bench binary)\n");
   const double peak_mb = (double)eco_mem_peak_rss() / 1048576.0;
   if (cli->json) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:f, s:s}", "model", path, "arch",
-                          m->hp.arch_name, "type", m->file_type, "weight_bytes",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:f, s:s, s:I, s:s}", "model", path,
+                          "arch", m->hp.arch_name, "type", m->file_type, "weight_bytes",
                           (json_int_t)m->weight_bytes, "packed_bytes", (json_int_t)m->packed_bytes,
                           "bytes_per_token", (json_int_t)m->weight_bytes_per_token, "results", rows,
-                          "peak_rss_mb", peak_mb, "cpu", ci.model);
+                          "peak_rss_mb", peak_mb, "cpu", ci.model, "reps", (json_int_t)reps,
+                          "statistic", "median");
     char *s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s ? s : "{}");
     free(s);

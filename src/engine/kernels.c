@@ -119,6 +119,9 @@ static double sumsq_ref(int n, const float *x) {
 }
 
 static void quant_act_ref(const float *x, void *dst, int n) { eco_pack_act(x, dst, n); }
+static void quant_q8k_ref(const float *x, void *dst, int n) {
+  eco_quantize_row(ECO_GGML_Q8_K, x, dst, n);
+}
 
 void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   memset(k, 0, sizeof *k);
@@ -146,6 +149,7 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   k->softmax = softmax_ref;
   k->sumsq = sumsq_ref;
   k->quant_act = quant_act_ref;
+  k->quant_q8k = quant_q8k_ref;
 #if defined(ECO_ARCH_X86)
   if (level >= ECO_SIMD_AVX2) {
     eco_kernels_init_avx2(k);

@@ -62,7 +62,9 @@ typedef void (*eco_to_f16_fn)(int n, const float *x, uint16_t *y);
  *   sumsq:     sum of x[i]^2 exactly as llama.cpp's RMSNorm: squares in float,
  *              summed in double in element order (every variant: scalar)
  *   quant_act: n floats -> one Q8_0 split activation row (pack.h), the same
- *              numbers as eco_pack_act */
+ *              numbers as eco_pack_act
+ *   quant_q8k: n floats (n a multiple of 256) -> one Q8_K row, bit-identical
+ *              to eco_quantize_row(ECO_GGML_Q8_K) (the K-quants' activations) */
 typedef void (*eco_silu_mul_fn)(int n, float *g, const float *u);
 /* x[i] = exp(x[i] - max x) / sum_j exp(x[j] - max x), the sum in double */
 typedef void (*eco_softmax_fn)(int n, float *x);
@@ -84,6 +86,7 @@ typedef struct eco_kernels {
   eco_softmax_fn softmax;                 /* always set */
   eco_sumsq_fn sumsq;                     /* always set */
   eco_quant_act_fn quant_act;             /* always set */
+  eco_quant_act_fn quant_q8k;             /* always set */
 } eco_kernels;
 
 /* Fills k with the best kernels for `level` (capped to what was compiled

@@ -456,7 +456,59 @@ PBATCH(pdot_q3_k, q3_k_x8_nx, 4)
 PBATCH(pdot_q5_k, q5_k_x8_nx, 4)
 PBATCH(pdot_iq4_xs, iq4_xs_x8_nx, 4)
 
+/* --- Q8_K activations, bit-identical to quant.c's quantize_q8_k ---------------------------
+ * Per 256: the first element of largest magnitude (max, with its sign),
+ * iscale = -127/max, q = min(127, round-nearest-even(iscale * x)), the sums
+ * of each 16 quants, d = 1/iscale; an all-zero block stays zero. */
+static void quant_q8k(const float *x, void *dst, int n) {
+  eco_block_q8_k *y = dst;
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int b = 0; b < n / 256; b++, x += 256) {
+    __m256 am = _mm256_setzero_ps();
+    for (int i = 0; i < 256; i += 8)
+      am = _mm256_max_ps(am, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(am), _mm256_extractf128_ps(am, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (amax == 0) {
+      memset(&y[b], 0, sizeof y[b]);
+      continue;
+    }
+    float max = 0;
+    for (int i = 0; i < 256; i++) /* the first element of that magnitude */
+      if (x[i] == amax || x[i] == -amax) {
+        max = x[i];
+        break;
+      }
+    const float iscale = -127.f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i lim = _mm256_set1_epi32(127);
+    for (int i = 0; i < 256; i += 32) {
+      __m256i q[4];
+      for (int k = 0; k < 4; k++)
+        q[k] = _mm256_min_epi32(
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + i + 8 * k)),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)),
+            lim);
+      __m256i p =
+          _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256((__m256i *)(y[b].qs + i), p);
+      /* the two 16-element sums, one per 128-bit half */
+      __m256i s4 =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), p), _mm256_set1_epi16(1));
+      s4 = _mm256_hadd_epi32(s4, s4);
+      s4 = _mm256_hadd_epi32(s4, s4);
+      y[b].bsums[i / 16] = (int16_t)_mm256_extract_epi32(s4, 0);
+      y[b].bsums[i / 16 + 1] = (int16_t)_mm256_extract_epi32(s4, 4);
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
 void eco_kernels_init_x8_avx2(eco_kernels *k) {
+  k->quant_q8k = quant_q8k;
   k->pdot[ECO_GGML_Q5_0] = pdot_q5_0;
   k->pdot[ECO_GGML_Q5_1] = pdot_q5_1;
   k->pdot[ECO_GGML_IQ4_NL] = pdot_iq4_nl;

@@ -118,6 +118,8 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
         uint8_t *dst = c->act[j] + (size_t)t * stride;
         if (fmt == PACKED_ACT)
           c->kern.quant_act(xr, dst, (int)w->cols);
+        else if (fmt == ECO_GGML_Q8_K)
+          c->kern.quant_q8k(xr, dst, (int)w->cols);
         else
           eco_quantize_row((eco_ggml_type)fmt, xr, dst, w->cols);
       }

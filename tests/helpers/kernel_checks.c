@@ -327,8 +327,9 @@ static int check_elementwise(eco_simd_level level, char *msg, size_t cap) {
     free(u);
     free(g0);
   }
-  for (int nb = 1; nb <= 9; nb += 4) {
-    const int n = 32 * nb;
+  const int nbs[] = {1, 5, 8, 9, 16, 24}; /* rows of 256, 512, 768 for Q8_K too */
+  for (size_t bi = 0; bi < sizeof nbs / sizeof nbs[0]; bi++) {
+    const int n = 32 * nbs[bi];
     float *x = malloc((size_t)n * 4);
     for (int j = 0; j < n; j++)
       x[j] = frand() * (j % 32 == 5 ? 30.f : 1.f);
@@ -340,6 +341,19 @@ static int check_elementwise(eco_simd_level level, char *msg, size_t cap) {
     k.quant_act(x, b, n);
     if (memcmp(a, b, ab))
       KFAIL("%s quant_act differs from eco_pack_act (n=%d)", eco_simd_name(level), n);
+    if (n % 256 == 0) { /* Q8_K rows, with ties for the largest magnitude */
+      x[3] = -40.f;     /* two largest magnitudes of opposite sign: the first one decides */
+      x[10] = 40.f;
+      if (n == 512) memset(x + 256, 0, 256 * sizeof *x); /* an all-zero super-block */
+      const size_t kb = eco_quant_row_bytes(ECO_GGML_Q8_K, n);
+      uint8_t *c = malloc(kb), *d = malloc(kb);
+      eco_quantize_row(ECO_GGML_Q8_K, x, c, n);
+      k.quant_q8k(x, d, n);
+      if (memcmp(c, d, kb))
+        KFAIL("%s quant_q8k differs from eco_quantize_row (n=%d)", eco_simd_name(level), n);
+      free(c);
+      free(d);
+    }
     free(x);
     free(a);
     free(b);

@@ -161,6 +161,7 @@ void eco_kernels_init(eco_kernels *k, eco_simd_level level) {
   }
   if (level >= ECO_SIMD_AVX512VNNI) {
     eco_kernels_init_avx512vnni(k);
+    eco_kernels_init_x8_avx512vnni(k);
     k->level = ECO_SIMD_AVX512VNNI;
   }
 #elif defined(ECO_ARCH_ARM)

@@ -1,5 +1,7 @@
 #include "util/config.h"
 
+#include "util/cfg_yaml.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -25,182 +27,22 @@ struct eco_cfg {
   size_t n_env_cache;
 };
 
-/* ---- tree building ---------------------------------------------------- */
-
-static void node_free(eco_cfg_node *n) {
-  if (!n) return;
-  for (size_t i = 0; i < n->n_items; i++)
-    node_free(n->items[i]);
-  free(n->items);
-  free(n->key);
-  free(n->path);
-  free(n->value);
-  free(n);
-}
-
-static int node_add(eco_cfg_node *parent, eco_cfg_node *child) {
-  eco_cfg_node **items = realloc(parent->items, (parent->n_items + 1) * sizeof *items);
-  if (!items) return ECO_ENOMEM;
-  parent->items = items;
-  items[parent->n_items++] = child;
-  return ECO_OK;
-}
-
-static char *path_join(const char *base, const char *key) {
-  size_t a = strlen(base), b = strlen(key);
-  char *p = malloc(a + b + 2);
-  if (!p) return NULL;
-  if (a) {
-    memcpy(p, base, a);
-    p[a] = '.';
-    memcpy(p + a + 1, key, b + 1);
-  } else {
-    memcpy(p, key, b + 1);
-  }
-  return p;
-}
-
-typedef struct build_ctx {
-  yaml_document_t *doc;
-  const char *source;
-  eco_error *err;
-  int depth;
-} build_ctx;
-
-static int build(build_ctx *bc, yaml_node_t *yn, const yaml_node_t *key_node, const char *key,
-                 const char *path, eco_cfg_node **out) {
-  if (++bc->depth > 64) {
-    return eco_error_set(bc->err, ECO_ECONFIG, "%s:%zu:%zu: nesting deeper than 64 levels",
-                         bc->source, yn->start_mark.line + 1, yn->start_mark.column + 1);
-  }
-  int rc = ECO_ENOMEM;
-  eco_cfg_node *n = calloc(1, sizeof *n);
-  if (!n) goto fail;
-  n->line = (int)yn->start_mark.line + 1;
-  n->col = (int)yn->start_mark.column + 1;
-  n->key_line = key_node ? (int)key_node->start_mark.line + 1 : n->line;
-  n->key_col = key_node ? (int)key_node->start_mark.column + 1 : n->col;
-  n->path = strdup(path);
-  if (!n->path) goto fail;
-  if (key && !(n->key = strdup(key))) goto fail;
-
-  switch (yn->type) {
-  case YAML_SCALAR_NODE: {
-    const char *v = (const char *)yn->data.scalar.value;
-    bool plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    if (plain && (v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0)) {
-      n->kind = ECO_CFG_NULL;
-    } else {
-      n->kind = ECO_CFG_SCALAR;
-      if (!(n->value = strdup(v))) goto fail;
-    }
-    break;
-  }
-  case YAML_SEQUENCE_NODE: {
-    n->kind = ECO_CFG_SEQ;
-    size_t i = 0;
-    for (yaml_node_item_t *it = yn->data.sequence.items.start; it < yn->data.sequence.items.top;
-         it++, i++) {
-      char idx[24];
-      snprintf(idx, sizeof idx, "%zu", i);
-      char *cp = path_join(path, idx);
-      if (!cp) goto fail;
-      eco_cfg_node *child = NULL;
-      rc = build(bc, yaml_document_get_node(bc->doc, *it), NULL, NULL, cp, &child);
-      free(cp);
-      if (rc) goto fail;
-      if ((rc = node_add(n, child))) {
-        node_free(child);
-        goto fail;
-      }
-    }
-    break;
-  }
-  case YAML_MAPPING_NODE: {
-    n->kind = ECO_CFG_MAP;
-    for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top; p++) {
-      yaml_node_t *k = yaml_document_get_node(bc->doc, p->key);
-      if (!k || k->type != YAML_SCALAR_NODE) {
-        rc = eco_error_set(bc->err, ECO_ECONFIG, "%s:%zu:%zu: mapping keys must be scalars",
-                           bc->source, k ? k->start_mark.line + 1 : 0,
-                           k ? k->start_mark.column + 1 : 0);
-        goto fail;
-      }
-      const char *ks = (const char *)k->data.scalar.value;
-      for (size_t j = 0; j < n->n_items; j++) {
-        const eco_cfg_node *sib = n->items[j];
-        if (sib && sib->key && strcmp(sib->key, ks) == 0) {
-          rc = eco_error_set(bc->err, ECO_ECONFIG, "%s:%zu:%zu: duplicate key '%s'", bc->source,
-                             k->start_mark.line + 1, k->start_mark.column + 1, ks);
-          goto fail;
-        }
-      }
-      if (strchr(ks, '.')) {
-        rc = eco_error_set(bc->err, ECO_ECONFIG, "%s:%zu:%zu: key '%s' must not contain '.'",
-                           bc->source, k->start_mark.line + 1, k->start_mark.column + 1, ks);
-        goto fail;
-      }
-      char *cp = path_join(path, ks);
-      if (!cp) {
-        rc = ECO_ENOMEM;
-        goto fail;
-      }
-      eco_cfg_node *child = NULL;
-      rc = build(bc, yaml_document_get_node(bc->doc, p->value), k, ks, cp, &child);
-      free(cp);
-      if (rc) goto fail;
-      if ((rc = node_add(n, child))) {
-        node_free(child);
-        goto fail;
-      }
-    }
-    break;
-  }
-  default: n->kind = ECO_CFG_NULL;
-  }
-  bc->depth--;
-  *out = n;
-  return ECO_OK;
-fail:
-  if (rc == ECO_ENOMEM && bc->err && bc->err->code != ECO_ENOMEM)
-    eco_error_set(bc->err, ECO_ENOMEM, "%s: out of memory while reading", bc->source);
-  node_free(n);
-  return rc;
-}
+/* ---- loading (the YAML reader is cfg_yaml.c) ------------------------------ */
 
 static int load(yaml_parser_t *parser, const char *source, eco_cfg **out, eco_error *err) {
-  int rc = ECO_ENOMEM;
-  yaml_document_t doc;
-  bool have_doc = false;
   eco_cfg *cfg = calloc(1, sizeof *cfg);
-  if (!cfg) goto fail;
+  if (!cfg || !(cfg->source = strdup(source))) {
+    free(cfg);
+    return eco_error_set(err, ECO_ENOMEM, "%s: out of memory while reading", source);
+  }
   cfg->use_env = true;
-  if (!(cfg->source = strdup(source))) goto fail;
-  if (!yaml_parser_load(parser, &doc)) {
-    rc = eco_error_set(err, ECO_ECONFIG, "%s:%zu:%zu: %s%s%s", source,
-                       parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                       parser->problem ? parser->problem : "syntax error",
-                       parser->context ? " " : "", parser->context ? parser->context : "");
-    goto fail;
+  int rc = eco_cfg_yaml_build(parser, source, &cfg->root, err);
+  if (rc) {
+    eco_cfg_free(cfg);
+    return rc;
   }
-  have_doc = true;
-  yaml_node_t *root = yaml_document_get_root_node(&doc);
-  if (root) {
-    if (root->type != YAML_MAPPING_NODE) {
-      rc = eco_error_set(err, ECO_ECONFIG, "%s:%zu:%zu: the top level must be a mapping of keys",
-                         source, root->start_mark.line + 1, root->start_mark.column + 1);
-      goto fail;
-    }
-    build_ctx bc = {.doc = &doc, .source = source, .err = err};
-    if ((rc = build(&bc, root, NULL, NULL, "", &cfg->root))) goto fail;
-  }
-  yaml_document_delete(&doc);
   *out = cfg;
   return ECO_OK;
-fail:
-  if (have_doc) yaml_document_delete(&doc);
-  eco_cfg_free(cfg);
-  return rc;
 }
 
 int eco_cfg_load_file(const char *path, eco_cfg **out, eco_error *err) {
@@ -246,7 +88,7 @@ int eco_cfg_new_empty(eco_cfg **out) {
 
 void eco_cfg_free(eco_cfg *cfg) {
   if (!cfg) return;
-  node_free(cfg->root);
+  eco_cfg_node_free(cfg->root);
   for (size_t i = 0; i < cfg->n_ovr; i++) {
     free(cfg->ovr[i].path);
     free(cfg->ovr[i].value);
@@ -527,9 +369,30 @@ int eco_cfg_duration(const eco_cfg *cfg, const eco_cfg_node *base, const char *p
   return ECO_OK;
 }
 
+static const char *kind_name(eco_cfg_kind k) {
+  switch (k) {
+  case ECO_CFG_MAP: return "a mapping";
+  case ECO_CFG_SEQ: return "a list";
+  case ECO_CFG_SCALAR: return "a value";
+  default: return "nothing";
+  }
+}
+
+static int shape_mismatch(const eco_cfg *cfg, const eco_cfg_node *node, const char *want,
+                          eco_error *err) {
+  char w[300];
+  eco_cfg_where(cfg, node, w, sizeof w);
+  if (node->kind == ECO_CFG_SCALAR)
+    return eco_error_set(err, ECO_ECONFIG, "%s: key '%s': expected %s, got '%.60s'", w, node->path,
+                         want, node->value);
+  return eco_error_set(err, ECO_ECONFIG, "%s: key '%s': expected %s, got %s", w,
+                       node->path[0] ? node->path : "(top level)", want, kind_name(node->kind));
+}
+
 int eco_cfg_check_keys(const eco_cfg *cfg, const eco_cfg_node *node, const char *const *allowed,
                        size_t n_allowed, eco_error *err) {
-  if (!node || node->kind != ECO_CFG_MAP) return ECO_OK;
+  if (!node || node->kind == ECO_CFG_NULL) return ECO_OK;
+  if (node->kind != ECO_CFG_MAP) return shape_mismatch(cfg, node, "a mapping", err);
   for (size_t i = 0; i < node->n_items; i++) {
     bool ok = false;
     for (size_t j = 0; j < n_allowed && !ok; j++)
@@ -541,4 +404,171 @@ int eco_cfg_check_keys(const eco_cfg *cfg, const eco_cfg_node *node, const char 
     }
   }
   return ECO_OK;
+}
+
+/* ---- ranges, strings, origins -------------------------------------------- */
+
+void eco_cfg_origin(const eco_cfg *cfg, const eco_cfg_node *base, const char *path, char *buf,
+                    size_t cap) {
+  scalar_src s;
+  resolve(cfg, base, path, &s);
+  if (s.where[0]) {
+    snprintf(buf, cap, "%s", s.where);
+    return;
+  }
+  /* absent: the position of the mapping it belongs in, if any */
+  char fp[256], w[300];
+  full_path(base, path, fp, sizeof fp);
+  eco_cfg_where(cfg, base, w, sizeof w);
+  snprintf(buf, cap, "%s: key '%s'", w, fp);
+}
+
+int eco_cfg_int_range(const eco_cfg *cfg, const eco_cfg_node *base, const char *path, int64_t def,
+                      int64_t lo, int64_t hi, int64_t *out, eco_error *err) {
+  int64_t v = def;
+  int rc = eco_cfg_int(cfg, base, path, def, &v, err);
+  if (rc) return rc;
+  if (v < lo || v > hi) {
+    char w[400];
+    eco_cfg_origin(cfg, base, path, w, sizeof w);
+    return eco_error_set(err, ECO_ECONFIG, "%s: %lld is out of range [%lld, %lld]", w, (long long)v,
+                         (long long)lo, (long long)hi);
+  }
+  *out = v;
+  return ECO_OK;
+}
+
+int eco_cfg_double_range(const eco_cfg *cfg, const eco_cfg_node *base, const char *path, double def,
+                         double lo, double hi, double *out, eco_error *err) {
+  double v = def;
+  int rc = eco_cfg_double(cfg, base, path, def, &v, err);
+  if (rc) return rc;
+  if (!(v >= lo && v <= hi)) {
+    char w[400];
+    eco_cfg_origin(cfg, base, path, w, sizeof w);
+    return eco_error_set(err, ECO_ECONFIG, "%s: %g is out of range [%g, %g]", w, v, lo, hi);
+  }
+  *out = v;
+  return ECO_OK;
+}
+
+int eco_cfg_strcpy(const eco_cfg *cfg, const eco_cfg_node *base, const char *path, const char *def,
+                   char *buf, size_t cap, eco_error *err) {
+  const char *v = NULL;
+  int rc = eco_cfg_str(cfg, base, path, def, &v, err);
+  if (rc) return rc;
+  if (!v) v = "";
+  size_t n = strlen(v);
+  if (n >= cap) {
+    char w[400];
+    eco_cfg_origin(cfg, base, path, w, sizeof w);
+    return eco_error_set(err, ECO_ECONFIG, "%s: longer than %zu characters", w, cap - 1);
+  }
+  memmove(buf, v, n + 1); /* v may be buf itself (the default) */
+  return ECO_OK;
+}
+
+/* ---- schemas ---------------------------------------------------------------- */
+
+/* Edit distance of short keys, for "did you mean"; large when far apart. */
+static size_t distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 32 || lb > 32) return 99;
+  size_t row[33];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (up + 1 < best) best = up + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static const eco_cfg_schema *schema_child(const eco_cfg_schema *s, const char *key) {
+  for (size_t i = 0; i < s->n_items; i++)
+    if (s->items[i].key && strcmp(s->items[i].key, key) == 0) return &s->items[i];
+  return NULL;
+}
+
+static int unknown_key(const eco_cfg *cfg, const eco_cfg_node *it, const eco_cfg_schema *s,
+                       eco_error *err) {
+  const char *best = NULL;
+  size_t bd = 3; /* suggest within 2 edits */
+  for (size_t i = 0; i < s->n_items; i++) {
+    size_t d = s->items[i].key ? distance(it->key, s->items[i].key) : 99;
+    if (d < bd) {
+      bd = d;
+      best = s->items[i].key;
+    }
+  }
+  if (best)
+    return eco_error_set(err, ECO_ECONFIG, "%s:%d:%d: unknown key '%s' (did you mean '%s'?)",
+                         cfg->source, it->key_line, it->key_col, it->path, best);
+  return eco_error_set(err, ECO_ECONFIG, "%s:%d:%d: unknown key '%s'", cfg->source, it->key_line,
+                       it->key_col, it->path);
+}
+
+int eco_cfg_check_schema(const eco_cfg *cfg, const eco_cfg_node *node, const eco_cfg_schema *schema,
+                         eco_error *err) {
+  if (!node || node->kind == ECO_CFG_NULL) return ECO_OK;
+  int rc = ECO_OK;
+  switch (schema->shape) {
+  case ECO_CFG_S_VALUE:
+    if (node->kind != ECO_CFG_SCALAR) return shape_mismatch(cfg, node, "a single value", err);
+    return ECO_OK;
+  case ECO_CFG_S_VALUE_OR_MAP:
+    if (node->kind == ECO_CFG_SCALAR) return ECO_OK;
+    /* fall through */
+  case ECO_CFG_S_MAP:
+    if (node->kind != ECO_CFG_MAP) return shape_mismatch(cfg, node, "a mapping", err);
+    for (size_t i = 0; i < node->n_items && !rc; i++) {
+      const eco_cfg_schema *c = schema_child(schema, node->items[i]->key);
+      rc = c ? eco_cfg_check_schema(cfg, node->items[i], c, err)
+             : unknown_key(cfg, node->items[i], schema, err);
+    }
+    return rc;
+  case ECO_CFG_S_LIST:
+    if (node->kind != ECO_CFG_SEQ) return shape_mismatch(cfg, node, "a list", err);
+    for (size_t i = 0; i < node->n_items && !rc; i++)
+      rc = eco_cfg_check_schema(cfg, node->items[i], schema->items, err);
+    return rc;
+  case ECO_CFG_S_DICT:
+    if (node->kind != ECO_CFG_MAP) return shape_mismatch(cfg, node, "a mapping", err);
+    for (size_t i = 0; i < node->n_items && !rc; i++)
+      rc = eco_cfg_check_schema(cfg, node->items[i], schema->items, err);
+    return rc;
+  }
+  return ECO_OK;
+}
+
+bool eco_cfg_schema_knows(const eco_cfg_schema *schema, const char *path) {
+  const eco_cfg_schema *s = schema;
+  while (s && path && *path) {
+    const char *dot = strchr(path, '.');
+    size_t len = dot ? (size_t)(dot - path) : strlen(path);
+    char seg[128];
+    if (len >= sizeof seg) return false;
+    memcpy(seg, path, len);
+    seg[len] = '\0';
+    if (s->shape == ECO_CFG_S_MAP || s->shape == ECO_CFG_S_VALUE_OR_MAP) {
+      s = schema_child(s, seg);
+    } else if (s->shape == ECO_CFG_S_LIST) {
+      if (!len || strspn(seg, "0123456789") != len) return false;
+      s = s->items;
+    } else if (s->shape == ECO_CFG_S_DICT) {
+      s = s->items;
+    } else {
+      return false;
+    }
+    path = dot ? dot + 1 : path + len;
+  }
+  return s != NULL;
 }

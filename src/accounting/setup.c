@@ -95,14 +95,77 @@ static int trace_from_cfg(const eco_cfg *cfg, double now_s, eco_intensity_provid
   return eco_intensity_trace_open(path, &o, out, err);
 }
 
+/* ---- the schema of carbon:, device:, devices:, energy: and ledger: ---------------- */
+
+static const eco_cfg_schema LIVE_KEYS[] = {
+    ECO_CFG_VALUE("base_url"),        ECO_CFG_VALUE("token"),   ECO_CFG_VALUE("username"),
+    ECO_CFG_VALUE("password"),        ECO_CFG_VALUE("timeout"), ECO_CFG_VALUE("connect_timeout"),
+    ECO_CFG_VALUE("retries"),         ECO_CFG_VALUE("backoff"), ECO_CFG_VALUE("backoff_max"),
+    ECO_CFG_VALUE("emission_factor"), ECO_CFG_VALUE("signal"),  ECO_CFG_VALUE("now_window")};
+static const eco_cfg_schema DEVICE_KEYS[] = {ECO_CFG_VALUE("name"),
+                                             ECO_CFG_VALUE("meter"),
+                                             ECO_CFG_VALUE("rapl_domains"),
+                                             ECO_CFG_VALUE("hwmon_chip"),
+                                             ECO_CFG_VALUE("total_rail"),
+                                             ECO_CFG_VALUE("gpu_index"),
+                                             ECO_CFG_VALUE("embodied_kg"),
+                                             ECO_CFG_VALUE("lifetime_years"),
+                                             ECO_CFG_VALUE("share"),
+                                             ECO_CFG_VALUE("tdp_w"),
+                                             ECO_CFG_VALUE("idle_fraction"),
+                                             ECO_CFG_VALUE("mem_w_per_gib"),
+                                             ECO_CFG_VALUE("idle_w"),
+                                             ECO_CFG_VALUE("calibration"),
+                                             ECO_CFG_VALUE("attribution"),
+                                             ECO_CFG_VALUE("exclude_idle"),
+                                             ECO_CFG_VALUE("prompt_token_weight")};
+static const eco_cfg_schema ONE_VALUE[] = {ECO_CFG_VALUE(NULL)};
+static const eco_cfg_schema STATIC_KEYS[] = {ECO_CFG_VALUE("world"),
+                                             ECO_CFG_SHAPED("zones", ECO_CFG_S_DICT, ONE_VALUE)};
+static const eco_cfg_schema TRACE_KEYS[] = {ECO_CFG_VALUE("path"),   ECO_CFG_VALUE("column"),
+                                            ECO_CFG_VALUE("signal"), ECO_CFG_VALUE("start"),
+                                            ECO_CFG_VALUE("speed"),  ECO_CFG_VALUE("loop"),
+                                            ECO_CFG_VALUE("replay")};
+/* refresh and speed are the router's (router_cfg.c); trace may also be the
+ * router's shorthand, a bare path */
+static const eco_cfg_schema CARBON_KEYS[] = {
+    ECO_CFG_VALUE("provider"),
+    ECO_CFG_VALUE("zone"),
+    ECO_CFG_VALUE("pue"),
+    ECO_CFG_VALUE("fallback"),
+    ECO_CFG_VALUE("cache_ttl"),
+    ECO_CFG_VALUE("last_known_max_age"),
+    ECO_CFG_VALUE("refresh"),
+    ECO_CFG_VALUE("speed"),
+    ECO_CFG_SHAPED("static", ECO_CFG_S_MAP, STATIC_KEYS),
+    ECO_CFG_SHAPED("trace", ECO_CFG_S_VALUE_OR_MAP, TRACE_KEYS),
+    ECO_CFG_SHAPED("electricitymaps", ECO_CFG_S_MAP, LIVE_KEYS),
+    ECO_CFG_SHAPED("watttime", ECO_CFG_S_MAP, LIVE_KEYS),
+    ECO_CFG_SHAPED("ukci", ECO_CFG_S_MAP, LIVE_KEYS),
+    ECO_CFG_SHAPED("carbon_aware_sdk", ECO_CFG_S_MAP, LIVE_KEYS)};
+static const eco_cfg_schema DEVICE_ITEM[] = {ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, DEVICE_KEYS)};
+static const eco_cfg_schema ENERGY_KEYS[] = {
+    ECO_CFG_VALUE("attribution"), ECO_CFG_VALUE("attribution_interval"), ECO_CFG_VALUE("cpu_watts"),
+    ECO_CFG_VALUE("sysfs_root")};
+static const eco_cfg_schema LEDGER_KEYS[] = {ECO_CFG_VALUE("path"), ECO_CFG_VALUE("synchronous"),
+                                             ECO_CFG_VALUE("busy_timeout")};
+static const eco_cfg_schema SECTIONS[] = {ECO_CFG_SHAPED("carbon", ECO_CFG_S_MAP, CARBON_KEYS),
+                                          ECO_CFG_SHAPED("device", ECO_CFG_S_MAP, DEVICE_KEYS),
+                                          ECO_CFG_SHAPED("devices", ECO_CFG_S_LIST, DEVICE_ITEM),
+                                          ECO_CFG_SHAPED("energy", ECO_CFG_S_MAP, ENERGY_KEYS),
+                                          ECO_CFG_SHAPED("ledger", ECO_CFG_S_MAP, LEDGER_KEYS)};
+
+const eco_cfg_schema *eco_acct_cfg_sections(size_t *n) {
+  *n = sizeof SECTIONS / sizeof SECTIONS[0];
+  return SECTIONS;
+}
+
 static int live_from_cfg(const eco_cfg *cfg, const char *section, eco_live_opts *o,
                          eco_error *err) {
   eco_live_opts_default(o);
   const eco_cfg_node *s = eco_cfg_find(cfg, NULL, section);
-  static const char *const keys[] = {"base_url",    "token",           "username", "password",
-                                     "timeout",     "connect_timeout", "retries",  "backoff",
-                                     "backoff_max", "emission_factor", "signal",   "now_window"};
-  int rc = eco_cfg_check_keys(cfg, s, keys, sizeof keys / sizeof keys[0], err);
+  static const eco_cfg_schema sch = ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, LIVE_KEYS);
+  int rc = eco_cfg_check_schema(cfg, s, &sch, err);
   if (rc) return rc;
   char p[128];
   const char *signal = NULL;
@@ -195,29 +258,11 @@ int eco_carbon_provider_from_config(const eco_cfg *cfg, const char *provider_ove
 
 /* ---- devices ----------------------------------------------------------------------- */
 
-static const char *const DEVICE_KEYS[] = {"name",
-                                          "meter",
-                                          "rapl_domains",
-                                          "hwmon_chip",
-                                          "total_rail",
-                                          "gpu_index",
-                                          "embodied_kg",
-                                          "lifetime_years",
-                                          "share",
-                                          "tdp_w",
-                                          "idle_fraction",
-                                          "mem_w_per_gib",
-                                          "idle_w",
-                                          "calibration",
-                                          "attribution",
-                                          "exclude_idle",
-                                          "prompt_token_weight"};
-
 static int device_from_node(const eco_cfg *cfg, const eco_cfg_node *node, size_t idx, double pue,
                             eco_device_cfg *d, eco_error *err) {
   memset(d, 0, sizeof *d);
-  int rc =
-      eco_cfg_check_keys(cfg, node, DEVICE_KEYS, sizeof DEVICE_KEYS / sizeof DEVICE_KEYS[0], err);
+  static const eco_cfg_schema sch = ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, DEVICE_KEYS);
+  int rc = eco_cfg_check_schema(cfg, node, &sch, err);
   if (rc) return rc;
   const char *name, *meter, *rapl, *chip, *rail, *rule;
   int64_t gpu;

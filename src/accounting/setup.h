@@ -48,6 +48,10 @@ typedef struct eco_device_cfg {
  * default device "cpu" with meter auto. *out is malloc'd (free()). */
 int eco_device_cfgs_load(const eco_cfg *cfg, eco_device_cfg **out, size_t *n, eco_error *err);
 
+/* The schema of the sections read here (carbon:, device:, devices:, energy:,
+ * ledger:), for a whole-file check of a configuration (src/cli). */
+const eco_cfg_schema *eco_acct_cfg_sections(size_t *n);
+
 /* Opens the meter a device asks for (auto: INA3221 > RAPL > hwmon >
  * model; nvml loads libnvidia-ml with dlopen). root is "/" normally. */
 int eco_device_meter_open(const eco_device_cfg *d, const char *root, eco_meter **out,

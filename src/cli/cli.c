@@ -220,6 +220,11 @@ int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv,
     *done = true;
     return ECO_EXIT_USAGE;
   }
+  if (!spec->own_config && eco_cli_cfg_check(cli->cfg, &err) != 0) {
+    fprintf(stderr, "%s %s: %s\n", cli->prog, spec->name, eco_error_text(&err));
+    *done = true;
+    return ECO_EXIT_USAGE;
+  }
   cli->config_path = cp;
   for (size_t i = 0; i < cli->n_values; i++) {
     for (size_t j = 0; j < spec->n_opts; j++) {

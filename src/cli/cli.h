@@ -41,6 +41,8 @@ typedef struct eco_cmd_spec {
   const eco_opt *opts;
   size_t n_opts;
   int min_args, max_args; /* positional arguments; max_args -1 = unlimited */
+  bool own_config;        /* --config is a file of another schema (a sim scenario): the
+                             configuration file's schema is not checked */
 } eco_cmd_spec;
 
 #define ECO_CLI_MAX_VALUES 64
@@ -97,6 +99,15 @@ void eco_cli_out(const char *text);
 int eco_cli_out_json(json_t *o, size_t flags);
 
 void eco_cli_free(eco_cli *cli);
+
+/* The configuration file's schema (src/cli/cfg_schema.c): its top-level
+ * sections, from the CLI (models, server, pull) and the modules (carbon,
+ * device, devices, energy, ledger, directive, router, nodes, dns, zones). */
+#define ECO_CLI_CFG_MAX_SECTIONS 32
+size_t eco_cli_cfg_sections(eco_cfg_schema *out, size_t cap);
+/* Checks the whole file against it: unknown keys at every level and values
+ * of the wrong shape, with FILE:LINE:COL and the key. */
+int eco_cli_cfg_check(const eco_cfg *cfg, eco_error *err);
 
 /* Commands. */
 int eco_cmd_run(eco_cli *cli, int argc, char **argv);

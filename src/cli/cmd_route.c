@@ -58,11 +58,6 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "route", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
-  if (cfg.n_nodes == 0 && cfg.n_dns == 0) {
-    eco_cli_error(cli, "route", "no nodes: give a config with nodes: or dns: (see --help)");
-    eco_router_cfg_free(&cfg);
-    return ECO_EXIT_USAGE;
-  }
   /* Zone intensities through the shared accounting schema when configured
    * (carbon.provider: static | trace | electricitymaps | ...); otherwise the
    * router's shorthand (carbon.trace path, zones:) applies. */

@@ -33,6 +33,7 @@ static const eco_opt opts[] = {
 
 static const eco_cmd_spec spec = {
     .name = "sim cluster",
+    .own_config = true,
     .usage = "--config cluster.yaml [options]",
     .summary = "Simulate a cluster under routing policies: carbon, energy, latency, SLO.",
     .details = "The scenario (devices, zones with carbon traces, nodes, workload, policies)\n"

@@ -14,9 +14,35 @@ void eco_directive_cfg_default(eco_directive_cfg *cfg) {
   cfg->default_cap = 2;
 }
 
+/* directive: as the node (srv_directive.c: level, completion_level), the
+ * router (directive_hook.c: enabled, zone, seed, stats) and this file read it. */
+static const eco_cfg_schema one_value[] = {ECO_CFG_VALUE(NULL)};
+static const eco_cfg_schema stat_keys[] = {ECO_CFG_VALUE("energy_kwh"), ECO_CFG_VALUE("time_s"),
+                                           ECO_CFG_VALUE("pref")};
+static const eco_cfg_schema stat_item[] = {ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, stat_keys)};
+static const eco_cfg_schema directive_keys[] = {
+    ECO_CFG_VALUE("enabled"),     ECO_CFG_SHAPED("levels", ECO_CFG_S_LIST, one_value),
+    ECO_CFG_VALUE("default_cap"), ECO_CFG_SHAPED("routes", ECO_CFG_S_DICT, one_value),
+    ECO_CFG_VALUE("xi"),          ECO_CFG_VALUE("ci_min"),
+    ECO_CFG_VALUE("ci_max"),      ECO_CFG_VALUE("embodied_g"),
+    ECO_CFG_VALUE("life_years"),  ECO_CFG_VALUE("period"),
+    ECO_CFG_VALUE("threshold"),   ECO_CFG_VALUE("zone"),
+    ECO_CFG_VALUE("seed"),        ECO_CFG_SHAPED("stats", ECO_CFG_S_LIST, stat_item),
+    ECO_CFG_VALUE("level"),       ECO_CFG_VALUE("completion_level"),
+};
+static const eco_cfg_schema sections[] = {
+    ECO_CFG_SHAPED("directive", ECO_CFG_S_MAP, directive_keys)};
+
+const eco_cfg_schema *eco_directive_cfg_sections(size_t *n) {
+  *n = sizeof sections / sizeof sections[0];
+  return sections;
+}
+
 int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error *err) {
   eco_directive_cfg_default(out);
   if (!cfg) return 0;
+  if (eco_cfg_check_schema(cfg, eco_cfg_find(cfg, NULL, "directive"), &sections[0], err))
+    return ECO_ECONFIG;
   char where[256];
   const eco_cfg_node *lv = eco_cfg_find(cfg, NULL, "directive.levels");
   if (lv) {

@@ -50,6 +50,9 @@ void eco_directive_cfg_default(eco_directive_cfg *cfg);
  * cfg; absent keys keep the defaults. ECO_ECONFIG with the location on bad
  * values. */
 int eco_directive_cfg_load(const eco_cfg *cfg, eco_directive_cfg *out, eco_error *err);
+/* The schema of directive: (every key the node, the router and the
+ * simulator read), for a whole-file check of a configuration (src/cli). */
+const eco_cfg_schema *eco_directive_cfg_sections(size_t *n);
 
 /* Reads the optimizer's settings: directive.xi (0..1), directive.ci_min and
  * directive.ci_max (gCO2/kWh; both absent = keep the caller's values, e.g.

@@ -125,6 +125,9 @@ void eco_router_cfg_default(eco_router_cfg *c);
  * docs/router.md). Returns 0 or ECO_ECONFIG with the location in err. */
 int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err);
 void eco_router_cfg_free(eco_router_cfg *c);
+/* The schema of the router's sections (router:, nodes:, dns:, zones:), for
+ * a whole-file check of a configuration (src/cli). */
+const eco_cfg_schema *eco_router_cfg_sections(size_t *n);
 
 typedef struct eco_router eco_router;
 

@@ -418,45 +418,17 @@ static void test_stream_dies_midway(void **state) {
   free(y);
 }
 
-static void test_health_and_dns(void **state) {
+/* Health: a node that goes away is marked down. DNS discovery has its own
+ * test, against a DNS server it controls (test_router_dns.c). */
+static void test_health(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
-  char extra[512];
-  /* B is only known through DNS ("localhost" from /etc/hosts). */
-  char *y = eco_test_cluster_yaml(b, 1, NULL);
-  snprintf(extra, sizeof extra,
-           "dns:\n  - name: localhost\n    port: %d\n    interval: 200ms\n    zone: SE\n"
-           "    profile: {decode_tps: 20, j_per_token: 1.0}\n",
-           eco_test_httpd_port(b[1].h));
-  char *y2 = malloc(strlen(y) + strlen(extra) + 1);
-  strcpy(y2, y);
-  strcat(y2, extra);
+  char *y = eco_test_cluster_yaml(b, 2, NULL);
   eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y2);
-  char url[128], id[64];
+  eco_test_router_start(t, y);
+  char url[128];
   snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
-  snprintf(id, sizeof id, "\"id\":\"127.0.0.1:%d\"", eco_test_httpd_port(b[1].h));
-  bool found = false;
-  for (int i = 0; i < 200 && !found; i++) {
-    eco_test_resp r;
-    if (eco_test_http(NULL, url, NULL, NULL, &r) == 0 && strstr(r.body, id)) found = true;
-    eco_test_resp_free(&r);
-    if (!found) usleep(20000);
-  }
-  if (!found) {
-    print_message("SKIP part: evdns could not resolve localhost here\n");
-  } else {
-    /* carbon prefers the DNS node in SE */
-    eco_test_resp r;
-    chat(t, "carbon", NULL, &r);
-    char v[64];
-    assert_int_equal(r.code, 200);
-    char want[64];
-    snprintf(want, sizeof want, "127.0.0.1:%d", eco_test_httpd_port(b[1].h));
-    assert_string_equal(eco_test_resp_header(&r, "x-ecoinfer-node", v, sizeof v), want);
-    eco_test_resp_free(&r);
-  }
-  /* Health: A goes away, is marked down, and comes back on a new check. */
+  /* A goes away and is marked down. */
   eco_test_backend_stop(&b[0]);
   bool down = false;
   for (int i = 0; i < 200 && !down; i++) {
@@ -471,7 +443,6 @@ static void test_health_and_dns(void **state) {
   }
   assert_true(down);
   free(y);
-  free(y2);
 }
 
 typedef struct bclient {
@@ -1229,7 +1200,7 @@ int main(void) {
                                       eco_test_cluster_teardown),
       cmocka_unit_test_setup_teardown(test_stream_dies_midway, eco_test_cluster_setup,
                                       eco_test_cluster_teardown),
-      cmocka_unit_test_setup_teardown(test_health_and_dns, eco_test_cluster_setup,
+      cmocka_unit_test_setup_teardown(test_health, eco_test_cluster_setup,
                                       eco_test_cluster_teardown),
       cmocka_unit_test_setup_teardown(test_batch_window, eco_test_cluster_setup,
                                       eco_test_cluster_teardown),

@@ -77,8 +77,16 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   if (ec) event_config_free(ec);
   if (!g->base) g->base = event_base_new();
   if (!g->base) goto oom;
-  g->dns = evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+  /* Resolvers: router.dns_servers when given (no search list), else the
+   * system's; /etc/hosts either way. */
+  g->dns = cfg->n_dns_servers ? NULL : evdns_base_new(g->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
   if (!g->dns) g->dns = evdns_base_new(g->base, 0);
+  for (size_t i = 0; g->dns && i < cfg->n_dns_servers; i++)
+    if (evdns_base_nameserver_ip_add(g->dns, cfg->dns_servers[i]) != 0) {
+      rc = eco_error_set(err, ECO_ECONFIG, "router.dns_servers: cannot use '%s'",
+                         cfg->dns_servers[i]);
+      goto fail;
+    }
   if (g->dns) evdns_base_load_hosts(g->dns, NULL);
   if ((rc = gw_intensity_init(g, err))) goto fail;
   for (size_t i = 0; i < cfg->n_nodes; i++) {

@@ -114,6 +114,9 @@ typedef struct eco_router_cfg {
   size_t n_nodes;
   eco_router_dns_cfg *dns;
   size_t n_dns;
+  char dns_servers[4][64]; /* router.dns_servers: "IP" or "IP:PORT" resolvers for dns:
+                              entries, instead of the system's (resolv.conf, hosts) */
+  size_t n_dns_servers;
   size_t max_nodes;               /* capacity (config + DNS), default 256 */
   eco_rdir_cfg directive;         /* generation directives (directive_hook.h), off by default */
   eco_router_batch_cfg batch_api; /* OpenAI Batch API (batch_api.h), off without a db */

@@ -96,6 +96,7 @@ static const eco_cfg_schema router_keys[] = {
     ECO_CFG_VALUE("pue"),
     ECO_CFG_VALUE("max_nodes"),
     ECO_CFG_SHAPED("batch_api", ECO_CFG_S_MAP, batch_api_keys),
+    ECO_CFG_SHAPED("dns_servers", ECO_CFG_S_LIST, one_value),
 };
 static const eco_cfg_schema sections[] = {
     ECO_CFG_SHAPED("router", ECO_CFG_S_MAP, router_keys),
@@ -319,6 +320,25 @@ static int load_dns(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
   return 0;
 }
 
+/* router.dns_servers: at most 4 "IP" or "IP:PORT" (IPv4 or [IPv6]:PORT). */
+static int load_dns_servers(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
+  const eco_cfg_node *sl = eco_cfg_find(cfg, NULL, "router.dns_servers");
+  if (!sl || sl->kind != ECO_CFG_SEQ) return 0;
+  if (sl->n_items > sizeof c->dns_servers / sizeof c->dns_servers[0])
+    return bad(cfg, NULL, "router.dns_servers", "at most 4 resolvers", err);
+  for (size_t i = 0; i < sl->n_items; i++) {
+    char *s = c->dns_servers[i];
+    int rc = eco_cfg_strcpy(cfg, sl, sl->items[i]->path + strlen(sl->path) + 1, "", s,
+                            sizeof c->dns_servers[i], err);
+    if (rc) return rc;
+    if (!s[0] || strspn(s, "0123456789abcdefABCDEF.:[]") != strlen(s))
+      return bad(cfg, sl, sl->items[i]->path + strlen(sl->path) + 1,
+                 "expected a resolver address, IP or IP:PORT", err);
+    c->n_dns_servers++;
+  }
+  return 0;
+}
+
 static int load_zones(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
   const eco_cfg_node *zn = eco_cfg_find(cfg, NULL, "zones");
   if (!zn || zn->kind != ECO_CFG_MAP || !zn->n_items) return 0;
@@ -406,7 +426,7 @@ int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
            eco_cfg_strcpy(cfg, NULL, "carbon.trace", "", c->trace_path, sizeof c->trace_path, err)))
     goto fail;
   if ((rc = load_zones(cfg, c, err)) || (rc = load_nodes(cfg, c, err)) ||
-      (rc = load_dns(cfg, c, err)))
+      (rc = load_dns(cfg, c, err)) || (rc = load_dns_servers(cfg, c, err)))
     goto fail;
   if (c->n_nodes == 0 && c->n_dns == 0) {
     rc = bad(cfg, NULL, "nodes",

@@ -332,6 +332,10 @@ static void on_wake(evutil_socket_t fd, short ev, void *arg) {
 }
 
 int eco_test_httpd_start(eco_test_httpd **out) {
+  return eco_test_httpd_start_at("127.0.0.1", 0, out);
+}
+
+int eco_test_httpd_start_at(const char *ip, int port, eco_test_httpd **out) {
   evthread_use_pthreads();
   signal(SIGPIPE, SIG_IGN); /* a dropped peer must not kill the test */
   eco_test_httpd *h = calloc(1, sizeof *h);
@@ -345,14 +349,14 @@ int eco_test_httpd_start(eco_test_httpd **out) {
                                           EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
                                           EVHTTP_REQ_OPTIONS);
   evhttp_set_gencb(h->http, on_request, h);
-  struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, "127.0.0.1", 0);
+  struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(h->http, ip, (ev_uint16_t)port);
   if (!bs) goto fail;
   evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) goto fail;
   h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-  snprintf(h->url, sizeof h->url, "http://127.0.0.1:%d", h->port);
+  snprintf(h->url, sizeof h->url, "http://%s:%d", ip, h->port);
   h->wake = event_new(h->base, -1, 0, on_wake, h->base);
   if (pthread_create(&h->thread, NULL, loop, h) != 0) goto fail;
   *out = h;

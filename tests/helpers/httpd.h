@@ -37,9 +37,12 @@ typedef struct eco_test_response {
 typedef void (*eco_test_handler)(const eco_test_request *req, eco_test_response *resp, void *user);
 
 int eco_test_httpd_start(eco_test_httpd **out);
+/* Listens on ip:port instead (port 0 = any): servers on 127.0.0.2 and
+ * 127.0.0.3 with one port stand for the nodes behind a DNS name. */
+int eco_test_httpd_start_at(const char *ip, int port, eco_test_httpd **out);
 void eco_test_httpd_stop(eco_test_httpd *h);
 int eco_test_httpd_port(const eco_test_httpd *h);
-/* "http://127.0.0.1:PORT" */
+/* "http://IP:PORT" */
 const char *eco_test_httpd_url(const eco_test_httpd *h);
 
 /* Scripts method+path (method NULL = any). Replaces an earlier script for

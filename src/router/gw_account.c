@@ -1,6 +1,7 @@
 /* ecoinfer router: a finished request's receipts (usage.carbon and its router
  * object), profile updates and the dashboard feed (see gw_internal.h). */
 #include "router/gw_internal.h"
+#include "util/rand.h"
 
 #include "accounting/receipt.h"
 #include "accounting/wire.h"
@@ -20,7 +21,8 @@ static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32
   x.t = eco_time_wall_s();
   if (r->rid[0])
     snprintf(x.request_id, sizeof x.request_id, "%s", r->rid);
-  else
+  else if (eco_rand_id("router-", 16, x.request_id,
+                       sizeof x.request_id)) /* unique across restarts */
     snprintf(x.request_id, sizeof x.request_id, "router-%llu", (unsigned long long)++g->req_seq);
   snprintf(x.policy, sizeof x.policy, "%s", eco_policy_name(r->pol.kind));
   snprintf(x.node, sizeof x.node, "%s", n->cfg.id);

@@ -6,13 +6,16 @@
 #   make format   reformat; make format-check fails on unformatted code
 #   make clang    build with clang (warnings are errors)
 #   make aarch64  compile every source for aarch64 (NEON kernels included)
+#   make fuzz     every libFuzzer harness (fuzz/) for FUZZ_SECONDS each (default 600),
+#                 FUZZ="fuzz_config fuzz_sse" to pick some; fails on any crash
 
 BUILD     ?= build
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 SOURCES    = $(shell find src tests bench fuzz -name node_modules -prune -o -name '*.[ch]' -print 2>/dev/null | sort)
 
-.PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang aarch64 clean
+.PHONY: all deps build test demo asan lint tidy cppcheck format format-check clang aarch64 fuzz \
+        clean
 
 all: build
 
@@ -48,6 +51,13 @@ clang: deps
 # aarch64 (Jetson-class) compile check with the cross compiler, NEON included.
 aarch64: deps
 	@scripts/check-aarch64.sh
+
+FUZZ_SECONDS ?= 600
+FUZZ         ?=
+
+fuzz: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/fuzz.sh -t $(FUZZ_SECONDS) -b $(BUILD) $(FUZZ)
 
 lint: cppcheck tidy
 

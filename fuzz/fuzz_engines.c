@@ -3,8 +3,13 @@
  * and /metrics, vLLM /metrics, Ollama /api/ps), the engine usage codec and
  * the choice of an agent's meters. The first byte picks the parser; any
  * bytes must parse or fail cleanly, never crash, leak or read out of
- * bounds, and what they parse stays in range. tests/fuzz_engines.sh runs it
- * for a bounded time. */
+ * bounds, and what they parse stays in range. The seeds are the recorded
+ * answers of tests/fixtures/engines with their parser's byte in front.
+ *
+ * fuzz-sources: src/router/engines.c src/router/agent_pick.c src/util/promtext.c
+ * fuzz-sources: src/accounting/wire.c
+ * fuzz-flags: -max_len=4096
+ */
 #include "accounting/wire.h"
 #include "router/agent_pick.h"
 #include "router/engines.h"

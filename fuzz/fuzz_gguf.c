@@ -1,5 +1,12 @@
 /* libFuzzer harness for the GGUF reader: any input must be parsed or
- * refused with an error, never crash or read outside the buffer. */
+ * refused with an error, never crash or read outside the buffer.
+ *
+ * fuzz-sources: src/engine/gguf.c src/util/status.c
+ * fuzz-seeds: tests/fixtures/gguf shared:models/stories260K-f32.gguf:65536
+ * fuzz-seeds: shared:models/test-llama-tok512-q4_k.gguf:65536
+ * fuzz-keep: tests/fixtures/gguf
+ * fuzz-flags: -max_len=65536
+ */
 #include "engine/gguf.h"
 
 #include <stdint.h>

@@ -1,7 +1,13 @@
 /* libFuzzer harness for the Jinja interpreter (src/jinja): the input is a
  * template (any bytes). It must parse or fail with a message, and a parsed
  * template must render a fixed conversation (with tools) or fail with a
- * message, within tight limits, without crashing, leaking or running away. */
+ * message, within tight limits, without crashing, leaking or running away.
+ *
+ * fuzz-sources: src/jinja/*.c src/util/strbuf.c
+ * fuzz-seeds: tests/fixtures/jinja tests/fixtures/jinja-crash shared:templates
+ * fuzz-keep: tests/fixtures/jinja-crash
+ * fuzz-flags: -max_len=16384
+ */
 #include "jinja/jinja.h"
 
 #include <stdint.h>

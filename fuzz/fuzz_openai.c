@@ -1,7 +1,10 @@
 /* libFuzzer harness for the OpenAI request parser: any bytes, as a chat or
  * a completions body, must parse or fail with a 4xx/5xx error object,
- * never crash, leak or read out of bounds. Build: -DECO_FUZZ=ON with clang,
- * or tests/fuzz_openai.sh for a short bounded run. */
+ * never crash, leak or read out of bounds.
+ *
+ * fuzz-sources: src/server/openai.c
+ * fuzz-flags: -max_len=4096
+ */
 #include "server/openai.h"
 
 #include <stdint.h>

@@ -7,7 +7,16 @@
  * which SentencePiece turns into a space). Tokenizers: synthetic SPM and
  * BPE vocabularies built here (every pre-tokenizer), plus the real ones in
  * $ECO_FUZZ_SHARED/models when that is set (tok512.bin, GPT-2, SmolLM2).
- * Selector values 0xF0.. feed the text to the chat template detector. */
+ * Selector values 0xF0.. feed the text to the chat template detector.
+ *
+ * fuzz-sources: src/engine/tokenizer.c src/engine/tok_load.c src/engine/tok_pretok.c
+ * fuzz-sources: src/engine/tok_unicode.c src/engine/chat.c src/engine/chat_jinja.c
+ * fuzz-sources: src/jinja/*.c src/engine/gguf.c src/util/utf8.c src/util/strbuf.c
+ * fuzz-seeds: tests/fixtures/tokenizer shared:models/ggml-vocab-gpt-2.gguf.inp
+ * fuzz-keep: tests/fixtures/tokenizer
+ * fuzz-env: ECO_FUZZ_SHARED
+ * fuzz-flags: -max_len=1024
+ */
 #include "engine/chat.h"
 #include "engine/gguf.h"
 #include "engine/tok_internal.h"

@@ -67,6 +67,19 @@ json_t *eco_batchq_file_json(const eco_batchq_file *f);
 /* "24h", "90m", "2d", "3600s", "1h30m" -> seconds (> 0, at most 365 days). */
 int eco_batchq_parse_window(const char *s, double *seconds, eco_error *err);
 
+/* One request of an input file: its index, custom_id and compact body. A
+ * non-zero return stops the parse and is returned. */
+typedef int (*eco_batchq_line_fn)(void *user, int64_t idx, const char *custom_id, const char *body,
+                                  eco_error *err);
+/* Parses a Batch API input file's bytes (JSON Lines, blank lines skipped):
+ * each line an object with a non-empty custom_id, method "POST", url equal
+ * to endpoint and an object body; custom_ids unique; at least one and at
+ * most 50,000 requests. Calls fn (may be NULL) for each request in order.
+ * ECO_EFORMAT (ECO_EOVERFLOW, ECO_EINVAL for the endpoint) with "input line
+ * N: ..." in err. Pure: no database (the fuzzer's entry point). */
+int eco_batchq_parse_input(const char *data, size_t len, const char *endpoint,
+                           eco_batchq_line_fn fn, void *user, int64_t *n_requests, eco_error *err);
+
 /* Checks an input file against an endpoint: every non-empty line a JSON
  * object with a unique non-empty string custom_id, method "POST", url equal
  * to endpoint and an object body. ECO_EFORMAT with the line number

@@ -439,8 +439,8 @@ INLINE void q5_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
                    size_t os) {                                                                    \
     const uint8_t *xb = x;                                                                         \
     int j = 0;                                                                                     \
-    for (; j + NMAX <= nx; j += NMAX)                                                              \
-      kernel(n, g, xb + j * xs, xs, NMAX, out + os * (size_t)j, os);                               \
+    for (; j + (NMAX) <= nx; j += (NMAX))                                                          \
+      kernel(n, g, xb + j * xs, xs, (NMAX), out + os * (size_t)j, os);                             \
     switch (nx - j) {                                                                              \
     case 3: kernel(n, g, xb + j * xs, xs, 3, out + os * (size_t)j, os); break;                     \
     case 2: kernel(n, g, xb + j * xs, xs, 2, out + os * (size_t)j, os); break;                     \

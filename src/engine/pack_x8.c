@@ -274,6 +274,7 @@ static void get_iq4_xs(const uint8_t *x8, int r, eco_block_iq4_xs *b) {
 }
 
 void eco_pack_x8_put(eco_ggml_type t, const void *blk, int r, uint8_t *x8) {
+  if (!blk || !x8) return;
   switch (t) {
   case ECO_GGML_Q5_0: {
     const eco_block_q5_0 *b = blk;
@@ -302,6 +303,7 @@ void eco_pack_x8_put(eco_ggml_type t, const void *blk, int r, uint8_t *x8) {
 }
 
 void eco_pack_x8_get(eco_ggml_type t, const uint8_t *x8, int r, void *blk) {
+  if (!blk || !x8) return;
   switch (t) {
   case ECO_GGML_Q5_0: {
     eco_block_q5_0 *b = blk;

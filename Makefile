@@ -69,7 +69,7 @@ cppcheck:
 
 # Only the files this architecture compiles (they are in compile_commands.json).
 ARCH      := $(shell uname -m)
-TIDY_SRC   = $(if $(filter x86_64,$(ARCH)),$(filter-out %_neon.c,$(filter src/%.c,$(SOURCES))),$(filter-out %_avx2.c %_avx512.c,$(filter src/%.c,$(SOURCES))))
+TIDY_SRC   = $(if $(filter x86_64,$(ARCH)),$(filter-out %_neon.c,$(filter src/%.c,$(SOURCES))),$(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(filter src/%.c,$(SOURCES))))
 
 tidy: $(BUILD)/CMakeCache.txt
 	@clang-tidy --quiet --extra-arg=-Wno-unknown-warning-option -p $(BUILD) $(TIDY_SRC) 2>/dev/null \

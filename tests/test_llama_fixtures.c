@@ -9,6 +9,7 @@
  * and prints the last-logits error per file (docs/engine.md). */
 #include "engine/model.h"
 #include "engine/sampler.h"
+#include "refjson.h"
 #include "testutil.h"
 
 #include <jansson.h>
@@ -29,9 +30,7 @@ static char *fixture(const char *shape, const char *mix, const char *ext) {
 
 static json_t *load_ref(const char *shape, const char *mix) {
   char *p = fixture(shape, mix, ".json");
-  json_error_t je;
-  json_t *r = json_load_file(p, JSON_ALLOW_NUL, &je);
-  if (!r) fail_msg("%s: %s (line %d)", p, je.text, je.line);
+  json_t *r = eco_test_ref_load(p);
   free(p);
   return r;
 }
@@ -92,25 +91,6 @@ static void test_dequant_exact(void **state) {
       check_dequant(shapes[s], mixes[m]);
 }
 
-static int32_t *ids_of(json_t *arr, int *n) {
-  *n = (int)json_array_size(arr);
-  int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-  for (int i = 0; i < *n; i++)
-    v[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
-  return v;
-}
-
-/* max |a - b| / max |b| */
-static double rel_err(const float *a, json_t *b, int n) {
-  double md = 0, mb = 0;
-  for (int i = 0; i < n; i++) {
-    const double bv = json_number_value(json_array_get(b, (size_t)i));
-    md = fmax(md, fabs(a[i] - bv));
-    mb = fmax(mb, fabs(bv));
-  }
-  return md / mb;
-}
-
 /* These random-weight models round activations to 8 bits before every
  * matmul; where our float summation order differs from llama.cpp's, one
  * such rounding now and then lands on the other side (our own scalar and
@@ -165,12 +145,12 @@ static void run_file(const char *shape, const char *mix, int threads, bool repac
     json_t *steps = json_object_get(p, "steps");
     const double scale = max_abs(json_object_get(p, "last_logits"));
     int np, ng;
-    int32_t *ids = ids_of(json_object_get(p, "prompt_ids"), &np);
-    int32_t *gen = ids_of(json_object_get(p, "generated_ids"), &ng);
+    int32_t *ids = eco_test_ref_ids(json_object_get(p, "prompt_ids"), &np);
+    int32_t *gen = eco_test_ref_ids(json_object_get(p, "generated_ids"), &ng);
     eco_kv *kv;
     assert_int_equal(eco_kv_new(m, 512, &kv, &err), 0);
     if (eco_forward_seq(c, kv, ids, np, logits, &err)) fail_msg("%s", err.msg);
-    const double e = rel_err(logits, json_object_get(p, "last_logits"), V);
+    const double e = eco_test_ref_rel_err(logits, json_object_get(p, "last_logits"), V);
     if (getenv("ECO_TEST_VERBOSE")) print_message("  %s-%s %s: %.3g\n", shape, mix, pname, e);
     if (e > res->worst_err) res->worst_err = e;
     if (e > MAX_ERR)

@@ -3,6 +3,7 @@
  * 8-row groups (pack.h) of Q8_0, Q4_0, Q4_K and Q6_K. BF16 and row-layout
  * K-quants keep the scalar kernels on ARM. */
 #include "engine/kernels.h"
+#include "engine/neon_util.h"
 #include "engine/pack.h"
 
 #include <arm_neon.h>
@@ -104,19 +105,6 @@ static inline int32x4_t rows4_dot(int32x4_t acc, int8x16_t w, int8x16_t a) {
   return vpadalq_s16(acc, vpaddq_s16(p0, p1));
 }
 
-static inline int8x16_t dup4(const int8_t *a) {
-  int32_t v;
-  memcpy(&v, a, 4);
-  return vreinterpretq_s8_s32(vdupq_n_s32(v));
-}
-
-/* 8 F16 scales -> two float32x4 (rows 0-3, 4-7) */
-static inline void scales8(const uint8_t *g, float32x4_t *lo, float32x4_t *hi) {
-  const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)(const void *)g));
-  *lo = vcvt_f32_f16(vget_low_f16(h));
-  *hi = vcvt_high_f32_f16(h);
-}
-
 static void pdot_q8_0(int n, const void *gv, const void *xv, size_t xs, int nx, float *out,
                       size_t os) {
   for (int j = 0; j < nx; j++) {
@@ -188,11 +176,6 @@ static inline void q4_acc16(int16x8_t *p0, int16x8_t *p1, uint8x16_t w, int8x16_
   *p0 = vmlal_s8(*p0, vget_low_s8(hi), vget_low_s8(ah));
   *p1 = vmlal_high_s8(*p1, lo, al);
   *p1 = vmlal_high_s8(*p1, hi, ah);
-}
-
-/* per-row sums of two int16 accumulators (rows 0,1 | rows 2,3) -> int32x4 */
-static inline int32x4_t rows4_sum16(int16x8_t p0, int16x8_t p1) {
-  return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
 }
 
 /* 4 unsigned bytes -> int32x4 */

@@ -13,39 +13,7 @@
 #include "engine/kernels.h"
 #include "engine/pack.h"
 
-#include <immintrin.h>
-#include <string.h>
-
-#define INLINE static inline __attribute__((always_inline))
-
-#ifndef PF_DIST
-#define PF_DIST 4096 /* bytes ahead, as kernels_avx2.c */
-#endif
-
-/* the 4 activation bytes at p in every 32-bit lane */
-INLINE __m256i bcast4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
-/* bit `from` of every byte of h moved to bit `to` (0..7), other bits clear;
- * 16-bit shifts bring no bit across a byte boundary into the kept one */
-INLINE __m256i bit_at(__m256i h, const int from, const int to) {
-  const __m256i m = _mm256_set1_epi8((char)(1 << to));
-  if (from == to) return _mm256_and_si256(h, m);
-  if (from < to) return _mm256_and_si256(_mm256_slli_epi16(h, to - from), m);
-  return _mm256_and_si256(_mm256_srli_epi16(h, from - to), m);
-}
-
-/* chunk k's low / high 5-bit quants from a NIB chunk w and the BIT area h */
-INLINE __m256i q5_lo(__m256i w, __m256i h, const int k) {
-  return _mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi8(0xF)), bit_at(h, k, 4));
-}
-INLINE __m256i q5_hi(__m256i w, __m256i h, const int k) {
-  return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), _mm256_set1_epi8(0xF)),
-                         bit_at(h, 4 + k, 4));
-}
+#include "engine/kernels_x8_x86.h"
 
 /* the int8 value of lane r in both int16 halves of lane r */
 INLINE __m256i dup16(__m256i v32) {
@@ -56,12 +24,6 @@ INLINE __m256i dup16(__m256i v32) {
 /* a pair of int16 values (a, b) in every 32-bit lane */
 INLINE __m256i pair16(int a, int b) {
   return _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a | ((uint32_t)(uint16_t)b << 16)));
-}
-
-INLINE void prefetch3(const uint8_t *p) {
-  _mm_prefetch((const char *)p + PF_DIST, _MM_HINT_T0);
-  _mm_prefetch((const char *)p + PF_DIST + 64, _MM_HINT_T0);
-  _mm_prefetch((const char *)p + PF_DIST + 128, _MM_HINT_T0);
 }
 
 /* --- Q5_0 x Q8_0 split, Q5_1 x Q8_1 ---------------------------------------------------------
@@ -287,13 +249,16 @@ INLINE void q23_unit(const uint8_t *p, const int Q3, const int8_t *const *aq, co
 #undef Q23_CHUNK
 }
 
-INLINE void q2_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
-                       float *out, size_t os) {
-  const int nb = n / 256;
+/* Q2_K (Q3 = 0): scale and min nibbles per sub-block, the mins against
+ * Q8_K's per-16 sums. Q3_K (Q3 = 1): signed scales, quants q = 0..7 of
+ * value q - 4, the offset 4 * sum(scale * bsum). */
+INLINE void q23_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                      float *out, size_t os, const int Q3) {
+  const size_t sb = Q3 ? 912 : 672, units = Q3 ? 144 : 160, ub = Q3 ? 96 : 64, sco = Q3 ? 16 : 32;
   __m256 acc[4];
   for (int j = 0; j < NX; j++)
     acc[j] = _mm256_setzero_ps();
-  for (int b = 0; b < nb; b++, g += 672) {
+  for (int b = 0; b < n / 256; b++, g += sb) {
     const eco_block_q8_k *a[4];
     const int8_t *aq[4];
     __m256i isum[4], msum[4];
@@ -302,15 +267,17 @@ INLINE void q2_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
       isum[j] = msum[j] = _mm256_setzero_si256();
     }
     for (int u = 0; u < 8; u++) {
-      const uint8_t *p = g + 160 + 64 * u;
+      const uint8_t *p = g + units + ub * u;
       _mm_prefetch((const char *)p + PF_DIST, _MM_HINT_T0);
-      const __m256i sm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 32 + 16 * u)));
-      const __m256i sc = _mm256_and_si256(sm, _mm256_set1_epi16(0xF));
-      const __m256i mn = _mm256_srli_epi16(sm, 4);
+      if (Q3) _mm_prefetch((const char *)p + PF_DIST + 64, _MM_HINT_T0);
+      const __m128i raw = _mm_loadu_si128((const __m128i *)(g + sco + 16 * u));
+      const __m256i sm = Q3 ? _mm256_cvtepi8_epi16(raw) : _mm256_cvtepu8_epi16(raw);
+      const __m256i sc = Q3 ? sm : _mm256_and_si256(sm, _mm256_set1_epi16(0xF));
+      const __m256i mn = Q3 ? sm : _mm256_srli_epi16(sm, 4); /* Q3_K: for the offset */
       for (int j = 0; j < NX; j++)
         aq[j] = a[j]->qs + 32 * u;
       __m256i lo16[4], hi16[4];
-      q23_unit(p, 0, aq, NX, lo16, hi16);
+      q23_unit(p, Q3, aq, NX, lo16, hi16);
       const __m256i sc_lo = rep_lo(sc), sc_hi = rep_hi(sc);
       for (int j = 0; j < NX; j++) {
         isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(lo16[j], sc_lo),
@@ -320,58 +287,29 @@ INLINE void q2_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
       }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
     for (int j = 0; j < NX; j++) {
       const __m256 da = _mm256_set1_ps(a[j]->d);
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(d, da), acc[j]);
-      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[j]), _mm256_mul_ps(dmin, da), acc[j]);
+      if (Q3) {
+        const __m256i i32 = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(msum[j], 2));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, da), acc[j]);
+      } else {
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(d, da), acc[j]);
+        acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum[j]), _mm256_mul_ps(dmin, da), acc[j]);
+      }
     }
   }
   for (int j = 0; j < NX; j++)
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
-/* Q3_K: quants q = 0..7, value q - 4: the offset is 4 * sum(scale * bsum). */
+INLINE void q2_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
+                       float *out, size_t os) {
+  q23_x8_nx(n, g, x, xs, NX, out, os, 0);
+}
 INLINE void q3_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
                        float *out, size_t os) {
-  const int nb = n / 256;
-  __m256 acc[4];
-  for (int j = 0; j < NX; j++)
-    acc[j] = _mm256_setzero_ps();
-  for (int b = 0; b < nb; b++, g += 912) {
-    const eco_block_q8_k *a[4];
-    const int8_t *aq[4];
-    __m256i isum[4], corr[4];
-    for (int j = 0; j < NX; j++) {
-      a[j] = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
-      isum[j] = corr[j] = _mm256_setzero_si256();
-    }
-    for (int u = 0; u < 8; u++) {
-      const uint8_t *p = g + 144 + 96 * u;
-      _mm_prefetch((const char *)p + PF_DIST, _MM_HINT_T0);
-      _mm_prefetch((const char *)p + PF_DIST + 64, _MM_HINT_T0);
-      const __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u)));
-      for (int j = 0; j < NX; j++)
-        aq[j] = a[j]->qs + 32 * u;
-      __m256i lo16[4], hi16[4];
-      q23_unit(p, 1, aq, NX, lo16, hi16);
-      const __m256i sc_lo = rep_lo(sc), sc_hi = rep_hi(sc);
-      for (int j = 0; j < NX; j++) {
-        isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(lo16[j], sc_lo),
-                                                             _mm256_madd_epi16(hi16[j], sc_hi)));
-        corr[j] = _mm256_add_epi32(
-            corr[j], _mm256_madd_epi16(sc, pair16(a[j]->bsums[2 * u], a[j]->bsums[2 * u + 1])));
-      }
-    }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
-    for (int j = 0; j < NX; j++) {
-      const __m256i i32 = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(corr[j], 2));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, _mm256_set1_ps(a[j]->d)),
-                               acc[j]);
-    }
-  }
-  for (int j = 0; j < NX; j++)
-    _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
+  q23_x8_nx(n, g, x, xs, NX, out, os, 1);
 }
 
 /* --- Q5_K x Q8_K: Q4_K's scheme with a 5th bit, scales applied per two chunks ---------------- */

@@ -14,46 +14,12 @@
 #include "engine/kernels.h"
 #include "engine/pack.h"
 
-#include <immintrin.h>
-#include <string.h>
-
-#define INLINE static inline __attribute__((always_inline))
-
-#ifndef PF_DIST
-#define PF_DIST 4096
-#endif
+#include "engine/kernels_x8_x86.h"
 
 #define NXMAX 8 /* activation rows per pass */
 
-INLINE __m256i bcast4(const int8_t *p) {
-  int32_t v;
-  memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
 INLINE __m256i dp(__m256i acc, __m256i u, const int8_t *a) {
   return _mm256_dpbusd_epi32(acc, u, bcast4(a));
-}
-
-INLINE __m256i bit_at(__m256i h, const int from, const int to) {
-  const __m256i m = _mm256_set1_epi8((char)(1 << to));
-  if (from == to) return _mm256_and_si256(h, m);
-  if (from < to) return _mm256_and_si256(_mm256_slli_epi16(h, to - from), m);
-  return _mm256_and_si256(_mm256_srli_epi16(h, from - to), m);
-}
-
-INLINE __m256i q5_lo(__m256i w, __m256i h, const int k) {
-  return _mm256_or_si256(_mm256_and_si256(w, _mm256_set1_epi8(0xF)), bit_at(h, k, 4));
-}
-INLINE __m256i q5_hi(__m256i w, __m256i h, const int k) {
-  return _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(w, 4), _mm256_set1_epi8(0xF)),
-                         bit_at(h, 4 + k, 4));
-}
-
-INLINE void prefetch3(const uint8_t *p) {
-  _mm_prefetch((const char *)p + PF_DIST, _MM_HINT_T0);
-  _mm_prefetch((const char *)p + PF_DIST + 64, _MM_HINT_T0);
-  _mm_prefetch((const char *)p + PF_DIST + 128, _MM_HINT_T0);
 }
 
 /* One 32-element piece of 5-bit quants (NIB at qs, BIT at h): is[j] += per-row sum of q * a_j. */

@@ -8,28 +8,11 @@
  * IQ4 values), so 8 of them (four chunks, low and high) fit for the
  * unsigned types, and IQ4 products are widened every chunk. */
 #include "engine/kernels.h"
+#include "engine/neon_util.h"
 #include "engine/pack.h"
 
 #include <arm_neon.h>
 #include <string.h>
-
-static inline int8x16_t dup4(const int8_t *a) {
-  int32_t v;
-  memcpy(&v, a, 4);
-  return vreinterpretq_s8_s32(vdupq_n_s32(v));
-}
-
-/* 8 F16 scales -> two float32x4 (rows 0-3, 4-7) */
-static inline void scales8(const uint8_t *g, float32x4_t *lo, float32x4_t *hi) {
-  const float16x8_t h = vreinterpretq_f16_u16(vld1q_u16((const uint16_t *)(const void *)g));
-  *lo = vcvt_f32_f16(vget_low_f16(h));
-  *hi = vcvt_high_f32_f16(h);
-}
-
-/* per-row sums of two int16 accumulators (rows 0,1 | rows 2,3) -> int32x4 */
-static inline int32x4_t rows4_sum16(int16x8_t p0, int16x8_t p1) {
-  return vpaddq_s32(vpaddlq_s16(p0), vpaddlq_s16(p1));
-}
 
 /* w * a added to the accumulators of rows 0,1 (*p0) and 2,3 (*p1) */
 static inline void mla(int16x8_t *p0, int16x8_t *p1, uint8x16_t w, int8x16_t a) {
@@ -205,35 +188,48 @@ static void q23_half(const uint8_t *p, int q3, int h, const int8_t *a, int32x4_t
   *hi = rows4_sum16(h0, h1);
 }
 
-static void pdot_q2_k(int n, const void *gv, const void *xv, size_t xs, int nx, float *out,
-                      size_t os) {
+/* Q2_K (q3 = 0): scale and min nibbles per sub-block, the mins against
+ * Q8_K's per-16 sums. Q3_K (q3 = 1): signed scales, quants 0..7 of value
+ * q - 4, the offset 4 * sum(scale * bsum). */
+static void pdot_q23(int n, const void *gv, const void *xv, size_t xs, int nx, float *out,
+                     size_t os, int q3) {
+  const size_t sb = q3 ? 912 : 672, units = q3 ? 144 : 160, ub = q3 ? 96 : 64, sco = q3 ? 16 : 32;
   for (int j = 0; j < nx; j++) {
     const uint8_t *g = gv;
     const eco_block_q8_k *a = (const eco_block_q8_k *)((const uint8_t *)xv + (size_t)j * xs);
     float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
-    for (int b = 0; b < n / 256; b++, g += 672) {
+    for (int b = 0; b < n / 256; b++, g += sb) {
       int32x4_t isum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
-      int32_t msum[8] = {0};
+      int32_t msum[8] = {0}; /* mins (Q2_K) or scales (Q3_K) times the activation sums */
       for (int u = 0; u < 8; u++) {
-        const uint8_t *sm = g + 32 + 16 * u; /* [r][i]: sub-block 2u+i of row r */
+        int32_t sc[16], mn[16]; /* [r][i]: sub-block 2u+i of row r */
+        for (int e = 0; e < 16; e++) {
+          const uint8_t raw = g[sco + 16 * u + e];
+          sc[e] = q3 ? (int8_t)raw : raw & 15;
+          mn[e] = q3 ? (int8_t)raw : raw >> 4;
+        }
         for (int h = 0; h < 2; h++) {
           int32x4_t lo, hi;
-          q23_half(g + 160 + 64 * u, 0, h, a[b].qs + 32 * u, &lo, &hi);
-          const uint8_t *s = sm + 8 * h;
-          isum[h] = vmlaq_s32(isum[h], lo, s32x4(s[0] & 15, s[2] & 15, s[4] & 15, s[6] & 15));
-          isum[h] = vmlaq_s32(isum[h], hi, s32x4(s[1] & 15, s[3] & 15, s[5] & 15, s[7] & 15));
+          q23_half(g + units + ub * u, q3, h, a[b].qs + 32 * u, &lo, &hi);
+          const int32_t *s = sc + 8 * h;
+          isum[h] = vmlaq_s32(isum[h], lo, s32x4(s[0], s[2], s[4], s[6]));
+          isum[h] = vmlaq_s32(isum[h], hi, s32x4(s[1], s[3], s[5], s[7]));
         }
         for (int r = 0; r < 8; r++)
-          msum[r] +=
-              (sm[2 * r] >> 4) * a[b].bsums[2 * u] + (sm[2 * r + 1] >> 4) * a[b].bsums[2 * u + 1];
+          msum[r] += mn[2 * r] * a[b].bsums[2 * u] + mn[2 * r + 1] * a[b].bsums[2 * u + 1];
       }
       float32x4_t d[2], dm[2];
       scales8(g, &d[0], &d[1]);
-      scales8(g + 16, &dm[0], &dm[1]);
+      if (!q3) scales8(g + 16, &dm[0], &dm[1]);
       for (int h = 0; h < 2; h++) {
-        acc[h] = vfmaq_f32(acc[h], vcvtq_f32_s32(isum[h]), vmulq_n_f32(d[h], a[b].d));
-        acc[h] =
-            vfmsq_f32(acc[h], vcvtq_f32_s32(vld1q_s32(msum + 4 * h)), vmulq_n_f32(dm[h], a[b].d));
+        const int32x4_t m = vld1q_s32(msum + 4 * h);
+        if (q3) {
+          const int32x4_t i32 = vsubq_s32(isum[h], vshlq_n_s32(m, 2));
+          acc[h] = vfmaq_f32(acc[h], vcvtq_f32_s32(i32), vmulq_n_f32(d[h], a[b].d));
+        } else {
+          acc[h] = vfmaq_f32(acc[h], vcvtq_f32_s32(isum[h]), vmulq_n_f32(d[h], a[b].d));
+          acc[h] = vfmsq_f32(acc[h], vcvtq_f32_s32(m), vmulq_n_f32(dm[h], a[b].d));
+        }
       }
     }
     vst1q_f32(out + (size_t)j * os, acc[0]);
@@ -241,37 +237,13 @@ static void pdot_q2_k(int n, const void *gv, const void *xv, size_t xs, int nx, 
   }
 }
 
-static void pdot_q3_k(int n, const void *gv, const void *xv, size_t xs, int nx, float *out,
+static void pdot_q2_k(int n, const void *g, const void *x, size_t xs, int nx, float *out,
                       size_t os) {
-  for (int j = 0; j < nx; j++) {
-    const uint8_t *g = gv;
-    const eco_block_q8_k *a = (const eco_block_q8_k *)((const uint8_t *)xv + (size_t)j * xs);
-    float32x4_t acc[2] = {vdupq_n_f32(0), vdupq_n_f32(0)};
-    for (int b = 0; b < n / 256; b++, g += 912) {
-      int32x4_t isum[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
-      int32_t corr[8] = {0}; /* sum of scale * activation sum: the -4 offset */
-      for (int u = 0; u < 8; u++) {
-        const int8_t *sc = (const int8_t *)(g + 16 + 16 * u); /* [r][i] */
-        for (int h = 0; h < 2; h++) {
-          int32x4_t lo, hi;
-          q23_half(g + 144 + 96 * u, 1, h, a[b].qs + 32 * u, &lo, &hi);
-          const int8_t *s = sc + 8 * h;
-          isum[h] = vmlaq_s32(isum[h], lo, s32x4(s[0], s[2], s[4], s[6]));
-          isum[h] = vmlaq_s32(isum[h], hi, s32x4(s[1], s[3], s[5], s[7]));
-        }
-        for (int r = 0; r < 8; r++)
-          corr[r] += sc[2 * r] * a[b].bsums[2 * u] + sc[2 * r + 1] * a[b].bsums[2 * u + 1];
-      }
-      float32x4_t d[2];
-      scales8(g, &d[0], &d[1]);
-      for (int h = 0; h < 2; h++) {
-        const int32x4_t i32 = vsubq_s32(isum[h], vshlq_n_s32(vld1q_s32(corr + 4 * h), 2));
-        acc[h] = vfmaq_f32(acc[h], vcvtq_f32_s32(i32), vmulq_n_f32(d[h], a[b].d));
-      }
-    }
-    vst1q_f32(out + (size_t)j * os, acc[0]);
-    vst1q_f32(out + (size_t)j * os + 4, acc[1]);
-  }
+  pdot_q23(n, g, x, xs, nx, out, os, 0);
+}
+static void pdot_q3_k(int n, const void *g, const void *x, size_t xs, int nx, float *out,
+                      size_t os) {
+  pdot_q23(n, g, x, xs, nx, out, os, 1);
 }
 
 /* --- Q5_K x Q8_K -------------------------------------------------------------------------------

@@ -94,19 +94,23 @@ size_t eco_quant_row_bytes(eco_ggml_type t, int64_t n) {
 
 #define nearest_int eco_quant_nearest_int
 
-static void quantize_q8_0(const float *x, eco_block_q8_0 *y, int64_t n) {
-  for (int64_t b = 0; b < n / 32; b++) {
-    float amax = 0;
-    for (int j = 0; j < 32; j++) { /* not fmaxf: a libm call per element at -O3 */
-      const float v = fabsf(x[b * 32 + j]);
-      amax = v > amax ? v : amax;
-    }
-    const float d = amax / 127.f;
-    const float id = amax != 0 ? 127.f / amax : 0.f;
-    y[b].d = eco_fp32_to_fp16(d);
-    for (int j = 0; j < 32; j++)
-      y[b].qs[j] = (int8_t)nearest_int(x[b * 32 + j] * id);
+/* One block of 32 as llama.cpp's Q8_0/Q8_1: q = round(x * 127/amax);
+ * returns the F32 scale amax/127 (before any rounding to F16). */
+static float q8_block(const float *x, int8_t *qs) {
+  float amax = 0;
+  for (int j = 0; j < 32; j++) { /* not fmaxf: a libm call per element at -O3 */
+    const float v = fabsf(x[j]);
+    amax = v > amax ? v : amax;
   }
+  const float id = amax != 0 ? 127.f / amax : 0.f;
+  for (int j = 0; j < 32; j++)
+    qs[j] = (int8_t)nearest_int(x[j] * id);
+  return amax / 127.f;
+}
+
+static void quantize_q8_0(const float *x, eco_block_q8_0 *y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; b++)
+    y[b].d = eco_fp32_to_fp16(q8_block(x + b * 32, y[b].qs));
 }
 
 static void quantize_q8_k(const float *x, eco_block_q8_k *y, int64_t n) {
@@ -142,12 +146,7 @@ static void quantize_q8_k(const float *x, eco_block_q8_k *y, int64_t n) {
 static void quantize_q4_0(const float *x, eco_block_q4_0 *y, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
     const float *xb = x + b * 32;
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; j++)
-      if (fabsf(xb[j]) > amax) {
-        amax = fabsf(xb[j]);
-        max = xb[j];
-      }
+    const float max = eco_quant_signed_absmax(xb, 32);
     const float d = max / -8;
     const float id = d != 0 ? 1.0f / d : 0;
     y[b].d = eco_fp32_to_fp16(d);
@@ -164,19 +163,11 @@ static void quantize_q4_0(const float *x, eco_block_q4_0 *y, int64_t n) {
  * s = F16(d * sum) with d the F32 scale before its rounding to F16. */
 static void quantize_q8_1(const float *x, eco_block_q8_1 *y, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
-    float amax = 0;
-    for (int j = 0; j < 32; j++) {
-      const float v = fabsf(x[b * 32 + j]);
-      amax = v > amax ? v : amax;
-    }
-    const float d = amax / 127.f;
-    const float id = amax != 0 ? 127.f / amax : 0.f;
-    y[b].d = eco_fp32_to_fp16(d);
+    const float d = q8_block(x + b * 32, y[b].qs);
     int sum = 0;
-    for (int j = 0; j < 32; j++) {
-      y[b].qs[j] = (int8_t)nearest_int(x[b * 32 + j] * id);
+    for (int j = 0; j < 32; j++)
       sum += y[b].qs[j];
-    }
+    y[b].d = eco_fp32_to_fp16(d);
     y[b].s = eco_fp32_to_fp16(d * (float)sum);
   }
 }
@@ -198,12 +189,7 @@ static int clamp_q(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 static void quantize_q5_0(const float *x, eco_block_q5_0 *y, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
     const float *xb = x + b * 32;
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; j++)
-      if (fabsf(xb[j]) > amax) {
-        amax = fabsf(xb[j]);
-        max = xb[j];
-      }
+    const float max = eco_quant_signed_absmax(xb, 32);
     const float d = max / -16;
     const float id = d != 0 ? 1.0f / d : 0;
     y[b].d = eco_fp32_to_fp16(d);
@@ -236,12 +222,7 @@ static void quantize_q5_1(const float *x, eco_block_q5_1 *y, int64_t n) {
 static void quantize_iq4_nl(const float *x, eco_block_iq4_nl *y, int64_t n) {
   for (int64_t b = 0; b < n / 32; b++) {
     const float *xb = x + b * 32;
-    float amax = 0, max = 0;
-    for (int j = 0; j < 32; j++)
-      if (fabsf(xb[j]) > amax) {
-        amax = fabsf(xb[j]);
-        max = xb[j];
-      }
+    const float max = eco_quant_signed_absmax(xb, 32);
     y[b].d = eco_fp32_to_fp16(max / -127.f); /* the largest maps to the value -127 */
     const float d = eco_fp16_to_fp32(y[b].d);
     for (int j = 0; j < 16; j++) {

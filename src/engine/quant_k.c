@@ -86,8 +86,7 @@ static void q2_put(uint8_t *qs, int e, int v) {
   qs[32 * (e / 128) + e % 32] |= (uint8_t)(v << (2 * ((e % 128) / 32)));
 }
 
-/* The element of largest magnitude, with its sign. */
-static float signed_absmax(const float *x, int n) {
+float eco_quant_signed_absmax(const float *x, int n) {
   float amax = 0, max = 0;
   for (int i = 0; i < n; i++)
     if (fabsf(x[i]) > amax) {
@@ -149,8 +148,8 @@ static void quantize_q3_k(const float *x, eco_block_q3_k *y, int64_t n) {
     const float *xb = x + b * 256;
     float sc[16];
     for (int s = 0; s < 16; s++)
-      sc[s] = signed_absmax(xb + 16 * s, 16) / -4.f; /* the largest maps to q = -4 */
-    const float d = signed_absmax(sc, 16) / -32.f;
+      sc[s] = eco_quant_signed_absmax(xb + 16 * s, 16) / -4.f; /* the largest maps to q = -4 */
+    const float d = eco_quant_signed_absmax(sc, 16) / -32.f;
     memset(&y[b], 0, sizeof y[b]);
     y[b].d = eco_fp32_to_fp16(d);
     const float dd = eco_fp16_to_fp32(y[b].d);
@@ -268,8 +267,8 @@ static void quantize_iq4_xs(const float *x, eco_block_iq4_xs *y, int64_t n) {
     const float *xb = x + b * 256;
     float sc[8];
     for (int i = 0; i < 8; i++)
-      sc[i] = signed_absmax(xb + 32 * i, 32) / -127.f; /* the largest maps to -127 */
-    const float d = signed_absmax(sc, 8) / -32.f;
+      sc[i] = eco_quant_signed_absmax(xb + 32 * i, 32) / -127.f; /* the largest maps to -127 */
+    const float d = eco_quant_signed_absmax(sc, 8) / -32.f;
     memset(&y[b], 0, sizeof y[b]);
     y[b].d = eco_fp32_to_fp16(d);
     const float dd = eco_fp16_to_fp32(y[b].d);

@@ -24,6 +24,8 @@ void eco_q4k_pack_scales(const uint8_t *ls, const uint8_t *lm, uint8_t *out);
 void eco_q3k_pack_scales(const int8_t sc[16], uint8_t out[12]);
 /* Index of the IQ4_NL value (eco_iq4nl_values) nearest to v. */
 int eco_quant_iq4_index(float v);
+/* The first element of largest magnitude among x[0..n), with its sign. */
+float eco_quant_signed_absmax(const float *x, int n);
 /* Round to nearest, ties to even (llama.cpp's nearest_int). */
 int eco_quant_nearest_int(float fval);
 

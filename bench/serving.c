@@ -210,7 +210,7 @@ static char *request_body(int wl, int i, int max_tokens) {
     words(&sys, 7, 220); /* the same for every request */
     words(&user, 1000 + (uint64_t)i, 12);
   } else {
-    words(&user, 5000 + (uint64_t)i, 90);
+    words(&user, 5000 + (uint64_t)i, 50);
   }
   json_t *msgs = json_array();
   if (sys.len)

@@ -12,6 +12,8 @@
 #ifndef ECO_ENGINE_AVX512_UTIL_H
 #define ECO_ENGINE_AVX512_UTIL_H
 
+#include "engine/quant.h"
+
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -55,6 +57,63 @@ ECO_AVX512_INLINE __m256 eco512_fold16(__m512 v) {
   const __m512 s =
       _mm512_add_ps(v, _mm512_castsi512_ps(_mm512_srli_epi64(_mm512_castps_si512(v), 32)));
   return _mm256_castsi256_ps(_mm512_cvtepi64_epi32(_mm512_castps_si512(s)));
+}
+
+/* The K-quant corrections of one packed super-block g against one Q8_K
+ * activation block a, 8 int32 lanes (one per row):
+ *   Q4_K mins:    sum over sub-blocks s of min[s][r] * (sum of a's quants in s)
+ *   Q6_K offset:  sum over 16-element sub-blocks of scale[r] * (a's sub-block sum),
+ *                 to be taken 32 times (the quants are stored + 32) */
+ECO_AVX512_INLINE __m256i eco512_q4k_mins(const uint8_t *g, const eco_block_q8_k *a) {
+  __m256i msum = _mm256_setzero_si256();
+  for (int p = 0; p < 4; p++) {
+    const int32_t b0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
+    const int32_t b1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
+    const __m256i mn = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
+    const __m256i bb =
+        _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | ((uint32_t)(uint16_t)b1 << 16)));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, bb));
+  }
+  return msum;
+}
+ECO_AVX512_INLINE __m256i eco512_q6k_offset(const uint8_t *g, const eco_block_q8_k *a) {
+  __m256i msum = _mm256_setzero_si256();
+  for (int p = 0; p < 8; p++) {
+    const __m256i scp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * p)));
+    const __m256i bb =
+        _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a->bsums[2 * p] |
+                                    ((uint32_t)(uint16_t)a->bsums[2 * p + 1] << 16)));
+    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(scp, bb));
+  }
+  return msum;
+}
+
+/* The end of a packed super-block b for activation rows j < NX (x: Q8_K
+ * rows xs bytes apart), from each row's int32 dot isum[j] in 16 lanes:
+ *   Q4_K:  acc[j] += d * da * dot - dmin * da * mins
+ *   Q6_K:  acc[j] += d * da * (dot - 32 * offset) */
+ECO_AVX512_INLINE void eco512_q4k_finish(const uint8_t *g, const uint8_t *x, size_t xs, int b,
+                                         const int NX, const __m512i *isum, __m256 *acc) {
+  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+  const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+  for (int j = 0; j < NX; j++) {
+    const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+    const __m256 da = _mm256_set1_ps(a->d);
+    acc[j] =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(eco512_fold16i(isum[j])), _mm256_mul_ps(d, da), acc[j]);
+    acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(eco512_q4k_mins(g, a)), _mm256_mul_ps(dmin, da),
+                              acc[j]);
+  }
+}
+ECO_AVX512_INLINE void eco512_q6k_finish(const uint8_t *g, const uint8_t *x, size_t xs, int b,
+                                         const int NX, const __m256i *isum, __m256 *acc) {
+  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+  for (int j = 0; j < NX; j++) {
+    const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+    const __m256i i32 = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(eco512_q6k_offset(g, a), 5));
+    acc[j] =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, _mm256_set1_ps(a->d)), acc[j]);
+  }
 }
 
 /* Batch wrappers of a packed kernel KERNEL(n, g, x, xs, NX, out, os):

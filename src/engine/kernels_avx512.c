@@ -165,25 +165,7 @@ INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
       for (int j = 0; j < NX; j++)
         isum[j] = _mm512_add_epi32(isum[j], _mm512_madd_epi16(is[j], sc));
     }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
-    const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
-    for (int j = 0; j < NX; j++) {
-      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
-      __m256i msum = _mm256_setzero_si256();
-      for (int p = 0; p < 4; p++) {
-        const int32_t b0 = a->bsums[4 * p] + a->bsums[4 * p + 1];
-        const int32_t b1 = a->bsums[4 * p + 2] + a->bsums[4 * p + 3];
-        const __m256i mn =
-            _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
-        const __m256i bb =
-            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)b0 | ((uint32_t)(uint16_t)b1 << 16)));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mn, bb));
-      }
-      const __m256 da = _mm256_set1_ps(a->d);
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(eco512_fold16i(isum[j])), _mm256_mul_ps(d, da),
-                               acc[j]);
-      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(dmin, da), acc[j]);
-    }
+    eco512_q4k_finish(g, x, xs, b, NX, isum, acc);
   }
   for (int j = 0; j < NX; j++)
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
@@ -247,22 +229,10 @@ INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
         isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_madd_epi16(lo16[j], sc_lo),
                                                              _mm512_madd_epi16(hi16[j], sc_hi)));
     }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
-    for (int j = 0; j < NX; j++) {
-      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
-      __m256i msum = _mm256_setzero_si256();
-      for (int p = 0; p < 8; p++) {
-        const __m256i scp =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * p)));
-        const __m256i bb =
-            _mm256_set1_epi32((int32_t)((uint32_t)(uint16_t)a->bsums[2 * p] |
-                                        ((uint32_t)(uint16_t)a->bsums[2 * p + 1] << 16)));
-        msum = _mm256_add_epi32(msum, _mm256_madd_epi16(scp, bb));
-      }
-      const __m256i i32 = _mm256_sub_epi32(eco512_fold16i(isum[j]), _mm256_slli_epi32(msum, 5));
-      acc[j] =
-          _mm256_fmadd_ps(_mm256_cvtepi32_ps(i32), _mm256_mul_ps(d, _mm256_set1_ps(a->d)), acc[j]);
-    }
+    __m256i folded[4];
+    for (int j = 0; j < NX; j++)
+      folded[j] = eco512_fold16i(isum[j]);
+    eco512_q6k_finish(g, x, xs, b, NX, folded, acc);
   }
   for (int j = 0; j < NX; j++)
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);

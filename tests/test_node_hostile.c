@@ -12,7 +12,7 @@
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "gguf_edit.h"
-#include "util/strbuf.h"
+#include "router_fixture.h"
 #include "util/timeutil.h"
 
 #include <curl/curl.h>
@@ -108,27 +108,11 @@ static void stop(node *nd) {
   assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-static size_t on_data(char *p, size_t sz, size_t n, void *u) {
-  eco_sb_append(u, p, sz * n);
-  return sz * n;
-}
-
-/* GET (body NULL) or POST JSON; returns the status, body in out. */
-static long http(const char *url, const char *body, eco_strbuf *out) {
-  eco_sb_init(out);
-  CURL *c = curl_easy_init();
-  struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-  if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-  long status = 0;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-  curl_slist_free_all(hl);
-  curl_easy_cleanup(c);
-  return status;
+/* GET (body NULL) or POST JSON; the status, with the answer in *out
+ * (eco_test_http, tests/helpers/router_fixture.h). */
+static long http(const char *url, const char *body, eco_test_resp *out) {
+  if (eco_test_http(NULL, url, body, NULL, out) != 0) return 0;
+  return out->code;
 }
 
 /* Runs `ecoinfer ARGS 2>&1`; returns the exit code, output in *out. */
@@ -224,13 +208,13 @@ static void *client_main(void *arg) {
     json_t *req = json_pack("{s:s, s:s, s:i, s:f, s:b}", "model", "stories", "prompt", c->prompt,
                             "max_tokens", 24, "temperature", 0.0, "stream", c->stream);
     char *body = json_dumps(req, JSON_COMPACT);
-    eco_strbuf out;
+    eco_test_resp out;
     c->status[i] = http(c->url, body, &out);
-    const char *s = eco_sb_str(&out);
+    const char *s = out.body;
     snprintf(c->body[i], sizeof c->body[i], "%s", s);
     c->said_nonfinite[i] = strstr(s, "non-finite") != NULL;
     c->has_text[i] = c->stream ? strstr(s, "\"text\":\"") != NULL : strstr(s, "\"text\"") != NULL;
-    eco_sb_free(&out);
+    eco_test_resp_free(&out);
     free(body);
     json_decref(req);
   }
@@ -276,15 +260,15 @@ static void test_serve_nan_weight_concurrent(void **state) {
   }
   /* still up; the failures are counted */
   char url[96];
-  eco_strbuf out;
+  eco_test_resp out;
   snprintf(url, sizeof url, "http://127.0.0.1:%d/health", nd.port);
   assert_int_equal(http(url, NULL, &out), 200);
-  eco_sb_free(&out);
+  eco_test_resp_free(&out);
   snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", nd.aport);
   assert_int_equal(http(url, NULL, &out), 200);
-  if (!strstr(eco_sb_str(&out), "\necoinfer_engine_nonfinite_logits_total 12\n"))
-    fail_msg("metrics: %s", eco_sb_str(&out));
-  eco_sb_free(&out);
+  if (!strstr(out.body, "\necoinfer_engine_nonfinite_logits_total 12\n"))
+    fail_msg("metrics: %s", out.body);
+  eco_test_resp_free(&out);
   stop(&nd);
 
   /* a NaN epsilon: serve refuses to start, naming the key */
@@ -326,19 +310,19 @@ static void test_request_ids_unique_across_restarts(void **state) {
     char url[96];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", nd.port);
     for (int i = 0; i < 3; i++) {
-      eco_strbuf out;
+      eco_test_resp out;
       long st = http(url,
                      "{\"model\":\"fake-model\",\"max_tokens\":4,"
                      "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
                      &out);
       assert_int_equal(st, 200);
-      json_t *j = json_loads(eco_sb_str(&out), 0, NULL);
+      json_t *j = json_loads(out.body, 0, NULL);
       const char *id = json_string_value(json_object_get(j, "id"));
       assert_non_null(id);
       assert_true(strlen(id) >= 32); /* 128 random bits in hex */
       snprintf(seen.v[seen.n++], sizeof seen.v[0], "%s", id);
       json_decref(j);
-      eco_sb_free(&out);
+      eco_test_resp_free(&out);
     }
     stop(&nd);
   }

@@ -9,65 +9,19 @@
 
 #include "dnsd.h"
 #include "httpd.h"
-#include "router/router.h"
-#include "util/strbuf.h"
+#include "router_fixture.h"
 
 #include <curl/curl.h>
-#include <pthread.h>
 #include <unistd.h>
 
 #define NAME "nodes.ecoinfer.test"
 
 typedef struct fixture {
   eco_test_dnsd *dnsd;
-  eco_test_httpd *be[3];
+  eco_test_httpd *be[2];
   int port; /* the nodes' common port */
-  eco_router *r;
-  pthread_t th;
-  char url[64], admin[64];
+  eco_test_router rt;
 } fixture;
-
-static void *run_router(void *arg) {
-  eco_router_run(arg);
-  return NULL;
-}
-
-static size_t on_data(char *p, size_t sz, size_t n, void *u) {
-  eco_sb_append(u, p, sz * n);
-  return sz * n;
-}
-
-/* GET or POST; the answer body in out, the x-ecoinfer-node header in node. */
-static long http(const char *url, const char *body, eco_strbuf *out, char *node, size_t cap) {
-  eco_strbuf hdr;
-  eco_sb_init(out);
-  eco_sb_init(&hdr);
-  CURL *c = curl_easy_init();
-  struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-  if (body) curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdr);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-  long code = 0;
-  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-  if (node) {
-    node[0] = '\0';
-    const char *h = strcasestr(eco_sb_str(&hdr), "x-ecoinfer-node: ");
-    if (h) {
-      h += strlen("x-ecoinfer-node: ");
-      size_t n = strcspn(h, "\r\n");
-      snprintf(node, cap, "%.*s", (int)(n < cap ? n : cap - 1), h);
-    }
-  }
-  curl_slist_free_all(hl);
-  curl_easy_cleanup(c);
-  eco_sb_free(&hdr);
-  return code;
-}
 
 static void backend(eco_test_httpd *h) {
   eco_test_response ok = {.status = 200, .body = "{\"status\":\"ok\"}"};
@@ -100,29 +54,12 @@ static void start(fixture *f) {
            "dns:\n  - name: " NAME "\n    port: %d\n    interval: 150ms\n    zone: SE\n"
            "    profile: {decode_tps: 20, j_per_token: 1.0}\n",
            eco_test_dnsd_port(f->dnsd), f->port);
-  eco_cfg *cfg = NULL;
-  eco_error err = {0};
-  assert_int_equal(eco_cfg_load_string(yaml, "dns.yaml", &cfg, &err), 0);
-  eco_cfg_use_env(cfg, false);
-  eco_router_cfg rc;
-  if (eco_router_cfg_load(cfg, &rc, &err)) fail_msg("config: %s", err.msg);
-  assert_int_equal(rc.n_dns_servers, 1);
-  eco_logger lg;
-  eco_log_init(&lg);
-  lg.level = getenv("ECO_TEST_LOG") ? ECO_LOG_DEBUG : ECO_LOG_ERROR;
-  if (eco_router_new(&rc, &lg, &f->r, &err)) fail_msg("router: %s", err.msg);
-  eco_router_cfg_free(&rc);
-  eco_cfg_free(cfg);
-  snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d", eco_router_port(f->r));
-  snprintf(f->admin, sizeof f->admin, "http://127.0.0.1:%d", eco_router_admin_port(f->r));
-  assert_int_equal(pthread_create(&f->th, NULL, run_router, f->r), 0);
+  eco_test_router_start(&f->rt, yaml);
 }
 
 static void stop(fixture *f) {
-  eco_router_stop(f->r);
-  pthread_join(f->th, NULL);
-  eco_router_free(f->r);
-  for (int i = 0; i < 3; i++)
+  eco_test_router_stop(&f->rt);
+  for (int i = 0; i < 2; i++)
     if (f->be[i]) eco_test_httpd_stop(f->be[i]);
   eco_test_dnsd_stop(f->dnsd);
 }
@@ -131,12 +68,12 @@ static void stop(fixture *f) {
  * ",removed" when DNS no longer lists it. */
 static void node_state(const fixture *f, const char *ip, char *out, size_t cap) {
   char url[128], id[64];
-  snprintf(url, sizeof url, "%s/admin/nodes", f->admin);
+  snprintf(url, sizeof url, "%s/admin/nodes", f->rt.admin);
   snprintf(id, sizeof id, "\"id\":\"%s:%d\"", ip, f->port);
-  eco_strbuf b;
+  eco_test_resp r;
   out[0] = '\0';
-  if (http(url, NULL, &b, NULL, 0) == 200) {
-    const char *n = strstr(eco_sb_str(&b), id);
+  if (eco_test_http(NULL, url, NULL, NULL, &r) == 0 && r.code == 200) {
+    const char *n = strstr(r.body, id);
     if (n) {
       const char *h = strstr(n, "\"health\":\"");
       const char *rm = strstr(n, "\"removed\":true");
@@ -145,7 +82,7 @@ static void node_state(const fixture *f, const char *ip, char *out, size_t cap) 
                rm && (!next || rm < next) ? ",removed" : "");
     }
   }
-  eco_sb_free(&b);
+  eco_test_resp_free(&r);
 }
 
 /* Waits (up to 10 s) for node ip's state to become want. */
@@ -163,15 +100,17 @@ static void wait_state(const fixture *f, const char *ip, const char *want) {
 static void spread(const fixture *f, int n, int *on2, int *on3) {
   *on2 = *on3 = 0;
   char url[128], node[64], want2[64], want3[64];
-  snprintf(url, sizeof url, "%s/v1/chat/completions", f->url);
+  snprintf(url, sizeof url, "%s/v1/chat/completions", f->rt.url);
   snprintf(want2, sizeof want2, "127.0.0.2:%d", f->port);
   snprintf(want3, sizeof want3, "127.0.0.3:%d", f->port);
   for (int i = 0; i < n; i++) {
-    eco_strbuf b;
-    long code = http(url, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-                     &b, node, sizeof node);
-    if (code != 200) fail_msg("request %d: %ld %s", i, code, eco_sb_str(&b));
-    eco_sb_free(&b);
+    eco_test_resp r;
+    eco_test_http(NULL, url,
+                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL,
+                  &r);
+    if (r.code != 200) fail_msg("request %d: %ld %s", i, r.code, r.body);
+    eco_test_resp_header(&r, "x-ecoinfer-node", node, sizeof node);
+    eco_test_resp_free(&r);
     if (strcmp(node, want2) == 0)
       (*on2)++;
     else if (strcmp(node, want3) == 0)

@@ -285,7 +285,7 @@ int eco_dclass_train(eco_dclass *m, const eco_dclass_cfg *cfg, const char *const
   m->hash_bits = cfg->hash_bits;
   for (size_t c = 0; c < n_classes; c++)
     strcpy(m->label[c], label[c]); /* length checked above */
-  size_t nw = D * n_classes; /* >= 256: checked above */
+  size_t nw = D * n_classes;       /* >= 256: checked above */
   m->w = calloc(nw > 0 ? nw : 1, sizeof *m->w);
   size_t *order = malloc(n * sizeof *order);
   if (!m->w || !order) {

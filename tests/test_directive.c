@@ -343,6 +343,42 @@ static void test_assign_period(void **state) {
   assert_int_equal(eco_assign_solve_period(&m, mix, bad, 2, &p, 0, 0, plans, NULL), ECO_EINVAL);
 }
 
+/* Subnormal and tiny statistics (a fuzzed model file): GLPK's scaling
+ * aborted the process on them ("glp_set_rii: invalid scale factor"). The
+ * LP treats them as zero and still answers. */
+static void test_assign_tiny_coefficients(void **state) {
+  (void)state;
+  eco_assign_sample s[8];
+  memset(s, 0, sizeof s);
+  for (int i = 0; i < 8; i++) {
+    s[i].f.task = 0;
+    s[i].f.prompt_chars = (size_t)(10 + i);
+    s[i].energy_kwh[0] = 1, s[i].energy_kwh[1] = 0.2;
+    s[i].preferred = i < 4 ? 0 : 1;
+  }
+  eco_assign_model m;
+  assert_int_equal(eco_assign_train(&m, s, 8, 1, 2, 1e9, NULL), 0);
+  eco_plan_cfg p = plan_cfg();
+  double mix[1] = {1}, fc[3] = {400, 100, 250};
+  eco_assign_plan plans[3];
+  double tiny[] = {4.9e-324, 1e-310, 2.2e-308, 1e-200, 1e-13};
+  for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++) {
+    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++) {
+      m.g[0][b].lv[0].pref = tiny[i];
+      m.g[0][b].lv[1].pref = b % 2 ? tiny[i] : 0.5;
+      m.g[0][b].lv[1].energy_kwh = tiny[i];
+    }
+    assert_int_equal(eco_assign_solve_period(&m, mix, fc, 3, &p, 0, 0, plans, NULL), 0);
+    for (int h = 0; h < 3; h++)
+      for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++)
+        NEAR(plans[h].y[0][b][0] + plans[h].y[0][b][1], 1.0);
+    for (int b = 0; b < ECO_ASSIGN_BUCKETS; b++)
+      m.g[0][b].share = tiny[i];
+    m.g[0][0].share = 1;
+    assert_int_equal(eco_assign_solve_period(&m, mix, fc, 3, &p, 0, 0, plans, NULL), 0);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults_and_apply),
@@ -353,6 +389,7 @@ int main(void) {
       cmocka_unit_test(test_eval_schedule),
       cmocka_unit_test(test_assign),
       cmocka_unit_test(test_assign_period),
+      cmocka_unit_test(test_assign_tiny_coefficients),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

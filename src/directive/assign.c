@@ -102,6 +102,12 @@ int eco_assign_train(eco_assign_model *m, const eco_assign_sample *s, size_t n, 
   return 0;
 }
 
+/* Coefficients below this magnitude are zero in the LP: GLPK's scaling
+ * aborts the process ("invalid scale factor") on subnormal entries. */
+#define LP_TINY 1e-12
+
+static double lp_snap(double v) { return fabs(v) < LP_TINY ? 0.0 : v; }
+
 /* The highest-preference plan (for an unreachable floor): per group the
  * level the judge prefers most, the cheaper at ci on ties. Keeps floor and
  * ref_g; sets y, expect_pref, expect_g and degraded. */
@@ -176,7 +182,7 @@ int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, c
         double w = task_mix[t] / wsum * g->share;
         plans[h].y[t][b][0] = 1.0;
         plans[h].ref_g += w * eco_plan_cost_g(cfg, &g->lv[0], ci_fc[h]);
-        if (w <= 0) continue;
+        if (w < LP_TINY) continue; /* no weight in the mix: stays at level 0 */
         int row = glp_add_rows(lp, 1);
         glp_set_row_bnds(lp, row, GLP_FX, 1.0, 1.0);
         for (size_t l = 0; l < L; l++) {
@@ -184,8 +190,9 @@ int eco_assign_solve_period(const eco_assign_model *m, const double *task_mix, c
           ncol = c;
           col[c] = ((h * m->n_tasks + t) * ECO_ASSIGN_BUCKETS + (size_t)b) * L + l;
           glp_set_col_bnds(lp, c, GLP_DB, 0.0, 1.0);
-          glp_set_obj_coef(lp, c, w * eco_plan_cost_g(cfg, &g->lv[l], ci_fc[h]));
-          ++k, ia[k] = 1, ja[k] = c, ar[k] = w * g->lv[l].pref;
+          glp_set_obj_coef(lp, c, lp_snap(w * eco_plan_cost_g(cfg, &g->lv[l], ci_fc[h])));
+          double a = lp_snap(w * g->lv[l].pref);
+          if (a != 0) ++k, ia[k] = 1, ja[k] = c, ar[k] = a;
           ++k, ia[k] = row, ja[k] = c, ar[k] = 1.0;
         }
       }

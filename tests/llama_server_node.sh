@@ -83,7 +83,8 @@ node() { curl -sf "http://127.0.0.1:$aport/admin/nodes" | jq -c '.nodes[] | sele
 n=""
 for _ in $(seq 1 100); do
   n="$(node)"
-  echo "$n" | jq -e '.engine.fresh == true and .engine.slots == 2 and .meter.rails != ""' \
+  echo "$n" | jq -e '.engine.fresh == true and .engine.slots == 2 and .meter.rails != "" and
+    .meter.power_w != null' \
     >/dev/null 2>&1 && break
   sleep 0.1
 done

@@ -169,6 +169,9 @@ json_t *gw_meter_json(const node *n) {
   json_t *o = json_pack("{s:s,s:s,s:s,s:b,s:b,s:b}", "spec", n->cfg.meter, "source", n->asrc,
                         "rails", n->arails, "estimated", n->aestimated, "covers_gpu", n->agpu,
                         "gpu_node", n->cfg.gpu);
-  if (o && n->awhy[0]) json_object_set_new(o, "error", json_string(n->awhy));
+  if (!o) return NULL;
+  double p_w = gw_agent_power_w(n);
+  json_object_set_new(o, "power_w", p_w >= 0 ? json_real(p_w) : json_null());
+  if (n->awhy[0]) json_object_set_new(o, "error", json_string(n->awhy));
   return o;
 }

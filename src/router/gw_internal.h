@@ -214,6 +214,9 @@ void gw_engine_poll(node *n);
 void gw_engine_apply(node *n, double now);
 json_t *gw_engine_json(const node *n);
 json_t *gw_meter_json(const node *n);
+/* the agent's mean power over its recent samples, W; -1 until two fresh
+ * samples have arrived or when they are stale */
+double gw_agent_power_w(const node *n);
 void gw_dns_resolve_all(gw *g);
 void gw_on_dns_timer(evutil_socket_t fd, short ev, void *arg);
 

@@ -15,7 +15,6 @@
 
 static void schedule_health(node *n, double delay_s);
 static void on_health_timer(evutil_socket_t fd, short ev, void *arg);
-static double agent_power_w(const node *n);
 
 static void free_conn_cb(evutil_socket_t fd, short ev, void *arg) {
   (void)fd;
@@ -159,7 +158,7 @@ void gw_dash_node(node *n) {
   gw *g = n->g;
   if (!g->dash) return;
   gw_views_refresh(g, mono_s());
-  double aw = agent_power_w(n);
+  double aw = gw_agent_power_w(n);
   eco_dash_node_facts f = {.tokens_per_s = n->d_tps,
                            .power_w = aw,
                            .power_measured = aw >= 0 && !n->aestimated && (!n->cfg.gpu || n->agpu),
@@ -349,14 +348,14 @@ static void agent_poll(node *n) {
  * request's upstream time, shared equally among the requests in flight
  * there. Returns -1 without fresh readings (two or more, the newest at most
  * 3 health periods + 1 s old). */
-static double agent_power_w(const node *n) {
+double gw_agent_power_w(const node *n) {
   if (n->an < 2 || n->at[n->an - 1] <= n->at[0]) return -1;
   if (mono_s() - n->arecv_s > 3 * n->g->cfg.health_interval_s + 1) return -1;
   return (n->aj[n->an - 1] - n->aj[0]) / (n->at[n->an - 1] - n->at[0]);
 }
 
 double gw_agent_energy_j(const node *n, double up_s) {
-  double p_w = agent_power_w(n);
+  double p_w = gw_agent_power_w(n);
   if (p_w < 0) return -1;
   double conc = n->inflight > 0 ? (double)n->inflight : 1.0;
   return p_w > 0 ? p_w * up_s / conc : 0;

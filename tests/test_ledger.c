@@ -305,6 +305,20 @@ static void test_old_ledger(void **state) {
   assert_int_equal(eco_ledger_open(path, &ro, &l, &err), 0);
   assert_int_equal(eco_ledger_foreach(l, 0, 0, rails_row, seen, &err), 0);
   assert_string_equal(seen[0], "rapl|");
+  /* the routing facts of issue 18 read as a node's request without facts */
+  eco_ledger_levers v;
+  assert_int_equal(eco_ledger_levers_sum(l, 0, 0, &v, &err), 0);
+  assert_int_equal(v.requests, 1);
+  assert_int_equal(v.with_facts, 0);
+  eco_ledger_agg *a = NULL;
+  size_t na = 0;
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_RECORDER, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 1);
+  assert_string_equal(a[0].key, "node");
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_KIND, 0, 0, &a, &na, &err), 0);
+  assert_string_equal(a[0].key, "request");
+  free(a);
   eco_ledger_close(l);
   assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
   eco_ledger_entry e = entry("new", 2, "n", "SE", "m", "carbon", 5, 3, 50);
@@ -313,7 +327,131 @@ static void test_old_ledger(void **state) {
   assert_int_equal(eco_ledger_foreach(l, 0, 0, rails_row, seen, &err), 0);
   assert_string_equal(seen[0], "rapl|");
   assert_string_equal(seen[1], "rapl|VDD_GPU_SOC+VDD_CPU_CV");
+  /* the migrated file takes router rows */
+  e = entry("new2", 3, "n", "SE", "m", "carbon", 5, 3, 50);
+  e.recorder = ECO_LEDGER_BY_ROUTER;
+  e.facts.counterfactual_g = 1;
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  assert_int_equal(eco_ledger_levers_sum(l, 0, 0, &v, &err), 0);
+  assert_int_equal(v.requests, 3);
+  assert_int_equal(v.with_facts, 1);
   assert_int_equal(eco_ledger_check(l, &err), 0);
+  eco_ledger_close(l);
+  free(path);
+  eco_test_rmtree(d);
+  free(d);
+}
+
+/* The routing facts (issue 18): a router row and a node row for one
+ * request count once; lever savings are scaled to the measured receipt;
+ * evaluation overhead is apart; bad facts are refused. */
+static int facts_row(const eco_ledger_entry *e, void *user) {
+  int *n = user;
+  if (strcmp(e->request_id, "r1") == 0 && e->recorder == ECO_LEDGER_BY_ROUTER) {
+    assert_int_equal(e->kind, ECO_LEDGER_REQUEST);
+    assert_string_equal(e->facts.group, "qa-short");
+    assert_string_equal(e->facts.engine, "llama-cpp");
+    assert_true(NEAR(e->facts.predicted_g, 0.5));
+    assert_true(NEAR(e->facts.counterfactual_g, 2.0));
+    assert_true(NEAR(e->facts.saved_routing_g, 0.6));
+    assert_true(NEAR(e->facts.saved_directive_g, 0.4));
+    n[0]++;
+  }
+  if (e->kind == ECO_LEDGER_EVAL) n[1]++;
+  return 0;
+}
+
+static void test_router_facts(void **state) {
+  (void)state;
+  char *d = eco_test_tmpdir();
+  char *path = eco_test_path(d, "facts.db");
+  eco_ledger *l = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  /* the node's row of r1 (no facts), then the router's */
+  eco_ledger_entry node = entry("r1", 10, "n1", "GB", "m", "", 10, 3.6e6, 100);
+  assert_int_equal(eco_ledger_append(l, &node, &err), 0);
+  eco_ledger_entry rt = node;
+  rt.recorder = ECO_LEDGER_BY_ROUTER;
+  snprintf(rt.policy, sizeof rt.policy, "carbon");
+  snprintf(rt.facts.group, sizeof rt.facts.group, "qa-short");
+  snprintf(rt.facts.engine, sizeof rt.facts.engine, "llama-cpp");
+  rt.facts.predicted_g = 0.5;
+  rt.facts.counterfactual_g = 2.0; /* modelled: 2.0 - 0.6 - 0.4 = 1.0 */
+  rt.facts.saved_routing_g = 0.6;
+  rt.facts.saved_directive_g = 0.4;
+  assert_int_equal(eco_ledger_append(l, &rt, &err), 0);
+  /* a batch request: run-now 3 g predicted, planned 2 g, measured 4 g */
+  eco_ledger_entry b = entry("b1", 20, "n2", "FR", "m", "", 10, 3.6e6, 100);
+  b.kind = ECO_LEDGER_BATCH;
+  b.recorder = ECO_LEDGER_BY_ROUTER;
+  b.facts.counterfactual_g = 3.0;
+  b.facts.saved_shifting_g = 1.0;
+  b.receipt.total_g = 4.0;
+  assert_int_equal(eco_ledger_append(l, &b, &err), 0);
+  /* evaluation overhead and a node-only request (no facts) */
+  eco_ledger_entry ev = entry("e1", 30, "n2", "FR", "m", "", 10, 3.6e6, 100);
+  ev.kind = ECO_LEDGER_EVAL;
+  ev.recorder = ECO_LEDGER_BY_ROUTER;
+  ev.receipt.total_g = 0.25;
+  assert_int_equal(eco_ledger_append(l, &ev, &err), 0);
+  eco_ledger_entry direct = entry("d1", 40, "n1", "GB", "m", "", 10, 3.6e6, 100);
+  assert_int_equal(eco_ledger_append(l, &direct, &err), 0);
+  /* bad facts change nothing */
+  eco_ledger_entry bad = rt;
+  bad.facts.saved_directive_g = NAN;
+  assert_int_equal(eco_ledger_append(l, &bad, &err), ECO_EINVAL);
+  bad = rt;
+  bad.kind = (eco_ledger_kind)7;
+  assert_int_equal(eco_ledger_append(l, &bad, &err), ECO_EINVAL);
+  int64_t n = 0;
+  assert_int_equal(eco_ledger_count(l, 0, 0, &n, &err), 0);
+  assert_int_equal(n, 5); /* rows, both of r1 */
+  int seen[2] = {0, 0};
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, facts_row, seen, &err), 0);
+  assert_int_equal(seen[0], 1);
+  assert_int_equal(seen[1], 1);
+  /* aggregates count r1 once, from the router's row */
+  eco_ledger_agg *a = NULL;
+  size_t na = 0;
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_RECORDER, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  assert_string_equal(a[0].key, "node");
+  assert_int_equal(a[0].requests, 1); /* d1 only */
+  assert_string_equal(a[1].key, "router");
+  assert_int_equal(a[1].requests, 3);
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_KIND, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 3);
+  assert_string_equal(a[0].key, "batch");
+  assert_string_equal(a[1].key, "eval");
+  assert_string_equal(a[2].key, "request");
+  assert_int_equal(a[2].requests, 2);
+  free(a);
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_DIRECTIVE, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 1);
+  assert_string_equal(a[0].key, "L2");
+  free(a);
+  eco_ledger_levers v;
+  assert_int_equal(eco_ledger_levers_sum(l, 0, 0, &v, &err), 0);
+  assert_int_equal(v.requests, 3); /* r1, b1, d1 */
+  assert_int_equal(v.with_facts, 2);
+  assert_int_equal(v.eval_rows, 1);
+  assert_int_equal(v.by_kind[ECO_LEDGER_BATCH], 1);
+  double g1 = rt.receipt.total_g; /* scale g1 / 1.0 */
+  assert_true(NEAR(v.actual_g, g1 + 4.0));
+  assert_true(NEAR(v.routing_g, 0.6 * g1));
+  assert_true(NEAR(v.directive_g, 0.4 * g1));
+  assert_true(NEAR(v.shifting_g, 1.0 * 4.0 / 2.0));
+  assert_true(NEAR(v.baseline_g, v.actual_g + v.routing_g + v.directive_g + v.shifting_g));
+  assert_true(NEAR(v.predicted_baseline_g, 5.0));
+  assert_true(NEAR(v.predicted_saved_g, 2.0));
+  assert_true(NEAR(v.eval_g, 0.25));
+  assert_true(NEAR(v.net_saved_g, v.routing_g + v.directive_g + v.shifting_g - 0.25));
+  /* the window applies */
+  assert_int_equal(eco_ledger_levers_sum(l, 15, 25, &v, &err), 0);
+  assert_int_equal(v.requests, 1);
+  assert_true(NEAR(v.shifting_g, 2.0));
   eco_ledger_close(l);
   free(path);
   eco_test_rmtree(d);
@@ -326,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_kill9),
       cmocka_unit_test(test_old_ledger_gains_cached_tokens),
       cmocka_unit_test(test_old_ledger),
+      cmocka_unit_test(test_router_facts),
   };
   return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }

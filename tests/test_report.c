@@ -148,6 +148,84 @@ static void test_report_formats(void **state) {
   free(dir);
 }
 
+/* Savings by lever (issue 18): router rows with facts, a node row of the
+ * same request (counted once), a batch request and evaluation overhead. */
+static void test_report_levers(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  char *path = eco_test_path(dir, "lv.db");
+  eco_ledger *l;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  eco_ledger_entry e;
+  memset(&e, 0, sizeof e);
+  e.directive_level = 2;
+  e.time_s = 100;
+  e.output_tokens = 10;
+  e.receipt.total_g = 0.002; /* 2 mg measured */
+  e.receipt.pue = 1;
+  snprintf(e.request_id, sizeof e.request_id, "r1");
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0); /* the node's row */
+  e.recorder = ECO_LEDGER_BY_ROUTER;
+  snprintf(e.facts.group, sizeof e.facts.group, "chat");
+  e.facts.counterfactual_g = 0.010; /* modelled 0.004: scale 0.5 */
+  e.facts.saved_routing_g = 0.002;
+  e.facts.saved_directive_g = 0.004;
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  memset(&e.facts, 0, sizeof e.facts);
+  snprintf(e.request_id, sizeof e.request_id, "b1");
+  e.kind = ECO_LEDGER_BATCH;
+  e.directive_level = -1;
+  e.receipt.total_g = 0.001;
+  e.facts.counterfactual_g = 0.003;
+  e.facts.saved_shifting_g = 0.002; /* modelled 0.001: scale 1 */
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  memset(&e.facts, 0, sizeof e.facts);
+  snprintf(e.request_id, sizeof e.request_id, "e1");
+  e.kind = ECO_LEDGER_EVAL;
+  e.receipt.total_g = 0.0005;
+  assert_int_equal(eco_ledger_append(l, &e, &err), 0);
+  eco_ledger_close(l);
+  char args[2048];
+  int code;
+  snprintf(args, sizeof args, "report --ledger %s --json --by kind,directive,group,recorder", path);
+  char *out = run(args, &code);
+  assert_int_equal(code, 0);
+  json_t *j = json_loads(out, 0, NULL);
+  if (!j) fail_msg("not JSON:\n%s", out);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "total"), "requests")), 3);
+  json_t *v = json_object_get(j, "levers");
+  assert_int_equal(json_integer_value(json_object_get(v, "requests")), 2);
+  assert_int_equal(json_integer_value(json_object_get(v, "with_facts")), 2);
+  json_t *sv = json_object_get(v, "saved_g");
+  assert_true(NEAR(json_real_value(json_object_get(sv, "routing")), 0.001));
+  assert_true(NEAR(json_real_value(json_object_get(sv, "directives")), 0.002));
+  assert_true(NEAR(json_real_value(json_object_get(sv, "shifting")), 0.002));
+  assert_true(NEAR(json_real_value(json_object_get(v, "baseline_g")), 0.008));
+  assert_true(NEAR(json_real_value(json_object_get(v, "eval_g")), 0.0005));
+  assert_true(NEAR(json_real_value(json_object_get(v, "net_saved_g")), 0.0045));
+  json_t *g = json_object_get(j, "groups");
+  assert_int_equal(json_array_size(json_object_get(g, "kind")), 3);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(json_object_get(g, "directive"), 0), "key")),
+      "L2");
+  assert_int_equal(json_array_size(json_object_get(g, "recorder")), 1);
+  json_decref(j);
+  free(out);
+  /* the table scales units: 8 mg baseline, 4 mg per request */
+  snprintf(args, sizeof args, "report --ledger %s --by kind", path);
+  out = run(args, &code);
+  assert_int_equal(code, 0);
+  assert_non_null(strstr(out, "savings by lever"));
+  assert_non_null(strstr(out, "8 mg"));
+  assert_non_null(strstr(out, "saved by directives"));
+  assert_non_null(strstr(out, "500 µg"));
+  free(out);
+  free(path);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 static void test_carbon_cli(void **state) {
   (void)state;
   int code;
@@ -258,9 +336,8 @@ static void test_doctor_meters(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_report_formats),
-      cmocka_unit_test(test_carbon_cli),
-      cmocka_unit_test(test_carbon_cli_live),
+      cmocka_unit_test(test_report_formats), cmocka_unit_test(test_report_levers),
+      cmocka_unit_test(test_carbon_cli),     cmocka_unit_test(test_carbon_cli_live),
       cmocka_unit_test(test_doctor_meters),
   };
   return cmocka_run_group_tests_name("report", tests, NULL, NULL);

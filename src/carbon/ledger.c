@@ -39,17 +39,36 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
                             " total_g REAL NOT NULL,"
                             " pue REAL NOT NULL DEFAULT 1,"
                             " method TEXT NOT NULL DEFAULT '',"
-                            " prompt_cached_tokens INTEGER NOT NULL DEFAULT 0);"
-                            "CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time_s);";
+                            " prompt_cached_tokens INTEGER NOT NULL DEFAULT 0,"
+                            " kind TEXT NOT NULL DEFAULT 'request',"
+                            " recorder TEXT NOT NULL DEFAULT 'node',"
+                            " directive_group TEXT NOT NULL DEFAULT '',"
+                            " engine TEXT NOT NULL DEFAULT '',"
+                            " predicted_g REAL NOT NULL DEFAULT 0,"
+                            " counterfactual_g REAL NOT NULL DEFAULT 0,"
+                            " saved_routing_g REAL NOT NULL DEFAULT 0,"
+                            " saved_directive_g REAL NOT NULL DEFAULT 0,"
+                            " saved_shifting_g REAL NOT NULL DEFAULT 0);"
+                            "CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time_s);"
+                            "CREATE INDEX IF NOT EXISTS receipts_rid ON receipts(request_id);";
 
 /* The context columns, then the receipt's, named as its fields (ECO_RECEIPT_FIELDS,
  * the names usage.carbon carries too). */
 #define RCOL(name, kind) "," #name
 #define RQM(name, kind)  ",?"
+/* then the row's kind, its recorder and the routing facts */
 #define COLS                                                                                       \
   "request_id,time_s,node,zone,model,prompt_tokens,output_tokens,latency_s,directive_level,"       \
-  "policy" ECO_RECEIPT_FIELDS(RCOL)
-#define PLACEHOLDERS "?,?,?,?,?,?,?,?,?,?" ECO_RECEIPT_FIELDS(RQM)
+  "policy" ECO_RECEIPT_FIELDS(RCOL) ",kind,recorder,directive_group,engine,predicted_g,"           \
+                                    "counterfactual_g,saved_routing_g,saved_directive_g,"          \
+                                    "saved_shifting_g"
+#define PLACEHOLDERS "?,?,?,?,?,?,?,?,?,?" ECO_RECEIPT_FIELDS(RQM) ",?,?,?,?,?,?,?,?,?"
+
+/* The rows every aggregate counts: a request routed by a router that shares
+ * the file has a node row and a router row with one id; the router's counts. */
+#define EFFECTIVE                                                                                  \
+  "(recorder = 'router' OR request_id NOT IN"                                                      \
+  " (SELECT request_id FROM receipts WHERE recorder = 'router'))"
 
 /* Receipt columns added after the first release, with their definition and
  * the value an older ledger reads for them. A writable ledger gains them
@@ -58,6 +77,16 @@ static const char *SCHEMA = "CREATE TABLE IF NOT EXISTS receipts ("
 static const char *const ADDED[][3] = {
     {"prompt_cached_tokens", "INTEGER NOT NULL DEFAULT 0", "0"},
     {"energy_rails", "TEXT NOT NULL DEFAULT ''", "''"},
+    /* issue 18: the routing facts; an older ledger was written by nodes only */
+    {"kind", "TEXT NOT NULL DEFAULT 'request'", "'request'"},
+    {"recorder", "TEXT NOT NULL DEFAULT 'node'", "'node'"},
+    {"directive_group", "TEXT NOT NULL DEFAULT ''", "''"},
+    {"engine", "TEXT NOT NULL DEFAULT ''", "''"},
+    {"predicted_g", "REAL NOT NULL DEFAULT 0", "0"},
+    {"counterfactual_g", "REAL NOT NULL DEFAULT 0", "0"},
+    {"saved_routing_g", "REAL NOT NULL DEFAULT 0", "0"},
+    {"saved_directive_g", "REAL NOT NULL DEFAULT 0", "0"},
+    {"saved_shifting_g", "REAL NOT NULL DEFAULT 0", "0"},
 };
 
 static bool has_column(sqlite3 *db, const char *col) {
@@ -73,7 +102,7 @@ static bool has_column(sqlite3 *db, const char *col) {
 }
 
 static int migrate(sqlite3 *db, bool read_only) {
-  char view[512] = "CREATE TEMP VIEW receipts AS SELECT *";
+  char view[1024] = "CREATE TEMP VIEW receipts AS SELECT *";
   bool missing = false;
   for (size_t i = 0; i < sizeof ADDED / sizeof ADDED[0]; i++) {
     if (has_column(db, ADDED[i][0])) continue;
@@ -173,14 +202,42 @@ void eco_ledger_close(eco_ledger *l) {
 
 static bool fin(double x) { return isfinite(x); }
 
+static bool facts_ok(const eco_ledger_entry *e) {
+  const eco_ledger_facts *f = &e->facts;
+  return (unsigned)e->kind < ECO_LEDGER_KINDS && (unsigned)e->recorder <= ECO_LEDGER_BY_ROUTER &&
+         fin(f->predicted_g) && fin(f->counterfactual_g) && fin(f->saved_routing_g) &&
+         fin(f->saved_directive_g) && fin(f->saved_shifting_g);
+}
+
+static const char *const kind_names[ECO_LEDGER_KINDS] = {"request", "batch", "eval"};
+static const char *const recorder_names[] = {"node", "router"};
+
+const char *eco_ledger_kind_name(eco_ledger_kind k) {
+  return (unsigned)k < ECO_LEDGER_KINDS ? kind_names[k] : "?";
+}
+
+int eco_ledger_kind_parse(const char *s, eco_ledger_kind *out) {
+  for (int i = 0; s && i < ECO_LEDGER_KINDS; i++)
+    if (strcmp(s, kind_names[i]) == 0) {
+      *out = (eco_ledger_kind)i;
+      return ECO_OK;
+    }
+  return ECO_EINVAL;
+}
+
+const char *eco_ledger_recorder_name(eco_ledger_recorder r) {
+  return (unsigned)r <= ECO_LEDGER_BY_ROUTER ? recorder_names[r] : "?";
+}
+
 int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) {
   if (!l || !e) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
   if (!l->ins) return eco_error_set(err, ECO_ESTATE, "ledger: opened read-only");
   const eco_receipt *r = &e->receipt;
   if (!e->request_id[0] || !fin(e->time_s) || !fin(e->latency_s) || !fin(r->energy_j) ||
       !fin(r->intensity_gco2_kwh) || !fin(r->operational_g) || !fin(r->embodied_g) ||
-      !fin(r->total_g) || !fin(r->pue))
-    return eco_error_set(err, ECO_EINVAL, "ledger: entry needs a request id and finite numbers");
+      !fin(r->total_g) || !fin(r->pue) || !facts_ok(e))
+    return eco_error_set(err, ECO_EINVAL,
+                         "ledger: entry needs a request id, a known kind and finite numbers");
   pthread_mutex_lock(&l->mu);
   sqlite3_stmt *s = l->ins;
   int i = 1;
@@ -201,6 +258,16 @@ int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) 
 #define BIND(name, kind) BIND_##kind(r->name)
   ECO_RECEIPT_FIELDS(BIND)
 #undef BIND
+  const eco_ledger_facts *f = &e->facts;
+  sqlite3_bind_text(s, i++, kind_names[e->kind], -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, i++, recorder_names[e->recorder], -1, SQLITE_STATIC);
+  sqlite3_bind_text(s, i++, f->group, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(s, i++, f->engine, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(s, i++, f->predicted_g);
+  sqlite3_bind_double(s, i++, f->counterfactual_g);
+  sqlite3_bind_double(s, i++, f->saved_routing_g);
+  sqlite3_bind_double(s, i++, f->saved_directive_g);
+  sqlite3_bind_double(s, i++, f->saved_shifting_g);
   int rc = sqlite3_step(s) == SQLITE_DONE ? ECO_OK : db_err(l->db, err, "append");
   sqlite3_reset(s);
   sqlite3_clear_bindings(s);
@@ -211,6 +278,11 @@ int eco_ledger_append(eco_ledger *l, const eco_ledger_entry *e, eco_error *err) 
 /* " WHERE time_s >= ? AND time_s < ?" when the window is set. */
 static const char *window(double from_s, double to_s) {
   return to_s > from_s ? " WHERE time_s >= ?1 AND time_s < ?2" : "";
+}
+
+/* " AND time_s >= ? AND time_s < ?" when the window is set. */
+static const char *window_and(double from_s, double to_s) {
+  return to_s > from_s ? " AND time_s >= ?1 AND time_s < ?2" : "";
 }
 
 static void bind_window(sqlite3_stmt *s, double from_s, double to_s) {
@@ -241,7 +313,8 @@ int eco_ledger_count(eco_ledger *l, double from_s, double to_s, int64_t *n, eco_
   return rc;
 }
 
-static const char *group_names[] = {"total", "hour", "day", "node", "zone", "model", "policy"};
+static const char *group_names[] = {"total",  "hour", "day",       "node",  "zone",    "model",
+                                    "policy", "kind", "directive", "group", "recorder"};
 
 const char *eco_ledger_group_name(eco_ledger_group g) {
   return (unsigned)g < sizeof group_names / sizeof group_names[0] ? group_names[g] : "?";
@@ -266,24 +339,29 @@ double eco_ledger_agg_sci_per_1k_tokens(const eco_ledger_agg *a) {
 
 int eco_ledger_aggregate(eco_ledger *l, eco_ledger_group g, double from_s, double to_s,
                          eco_ledger_agg **out, size_t *n, eco_error *err) {
-  if (!l || !out || !n || (unsigned)g > ECO_GROUP_POLICY)
+  if (!l || !out || !n || (unsigned)g > ECO_GROUP_RECORDER)
     return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
   *out = NULL;
   *n = 0;
+#define LEVEL_KEY "CASE WHEN directive_level < 0 THEN 'none' ELSE 'L' || directive_level END"
   static const char *keys[] = {"'total'",
                                "strftime('%Y-%m-%dT%H:00Z', time_s, 'unixepoch')",
                                "strftime('%Y-%m-%d', time_s, 'unixepoch')",
                                "node",
                                "zone",
                                "model",
-                               "policy"};
-  char sql[1024];
+                               "policy",
+                               "kind",
+                               LEVEL_KEY,
+                               "directive_group",
+                               "recorder"};
+  char sql[2048];
   snprintf(sql, sizeof sql,
            "SELECT %s AS k, count(*), sum(prompt_tokens), sum(output_tokens), sum(energy_j),"
            " sum(energy_j*pue), sum(operational_g), sum(embodied_g), sum(total_g),"
            " sum(latency_s), sum(energy_estimated OR intensity_estimated), min(time_s),"
-           " max(time_s) FROM receipts%s GROUP BY k ORDER BY k",
-           keys[g], window(from_s, to_s));
+           " max(time_s) FROM receipts WHERE %s%s GROUP BY k ORDER BY k",
+           keys[g], EFFECTIVE, window_and(from_s, to_s));
   sqlite3_stmt *s = NULL;
   pthread_mutex_lock(&l->mu);
   int rc = ECO_OK;
@@ -342,7 +420,7 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t cap) {
 int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row_fn fn, void *user,
                        eco_error *err) {
   if (!l || !fn) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
-  char sql[768];
+  char sql[1536];
   snprintf(sql, sizeof sql, "SELECT " COLS " FROM receipts%s ORDER BY time_s, id",
            window(from_s, to_s));
   sqlite3_stmt *s = NULL;
@@ -376,6 +454,19 @@ int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row
 #define READ(name, kind) READ_##kind(r->name)
     ECO_RECEIPT_FIELDS(READ)
 #undef READ
+    char kind[16], rec[16];
+    col_text(s, i++, kind, sizeof kind);
+    col_text(s, i++, rec, sizeof rec);
+    if (eco_ledger_kind_parse(kind, &e.kind)) e.kind = ECO_LEDGER_REQUEST;
+    e.recorder = strcmp(rec, "router") == 0 ? ECO_LEDGER_BY_ROUTER : ECO_LEDGER_BY_NODE;
+    eco_ledger_facts *f = &e.facts;
+    col_text(s, i++, f->group, sizeof f->group);
+    col_text(s, i++, f->engine, sizeof f->engine);
+    f->predicted_g = sqlite3_column_double(s, i++);
+    f->counterfactual_g = sqlite3_column_double(s, i++);
+    f->saved_routing_g = sqlite3_column_double(s, i++);
+    f->saved_directive_g = sqlite3_column_double(s, i++);
+    f->saved_shifting_g = sqlite3_column_double(s, i++);
     /* the handle's lock is held here: fn must not call this ledger */
     rc = fn(&e, user);
     if (rc) goto done;
@@ -384,6 +475,64 @@ int eco_ledger_foreach(eco_ledger *l, double from_s, double to_s, eco_ledger_row
 done:
   sqlite3_finalize(s);
   pthread_mutex_unlock(&l->mu);
+  return rc;
+}
+
+/* One effective row's share of the lever sums (see ledger.h). */
+static void levers_add(eco_ledger_levers *o, const char *kind, double total_g, double cf, double sr,
+                       double sd, double ss) {
+  eco_ledger_kind k;
+  if (eco_ledger_kind_parse(kind, &k)) k = ECO_LEDGER_REQUEST;
+  o->by_kind[k]++;
+  if (k == ECO_LEDGER_EVAL) {
+    o->eval_rows++;
+    o->eval_g += total_g;
+    return;
+  }
+  o->requests++;
+  if (!(cf > 0)) return;
+  o->with_facts++;
+  double modelled = cf - sr - sd - ss;
+  double scale = modelled > 0 ? total_g / modelled : 1.0;
+  o->actual_g += total_g;
+  o->routing_g += sr * scale;
+  o->directive_g += sd * scale;
+  o->shifting_g += ss * scale;
+  o->predicted_baseline_g += cf;
+  o->predicted_saved_g += sr + sd + ss;
+}
+
+int eco_ledger_levers_sum(eco_ledger *l, double from_s, double to_s, eco_ledger_levers *out,
+                          eco_error *err) {
+  if (!l || !out) return eco_error_set(err, ECO_EINVAL, "ledger: invalid argument");
+  memset(out, 0, sizeof *out);
+  char sql[768];
+  snprintf(sql, sizeof sql,
+           "SELECT kind, total_g, counterfactual_g, saved_routing_g, saved_directive_g,"
+           " saved_shifting_g FROM receipts WHERE %s%s",
+           EFFECTIVE, window_and(from_s, to_s));
+  sqlite3_stmt *s = NULL;
+  pthread_mutex_lock(&l->mu);
+  int rc = ECO_OK;
+  if (sqlite3_prepare_v2(l->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    rc = db_err(l->db, err, "levers");
+    goto done;
+  }
+  bind_window(s, from_s, to_s);
+  int step;
+  while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+    const unsigned char *k = sqlite3_column_text(s, 0);
+    levers_add(out, k ? (const char *)k : "", sqlite3_column_double(s, 1),
+               sqlite3_column_double(s, 2), sqlite3_column_double(s, 3),
+               sqlite3_column_double(s, 4), sqlite3_column_double(s, 5));
+  }
+  if (step != SQLITE_DONE) rc = db_err(l->db, err, "levers");
+  out->baseline_g = out->actual_g + out->routing_g + out->directive_g + out->shifting_g;
+  out->net_saved_g = out->routing_g + out->directive_g + out->shifting_g - out->eval_g;
+done:
+  sqlite3_finalize(s);
+  pthread_mutex_unlock(&l->mu);
+  if (rc) memset(out, 0, sizeof *out);
   return rc;
 }
 

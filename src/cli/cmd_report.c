@@ -1,7 +1,10 @@
 /* ecoinfer report: carbon accounting from the receipt ledger: totals and
- * aggregates per hour, day, node, zone, model and policy, as a table, CSV
- * or JSON, with SCI per request and per 1k output tokens, and an SVG chart
- * of carbon over time with the grid intensity overlaid. */
+ * aggregates per hour, day, node, zone, model, policy, kind, directive
+ * level and group and recorder, as a table, CSV or JSON, with SCI per
+ * request and per 1k output tokens; the savings by lever (routing,
+ * directives, shifting) against greedy routing with no directive, from the
+ * router's rows; and an SVG chart of carbon over time with the grid
+ * intensity overlaid. */
 #include "carbon/ledger.h"
 #include "cli/cli.h"
 #include "util/fs.h"
@@ -19,8 +22,8 @@
 static const eco_opt opts[] = {
     {"ledger", 'l', "FILE", "ledger.path", "the receipt ledger (SQLite)"},
     {"by", 'b', "LIST", NULL,
-     "groupings, comma-separated: hour,day,node,zone,model,policy (default day,node,zone,"
-     "model,policy)"},
+     "groupings, comma-separated: hour,day,node,zone,model,policy,kind,directive,group,recorder "
+     "(default day,node,zone,model,policy)"},
     {"from", 0, "TIME", NULL, "only receipts at or after TIME (ISO-8601 UTC or epoch s)"},
     {"to", 0, "TIME", NULL, "only receipts before TIME"},
     {"format", 'f', "FMT", NULL, "table (default), csv or json (--json also selects json)"},
@@ -33,6 +36,10 @@ static const eco_cmd_spec spec = {
     .summary = "Carbon report from the receipt ledger: totals and per hour/day/node/zone/model/"
                "policy.",
     .details = "SCI is (E*I + M) per functional unit: per request and per 1000 output tokens.\n"
+               "Savings by lever: the router's rows carry its counterfactual (greedy routing, no\n"
+               "directive, run at once) and the predicted saving of each lever; each row's\n"
+               "savings are scaled to its measured receipt, so baseline = measured + levers.\n"
+               "A request with a node row and a router row (one shared ledger) counts once.\n"
                "The ledger path comes from --ledger or ledger.path in the config.\n"
                "Example: ecoinfer report --ledger receipts.db --by hour,zone --svg carbon.svg",
     .opts = opts,
@@ -80,6 +87,60 @@ static void table(eco_strbuf *sb, const char *title, const eco_ledger_agg *rows,
                   a->operational_g, a->embodied_g, a->total_g, eco_ledger_agg_sci_per_1k_tokens(a),
                   mean_lat(a));
   }
+}
+
+/* Grams with a unit that keeps edge-sized values readable: g, mg, µg. */
+static const char *grams(double g, char *buf, size_t cap) {
+  double a = fabs(g);
+  if (a >= 1 || a == 0)
+    snprintf(buf, cap, "%.4g g", g);
+  else if (a >= 1e-3)
+    snprintf(buf, cap, "%.4g mg", g * 1e3);
+  else
+    snprintf(buf, cap, "%.4g µg", g * 1e6);
+  return buf;
+}
+
+static void lever_line(eco_strbuf *sb, const char *name, double g, int64_t n, double base) {
+  char a[32], b[32];
+  eco_sb_printf(sb, "  %-34s %14s %14s", name, grams(g, a, sizeof a),
+                grams(n ? g / (double)n : 0, b, sizeof b));
+  if (base > 0)
+    eco_sb_printf(sb, " %8.1f%%\n", 100.0 * g / base);
+  else
+    eco_sb_printf(sb, " %9s\n", "-");
+}
+
+static void levers_table(eco_strbuf *sb, const eco_ledger_levers *v) {
+  eco_sb_printf(sb,
+                "\nsavings by lever, against greedy routing with no directive, run at once\n"
+                "(%lld of %lld requests carry the router's facts; savings scaled to their "
+                "measured receipts)\n",
+                (long long)v->with_facts, (long long)v->requests);
+  eco_sb_printf(sb, "  %-34s %14s %14s %9s\n", "", "gCO2e", "per request", "of base");
+  int64_t n = v->with_facts;
+  double base = v->baseline_g;
+  lever_line(sb, "baseline (greedy, no directive)", base, n, base);
+  lever_line(sb, "saved by routing", v->routing_g, n, base);
+  lever_line(sb, "saved by directives", v->directive_g, n, base);
+  lever_line(sb, "saved by shifting (Batch API)", v->shifting_g, n, base);
+  lever_line(sb, "measured", v->actual_g, n, base);
+  char title[64];
+  snprintf(title, sizeof title, "evaluation overhead (%lld rows)", (long long)v->eval_rows);
+  lever_line(sb, title, v->eval_g, n, base);
+  lever_line(sb, "net saved (levers - overhead)", v->net_saved_g, n, base);
+}
+
+static json_t *levers_json(const eco_ledger_levers *v) {
+  return json_pack(
+      "{s:I,s:I,s:f,s:f,s:{s:f,s:f,s:f},s:f,s:f,s:I,s:f,s:f,s:{s:I,s:I,s:I}}", "requests",
+      (json_int_t)v->requests, "with_facts", (json_int_t)v->with_facts, "baseline_g", v->baseline_g,
+      "actual_g", v->actual_g, "saved_g", "routing", v->routing_g, "directives", v->directive_g,
+      "shifting", v->shifting_g, "predicted_baseline_g", v->predicted_baseline_g,
+      "predicted_saved_g", v->predicted_saved_g, "eval_rows", (json_int_t)v->eval_rows, "eval_g",
+      v->eval_g, "net_saved_g", v->net_saved_g, "rows_by_kind", "request",
+      (json_int_t)v->by_kind[ECO_LEDGER_REQUEST], "batch", (json_int_t)v->by_kind[ECO_LEDGER_BATCH],
+      "eval", (json_int_t)v->by_kind[ECO_LEDGER_EVAL]);
 }
 
 static json_t *agg_json(const eco_ledger_agg *a) {
@@ -192,7 +253,7 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "report", "--format: table, csv or json, not '%s'", fmt);
     return ECO_EXIT_USAGE;
   }
-  section secs[8];
+  section secs[12];
   size_t nsec = 0;
   char by[128];
   snprintf(by, sizeof by, "%s",
@@ -203,7 +264,7 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
     if (eco_ledger_group_parse(t, &g) || g == ECO_GROUP_TOTAL) {
       eco_cli_error(cli, "report",
                     "--by: unknown grouping '%s' (hour, day, node, zone, model, "
-                    "policy)",
+                    "policy, kind, directive, group, recorder)",
                     t);
       return ECO_EXIT_USAGE;
     }
@@ -222,7 +283,10 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
   int exit = ECO_EXIT_OK;
   eco_ledger_agg *total = NULL, *hours = NULL;
   size_t ntotal = 0, nhours = 0;
-  if (eco_ledger_aggregate(l, ECO_GROUP_TOTAL, from, to, &total, &ntotal, &err)) goto runtime;
+  eco_ledger_levers lv;
+  if (eco_ledger_aggregate(l, ECO_GROUP_TOTAL, from, to, &total, &ntotal, &err) ||
+      eco_ledger_levers_sum(l, from, to, &lv, &err))
+    goto runtime;
   for (size_t i = 0; i < nsec; i++)
     if (eco_ledger_aggregate(l, secs[i].g, from, to, &secs[i].rows, &secs[i].n, &err)) goto runtime;
   const char *svg = eco_cli_get(cli, "svg");
@@ -255,6 +319,7 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
       json_object_set_new(gs, eco_ledger_group_name(secs[i].g), a);
     }
     json_object_set_new(o, "groups", gs);
+    json_object_set_new(o, "levers", levers_json(&lv));
     if (svg) json_object_set_new(o, "svg", json_string(svg));
     char *js = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
     json_decref(o);
@@ -273,6 +338,7 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
                   eco_ledger_agg_sci_per_request(tot), eco_ledger_agg_sci_per_1k_tokens(tot));
     eco_sb_printf(&sb, "mean intensity %.1f gCO2e/kWh; %lld receipts used an estimate\n",
                   tot->intensity_gco2_kwh, (long long)tot->estimated);
+    if (lv.with_facts > 0 || lv.eval_rows > 0) levers_table(&sb, &lv);
     for (size_t i = 0; i < nsec; i++) {
       char title[32];
       snprintf(title, sizeof title, "by %s", eco_ledger_group_name(secs[i].g));

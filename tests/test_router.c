@@ -713,12 +713,12 @@ static void test_dashboard_directives(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
   b[0].with_carbon = true;
-  char *y =
-      eco_test_cluster_yaml(b, 1,
-                            "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
-                            "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
-                            "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
-                            "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
+  char *y = eco_test_cluster_yaml(
+      b, 1,
+      "directive:\n  plan: lp\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  zone: PL\n"
+      "  stats:\n    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+      "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+      "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n");
   eco_test_router *t = &cl->rt;
   eco_test_router_start(t, y);
   eco_test_resp r;

@@ -23,12 +23,12 @@
 /* Level 2 is almost as preferred as level 0 and much cheaper: at the top of
  * the intensity range (floor 0.9 q0 = 0.45) the plan is all level 2; at the
  * bottom (floor q0 = 0.5) only level 0 qualifies. */
-static const char *const DIRECTIVE_YAML =
-    "directive:\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  threshold: 0.1\n  zone: PL\n"
-    "  routes: {/v1/completions: 1}\n  stats:\n"
-    "    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
-    "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
-    "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n";
+static const char *const DIRECTIVE_YAML = "directive:\n  plan: lp\n  ci_min: 100\n  ci_max: 600\n  "
+                                          "xi: 0.1\n  threshold: 0.1\n  zone: PL\n"
+                                          "  routes: {/v1/completions: 1}\n  stats:\n"
+                                          "    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+                                          "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+                                          "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n";
 
 /* Runs the router in front of one node at url of kind (ecoinfer or openai). */
 static void directive_router_start(eco_test_router *t, const char *url, const char *kind) {

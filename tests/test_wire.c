@@ -169,6 +169,28 @@ static void test_route_receipt(void **state) {
          "\"slo_s\":3.0,\"slo_met\":true,\"slo_predicted_met\":true,\"slo_fallback\":false,"
          "\"directive_level\":1}");
   free(s);
+  /* the live directive decision */
+  eco_route_directive d = {.plan = "live",
+                           .group = "triviaqa/1",
+                           .group_p = 0.75,
+                           .planned_level = 2,
+                           .level_p = 0.5,
+                           .degraded = false,
+                           .opted_out = false};
+  x.directive = &d;
+  s = dump(eco_route_receipt_to_json(&x));
+  assert_non_null(strstr(s, "\"directive_level\":1,\"directive\":{\"plan\":\"live\","
+                            "\"group\":\"triviaqa/1\",\"group_p\":0.75,\"planned_level\":2,"
+                            "\"level_p\":0.5,\"degraded\":false,\"opted_out\":false}}"));
+  free(s);
+  d.plan = "lp";
+  d.group = NULL;
+  d.opted_out = true;
+  s = dump(eco_route_receipt_to_json(&x));
+  assert_non_null(strstr(s, "\"directive\":{\"plan\":\"lp\",\"planned_level\":2,"
+                            "\"level_p\":0.5,\"degraded\":false,\"opted_out\":true}}"));
+  free(s);
+  x.directive = NULL;
   /* nothing measured, no failures, no directive */
   x.failed_nodes = "";
   x.measured.total_g = -1;

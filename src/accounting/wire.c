@@ -113,6 +113,19 @@ json_t *eco_route_receipt_to_json(const eco_route_receipt *x) {
   }
   if (x->directive_level >= 0)
     json_object_set_new(ro, ECO_CARBON_DIRECTIVE_LEVEL, json_integer(x->directive_level));
+  const eco_route_directive *d = x->directive;
+  if (d) {
+    json_t *o = json_pack("{s:s}", "plan", d->plan ? d->plan : "");
+    if (o && d->group) json_object_set_new(o, "group", json_string(d->group));
+    if (o && d->group && d->group_p >= 0) json_object_set_new(o, "group_p", json_real(d->group_p));
+    if (o) {
+      json_object_set_new(o, "planned_level", json_integer(d->planned_level));
+      json_object_set_new(o, "level_p", json_real(d->level_p));
+      json_object_set_new(o, "degraded", json_boolean(d->degraded));
+      json_object_set_new(o, "opted_out", json_boolean(d->opted_out));
+      json_object_set_new(ro, ECO_CARBON_ROUTER_DIRECTIVE, o);
+    }
+  }
   return ro;
 }
 

@@ -103,6 +103,25 @@ typedef struct eco_engine_usage {
  * from all unknown. Returns the number of fields found. */
 int eco_engine_usage_from_json(const json_t *resp, eco_engine_usage *out);
 
+/* usage.carbon.router.directive: how the router chose the directive level
+ * (ECO_CARBON_ROUTER_DIRECTIVE):
+ *   {"plan": "live"|"lp", "group": "triviaqa/1", "group_p": 0.97,
+ *    "planned_level": 2, "level_p": 0.83, "degraded": false, "opted_out": false}
+ * group and group_p only for the live plan (the classifier's group and the
+ * probability of its class); planned_level is the plan's draw before the
+ * route cap and the opt-out (the level sent is directive_level), level_p
+ * the plan's probability of that draw for the group (lp: for every request). */
+#define ECO_CARBON_ROUTER_DIRECTIVE "directive"
+typedef struct eco_route_directive {
+  const char *plan;  /* "live" or "lp" */
+  const char *group; /* "label/bucket", NULL: none (lp) */
+  double group_p;    /* probability of the group's class, 0..1 (< 0: none) */
+  int planned_level; /* the plan's level before cap and opt-out */
+  double level_p;    /* the plan's probability of planned_level, 0..1 */
+  bool degraded;     /* the hour's plan could not reach the quality floor */
+  bool opted_out;    /* the client sent x-ecoinfer-directive: off */
+} eco_route_directive;
+
 /* usage.carbon.router: what the router decided and measured. */
 typedef struct eco_route_receipt {
   const char *policy;       /* policy that chose the node */
@@ -125,13 +144,14 @@ typedef struct eco_route_receipt {
     double total_g;  /* gCO2e from the receipt (< 0: none) */
     double energy_j; /* J from the receipt or the agent (< 0: none) */
   } measured;
-  const char *engine_kind;        /* foreign engine's kind ("llama-cpp"), NULL: no "engine" */
-  const eco_engine_usage *engine; /* its own report, as measured.engine (may be NULL) */
-  double slo_s;                   /* SLO applied, s (0 = none) */
-  bool slo_met;                   /* measured latency within the SLO (or no SLO) */
-  bool slo_predicted_met;         /* the prediction met it */
-  bool slo_fallback;              /* slo-carbon: no node was predicted to meet it */
-  int directive_level;            /* generation directive level sent, < 0 none */
+  const char *engine_kind;              /* foreign engine's kind ("llama-cpp"), NULL: no "engine" */
+  const eco_engine_usage *engine;       /* its own report, as measured.engine (may be NULL) */
+  double slo_s;                         /* SLO applied, s (0 = none) */
+  bool slo_met;                         /* measured latency within the SLO (or no SLO) */
+  bool slo_predicted_met;               /* the prediction met it */
+  bool slo_fallback;                    /* slo-carbon: no node was predicted to meet it */
+  int directive_level;                  /* generation directive level sent, < 0 none */
+  const eco_route_directive *directive; /* how it was chosen, NULL: no "directive" */
 } eco_route_receipt;
 
 /* usage.carbon.router (new reference; NULL on allocation failure). */

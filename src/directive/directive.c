@@ -15,20 +15,43 @@ void eco_directive_cfg_default(eco_directive_cfg *cfg) {
 }
 
 /* directive: as the node (srv_directive.c: level, completion_level), the
- * router (directive_hook.c: enabled, zone, seed, stats) and this file read it. */
+ * router (directive_hook.c: enabled, zone, seed, stats, plan, model, live,
+ * learn, priors) and this file read it. */
 static const eco_cfg_schema one_value[] = {ECO_CFG_VALUE(NULL)};
+static const eco_cfg_schema live_keys[] = {ECO_CFG_VALUE("floor_period"), ECO_CFG_VALUE("margin"),
+                                           ECO_CFG_VALUE("mix_half_life")};
+static const eco_cfg_schema learn_keys[] = {ECO_CFG_VALUE("db"), ECO_CFG_VALUE("flush"),
+                                            ECO_CFG_VALUE("alpha"), ECO_CFG_VALUE("prior_weight"),
+                                            ECO_CFG_VALUE("scale_alpha")};
+static const eco_cfg_schema prior_keys[] = {ECO_CFG_VALUE("source"),
+                                            ECO_CFG_SHAPED("energy_j", ECO_CFG_S_LIST, one_value),
+                                            ECO_CFG_SHAPED("out_tokens", ECO_CFG_S_LIST, one_value),
+                                            ECO_CFG_SHAPED("time_s", ECO_CFG_S_LIST, one_value)};
 static const eco_cfg_schema stat_keys[] = {ECO_CFG_VALUE("energy_kwh"), ECO_CFG_VALUE("time_s"),
                                            ECO_CFG_VALUE("pref")};
 static const eco_cfg_schema stat_item[] = {ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, stat_keys)};
 static const eco_cfg_schema directive_keys[] = {
-    ECO_CFG_VALUE("enabled"),     ECO_CFG_SHAPED("levels", ECO_CFG_S_LIST, one_value),
-    ECO_CFG_VALUE("default_cap"), ECO_CFG_SHAPED("routes", ECO_CFG_S_DICT, one_value),
-    ECO_CFG_VALUE("xi"),          ECO_CFG_VALUE("ci_min"),
-    ECO_CFG_VALUE("ci_max"),      ECO_CFG_VALUE("embodied_g"),
-    ECO_CFG_VALUE("life_years"),  ECO_CFG_VALUE("period"),
-    ECO_CFG_VALUE("threshold"),   ECO_CFG_VALUE("zone"),
-    ECO_CFG_VALUE("seed"),        ECO_CFG_SHAPED("stats", ECO_CFG_S_LIST, stat_item),
-    ECO_CFG_VALUE("level"),       ECO_CFG_VALUE("completion_level"),
+    ECO_CFG_VALUE("enabled"),
+    ECO_CFG_SHAPED("levels", ECO_CFG_S_LIST, one_value),
+    ECO_CFG_VALUE("default_cap"),
+    ECO_CFG_SHAPED("routes", ECO_CFG_S_DICT, one_value),
+    ECO_CFG_VALUE("xi"),
+    ECO_CFG_VALUE("ci_min"),
+    ECO_CFG_VALUE("ci_max"),
+    ECO_CFG_VALUE("embodied_g"),
+    ECO_CFG_VALUE("life_years"),
+    ECO_CFG_VALUE("period"),
+    ECO_CFG_VALUE("threshold"),
+    ECO_CFG_VALUE("zone"),
+    ECO_CFG_VALUE("seed"),
+    ECO_CFG_SHAPED("stats", ECO_CFG_S_LIST, stat_item),
+    ECO_CFG_VALUE("level"),
+    ECO_CFG_VALUE("completion_level"),
+    ECO_CFG_VALUE("plan"),
+    ECO_CFG_VALUE("model"),
+    ECO_CFG_SHAPED("live", ECO_CFG_S_MAP, live_keys),
+    ECO_CFG_SHAPED("learn", ECO_CFG_S_MAP, learn_keys),
+    ECO_CFG_SHAPED("priors", ECO_CFG_S_MAP, prior_keys),
 };
 static const eco_cfg_schema sections[] = {
     ECO_CFG_SHAPED("directive", ECO_CFG_S_MAP, directive_keys)};

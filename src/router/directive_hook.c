@@ -4,6 +4,7 @@
 
 #include <glpk.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,116 @@ void eco_rdir_cfg_default(eco_rdir_cfg *c) {
   c->replan.period_s = 3600;
   c->replan.threshold = 0.1;
   c->seed = 1;
+  c->plan_kind = ECO_RDIR_PLAN_LIVE;
+  eco_dserve_cfg_default(&c->live);
+  c->learn_flush_s = 10;
+}
+
+const char *eco_rdir_plan_name(eco_rdir_plan_kind k) {
+  return k == ECO_RDIR_PLAN_LP ? "lp" : "live";
+}
+
+/* directive.priors: per level J, tokens, s (and what they measured). */
+static int load_priors(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
+  eco_dlearn_cfg *lc = &out->live.learn;
+  lc->n_levels = out->dcfg.n_levels;
+  const eco_cfg_node *pr = eco_cfg_find(cfg, NULL, "directive.priors");
+  static const char *const keys[ECO_DLEARN_NFIG] = {"energy_j", "out_tokens", "time_s"};
+  char where[256];
+  for (int f = 0; f < ECO_DLEARN_NFIG; f++) {
+    const eco_cfg_node *l = pr ? eco_cfg_find(cfg, pr, keys[f]) : NULL;
+    if (!l) {
+      if (out->dcfg.n_levels > 3)
+        return eco_error_set(err, ECO_ECONFIG,
+                             "directive.priors.%s: required with more than 3 levels (the "
+                             "built-in Llama-2-13B priors cover 3)",
+                             keys[f]);
+      continue;
+    }
+    eco_cfg_where(cfg, l, where, sizeof where);
+    if (l->kind != ECO_CFG_SEQ || l->n_items != out->dcfg.n_levels)
+      return eco_error_set(err, ECO_ECONFIG,
+                           "%s: key 'directive.priors.%s': expected a list of %zu numbers (one "
+                           "per level)",
+                           where, keys[f], out->dcfg.n_levels);
+    for (size_t i = 0; i < l->n_items; i++) {
+      char *e = NULL;
+      const char *v = l->items[i]->value;
+      double x = v ? strtod(v, &e) : NAN;
+      if (!v || e == v || *e || !(x > 0) || !isfinite(x)) {
+        eco_cfg_where(cfg, l->items[i], where, sizeof where);
+        return eco_error_set(err, ECO_ECONFIG,
+                             "%s: key 'directive.priors.%s.%zu': expected a number > 0", where,
+                             keys[f], i);
+      }
+      lc->pri.v[f][i] = x;
+    }
+  }
+  if (pr) {
+    int rc = eco_cfg_strcpy(cfg, pr, "source", pr ? "configured priors" : NULL, lc->pri.source,
+                            sizeof lc->pri.source, err);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* directive.plan, model, live, learn (the live plan). */
+static int load_live(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
+  const char *plan;
+  int rc;
+  if ((rc = eco_cfg_str(cfg, NULL, "directive.plan", "live", &plan, err))) return rc;
+  if (strcmp(plan, "live") == 0) {
+    out->plan_kind = ECO_RDIR_PLAN_LIVE;
+  } else if (strcmp(plan, "lp") == 0) {
+    out->plan_kind = ECO_RDIR_PLAN_LP;
+  } else {
+    char o[256];
+    eco_cfg_origin(cfg, NULL, "directive.plan", o, sizeof o);
+    return eco_error_set(err, ECO_ECONFIG, "%s: expected live or lp, got '%s'", o, plan);
+  }
+  double fp_s, hl_s, margin;
+  eco_dlive_cfg *lv = &out->live.live;
+  eco_dlearn_cfg *lc = &out->live.learn;
+  if ((rc = eco_cfg_strcpy(cfg, NULL, "directive.model", "", out->model_path,
+                           sizeof out->model_path, err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "directive.live.floor_period", 86400, &fp_s, err)) ||
+      (rc = eco_cfg_double_range(cfg, NULL, "directive.live.margin", lv->margin, -1, 1, &margin,
+                                 err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "directive.live.mix_half_life", 3600, &hl_s, err)) ||
+      (rc = eco_cfg_strcpy(cfg, NULL, "directive.learn.db", "", out->learn_db, sizeof out->learn_db,
+                           err)) ||
+      (rc = eco_cfg_duration(cfg, NULL, "directive.learn.flush", 10, &out->learn_flush_s, err)) ||
+      (rc = eco_cfg_double_range(cfg, NULL, "directive.learn.alpha", lc->alpha, 1e-6, 1, &lc->alpha,
+                                 err)) ||
+      (rc = eco_cfg_double_range(cfg, NULL, "directive.learn.prior_weight", lc->prior_weight, 0,
+                                 1e6, &lc->prior_weight, err)) ||
+      (rc = eco_cfg_double_range(cfg, NULL, "directive.learn.scale_alpha", lc->scale_alpha, 1e-6, 1,
+                                 &lc->scale_alpha, err)) ||
+      (rc = load_priors(cfg, out, err)))
+    return rc;
+  char o[256];
+  double h = fp_s / 3600;
+  if (!(h >= 1 && h <= 168) || fabs(h - round(h)) > 1e-9) {
+    eco_cfg_origin(cfg, NULL, "directive.live.floor_period", o, sizeof o);
+    return eco_error_set(err, ECO_ECONFIG, "%s: expected whole hours, 1h..168h", o);
+  }
+  if (!(hl_s >= 0) || hl_s > 168 * 3600.0) {
+    eco_cfg_origin(cfg, NULL, "directive.live.mix_half_life", o, sizeof o);
+    return eco_error_set(err, ECO_ECONFIG, "%s: expected 0..168h", o);
+  }
+  if (!(out->learn_flush_s >= 0.01)) {
+    eco_cfg_origin(cfg, NULL, "directive.learn.flush", o, sizeof o);
+    return eco_error_set(err, ECO_ECONFIG, "%s: expected at least 10ms", o);
+  }
+  lv->period_h = (size_t)round(h);
+  lv->margin = margin;
+  lv->mix_half_life_h = hl_s / 3600;
+  if (out->enabled && out->plan_kind == ECO_RDIR_PLAN_LIVE && !out->model_path[0])
+    return eco_error_set(err, ECO_ECONFIG,
+                         "%s: directive.model: required by directive.plan: live (a file from "
+                         "'ecoinfer directive train'); or set directive.plan: lp",
+                         eco_cfg_source(cfg));
+  return 0;
 }
 
 static int load_stats(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
@@ -77,7 +188,7 @@ int eco_rdir_cfg_load(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
       (rc = eco_directive_plan_cfg_load(cfg, &out->plan, &out->replan, err)) ||
       (rc = eco_cfg_str(cfg, NULL, "directive.zone", "", &zone, err)) ||
       (rc = eco_cfg_int(cfg, NULL, "directive.seed", 1, &seed, err)) ||
-      (rc = load_stats(cfg, out, err)))
+      (rc = load_stats(cfg, out, err)) || (rc = load_live(cfg, out, err)))
     return rc;
   if (!(out->plan.ci_max > out->plan.ci_min))
     return eco_error_set(err, ECO_ECONFIG, "directive.ci_max must be above directive.ci_min");
@@ -85,6 +196,7 @@ int eco_rdir_cfg_load(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
     return eco_error_set(err, ECO_ECONFIG, "directive.zone: too long");
   snprintf(out->zone, sizeof out->zone, "%s", zone);
   out->seed = (uint64_t)seed;
+  out->live.plan = out->plan; /* xi, intensity range, embodied: one setting for both plans */
   return 0;
 }
 
@@ -129,6 +241,10 @@ static double uniform(uint64_t *s) {
 }
 
 int eco_rdir_draw(eco_rdir *d, const char *route, const char *optout_hdr) {
+  return eco_directive_effective_level(&d->cfg.dcfg, eco_rdir_draw_plan(d), route, optout_hdr);
+}
+
+int eco_rdir_draw_plan(eco_rdir *d) {
   double u = uniform(&d->rng);
   size_t n = d->cfg.dcfg.n_levels;
   int planned = 0;
@@ -141,7 +257,7 @@ int eco_rdir_draw(eco_rdir *d, const char *route, const char *optout_hdr) {
     }
     if (l == n - 1 && d->x[l] > 0) planned = (int)l; /* rounding: acc just under 1 */
   }
-  return eco_directive_effective_level(&d->cfg.dcfg, planned, route, optout_hdr);
+  return planned;
 }
 
 int eco_rdir_rewrite_body(const eco_rdir_cfg *c, int level, const json_t *body, char **out,

@@ -1,6 +1,22 @@
-/* ecoinfer router: generation directives chosen by the Sprout optimizer.
+/* ecoinfer router: generation directives: configuration, and Sprout's LP plan.
  *
- * The router keeps one plan: the probability of each directive level from
+ * Two plans (directive.plan):
+ *   live (default)  each request's level from its text: the directive model
+ *                   file (directive.model, written by `ecoinfer directive
+ *                   train`) classifies the prompt, and the period planner of
+ *                   live traffic (directive/dserve.h over live.h, the code of
+ *                   `sim sprout --policy ours-live`) draws the level from the
+ *                   hour's plan, made from the intensity forecast with each
+ *                   served model's costs learned from its receipts
+ *                   (directive/dlearn.h; persisted by router/dstats_db.h).
+ *                   Wired by gw_directive.c.
+ *   lp              Sprout's LP (below): one level distribution for every
+ *                   request, from fixed level statistics. Kept for clusters
+ *                   with no directive model file: it needs no training and
+ *                   no labelled prompts, but it beats no directive by less
+ *                   (docs/benchmarks/sprout.md).
+ *
+ * The LP plan: the probability of each directive level from
  * eco_directive_plan() over the configured level statistics, at the
  * intensity of the directive zone. It re-solves when eco_directive_replan_due()
  * says so (every directive.period, and when the intensity moved more than
@@ -16,12 +32,22 @@
  *          absent = the Sprout artifact summary (ECO_RDIR_SPROUT_* below)
  *   zone:  grid zone whose intensity drives the plan ("" = first node's)
  *   seed:  RNG seed of the per-request draw (default 1)
+ *   plan:  live | lp (default live)
+ *   model: the directive model file (required by plan: live)
+ *   live:  {floor_period: duration, whole hours (24h), margin: 0.005,
+ *           mix_half_life: duration (1h)}          (live.h)
+ *   learn: {db: SQLite file ("" = in memory only), flush: 10s, alpha: 0.05,
+ *           prior_weight: 5, scale_alpha: 0.1}    (dlearn.h)
+ *   priors: {source: text, energy_j: [J per level], out_tokens: [..],
+ *           time_s: [..]}  the figures used before any receipt (default:
+ *           Llama-2-13B-chat's in the Sprout artifact, ECO_DLEARN_PRIOR_SOURCE)
  * Everything here is pure (no clock, no I/O): the gateway passes the time
  * and the intensity in. */
 #ifndef ECO_ROUTER_DIRECTIVE_HOOK_H
 #define ECO_ROUTER_DIRECTIVE_HOOK_H
 
 #include "directive/directive.h"
+#include "directive/dserve.h"
 #include "directive/plan.h"
 #include "util/config.h"
 #include "util/status.h"
@@ -31,8 +57,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef enum eco_rdir_plan_kind {
+  ECO_RDIR_PLAN_LIVE = 0, /* per request: classifier + period plan (dserve.h) */
+  ECO_RDIR_PLAN_LP = 1,   /* Sprout's LP: one distribution for every request */
+} eco_rdir_plan_kind;
+
 typedef struct eco_rdir_cfg {
   bool enabled;                                    /* section present, not disabled */
+  eco_rdir_plan_kind plan_kind;                    /* directive.plan */
+  char model_path[512];                            /* directive.model (live) */
+  eco_dserve_cfg live;                             /* live planner, learning, priors */
+  char learn_db[512];                              /* SQLite file of learned costs, "" none */
+  double learn_flush_s;                            /* s between writes of learned costs */
   eco_directive_cfg dcfg;                          /* levels and route caps */
   eco_level_stats stats[ECO_DIRECTIVE_MAX_LEVELS]; /* per level: kWh, s, preference */
   eco_plan_cfg plan;                               /* xi, intensity range, embodied g/s */
@@ -52,11 +88,15 @@ typedef struct eco_rdir {
   uint64_t solves, solve_errors;      /* counts */
 } eco_rdir;
 
-/* Disabled; default levels; Sprout's level statistics; xi 0.1; intensity
- * range 100..600 gCO2/kWh; period 1 h; threshold 0.1; seed 1. */
+/* Disabled; plan live; default levels; Sprout's level statistics; xi 0.1;
+ * intensity range 100..600 gCO2/kWh; period 1 h; threshold 0.1; seed 1;
+ * the live planner's and the learning's defaults (dserve.h); flush 10 s. */
 void eco_rdir_cfg_default(eco_rdir_cfg *c);
 /* Reads the `directive:` section (above). ECO_ECONFIG on bad values. */
 int eco_rdir_cfg_load(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err);
+
+/* "live" or "lp". */
+const char *eco_rdir_plan_name(eco_rdir_plan_kind k);
 
 void eco_rdir_init(eco_rdir *d, const eco_rdir_cfg *c);
 
@@ -69,6 +109,8 @@ int eco_rdir_update(eco_rdir *d, double now_s, double ci, eco_error *err);
 /* Draws one request's level from the plan, caps it for route and applies
  * the opt-out header value (NULL = absent). Advances the RNG. */
 int eco_rdir_draw(eco_rdir *d, const char *route, const char *optout_hdr);
+/* The planned level of one draw (before cap and opt-out). Advances the RNG. */
+int eco_rdir_draw_plan(eco_rdir *d);
 
 /* Frees the LP library's state for the calling thread (GLPK keeps one
  * environment per thread that solved): call on the thread that ran

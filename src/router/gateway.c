@@ -89,6 +89,7 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
     }
   if (g->dns) evdns_base_load_hosts(g->dns, NULL);
   if ((rc = gw_intensity_init(g, err))) goto fail;
+  if ((rc = gw_directive_init(g, err))) goto fail;
   for (size_t i = 0; i < cfg->n_nodes; i++) {
     if (!gw_node_add(g, &cfg->nodes[i], -1, err)) {
       rc = err && err->code ? err->code : ECO_ENOMEM;
@@ -176,6 +177,7 @@ void eco_router_free(eco_router *r) {
   for (size_t i = 0; i < g->n_nodes; i++)
     gw_node_free(g->nodes[i]);
   eco_dash_free(g->dash); /* after its listener and the last callbacks that feed it */
+  gw_directive_free(g);   /* writes the learned costs a last time */
   if (g->wake) event_free(g->wake);
   if (g->zone_ev) event_free(g->zone_ev);
   if (g->dns_ev) event_free(g->dns_ev);

@@ -136,6 +136,8 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
     }
   }
   bool meets = r->pred.slo_s <= 0 || total_s <= r->pred.slo_s;
+  eco_route_directive rdir;
+  bool have_dir = gw_directive_receipt(r, &rdir);
   if (json_is_object(carbon)) {
     eco_route_receipt x = {.policy = eco_policy_name(r->pol.kind),
                            .node = n->cfg.id,
@@ -152,6 +154,7 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
                            .slo_predicted_met = r->pred.meets_slo,
                            .slo_fallback = r->pred.slo_fallback,
                            .directive_level = r->dlevel,
+                           .directive = have_dir ? &rdir : NULL,
                            .engine_kind = foreign ? eco_engine_name(n->cfg.engine) : NULL,
                            .engine = have_eu ? &eu : NULL};
     json_t *ro = eco_route_receipt_to_json(&x);
@@ -182,6 +185,7 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
   }
   if (otok > 0 || ptok > 0) (void)eco_profile_observe(&v->profile, &o, g->cfg.alpha);
   learn_cold(r, up_s);
+  if (otok > 0 || meas_j >= 0) gw_directive_learn(r, meas_j, otok, up_s);
   eco_outlen_observe(&g->outlen, r->rr.prompt_tokens, otok);
   n->pred_g += r->pred.total_g;
   g->pred_g_sum += r->pred.total_g;

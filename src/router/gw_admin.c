@@ -110,6 +110,7 @@ static void handle_metrics(gw *g, struct evhttp_request *req) {
   for (size_t i = 0; i < g->n_zones; i++)
     evbuffer_add_printf(b, "ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"%s\"} %.6g\n",
                         g->zones[i].zone, g->zones[i].gco2_kwh);
+  gw_directive_metrics(g, b);
   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                     "text/plain; version=0.0.4");
   evhttp_send_reply(req, 200, "OK", b);
@@ -248,6 +249,12 @@ void gw_on_admin(struct evhttp_request *req, void *arg) {
     send_json(g, req, 200, "OK", buf);
   } else if (strcmp(uri, "/admin/nodes") == 0) {
     admin_nodes(g, req);
+  } else if (strcmp(uri, "/admin/directive") == 0) {
+    json_t *o = gw_directive_admin_json(g);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    send_json(g, req, 200, "OK", s ? s : "{}");
+    free(s);
+    json_decref(o);
   } else if (strcmp(uri, "/admin/intensity") == 0 && write) {
     json_t *j = body_json(req);
     const char *zone = json_string_value(json_object_get(j, "zone"));

@@ -146,6 +146,13 @@ struct gw {
   eco_dash *dash; /* GET /dashboard on the public listener */
   uint64_t req_seq;
   eco_rdir dir; /* directive plan and RNG (used when cfg.directive.enabled) */
+  /* the live directive plan (gw_directive.c; cfg.directive.plan_kind live) */
+  eco_dmodel *dmodel;        /* the directive model file */
+  eco_dserve *dserve;        /* classifier + period planner + learned costs */
+  struct eco_dstats_db *ddb; /* learned costs on disk, NULL = memory only */
+  struct event *dflush_ev;   /* writes learned costs every learn_flush_s */
+  long dfc_hour;             /* hour of the cached forecast */
+  uint64_t ddb_errors;       /* failed writes of learned costs */
 };
 
 struct preq {
@@ -179,12 +186,17 @@ struct preq {
   uint64_t t0_ns, tdisp_ns, tfirst_ns;
   preq *bnext; /* batch list */
   bool in_batch;
-  char rid[64];  /* response "id" (what the client sees), for the dashboard */
-  double cf_g;   /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
-  int dlevel;    /* generation directive level, -1 = directives off */
-  bool dopt_out; /* the client sent x-ecoinfer-directive: off */
-  char *draw;    /* body with the level applied, for foreign nodes */
-  bool cold;     /* sent to an Ollama node with no model in memory */
+  char rid[64];    /* response "id" (what the client sees), for the dashboard */
+  double cf_g;     /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
+  int dlevel;      /* generation directive level, -1 = directives off */
+  bool dopt_out;   /* the client sent x-ecoinfer-directive: off */
+  bool dlive;      /* ddec holds a live decision */
+  int dplanned;    /* the plan's level before cap and opt-out */
+  double dlevel_p; /* its probability */
+  eco_dserve_decision ddec;
+  char dmodel_name[ECO_DLEARN_NAME_MAX]; /* the request's "model" */
+  char *draw;                            /* body with the level applied, for foreign nodes */
+  bool cold;                             /* sent to an Ollama node with no model in memory */
   eco_engine_usage eusage; /* the engine's own report (timings in a stream's last chunk) */
   bool have_eusage;
   size_t draw_len;
@@ -223,6 +235,20 @@ void gw_on_dns_timer(evutil_socket_t fd, short ev, void *arg);
 /* ---- accounting: receipts, profiles, dashboard (gw_account.c) */
 void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t tend_ns);
 void gw_dash_directives(gw *g);
+
+/* ---- generation directives: both plans, learning, admin (gw_directive.c) */
+int gw_directive_init(gw *g, eco_error *err);
+void gw_directive_free(gw *g);
+/* Decides r's level (r->dlevel, -1 when directives are off). */
+void gw_directive_decide(preq *r, const struct evkeyvalq *ih);
+/* A finished request's figures: J (< 0 unknown), output tokens, s. */
+void gw_directive_learn(preq *r, double energy_j, uint32_t out_tokens, double up_s);
+/* The output tokens expected of r at its level (0 = no estimate). */
+double gw_directive_out_tokens(const preq *r);
+/* r's decision as the receipt's router.directive (into *d; false: none). */
+bool gw_directive_receipt(const preq *r, eco_route_directive *d);
+json_t *gw_directive_admin_json(gw *g);
+void gw_directive_metrics(gw *g, struct evbuffer *b);
 
 /* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */
 void gw_dispatch(preq *r);

@@ -62,25 +62,6 @@ void gw_add_router_headers(preq *r, struct evkeyvalq *h) {
   evhttp_add_header(h, ECO_HDR_ATTEMPTS, buf);
 }
 
-/* Decides the request's directive level (directive_hook.h) at the
- * intensity of the directive zone (default: the first node's). */
-static void directive_decide(preq *r, const struct evkeyvalq *ih) {
-  gw *g = r->g;
-  r->dlevel = -1;
-  if (!g->cfg.directive.enabled || r->models) return;
-  const char *zn = g->dir.cfg.zone;
-  if (!zn[0] && g->n_nodes) zn = g->nodes[0]->cfg.zone;
-  zone_state *z = zn[0] ? gw_zone_get(g, zn) : NULL;
-  eco_error err = {0};
-  if (eco_rdir_update(&g->dir, mono_s(), z ? z->gco2_kwh : -1, &err))
-    ECO_WARN(&g->log, MOD, "directive plan: %s (level 0 until the next solve)",
-             eco_error_text(&err));
-  gw_dash_directives(g);
-  const char *opt = evhttp_find_header(ih, ECO_HDR_DIRECTIVE);
-  r->dopt_out = eco_directive_opted_out(opt);
-  r->dlevel = eco_rdir_draw(&g->dir, r->path, opt);
-}
-
 static void batch_flush(node *n) {
   preq *r = n->bhead;
   n->bhead = n->btail = NULL;
@@ -169,9 +150,13 @@ int gw_choose_and_dispatch(preq *r) {
   double now = mono_s();
   gw_views_refresh(g, now);
   r->rr.excluded = r->excluded;
-  if (!r->models)
+  if (!r->models) {
     r->rr.expected_out_tokens =
         eco_outlen_predict(&g->outlen, r->rr.prompt_tokens, r->rr.max_tokens);
+    /* a brief answer: the length its level has on this model (live plan) */
+    double dt = gw_directive_out_tokens(r);
+    if (dt > 0 && dt < r->rr.expected_out_tokens) r->rr.expected_out_tokens = dt;
+  }
   uint64_t t0 = eco_time_mono_ns();
   int rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
   g->decision_s_sum += (double)(eco_time_mono_ns() - t0) / 1e9;
@@ -342,7 +327,7 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
     r->pol.kind = ECO_POLICY_ROUND_ROBIN;
     r->pol.rr_cursor = g->models_rr++;
   }
-  directive_decide(r, ih);
+  gw_directive_decide(r, ih);
   r->creq = req;
   r->cconn = evhttp_request_get_connection(req);
   evhttp_connection_set_closecb(r->cconn, on_client_close, r);

@@ -6,6 +6,8 @@
  * same database, and check that no result line is lost or duplicated. */
 #include "helpers/testutil.h"
 
+#include "carbon/ledger.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -126,11 +128,12 @@ static void cluster_start_ex(cluster *c, const char *batch_yaml, const char *fak
   char yaml[2048];
   snprintf(yaml, sizeof yaml,
            "router:\n  port: 0\n  admin_port: -1\n  batch_api: {db: \"%s\", %s}\n"
+           "ledger: {path: \"%s/router-ledger.db\"}\n"
            "zones: {FR: 50, PL: 800}\n%s"
            "nodes:\n"
            "  - {id: a, url: \"http://127.0.0.1:%d\", zone: %s, max_batch: 4, kind: ecoinfer}\n"
            "  - {id: b, url: \"http://127.0.0.1:%d\", zone: %s, max_batch: 4, kind: ecoinfer}\n",
-           db, batch_yaml, extra_yaml, c->node_port[0], zone0, c->node_port[1], zone1);
+           db, batch_yaml, c->dir, extra_yaml, c->node_port[0], zone0, c->node_port[1], zone1);
   free(db);
   assert_int_equal(eco_test_write_file(c->dir, "router.yaml", yaml), 0);
   char *cp = eco_test_path(c->dir, "router.yaml");
@@ -251,13 +254,18 @@ static char *upload(const cluster *c, int n) {
   return id;
 }
 
-static json_t *create_batch(const cluster *c, const char *fid, const char *window, long want) {
+static json_t *create_batch_meta(const cluster *c, const char *fid, const char *window,
+                                 const char *meta, long want) {
   char body[256];
   snprintf(body, sizeof body,
            "{\"input_file_id\":\"%s\",\"endpoint\":\"/v1/chat/completions\","
-           "\"completion_window\":\"%s\",\"metadata\":{\"job\":\"t\"}}",
-           fid, window);
+           "\"completion_window\":\"%s\",\"metadata\":%s}",
+           fid, window, meta);
   return http_json(c, "POST", "/v1/batches", body, false, want);
+}
+
+static json_t *create_batch(const cluster *c, const char *fid, const char *window, long want) {
+  return create_batch_meta(c, fid, window, "{\"job\":\"t\"}", want);
 }
 
 static json_t *poll_until(const cluster *c, const char *bid, const char *status, double max_s) {
@@ -343,13 +351,31 @@ static void test_full_flow(void **state) {
   /* The receipts taught the planner what a request costs: the fake nodes
    * measure well under the configured 100 J, so the same work now predicts
    * far less carbon. */
-  json_t *b2 = create_batch(&c, fid, "2h", 200);
+  /* (the quality loop's batches are marked: evaluation overhead on the ledger) */
+  json_t *b2 = create_batch_meta(&c, fid, "2h", "{\"ecoinfer_kind\":\"eval\"}", 200);
   const double run_now2 = json_number_value(json_object_get(b2, "carbon_run_now_g"));
   if (!(run_now2 > 0 && run_now2 < run_now1 / 2))
     fail_msg("run-now prediction %g g after learning, %g g before", run_now2, run_now1);
   char *bid2 = strdup(json_string_value(json_object_get(b2, "id")));
   json_decref(b2);
   json_decref(poll_until(&c, bid2, "completed", 20));
+
+  /* the router's ledger: a row per request, the first batch's with the
+   * shifting lever's facts, the second's as evaluation overhead */
+  char *lp = eco_test_path(c.dir, "router-ledger.db");
+  eco_ledger *led = NULL;
+  eco_error lerr = {0};
+  eco_ledger_opts ro = {.read_only = true};
+  assert_int_equal(eco_ledger_open(lp, &ro, &led, &lerr), 0);
+  eco_ledger_levers lv;
+  assert_int_equal(eco_ledger_levers_sum(led, 0, 0, &lv, &lerr), 0);
+  assert_int_equal(lv.by_kind[ECO_LEDGER_BATCH], n);
+  assert_int_equal(lv.with_facts, n);
+  assert_int_equal(lv.eval_rows, n);
+  assert_true(lv.eval_g > 0);
+  assert_true(lv.shifting_g >= 0); /* the plan never predicts more than running now */
+  eco_ledger_close(led);
+  free(lp);
 
   /* raw JSONL upload with ?purpose=batch, and the list */
   char *jl = requests_jsonl(2);

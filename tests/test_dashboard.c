@@ -110,6 +110,47 @@ static eco_dash_decision decision(double t, const char *id, const char *policy, 
   return d;
 }
 
+/* Every lever counts (issue 18): decisions that carry savings by lever add
+ * them (routing, directives, shifting); evaluation overhead subtracts. */
+static void test_saved_levers(void **state) {
+  (void)state;
+  eco_dash *d;
+  assert_int_equal(eco_dash_new("router", &d), 0);
+  double now = 1.7e9;
+  eco_dash_decision a = decision(now - 3, "r1", "carbon", 0.010, 0.011, 0.020);
+  a.levers = true;
+  a.saved_g[0] = 0.002;
+  a.saved_g[1] = 0.005;
+  eco_dash_decision b = decision(now - 2, "b1", "batch-shift", 0.001, 0.001, -1);
+  b.levers = true;
+  b.saved_g[2] = 0.0004;
+  snprintf(b.kind, sizeof b.kind, "batch");
+  eco_dash_decision e = decision(now - 1, "e1", "batch-shift", 0.0001, 0, -1);
+  snprintf(e.kind, sizeof e.kind, "eval");
+  assert_int_equal(eco_dash_record(d, &a), 0);
+  assert_int_equal(eco_dash_record(d, &b), 0);
+  assert_int_equal(eco_dash_record(d, &e), 0);
+  char *s = eco_dash_state_json(d, now);
+  json_t *j = json_loads(s, 0, NULL);
+  assert_non_null(j);
+  json_t *tot = json_object_get(j, "totals");
+  /* 0.002 + 0.005 + 0.0004 - 0.0001 */
+  assert_true(fabs(json_real_value(json_object_get(tot, "saved_g")) - 0.0073) < 1e-12);
+  json_t *lv = json_object_get(tot, "saved_by_lever");
+  assert_true(fabs(json_real_value(json_object_get(lv, "directives")) - 0.005) < 1e-12);
+  assert_true(fabs(json_real_value(json_object_get(lv, "shifting")) - 0.0004) < 1e-12);
+  assert_true(fabs(json_real_value(json_object_get(lv, "evaluation")) + 0.0001) < 1e-12);
+  assert_non_null(strstr(json_string_value(json_object_get(tot, "saved_label")), "directives"));
+  json_t *d0 = json_array_get(json_object_get(j, "decisions"), 0);
+  assert_string_equal(json_string_value(json_object_get(d0, "kind")), "eval");
+  json_t *d2 = json_array_get(json_object_get(j, "decisions"), 2);
+  assert_true(fabs(json_real_value(json_object_get(json_object_get(d2, "saved_g"), "routing")) -
+                   0.002) < 1e-12);
+  json_decref(j);
+  free(s);
+  eco_dash_free(d);
+}
+
 static void test_state_json(void **state) {
   (void)state;
   eco_dash *d;
@@ -223,6 +264,7 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_state_json),
+      cmocka_unit_test(test_saved_levers),
       cmocka_unit_test(test_http_endpoints_and_sse),
   };
   int rc = cmocka_run_group_tests_name("dashboard", tests, NULL, NULL);

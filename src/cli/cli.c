@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include "util/fs.h"
 #include "util/strbuf.h"
 
 #include <errno.h>
@@ -50,6 +51,27 @@ void eco_cli_error(const eco_cli *cli, const char *cmd, const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "%s%s%s: %s\n", cli && cli->prog ? cli->prog : "ecoinfer", cmd ? " " : "",
           cmd ? cmd : "", msg);
+}
+
+void eco_cli_ledger_default(eco_cli *cli, bool no_ledger) {
+  const char *lp = NULL;
+  eco_error err = {0};
+  if (no_ledger) {
+    eco_cfg_set(cli->cfg, "ledger.path", "", "--no-ledger");
+    return;
+  }
+  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", NULL, &lp, &err) || lp) return;
+  char ledger[4200];
+  const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
+  if (x && *x)
+    snprintf(ledger, sizeof ledger, "%s/ecoinfer", x);
+  else
+    snprintf(ledger, sizeof ledger, "%s/.local/share/ecoinfer", h && *h ? h : "/tmp");
+  if (eco_fs_mkdirs(ledger) == 0) {
+    size_t n = strlen(ledger);
+    snprintf(ledger + n, sizeof ledger - n, "/receipts.db");
+    eco_cfg_set(cli->cfg, "ledger.path", ledger, "default");
+  }
 }
 
 int eco_cli_not_implemented(eco_cli *cli, const char *cmd, const char *issue) {

@@ -91,6 +91,11 @@ void eco_cli_error(const eco_cli *cli, const char *cmd, const char *fmt, ...)
 /* For commands that do not exist yet: one line, exit 2. */
 int eco_cli_not_implemented(eco_cli *cli, const char *cmd, const char *issue);
 
+/* ledger.path for a command that writes the receipt ledger: unless
+ * no_ledger or the config names one, $XDG_DATA_HOME/ecoinfer/receipts.db
+ * (else ~/.local/share/...), created as needed; no_ledger sets it to "". */
+void eco_cli_ledger_default(eco_cli *cli, bool no_ledger);
+
 /* Writes text to stdout fully (handles short writes). */
 void eco_cli_out(const char *text);
 /* Writes o as JSON (jansson dump flags) and a newline to stdout, then

@@ -1,6 +1,7 @@
 /* ecoinfer route: the carbon-aware router in front of a cluster of
  * OpenAI-compatible nodes (see docs/router.md). */
 #include "accounting/setup.h"
+#include "carbon/ledger.h"
 #include "cli/cli.h"
 #include "util/timeutil.h"
 #include "router/router.h"
@@ -18,6 +19,9 @@ static const eco_opt opts[] = {
     {"policy", 0, "NAME", "router.policy",
      "round-robin | greedy | carbon | latency | slo-carbon (default slo-carbon)"},
     {"slo", 0, "DURATION", "router.slo", "default latency SLO, e.g. 2s (default none)"},
+    {"ledger", 0, "FILE", "ledger.path",
+     "SQLite ledger of the router's rows (default $XDG_DATA_HOME/ecoinfer/receipts.db)"},
+    {"no-ledger", 0, NULL, NULL, "do not write the router's rows to a ledger"},
 };
 
 static const eco_cmd_spec spec = {
@@ -29,7 +33,10 @@ static const eco_cmd_spec spec = {
                "Public API: POST /v1/chat/completions, POST /v1/completions, GET /v1/models,\n"
                "/health, /metrics. Headers x-ecoinfer-policy and x-ecoinfer-slo-ms choose the\n"
                "policy and SLO per request. Admin API (separate port): GET/PUT /admin/policy,\n"
-               "GET /admin/nodes, PUT /admin/intensity. See docs/router.md.",
+               "GET /admin/nodes, PUT /admin/intensity. See docs/router.md.\n"
+               "The router appends one ledger row per routed request, Batch API request and\n"
+               "evaluation job, with its routing facts (policy, directive level and group,\n"
+               "prediction, counterfactual, savings by lever): ecoinfer report reads them.",
     .opts = opts,
     .n_opts = sizeof opts / sizeof opts[0],
     .min_args = 0,
@@ -84,6 +91,19 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
           strcmp(pname, "static") != 0 && strcmp(pname, "trace") != 0;
     }
   }
+  eco_ledger *ledger = NULL;
+  const char *lpath = "";
+  eco_cli_ledger_default(cli, eco_cli_flag(cli, "no-ledger"));
+  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", "", &lpath, &err) ||
+      (lpath[0] && eco_ledger_open_from_config(cli->cfg, false, &ledger, &err))) {
+    eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+    eco_intensity_free(prov);
+    eco_intensity_free(bprov);
+    eco_router_cfg_free(&cfg);
+    return ECO_EXIT_USAGE;
+  }
+  cfg.ledger = ledger;
+  if (ledger) ECO_INFO(&cli->log, "route", "ledger: %s", lpath);
   sigctx s;
   sigemptyset(&s.set);
   sigaddset(&s.set, SIGINT);
@@ -96,6 +116,7 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
     eco_router_cfg_free(&cfg);
     eco_intensity_free(prov);
     eco_intensity_free(bprov);
+    eco_ledger_close(ledger);
     return ECO_EXIT_RUNTIME;
   }
   s.r = r;
@@ -116,5 +137,6 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   eco_router_cfg_free(&cfg);
   eco_intensity_free(prov);
   eco_intensity_free(bprov);
+  eco_ledger_close(ledger);
   return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
 }

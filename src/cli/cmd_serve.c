@@ -157,25 +157,12 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   if (dir.enabled) sc.directive = &dir;
 
   /* every receipt goes to the ledger: default to one beside the models */
-  char ledger[4200];
   const char *lp = NULL;
   if (eco_cfg_str(c, NULL, "ledger.path", NULL, &lp, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
-  if (!eco_cli_flag(cli, "no-ledger") && !lp) {
-    const char *x = getenv("XDG_DATA_HOME"), *h = getenv("HOME");
-    if (x && *x)
-      snprintf(ledger, sizeof ledger, "%s/ecoinfer", x);
-    else
-      snprintf(ledger, sizeof ledger, "%s/.local/share/ecoinfer", h && *h ? h : "/tmp");
-    if (eco_fs_mkdirs(ledger) == 0) {
-      size_t n = strlen(ledger);
-      snprintf(ledger + n, sizeof ledger - n, "/receipts.db");
-      eco_cfg_set(cli->cfg, "ledger.path", ledger, "default");
-    }
-  }
-  if (eco_cli_flag(cli, "no-ledger")) eco_cfg_set(cli->cfg, "ledger.path", "", "--no-ledger");
+  eco_cli_ledger_default(cli, eco_cli_flag(cli, "no-ledger"));
   eco_acct_state st;
   eco_accounting acct;
   char node[64];

@@ -58,6 +58,8 @@ struct eco_dash {
   uint64_t n_dec_total;                      /* decisions ever recorded (seq) */
   bucket buckets[DASH_BUCKETS];              /* ring by floor(t / width) */
   double total_g, total_saved_g, total_tokens, total_out_tokens;
+  double lever_g[4]; /* saved by routing, directives, shifting; evaluation overhead, gCO2e */
+  bool any_levers;   /* some decision carried savings by lever */
   /* SSE, loop thread only */
   struct event_base *base;
   struct event *timer;
@@ -191,6 +193,18 @@ int eco_dash_record(eco_dash *d, const eco_dash_decision *dec) {
   else
     b->lat_ms[b->n % DASH_LAT_SAMPLES] = dec->latency_ms; /* keep a recent sample */
   double saved = dec->counterfactual_g >= 0 ? dec->counterfactual_g - dec->predicted_g : 0;
+  if (strcmp(dec->kind, "eval") == 0) {
+    saved = -dec->receipt.total_g; /* the quality loop's overhead counts against the savings */
+    d->lever_g[3] += dec->receipt.total_g;
+  } else if (dec->levers) {
+    saved = 0;
+    for (int k = 0; k < 3; k++) {
+      double x = isfinite(dec->saved_g[k]) ? dec->saved_g[k] : 0;
+      d->lever_g[k] += x;
+      saved += x;
+    }
+    d->any_levers = true;
+  }
   b->saved_g += saved;
   int p = 0;
   while (p < DASH_MAX_POLICIES && b->policy[p][0] && strcmp(b->policy[p], dec->policy) != 0)
@@ -226,13 +240,18 @@ static double percentile(const double *v, uint32_t n, double q) {
 static json_t *num(double x) { return isfinite(x) ? json_real(x) : json_null(); }
 
 static json_t *decision_json(const eco_dash_decision *x, uint64_t seq) {
-  json_t *o = json_pack(
-      "{s:I,s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:i}", "seq", (json_int_t)seq, "t", num(x->t),
-      "request_id", x->request_id, "policy", x->policy, "node", x->node, "latency_ms",
-      num(x->latency_ms), "tokens", (json_int_t)x->tokens, "output_tokens",
-      (json_int_t)x->output_tokens, "predicted_g", num(x->predicted_g), "counterfactual_g",
-      x->counterfactual_g >= 0 ? num(x->counterfactual_g) : json_null(), "receipt",
-      eco_receipt_to_json(&x->receipt), "directive_level", x->directive_level);
+  json_t *o = json_pack("{s:I,s:o,s:s,s:s,s:s,s:o,s:I,s:I,s:o,s:o,s:o,s:i,s:s}", "seq",
+                        (json_int_t)seq, "t", num(x->t), "request_id", x->request_id, "policy",
+                        x->policy, "node", x->node, "latency_ms", num(x->latency_ms), "tokens",
+                        (json_int_t)x->tokens, "output_tokens", (json_int_t)x->output_tokens,
+                        "predicted_g", num(x->predicted_g), "counterfactual_g",
+                        x->counterfactual_g >= 0 ? num(x->counterfactual_g) : json_null(),
+                        "receipt", eco_receipt_to_json(&x->receipt), "directive_level",
+                        x->directive_level, "kind", x->kind[0] ? x->kind : "request");
+  if (o && x->levers)
+    json_object_set_new(o, "saved_g",
+                        json_pack("{s:o,s:o,s:o}", "routing", num(x->saved_g[0]), "directives",
+                                  num(x->saved_g[1]), "shifting", num(x->saved_g[2])));
   return o;
 }
 
@@ -334,15 +353,21 @@ static json_t *state_locked(eco_dash *d, double now) {
   }
   json_object_set_new(root, "decisions", decs);
   double req = (double)d->n_dec_total;
-  json_object_set_new(root, "totals",
-                      json_pack("{s:I,s:o,s:o,s:o,s:o,s:s}", "requests", (json_int_t)d->n_dec_total,
-                                "carbon_g", num(d->total_g), "g_per_request",
-                                req > 0 ? num(d->total_g / req) : json_null(), "g_per_1k_tokens",
-                                d->total_out_tokens > 0
-                                    ? num(1000.0 * d->total_g / d->total_out_tokens)
-                                    : json_null(),
-                                "saved_g", num(d->total_saved_g), "saved_label",
-                                "predicted, against the greedy policy without directives"));
+  json_t *tot = json_pack(
+      "{s:I,s:o,s:o,s:o,s:o,s:s}", "requests", (json_int_t)d->n_dec_total, "carbon_g",
+      num(d->total_g), "g_per_request", req > 0 ? num(d->total_g / req) : json_null(),
+      "g_per_1k_tokens",
+      d->total_out_tokens > 0 ? num(1000.0 * d->total_g / d->total_out_tokens) : json_null(),
+      "saved_g", num(d->total_saved_g), "saved_label",
+      d->any_levers ? "routing + directives + shifting - evaluation, against greedy without "
+                      "directives, scaled to the measured receipts"
+                    : "predicted, against the greedy policy without directives");
+  if (tot)
+    json_object_set_new(tot, "saved_by_lever",
+                        json_pack("{s:o,s:o,s:o,s:o}", "routing", num(d->lever_g[0]), "directives",
+                                  num(d->lever_g[1]), "shifting", num(d->lever_g[2]), "evaluation",
+                                  num(-d->lever_g[3])));
+  json_object_set_new(root, "totals", tot);
   return root;
 }
 

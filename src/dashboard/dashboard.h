@@ -11,9 +11,11 @@
  *                          routing decision with its receipt, "state" with the
  *                          whole snapshot every push interval
  *
- * Carbon saved is the difference between each decision's counterfactual
- * (the router's prediction for the greedy policy without directives) and its
- * prediction for what it actually did; it is labelled "predicted". */
+ * Carbon saved counts every lever: a decision that carries the router's
+ * savings by lever (routing, directives, shifting: the ledger's facts,
+ * scaled to its measured receipt, see carbon/ledger.h) adds them; one
+ * without adds its counterfactual (the router's prediction for the greedy
+ * policy without directives) minus its prediction, labelled predicted. */
 #ifndef ECO_DASHBOARD_DASHBOARD_H
 #define ECO_DASHBOARD_DASHBOARD_H
 
@@ -66,6 +68,9 @@ typedef struct eco_dash_decision {
   double predicted_g;      /* router's prediction for the chosen node, gCO2e */
   double counterfactual_g; /* prediction for greedy + no directive, gCO2e (<0 unknown) */
   int directive_level;     /* level applied, -1 none */
+  bool levers;             /* saved_g holds the savings by lever */
+  double saved_g[3];       /* routing, directives, shifting, scaled to the receipt, gCO2e */
+  char kind[12];           /* "request" (""), "batch" or "eval" (overhead: a negative saving) */
 } eco_dash_decision;
 
 typedef struct eco_dash eco_dash;

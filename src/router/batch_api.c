@@ -87,6 +87,7 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
   if (!b) return eco_error_set(err, ECO_ENOMEM, "batch: out of memory");
   b->cfg = cfg->batch_api;
   b->pue = cfg->pue;
+  b->ledger = cfg->ledger;
   if (log)
     b->log = *log;
   else
@@ -145,6 +146,14 @@ oom:
 fail:
   eco_batch_api_free(b);
   return rc;
+}
+
+void eco_batch_api_set_observer(eco_batch_api *b, eco_batch_row_fn fn, void *user) {
+  if (!b) return;
+  pthread_mutex_lock(&b->mu);
+  b->observer = fn;
+  b->observer_user = user;
+  pthread_mutex_unlock(&b->mu);
 }
 
 void eco_batch_api_free(eco_batch_api *b) {

@@ -32,6 +32,18 @@ struct evhttp_request;
 
 typedef struct eco_batch_api eco_batch_api;
 
+/* A batch whose metadata holds {"ecoinfer_kind": "eval"} is the quality
+ * loop's work: its requests go to the ledger as evaluation overhead (kind
+ * eval), never as savings. Other batches are kind batch, with the shifting
+ * lever's saving: (run-now - planned prediction) / requests. */
+#define ECO_BATCH_META_KIND "ecoinfer_kind"
+#define ECO_BATCH_KIND_EVAL "eval"
+
+struct eco_ledger_entry;
+/* Receives each ledger row the Batch API appends (after the append), on a
+ * dispatcher thread: the router feeds its dashboard with it. */
+typedef void (*eco_batch_row_fn)(void *user, const struct eco_ledger_entry *row);
+
 /* Opens cfg->batch_api.db_path and starts the dispatcher threads. */
 int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batch_api **out,
                       eco_error *err);
@@ -42,6 +54,8 @@ int eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const cha
  * (-1) the node at url; batch work on a node backs off so that batch +
  * interactive stays within its max_batch. Any thread; b NULL is a no-op. */
 void eco_batch_api_interactive(eco_batch_api *b, const char *node_url, int delta);
+/* Sets the row observer (before requests run; b NULL is a no-op). */
+void eco_batch_api_set_observer(eco_batch_api *b, eco_batch_row_fn fn, void *user);
 /* Stops the threads (in-flight requests finish or their lease lapses). */
 void eco_batch_api_free(eco_batch_api *b);
 

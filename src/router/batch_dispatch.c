@@ -3,6 +3,7 @@
 #include "router/batch_internal.h"
 
 #include "accounting/wire.h"
+#include "carbon/ledger.h"
 #include "util/timeutil.h"
 
 #include <curl/curl.h>
@@ -128,6 +129,55 @@ double bapi_zone_energy(eco_batch_api *b, size_t z) {
   return j;
 }
 
+/* The router's ledger row of one batch request that succeeded: the node's
+ * receipt, and the shifting lever: the batch's run-now and planned
+ * predictions per request (an evaluation batch is overhead, no saving). */
+static void ledger_row(eco_batch_api *b, eco_batchq *q, const eco_batchq_work *w, const bnode *n,
+                       const char *rid, const json_t *body, const eco_receipt *rc) {
+  eco_batchq_batch bt;
+  eco_error e = {0};
+  if (eco_batchq_batch_get(q, w->batch_id, &bt, &e)) return;
+  eco_ledger_entry x;
+  memset(&x, 0, sizeof x);
+  if (rid)
+    snprintf(x.request_id, sizeof x.request_id, "%s", rid);
+  else
+    snprintf(x.request_id, sizeof x.request_id, "%.32s/%.30s", w->batch_id, w->custom_id);
+  x.time_s = eco_time_wall_s();
+  snprintf(x.node, sizeof x.node, "%s", n->url);
+  snprintf(x.zone, sizeof x.zone, "%s", n->zone);
+  const char *model = json_string_value(json_object_get(body, "model"));
+  snprintf(x.model, sizeof x.model, "%s", model ? model : "");
+  const json_t *u = json_object_get(body, "usage");
+  x.prompt_tokens = json_integer_value(json_object_get(u, "prompt_tokens"));
+  x.output_tokens = json_integer_value(json_object_get(u, "completion_tokens"));
+  x.latency_s = x.time_s - (double)bt.created_at;
+  const json_t *dl =
+      json_object_get(json_object_get(u, ECO_USAGE_CARBON), ECO_CARBON_DIRECTIVE_LEVEL);
+  x.directive_level = json_is_integer(dl) ? (int)json_integer_value(dl) : -1;
+  snprintf(x.policy, sizeof x.policy, "batch-shift");
+  x.receipt = *rc;
+  x.recorder = ECO_LEDGER_BY_ROUTER;
+  json_t *meta = bt.metadata_json ? json_loads(bt.metadata_json, 0, NULL) : NULL;
+  const char *kind = json_string_value(json_object_get(meta, ECO_BATCH_META_KIND));
+  x.kind = kind && strcmp(kind, ECO_BATCH_KIND_EVAL) == 0 ? ECO_LEDGER_EVAL : ECO_LEDGER_BATCH;
+  json_decref(meta);
+  if (x.kind == ECO_LEDGER_BATCH && bt.total > 0 && bt.carbon_run_now_g > 0 &&
+      bt.carbon_planned_g > 0) {
+    x.facts.predicted_g = bt.carbon_planned_g / (double)bt.total;
+    x.facts.counterfactual_g = bt.carbon_run_now_g / (double)bt.total;
+    x.facts.saved_shifting_g = x.facts.counterfactual_g - x.facts.predicted_g;
+  }
+  eco_batchq_batch_clear(&bt);
+  if (b->ledger && eco_ledger_append(b->ledger, &x, &e))
+    ECO_WARN(&b->log, MOD, "ledger: %s", eco_error_text(&e));
+  pthread_mutex_lock(&b->mu);
+  eco_batch_row_fn fn = b->observer;
+  void *user = b->observer_user;
+  pthread_mutex_unlock(&b->mu);
+  if (fn) fn(user, &x);
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -170,11 +220,13 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   char *receipt = NULL;
   double g = 0;
   const char *rid = NULL;
+  eco_receipt rc;
+  bool have_rc = false;
   if (json_is_object(body)) {
     /* the node's usage.carbon is stored as it came; its numbers feed the totals and the planner */
     json_t *c = json_object_get(json_object_get(body, "usage"), ECO_USAGE_CARBON);
-    eco_receipt rc;
     if (eco_receipt_from_json(c, &rc, NULL) == 0) {
+      have_rc = true;
       receipt = json_dumps(c, JSON_COMPACT);
       g = rc.total_g;
       if (cc == CURLE_OK && code >= 200 && code < 300)
@@ -198,6 +250,8 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   eco_error e = {0};
   if (eco_batchq_complete(q, w->batch_id, w->custom_id, &r, eco_time_wall_s(), &dup, &e))
     ECO_WARN(&b->log, MOD, "complete %s/%s: %s", w->batch_id, w->custom_id, eco_error_text(&e));
+  else if (!dup && have_rc && !r.error_code)
+    ledger_row(b, q, w, &b->nodes[ni], rid, body, &rc);
   json_decref(body);
   free(receipt);
   free(rb.p);

@@ -71,6 +71,9 @@ struct eco_batch_api {
   worker *workers;
   int n_workers;
   worker maint;
+  struct eco_ledger *ledger; /* the router's (cfg.ledger), NULL = none */
+  eco_batch_row_fn observer; /* set before the workers claim work */
+  void *observer_user;
 };
 
 /* ---- planning (batch_plan.c) */

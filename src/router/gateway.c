@@ -108,6 +108,8 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   if ((rc = bind_port(g->http, cfg->host, cfg->port, &g->port, err))) goto fail;
   /* exact paths (evhttp_set_cb) take precedence over on_public */
   if (eco_dash_new("router", &g->dash) != 0) goto oom;
+  g->ledger = cfg->ledger;
+  eco_batch_api_set_observer(g->batch, gw_batch_row, g);
   if ((rc = eco_dash_attach(g->dash, g->base, g->http, "/dashboard", 1.0)) != 0) {
     rc = eco_error_set(err, rc, "router: cannot attach the dashboard");
     goto fail;

@@ -12,7 +12,7 @@
 /* Feeds the dashboard with one completed request and its node's recent
  * rates (EWMA with the profile's alpha). */
 static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32_t ptok,
-                        uint32_t otok, double up_s) {
+                        uint32_t otok, double up_s, const gw_levers *lv) {
   gw *g = r->g;
   node *n = r->target;
   if (!g->dash || !n) return;
@@ -34,6 +34,9 @@ static void dash_record(preq *r, const eco_receipt *rcpt, double total_s, uint32
   x.predicted_g = r->pred.total_g;
   x.counterfactual_g = r->cf_g;
   x.directive_level = r->dlevel;
+  x.levers = lv->have;
+  x.saved_g[0] = lv->scaled_g[0];
+  x.saved_g[1] = lv->scaled_g[1];
   (void)eco_dash_record(g->dash, &x);
   double a = g->cfg.alpha > 0 && g->cfg.alpha <= 1 ? g->cfg.alpha : 0.2;
   if (otok > 0 && up_s > 0) {
@@ -98,8 +101,9 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
   if (got) {
     if (have & ECO_RF(total_g)) meas_g = rc.total_g;
     if (have & ECO_RF(energy_j)) meas_j = rc.energy_j;
-  } else if (usage) {
-    /* Foreign backend: estimate from the profile at the measured tokens. */
+  } else if (usage || foreign) {
+    /* Foreign backend: estimate from the profile at the measured tokens
+     * (the stream's count when it sent no usage). */
     zone_state *z = gw_zone_get(g, n->cfg.zone);
     eco_receipt_in ri = {.intensity_gco2_kwh = v->intensity_gco2_kwh,
                          .intensity_source = z ? z->source : "static",
@@ -130,7 +134,7 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
     ri.energy_j = e;
     if (eco_receipt_build(&ri, &rc) == 0) {
       got = true;
-      carbon = eco_receipt_to_json(&rc);
+      carbon = usage ? eco_receipt_to_json(&rc) : NULL;
       if (carbon) json_object_set_new(usage, ECO_USAGE_CARBON, carbon);
       meas_g = rc.total_g;
     }
@@ -193,7 +197,10 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
     n->meas_g += meas_g;
     g->meas_g_sum += meas_g;
   }
-  dash_record(r, got ? &rc : NULL, total_s, ptok, otok, up_s);
+  gw_levers lv;
+  gw_levers_of(r, got ? &rc : NULL, ptok, otok, &lv);
+  gw_ledger_request(r, got ? &rc : NULL, ptok, otok, total_s, &lv);
+  dash_record(r, got ? &rc : NULL, total_s, ptok, otok, up_s, &lv);
 }
 
 /* The directive plan on the dashboard: the probability of each level and

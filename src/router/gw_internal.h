@@ -10,6 +10,7 @@
  *   gw_proxy.c     the proxied request: parse, route, batch windows, client
  *   gw_upstream.c  upstream attempts: dispatch, streaming, failover
  *   gw_account.c   receipts, profile updates, the dashboard feed
+ *   gw_ledger.c    the router's ledger rows and the savings by lever
  *   gw_admin.c     replies, the public and admin endpoints, metrics */
 #ifndef ECO_ROUTER_GW_INTERNAL_H
 #define ECO_ROUTER_GW_INTERNAL_H
@@ -17,6 +18,7 @@
 #include "router/router.h"
 
 #include "carbon/intensity.h"
+#include "carbon/ledger.h"
 #include "accounting/wire.h"
 #include "dashboard/dashboard.h"
 #include "router/agent_pick.h"
@@ -153,6 +155,13 @@ struct gw {
   struct event *dflush_ev;   /* writes learned costs every learn_flush_s */
   long dfc_hour;             /* hour of the cached forecast */
   uint64_t ddb_errors;       /* failed writes of learned costs */
+  /* the ledger (cfg.ledger, gw_ledger.c) */
+  struct eco_ledger *ledger;
+  uint64_t ledger_rows, ledger_errors;
+  /* each directive level's output length over the level-blind prediction
+   * (eco_outlen_predict): running mean, then EWMA; counts (gw_ledger.c) */
+  double lvl_ratio[ECO_DIRECTIVE_MAX_LEVELS];
+  uint32_t lvl_n[ECO_DIRECTIVE_MAX_LEVELS];
 };
 
 struct preq {
@@ -200,6 +209,7 @@ struct preq {
   eco_engine_usage eusage; /* the engine's own report (timings in a stream's last chunk) */
   bool have_eusage;
   size_t draw_len;
+  double out_base; /* the level-blind output-length prediction at the decision, tokens */
 };
 
 static inline double mono_s(void) { return (double)eco_time_mono_ns() / 1e9; }
@@ -249,6 +259,24 @@ double gw_directive_out_tokens(const preq *r);
 bool gw_directive_receipt(const preq *r, eco_route_directive *d);
 json_t *gw_directive_admin_json(gw *g);
 void gw_directive_metrics(gw *g, struct evbuffer *b);
+/* ---- the router's ledger rows, savings by lever (gw_ledger.c) */
+/* What a finished request saved, lever by lever (see carbon/ledger.h). */
+typedef struct gw_levers {
+  bool have;              /* a counterfactual was known */
+  eco_ledger_facts facts; /* in prediction units, for the ledger */
+  double scaled_g[3];     /* routing, directives, shifting, scaled to the receipt, gCO2e */
+} gw_levers;
+/* After a decision: greedy's prediction with no directive (r->cf_g) and the
+ * chosen node's at the same output length (r->x_base). */
+void gw_counterfactual(preq *r);
+/* Computes r's savings (rcpt may be NULL: prediction units) and learns its
+ * level's output length. */
+void gw_levers_of(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok, gw_levers *out);
+/* Appends r's router row (no-op without a ledger or a receipt). */
+void gw_ledger_request(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok,
+                       double latency_s, const gw_levers *lv);
+/* The Batch API's row observer: feeds the dashboard (any thread). */
+void gw_batch_row(void *user, const struct eco_ledger_entry *row);
 
 /* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */
 void gw_dispatch(preq *r);

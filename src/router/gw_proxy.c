@@ -153,6 +153,7 @@ int gw_choose_and_dispatch(preq *r) {
   if (!r->models) {
     r->rr.expected_out_tokens =
         eco_outlen_predict(&g->outlen, r->rr.prompt_tokens, r->rr.max_tokens);
+    r->out_base = r->rr.expected_out_tokens; /* level-blind: what directives are measured against */
     /* a brief answer: the length its level has on this model (live plan) */
     double dt = gw_directive_out_tokens(r);
     if (dt > 0 && dt < r->rr.expected_out_tokens) r->rr.expected_out_tokens = dt;
@@ -176,7 +177,7 @@ int gw_choose_and_dispatch(preq *r) {
     rc = eco_policy_choose(&r->pol, &r->rr, g->views, g->n_nodes, &r->pred);
     if (rc != 0) return rc;
   }
-  if (!r->models && g->dash) r->cf_g = eco_dash_counterfactual_g(&r->rr, g->views, g->n_nodes);
+  if (!r->models) gw_counterfactual(r);
   if (!r->models && r->pol.kind == ECO_POLICY_ROUND_ROBIN &&
       r->pol.rr_cursor == g->policy.rr_cursor)
     g->policy.rr_cursor = r->pred.rr_next;

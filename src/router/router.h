@@ -120,6 +120,11 @@ typedef struct eco_router_cfg {
   size_t max_nodes;               /* capacity (config + DNS), default 256 */
   eco_rdir_cfg directive;         /* generation directives (directive_hook.h), off by default */
   eco_router_batch_cfg batch_api; /* OpenAI Batch API (batch_api.h), off without a db */
+  /* The ledger the router appends its own rows to (carbon/ledger.h: one per
+   * routed request, Batch API request and evaluation job, with the routing
+   * facts), NULL = none. The caller opens it (ledger.path) and keeps
+   * ownership; the handle is thread-safe (the Batch API's threads use it). */
+  struct eco_ledger *ledger;
 } eco_router_cfg;
 
 /* Defaults (no nodes). */

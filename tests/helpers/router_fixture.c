@@ -81,15 +81,25 @@ static void on_chat(const eco_test_request *req, eco_test_response *resp, void *
     }
     return;
   }
+  int out = 100;
+  if (b->brief) {
+    char lv[16];
+    int level = atoi(eco_test_request_header(req, "x-ecoinfer-directive-level", lv, sizeof lv));
+    if (req->body && strstr(req->body, "very briefly"))
+      level = 2;
+    else if (req->body && strstr(req->body, "briefly"))
+      level = level > 1 ? level : 1;
+    out = level >= 2 ? 14 : level == 1 ? 25 : 100;
+  }
   /* The body buffer is per backend; answers are sent before the next
    * request is handled on the backend's single thread. */
   snprintf(
       b->body, sizeof b->body,
       "{\"id\":\"%s-%u\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":"
       "0,\"message\":{\"role\":\"assistant\",\"content\":\"from %s\"},\"finish_reason\":"
-      "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":100,"
-      "\"total_tokens\":112%s}}",
-      b->name, ++b->answers, b->name,
+      "\"stop\"}],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":%d,"
+      "\"total_tokens\":%d%s}}",
+      b->name, ++b->answers, b->name, out, 12 + out,
       b->with_carbon ? ",\"carbon\":{\"energy_j\":2.0,\"total_g\":0.0003,\"method\":"
                        "\"sci-v1.0\"}"
                      : "");
@@ -135,6 +145,7 @@ void eco_test_router_start(eco_test_router *t, const char *yaml) {
   eco_logger lg;
   eco_log_init(&lg);
   lg.level = getenv("ECO_TEST_LOG") ? ECO_LOG_DEBUG : ECO_LOG_ERROR;
+  rc.ledger = t->ledger;
   e = eco_router_new(&rc, &lg, &t->r, &err);
   eco_router_cfg_free(&rc);
   if (e) {

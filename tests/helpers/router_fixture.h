@@ -37,6 +37,8 @@ typedef struct eco_test_backend {
   bool drop;        /* drop connections */
   bool slow_stream; /* stream 20 events, 100 ms apart (a long generation) */
   unsigned answers; /* non-stream answers so far */
+  bool brief;       /* answer a directive briefly: 100 completion tokens at level 0 (none),
+                       25 at level 1, 14 at level 2 (header or instruction in the body) */
   char body[1024];
 } eco_test_backend;
 
@@ -47,7 +49,8 @@ void eco_test_backend_stop(eco_test_backend *b);
 /* ---- the router in a thread ---------------------------------------------------- */
 
 typedef struct eco_test_router {
-  eco_router *r; /* NULL when not running */
+  eco_router *r;             /* NULL when not running */
+  struct eco_ledger *ledger; /* set before start: the router's ledger (the test owns it) */
   pthread_t th;
   char url[64], admin[64]; /* "http://127.0.0.1:PORT" of the public and admin listeners */
 } eco_test_router;

@@ -9,6 +9,15 @@ const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "�
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 const palette = ["#0b6bcb", "#1a7f37", "#cf222e", "#9a6700", "#8250df", "#bf3989"];
 
+// Carbon with a unit that keeps edge-sized values readable: g, mg, µg.
+const grams = (g) => {
+  if (g === null || g === undefined || Number.isNaN(g)) return "–";
+  const a = Math.abs(g);
+  if (a >= 1 || a === 0) return `${Number(g.toPrecision(4))} g`;
+  if (a >= 1e-3) return `${Number((g * 1e3).toPrecision(4))} mg`;
+  return `${Number((g * 1e6).toPrecision(4))} µg`;
+};
+
 // Axis labels that stay readable for tiny values (gCO2 per request ~ 1e-4).
 const small = (v) => (v === 0 ? "0" : Math.abs(v) < 0.01 ? v.toExponential(1) : Number(v.toPrecision(3)).toString());
 
@@ -19,14 +28,21 @@ function card(k, v, tag) {
   return `<div class="card"><div class="k">${esc(k)}</div><div class="v">${v}</div>${tag ? `<div class="tag">${esc(tag)}</div>` : ""}</div>`;
 }
 
+// "routing 1.2 mg · directives 3 mg · shifting 0 g · evaluation -0.1 mg", then the label.
+function leverTag(t) {
+  const l = t.saved_by_lever;
+  const parts = l ? ["routing", "directives", "shifting", "evaluation"].filter((k) => l[k]).map((k) => `${k} ${grams(l[k])}`) : [];
+  return [parts.join(" · "), t.saved_label || "predicted"].filter(Boolean).join(" — ");
+}
+
 function renderTotals(s) {
   const t = s.totals || {};
   $("#totals").innerHTML =
     card("requests", t.requests ?? 0) +
-    card("carbon", `${fmt(t.carbon_g, 3)} g`, "measured receipts") +
-    card("gCO₂ / request", fmt(t.g_per_request, 4)) +
-    card("gCO₂ / 1k tokens", fmt(t.g_per_1k_tokens, 4)) +
-    card("saved", `${fmt(t.saved_g, 3)} g`, t.saved_label || "predicted");
+    card("carbon", grams(t.carbon_g), "measured receipts") +
+    card("CO₂ / request", grams(t.g_per_request)) +
+    card("CO₂ / 1k tokens", grams(t.g_per_1k_tokens)) +
+    card("saved", grams(t.saved_g), leverTag(t));
   $("#role").textContent = s.role || "router";
 }
 
@@ -57,7 +73,7 @@ function decisionRow(d) {
   const r = d.receipt || {};
   const when = new Date(d.t * 1000).toLocaleTimeString();
   return `<tr data-seq="${d.seq}"><td>${when}</td><td>${esc(d.request_id)}</td><td>${esc(d.policy)}</td><td>${esc(d.node)}</td><td>${fmt(d.latency_ms, 0)}</td><td>${d.tokens ?? 0}</td>` +
-    `<td>${fmt(r.energy_j, 2)} <span class="tag">${esc(r.energy_source)}</span></td><td>${fmt(r.intensity_gco2_kwh, 0)}</td><td>${fmt(r.total_g, 5)}</td><td>${fmt(d.predicted_g, 5)}</td></tr>`;
+    `<td>${fmt(r.energy_j, 2)} <span class="tag">${esc(r.energy_source)}</span></td><td>${fmt(r.intensity_gco2_kwh, 0)}</td><td>${grams(r.total_g)}</td><td>${grams(d.predicted_g)}</td></tr>`;
 }
 
 function addDecisions(list) {
@@ -114,7 +130,7 @@ function renderCharts(s) {
   upsertChart("chart-load", ["req/s", "p50 ms", "p95 ms"], [t, ser.rps || [], ser.p50_ms || [], ser.p95_ms || []]);
   const pols = Object.keys(ser.g_per_req || {}).sort();
   upsertChart("chart-carbon", pols.length ? pols : ["none"], [t, ...(pols.length ? pols.map((p) => ser.g_per_req[p]) : [t.map(() => null)])]);
-  upsertChart("chart-saved", ["saved g (predicted)"], [t, ser.saved_g || []]);
+  upsertChart("chart-saved", ["saved g (all levers)"], [t, ser.saved_g || []]);
 }
 
 function render(s) {

@@ -15,12 +15,12 @@
 #include <string.h>
 
 /* At PL's 800 gCO2/kWh the plan is all level 2 (see test_router_directive). */
-static const char *const DIRECTIVE_YAML =
-    "directive:\n  plan: lp\n  ci_min: 100\n  ci_max: 600\n  xi: 0.1\n  threshold: 0.1\n  zone: PL\n"
-    "  stats:\n"
-    "    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
-    "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
-    "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n";
+static const char *const DIRECTIVE_YAML = "directive:\n  plan: lp\n  ci_min: 100\n  ci_max: 600\n  "
+                                          "xi: 0.1\n  threshold: 0.1\n  zone: PL\n"
+                                          "  stats:\n"
+                                          "    - {energy_kwh: 0.001, time_s: 1, pref: 0.5}\n"
+                                          "    - {energy_kwh: 0.0005, time_s: 1, pref: 0.3}\n"
+                                          "    - {energy_kwh: 0.0001, time_s: 1, pref: 0.48}\n";
 
 static const char *CHAT = "{\"model\":\"m\",\"max_tokens\":200,\"messages\":["
                           "{\"role\":\"user\",\"content\":\"hello there\"}]}";

@@ -196,7 +196,9 @@ struct preq {
   preq *bnext; /* batch list */
   bool in_batch;
   char rid[64];    /* response "id" (what the client sees), for the dashboard */
-  double cf_g;     /* counterfactual: greedy's predicted gCO2e at the last decision (<0 none) */
+  double cf_g;     /* counterfactual: greedy's predicted gCO2e at the last decision, at the
+                      level-blind output length (no directive) (<0 none) */
+  double x_base;   /* the chosen node's prediction at that length, gCO2e (<0 none) */
   int dlevel;      /* generation directive level, -1 = directives off */
   bool dopt_out;   /* the client sent x-ecoinfer-directive: off */
   bool dlive;      /* ddec holds a live decision */

@@ -80,6 +80,10 @@ void gw_levers_of(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok
   out->facts.predicted_g = pos(r->pred.total_g) ? r->pred.total_g : 0;
   snprintf(out->facts.engine, sizeof out->facts.engine, "%s",
            n ? eco_engine_name(n->cfg.engine) : "");
+  eco_route_directive dd;
+  memset(&dd, 0, sizeof dd);
+  if (gw_directive_receipt(r, &dd) && dd.group)
+    snprintf(out->facts.group, sizeof out->facts.group, "%s", dd.group);
   if (n && pos(r->cf_g) && pos(r->x_base)) {
     double nd = nodirective_tokens(g, r->dlevel, otok);
     double a = predict_g(g, n, ptok, otok);

@@ -28,12 +28,12 @@ static const char *const trivia[] = {"France", "Peru",   "Japan",  "Kenya",  "No
 
 /* Trivia questions are as good briefly (preferred 0/1/2 = 30/30/40 %);
  * maths needs the full answer (always level 0). */
-static void train_model(const char *path) {
+static void train_model_n(const char *path, int n) {
   eco_dtrain_rec rec[60];
   char text[60][160];
   memset(rec, 0, sizeof rec);
   for (int i = 0; i < 60; i++) {
-    bool tv = i < 30;
+    bool tv = i < n / 2;
     if (tv)
       snprintf(text[i], sizeof text[i], "Which city is the capital of %s? Answer with its name.",
                trivia[i % 15]);
@@ -53,10 +53,13 @@ static void train_model(const char *path) {
   fc.inner_folds = 0;
   eco_dmodel m;
   eco_error err = {0};
-  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, 60, NULL, &err)) fail_msg("%s", eco_error_text(&err));
+  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, (size_t)n, NULL, &err))
+    fail_msg("%s", eco_error_text(&err));
   if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
   eco_dmodel_free(&m);
 }
+
+static void train_model(const char *path) { train_model_n(path, 60); }
 
 typedef struct env {
   eco_test_cluster *cl;
@@ -264,6 +267,36 @@ static void test_degraded_counted(void **state) {
   eco_test_resp_free(&r);
 }
 
+/* POST /admin/directive/reload swaps in the refitted file; a bad file is
+ * refused and the running model kept. */
+static void test_reload(void **state) {
+  env *e = *state;
+  start(e, NULL);
+  json_decref(ask(e, "/v1/chat/completions",
+                  "Which city is the capital of Peru? Answer with its name.", NULL));
+  json_t *a = admin_get(e, "/admin/directive");
+  assert_int_equal(ival(json_object_get(a, "model"), "training_prompts"), 60);
+  json_decref(a);
+  train_model_n(e->model, 40);
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/directive/reload", e->cl->rt.admin);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, "{}", NULL, &r), 0);
+  assert_int_equal(r.code, 200);
+  eco_test_resp_free(&r);
+  a = admin_get(e, "/admin/directive");
+  assert_int_equal(ival(json_object_get(a, "model"), "training_prompts"), 40);
+  json_decref(a);
+  assert_int_equal(eco_test_write_file(e->dir, "d.model", "not a model"), 0);
+  assert_int_equal(eco_test_http(NULL, url, "{}", NULL, &r), 0);
+  assert_int_equal(r.code, 409);
+  eco_test_resp_free(&r);
+  json_t *ro = ask(e, "/v1/chat/completions",
+                   "Which city is the capital of Peru? Answer with its name.", NULL);
+  assert_int_equal(ival(ro, "directive_level"), 2);
+  json_decref(ro);
+}
+
 /* Config: plan live needs a model; errors name the key. */
 static void test_config_errors(void **state) {
   (void)state;
@@ -335,6 +368,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_optout_and_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_learned_costs_persist, setup, teardown),
       cmocka_unit_test_setup_teardown(test_degraded_counted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -90,6 +90,31 @@ static void rebuild_costs(eco_dserve *s, eco_dserve_slot *sl, int slot) {
   }
 }
 
+static bool same_classes(const eco_dmodel *a, const eco_dmodel *b) {
+  if (a->cls.n_classes != b->cls.n_classes) return false;
+  for (size_t k = 0; k < a->cls.n_classes; k++)
+    if (strcmp(a->cls.label[k], b->cls.label[k]) != 0) return false;
+  return true;
+}
+
+int eco_dserve_set_model(eco_dserve *s, const eco_dmodel *dm, eco_error *err) {
+  if (!s || !s->slot || !dm || !dm->cls.w || dm->groups.n_levels != s->cfg.learn.n_levels ||
+      dm->groups.n_tasks != dm->cls.n_classes)
+    return eco_error_set(err, ECO_EINVAL,
+                         "directive: the model file's levels do not match the configured ones");
+  bool keep = same_classes(s->dm, dm);
+  s->dm = dm;
+  if (keep) return 0;
+  for (size_t i = 0; i < ECO_DLEARN_MAX_MODELS; i++) {
+    eco_dserve_slot *sl = &s->slot[i];
+    if (!sl->used) continue;
+    retire(s, sl);
+    memset(&sl->live, 0, sizeof sl->live);
+    (void)eco_dlive_init(&sl->live, &s->cfg.live, dm->groups.n_tasks);
+  }
+  return 0;
+}
+
 static int begin_hour(eco_dserve *s, eco_dserve_slot *sl, int slot, long hour,
                       eco_dserve_forecast_fn fc, void *fc_user, eco_error *err) {
   double v[ECO_DSERVE_FC_MAX];

@@ -86,6 +86,14 @@ void eco_dserve_cfg_default(eco_dserve_cfg *c);
 int eco_dserve_init(eco_dserve *s, const eco_dserve_cfg *c, const eco_dmodel *dm, eco_error *err);
 void eco_dserve_free(eco_dserve *s);
 
+/* Replaces the directive model (e.g. refitted from the live judge's
+ * verdicts) without a restart; dm is borrowed as in init. With the same
+ * classes (labels, in order) the planners keep their mix and credit and the
+ * new group statistics take effect at each model's next hour; otherwise the
+ * planners start afresh (their counts kept in the totals). The learned
+ * costs are kept either way. ECO_EINVAL when the levels differ (s unchanged). */
+int eco_dserve_set_model(eco_dserve *s, const eco_dmodel *dm, eco_error *err);
+
 /* Steps 1-3 above for one request of model at hour (any monotonic hour
  * index, e.g. Unix time / 3600) with prompt text[len]; u uniform in [0,1).
  * A failed plan never fails the request: level 0, counted, error in err

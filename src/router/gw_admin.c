@@ -249,6 +249,13 @@ void gw_on_admin(struct evhttp_request *req, void *arg) {
     send_json(g, req, 200, "OK", buf);
   } else if (strcmp(uri, "/admin/nodes") == 0) {
     admin_nodes(g, req);
+  } else if (strcmp(uri, "/admin/directive/reload") == 0 && write) {
+    eco_error err = {0};
+    if (gw_directive_reload(g, &err)) {
+      gw_send_error(g, req, 409, "invalid_request_error", NULL, eco_error_text(&err));
+      return;
+    }
+    send_json(g, req, 200, "OK", "{\"reloaded\":true}");
   } else if (strcmp(uri, "/admin/directive") == 0) {
     json_t *o = gw_directive_admin_json(g);
     char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;

@@ -88,6 +88,26 @@ void gw_directive_free(gw *g) {
   g->dmodel = NULL;
 }
 
+int gw_directive_reload(gw *g, eco_error *err) {
+  if (!live_on(g))
+    return eco_error_set(err, ECO_EINVAL, "directive: the live plan is not configured");
+  eco_dmodel *m = calloc(1, sizeof *m);
+  if (!m) return eco_error_set(err, ECO_ENOMEM, "router: out of memory");
+  int rc = eco_dmodel_load(g->cfg.directive.model_path, m, err);
+  if (!rc) rc = eco_dserve_set_model(g->dserve, m, err);
+  if (rc) {
+    eco_dmodel_free(m);
+    free(m);
+    return rc;
+  }
+  eco_dmodel_free(g->dmodel);
+  free(g->dmodel);
+  g->dmodel = m;
+  ECO_INFO(&g->log, MOD, "directive: model %s reloaded (%zu classes, %zu training prompts)",
+           g->cfg.directive.model_path, m->cls.n_classes, m->n_train);
+  return 0;
+}
+
 static zone_state *directive_zone(gw *g) {
   const char *zn = g->cfg.directive.zone;
   if (!zn[0] && g->n_nodes) zn = g->nodes[0]->cfg.zone;

@@ -259,6 +259,8 @@ void gw_directive_learn(preq *r, double energy_j, uint32_t out_tokens, double up
 double gw_directive_out_tokens(const preq *r);
 /* r's decision as the receipt's router.directive (into *d; false: none). */
 bool gw_directive_receipt(const preq *r, eco_route_directive *d);
+/* Reloads directive.model (e.g. after the judge loop refitted it). */
+int gw_directive_reload(gw *g, eco_error *err);
 json_t *gw_directive_admin_json(gw *g);
 void gw_directive_metrics(gw *g, struct evbuffer *b);
 /* ---- the router's ledger rows, savings by lever (gw_ledger.c) */

@@ -1,31 +1,45 @@
 #!/usr/bin/env bash
-# `make demo`: a two-node carbon-aware cluster on loopback.
+# `make demo`: every carbon lever of ecoinfer on a two-node cluster on loopback.
 #
 #   scripts/demo.sh [ECOINFER_BINARY]
 #
 # 1. runs `ecoinfer doctor`;
 # 2. finds a model: $ECOINFER_MODEL, else the first GGUF in the model directory
 #    (models.dir / $ECOINFER_MODEL_DIR, default ~/.local/share/ecoinfer/models),
-#    else `ecoinfer pull`s a small instruct model ($ECOINFER_DEMO_PULL);
+#    else `ecoinfer pull`s SmolLM2-135M-Instruct ($ECOINFER_DEMO_PULL), else (no
+#    network) writes a random-weight model of SmolLM2-135M's shapes with
+#    `ecoinfer bench synth`: its text is gibberish, the carbon mechanics are real;
 # 3. starts two `ecoinfer serve` nodes in two grid zones (declared as a Jetson
 #    Orin NX and an RTX 2000 Ada through static router profiles; both run on
-#    this host) and `ecoinfer route` in front of them, on ephemeral ports;
+#    this host) and `ecoinfer route` in front of them, on ephemeral ports, all
+#    three appending to one ledger; prints the dashboard's URL;
 # 4. drives the zones' intensities from real hourly traces replayed at one
 #    trace hour per second ($ECOINFER_TRACE_DIR, default ../shared/data/carbon
-#    beside the checkout; set but empty = none), or a live provider you configured
-#    ($ECOINFER_CARBON_PROVIDER plus its credentials, see docs/accounting.md),
-#    or else the static per-zone table;
-# 5. sends a short prompt workload in rounds, one request per policy per round
-#    (x-ecoinfer-policy header), so all policies see the same grid state, and
-#    prints a per-round choice line and a table per policy.
+#    beside the checkout, read in place; set but empty = none), or a live
+#    provider you configured ($ECOINFER_CARBON_PROVIDER plus its credentials,
+#    see docs/accounting.md), or else the static per-zone table;
+# 5. runs each lever in turn:
+#    routing     rounds of one request per policy (x-ecoinfer-policy), with
+#                directives off, so all policies see the same grid state;
+#    directives  requests under the router's directive plan, each printed with
+#                the level chosen and why (the prompt classifier's group and the
+#                hour's plan when a classifier can be trained from
+#                ../shared/data/sprout, else Sprout's LP plan);
+#    batching    concurrent requests that share the nodes' batches;
+#    shifting    a Batch API job that the planner defers to the cleanest slots;
+# 6. ends with `ecoinfer report` over the ledger: carbon by kind, policy and
+#    directive level, and one table of carbon per request by lever (routing,
+#    directives, shifting) against greedy routing with no directives.
 #
-# Knobs: ECOINFER_DEMO_ZONES ("US-CAL-CISO US-TEX-ERCO"), ECOINFER_DEMO_ROUNDS (12),
+# Knobs: ECOINFER_DEMO_ZONES ("US-CAL-CISO US-TEX-ERCO"), ECOINFER_DEMO_ROUNDS (6),
 # ECOINFER_DEMO_MAX_TOKENS (24), ECOINFER_DEMO_SLO_MS (1500), ECOINFER_DEMO_START
-# (trace time at start-up, 2023-01-01T00:00:00Z), ECOINFER_DEMO_KEEP=1 keeps the work
-# directory (configs, logs, every receipt's router object).
+# (trace time at start-up, 2023-01-01T00:00:00Z), ECOINFER_DEMO_OFFLINE=1 (no pull:
+# the synthetic model unless one is configured), ECOINFER_DEMO_KEEP=1 keeps the work
+# directory (configs, logs, the ledger, every receipt's router object).
 set -euo pipefail
 BIN=${1:-build/ecoinfer}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHARED="$ROOT/../shared"
 
 echo "== ecoinfer doctor =="
 "$BIN" doctor
@@ -41,6 +55,7 @@ PULL_REF=${ECOINFER_DEMO_PULL:-HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-
 model_dir="$("$BIN" doctor --json 2>/dev/null | jq -r '.models.dir // empty' 2>/dev/null || true)"
 [[ -n "$model_dir" ]] || model_dir=${ECOINFER_MODEL_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/ecoinfer/models}
 model=${ECOINFER_MODEL:-}
+synthetic=
 if [[ -n "$model" && ! -f "$model" ]]; then
   echo "demo: ECOINFER_MODEL=$model is not a file" >&2; exit 1
 fi
@@ -49,29 +64,28 @@ if [[ -z "$model" && -d "$model_dir" ]]; then
   model="$(find "$model_dir" -maxdepth 1 -name '*.gguf' | grep -iE 'instruct|chat' | sort | head -n 1 || true)"
   [[ -n "$model" ]] || model="$(find "$model_dir" -maxdepth 1 -name '*.gguf' | sort | head -n 1 || true)"
 fi
-shared_model="$ROOT/../shared/models/test-smollm2-2layer-q8_0.gguf"
-if [[ -z "$model" && "${CI:-}" == true && -f "$shared_model" ]]; then
-  # CI has no network but has the shared data beside the checkout.
-  model="$(cd "$(dirname "$shared_model")" && pwd)/${shared_model##*/}"
-  echo "== CI: no model configured, using the shared test model (random weights: the text is noise) =="
-fi
-if [[ -z "$model" ]]; then
+if [[ -z "$model" && -z "${ECOINFER_DEMO_OFFLINE:-}" ]]; then
   echo "== no model in \$ECOINFER_MODEL or $model_dir: ecoinfer pull $PULL_REF =="
-  if "$BIN" pull --model-dir "$model_dir" --no-progress "$PULL_REF"; then
+  if timeout 900 "$BIN" pull --model-dir "$model_dir" --no-progress "$PULL_REF"; then
     model="$model_dir/${PULL_REF##*/}"
   else
-    cat >&2 <<EOF
-
-demo: could not download $PULL_REF (no network?).
-Point the demo at any GGUF chat/instruct model instead, for example:
-
-    ECOINFER_MODEL=/path/to/smollm2-135m-instruct-q8_0.gguf make demo
-EOF
-    [[ -f "$shared_model" ]] &&
-      echo "    ECOINFER_MODEL=$(cd "$(dirname "$shared_model")" && pwd)/${shared_model##*/} make demo   # the dev checkout's test model" >&2
-    echo "or put a .gguf file into $model_dir (or set ECOINFER_MODEL_DIR)." >&2
-    exit 1
+    echo "== the pull failed (no network?) =="
   fi
+fi
+if [[ -z "$model" ]]; then
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/ecoinfer
+  model="$cache/demo-synth-smollm2-135m-q8_0.gguf"
+  mkdir -p "$cache"
+  [[ -f "$model" ]] || "$BIN" bench synth --shape smollm2-135m --type q8_0 --seed 1 -o "$model" >/dev/null
+  synthetic=1
+  cat <<EOF
+== no model could be pulled: using a random-weight model of SmolLM2-135M's shapes, written by
+   \`ecoinfer bench synth\` ($model).
+   Its text is GIBBERISH. The carbon mechanics are real: measured or modelled energy, grid
+   intensity, routing, directives, batching, deferral and the ledger all work as with a real
+   model. Its answers do not get shorter under a directive, so the directive lever saves
+   nothing here (with a real instruct model they do). Set ECOINFER_MODEL to a GGUF to use one. ==
+EOF
 fi
 echo "== model: $model =="
 
@@ -83,8 +97,8 @@ start=${ECOINFER_DEMO_START:-2023-01-01T00:00:00Z}
 trace_dir=${ECOINFER_TRACE_DIR:-}
 # ECOINFER_TRACE_DIR set but empty: no traces (live provider or static table).
 if [[ -z "${ECOINFER_TRACE_DIR+set}" && -z "${ECOINFER_CARBON_PROVIDER:-}" &&
-  -d "$ROOT/../shared/data/carbon" ]]; then
-  trace_dir="$(cd "$ROOT/../shared/data/carbon" && pwd)"
+  -d "$SHARED/data/carbon" ]]; then
+  trace_dir="$(cd "$SHARED/data/carbon" && pwd)"
 fi
 mode=static
 if [[ -n "$trace_dir" ]]; then
@@ -95,6 +109,7 @@ elif [[ -n "${ECOINFER_CARBON_PROVIDER:-}" && "${ECOINFER_CARBON_PROVIDER}" != s
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/ecoinfer-demo.XXXXXX")"
+ledger="$work/ledger.db"
 pids=()
 cleanup() {
   local p
@@ -129,13 +144,28 @@ esac
 # In trace/static mode the file decides: an exported provider would override it.
 [[ $mode == live ]] || unset ECOINFER_CARBON_PROVIDER
 
+# --- directives: the prompt classifier when labelled prompts are at hand ------
+sprout="$SHARED/data/sprout"
+if [[ -d "$sprout" ]] && "$BIN" directive train --sprout "$sprout" -o "$work/directive.model" \
+  --epochs 4 --inner-folds 0 --log-level warn >"$work/train.log" 2>&1; then
+  dplan="  plan: live\n  model: \"$work/directive.model\"\n"
+  echo "== directives: the prompt classifier trained on the Sprout prompts ($sprout, read in place):" \
+    "each request's level from its text and the hour's plan (plan: live) =="
+else
+  dplan="  plan: lp\n"
+  echo "== directives: no labelled prompts (../shared/data/sprout) to train the prompt classifier:" \
+    "Sprout's LP plan (plan: lp), one level mix for every request at the zone's intensity =="
+fi
+
 # --- the nodes ---------------------------------------------------------------
 start_node() { # name zone
   { carbon_block "$2"
     printf 'server:\n  threads: 1\n  max_batch: 4\n  context_length: 1024\n'
+    printf 'directive: {enabled: true}\n'
+    printf 'ledger: {path: "%s"}\n' "$ledger"
   } >"$work/$1.yaml"
   "$BIN" serve -c "$work/$1.yaml" -m "$model" --model-name demo --port 0 \
-    --port-file "$work/$1.ports" --no-ledger --log-level warn 2>"$work/$1.log" &
+    --port-file "$work/$1.ports" --log-level warn 2>"$work/$1.log" &
   pids+=($!)
 }
 wait_ports() { # name -> public port
@@ -155,12 +185,17 @@ echo "== nodes: orin ($za) on 127.0.0.1:$porin, ada ($zb) on 127.0.0.1:$pada =="
 router:
   port: 0
   admin_port: 0
-  policy: round-robin
+  policy: carbon
   alpha: 0.001           # both nodes run on this host: keep the declared hardware profiles
   health: {interval: 100ms, max_backoff: 2s, fail_threshold: 2}
+  batch: {max: 4, window: 30ms}   # router-side batching: requests within 30 ms go out together
+  batch_api: {db: "$work/batch.db", slot: 4s, request_time: 2s, poll: 100ms, concurrency: 2,
+              energy_j: 20}
+ledger: {path: "$ledger"}
 YAML
   carbon_block ""
   [[ $mode == trace ]] && printf '  refresh: 250ms\n'
+  printf 'directive:\n%b  zone: %s\n  seed: 7\n' "$dplan" "$za"
   cat <<YAML
 nodes:
   - id: orin
@@ -188,80 +223,159 @@ aport="$(sed -n 's/.*"admin_port":\([0-9]*\).*/\1/p' "$work/route.out")"
 base="http://127.0.0.1:$rport"
 for _ in $(seq 1 100); do curl -s "$base/health" | grep -q '"nodes_up":2' && break; sleep 0.1; done
 curl -s "$base/health" | grep -q '"nodes_up":2' || { echo "demo: nodes not up" >&2; cat "$work/route.log" >&2; exit 1; }
-echo "== router on $base (admin 127.0.0.1:$aport); config: $work/cluster.yaml =="
+echo "== router on $base (admin 127.0.0.1:$aport); config: $work/cluster.yaml; ledger: $ledger =="
 echo "   orin: declared 20 tok/s, 0.5 J/token; ada: declared 80 tok/s, 0.6 J/token"
+echo
+echo "== dashboard (live while the demo runs): $base/dashboard =="
 
-# --- the workload ------------------------------------------------------------
-policies=(round-robin greedy carbon latency slo-carbon)
-rounds=${ECOINFER_DEMO_ROUNDS:-12}
 max_tokens=${ECOINFER_DEMO_MAX_TOKENS:-24}
 slo_ms=${ECOINFER_DEMO_SLO_MS:-1500}
 prompts=("Why is the sky blue?" "Write a haiku about wind power." "What is a carbon intensity?"
-  "Name three renewable energy sources." "Explain batching in one sentence." "What is 17 times 3?")
+  "Name three renewable energy sources." "Explain batching in one sentence." "What is 17 times 3?"
+  "Which city hosted the 1908 Olympics?" "Summarize the causes of the French Revolution.")
+chat_body() { # prompt
+  jq -cn --arg p "$1" --argjson m "$max_tokens" \
+    '{model:"demo",messages:[{role:"user",content:$p}],max_tokens:$m,temperature:0}'
+}
+fails=0
+# post FILE PROMPT [HEADER...] -> HTTP code; the answer in FILE
+post() {
+  local f=$1 p=$2 h=() code
+  shift 2
+  for x in "$@"; do h+=(-H "$x"); done
+  code="$(curl -s -m 120 -o "$f" -w '%{http_code}' -H 'content-type: application/json' "${h[@]}" \
+    -d "$(chat_body "$p")" "$base/v1/chat/completions" || echo 000)"
+  [[ $code == 200 ]] || fails=$((fails + 1))
+  echo "$code"
+}
 intensity() {
   curl -s "$base/metrics" | sed -n "s/^ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"$1\"} \(.*\)\$/\1/p"
 }
-ask() { # policy prompt -> appends "code node zone total_g energy_j latency_s" to $work/$policy.tsv
-  local pol=$1 body out
-  body="$(jq -cn --arg p "$2" --argjson m "$max_tokens" \
-    '{model:"demo",messages:[{role:"user",content:$p}],max_tokens:$m,temperature:0}')"
-  out="$(curl -s -m 60 -o "$work/resp.json" -w '%{http_code} %{time_total}' \
-    -H 'content-type: application/json' -H "x-ecoinfer-policy: $pol" -H "x-ecoinfer-slo-ms: $slo_ms" \
-    -d "$body" "$base/v1/chat/completions" || echo "000 0")"
-  local code=${out% *} t=${out#* }
-  if [[ $code == 200 ]]; then
-    jq -r --arg c "$code" --arg t "$t" \
-      '.usage.carbon as $u | [$c, $u.router.node, $u.router.zone, ($u.total_g // 0), ($u.energy_j // 0), $t,
-        ($u.router.predicted.total_g // 0)] | join(" ")' \
-      "$work/resp.json" >>"$work/$pol.tsv"
-    jq -c '.usage.carbon.router' "$work/resp.json" >>"$work/$pol.receipts.jsonl"
-  else
-    echo "$code - - 0 0 $t 0" >>"$work/$pol.tsv"
-  fi
-}
+
+# --- lever 1: routing --------------------------------------------------------
+policies=(round-robin greedy carbon latency slo-carbon)
+rounds=${ECOINFER_DEMO_ROUNDS:-6}
 echo
-echo "== workload: $rounds rounds x ${#policies[@]} policies, $max_tokens tokens each, slo-carbon SLO ${slo_ms} ms =="
+echo "== 1. routing: $rounds rounds x ${#policies[@]} policies, $max_tokens tokens each, directives off" \
+  "(x-ecoinfer-directive: off), slo-carbon SLO ${slo_ms} ms =="
 printf '%-6s %10s %10s   %s\n' round "$za" "$zb" "node chosen per policy (${policies[*]})"
 t0=$SECONDS
 for r in $(seq 1 "$rounds"); do
   ia="$(intensity "$za")"; ib="$(intensity "$zb")"
   line=""
   for pol in "${policies[@]}"; do
-    ask "$pol" "${prompts[$((r % ${#prompts[@]}))]}"
-    line+="$(tail -n 1 "$work/$pol.tsv" | cut -d' ' -f2) "
+    code="$(post "$work/resp.json" "${prompts[$((r % ${#prompts[@]}))]}" "x-ecoinfer-policy: $pol" \
+      "x-ecoinfer-slo-ms: $slo_ms" "x-ecoinfer-directive: off")"
+    if [[ $code == 200 ]]; then
+      jq -r '.usage.carbon as $u | [$u.router.node, $u.router.zone, ($u.total_g // 0), ($u.energy_j // 0),
+        ($u.router.measured.latency_s // 0), ($u.router.predicted.total_g // 0)] | join(" ")' \
+        "$work/resp.json" >>"$work/$pol.tsv"
+      line+="$(jq -r '.usage.carbon.router.node' "$work/resp.json") "
+    else
+      line+="($code) "
+    fi
     # Let the router's /v1/node poll (every 100 ms) see the node idle again:
     # a stale "batch active" would look like a batch to join.
     sleep 0.15
   done
   printf '%-6s %10s %10s   %s\n' "$r" "${ia:-?}" "${ib:-?}" "$line"
 done
-
-# The admin API switches the default policy at run time (no header needed).
-if [[ -n "$aport" ]] && curl -s -f -X PUT -d '{"policy":"carbon"}' "http://127.0.0.1:$aport/admin/policy" >/dev/null; then
-  node="$(curl -s -H 'content-type: application/json' \
-    -d '{"model":"demo","messages":[{"role":"user","content":"Hi"}],"max_tokens":4}' \
-    "$base/v1/chat/completions" | jq -r '.usage.carbon.router | "\(.policy) -> \(.node) (\(.zone))"')"
-  echo "admin API: PUT /admin/policy {\"policy\":\"carbon\"}; a request without header went $node"
-fi
-
-echo
-echo "== per policy (each policy saw the same rounds; carbon and energy from the nodes' receipts) =="
-printf '%-12s %4s %4s %10s %10s %12s %9s %8s   %s\n' policy reqs ok "carbon(g)" "energy(J)" "predicted(g)" "mean(ms)" "p95(ms)" "served by"
+printf '%-12s %4s %11s %10s %13s %9s   %s\n' policy ok "carbon(mg)" "energy(J)" "predicted(mg)" "mean(ms)" "served by"
 for pol in "${policies[@]}"; do
   f="$work/$pol.tsv"
-  n=$(wc -l <"$f"); okn=$(awk '$1==200' "$f" | wc -l)
-  read -r g j pg mean <<<"$(awk '{g+=$4; j+=$5; t+=$6; p+=$7} END{printf "%.6f %.1f %.6f %.0f", g, j, p, (NR?t/NR*1000:0)}' "$f")"
-  p95="$(awk '{print $6*1000}' "$f" | sort -n | awk '{a[NR]=$1} END{i=int(0.95*NR+0.999); if(i<1)i=1; printf "%.0f", a[i]}')"
-  served="$(awk '$1==200{c[$2" ("$3")"]++} END{for(k in c) printf "%s x%d, ", k, c[k]}' "$f" | sed 's/, $//')"
-  printf '%-12s %4d %4d %10s %10s %12s %9s %8s   %s\n' "$pol" "$n" "$okn" "$g" "$j" "$pg" "$mean" "$p95" "$served"
+  [[ -f $f ]] || continue
+  awk -v pol="$pol" '{g+=$3; j+=$4; t+=$5; p+=$6; c[$1" ("$2")"]++}
+    END{s=""; for(k in c) s=s k " x" c[k] ", "; sub(/, $/, "", s);
+        printf "%-12s %4d %11.4f %10.1f %13.4f %9.0f   %s\n", pol, NR, g*1e3, j, p*1e3, (NR?t/NR*1000:0), s}' "$f"
 done
+echo "carbon/energy: the nodes' receipts (both run on this host, so energy differs only by load);"
+echo "predicted: the router's prediction from the declared Orin/Ada profiles, what the policies minimise."
+
+# --- lever 2: directives per request ------------------------------------------
 echo
-awk -v rr="$(awk '{g+=$4} END{print g}' "$work/round-robin.tsv")" \
-  -v c="$(awk '{g+=$4} END{print g}' "$work/carbon.tsv")" \
-  -v s="$(awk '{g+=$4} END{print g}' "$work/slo-carbon.tsv")" \
-  'BEGIN{if (rr > 0) printf "carbon vs round-robin: %+.0f%%; slo-carbon vs round-robin: %+.0f%%\n", (c/rr-1)*100, (s/rr-1)*100}'
-echo "carbon/energy: measured by the nodes (both run on this host, so energy differs only by load);"
-echo "predicted(g): the router's prediction from the declared Orin/Ada profiles, what the policies minimise."
-echo "Workload took $((SECONDS - t0)) s (ECOINFER_DEMO_KEEP=1 keeps configs, logs and receipts)."
-fails=$(cat "$work"/*.tsv | awk '$1!=200' | wc -l)
+echo "== 2. directives: ${#prompts[@]} requests under the directive plan (policy carbon), each with the level and why =="
+printf '%-45s %5s %-44s %6s %10s\n' prompt level why tokens "carbon(mg)"
+for p in "${prompts[@]}"; do
+  code="$(post "$work/resp.json" "$p")"
+  if [[ $code != 200 ]]; then printf '%-45.45s failed (%s)\n' "$p" "$code"; continue; fi
+  jq -r --arg p "$p" '.usage as $u | $u.carbon.router as $r | ($r.directive // {}) as $d |
+    [$p, ($r.directive_level // -1),
+     (if $d.plan == "live" then "group \($d.group) (p \($d.group_p*100|round)%), plan L\($d.planned_level) p \($d.level_p*100|round)%"
+      elif $d.plan then "\($d.plan) plan: L\($d.planned_level) with p \($d.level_p*100|round)%" else "-" end)
+     + (if $d.degraded then ", degraded hour" else "" end) + (if $d.opted_out then ", opted out" else "" end),
+     $u.completion_tokens, (($u.carbon.total_g // 0) * 1000 * 10000 | round / 10000)] |
+    @tsv' "$work/resp.json" |
+    awk -F'\t' '{printf "%-45.45s %5s %-44.44s %6s %10s\n", $1, "L"$2, $3, $4, $5}'
+  jq -c '.usage.carbon.router' "$work/resp.json" >>"$work/directive.receipts.jsonl"
+done
+curl -s "http://127.0.0.1:$aport/admin/directive" >"$work/admin-directive.json" 2>/dev/null || true
+[[ -s "$work/admin-directive.json" ]] &&
+  jq -r '"plan \(.plan); what each level costs on model demo: its receipts, shrunk toward the Llama-2-13B priors (prior weight \(.learn.prior_weight // "?")):",
+    (.models[]? | select(.model == "demo") | .levels[] |
+     "  L\(.level): \(.out_tokens*10|round/10) output tokens, \(.energy_j*100|round/100) J (\(.out_tokens_receipts) receipts)")' \
+    "$work/admin-directive.json" 2>/dev/null || true
+[[ -n $synthetic ]] && echo "(random weights: the answers are max_tokens long at every level, so no directive saving is measured)"
+
+# --- lever 3: batching --------------------------------------------------------
+conc=8
+echo
+echo "== 3. batching: $conc requests at once (router batch window 30 ms, nodes batch up to 4 sequences) =="
+seq_jpt="$(cat "$work"/*.tsv | awk '{j+=$4} END{print j}')"
+seq_tok=$((rounds * ${#policies[@]} * max_tokens))
+bpids=()
+for i in $(seq 1 $conc); do
+  (post "$work/conc$i.json" "${prompts[$((i % ${#prompts[@]}))]}" "x-ecoinfer-directive: off" >"$work/conc$i.code") &
+  bpids+=($!)
+done
+for p in "${bpids[@]}"; do wait "$p" || true; done
+for i in $(seq 1 $conc); do [[ "$(cat "$work/conc$i.code")" == 200 ]] || fails=$((fails + 1)); done
+jq -s -r '[.[] | .usage] as $u |
+  "predicted batch sizes: \([ $u[] | .carbon.router.predicted.batch ] | map(tostring) | join(" ")); " +
+  "energy \(([ $u[] | .carbon.energy_j ] | add) * 100 | round / 100) J for \([ $u[] | .completion_tokens ] | add) tokens"' \
+  "$work"/conc*.json
+awk -v sj="$seq_jpt" -v st="$seq_tok" -v cj="$(jq -s '[.[] | .usage.carbon.energy_j] | add' "$work"/conc*.json)" \
+  -v ct="$(jq -s '[.[] | .usage.completion_tokens] | add' "$work"/conc*.json)" \
+  'BEGIN{if (st > 0 && ct > 0) printf "J per generated token: %.3f one at a time (step 1), %.3f batched\n", sj/st, cj/ct}'
+
+# --- lever 4: shifting (a deferred Batch API job) -----------------------------
+echo
+njobs=6
+echo "== 4. shifting: a Batch API job of $njobs requests, completion_window 40s: the planner puts them" \
+  "in the cleanest of ten 4 s slots (4 trace hours each) =="
+: >"$work/jobs.jsonl"
+for i in $(seq 1 $njobs); do
+  jq -cn --arg id "job-$i" --argjson b "$(chat_body "${prompts[$((i % ${#prompts[@]}))]}")" \
+    '{custom_id:$id, method:"POST", url:"/v1/chat/completions", body:$b}' >>"$work/jobs.jsonl"
+done
+fid="$(curl -s --data-binary @"$work/jobs.jsonl" "$base/v1/files?purpose=batch&filename=jobs.jsonl" | jq -r .id)"
+curl -s -H 'content-type: application/json' \
+  -d "{\"input_file_id\":\"$fid\",\"endpoint\":\"/v1/chat/completions\",\"completion_window\":\"40s\"}" \
+  "$base/v1/batches" >"$work/batch.json"
+bid="$(jq -r '.id // empty' "$work/batch.json")"
+if [[ -z "$bid" ]]; then
+  echo "demo: the batch was refused: $(cat "$work/batch.json")" >&2; fails=$((fails + 1))
+else
+  jq -r '"accepted \(.id): predicted \(.carbon_planned_g*1000*1000|round/1000) mg as planned, \(.carbon_run_now_g*1000*1000|round/1000) mg if run at once"' "$work/batch.json"
+  tb=$SECONDS
+  status=
+  for _ in $(seq 1 120); do
+    curl -s "$base/v1/batches/$bid" >"$work/batch.json"
+    status="$(jq -r .status "$work/batch.json")"
+    [[ $status == completed || $status == failed || $status == expired ]] && break
+    sleep 0.5
+  done
+  jq -r --arg s "$((SECONDS - tb))" '"\(.status) after \($s) s: \(.request_counts.completed)/\(.request_counts.total) done, \(.carbon_spent_g*1000*1000|round/1000) mg measured"' "$work/batch.json"
+  [[ $status == completed ]] || fails=$((fails + 1))
+  [[ $mode == trace ]] || echo "(static intensities: every slot costs the same, so the planner has nothing to shift to)"
+fi
+
+# --- the ledger ----------------------------------------------------------------
+echo
+echo "== the ledger ($ledger): nodes and router append to it; each request counts once =="
+sleep 0.3
+"$BIN" report --ledger "$ledger" --by kind,policy,directive
+echo
+echo "Workload took $((SECONDS - t0)) s (ECOINFER_DEMO_KEEP=1 keeps configs, logs, the ledger and receipts)."
+rows="$("$BIN" report --ledger "$ledger" --json --by recorder | jq '[.groups.recorder[] | select(.key=="router") | .requests] | add // 0')"
+[[ $rows -gt 0 ]] || { echo "demo: the router wrote no ledger rows" >&2; exit 1; }
 [[ $fails == 0 ]] || { echo "demo: $fails request(s) failed; router log:" >&2; tail -n 20 "$work/route.log" >&2; exit 1; }

@@ -338,12 +338,12 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
                   eco_ledger_agg_sci_per_request(tot), eco_ledger_agg_sci_per_1k_tokens(tot));
     eco_sb_printf(&sb, "mean intensity %.1f gCO2e/kWh; %lld receipts used an estimate\n",
                   tot->intensity_gco2_kwh, (long long)tot->estimated);
-    if (lv.with_facts > 0 || lv.eval_rows > 0) levers_table(&sb, &lv);
     for (size_t i = 0; i < nsec; i++) {
       char title[32];
       snprintf(title, sizeof title, "by %s", eco_ledger_group_name(secs[i].g));
       table(&sb, title, secs[i].rows, secs[i].n);
     }
+    if (lv.with_facts > 0 || lv.eval_rows > 0) levers_table(&sb, &lv);
     if (svg) eco_sb_printf(&sb, "\nchart written to %s\n", svg);
   }
   eco_cli_out(eco_sb_str(&sb));

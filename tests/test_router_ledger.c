@@ -8,6 +8,7 @@
 #include "testutil.h"
 
 #include "carbon/ledger.h"
+#include "directive/dmodel.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -120,9 +121,95 @@ static void test_router_rows(void **state) {
   free(d);
 }
 
+/* A two-class directive model (trivia, math) trained on 40 made-up prompts. */
+static void train_model(const char *path) {
+  eco_dtrain_rec rec[40];
+  char text[40][160];
+  memset(rec, 0, sizeof rec);
+  for (int i = 0; i < 40; i++) {
+    bool tv = i < 20;
+    if (tv)
+      snprintf(text[i], sizeof text[i], "Which city is the capital of country number %d?", i);
+    else
+      snprintf(text[i], sizeof text[i], "Compute %d * %d + %d and show every step.", 10 + i, 7,
+               i * 3);
+    rec[i].text = text[i];
+    rec[i].len = strlen(text[i]);
+    rec[i].label = tv ? 0 : 1;
+    rec[i].preferred = tv ? i % 3 : 0;
+  }
+  static const char *const labels[] = {"trivia", "math"};
+  eco_dmodel_fit_cfg fc;
+  eco_dmodel_fit_cfg_default(&fc);
+  fc.cls.hash_bits = 10;
+  fc.inner_folds = 0;
+  eco_dmodel m;
+  eco_error err = {0};
+  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, 40, NULL, &err)) fail_msg("%s", eco_error_text(&err));
+  if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
+  eco_dmodel_free(&m);
+}
+
+static int group_row(const eco_ledger_entry *e, void *user) {
+  char(*g)[32] = user;
+  snprintf(g[e->prompt_tokens > 0 && strstr(e->facts.group, "math") ? 1 : 0], 32, "%s",
+           e->facts.group);
+  return 0;
+}
+
+/* With the live plan (issue 17) the row names the prompt classifier's group. */
+static void test_router_rows_group(void **state) {
+  eco_test_cluster *cl = *state;
+  char *d = eco_test_tmpdir();
+  char *path = eco_test_path(d, "router.db"), *model = eco_test_path(d, "d.model");
+  train_model(model);
+  eco_ledger *l = NULL;
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_open(path, NULL, &l, &err), 0);
+  char yaml[2048];
+  snprintf(yaml, sizeof yaml,
+           "router: {port: 0, admin_port: 0, policy: latency, health: {interval: 100ms}}\n"
+           "zones: {PL: 800}\nnodes:\n  - id: N\n    url: %s\n    zone: PL\n"
+           "    profile: {prefill_tps: 1000, decode_tps: 100, j_per_token: 1.0}\n"
+           "directive:\n  model: %s\n  zone: PL\n  ci_min: 100\n  ci_max: 600\n  xi: 0\n",
+           eco_test_httpd_url(cl->b[0].h), model);
+  cl->rt.ledger = l;
+  eco_test_router_start(&cl->rt, yaml);
+  char url[128];
+  snprintf(url, sizeof url, "%s/v1/chat/completions", cl->rt.url);
+  static const char *const q[] = {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                  "\"Which city is the capital of country number 7?\"}]}",
+                                  "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                  "\"Compute 31 * 7 + 12 and show every step.\"}]}"};
+  for (int i = 0; i < 2; i++) {
+    eco_test_resp r;
+    assert_int_equal(eco_test_http(NULL, url, q[i], NULL, &r), 0);
+    if (r.code != 200) fail_msg("status %ld: %s", r.code, r.body);
+    eco_test_resp_free(&r);
+  }
+  eco_test_router_stop(&cl->rt);
+  char g[2][32] = {"", ""};
+  assert_int_equal(eco_ledger_foreach(l, 0, 0, group_row, g, &err), 0);
+  assert_non_null(strstr(g[0], "trivia/"));
+  assert_non_null(strstr(g[1], "math/"));
+  eco_ledger_agg *a = NULL;
+  size_t na = 0;
+  assert_int_equal(eco_ledger_aggregate(l, ECO_GROUP_GROUP, 0, 0, &a, &na, &err), 0);
+  assert_int_equal(na, 2);
+  free(a);
+  eco_ledger_close(l);
+  cl->rt.ledger = NULL;
+  eco_test_rmtree(d);
+  free(d);
+  free(path);
+  free(model);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_router_rows, eco_test_cluster_setup,
+                                      eco_test_cluster_teardown),
+      cmocka_unit_test_setup_teardown(test_router_rows_group, eco_test_cluster_setup,
                                       eco_test_cluster_teardown),
   };
   return cmocka_run_group_tests_name("router_ledger", tests, NULL, NULL);

@@ -188,10 +188,15 @@ int eco_dash_record(eco_dash *d, const eco_dash_decision *dec) {
   d->n_dec_total++;
   bucket *b = bucket_for(d, dec->t);
   b->n++;
-  if (b->n_lat < DASH_LAT_SAMPLES)
-    b->lat_ms[b->n_lat++] = dec->latency_ms;
-  else
-    b->lat_ms[b->n % DASH_LAT_SAMPLES] = dec->latency_ms; /* keep a recent sample */
+  /* latency percentiles are the interactive requests' (a batch request's
+   * latency is its deferral) */
+  bool interactive = !dec->kind[0] || strcmp(dec->kind, "request") == 0;
+  if (interactive && isfinite(dec->latency_ms)) {
+    if (b->n_lat < DASH_LAT_SAMPLES)
+      b->lat_ms[b->n_lat++] = dec->latency_ms;
+    else
+      b->lat_ms[b->n % DASH_LAT_SAMPLES] = dec->latency_ms; /* keep a recent sample */
+  }
   double saved = dec->counterfactual_g >= 0 ? dec->counterfactual_g - dec->predicted_g : 0;
   if (strcmp(dec->kind, "eval") == 0) {
     saved = -dec->receipt.total_g; /* the quality loop's overhead counts against the savings */

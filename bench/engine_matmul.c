@@ -5,7 +5,9 @@
  * batches the same bytes serve more tokens.
  * The packed (8-row) kernels are timed at every kernel level of this CPU
  * from AVX2 up (or the levels in LEVELS=avx2,avx512vnni), interleaved, with
- * each level's rate as a ratio to the first level's.
+ * each level's rate as a ratio to the first level's; where a level has a
+ * two-group kernel and the batch is wider than 1 they run in pairs of
+ * groups ("x16" rows), as the engine runs them.
  * Usage: bench_engine_matmul [ROWS COLS [TYPE...]]   (default 4096 x 4096,
  * every type; TYPE as eco_ggml_type_name: Q4_K, IQ4_XS, ...) */
 #include "engine/kernels.h"
@@ -109,7 +111,7 @@ int main(int argc, char **argv) {
                    pab = split ? eco_pack_act_bytes(cols) : eco_quant_row_bytes(at, cols);
       const int64_t groups = (rows + 7) / 8;
       uint8_t *pw = malloc(gb * (size_t)groups), *px = malloc(pab * 16);
-      float pout[16 * 8];
+      float pout[16 * 16];
       for (int64_t g = 0; g < groups; g++)
         eco_pack_group(t, cols, w, rb, rows, g, pw + gb * (size_t)g);
       for (int b = 0; b < 16; b++)
@@ -125,7 +127,11 @@ int main(int argc, char **argv) {
         for (int rep = 0; rep < 3; rep++)
           for (int l = 0; l < n_levels; l++) {
             const uint64_t t0 = eco_time_mono_ns();
-            for (int64_t g = 0; g < groups; g++)
+            int64_t g = 0;
+            if (nb > 1 && lk[l].pdot2[t]) /* pairs of groups, as the engine runs batches */
+              for (; g + 1 < groups; g += 2)
+                lk[l].pdot2[t](cols, pw + gb * (size_t)g, gb, px, pab, nb, pout, 16);
+            for (; g < groups; g++)
               lk[l].pdot[t](cols, pw + gb * (size_t)g, px, pab, nb, pout, 8);
             const double s = (double)(eco_time_mono_ns() - t0) / 1e9;
             if (s < best[l]) best[l] = s;
@@ -133,7 +139,8 @@ int main(int argc, char **argv) {
         for (int l = 0; l < n_levels; l++) {
           const double gbs = (double)rb * rows / best[l];
           char name[16];
-          snprintf(name, sizeof name, "%s x8", eco_ggml_type_name(t));
+          snprintf(name, sizeof name, "%s x%d", eco_ggml_type_name(t),
+                   nb > 1 && lk[l].pdot2[t] ? 16 : 8);
           printf("%-9s %3d %12.2f %13.0f%% %12.2f   %-10s %5.2fx\n", name, nb, gbs / 1e9,
                  100 * gbs / bw, (double)rows * cols * nb / best[l] / 1e9,
                  eco_simd_name(lk[l].level), best[0] / best[l]);

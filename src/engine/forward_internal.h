@@ -16,7 +16,8 @@ typedef struct mm_job {
   size_t act_stride;
   float *y; /* [T][y_stride] */
   int y_stride;
-  const float *bias; /* [rows] or NULL */
+  const float *bias;  /* [rows] or NULL */
+  size_t group_bytes; /* bytes of one packed group (packed weights) */
 } mm_job;
 
 struct eco_ctx {

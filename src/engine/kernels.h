@@ -36,6 +36,11 @@ typedef void (*eco_dot4_fn)(int n, const void *w, size_t row_bytes, const void *
  *   out[j*out_stride + r] = dot(row r, x_j)   for r < 8, j < nx. */
 typedef void (*eco_pdot_fn)(int n, const void *group, const void *x, size_t x_stride, int nx,
                             float *out, size_t out_stride);
+/* Two consecutive packed groups (16 rows; the second group_bytes after the
+ * first) times nx activation rows, as two eco_pdot_fn calls would give:
+ *   out[j*out_stride + r] = dot(row r, x_j)   for r < 16, j < nx. */
+typedef void (*eco_pdot2_fn)(int n, const void *group, size_t group_bytes, const void *x,
+                             size_t x_stride, int nx, float *out, size_t out_stride);
 
 /* Attention over a KV cache (F32), for nq query heads that share one KV
  * head (GQA group), over positions 0..n_pos-1:
@@ -77,6 +82,7 @@ typedef struct eco_kernels {
   eco_dot4_fn dot4[ECO_N_TYPES];          /* optional 4-row single-vector kernels */
   eco_pdot_fn pdot[ECO_N_TYPES];          /* packed-layout kernels; NULL where this variant has none
                                              (the model then keeps the plain layout) */
+  eco_pdot2_fn pdot2[ECO_N_TYPES];        /* optional two-group kernels (batches of 2 and more) */
   eco_attn_scores_fn attn_scores;         /* always set */
   eco_attn_accum_fn attn_accum;           /* always set */
   eco_attn_scores_f16_fn attn_scores_f16; /* always set */

@@ -42,6 +42,26 @@ INLINE __m256i bcast4(const int8_t *p) {
 }
 
 /* --- packed 8-row groups (pack.h) --------------------------------------------------- */
+/* The activation-side offset correction of the Q8_0/Q4_0 kernels, in
+ * chunks of CORR_CH blocks: cor[j][i] = -(s_j[b0 + i] << shift), the block
+ * sums of the n blocks from b0 times -2^shift, made 16 at a time in vector
+ * registers. The kernels then start each block's int32 sums from a
+ * broadcast load of cor[j][i] instead of a scalar multiply and a
+ * general-register broadcast per row and block (Q8_0 at batch 4: 6 % more
+ * MAC/s in cache on Zen 4). */
+#define CORR_CH 32
+INLINE void corr_chunk(const int32_t *const *as, int b0, int n, const int NX, const int shift,
+                       int32_t (*cor)[CORR_CH]) {
+  const __m512i zero = _mm512_setzero_si512();
+  for (int i = 0; i < n; i += 16) {
+    const __mmask16 m = (__mmask16)(n - i >= 16 ? 0xFFFFu : (1u << (n - i)) - 1u);
+    for (int j = 0; j < NX; j++) {
+      const __m512i v = _mm512_maskz_loadu_epi32(m, as[j] + b0 + i);
+      _mm512_store_si512((void *)(cor[j] + i), _mm512_sub_epi32(zero, _mm512_slli_epi32(v, shift)));
+    }
+  }
+}
+
 /* Q8_0: sum((w + 128) a) - 128 sum(a), the correction split as -64 sum(a)
  * in each of the row's two lanes. */
 INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
@@ -52,27 +72,33 @@ INLINE void q8_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
   const float *ad[8];
   const int32_t *as[8];
   const int8_t *aq[8];
+  int32_t cor[8][CORR_CH] __attribute__((aligned(64)));
   for (int j = 0; j < NX; j++) {
     acc[j] = _mm512_setzero_ps();
     ad[j] = eco_pack_act_d(x + j * xs);
     as[j] = eco_pack_act_s(x + j * xs, n);
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
-  for (int b = 0; b < nb; b++, g += 272) {
-    for (int l = 0; l < 272; l += 64)
-      _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
-    __m512i is[8];
-    for (int j = 0; j < NX; j++)
-      is[j] = _mm512_set1_epi32(-64 * as[j][b]);
-    for (int p = 0; p < 4; p++) {
-      const __m512i w = _mm512_xor_si512(eco512_load_il(g + 16 + 64 * p), flip);
+  for (int b0 = 0; b0 < nb; b0 += CORR_CH) {
+    const int nc = nb - b0 < CORR_CH ? nb - b0 : CORR_CH;
+    corr_chunk(as, b0, nc, NX, 6, cor);
+    for (int i = 0; i < nc; i++, g += 272) {
+      const int b = b0 + i;
+      for (int l = 0; l < 272; l += 64)
+        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+      __m512i is[8];
       for (int j = 0; j < NX; j++)
-        is[j] = _mm512_dpbusd_epi32(is[j], w, eco512_bcast8(aq[j] + 32 * b + 8 * p));
+        is[j] = _mm512_set1_epi32(cor[j][i]);
+      for (int p = 0; p < 4; p++) {
+        const __m512i w = _mm512_xor_si512(eco512_load_il(g + 16 + 64 * p), flip);
+        for (int j = 0; j < NX; j++)
+          is[j] = _mm512_dpbusd_epi32(is[j], w, eco512_bcast8(aq[j] + 32 * b + 8 * p));
+      }
+      const __m512 dw = eco512_scales16(g);
+      for (int j = 0; j < NX; j++)
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]),
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])), acc[j]);
     }
-    const __m512 dw = eco512_scales16(g);
-    for (int j = 0; j < NX; j++)
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]),
-                               _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])), acc[j]);
   }
   for (int j = 0; j < NX; j++)
     _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[j]));
@@ -88,36 +114,179 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
   const float *ad[8];
   const int32_t *as[8];
   const int8_t *aq[8];
+  int32_t cor[8][CORR_CH] __attribute__((aligned(64)));
   for (int j = 0; j < NX; j++) {
     acc[j] = _mm512_setzero_ps();
     ad[j] = eco_pack_act_d(x + j * xs);
     as[j] = eco_pack_act_s(x + j * xs, n);
     aq[j] = eco_pack_act_qs(x + j * xs, n);
   }
-  for (int b = 0; b < nb; b++, g += 144) {
-    for (int l = 0; l < 144; l += 64)
-      _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
-    __m512i is[8];
-    for (int j = 0; j < NX; j++)
-      is[j] = _mm512_set1_epi32(-4 * as[j][b]);
-    for (int p = 0; p < 2; p++) {
-      const __m512i w = eco512_load_il(g + 16 + 64 * p);
-      const __m512i lo = _mm512_and_si512(w, m4);
-      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
-      for (int j = 0; j < NX; j++) {
-        const int8_t *a = aq[j] + 32 * b + 8 * p;
-        is[j] = _mm512_dpbusd_epi32(is[j], lo, eco512_bcast8(a));
-        is[j] = _mm512_dpbusd_epi32(is[j], hi, eco512_bcast8(a + 16));
+  for (int b0 = 0; b0 < nb; b0 += CORR_CH) {
+    const int nc = nb - b0 < CORR_CH ? nb - b0 : CORR_CH;
+    corr_chunk(as, b0, nc, NX, 2, cor);
+    for (int i = 0; i < nc; i++, g += 144) {
+      const int b = b0 + i;
+      for (int l = 0; l < 144; l += 64)
+        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+      __m512i is[8];
+      for (int j = 0; j < NX; j++)
+        is[j] = _mm512_set1_epi32(cor[j][i]);
+      for (int p = 0; p < 2; p++) {
+        const __m512i w = eco512_load_il(g + 16 + 64 * p);
+        const __m512i lo = _mm512_and_si512(w, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), m4);
+        for (int j = 0; j < NX; j++) {
+          const int8_t *a = aq[j] + 32 * b + 8 * p;
+          is[j] = _mm512_dpbusd_epi32(is[j], lo, eco512_bcast8(a));
+          is[j] = _mm512_dpbusd_epi32(is[j], hi, eco512_bcast8(a + 16));
+        }
       }
+      const __m512 dw = eco512_scales16(g);
+      for (int j = 0; j < NX; j++)
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]),
+                                 _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])), acc[j]);
     }
-    const __m512 dw = eco512_scales16(g);
-    for (int j = 0; j < NX; j++)
-      acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]),
-                               _mm512_mul_ps(dw, _mm512_set1_ps(ad[j][b])), acc[j]);
   }
   for (int j = 0; j < NX; j++)
     _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[j]));
 }
+
+/* Two consecutive packed groups (16 rows, gbytes apart) at once, the same
+ * arithmetic as the kernels above: each activation broadcast and block
+ * correction then serves two weight vectors, which at batch 4 removes a
+ * quarter of the vector work per weight byte (the broadcasts are not free
+ * on Zen 4). Up to 4 activation rows per pass (32 vector registers). */
+INLINE void q8_0_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x, size_t xs,
+                        const int NX, float *out, size_t os) {
+  const int nb = n / 32;
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  __m512 acc[2][4];
+  const float *ad[4];
+  const int32_t *as[4];
+  const int8_t *aq[4];
+  int32_t cor[4][CORR_CH] __attribute__((aligned(64)));
+  for (int j = 0; j < NX; j++) {
+    acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    as[j] = eco_pack_act_s(x + j * xs, n);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
+  }
+  const uint8_t *g1 = g + gbytes;
+  for (int b0 = 0; b0 < nb; b0 += CORR_CH) {
+    const int nc = nb - b0 < CORR_CH ? nb - b0 : CORR_CH;
+    corr_chunk(as, b0, nc, NX, 6, cor);
+    for (int i = 0; i < nc; i++, g += 272, g1 += 272) {
+      const int b = b0 + i;
+      for (int l = 0; l < 272; l += 64) {
+        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+        _mm_prefetch((const char *)g1 + PF_DIST + l, _MM_HINT_T0);
+      }
+      __m512i is[2][4];
+      for (int j = 0; j < NX; j++)
+        is[0][j] = is[1][j] = _mm512_set1_epi32(cor[j][i]);
+      for (int p = 0; p < 4; p++) {
+        const __m512i w0 = _mm512_xor_si512(eco512_load_il(g + 16 + 64 * p), flip);
+        const __m512i w1 = _mm512_xor_si512(eco512_load_il(g1 + 16 + 64 * p), flip);
+        for (int j = 0; j < NX; j++) {
+          const __m512i a = eco512_bcast8(aq[j] + 32 * b + 8 * p);
+          is[0][j] = _mm512_dpbusd_epi32(is[0][j], w0, a);
+          is[1][j] = _mm512_dpbusd_epi32(is[1][j], w1, a);
+        }
+      }
+      const __m512 dw0 = eco512_scales16(g), dw1 = eco512_scales16(g1);
+      for (int j = 0; j < NX; j++) {
+        const __m512 da = _mm512_set1_ps(ad[j][b]);
+        acc[0][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[0][j]), _mm512_mul_ps(dw0, da), acc[0][j]);
+        acc[1][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[1][j]), _mm512_mul_ps(dw1, da), acc[1][j]);
+      }
+    }
+  }
+  for (int j = 0; j < NX; j++) {
+    _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[0][j]));
+    _mm256_storeu_ps(out + os * (size_t)j + 8, eco512_fold16(acc[1][j]));
+  }
+}
+
+INLINE void q4_0_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x, size_t xs,
+                        const int NX, float *out, size_t os) {
+  const int nb = n / 32;
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  __m512 acc[2][4];
+  const float *ad[4];
+  const int32_t *as[4];
+  const int8_t *aq[4];
+  int32_t cor[4][CORR_CH] __attribute__((aligned(64)));
+  for (int j = 0; j < NX; j++) {
+    acc[0][j] = acc[1][j] = _mm512_setzero_ps();
+    ad[j] = eco_pack_act_d(x + j * xs);
+    as[j] = eco_pack_act_s(x + j * xs, n);
+    aq[j] = eco_pack_act_qs(x + j * xs, n);
+  }
+  const uint8_t *g1 = g + gbytes;
+  for (int b0 = 0; b0 < nb; b0 += CORR_CH) {
+    const int nc = nb - b0 < CORR_CH ? nb - b0 : CORR_CH;
+    corr_chunk(as, b0, nc, NX, 2, cor);
+    for (int i = 0; i < nc; i++, g += 144, g1 += 144) {
+      const int b = b0 + i;
+      for (int l = 0; l < 144; l += 64) {
+        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+        _mm_prefetch((const char *)g1 + PF_DIST + l, _MM_HINT_T0);
+      }
+      __m512i is[2][4];
+      for (int j = 0; j < NX; j++)
+        is[0][j] = is[1][j] = _mm512_set1_epi32(cor[j][i]);
+      for (int p = 0; p < 2; p++) {
+        const __m512i w0 = eco512_load_il(g + 16 + 64 * p);
+        const __m512i w1 = eco512_load_il(g1 + 16 + 64 * p);
+        const __m512i lo0 = _mm512_and_si512(w0, m4), lo1 = _mm512_and_si512(w1, m4);
+        const __m512i hi0 = _mm512_and_si512(_mm512_srli_epi16(w0, 4), m4);
+        const __m512i hi1 = _mm512_and_si512(_mm512_srli_epi16(w1, 4), m4);
+        for (int j = 0; j < NX; j++) {
+          const int8_t *a = aq[j] + 32 * b + 8 * p;
+          const __m512i alo = eco512_bcast8(a), ahi = eco512_bcast8(a + 16);
+          is[0][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(is[0][j], lo0, alo), hi0, ahi);
+          is[1][j] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(is[1][j], lo1, alo), hi1, ahi);
+        }
+      }
+      const __m512 dw0 = eco512_scales16(g), dw1 = eco512_scales16(g1);
+      for (int j = 0; j < NX; j++) {
+        const __m512 da = _mm512_set1_ps(ad[j][b]);
+        acc[0][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[0][j]), _mm512_mul_ps(dw0, da), acc[0][j]);
+        acc[1][j] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[1][j]), _mm512_mul_ps(dw1, da), acc[1][j]);
+      }
+    }
+  }
+  for (int j = 0; j < NX; j++) {
+    _mm256_storeu_ps(out + os * (size_t)j, eco512_fold16(acc[0][j]));
+    _mm256_storeu_ps(out + os * (size_t)j + 8, eco512_fold16(acc[1][j]));
+  }
+}
+
+/* Pair wrappers: activation rows 4 at a time, then the rest. */
+#define PAIR_REST(kernel, r)                                                                       \
+  case r:                                                                                          \
+    kernel(n, g, gbytes, xb + j * xs, xs, r, out + os * (size_t)j, os);                            \
+    break
+#define PDOT2(name, kernel)                                                                        \
+  static void name(int n, const void *g, size_t gbytes, const void *x, size_t xs, int nx,          \
+                   float *out, size_t os) {                                                        \
+    const uint8_t *xb = x;                                                                         \
+    int j = 0;                                                                                     \
+    for (; j + 4 <= nx; j += 4)                                                                    \
+      kernel(n, g, gbytes, xb + j * xs, xs, 4, out + os * (size_t)j, os);                          \
+    switch (nx - j) {                                                                              \
+      PAIR_REST(kernel, 3);                                                                        \
+      PAIR_REST(kernel, 2);                                                                        \
+      PAIR_REST(kernel, 1);                                                                        \
+    default: break;                                                                                \
+    }                                                                                              \
+  }
+PDOT2(pdot2_q8_0, q8_0_x16_nx)
+PDOT2(pdot2_q4_0, q4_0_x16_nx)
 
 /* Q4_K: each 32-element sub-block is a Q4_0-like int32 dot per row, times
  * the row's 6-bit sub-block scale (vpmulld); the mins are a length-8 dot
@@ -234,6 +403,8 @@ ECO512_PBATCH4(pdot_q6_k, q6_k_x8_nx)
 void eco_kernels_init_avx512vnni(eco_kernels *k) {
   k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
   k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;
+  k->pdot2[ECO_GGML_Q8_0] = pdot2_q8_0;
+  k->pdot2[ECO_GGML_Q4_0] = pdot2_q4_0;
   k->pdot[ECO_GGML_Q4_K] = pdot_q4_k;
   k->pdot[ECO_GGML_Q6_K] = pdot_q6_k;
 }

@@ -7,7 +7,7 @@
  * group that fall in [a, b). Whole groups are written straight into y. */
 static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64_t a, int64_t b) {
   const eco_weight *w = jb->w;
-  const void *grp = (const uint8_t *)w->packed + eco_pack_group_bytes(w->type, w->cols) * (size_t)g;
+  const void *grp = (const uint8_t *)w->packed + jb->group_bytes * (size_t)g;
   const int64_t r0 = g * ECO_PACK_ROWS;
   const size_t ys = (size_t)jb->y_stride;
   if (r0 >= a && r0 + ECO_PACK_ROWS <= b) {
@@ -35,6 +35,31 @@ static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64
         jb->y[(size_t)(t0 + t) * ys + (size_t)r] =
             o[t * ECO_PACK_ROWS + (r - r0)] + (jb->bias ? jb->bias[r] : 0.f);
   }
+}
+
+/* Groups [ga, gb) of a packed job, rows [a, b): pairs of whole groups go
+ * through the two-group kernel where the type has one and the batch has
+ * more than one row (batch 1 is bound by memory, not by vector work). */
+static void mm_packed_groups(const eco_ctx *c, const mm_job *jb, int64_t ga, int64_t gb, int64_t a,
+                             int64_t b) {
+  const eco_weight *w = jb->w;
+  const eco_pdot2_fn pdot2 = c->T > 1 ? c->kern.pdot2[w->type] : NULL;
+  int64_t g = ga;
+  if (pdot2) {
+    const size_t ys = (size_t)jb->y_stride;
+    for (; g + 1 < gb && g * ECO_PACK_ROWS >= a && (g + 2) * ECO_PACK_ROWS <= b; g += 2) {
+      const int64_t r0 = g * ECO_PACK_ROWS;
+      float *y = jb->y + r0;
+      pdot2((int)w->cols, (const uint8_t *)w->packed + jb->group_bytes * (size_t)g, jb->group_bytes,
+            jb->act, jb->act_stride, c->T, y, ys);
+      if (jb->bias)
+        for (int t = 0; t < c->T; t++)
+          for (int r = 0; r < 2 * ECO_PACK_ROWS; r++)
+            y[(size_t)t * ys + (size_t)r] += jb->bias[r0 + r];
+    }
+  }
+  for (; g < gb; g++)
+    mm_packed_group(c, jb, g, a, b);
 }
 
 /* Rows [a, b) of a plain-layout job. */
@@ -72,7 +97,8 @@ static void mm_worker(void *arg, int chunk, int n_chunks) {
   int64_t total = 0;
   for (int j = 0; j < c->n_jobs; j++)
     total += (c->jobs[j].w->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
-  const int64_t per = (total + n_chunks - 1) / n_chunks;
+  int64_t per = (total + n_chunks - 1) / n_chunks;
+  per += per & 1; /* whole pairs of groups for the two-group kernels */
   const int64_t u0 = per * chunk, u1 = u0 + per < total ? u0 + per : total;
   int64_t base = 0; /* first unit of job j */
   for (int j = 0; j < c->n_jobs && u0 < u1; j++) {
@@ -83,8 +109,7 @@ static void mm_worker(void *arg, int chunk, int n_chunks) {
       const int64_t a = ga * ECO_PACK_ROWS,
                     b = gb * ECO_PACK_ROWS < rows ? gb * ECO_PACK_ROWS : rows;
       if (jb->w->packed)
-        for (int64_t g = ga; g < gb; g++)
-          mm_packed_group(c, jb, g, a, b);
+        mm_packed_groups(c, jb, ga, gb, a, b);
       else
         mm_plain_rows(c, jb, a, b);
     }
@@ -130,6 +155,7 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
     c->jobs[j].y = ys[j];
     c->jobs[j].y_stride = (int)w->rows;
     c->jobs[j].bias = biases ? biases[j] : NULL;
+    c->jobs[j].group_bytes = w->packed ? eco_pack_group_bytes(w->type, w->cols) : 0;
   }
   c->n_jobs = n;
   c->T = T;

@@ -18,6 +18,7 @@ struct eco_pool {
   /* job word: generation (high 32 bits) | next chunk to claim (low 32) */
   _Atomic uint64_t job;
   atomic_int done_chunks; /* chunks finished in the current job */
+  atomic_int sleepers;    /* workers inside the condition-variable wait */
   atomic_bool stop;
   eco_pool_fn fn; /* current job, valid while its chunks are unfinished */
   void *ctx;
@@ -66,9 +67,15 @@ static void *worker(void *arg) {
       spins++;
     }
     if (g == seen && !atomic_load(&p->stop)) {
+      /* announce the wait before the last look at the job word (both
+       * sequentially consistent): eco_pool_run publishes a job, then looks
+       * for sleepers, so either this look sees the job or the run sees this
+       * sleeper and wakes it under the mutex */
       pthread_mutex_lock(&p->mu);
+      atomic_fetch_add(&p->sleepers, 1);
       while ((g = (uint32_t)(atomic_load(&p->job) >> 32)) == seen && !atomic_load(&p->stop))
         pthread_cond_wait(&p->cv, &p->mu);
+      atomic_fetch_sub(&p->sleepers, 1);
       pthread_mutex_unlock(&p->mu);
     }
     if (atomic_load(&p->stop)) return NULL;
@@ -88,6 +95,7 @@ int eco_pool_new(int n_threads, eco_pool **out, eco_error *err) {
   pthread_cond_init(&p->cv, NULL);
   atomic_init(&p->job, 0);
   atomic_init(&p->done_chunks, 0);
+  atomic_init(&p->sleepers, 0);
   atomic_init(&p->stop, false);
   p->threads = calloc((size_t)n_threads, sizeof *p->threads);
   if (!p->threads) {
@@ -141,10 +149,12 @@ void eco_pool_run(eco_pool *p, eco_pool_fn fn, void *ctx, int n_chunks) {
   atomic_store_explicit(&p->done_chunks, 0, memory_order_relaxed);
   const uint64_t old = atomic_load_explicit(&p->job, memory_order_relaxed);
   const uint32_t gen = (uint32_t)(old >> 32) + 1;
-  atomic_store_explicit(&p->job, (uint64_t)gen << 32, memory_order_release);
-  pthread_mutex_lock(&p->mu);
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
+  atomic_store(&p->job, (uint64_t)gen << 32);
+  if (atomic_load(&p->sleepers) > 0) { /* spinning workers need no wake-up call */
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+  }
   work(p, gen);
   int spins = 0;
   while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < n_chunks) {

@@ -185,6 +185,21 @@ static int check_packed(eco_simd_level level, char *msg, size_t cap) {
                         got[j * 8 + r], gref[j * 8 + r]);
               }
           }
+        /* the two-group kernel gives exactly what two one-group calls give */
+        for (int nx = 1; nx <= NX && k.pdot2[t]; nx++)
+          for (int g = 0; g + 1 < groups; g++) {
+            float got[9 * 16], one[9 * 16];
+            k.pdot2[t](n, pw + g * gb, gb, px, pb, nx, got, 16);
+            k.pdot[t](n, pw + g * gb, px, pb, nx, one, 16);
+            k.pdot[t](n, pw + (g + 1) * gb, px, pb, nx, one + 8, 16);
+            for (int j = 0; j < nx; j++)
+              for (int r = 0; r < 16; r++)
+                if (memcmp(&got[j * 16 + r], &one[j * 16 + r], sizeof(float)) != 0)
+                  KFAIL("%s packed pair %s n=%d rows=%d nx=%d j=%d row=%d: %.9g, one group "
+                        "at a time %.9g",
+                        eco_simd_name(level), eco_ggml_type_name(t), n, rows, nx, j, g * 8 + r,
+                        got[j * 16 + r], one[j * 16 + r]);
+          }
         free(w);
         free(x);
         free(wq);

@@ -221,11 +221,54 @@ static void test_nonfinite_logits(void **state) {
   assert_int_equal(eco_sampler_new(&p, 4, &s, &err), ECO_EINVAL);
 }
 
+/* The one-pass definition of argmax and finiteness that the engine's
+ * faster versions must match: the first index of the largest non-NaN
+ * value (0 when all are NaN); finite when no entry is NaN or +-inf. */
+static int32_t argmax_ref(const float *l, int n) {
+  int32_t best = 0;
+  for (int i = 1; i < n; i++)
+    if (!isnan(l[i]) && (isnan(l[best]) || l[i] > l[best])) best = i;
+  return best;
+}
+
+static void test_argmax_rows(void **state) {
+  (void)state;
+  enum { N = 300 };
+  float l[N];
+  uint64_t rng = 12345;
+  for (int trial = 0; trial < 4000; trial++) {
+    const int n = 1 + trial % N;
+    for (int i = 0; i < n; i++) {
+      rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+      const int r = (int)(rng >> 33);
+      l[i] = (float)(r % 64) - 32.f; /* small range: many ties */
+      if (trial % 7 == 0 && r % 5 == 0) l[i] = NAN;
+      if (trial % 11 == 0 && r % 9 == 0) l[i] = -INFINITY;
+      if (trial % 13 == 0 && r % 17 == 0) l[i] = INFINITY;
+      if (trial % 17 == 0) l[i] = NAN; /* all NaN */
+      if (trial % 19 == 0 && r % 3 == 0) l[i] = -0.0f;
+      if (trial % 19 == 0 && r % 3 == 1) l[i] = 0.0f;
+    }
+    if (trial % 23 == 0) l[n - 1] = 1000.f; /* maximum in the tail */
+    assert_int_equal(eco_argmax(l, n), argmax_ref(l, n));
+    bool fin = true;
+    for (int i = 0; i < n; i++)
+      fin = fin && isfinite(l[i]);
+    assert_int_equal(eco_logits_finite(l, (size_t)n), fin);
+  }
+  float big[1000];
+  for (int i = 0; i < 1000; i++)
+    big[i] = -1e30f;
+  big[999] = 3.4e38f; /* finite extremes */
+  assert_true(eco_logits_finite(big, 1000));
+  assert_int_equal(eco_argmax(big, 1000), 999);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_greedy),           cmocka_unit_test(test_repetition_penalty),
       cmocka_unit_test(test_seed_and_filters), cmocka_unit_test(test_stop_strings),
-      cmocka_unit_test(test_nonfinite_logits),
+      cmocka_unit_test(test_nonfinite_logits), cmocka_unit_test(test_argmax_rows),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

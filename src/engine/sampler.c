@@ -70,19 +70,47 @@ void eco_sampler_accept(eco_sampler *s, int32_t token) {
   if (s->hist_n < s->p.repeat_last_n) s->hist_n++;
 }
 
-/* NaN ranks below every number (and is never picked over one). */
+/* NaN ranks below every number (and is never picked over one): the first
+ * index of the largest non-NaN value, 0 when all are NaN. Two passes over
+ * the row (the engine runs this once per sequence and step, a 50k-entry
+ * vocabulary at a time): the maximum in 8 independent lanes (a NaN never
+ * compares greater), then its first index; 8 lanes instead of one chain
+ * of dependent compares and branches. */
 int32_t eco_argmax(const float *logits, int n) {
-  int32_t best = 0;
-  for (int i = 1; i < n; i++)
-    if (!isnan(logits[i]) && (isnan(logits[best]) || logits[i] > logits[best])) best = i;
-  return best;
+  float m[8];
+  for (int k = 0; k < 8; k++)
+    m[k] = -INFINITY;
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++)
+      m[k] = logits[i + k] > m[k] ? logits[i + k] : m[k];
+  for (; i < n; i++)
+    m[0] = logits[i] > m[0] ? logits[i] : m[0];
+  float mx = m[0];
+  for (int k = 1; k < 8; k++)
+    mx = m[k] > mx ? m[k] : mx;
+  for (i = 0; i + 8 <= n; i += 8) { /* the first block of 8 that holds it */
+    int hit = 0;
+    for (int k = 0; k < 8; k++)
+      hit |= logits[i + k] == mx;
+    if (hit) break;
+  }
+  for (; i < n; i++)
+    if (logits[i] == mx) return i;
+  return 0; /* every logit NaN */
 }
 
+/* A float is NaN or +-inf exactly when its exponent bits are all ones;
+ * the test ORs them over the row in integers, which vectorizes (a float
+ * sum would be one chain of dependent additions). */
 bool eco_logits_finite(const float *logits, size_t n) {
-  float acc = 0; /* x * 0 is 0 for a finite x, NaN for NaN and +-inf */
-  for (size_t i = 0; i < n; i++)
-    acc += logits[i] * 0.0f;
-  return acc == 0;
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t u;
+    memcpy(&u, &logits[i], sizeof u);
+    bad |= (uint32_t)((u & 0x7F800000u) == 0x7F800000u);
+  }
+  return bad == 0;
 }
 
 static uint64_t next_u64(eco_sampler *s) {
@@ -141,6 +169,11 @@ static void top_k_sort(cand *c, int n, int k) {
 
 int32_t eco_sampler_sample(eco_sampler *s, const float *logits) {
   const int n = s->n_vocab;
+  if (s->p.temperature <= 0 && s->p.repeat_penalty == 1.0f) { /* greedy: no copy needed */
+    const int32_t tok = eco_argmax(logits, n);
+    eco_sampler_accept(s, tok);
+    return tok;
+  }
   memcpy(s->work, logits, (size_t)n * sizeof *s->work);
   if (s->p.repeat_penalty != 1.0f) {
     for (int i = 0; i < s->hist_n; i++) {

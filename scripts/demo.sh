@@ -39,7 +39,7 @@
 set -euo pipefail
 BIN=${1:-build/ecoinfer}
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SHARED="$ROOT/../shared"
+SHARED=${ECOINFER_SHARED_DIR:-$ROOT/../shared} # traces and Sprout prompts, read in place
 
 echo "== ecoinfer doctor =="
 "$BIN" doctor
@@ -310,7 +310,8 @@ for p in "${prompts[@]}"; do
 done
 curl -s "http://127.0.0.1:$aport/admin/directive" >"$work/admin-directive.json" 2>/dev/null || true
 [[ -s "$work/admin-directive.json" ]] &&
-  jq -r '"plan \(.plan); what each level costs on model demo: its receipts, shrunk toward the Llama-2-13B priors (prior weight \(.learn.prior_weight // "?")):",
+  jq -r 'select(.plan == "live") |
+    "what each level costs on model demo: its receipts, shrunk toward the Llama-2-13B priors (prior weight \(.learn.prior_weight)):",
     (.models[]? | select(.model == "demo") | .levels[] |
      "  L\(.level): \(.out_tokens*10|round/10) output tokens, \(.energy_j*100|round/100) J (\(.out_tokens_receipts) receipts)")' \
     "$work/admin-directive.json" 2>/dev/null || true
@@ -366,7 +367,7 @@ else
   done
   jq -r --arg s "$((SECONDS - tb))" '"\(.status) after \($s) s: \(.request_counts.completed)/\(.request_counts.total) done, \(.carbon_spent_g*1000*1000|round/1000) mg measured"' "$work/batch.json"
   [[ $status == completed ]] || fails=$((fails + 1))
-  [[ $mode == trace ]] || echo "(static intensities: every slot costs the same, so the planner has nothing to shift to)"
+  [[ $mode == trace ]] || echo "(static intensities: no slot is cleaner than another; the saving is the planner's choice of zone)"
 fi
 
 # --- the ledger ----------------------------------------------------------------

@@ -238,14 +238,14 @@ chat_body() { # prompt
     '{model:"demo",messages:[{role:"user",content:$p}],max_tokens:$m,temperature:0}'
 }
 fails=0
-# post FILE PROMPT [HEADER...] -> HTTP code; the answer in FILE
+# post FILE PROMPT [HEADER...] -> HTTP code; the answer in FILE (runs in a
+# subshell: the caller counts failures)
 post() {
   local f=$1 p=$2 h=() code
   shift 2
   for x in "$@"; do h+=(-H "$x"); done
   code="$(curl -s -m 120 -o "$f" -w '%{http_code}' -H 'content-type: application/json' "${h[@]}" \
     -d "$(chat_body "$p")" "$base/v1/chat/completions" || echo 000)"
-  [[ $code == 200 ]] || fails=$((fails + 1))
   echo "$code"
 }
 intensity() {
@@ -266,6 +266,7 @@ for r in $(seq 1 "$rounds"); do
   for pol in "${policies[@]}"; do
     code="$(post "$work/resp.json" "${prompts[$((r % ${#prompts[@]}))]}" "x-ecoinfer-policy: $pol" \
       "x-ecoinfer-slo-ms: $slo_ms" "x-ecoinfer-directive: off")"
+    [[ $code == 200 ]] || fails=$((fails + 1))
     if [[ $code == 200 ]]; then
       jq -r '.usage.carbon as $u | [$u.router.node, $u.router.zone, ($u.total_g // 0), ($u.energy_j // 0),
         ($u.router.measured.latency_s // 0), ($u.router.predicted.total_g // 0)] | join(" ")' \
@@ -297,7 +298,11 @@ echo "== 2. directives: ${#prompts[@]} requests under the directive plan (policy
 printf '%-45s %5s %-44s %6s %10s\n' prompt level why tokens "carbon(mg)"
 for p in "${prompts[@]}"; do
   code="$(post "$work/resp.json" "$p")"
-  if [[ $code != 200 ]]; then printf '%-45.45s failed (%s)\n' "$p" "$code"; continue; fi
+  if [[ $code != 200 ]]; then
+    printf '%-45.45s failed (%s)\n' "$p" "$code"
+    fails=$((fails + 1))
+    continue
+  fi
   jq -r --arg p "$p" '.usage as $u | $u.carbon.router as $r | ($r.directive // {}) as $d |
     [$p, ($r.directive_level // -1),
      (if $d.plan == "live" then "group \($d.group) (p \($d.group_p*100|round)%), plan L\($d.planned_level) p \($d.level_p*100|round)%"

@@ -58,7 +58,7 @@ static int static_from_cfg(const eco_cfg *cfg, eco_intensity_provider **out, eco
 
 static int trace_from_cfg(const eco_cfg *cfg, double now_s, eco_intensity_provider **out,
                           eco_error *err) {
-  const char *path, *column, *signal, *start;
+  const char *path, *column, *signal, *start, *origin;
   double speed;
   bool loop, replay;
   int rc;
@@ -66,6 +66,7 @@ static int trace_from_cfg(const eco_cfg *cfg, double now_s, eco_intensity_provid
       (rc = eco_cfg_str(cfg, NULL, "carbon.trace.column", "direct", &column, err)) ||
       (rc = eco_cfg_str(cfg, NULL, "carbon.trace.signal", "average", &signal, err)) ||
       (rc = eco_cfg_str(cfg, NULL, "carbon.trace.start", NULL, &start, err)) ||
+      (rc = eco_cfg_str(cfg, NULL, "carbon.trace.origin", NULL, &origin, err)) ||
       (rc = eco_cfg_double(cfg, NULL, "carbon.trace.speed", 0, &speed, err)) ||
       (rc = eco_cfg_bool(cfg, NULL, "carbon.trace.loop", true, &loop, err)) ||
       (rc = eco_cfg_bool(cfg, NULL, "carbon.trace.replay", false, &replay, err)))
@@ -88,8 +89,19 @@ static int trace_from_cfg(const eco_cfg *cfg, double now_s, eco_intensity_provid
     return eco_error_set(err, ECO_ECONFIG, "carbon.trace.start: not an ISO-8601 time: '%s'", start);
   if (speed < 0 || !isfinite(speed))
     return eco_error_set(err, ECO_ECONFIG, "carbon.trace.speed: must be > 0");
-  if (replay || start || speed > 0) {
-    o.replay_origin_s = now_s;
+  double origin_s = now_s;
+  if (origin && eco_time_parse_iso8601(origin, &origin_s)) {
+    char *end = NULL;
+    origin_s = strtod(origin, &end);
+    if (!end || end == origin || *end || !(origin_s > 0) || !isfinite(origin_s)) {
+      char where[160];
+      eco_cfg_origin(cfg, NULL, "carbon.trace.origin", where, sizeof where);
+      return eco_error_set(err, ECO_ECONFIG, "%s: not an ISO-8601 time or epoch seconds: '%.64s'",
+                           where, origin);
+    }
+  }
+  if (replay || start || speed > 0 || origin) {
+    o.replay_origin_s = origin_s;
     o.speed = speed > 0 ? speed : 1.0;
   }
   return eco_intensity_trace_open(path, &o, out, err);
@@ -125,7 +137,7 @@ static const eco_cfg_schema STATIC_KEYS[] = {ECO_CFG_VALUE("world"),
 static const eco_cfg_schema TRACE_KEYS[] = {ECO_CFG_VALUE("path"),   ECO_CFG_VALUE("column"),
                                             ECO_CFG_VALUE("signal"), ECO_CFG_VALUE("start"),
                                             ECO_CFG_VALUE("speed"),  ECO_CFG_VALUE("loop"),
-                                            ECO_CFG_VALUE("replay")};
+                                            ECO_CFG_VALUE("replay"), ECO_CFG_VALUE("origin")};
 /* refresh and speed are the router's (router_cfg.c); trace may also be the
  * router's shorthand, a bare path */
 static const eco_cfg_schema CARBON_KEYS[] = {

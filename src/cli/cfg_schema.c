@@ -14,6 +14,8 @@
 static const eco_cfg_schema fake_keys[] = {ECO_CFG_VALUE("tokens_per_s"),
                                            ECO_CFG_VALUE("context_length"),
                                            ECO_CFG_VALUE("max_batch"), ECO_CFG_VALUE("queue_cap")};
+static const eco_cfg_schema replay_keys[] = {ECO_CFG_VALUE("data"), ECO_CFG_VALUE("judge"),
+                                             ECO_CFG_VALUE("time_scale")};
 static const eco_cfg_schema server_keys[] = {
     ECO_CFG_VALUE("model"),
     ECO_CFG_VALUE("model_name"),
@@ -39,6 +41,7 @@ static const eco_cfg_schema server_keys[] = {
     ECO_CFG_VALUE("retry_after"),
     ECO_CFG_VALUE("fake_backend"),
     ECO_CFG_SHAPED("fake", ECO_CFG_S_MAP, fake_keys),
+    ECO_CFG_SHAPED("replay", ECO_CFG_S_MAP, replay_keys),
 };
 static const eco_cfg_schema models_keys[] = {ECO_CFG_VALUE("dir")};
 static const eco_cfg_schema pull_keys[] = {ECO_CFG_VALUE("base_url"), ECO_CFG_VALUE("revision")};

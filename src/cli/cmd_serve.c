@@ -3,11 +3,14 @@
  * `-m MODEL.gguf` serves the model through the batching engine
  * (src/server/backend_engine.h: continuous batching, KV-budget admission);
  * `--fake-backend` serves the deterministic fake backend
- * (src/server/backend_fake.h) for demos and tests. */
+ * (src/server/backend_fake.h) for demos and tests; `--replay DIR` and
+ * `--replay-judge DIR` serve the Sprout artifact's recordings
+ * (src/server/backend_replay.h) for `ecoinfer replay`. */
 #include "cli/cli.h"
 #include "engine/model.h"
 #include "server/backend_engine.h"
 #include "server/backend_fake.h"
+#include "server/backend_replay.h"
 #include "server/server.h"
 #include "util/fs.h"
 
@@ -32,6 +35,12 @@ static const eco_opt opts[] = {
     {"fake-backend", 0, NULL, "server.fake_backend", "serve the scripted fake backend (demo)"},
     {"fake-rate", 0, "TOK/S", "server.fake.tokens_per_s",
      "fake backend tokens/s per sequence (default 50; 0 = unthrottled)"},
+    {"replay", 0, "DIR", "server.replay.data",
+     "serve the recorded answers, energy and time of the Sprout artifact in DIR (replay backend)"},
+    {"replay-judge", 0, NULL, "server.replay.judge",
+     "with --replay: be the replay judge (answers pairwise judge prompts from the labels)"},
+    {"replay-time-scale", 0, "X", "server.replay.time_scale",
+     "replay: wall seconds per recorded second of service (default 0 = answer at once)"},
     {"ledger", 0, "FILE", "ledger.path",
      "SQLite receipt ledger (default $XDG_DATA_HOME/ecoinfer/receipts.db)"},
     {"no-ledger", 0, NULL, NULL, "do not write receipts to a ledger"},
@@ -51,7 +60,8 @@ static const eco_cmd_spec spec = {
         "engine: server.threads, server.context_length, server.max_batch (4),\n"
         "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
         "server.kv_type (f32|f16), server.prefill_chunk (128), server.prefix_block\n"
-        "(16; 0 = off); server.fake.* for --fake-backend; energy.cpu_watts,\n"
+        "(16; 0 = off); server.fake.* for --fake-backend; server.replay.* for --replay\n"
+        "(docs/replay.md); energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
         "ledger.path (every receipt is appended), directive.* (levels, route caps, level,\n"
         "completion_level, enabled; see docs/directives.md). See docs/server.md,\n"
@@ -61,6 +71,39 @@ static const eco_cmd_spec spec = {
     .min_args = 0,
     .max_args = 0,
 };
+
+/* server.replay.*: the replay backend when server.replay.data is set.
+ * 0 = not configured (*on false), or 0 with *be made, or an exit code. */
+static int open_replay(eco_cli *cli, const char *alias, bool *on, eco_backend *be) {
+  const eco_cfg *c = cli->cfg;
+  eco_error err = {0};
+  const char *dir;
+  bool judge;
+  eco_replay_cfg rc;
+  eco_replay_cfg_default(&rc);
+  *on = false;
+  if (eco_cfg_str(c, NULL, "server.replay.data", "", &dir, &err) ||
+      eco_cfg_bool(c, NULL, "server.replay.judge", false, &judge, &err) ||
+      eco_cfg_double_range(c, NULL, "server.replay.time_scale", 0, 0, 1000, &rc.time_scale, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (!dir[0]) {
+    if (!judge) return 0;
+    eco_cli_error(cli, "serve", "--replay-judge needs the artifact: --replay DIR");
+    return ECO_EXIT_USAGE;
+  }
+  rc.data_dir = dir;
+  rc.judge = judge;
+  if (alias[0]) rc.model_name = alias;
+  if (eco_backend_replay_new(&rc, be, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  ECO_INFO(&cli->log, "serve", "replay backend%s: recordings of %s", judge ? " (judge)" : "", dir);
+  *on = true;
+  return 0;
+}
 
 int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   bool done;
@@ -128,7 +171,12 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "serve", "an engine setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
-  if (!fake && !model[0]) {
+  const char *replay_dir = "";
+  if (eco_cfg_str(c, NULL, "server.replay.data", "", &replay_dir, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  if (!fake && !model[0] && !replay_dir[0]) {
     eco_cli_error(cli, "serve", "give a model with -m MODEL.gguf (or --fake-backend for a demo)");
     return ECO_EXIT_USAGE;
   }
@@ -178,7 +226,14 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,
              st.meter->src.detail, st.meter->src.estimated ? ", estimated" : "");
   eco_backend be;
-  if (fake) {
+  bool replay = false;
+  if ((rc = open_replay(cli, alias, &replay, &be))) {
+    eco_acct_close(&st);
+    return rc;
+  }
+  if (replay) {
+    /* the replay backend is open */
+  } else if (fake) {
     eco_fake_cfg fc;
     eco_fake_cfg_default(&fc);
     fc.tokens_per_s = rate;

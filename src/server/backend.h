@@ -51,7 +51,10 @@ typedef struct eco_backend_request {
   int max_tokens; /* generated tokens at most, >= 1 */
   const char *const *stop;
   size_t n_stop;
-  bool ignore_eos; /* generate max_tokens even past end-of-generation tokens (benchmarks) */
+  bool ignore_eos;     /* generate max_tokens even past end-of-generation tokens (benchmarks) */
+  int directive_level; /* generation directive level the server applied (0 = none); its
+                        * instruction is already in messages/prompt. Backends that generate
+                        * ignore it; the replay backend answers with that level's recording */
 } eco_backend_request;
 
 /* Per-request statistics. Times are wall-clock durations. */
@@ -68,6 +71,8 @@ typedef struct eco_backend_stats {
   bool energy_known;      /* false: the server estimates from cpu_s */
   bool energy_estimated;  /* true if energy_j is itself a model estimate */
   int batch_size;         /* sequences in the batch at the last step */
+  double device_s;        /* s the request held the device as the backend measured it, 0 =
+                           * the server's wall time (the replay backend: the recorded time) */
 } eco_backend_stats;
 
 typedef enum eco_backend_event_kind {

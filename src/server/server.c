@@ -471,7 +471,10 @@ static void gen_finish(gen_req *g) {
                           .energy_estimated = g->st.energy_estimated};
     snprintf(use.energy_source, sizeof use.energy_source, "%s", g->st.energy_source);
     snprintf(use.energy_rails, sizeof use.energy_rails, "%s", rails);
-    int e = eco_acct_price(&s->acct, &use, wall, eco_time_wall_s(), &rc, &in);
+    /* a backend that measured the device time itself (the replay backend's
+     * recording) prices embodied carbon from it, not from the wall clock */
+    double held = g->st.device_s > 0 ? g->st.device_s : wall;
+    int e = eco_acct_price(&s->acct, &use, held, eco_time_wall_s(), &rc, &in);
     if (e == 0) {
       have_rc = true;
       eco_srv_metrics_carbon(&s->metrics, rc.energy_source, rc.energy_j, rc.total_g);
@@ -686,6 +689,7 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
       .stop = (const char *const *)g->oai.stop,
       .n_stop = g->oai.n_stop,
       .ignore_eos = g->oai.ignore_eos,
+      .directive_level = g->directive_level > 0 ? g->directive_level : 0,
   };
   if (!chat) br.messages = NULL;
   if (s->tracker) eco_tracker_settle(s->tracker); /* close the interval before it joins */
@@ -718,6 +722,10 @@ static void handle_generate(eco_server *s, struct evhttp_request *r, bool chat) 
     else if (rc == ECO_EINVAL)
       eco_oai_error_set(&e, 400, "invalid_request_error", NULL, NULL,
                         "the backend rejected the request");
+    else if (rc == ECO_ENOENT)
+      eco_oai_error_set(&e, 400, "invalid_request_error", "messages", "unknown_prompt",
+                        "the backend has no answer for this prompt (a replay backend answers "
+                        "only the prompts it has recordings of)");
     else
       eco_oai_error_set(&e, 500, "server_error", NULL, NULL, "submit failed: %s", eco_strerror(rc));
     gen_free(g);

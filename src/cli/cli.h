@@ -123,6 +123,7 @@ int eco_cmd_bench(eco_cli *cli, int argc, char **argv);
 int eco_cmd_sim(eco_cli *cli, int argc, char **argv);
 int eco_cmd_directive(eco_cli *cli, int argc, char **argv);
 int eco_cmd_report(eco_cli *cli, int argc, char **argv);
+int eco_cmd_replay(eco_cli *cli, int argc, char **argv);
 int eco_cmd_carbon(eco_cli *cli, int argc, char **argv);
 int eco_cmd_pull(eco_cli *cli, int argc, char **argv);
 int eco_cmd_doctor(eco_cli *cli, int argc, char **argv);

@@ -12,6 +12,8 @@ const eco_command eco_commands[] = {
     {"agent", "expose this host's energy meters over HTTP for the router", eco_cmd_agent},
     {"bench", "benchmarks: engine speed, batching, synthetic model files", eco_cmd_bench},
     {"sim", "simulators: cluster, sprout directives, time shifting", eco_cmd_sim},
+    {"replay", "replay held-out Sprout prompts through a real router and real nodes",
+     eco_cmd_replay},
     {"directive", "the directive model: train, classify prompts, inspect", eco_cmd_directive},
     {"report", "carbon and energy report from the receipt ledger", eco_cmd_report},
     {"carbon", "current grid carbon intensity for a zone", eco_cmd_carbon},

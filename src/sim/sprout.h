@@ -134,6 +134,14 @@ typedef struct eco_sprout_result {
   double accuracy; /* pooled over folds, -1 when not applicable */
 } eco_sprout_result;
 
+/* The k-fold split of the labelled prompts that the k-fold policies (ours,
+ * ours-live, prompt-oracle) use: in_fold[k][j] = the fold (0..folds-1) of
+ * label j of dataset k (a seeded shuffle per dataset, then equal folds).
+ * The replay harness (`ecoinfer replay`) holds out the same fold. Each
+ * in_fold[k] is malloc'd (free()). ECO_EINVAL for folds outside 2..16. */
+int eco_sprout_fold_split(const eco_sprout_data *d, size_t folds, uint64_t sample_seed,
+                          unsigned char *in_fold[ECO_SPROUT_NDS], eco_error *err);
+
 /* Runs one policy over ci[start_hour .. start_hour+hours) of a year trace
  * (ci_year, n_year hours; the range for the floor is the year's extremes). */
 int eco_sprout_run(const eco_sprout_data *d, const double *ci_year, size_t n_year,

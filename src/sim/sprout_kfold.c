@@ -511,6 +511,42 @@ static void aggregate(const sim *s, eco_sprout_result *res) {
   res->pref_max = spm / (double)s->H;
 }
 
+int eco_sprout_fold_split(const eco_sprout_data *d, size_t folds, uint64_t sample_seed,
+                          unsigned char *in_fold[ECO_SPROUT_NDS], eco_error *err) {
+  if (!d || !in_fold || folds < 2 || folds > 16)
+    return eco_error_set(err, ECO_EINVAL, "sprout: folds must be 2..16");
+  size_t nmax = 0;
+  for (int k = 0; k < NDS; k++) {
+    in_fold[k] = NULL;
+    if (d->ds[k].n_lab > nmax) nmax = d->ds[k].n_lab;
+  }
+  size_t *perm = malloc((nmax ? nmax : 1) * sizeof *perm);
+  if (!perm) return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  rng r;
+  eco_sprout_rng_seed(&r, sample_seed ^ 0xf01dULL);
+  for (int k = 0; k < NDS; k++) {
+    size_t n = d->ds[k].n_lab;
+    in_fold[k] = malloc(n ? n : 1);
+    if (!in_fold[k]) {
+      free(perm);
+      for (int j = 0; j <= k; j++)
+        free(in_fold[j]), in_fold[j] = NULL;
+      return eco_error_set(err, ECO_ENOMEM, "out of memory");
+    }
+    /* a seeded shuffle, then folds of equal size */
+    for (size_t i = 0; i < n; i++)
+      perm[i] = i;
+    for (size_t i = n; i > 1; i--) {
+      size_t j = eco_sprout_rng_below(&r, i), t = perm[i - 1];
+      perm[i - 1] = perm[j], perm[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+      in_fold[k][perm[i]] = (unsigned char)(i % folds);
+  }
+  free(perm);
+  return 0;
+}
+
 int eco_sprout_run_kfold(sim *s, eco_sprout_result *res, eco_error *err) {
   const eco_sprout_cfg *cfg = s->cfg;
   size_t K = cfg->folds;
@@ -521,26 +557,8 @@ int eco_sprout_run_kfold(sim *s, eco_sprout_result *res, eco_error *err) {
     return eco_error_set(err, ECO_EINVAL, "sim sprout: bad inner folds or mix half-life");
   unsigned char *in_fold[NDS] = {0};
   featcache fcache = {0};
-  int rc = 0;
-  rng r;
-  eco_sprout_rng_seed(&r, cfg->sample_seed ^ 0xf01dULL);
-  for (int k = 0; k < NDS; k++) {
-    size_t n = s->d->ds[k].n_lab;
-    in_fold[k] = malloc(n ? n : 1);
-    if (!in_fold[k]) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-    /* a seeded shuffle, then folds of equal size */
-    for (size_t i = 0; i < n; i++)
-      s->scratch[i] = i;
-    for (size_t i = n; i > 1; i--) {
-      size_t j = eco_sprout_rng_below(&r, i), t = s->scratch[i - 1];
-      s->scratch[i - 1] = s->scratch[j], s->scratch[j] = t;
-    }
-    for (size_t i = 0; i < n; i++)
-      in_fold[k][s->scratch[i]] = (unsigned char)(i % K);
-  }
+  int rc = eco_sprout_fold_split(s->d, K, cfg->sample_seed, in_fold, err);
+  if (rc) goto fail;
   eco_dclass_cfg ccfg;
   eco_dclass_cfg_default(&ccfg);
   if (cfg->policy == ECO_SPROUT_OURS_LIVE &&

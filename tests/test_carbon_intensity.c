@@ -336,6 +336,9 @@ static void test_gb_day_replay(void **state) {
     assert_true(v.gco2_kwh == lca[h]);
   }
   assert_true(eco_intensity_trace_time(p, 1002.0) == T_2023_06_15 + 7200);
+  /* the inverse: when trace hour 2 plays on the caller's clock */
+  assert_true(fabs(eco_intensity_trace_caller_time(p, T_2023_06_15 + 7200) - 1002.0) < 1e-6);
+  assert_true(eco_intensity_trace_caller_time(NULL, 5.0) == 5.0);
   eco_intensity_free(p);
   free(path);
 }

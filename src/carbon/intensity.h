@@ -143,6 +143,11 @@ int eco_intensity_trace_open(const char *path, const eco_trace_opts *opts,
                              eco_intensity_provider **out, eco_error *err);
 /* The trace time a caller time maps to (identity without replay). */
 double eco_intensity_trace_time(const eco_intensity_provider *p, double t_s);
+/* Its inverse: the caller time at which trace time trace_s plays (identity
+ * without replay, or for a provider that is not a trace). A caller that
+ * plans in hours of the grid (the router's live directive plan) reads the
+ * hour from eco_intensity_trace_time and asks forecasts at these times. */
+double eco_intensity_trace_caller_time(const eco_intensity_provider *p, double trace_s);
 /* Covered span of a zone: first row time and end of last period. */
 int eco_intensity_trace_span(eco_intensity_provider *p, const char *zone, double *first_s,
                              double *end_s);

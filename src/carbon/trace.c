@@ -391,6 +391,15 @@ double eco_intensity_trace_time(const eco_intensity_provider *p, double t_s) {
   return start + (t_s - tp->opts.replay_origin_s) * speed;
 }
 
+double eco_intensity_trace_caller_time(const eco_intensity_provider *p, double trace_s) {
+  if (!p || strcmp(p->vt->kind, "trace") != 0) return trace_s;
+  const trace_provider *tp = (const trace_provider *)p;
+  if (tp->opts.replay_origin_s <= 0) return trace_s;
+  double speed = tp->opts.speed > 0 ? tp->opts.speed : 1.0;
+  double start = eco_intensity_trace_time(p, tp->opts.replay_origin_s); /* trace time at origin */
+  return tp->opts.replay_origin_s + (trace_s - start) / speed;
+}
+
 int eco_intensity_trace_span(eco_intensity_provider *p, const char *zone, double *first_s,
                              double *end_s) {
   if (!p || strcmp(p->vt->kind, "trace") != 0 || !zone) return ECO_EINVAL;

@@ -133,7 +133,9 @@ static size_t forecast_cb(void *user, long hour, double *out, size_t cap) {
     eco_intensity v[2 * ECO_DSERVE_FC_MAX];
     size_t n = 0;
     eco_error e = {0};
-    double from = (double)(hour + 1) * 3600, to = (double)(hour + (long)left) * 3600;
+    /* hours of the grid's clock: a replayed trace plays them faster */
+    double from = eco_intensity_trace_caller_time(g->prov, (double)(hour + 1) * 3600),
+           to = eco_intensity_trace_caller_time(g->prov, (double)(hour + (long)left) * 3600);
     if (eco_intensity_forecast(g->prov, z->zone, from, to, v, &n, &e) == 0) {
       for (size_t i = 0; i < n && i < 2 * ECO_DSERVE_FC_MAX; i++) {
         long h = (long)floor(v[i].time_s / 3600) - hour;
@@ -168,7 +170,9 @@ static void decide_live(preq *r, const char *opt) {
   char buf[DIR_TEXT_MAX];
   size_t len = 0;
   const char *text = eco_dtrain_request_text(r->body, buf, sizeof buf, &len);
-  long hour = (long)floor(eco_time_wall_s() / 3600);
+  /* the hour of the grid signal: the wall clock's, or a replayed trace's
+   * (carbon.trace.speed), so a compressed replay plans trace hours */
+  long hour = (long)floor(eco_intensity_trace_time(g->prov, eco_time_wall_s()) / 3600);
   eco_error err = {0};
   if (eco_dserve_decide(g->dserve, r->dmodel_name, hour, forecast_cb, g, text, text ? len : 0,
                         uniform(&g->dir.rng), &r->ddec, &err))

@@ -36,9 +36,11 @@ typedef struct eco_rp_setup {
   const char *data_dir;     /* the Sprout artifact */
   const char *trace;        /* Electricity Maps CSV */
   const char *zone;         /* its zone id */
-  const char *policy;       /* "lp" (the router's Sprout LP hook) */
+  const char *policy;       /* "ours-live" (directive.plan: live) or "lp" (plan: lp) */
+  const char *dmodel;       /* ours-live: the directive model trained without the held-out fold */
   const char *route_policy; /* routing policy of the policy arm (greedy) */
   int nodes;                /* per arm */
+  int clients;              /* client threads per arm (requests of an hour in parallel) */
   double hour_s;            /* wall seconds per trace hour */
   double origin_s;          /* wall epoch s at which trace hour 0 begins */
   double trace_start_s;     /* trace epoch s of hour 0 */
@@ -83,7 +85,7 @@ int eco_rp_arm_read_ledgers(eco_rp_arm *a, eco_error *err);
 
 /* Drives both arms through hours [0, H): req[h * per_hour + j], n_req[h]
  * requests in hour h; ci[h] the intensity each answer must carry.
- * One thread per arm. */
+ * s->clients threads per arm. */
 int eco_rp_drive(const eco_rp_setup *s, eco_rp_arm *arms, size_t n_arms, const eco_rp_req *req,
                  const size_t *n_req, size_t per_hour, size_t H, const double *ci, eco_error *err);
 

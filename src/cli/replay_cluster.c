@@ -89,12 +89,21 @@ static int write_router_cfg(const eco_rp_setup *s, const eco_rp_arm *a, const ch
   }
   write_carbon(f, s, true);
   if (a->directives) {
-    fprintf(f, "directive:\n  enabled: true\n  zone: ");
+    bool live = strcmp(s->policy, "ours-live") == 0;
+    fprintf(f, "directive:\n  enabled: true\n  plan: %s\n  zone: ", live ? "live" : "lp");
     yq(f, s->zone);
     fprintf(f,
             "\n  xi: %g\n  ci_min: %.4f\n  ci_max: %.4f\n  embodied_g: %.3f\n  life_years: %g\n"
-            "  period: %.3fs\n  threshold: 0.1\n  seed: 1\n  stats:\n",
-            s->xi, s->ci_min, s->ci_max, s->embodied_g, s->life_years, s->hour_s);
+            "  seed: 1\n",
+            s->xi, s->ci_min, s->ci_max, s->embodied_g, s->life_years);
+    if (live) {
+      /* sim sprout's ours-live settings; hours are the trace's */
+      fprintf(f, "  live: {floor_period: 24h, margin: 0.005, mix_half_life: 1h}\n  model: ");
+      yq(f, s->dmodel);
+      fputc('\n', f);
+      return fclose(f) ? eco_error_set(err, ECO_EIO, "%s: write failed", path) : 0;
+    }
+    fprintf(f, "  period: %.3fs\n  threshold: 0.1\n  stats:\n", s->hour_s);
     for (int l = 0; l < ECO_RP_LEVELS; l++)
       fprintf(f, "    - {energy_kwh: %.9g, time_s: %.6g, pref: %.6f}\n", s->stats[l].energy_kwh,
               s->stats[l].time_s, s->stats[l].pref);

@@ -14,10 +14,12 @@
 typedef struct drive_ctx {
   const eco_rp_setup *s;
   eco_rp_arm *a;
+  pthread_mutex_t *mu; /* the arm's figures */
   const eco_rp_req *req;
   const size_t *n_req;
   size_t per_hour, H;
   const double *ci;
+  size_t client, clients; /* this thread sends requests j with j % clients == client */
 } drive_ctx;
 
 static size_t on_body(char *d, size_t sz, size_t n, void *u) {
@@ -63,7 +65,6 @@ static void send_one(CURL *c, const char *url, drive_ctx *x, const eco_rp_req *r
   FILE *mf = open_memstream(&out, &out_len);
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
   long code = 0;
-  a->sent++;
   if (body && mf && h) {
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -78,12 +79,15 @@ static void send_one(CURL *c, const char *url, drive_ctx *x, const eco_rp_req *r
       curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   }
   if (mf) fclose(mf);
+  pthread_mutex_lock(x->mu);
+  a->sent++;
   if (code == 200)
     account(a, r, ci, out, out_len);
   else if (code < 0)
     note_error(a, "HTTP client", curl_easy_strerror((CURLcode)-code));
   else
     note_error(a, "HTTP error answer", out ? out : "");
+  pthread_mutex_unlock(x->mu);
   curl_slist_free_all(h);
   free(out);
   free(body);
@@ -96,7 +100,9 @@ static void *drive_arm(void *arg) {
   snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions", x->a->router_port);
   CURL *c = curl_easy_init();
   if (!c) {
+    pthread_mutex_lock(x->mu);
     note_error(x->a, "HTTP client", "cannot start");
+    pthread_mutex_unlock(x->mu);
     return NULL;
   }
   for (size_t h = 0; h < x->H; h++) {
@@ -104,9 +110,13 @@ static void *drive_arm(void *arg) {
     double t0 = s->origin_s + ((double)h + 0.05) * s->hour_s;
     double wait = t0 - eco_time_wall_s();
     if (wait > 0) eco_time_sleep_s(wait);
-    for (size_t j = 0; j < x->n_req[h]; j++)
+    for (size_t j = x->client; j < x->n_req[h]; j += x->clients)
       send_one(c, url, x, &x->req[h * x->per_hour + j], x->ci[h]);
-    if (eco_time_wall_s() > s->origin_s + ((double)h + 0.95) * s->hour_s) x->a->late++;
+    if (eco_time_wall_s() > s->origin_s + ((double)h + 0.95) * s->hour_s) {
+      pthread_mutex_lock(x->mu);
+      x->a->late++;
+      pthread_mutex_unlock(x->mu);
+    }
   }
   curl_easy_cleanup(c);
   return NULL;
@@ -114,20 +124,28 @@ static void *drive_arm(void *arg) {
 
 int eco_rp_drive(const eco_rp_setup *s, eco_rp_arm *arms, size_t n_arms, const eco_rp_req *req,
                  const size_t *n_req, size_t per_hour, size_t H, const double *ci, eco_error *err) {
-  if (n_arms > 4) return eco_error_set(err, ECO_EINVAL, "replay: at most 4 arms");
-  drive_ctx x[4];
-  pthread_t th[4];
-  bool started[4] = {false};
-  for (size_t i = 0; i < n_arms; i++) {
-    x[i] = (drive_ctx){s, &arms[i], req, n_req, per_hour, H, ci};
-    started[i] = pthread_create(&th[i], NULL, drive_arm, &x[i]) == 0;
-  }
+  size_t C = s->clients > 0 ? (size_t)s->clients : 1;
+  if (n_arms > 4 || C > 32) return eco_error_set(err, ECO_EINVAL, "replay: too many threads");
+  drive_ctx x[4 * 32];
+  pthread_t th[4 * 32];
+  bool started[4 * 32] = {false};
+  pthread_mutex_t mu[4];
+  for (size_t i = 0; i < n_arms; i++)
+    pthread_mutex_init(&mu[i], NULL);
+  for (size_t i = 0; i < n_arms; i++)
+    for (size_t t = 0; t < C; t++) {
+      size_t k = i * C + t;
+      x[k] = (drive_ctx){s, &arms[i], &mu[i], req, n_req, per_hour, H, ci, t, C};
+      started[k] = pthread_create(&th[k], NULL, drive_arm, &x[k]) == 0;
+    }
   int rc = 0;
-  for (size_t i = 0; i < n_arms; i++) {
-    if (started[i])
-      pthread_join(th[i], NULL);
+  for (size_t k = 0; k < n_arms * C; k++) {
+    if (started[k])
+      pthread_join(th[k], NULL);
     else
       rc = eco_error_set(err, ECO_ENOMEM, "replay: cannot start a client thread");
   }
+  for (size_t i = 0; i < n_arms; i++)
+    pthread_mutex_destroy(&mu[i]);
   return rc;
 }

@@ -49,6 +49,11 @@ void eco_sprout_data_free(eco_sprout_data *d);
  * energy (J) and time at each level. The set must have 3 levels. */
 struct eco_dtrain_set;
 int eco_sprout_to_train(const eco_sprout_data *d, struct eco_dtrain_set *s, eco_error *err);
+/* The same without the prompts of fold hold_out (in_fold from
+ * eco_sprout_fold_split): what a k-fold policy learns from. in_fold NULL =
+ * every prompt. */
+int eco_sprout_to_train_fold(const eco_sprout_data *d, unsigned char *const *in_fold,
+                             size_t hold_out, struct eco_dtrain_set *s, eco_error *err);
 
 /* Reads the direct-intensity column of an Electricity Maps hourly CSV
  * through the carbon trace provider (carbon/intensity.h).

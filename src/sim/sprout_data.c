@@ -244,12 +244,18 @@ fail:
 }
 
 int eco_sprout_to_train(const eco_sprout_data *d, eco_dtrain_set *s, eco_error *err) {
+  return eco_sprout_to_train_fold(d, NULL, 0, s, err);
+}
+
+int eco_sprout_to_train_fold(const eco_sprout_data *d, unsigned char *const *in_fold,
+                             size_t hold_out, eco_dtrain_set *s, eco_error *err) {
   if (!d || !s || s->n_levels != ECO_SPROUT_NLV)
     return eco_error_set(err, ECO_EINVAL, "sprout: a training set of %d levels is needed",
                          ECO_SPROUT_NLV);
   for (int k = 0; k < ECO_SPROUT_NDS; k++) {
     const eco_sprout_dataset *ds = &d->ds[k];
     for (size_t j = 0; j < ds->n_lab; j++) {
+      if (in_fold && in_fold[k][j] == hold_out) continue;
       size_t i = ds->lab_idx[j];
       double e[ECO_SPROUT_NLV], t[ECO_SPROUT_NLV];
       for (int l = 0; l < ECO_SPROUT_NLV; l++) {

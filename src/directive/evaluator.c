@@ -1,5 +1,7 @@
 #include "directive/evaluator.h"
 
+#include "directive/eval_internal.h"
+
 #include "carbon/sci.h"
 #include "util/strbuf.h"
 
@@ -106,10 +108,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
   return eco_sb_append(sb, data, size * nmemb) ? 0 : size * nmemb;
 }
 
-/* POSTs a chat request; returns the first choice's content (malloc'd) or
- * NULL, and adds the request's energy and tokens to *out. */
-static char *chat(const eco_eval_cfg *cfg, const char *url, const char *model, json_t *messages,
-                  eco_eval_outcome *out) {
+/* POSTs a chat request (eval_internal.h). */
+char *eco_eval_chat(const eco_eval_cfg *cfg, const char *url, const char *model, json_t *messages,
+                    eco_eval_outcome *out) {
   char *result = NULL, *body = NULL, full[1024];
   eco_strbuf resp;
   eco_sb_init(&resp);
@@ -183,7 +184,7 @@ int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const c
       ok = msgs && eco_directive_apply(dcfg, (int)l, msgs, NULL) == 0;
       size_t tok0 = out->completion_tokens;
       double e0 = out->energy_j;
-      if (ok) ans[l] = chat(cfg, cfg->gen_url, cfg->gen_model, msgs, out);
+      if (ok) ans[l] = eco_eval_chat(cfg, cfg->gen_url, cfg->gen_model, msgs, out);
       if (per_prompt) {
         per_prompt[i].tokens[l] = out->completion_tokens - tok0;
         per_prompt[i].energy_j[l] = out->energy_j - e0;
@@ -205,7 +206,7 @@ int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const c
         eco_sb_printf(&sb, "\nAnswer %zu:\n%s\n", j + 1, ans[order[j]]);
       json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", eco_sb_str(&sb));
       eco_sb_free(&sb);
-      char *reply = msgs ? chat(cfg, cfg->judge_url, cfg->judge_model, msgs, out) : NULL;
+      char *reply = msgs ? eco_eval_chat(cfg, cfg->judge_url, cfg->judge_model, msgs, out) : NULL;
       json_decref(msgs);
       int shown = eco_eval_parse_verdict(reply, L);
       if (shown >= 0) verdict = order[shown];

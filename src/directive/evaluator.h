@@ -83,6 +83,26 @@ int eco_eval_run(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg, const c
                  size_t n, eco_eval_outcome *out, eco_eval_prompt_result *per_prompt,
                  eco_error *err);
 
+/* Sprout's pairwise protocol (judge.h) for one prompt whose answers at
+ * every level are known: each pair of levels is asked in both orders; a
+ * level wins a pair when both orders prefer it (else the pair is a tie).
+ * The preferred level is the one that wins every pair it is in, or -1 (no
+ * decision: a cycle, ties, or failed requests). */
+typedef struct eco_eval_pair_result {
+  int preferred;                         /* level, -1 = no decision */
+  size_t wins[ECO_DIRECTIVE_MAX_LEVELS]; /* pairs each level won */
+  size_t pairs, pairs_decided;           /* pairs asked, pairs with a winner */
+  size_t replies_undecided;              /* single replies naming neither output */
+  eco_eval_outcome spent;                /* requests, tokens and energy of the judge */
+} eco_eval_pair_result;
+
+/* Asks cfg->judge_url about answers[n_levels] (answers[l] = level l's) to
+ * instruction. ECO_EINVAL on bad arguments; failed requests count as
+ * undecided replies. */
+int eco_eval_judge_pairwise(const eco_eval_cfg *cfg, const char *instruction,
+                            const char *const *answers, size_t n_levels, eco_eval_pair_result *out,
+                            eco_error *err);
+
 /* Pure: replaces the preference rates in lv[n_levels] by the outcome's when
  * it has at least min_decided decisions (Sprout keeps the stale estimate
  * otherwise). Returns true when updated. */

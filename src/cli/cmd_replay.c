@@ -43,6 +43,8 @@ static const eco_opt opts[] = {
     {"warmup", 0, "S", NULL, "wall seconds the processes get to start (default 15)"},
     {"time-scale", 0, "X", NULL, "nodes: wall s per recorded s of service (default 0)"},
     {"xi", 0, "X", NULL, "quality tolerance (default 0.1)"},
+    {"inner-folds", 0, "K", NULL,
+     "ours-live: cross-fitting folds of the group statistics, in the model and the sim (5)"},
     {"work", 0, "DIR", NULL, "configs, logs and ledgers (default a new /tmp/ecoinfer-replay-*)"},
     {"summary", 0, "FILE", NULL, "write the summary (JSON) to FILE"},
 };
@@ -74,7 +76,7 @@ static const char *zone_of(const char *region) {
 
 typedef struct rp_opts {
   const char *data, *region, *trace, *policy, *route_policy, *work, *summary;
-  int64_t fold, folds, sseed, seed, start, hours, per_hour, nodes, clients;
+  int64_t fold, folds, sseed, seed, start, hours, per_hour, nodes, clients, inner;
   double hour_s, warmup, time_scale, xi;
 } rp_opts;
 
@@ -98,6 +100,7 @@ static int parse(eco_cli *cli, rp_opts *o) {
       eco_cli_get_int(cli, "per-hour", 20, &o->per_hour) ||
       eco_cli_get_int(cli, "nodes", 2, &o->nodes) ||
       eco_cli_get_int(cli, "clients", 4, &o->clients) ||
+      eco_cli_get_int(cli, "inner-folds", 5, &o->inner) ||
       eco_cli_get_double(cli, "hour-s", 0.25, &o->hour_s) ||
       eco_cli_get_double(cli, "warmup", 15, &o->warmup) ||
       eco_cli_get_double(cli, "time-scale", 0, &o->time_scale) ||
@@ -112,12 +115,12 @@ static int parse(eco_cli *cli, rp_opts *o) {
       o->per_hour < 1 || o->per_hour > 10000 || o->nodes < 1 || o->nodes > ECO_RP_MAX_NODES ||
       !(o->hour_s >= 0.02 && o->hour_s <= 3600) || !(o->warmup >= 1 && o->warmup <= 600) ||
       !(o->time_scale >= 0 && o->time_scale <= 10) || !(o->xi >= 0 && o->xi <= 1)) {
-    eco_cli_error(
-        cli, "replay",
-        "bad --fold (0..folds-1), --folds (2..16), --hours (1..8760), --per-hour "
-        "(1..10000), --nodes (1..%d), --clients (1..32), --hour-s (0.02..3600), --warmup (1..600), "
-        "--time-scale (0..10), --xi (0..1) or a seed",
-        ECO_RP_MAX_NODES);
+    eco_cli_error(cli, "replay",
+                  "bad --fold (0..folds-1), --folds (2..16), --hours (1..8760), --per-hour "
+                  "(1..10000), --nodes (1..%d), --clients (1..32), --inner-folds (0..16), --hour-s "
+                  "(0.02..3600), --warmup (1..600), "
+                  "--time-scale (0..10), --xi (0..1) or a seed",
+                  ECO_RP_MAX_NODES);
     return ECO_EXIT_USAGE;
   }
   return 0;
@@ -212,13 +215,16 @@ static void arm_report(eco_strbuf *sb, const eco_rp_arm *a) {
 
 static json_t *arm_json(const eco_rp_arm *a) {
   double n = a->ok ? (double)a->ok : 1;
-  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:[f,f,f],s:f,s:s}", "name", a->name,
-                   "sent", (json_int_t)a->sent, "ok", (json_int_t)a->ok, "failed",
+  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:[f,f,f],s:f,s:s,s:{s:I,s:f,s:f,s:f}}",
+                   "name", a->name, "sent", (json_int_t)a->sent, "ok", (json_int_t)a->ok, "failed",
                    (json_int_t)a->failed, "intensity_mismatches", (json_int_t)a->ci_mismatch,
                    "ledger_rows", (json_int_t)a->ledger_rows, "ledger_total_g", a->ledger_g,
                    "ledger_energy_j", a->ledger_energy_j, "answers_total_g", a->resp_g,
                    "level_shares", a->level_n[0] / n, a->level_n[1] / n, a->level_n[2] / n,
-                   "quality_preference", a->quality_hits / n, "first_error", a->first_error);
+                   "quality_preference", a->quality_hits / n, "first_error", a->first_error,
+                   "router_ledger", "rows", (json_int_t)a->router_rows, "actual_g",
+                   a->router_actual_g, "counterfactual_g", a->router_baseline_g,
+                   "directive_saved_g", a->router_directive_g);
 }
 
 typedef struct rp_state {
@@ -297,6 +303,7 @@ static int prepare(const rp_opts *o, const char *trace, rp_state *st, eco_rp_set
   c.start_hour = (size_t)o->start, c.hours = (size_t)o->hours;
   c.seed = (uint64_t)o->seed, c.sample_seed = (uint64_t)o->sseed;
   c.folds = (size_t)o->folds, c.xi = o->xi;
+  c.inner_folds = (size_t)o->inner;
   if ((rc = eco_sprout_run(&st->d, st->ci_year, st->n_year, &c, &st->r, err)) ||
       (rc = eco_sprout_fold_split(&st->d, c.folds, c.sample_seed, st->in_fold, err)))
     return rc;
@@ -371,6 +378,15 @@ static int report(eco_cli *cli, const rp_opts *o, const rp_state *st) {
   eco_sb_printf(&sb, "%-44s %+.2f points\n", "replay - sim", red - sim);
   eco_sb_printf(&sb, "%-44s %.2f %% (sim: Sprout's LP on the fold's prompts)\n", "  for reference",
                 sf->lp_reduction_pct);
+  if (p->router_rows && p->router_baseline_g > 0)
+    eco_sb_printf(&sb,
+                  "%-44s %.2f %% (directive lever %.2f %%; %lld rows; its counterfactual "
+                  "%.6f g/request, the baseline arm measured %.6f)\n",
+                  "the policy router's own ledger claims",
+                  100 * (1 - p->router_actual_g / p->router_baseline_g),
+                  100 * p->router_directive_g / p->router_baseline_g, (long long)p->router_rows,
+                  p->router_baseline_g / (double)p->router_rows,
+                  b->ledger_rows ? b->ledger_g / (double)b->ledger_rows : 0);
   eco_sb_printf(&sb, "clock: %zu answers priced at another hour's intensity, %zu late hours\n",
                 p->ci_mismatch + b->ci_mismatch, p->late + b->late);
   eco_sb_printf(&sb, "work directory (configs, logs, ledgers): %s\n", o->work);

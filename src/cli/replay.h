@@ -60,6 +60,7 @@ typedef struct eco_rp_arm {
   pid_t node_pid[ECO_RP_MAX_NODES], router_pid;
   int node_port[ECO_RP_MAX_NODES], router_port, admin_port;
   char ledger[ECO_RP_MAX_NODES][640];
+  char router_ledger[640]; /* the router's own rows (routing facts, counterfactuals) */
   /* results */
   size_t sent, ok, failed, late, ci_mismatch, quality_hits;
   size_t level_n[ECO_RP_LEVELS];
@@ -67,6 +68,10 @@ typedef struct eco_rp_arm {
   double ledger_g; /* sum of total_g over the nodes' ledgers, g */
   double ledger_energy_j;
   int64_t ledger_rows;
+  /* the router's ledger: its rows, their carbon, and what it claims the
+   * directive lever saved against its counterfactual (greedy, no directive) */
+  int64_t router_rows;
+  double router_actual_g, router_baseline_g, router_directive_g;
   char first_error[256];
 } eco_rp_arm;
 
@@ -80,7 +85,8 @@ int eco_rp_arm_start_router(const eco_rp_setup *s, eco_rp_arm *a, double deadlin
 int eco_rp_arm_wait_ready(eco_rp_arm *a, double deadline_s, eco_error *err);
 /* SIGTERM, then SIGKILL after a grace period; reaps every process. */
 void eco_rp_arm_stop(eco_rp_arm *a);
-/* Sums the nodes' ledgers into the arm's ledger_* fields. */
+/* Sums the nodes' ledgers into the arm's ledger_* fields and the router's
+ * into router_*. */
 int eco_rp_arm_read_ledgers(eco_rp_arm *a, eco_error *err);
 
 /* Drives both arms through hours [0, H): req[h * per_hour + j], n_req[h]

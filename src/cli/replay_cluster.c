@@ -88,6 +88,9 @@ static int write_router_cfg(const eco_rp_setup *s, const eco_rp_arm *a, const ch
         s->embodied_g, s->life_years);
   }
   write_carbon(f, s, true);
+  fprintf(f, "ledger:\n  path: ");
+  yq(f, a->router_ledger);
+  fputc('\n', f);
   if (a->directives) {
     bool live = strcmp(s->policy, "ours-live") == 0;
     fprintf(f, "directive:\n  enabled: true\n  plan: %s\n  zone: ", live ? "live" : "lp");
@@ -233,6 +236,8 @@ int eco_rp_arm_start_router(const eco_rp_setup *s, eco_rp_arm *a, double deadlin
   }
   snprintf(path, sizeof path, "%s/router.yaml", a->dir);
   snprintf(log, sizeof log, "%s/router.log", a->dir);
+  snprintf(a->router_ledger, sizeof a->router_ledger, "%s/router.db", a->dir);
+  unlink(a->router_ledger);
   if ((rc = write_router_cfg(s, a, path, err))) return rc;
   char *argv[] = {(char *)s->exe, "route", "--config", path, NULL};
   if ((rc = spawn(s->exe, argv, log, &a->router_pid, err))) return rc;
@@ -319,5 +324,17 @@ int eco_rp_arm_read_ledgers(eco_rp_arm *a, eco_error *err) {
     eco_ledger_close(l);
     if (rc) return rc;
   }
-  return 0;
+  eco_ledger_opts o = {.read_only = true};
+  eco_ledger *l = NULL;
+  eco_ledger_levers lv;
+  int rc = eco_ledger_open(a->router_ledger, &o, &l, err);
+  if (!rc) rc = eco_ledger_levers_sum(l, 0, 0, &lv, err);
+  if (!rc) {
+    a->router_rows = lv.requests;
+    a->router_actual_g = lv.actual_g;
+    a->router_baseline_g = lv.baseline_g;
+    a->router_directive_g = lv.directive_g;
+  }
+  eco_ledger_close(l);
+  return rc;
 }

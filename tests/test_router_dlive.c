@@ -303,7 +303,8 @@ static void test_config_errors(void **state) {
   static const struct {
     const char *yaml, *want;
   } cases[] = {
-      {"directive:\n  zone: PL\n", "directive.model: required by directive.plan: live"},
+      {"directive:\n  zone: PL\n",
+       "c.yaml:2:3: key 'directive': directive.model: required by directive.plan: live"},
       {"directive:\n  plan: fast\n", "expected live or lp"},
       {"directive:\n  plan: lp\n  live: {floor_period: 90m}\n", "whole hours"},
       {"directive:\n  plan: lp\n  learn: {alpha: 2}\n", "directive.learn.alpha"},

@@ -133,11 +133,13 @@ static int load_live(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
   lv->period_h = (size_t)round(h);
   lv->margin = margin;
   lv->mix_half_life_h = hl_s / 3600;
-  if (out->enabled && out->plan_kind == ECO_RDIR_PLAN_LIVE && !out->model_path[0])
+  if (out->enabled && out->plan_kind == ECO_RDIR_PLAN_LIVE && !out->model_path[0]) {
+    eco_cfg_where(cfg, eco_cfg_find(cfg, NULL, "directive"), o, sizeof o);
     return eco_error_set(err, ECO_ECONFIG,
-                         "%s: directive.model: required by directive.plan: live (a file from "
-                         "'ecoinfer directive train'); or set directive.plan: lp",
-                         eco_cfg_source(cfg));
+                         "%s: key 'directive': directive.model: required by directive.plan: live "
+                         "(a file from 'ecoinfer directive train'); or set directive.plan: lp",
+                         o);
+  }
   return 0;
 }
 

@@ -44,8 +44,8 @@ for f in "$CARBON"/*_hourly.csv; do
     done
   done
 done
-echo "| trace | start hour | lp reduction % | lp preference | ours-live reduction % | ours-live preference | points over lp | degraded hours | target |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
+echo "| trace | start hour | lp reduction % | lp preference | ours-live reduction % | ours-live preference | points over lp | target | lp on the same held-out prompts: reduction % / preference | points over it | degraded hours / periods |"
+echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 met=0
 total=0
 for f in "$CARBON"/*_hourly.csv; do
@@ -55,12 +55,13 @@ for f in "$CARBON"/*_hourly.csv; do
     ol="$OUT/${base}_${s}_ours-live.json"
     row=$(jq -rn --slurpfile a "$lp" --slurpfile b "$ol" '
       ($a[0].reduction_pct) as $lr | ($a[0].quality_preference) as $lq |
-      ($b[0].reduction_pct) as $or | ($b[0].quality_preference) as $oq |
-      (($or - $lr) >= 15 and $oq >= $lq) as $ok |
-      "\($lr*100|round/100) | \($lq*10000|round/10000) | \($or*100|round/100) | \($oq*10000|round/10000) | \(($or-$lr)*100|round/100) | \($b[0].degraded_hours // 0) | \(if $ok then "met" else "MISSED" end)"')
+      ($b[0].reduction_pct) as $xr | ($b[0].quality_preference) as $xq |
+      (($xr - $lr) >= 15 and $xq >= $lq) as $ok |
+      ($b[0].lp_reduction_pct) as $sr | ($b[0].lp_quality_preference) as $sq |
+      "\($lr*100|round/100) | \($lq*10000|round/10000) | \($xr*100|round/100) | \($xq*10000|round/10000) | \(($xr-$lr)*100|round/100) | \(if $ok then "met" else "MISSED" end) | \($sr*100|round/100) / \($sq*10000|round/10000) | \(($xr-$sr)*100|round/100) | \($b[0].degraded_hours // 0) / \($b[0].degraded_periods // 0)"')
     echo "| $base | $s | $row |"
     total=$((total + 1))
-    case $row in *"| met") met=$((met + 1)) ;; esac
+    case $row in *"| met |"*) met=$((met + 1)) ;; esac
   done
 done
 echo

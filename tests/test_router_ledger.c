@@ -97,6 +97,14 @@ static void test_router_rows(void **state) {
     send(&cl->rt, off);
   for (int i = 0; i < 6; i++)
     send(&cl->rt, on);
+  char url[128];
+  snprintf(url, sizeof url, "%s/metrics", cl->rt.url);
+  eco_test_resp m;
+  assert_int_equal(eco_test_http("GET", url, NULL, NULL, &m), 0);
+  assert_non_null(strstr(m.body, "ecoinfer_router_ledger_rows_total 10\n"));
+  assert_non_null(strstr(m.body, "ecoinfer_router_ledger_errors_total 0\n"));
+  assert_non_null(strstr(m.body, "ecoinfer_router_saved_gco2_total{lever=\"directives\"} "));
+  eco_test_resp_free(&m);
   eco_test_router_stop(&cl->rt); /* every row is written */
   rows r = {0};
   assert_int_equal(eco_ledger_foreach(l, 0, 0, on_row, &r, &err), 0);

@@ -158,6 +158,7 @@ struct gw {
   /* the ledger (cfg.ledger, gw_ledger.c) */
   struct eco_ledger *ledger;
   uint64_t ledger_rows, ledger_errors;
+  double saved_g[2]; /* routing, directives: scaled savings of the rows written, gCO2e */
   /* each directive level's output length over the level-blind prediction
    * (eco_outlen_predict): running mean, then EWMA; counts (gw_ledger.c) */
   double lvl_ratio[ECO_DIRECTIVE_MAX_LEVELS];
@@ -279,6 +280,8 @@ void gw_levers_of(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok
 /* Appends r's router row (no-op without a ledger or a receipt). */
 void gw_ledger_request(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok,
                        double latency_s, const gw_levers *lv);
+/* The ledger's counters for /metrics. */
+void gw_ledger_metrics(gw *g, struct evbuffer *b);
 /* The Batch API's row observer: feeds the dashboard (any thread). */
 void gw_batch_row(void *user, const struct eco_ledger_entry *row);
 

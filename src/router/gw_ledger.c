@@ -21,6 +21,7 @@
 #include "router/engines.h"
 #include "util/rand.h"
 
+#include <event2/buffer.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,6 +129,8 @@ void gw_ledger_request(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t
   e.recorder = ECO_LEDGER_BY_ROUTER;
   e.facts = lv->facts;
   eco_error err = {0};
+  g->saved_g[0] += lv->scaled_g[0];
+  g->saved_g[1] += lv->scaled_g[1];
   if (eco_ledger_append(g->ledger, &e, &err) == 0) {
     g->ledger_rows++;
   } else if (g->ledger_errors++ == 0) {
@@ -158,4 +161,22 @@ void gw_batch_row(void *user, const struct eco_ledger_entry *row) {
     x.saved_g[2] = row->facts.saved_shifting_g * row->receipt.total_g / modelled;
   }
   (void)eco_dash_record(g->dash, &x);
+}
+
+void gw_ledger_metrics(gw *g, struct evbuffer *b) {
+  evbuffer_add_printf(
+      b,
+      "# HELP ecoinfer_router_ledger_rows_total Rows the router appended to its ledger for "
+      "interactive requests.\n# TYPE ecoinfer_router_ledger_rows_total counter\n"
+      "ecoinfer_router_ledger_rows_total %llu\n"
+      "# HELP ecoinfer_router_ledger_errors_total Ledger appends that failed.\n"
+      "# TYPE ecoinfer_router_ledger_errors_total counter\n"
+      "ecoinfer_router_ledger_errors_total %llu\n"
+      "# HELP ecoinfer_router_saved_gco2_total gCO2e saved against greedy routing with no "
+      "directive, by lever, scaled to the receipts (interactive requests on the ledger).\n"
+      "# TYPE ecoinfer_router_saved_gco2_total counter\n"
+      "ecoinfer_router_saved_gco2_total{lever=\"routing\"} %.9g\n"
+      "ecoinfer_router_saved_gco2_total{lever=\"directives\"} %.9g\n",
+      (unsigned long long)g->ledger_rows, (unsigned long long)g->ledger_errors, g->saved_g[0],
+      g->saved_g[1]);
 }

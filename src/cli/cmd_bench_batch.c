@@ -3,6 +3,7 @@
 #include "cli/subcmd.h"
 #include "cli/batchbench.h"
 #include "engine/engine_model.h"
+#include "util/cpu.h"
 #include "util/fs.h"
 
 #include <jansson.h>
@@ -119,6 +120,12 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
     goto out;
   }
   int knee = eco_bench_knee(pts, n_sizes);
+  /* what the ratios depend on besides the code: the kernel level and how
+   * busy the machine was (1-minute load average at the end; -1 unknown) */
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  double load = -1;
+  if (getloadavg(&load, 1) != 1) load = -1;
   const char *csv = eco_cli_get(cli, "csv"), *svg = eco_cli_get(cli, "svg");
   if (csv) {
     eco_sb_reset(&sb);
@@ -153,15 +160,19 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
                          "j_per_tok", p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(),
                          "peak_rss_bytes", (json_int_t)p->peak_rss));
     }
-    json_t *o =
-        json_pack("{s:s,s:I,s:I,s:I,s:o,s:o}", "model", path, "prompt_tokens", (json_int_t)prompt,
-                  "gen_tokens", (json_int_t)gen, "threads", (json_int_t)threads, "points", arr,
-                  "knee_batch", knee >= 0 ? json_integer(pts[knee].batch) : json_null());
+    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:o,s:o,s:o}", "model", path, "prompt_tokens",
+                          (json_int_t)prompt, "gen_tokens", (json_int_t)gen, "threads",
+                          (json_int_t)threads, "kernels", eco_simd_name(ci.level), "load_avg_1m",
+                          load >= 0 ? json_real(load) : json_null(), "points", arr, "knee_batch",
+                          knee >= 0 ? json_integer(pts[knee].batch) : json_null());
     eco_cli_out_json(o, JSON_INDENT(2));
   } else {
     eco_sb_reset(&sb);
-    eco_sb_printf(&sb, "model %s, %lld prompt + %lld generated tokens, %lld threads\n", path,
-                  (long long)prompt, (long long)gen, (long long)threads);
+    eco_sb_printf(&sb, "model %s, %lld prompt + %lld generated tokens, %lld threads, %s kernels",
+                  path, (long long)prompt, (long long)gen, (long long)threads,
+                  eco_simd_name(ci.level));
+    if (load >= 0) eco_sb_printf(&sb, ", load average %.2f", load);
+    eco_sb_printf(&sb, "\n");
     eco_bench_batch_table(pts, n_sizes, knee, &sb);
     eco_cli_out(eco_sb_str(&sb));
   }

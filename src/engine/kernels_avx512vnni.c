@@ -156,6 +156,16 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
  * correction then serves two weight vectors, which at batch 4 removes a
  * quarter of the vector work per weight byte (the broadcasts are not free
  * on Zen 4). Up to 4 activation rows per pass (32 vector registers). */
+/* Where the first group's stream prefetches at byte `at` of a pair (g
+ * pointing at that byte of the first group): PF_DIST ahead while that
+ * stays in the group; past its end the second group is already being read,
+ * so it prefetches the next pair's second group instead (pairs run in
+ * order, mm_packed_groups), which would otherwise start cold. The second
+ * group's stream runs on into the next pair's first group by itself. */
+INLINE const char *pair_prefetch(const uint8_t *g, size_t gbytes, size_t at) {
+  return (const char *)g + PF_DIST + (at + PF_DIST < gbytes ? 0 : 2 * gbytes);
+}
+
 INLINE void q8_0_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x, size_t xs,
                         const int NX, float *out, size_t os) {
   const int nb = n / 32;
@@ -177,8 +187,9 @@ INLINE void q8_0_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x
     corr_chunk(as, b0, nc, NX, 6, cor);
     for (int i = 0; i < nc; i++, g += 272, g1 += 272) {
       const int b = b0 + i;
+      const char *pa = pair_prefetch(g, gbytes, (size_t)b * 272);
       for (int l = 0; l < 272; l += 64) {
-        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+        _mm_prefetch(pa + l, _MM_HINT_T0);
         _mm_prefetch((const char *)g1 + PF_DIST + l, _MM_HINT_T0);
       }
       __m512i is[2][4];
@@ -230,8 +241,9 @@ INLINE void q4_0_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x
     corr_chunk(as, b0, nc, NX, 2, cor);
     for (int i = 0; i < nc; i++, g += 144, g1 += 144) {
       const int b = b0 + i;
+      const char *pa = pair_prefetch(g, gbytes, (size_t)b * 144);
       for (int l = 0; l < 144; l += 64) {
-        _mm_prefetch((const char *)g + PF_DIST + l, _MM_HINT_T0);
+        _mm_prefetch(pa + l, _MM_HINT_T0);
         _mm_prefetch((const char *)g1 + PF_DIST + l, _MM_HINT_T0);
       }
       __m512i is[2][4];

@@ -38,12 +38,21 @@ static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64
 }
 
 /* Groups [ga, gb) of a packed job, rows [a, b): pairs of whole groups go
- * through the two-group kernel where the type has one and the batch has
- * more than one row (batch 1 is bound by memory, not by vector work). */
+ * through the two-group kernel where the type has one, the batch has more
+ * than one row (batch 1 is bound by memory, not by vector work) and either
+ * the groups are long or the batch is wide. Short groups (SmolLM2's 576
+ * columns, 4.9 KB in Q8_0) streamed from DRAM by two threads ran about 20 %
+ * slower in pairs at batch 4 (two read streams a few KB apart against
+ * one), though faster in cache; from 1536 columns (13 KB) pairs streamed as
+ * fast as single groups. */
+#define PAIR_MIN_GROUP_BYTES 8192
+#define PAIR_ANY_GROUP_BATCH 8
 static void mm_packed_groups(const eco_ctx *c, const mm_job *jb, int64_t ga, int64_t gb, int64_t a,
                              int64_t b) {
   const eco_weight *w = jb->w;
-  const eco_pdot2_fn pdot2 = c->T > 1 ? c->kern.pdot2[w->type] : NULL;
+  const bool pairs =
+      c->T > 1 && (jb->group_bytes >= PAIR_MIN_GROUP_BYTES || c->T >= PAIR_ANY_GROUP_BATCH);
+  const eco_pdot2_fn pdot2 = pairs ? c->kern.pdot2[w->type] : NULL;
   int64_t g = ga;
   if (pdot2) {
     const size_t ys = (size_t)jb->y_stride;

@@ -10,6 +10,8 @@ static const eco_subcommand subs[] = {
     {"classify", "the group, level statistics and class probabilities of prompts",
      eco_cmd_directive_classify},
     {"info", "describe a directive model file", eco_cmd_directive_info},
+    {"evaluate", "judge prompts' answers at every level pairwise; store verdicts, training data",
+     eco_cmd_directive_evaluate},
 };
 
 int eco_cmd_directive(eco_cli *cli, int argc, char **argv) {

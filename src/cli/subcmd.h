@@ -25,5 +25,6 @@ int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv);
 int eco_cmd_directive_export(eco_cli *cli, int argc, char **argv);
 int eco_cmd_directive_classify(eco_cli *cli, int argc, char **argv);
 int eco_cmd_directive_info(eco_cli *cli, int argc, char **argv);
+int eco_cmd_directive_evaluate(eco_cli *cli, int argc, char **argv);
 
 #endif

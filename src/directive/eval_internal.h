@@ -13,5 +13,9 @@
  * j_per_token per token, marked estimated) to *acc. */
 char *eco_eval_chat(const eco_eval_cfg *cfg, const char *url, const char *model, json_t *messages,
                     eco_eval_outcome *acc);
+/* The same with the directive level in the x-ecoinfer-directive-level
+ * header (level >= 0), for an ecoinfer node that applies it itself. */
+char *eco_eval_chat_level(const eco_eval_cfg *cfg, const char *url, const char *model,
+                          json_t *messages, int level, eco_eval_outcome *acc);
 
 #endif

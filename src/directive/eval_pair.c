@@ -3,6 +3,7 @@
 #include "directive/judge.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,4 +48,45 @@ int eco_eval_judge_pairwise(const eco_eval_cfg *cfg, const char *instruction,
     if (out->wins[l] == n_levels - 1) out->preferred = (int)l;
   out->spent.carbon_g = 0; /* priced by the caller (it knows the hour's intensity) */
   return 0;
+}
+
+int eco_eval_prompt_pairwise(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg,
+                             const char *prompt, eco_eval_prompt_result *pr,
+                             eco_eval_pair_result *jr, eco_eval_outcome *gen, eco_error *err) {
+  if (!cfg || !dcfg || !prompt || !pr || !jr || !cfg->gen_url || !cfg->judge_url ||
+      dcfg->n_levels < 2 || dcfg->n_levels > ECO_DIRECTIVE_MAX_LEVELS || !(cfg->timeout_s > 0))
+    return eco_error_set(err, ECO_EINVAL, "evaluator: bad configuration");
+  size_t L = dcfg->n_levels;
+  char *ans[ECO_DIRECTIVE_MAX_LEVELS] = {0};
+  eco_eval_outcome spent;
+  memset(&spent, 0, sizeof spent);
+  memset(pr, 0, sizeof *pr);
+  memset(jr, 0, sizeof *jr);
+  pr->preferred = jr->preferred = -1;
+  bool ok = true;
+  for (size_t l = 0; ok && l < L; l++) {
+    json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", prompt);
+    ok = msgs && (cfg->gen_ecoinfer || eco_directive_apply(dcfg, (int)l, msgs, NULL) == 0);
+    size_t tok0 = spent.completion_tokens;
+    double e0 = spent.energy_j;
+    if (ok)
+      ans[l] = eco_eval_chat_level(cfg, cfg->gen_url, cfg->gen_model, msgs,
+                                   cfg->gen_ecoinfer ? (int)l : -1, &spent);
+    pr->tokens[l] = spent.completion_tokens - tok0;
+    pr->energy_j[l] = spent.energy_j - e0;
+    ok = ok && ans[l];
+    json_decref(msgs);
+  }
+  int rc = 0;
+  if (ok) rc = eco_eval_judge_pairwise(cfg, prompt, (const char *const *)ans, L, jr, err);
+  if (!rc) pr->preferred = jr->preferred;
+  for (size_t l = 0; l < L; l++)
+    free(ans[l]);
+  if (gen) {
+    gen->n_requests += spent.n_requests;
+    gen->completion_tokens += spent.completion_tokens;
+    gen->energy_j += spent.energy_j;
+    gen->energy_estimated |= spent.energy_estimated;
+  }
+  return rc;
 }

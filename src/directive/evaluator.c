@@ -111,6 +111,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
 /* POSTs a chat request (eval_internal.h). */
 char *eco_eval_chat(const eco_eval_cfg *cfg, const char *url, const char *model, json_t *messages,
                     eco_eval_outcome *out) {
+  return eco_eval_chat_level(cfg, url, model, messages, -1, out);
+}
+
+char *eco_eval_chat_level(const eco_eval_cfg *cfg, const char *url, const char *model,
+                          json_t *messages, int level, eco_eval_outcome *out) {
   char *result = NULL, *body = NULL, full[1024];
   eco_strbuf resp;
   eco_sb_init(&resp);
@@ -123,6 +128,11 @@ char *eco_eval_chat(const eco_eval_cfg *cfg, const char *url, const char *model,
   if (!body) goto done;
   snprintf(full, sizeof full, "%s/v1/chat/completions", url);
   hdr = curl_slist_append(hdr, "Content-Type: application/json");
+  if (level >= 0) { /* the header of accounting/wire.h (ECO_HDR_DIRECTIVE_LEVEL) */
+    char lv[64];
+    snprintf(lv, sizeof lv, "x-ecoinfer-directive-level: %d", level);
+    hdr = curl_slist_append(hdr, lv);
+  }
   if (cfg->api_key) {
     char auth[512];
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", cfg->api_key);

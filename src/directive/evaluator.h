@@ -34,6 +34,9 @@ typedef struct eco_eval_cfg {
   int max_tokens;          /* per generated answer (default 512) */
   double j_per_token;      /* J per completion token when no energy is reported (default 2.0) */
   double intensity_gco2_kwh; /* intensity charged for the evaluator's energy, gCO2/kWh */
+  bool gen_ecoinfer; /* the generator is an ecoinfer node: send the prompt as is with the level
+                      * in x-ecoinfer-directive-level (the node applies it and prices it);
+                      * else the level's instruction goes into the messages */
 } eco_eval_cfg;
 
 void eco_eval_cfg_default(eco_eval_cfg *c);
@@ -102,6 +105,16 @@ typedef struct eco_eval_pair_result {
 int eco_eval_judge_pairwise(const eco_eval_cfg *cfg, const char *instruction,
                             const char *const *answers, size_t n_levels, eco_eval_pair_result *out,
                             eco_error *err);
+
+/* One prompt of the live judge: generates its answer at every level of
+ * dcfg through cfg->gen_url (the level's instruction as the system
+ * message), then judges the answers pairwise (above). pr gets the tokens
+ * and energy of each level's answer and the preferred level (-1 when an
+ * answer failed or the judge decided nothing); gen (may be NULL) adds the
+ * generation's requests, tokens and energy. ECO_EINVAL on bad arguments. */
+int eco_eval_prompt_pairwise(const eco_eval_cfg *cfg, const eco_directive_cfg *dcfg,
+                             const char *prompt, eco_eval_prompt_result *pr,
+                             eco_eval_pair_result *jr, eco_eval_outcome *gen, eco_error *err);
 
 /* Pure: replaces the preference rates in lv[n_levels] by the outcome's when
  * it has at least min_decided decisions (Sprout keeps the stale estimate

@@ -824,7 +824,7 @@ static void test_dashboard_browser(void **state) {
       "  - {id: se-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: SE, max_batch: 4}\n"
       "  - {id: pl-node, url: \"http://127.0.0.1:%d\", kind: ecoinfer, zone: PL, max_batch: 4}\n",
       p1, p2);
-  eco_test_router t;
+  eco_test_router t = {0};
   eco_test_router_start(&t, y);
   eco_test_resp r;
   char url[128], rid[64] = "";

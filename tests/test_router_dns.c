@@ -20,7 +20,7 @@ typedef struct fixture {
   eco_test_dnsd *dnsd;
   eco_test_httpd *be[2];
   int port; /* the nodes' common port */
-  eco_test_router rt;
+  eco_test_router rt = {0};
 } fixture;
 
 static void backend(eco_test_httpd *h) {

@@ -395,7 +395,7 @@ static void test_router_vllm_node(void **state) {
            "  - id: ws\n    url: %s\n    kind: vllm\n    zone: SE\n    max_batch: 8\n"
            "    agent: %s\n    meter: nvml:0,host\n",
            eco_test_httpd_url(v), eco_test_httpd_url(ag));
-  eco_test_router t;
+  eco_test_router t = {0};
   eco_test_router_start(&t, y);
   json_t *n = wait_engine(&t, "ws");
   json_t *e = json_object_get(n, "engine");
@@ -531,7 +531,7 @@ static void test_router_llama_ollama(void **state) {
            "  - id: box\n    url: %s\n    kind: ollama\n"
            "    profile: {prefill_tps: 500, decode_tps: 1000, j_per_token: 1.0}\n",
            eco_test_httpd_url(l), eco_test_httpd_url(o));
-  eco_test_router t;
+  eco_test_router t = {0};
   eco_test_router_start(&t, y);
   json_t *n = wait_engine(&t, "orin");
   /* llama-server's slots: 2, one busy; /metrics answered 501 and is left out

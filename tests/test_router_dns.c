@@ -20,7 +20,7 @@ typedef struct fixture {
   eco_test_dnsd *dnsd;
   eco_test_httpd *be[2];
   int port; /* the nodes' common port */
-  eco_test_router rt = {0};
+  eco_test_router rt;
 } fixture;
 
 static void backend(eco_test_httpd *h) {
@@ -122,7 +122,7 @@ static void spread(const fixture *f, int n, int *on2, int *on3) {
 
 static void test_dns_several_addresses_and_changes(void **state) {
   (void)state;
-  fixture f;
+  fixture f = {0};
   start(&f);
   /* both addresses become nodes, and both serve; the router asked our server */
   wait_state(&f, "127.0.0.2", "up");

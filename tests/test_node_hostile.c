@@ -5,13 +5,19 @@
  *    reach it fail with a 500 that says why, the others complete, the
  *    process stays up and /metrics counts the failures;
  *  - request ids stay unique when two node processes write one ledger in
- *    sequence. */
+ *    sequence;
+ *  - raw HTTP that breaks RFC 9112 framing (duplicate Content-Length, odd
+ *    transfer codings, bad chunk sizes, unknown methods, oversized heads)
+ *    gets the right status with an OpenAI-style JSON error, never libevent's
+ *    HTML, on the public and the admin port; valid chunked, pipelined and
+ *    byte-by-byte requests still work. */
 #include "testutil.h"
 
 #include "carbon/ledger.h"
 #include "engine/gguf.h"
 #include "engine/tokenizer.h"
 #include "gguf_edit.h"
+#include "rawhttp.h"
 #include "router_fixture.h"
 #include "util/timeutil.h"
 
@@ -345,6 +351,265 @@ static void test_request_ids_unique_across_restarts(void **state) {
   free(dir);
 }
 
+/* ---- a body between the node's limit and the router's ---------------------- */
+
+/* The router's view of node id in /admin/nodes: a field as a number (-1 if
+ * absent or null). */
+static double admin_node_field(const char *admin, const char *id, const char *field) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", admin);
+  eco_test_resp out;
+  assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &out), 0);
+  json_t *j = json_loads(out.body, 0, NULL);
+  double v = -1;
+  size_t i;
+  json_t *it;
+  json_array_foreach(json_object_get(j, "nodes"), i, it) {
+    if (strcmp(json_string_value(json_object_get(it, "id")), id) != 0) continue;
+    json_t *x = json_object_get(it, field);
+    if (json_is_number(x)) v = json_number_value(x);
+    if (json_is_boolean(x)) v = json_is_true(x);
+    if (json_is_string(x)) v = strcmp(json_string_value(x), "up") == 0;
+  }
+  json_decref(j);
+  eco_test_resp_free(&out);
+  return v;
+}
+
+/* kind openai: the router does not know the nodes' limit, sends the body,
+ * and passes the node's 413 on; kind ecoinfer: the nodes report 1 MiB in
+ * /v1/node and the router answers 413 without trying one. Either way a
+ * client error: no retry, no failure, no open circuit. */
+static void test_router_body_over_node_limit(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  const char *args[] = {"--fake-backend", "--fake-rate", "1000", "--no-ledger", NULL};
+  node a = serve(dir, args), b = serve(dir, args);
+  size_t big = (2u << 20);
+  char *body = malloc(big + 256);
+  int hl = snprintf(body, 256,
+                    "{\"model\":\"fake-model\",\"messages\":[{\"role\":\"user\","
+                    "\"content\":\"");
+  memset(body + hl, 'x', big);
+  snprintf(body + hl + big, 64, "\"}]}");
+  const char *const kinds[] = {"openai", "ecoinfer"};
+  for (int k = 0; k < 2; k++) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "router:\n  port: 0\n  admin_port: 0\n  policy: round-robin\n"
+             "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 1}\n"
+             "  circuit: {failures: 1, cooldown: 30s}\n"
+             "nodes:\n  - {id: a, url: 'http://127.0.0.1:%d', kind: %s, zone: SE}\n"
+             "  - {id: b, url: 'http://127.0.0.1:%d', kind: %s, zone: SE}\n",
+             a.port, kinds[k], b.port, kinds[k]);
+    eco_test_router rt = {0};
+    eco_test_router_start(&rt, yaml);
+    for (int i = 0; i < 200 && (admin_node_field(rt.admin, "a", "health") != 1 ||
+                                admin_node_field(rt.admin, "b", "health") != 1);
+         i++)
+      eco_time_sleep_s(0.05);
+    if (k == 1) /* the limits reported in /v1/node */
+      for (int i = 0; i < 200 && admin_node_field(rt.admin, "b", "max_body_bytes") != (1 << 20);
+           i++)
+        eco_time_sleep_s(0.05);
+    char url[128];
+    snprintf(url, sizeof url, "%s/v1/chat/completions", rt.url);
+    for (int rep = 0; rep < 3; rep++) {
+      eco_test_resp out;
+      assert_int_equal(eco_test_http(NULL, url, body, NULL, &out), 0);
+      json_t *j = json_loads(out.body, 0, NULL);
+      const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+      if (out.code != 413 || !code || strcmp(code, "request_too_large") != 0)
+        fail_msg("kind %s: status %ld: %.300s", kinds[k], out.code, out.body);
+      json_decref(j);
+      eco_test_resp_free(&out);
+    }
+    const char *node_ids[] = {"a", "b"};
+    for (int i = 0; i < 2; i++) {
+      if (admin_node_field(rt.admin, node_ids[i], "failures") != 0 ||
+          admin_node_field(rt.admin, node_ids[i], "circuit_open") != 0 ||
+          admin_node_field(rt.admin, node_ids[i], "health") != 1)
+        fail_msg("kind %s: node %s marked as failing", kinds[k], node_ids[i]);
+      if (k == 1 && admin_node_field(rt.admin, node_ids[i], "routed") != 0)
+        fail_msg("kind ecoinfer: node %s was sent a body over its limit", node_ids[i]);
+    }
+    eco_test_resp out;
+    snprintf(url, sizeof url, "%s/metrics", rt.url);
+    assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &out), 0);
+    if (!strstr(out.body, "\necoinfer_router_retries_total 0\n"))
+      fail_msg("kind %s: retries: %s", kinds[k], out.body);
+    eco_test_resp_free(&out);
+    /* a body under the limit still goes through */
+    snprintf(url, sizeof url, "%s/v1/chat/completions", rt.url);
+    assert_int_equal(eco_test_http(NULL, url,
+                                   "{\"model\":\"fake-model\",\"max_tokens\":2,\"messages\":"
+                                   "[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                                   NULL, &out),
+                     0);
+    if (out.code != 200) fail_msg("kind %s: small body: %ld %s", kinds[k], out.code, out.body);
+    eco_test_resp_free(&out);
+    eco_test_router_stop(&rt);
+  }
+  free(body);
+  stop(&a);
+  stop(&b);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
+/* ---- keys: the node's dashboard, and a router that sends the node's key ---- */
+
+#define NODE_KEY "node-secret-key-0123456789"
+
+static long get_key(const char *url, const char *key) {
+  char h[128];
+  snprintf(h, sizeof h, "Authorization: Bearer %s", key);
+  const char *hdrs[] = {h, NULL};
+  eco_test_resp out;
+  if (eco_test_http("GET", url, NULL, key ? hdrs : NULL, &out) != 0) return 0;
+  long code = out.code;
+  eco_test_resp_free(&out);
+  return code;
+}
+
+static void test_node_keys_and_router_upstream_key(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  /* the key from a file (server.api_key_file), not the YAML */
+  char *kf = eco_test_path(dir, "key"), *cf = eco_test_path(dir, "node.yaml");
+  FILE *f = fopen(kf, "w");
+  fputs(NODE_KEY "\n", f);
+  fclose(f);
+  f = fopen(cf, "w");
+  fprintf(f, "server:\n  api_key_file: %s\n", kf);
+  fclose(f);
+  const char *args[] = {"-c", cf, "--fake-backend", "--fake-rate", "1000", "--no-ledger", NULL};
+  node nd = serve(dir, args);
+  const char *const paths[] = {"/dashboard", "/dashboard/api/state", "/v1/models", "/v1/node"};
+  char url[160];
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", nd.port, paths[i]);
+    if (get_key(url, NULL) != 401) fail_msg("%s without a key: not 401", paths[i]);
+    if (get_key(url, "wrong-key-0123456789") != 401) fail_msg("%s, wrong key: not 401", paths[i]);
+    if (get_key(url, NODE_KEY) != 200) fail_msg("%s with the key: not 200", paths[i]);
+  }
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/dashboard/api/state?key=" NODE_KEY, nd.port);
+  if (get_key(url, NULL) != 200) fail_msg("dashboard state with ?key=: not 200");
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/health", nd.port);
+  if (get_key(url, NULL) != 200) fail_msg("/health must stay open");
+  /* a router in front: with the node's key it is up and serves; without, down */
+  for (int with = 1; with >= 0; with--) {
+    char yaml[1024];
+    snprintf(yaml, sizeof yaml,
+             "router:\n  port: 0\n  admin_port: 0\n"
+             "  health: {interval: 100ms, max_backoff: 400ms, fail_threshold: 1}\n"
+             "nodes:\n  - id: a\n    url: 'http://127.0.0.1:%d'\n    kind: ecoinfer\n%s",
+             nd.port, with ? "    api_key_file: " : "");
+    if (with) snprintf(yaml + strlen(yaml), sizeof yaml - strlen(yaml), "%s\n", kf);
+    eco_test_router rt = {0};
+    eco_test_router_start(&rt, yaml);
+    double want = with ? 1 : 0, h = -1;
+    for (int i = 0; i < 100 && (h = admin_node_field(rt.admin, "a", "health")) != want; i++)
+      eco_time_sleep_s(0.05);
+    if (h != want) fail_msg("router %s the node's key: health %g", with ? "with" : "without", h);
+    if (with) {
+      eco_test_resp out;
+      snprintf(url, sizeof url, "%s/v1/chat/completions", rt.url);
+      long st = http(url,
+                     "{\"model\":\"fake-model\",\"max_tokens\":2,\"messages\":"
+                     "[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                     &out);
+      if (st != 200) fail_msg("through the router: %ld %s", st, out.body);
+      eco_test_resp_free(&out);
+    }
+    eco_test_router_stop(&rt);
+  }
+  stop(&nd);
+  free(kf);
+  free(cf);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
+/* ---- HTTP framing -------------------------------------------------------- */
+
+static void expect_cases(int port, const char *path, size_t max_body, const char *what) {
+  size_t n;
+  eco_test_hostile_case *c = eco_test_hostile_cases(path, max_body, &n);
+  for (size_t i = 0; i < n; i++) {
+    eco_test_raw r;
+    assert_int_equal(eco_test_raw_send(port, c[i].req, c[i].len, 0, 3000, &r), 0);
+    const char *why = eco_test_hostile_check(&c[i], &r);
+    if (why)
+      fail_msg("%s: %s: %s (want %d %s): %.400s", what, c[i].name, why, c[i].status, c[i].code,
+               r.data);
+    eco_test_raw_free(&r);
+  }
+  eco_test_hostile_free(c, n);
+}
+
+static void test_serve_http_framing(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  const char *args[] = {"--fake-backend", "--fake-rate", "1000", "--no-ledger", NULL};
+  node nd = serve(dir, args);
+  expect_cases(nd.port, "/v1/chat/completions", 1u << 20, "public port");
+  expect_cases(nd.aport, "/admin/drain", 1u << 20, "admin port");
+  /* what stays valid: chunked, pipelined, one byte at a time */
+  const char *body = "{\"model\":\"fake-model\",\"max_tokens\":2,"
+                     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+  char req[1024];
+  int len = snprintf(req, sizeof req,
+                     "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+                     strlen(body), body);
+  eco_test_raw r;
+  assert_int_equal(eco_test_raw_send(nd.port, req, (size_t)len, 0, 5000, &r), 0);
+  if (r.status != 200 || !strstr(r.data, "chat.completion")) fail_msg("chunked: %s", r.data);
+  eco_test_raw_free(&r);
+  assert_int_equal(eco_test_raw_send(nd.port, req, (size_t)len, 1, 10000, &r), 0);
+  if (r.status != 200 || !strstr(r.data, "chat.completion")) fail_msg("byte by byte: %s", r.data);
+  eco_test_raw_free(&r);
+  const char *two = "\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+                    "GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+  assert_int_equal(eco_test_raw_send(nd.port, two, strlen(two), 0, 1500, &r), 0);
+  const char *second = strstr(r.data + 1, "HTTP/1.1 200");
+  if (r.status != 200 || !second || r.closed) fail_msg("pipelined: %s", r.data);
+  eco_test_raw_free(&r);
+  /* a valid request before a refused one on the same connection: both answered, in order */
+  const char *mixed = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+                      "BREW /health HTTP/1.1\r\nHost: t\r\n\r\n";
+  assert_int_equal(eco_test_raw_send(nd.port, mixed, strlen(mixed), 0, 3000, &r), 0);
+  second = strstr(r.data + 1, "HTTP/1.1 501");
+  if (r.status != 200 || !second || !strstr(second, "method_not_supported") || !r.closed)
+    fail_msg("valid then refused: %s", r.data);
+  eco_test_raw_free(&r);
+  /* an oversized body is read and dropped: the connection stays usable */
+  size_t big = (1u << 20) + 100;
+  char *huge = malloc(big + 512);
+  int hl = snprintf(huge, 512,
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
+                    "Content-Length: %zu\r\n\r\n",
+                    big);
+  memset(huge + hl, 'x', big);
+  int tl = snprintf(huge + hl + big, 256, "GET /health HTTP/1.1\r\nHost: t\r\n\r\n");
+  assert_int_equal(eco_test_raw_send(nd.port, huge, (size_t)hl + big + (size_t)tl, 0, 5000, &r), 0);
+  second = strstr(r.data + 1, "HTTP/1.1 200");
+  if (r.status != 413 || !strstr(r.data, "request_too_large") || !second)
+    fail_msg("oversized body then /health: %.600s", r.data);
+  eco_test_raw_free(&r);
+  free(huge);
+  /* still serving */
+  char url[96];
+  eco_test_resp out;
+  snprintf(url, sizeof url, "http://127.0.0.1:%d/health", nd.port);
+  assert_int_equal(http(url, NULL, &out), 200);
+  eco_test_resp_free(&out);
+  stop(&nd);
+  eco_test_rmtree(dir);
+  free(dir);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   signal(SIGPIPE, SIG_IGN);
@@ -352,6 +617,9 @@ int main(void) {
       cmocka_unit_test(test_run_bad_models),
       cmocka_unit_test_teardown(test_serve_nan_weight_concurrent, kill_leftovers),
       cmocka_unit_test_teardown(test_request_ids_unique_across_restarts, kill_leftovers),
+      cmocka_unit_test_teardown(test_serve_http_framing, kill_leftovers),
+      cmocka_unit_test_teardown(test_router_body_over_node_limit, kill_leftovers),
+      cmocka_unit_test_teardown(test_node_keys_and_router_upstream_key, kill_leftovers),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
   curl_global_cleanup();

@@ -24,6 +24,7 @@ static const eco_cfg_schema server_keys[] = {
     ECO_CFG_VALUE("admin_host"),
     ECO_CFG_VALUE("admin_port"),
     ECO_CFG_VALUE("api_key"),
+    ECO_CFG_VALUE("api_key_file"),
     ECO_CFG_VALUE("drain_timeout"),
     ECO_CFG_VALUE("threads"),
     ECO_CFG_VALUE("context_length"),

@@ -12,6 +12,7 @@
 #include "server/backend_fake.h"
 #include "server/backend_replay.h"
 #include "server/server.h"
+#include "util/auth.h"
 #include "util/fs.h"
 
 #include <stdio.h>
@@ -191,6 +192,15 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
   sc.busy_status_503 = strcmp(status503, "503") == 0;
   sc.drain_timeout_s = drain;
   sc.handle_signals = true;
+  /* the key from the file server.api_key_file instead of the YAML */
+  char keybuf[256];
+  const char *kfile = "";
+  if (eco_cfg_str(c, NULL, "server.api_key_file", "", &kfile, &err) ||
+      eco_secret_read(key, NULL, kfile, "server.api_key_file", keybuf, sizeof keybuf, &err)) {
+    fprintf(stderr, "ecoinfer serve: %s\n", eco_error_text(&err));
+    return 2;
+  }
+  key = keybuf;
   const char *keys[1] = {key};
   if (key[0]) {
     sc.api_keys = keys;

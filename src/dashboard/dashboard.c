@@ -45,6 +45,8 @@ typedef struct sse_client {
 
 struct eco_dash {
   pthread_mutex_t mu;
+  eco_dash_auth_fn auth; /* NULL = open */
+  void *auth_arg;
   char role[16];
   eco_dash_zone *zones;
   size_t n_zones;
@@ -402,8 +404,14 @@ static void send_text(struct evhttp_request *req, int code, const char *ctype, c
   if (b) evbuffer_free(b);
 }
 
+void eco_dash_set_auth(eco_dash *d, eco_dash_auth_fn fn, void *arg) {
+  d->auth = fn;
+  d->auth_arg = arg;
+}
+
 static void on_page(struct evhttp_request *req, void *arg) {
-  (void)arg;
+  eco_dash *d = arg;
+  if (d->auth && !d->auth(req, d->auth_arg)) return;
   if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
     send_text(req, 405, "text/plain", "GET only\n", 9);
     return;
@@ -414,6 +422,7 @@ static void on_page(struct evhttp_request *req, void *arg) {
 
 static void on_state(struct evhttp_request *req, void *arg) {
   eco_dash *d = arg;
+  if (d->auth && !d->auth(req, d->auth_arg)) return;
   char *s = eco_dash_state_json(d, eco_time_wall_s());
   if (!s) {
     send_text(req, 500, "application/json", "{\"error\":\"out of memory\"}", 25);
@@ -451,6 +460,7 @@ static void sse_send(struct evhttp_request *req, const char *event, const char *
 
 static void on_events(struct evhttp_request *req, void *arg) {
   eco_dash *d = arg;
+  if (d->auth && !d->auth(req, d->auth_arg)) return;
   sse_client *c = calloc(1, sizeof *c);
   if (!c) {
     send_text(req, 503, "text/plain", "busy\n", 5);

@@ -28,6 +28,7 @@
 
 struct event_base;
 struct evhttp;
+struct evhttp_request;
 
 #define ECO_DASH_FORECAST_MAX 48
 
@@ -97,6 +98,13 @@ char *eco_dash_state_json(eco_dash *d, double now);
  * the loop's thread before dispatching, or with the loop stopped. */
 int eco_dash_attach(eco_dash *d, struct event_base *base, struct evhttp *http, const char *prefix,
                     double interval_s);
+
+/* Requires credentials on the page and its API (the server's keys): fn
+ * returns true to serve the request, or answers it (401, 429) and returns
+ * false. Called on the loop's thread. The page passes its own ?key= on to
+ * the API calls, since a browser's EventSource cannot send headers. */
+typedef bool (*eco_dash_auth_fn)(struct evhttp_request *req, void *arg);
+void eco_dash_set_auth(eco_dash *d, eco_dash_auth_fn fn, void *arg);
 
 /* True when the real bundle (not the offline placeholder) is embedded. */
 bool eco_dash_bundled(void);

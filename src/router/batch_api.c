@@ -104,6 +104,7 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
     const eco_router_node_cfg *nc = &cfg->nodes[i];
     bnode *n = &b->nodes[b->n_nodes++];
     snprintf(n->url, sizeof n->url, "%s", nc->url);
+    if (nc->api_key[0]) snprintf(n->auth, sizeof n->auth, "Authorization: Bearer %s", nc->api_key);
     snprintf(n->zone, sizeof n->zone, "%s", nc->zone);
     double lim = floor((double)nc->max_batch * (1 - b->cfg.interactive_reserve));
     n->limit = lim >= 1 ? (uint32_t)lim : 1;

@@ -189,6 +189,7 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   snprintf(url, sizeof url, "%s%s", b->nodes[ni].url, w->url);
   rbuf rb = {0};
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  if (b->nodes[ni].auth[0]) h = curl_slist_append(h, b->nodes[ni].auth);
   curl_easy_reset(cu);
   curl_easy_setopt(cu, CURLOPT_URL, url);
   curl_easy_setopt(cu, CURLOPT_POSTFIELDS, w->body_json);

@@ -26,6 +26,7 @@
 
 typedef struct bnode {
   char url[256];
+  char auth[300]; /* "Authorization: Bearer KEY" for the node's upstream key, "" = none */
   char zone[32];
   uint32_t limit;      /* batch requests at once */
   uint32_t max_batch;  /* the node's concurrent sequences */

@@ -36,7 +36,8 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
                    eco_error *err) {
   if (!cfg || !out) return eco_error_set(err, ECO_EINVAL, "router: NULL argument");
   *out = NULL;
-  int rc = 0;
+  int rc = eco_router_admin_check(cfg, err);
+  if (rc) return rc;
   evthread_use_pthreads();
   gw *g = calloc(1, sizeof *g);
   if (!g) return ECO_ENOMEM;
@@ -45,6 +46,8 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
   g->cfg.nodes = NULL;
   g->cfg.dns = NULL;
   g->cfg.n_zones = g->cfg.n_nodes = g->cfg.n_dns = 0;
+  g->cfg.api_keys = NULL; /* gw_auth_init keeps their digests */
+  g->cfg.n_api_keys = 0;
   if (cfg->n_zones) {
     g->cfg.zones = calloc(cfg->n_zones, sizeof *g->cfg.zones);
     if (!g->cfg.zones) goto oom;
@@ -100,11 +103,17 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
     goto fail;
   g->http = evhttp_new(g->base);
   if (!g->http) goto oom;
-  evhttp_set_allowed_methods(g->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                          EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
-  evhttp_set_max_body_size(g->http, MAX_BODY);
-  evhttp_set_max_headers_size(g->http, 64 * 1024);
-  evhttp_set_gencb(g->http, gw_on_public, g);
+  eco_http_front_cfg fc = {
+      .max_body_bytes = MAX_BODY,
+      .max_header_bytes = 64 * 1024,
+      .methods =
+          EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS,
+      .timeout_s = cfg->client_timeout_s,
+      .on_error = gw_on_front_error,
+      .gencb = gw_on_public,
+      .arg = g,
+  };
+  if (eco_http_front_attach(g->http, &fc, &g->front) != 0) goto oom;
   if ((rc = bind_port(g->http, cfg->host, cfg->port, &g->port, err))) goto fail;
   /* exact paths (evhttp_set_cb) take precedence over on_public */
   if (eco_dash_new("router", &g->dash) != 0) goto oom;
@@ -114,12 +123,14 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
     rc = eco_error_set(err, rc, "router: cannot attach the dashboard");
     goto fail;
   }
+  if ((rc = gw_auth_init(g, cfg, err))) goto fail;
   if (cfg->admin_port >= 0) {
     g->admin = evhttp_new(g->base);
     if (!g->admin) goto oom;
-    evhttp_set_allowed_methods(g->admin, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
-    evhttp_set_max_body_size(g->admin, 65536);
-    evhttp_set_gencb(g->admin, gw_on_admin, g);
+    fc.methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_HEAD;
+    fc.max_body_bytes = 65536;
+    fc.gencb = gw_on_admin;
+    if (eco_http_front_attach(g->admin, &fc, &g->admin_front) != 0) goto oom;
     if ((rc = bind_port(g->admin, cfg->admin_host, cfg->admin_port, &g->admin_port, err)))
       goto fail;
   } else {
@@ -173,6 +184,8 @@ void eco_router_free(eco_router *r) {
   if (!g) return;
   if (g->http) evhttp_free(g->http);
   if (g->admin) evhttp_free(g->admin);
+  eco_http_front_free(g->front); /* after its evhttp */
+  eco_http_front_free(g->admin_front);
   eco_batch_api_free(g->batch);
   /* run pending deferred connection frees */
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);
@@ -191,5 +204,7 @@ void eco_router_free(eco_router *r) {
   free(g->views);
   free(g->cfg.zones);
   free(g->cfg.dns);
+  eco_auth_free(&g->auth);
+  memset(g->cfg.admin_token, 0, sizeof g->cfg.admin_token);
   free(g);
 }

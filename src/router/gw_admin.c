@@ -32,6 +32,18 @@ void gw_send_error(gw *g, struct evhttp_request *req, int code, const char *type
   free(s);
 }
 
+void gw_send_error_code(gw *g, struct evhttp_request *req, int status, const char *type,
+                        const char *param, const char *code, const char *msg) {
+  char *s = eco_wire_error_body(msg, type, param, code);
+  send_json(g, req, status, "Error", s ? s : ECO_WIRE_ERROR_OOM);
+  free(s);
+}
+
+void gw_on_front_error(struct evhttp_request *req, int status, const char *code, const char *msg,
+                       void *arg) {
+  gw_send_error_code(arg, req, status, "invalid_request_error", NULL, code, msg);
+}
+
 static const char *method_of(struct evhttp_request *req) {
   switch (evhttp_request_get_command(req)) {
   case EVHTTP_REQ_GET: return "GET";
@@ -129,6 +141,12 @@ void gw_on_public(struct evhttp_request *req, void *arg) {
   path[pl] = '\0';
   const char *m = method_of(req);
   int code;
+  /* keys: every /v1/ path (files and batches too), and /metrics unless
+   * router.protect_metrics is false; /health and /ready stay open */
+  if ((strncmp(path, "/v1/", 4) == 0 ||
+       (strcmp(path, "/metrics") == 0 && g->cfg.protect_metrics)) &&
+      !gw_authorized(g, req))
+    return;
   if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0) {
     if (strcmp(m, "POST") != 0) {
       gw_send_error(g, req, 405, "invalid_request_error", NULL, "use POST");
@@ -205,6 +223,8 @@ static void admin_nodes(gw *g, struct evhttp_request *req) {
         v->profile.service_s, "n_obs", (int)v->profile.n_obs);
     if (!item) continue;
     json_object_set_new(item, "backlog_s", json_real(v->backlog_s));
+    json_object_set_new(item, "max_body_bytes",
+                        n->max_body ? json_integer((json_int_t)n->max_body) : json_null());
     json_object_set_new(item, "engine", gw_engine_json(n));
     json_object_set_new(item, "meter", gw_meter_json(n));
     json_array_append_new(arr, item);

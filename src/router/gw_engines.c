@@ -104,6 +104,7 @@ static void load_next(node *n) {
   struct evhttp_request *req = evhttp_request_new(on_load_done, n);
   if (!req) return;
   evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->host);
+  gw_upstream_auth(n, evhttp_request_get_output_headers(req));
   n->lquery_inflight = true;
   if (evhttp_make_request(n->lconn, req, EVHTTP_REQ_GET, paths[n->lnext]) != 0) {
     n->lquery_inflight = false;

@@ -23,6 +23,8 @@
 #include "dashboard/dashboard.h"
 #include "router/agent_pick.h"
 #include "router/batch_api.h"
+#include "util/auth.h"
+#include "util/http_front.h"
 #include "util/timeutil.h"
 
 #include <event2/event.h>
@@ -68,6 +70,7 @@ typedef struct node {
   uint32_t done_at_poll;          /* done_total when the pending /v1/node poll was sent */
   uint32_t done_at_report;        /* done_at_poll of the report in rep_queue/rep_active */
   double rep_intensity;           /* node-reported gCO2e/kWh, <0 = none */
+  uint64_t max_body;              /* request body limit, bytes (config or /v1/node; 0 = unknown) */
   /* pool */
   struct evhttp_connection **idle;
   size_t n_idle;
@@ -124,6 +127,9 @@ struct gw {
   eco_logger log;
   struct event_base *base;
   struct evhttp *http, *admin;
+  eco_http_front *front, *admin_front; /* framing checks before evhttp (util/http_front.h) */
+  eco_auth auth;                       /* router.api_keys (none: the public API is open) */
+  uint64_t auth_refused, auth_limited; /* requests answered 401 / 429 by the key check */
   struct evdns_base *dns;
   struct event *wake, *zone_ev, *dns_ev;
   int port, admin_port;
@@ -298,10 +304,23 @@ void gw_add_router_headers(preq *r, struct evkeyvalq *h);
 int gw_choose_and_dispatch(preq *r);
 void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models);
 
+/* ---- keys (gw_auth.c) */
+int gw_auth_init(gw *g, const eco_router_cfg *cfg, eco_error *err);
+/* true if req may go on; otherwise it has been answered 401 or 429 */
+bool gw_authorized(gw *g, struct evhttp_request *req);
+/* adds the node's upstream key (Authorization: Bearer) when it has one */
+void gw_upstream_auth(const node *n, struct evkeyvalq *h);
+
 /* ---- replies, the public and admin endpoints, metrics (gw_admin.c) */
 void gw_count_code(gw *g, int code);
 void gw_send_error(gw *g, struct evhttp_request *req, int code, const char *type, const char *param,
                    const char *msg);
+/* with an error code ("invalid_json", "request_too_large", ...) */
+void gw_send_error_code(gw *g, struct evhttp_request *req, int status, const char *type,
+                        const char *param, const char *code, const char *msg);
+/* a request the HTTP front refused (eco_http_front_error_fn) */
+void gw_on_front_error(struct evhttp_request *req, int status, const char *code, const char *msg,
+                       void *arg);
 void gw_on_public(struct evhttp_request *req, void *arg);
 void gw_on_admin(struct evhttp_request *req, void *arg);
 

@@ -61,6 +61,7 @@ node *gw_node_add(gw *g, const eco_router_node_cfg *c, int dns_src, eco_error *e
   n->cfg = *c;
   n->dns_src = dns_src;
   n->rep_intensity = -1;
+  n->max_body = c->max_body_bytes;
   if (parse_url(c->url, n->host, sizeof n->host, &n->port) != 0) {
     eco_error_set(err, ECO_ECONFIG, "node '%s': bad url '%s'", c->id, c->url);
     free(n);
@@ -190,6 +191,9 @@ static bool apply_node_info(node *n, const json_t *j) {
   if ((x = json_object_get(j, "max_batch")) || (x = json_object_get(b, "max")))
     if (json_is_integer(x) && json_integer_value(x) > 0 && json_integer_value(x) < 1000000)
       v->max_batch = (uint32_t)json_integer_value(x);
+  x = json_object_get(j, "max_body_bytes");
+  if (json_is_integer(x) && json_integer_value(x) > 0 && !n->cfg.max_body_bytes)
+    n->max_body = (uint64_t)json_integer_value(x);
   /* memory: a KV cache at 95% or more counts as a full batch */
   x = json_object_get(json_object_get(j, "kv"), "usage");
   if (json_is_number(x) && json_number_value(x) >= 0.95 && n->rep_active < v->max_batch)
@@ -383,6 +387,7 @@ static void on_health_timer(evutil_socket_t fd, short ev, void *arg) {
   struct evhttp_request *req = evhttp_request_new(on_health_done, n);
   if (!req) return;
   evhttp_add_header(evhttp_request_get_output_headers(req), "Host", n->host);
+  gw_upstream_auth(n, evhttp_request_get_output_headers(req));
   const char *path = n->cfg.ecoinfer ? "/v1/node" : n->cfg.health_path;
   n->hcheck_inflight = true;
   n->done_at_poll = n->done_total;

@@ -249,6 +249,24 @@ static void cwatch_start(preq *r) {
   if (r->cwatch && event_add(r->cwatch, NULL) != 0) gw_cwatch_stop(r);
 }
 
+/* Leaves out the nodes whose known body limit (config max_body_bytes or
+ * their /v1/node report) is below this body: they would answer 413 and
+ * close while the body is still being sent. Returns the largest limit when
+ * no node is left, 0 otherwise. */
+static uint64_t exclude_small_nodes(preq *r) {
+  gw *g = r->g;
+  uint64_t largest = 0;
+  for (size_t i = 0; i < g->n_nodes; i++) {
+    node *n = g->nodes[i];
+    if (n->removed) continue;
+    if (!n->max_body || r->raw_len <= n->max_body) return 0;
+    if (n->max_body > largest) largest = n->max_body;
+    if (!r->excluded) r->excluded = calloc(g->cap_nodes, sizeof *r->excluded);
+    if (r->excluded) r->excluded[i] = true;
+  }
+  return largest;
+}
+
 void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models) {
   preq *r = calloc(1, sizeof *r);
   if (!r) {
@@ -269,7 +287,7 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
     return;
   }
   const struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
-  const char *auth = evhttp_find_header(ih, "Authorization");
+  const char *auth = evhttp_find_header(ih, "Authorization"); /* not sent on with router keys */
   if (auth) snprintf(r->auth, sizeof r->auth, "%s", auth);
   const char *ph = evhttp_find_header(ih, ECO_HDR_POLICY);
   if (ph && eco_policy_parse(ph, &r->pol.kind) != 0) {
@@ -294,7 +312,8 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     if (len > MAX_BODY) {
-      gw_send_error(g, req, 413, "invalid_request_error", NULL, "request body too large");
+      gw_send_error_code(g, req, 413, "invalid_request_error", NULL, "request_too_large",
+                         "request body too large");
       gw_preq_free(r);
       return;
     }
@@ -312,7 +331,7 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
     if (!json_is_object(r->body)) {
       char msg[256];
       snprintf(msg, sizeof msg, "request body is not a JSON object: %s", je.text);
-      gw_send_error(g, req, 400, "invalid_request_error", NULL, msg);
+      gw_send_error_code(g, req, 400, "invalid_request_error", NULL, "invalid_json", msg);
       gw_preq_free(r);
       return;
     }
@@ -327,6 +346,15 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
     /* /v1/models: any node will do, in turn. */
     r->pol.kind = ECO_POLICY_ROUND_ROBIN;
     r->pol.rr_cursor = g->models_rr++;
+  }
+  uint64_t limit = models ? 0 : exclude_small_nodes(r);
+  if (limit) { /* a client error: no node tried, none marked as failing */
+    char msg[160];
+    snprintf(msg, sizeof msg, "request body of %zu bytes is over every node's limit (%llu bytes)",
+             r->raw_len, (unsigned long long)limit);
+    gw_send_error_code(g, req, 413, "invalid_request_error", NULL, "request_too_large", msg);
+    gw_preq_free(r);
+    return;
   }
   gw_directive_decide(r, ih);
   r->creq = req;

@@ -45,6 +45,10 @@ typedef struct eco_router_node_cfg {
   char meter[96];                     /* the agent's meters that cover it (agent_pick.h), "host" */
   bool gpu;                           /* it runs on a GPU: receipts whose meters miss it are
                                          labelled estimated */
+  uint64_t max_body_bytes;            /* the node's request body limit, bytes (0 = unknown;
+                                         ecoinfer nodes report theirs in /v1/node) */
+  char api_key[256]; /* sent to the node as Authorization: Bearer (proxying, health checks,
+                        /v1/node and load polls, batch dispatch); "" = none. Never logged */
 } eco_router_node_cfg;
 
 /* A DNS source: every A record of name becomes a node on port. */
@@ -76,15 +80,27 @@ typedef struct eco_router_batch_cfg {
   char forecast[32];          /* history forecast method, e.g. "seasonal-naive" */
 } eco_router_batch_cfg;
 
+/* router.api_keys: one key clients send as Authorization: Bearer. */
+typedef struct eco_router_key_cfg {
+  char key[256];     /* the secret (config, key_env or key_file) */
+  char name[64];     /* label for logs, default "keyN" */
+  double rate_per_s; /* requests/s allowed (rpm / 60), 0 = no limit */
+  double burst;      /* bucket size, requests (0 = max(1, rate)) */
+} eco_router_key_cfg;
+
 typedef struct eco_router_cfg {
-  char host[64];               /* public listener address */
-  int port;                    /* public port (0 = ephemeral) */
-  char admin_host[64];         /* admin listener address, default 127.0.0.1 */
-  int admin_port;              /* admin port (0 = ephemeral, -1 = off) */
-  char admin_token[128];       /* Bearer token for the admin API, "" = none */
+  char host[64];                /* public listener address */
+  int port;                     /* public port (0 = ephemeral) */
+  char admin_host[64];          /* admin listener address, default 127.0.0.1 */
+  int admin_port;               /* admin port (0 = ephemeral, -1 = off) */
+  char admin_token[128];        /* Bearer token for the admin API, "" = none */
+  eco_router_key_cfg *api_keys; /* keys for every /v1/ path (files, batches); none = open */
+  size_t n_api_keys;
+  bool protect_metrics;        /* with api_keys: /metrics and /dashboard need a key too (default) */
   eco_policy_kind policy;      /* default policy */
   double default_slo_s;        /* SLO when the request has none, s (0 = none) */
   double timeout_s;            /* upstream inactivity timeout, s */
+  double client_timeout_s;     /* idle or half-sent client connections close after, s (120) */
   int max_attempts;            /* upstream attempts per request (1 = no failover) */
   uint32_t batch_max;          /* router-side batch: prompts per node (default 4) */
   double batch_window_s;       /* router-side batch window, s (0 = off) */
@@ -133,6 +149,15 @@ void eco_router_cfg_default(eco_router_cfg *c);
  * docs/router.md). Returns 0 or ECO_ECONFIG with the location in err. */
 int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err);
 void eco_router_cfg_free(eco_router_cfg *c);
+/* router.api_keys, protect_metrics, admin_token_env/_file, and the admin
+ * check below (router_keys.c; called by eco_router_cfg_load). */
+int eco_router_cfg_load_keys(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err);
+/* A node's api_key, api_key_env or api_key_file. */
+int eco_router_node_key_load(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node_cfg *n,
+                             eco_error *err);
+/* ECO_ECONFIG when the admin API would listen on a non-loopback address
+ * without a token (eco_router_new refuses to start then). */
+int eco_router_admin_check(const eco_router_cfg *c, eco_error *err);
 /* The schema of the router's sections (router:, nodes:, dns:, zones:), for
  * a whole-file check of a configuration (src/cli). */
 const eco_cfg_schema *eco_router_cfg_sections(size_t *n);

@@ -14,9 +14,11 @@ void eco_router_cfg_default(eco_router_cfg *c) {
   c->port = 8080;
   snprintf(c->admin_host, sizeof c->admin_host, "127.0.0.1");
   c->admin_port = 8081;
+  c->protect_metrics = true;
   c->policy = ECO_POLICY_SLO_CARBON;
   c->default_slo_s = 0;
   c->timeout_s = 120;
+  c->client_timeout_s = 120;
   c->max_attempts = 3;
   c->batch_max = 4;
   c->batch_window_s = 0;
@@ -56,7 +58,8 @@ static const eco_cfg_schema profile_keys[] = {
       ECO_CFG_VALUE("lifetime_y"), ECO_CFG_VALUE("embodied_g_per_s"), ECO_CFG_VALUE("max_batch"),  \
       ECO_CFG_VALUE("kind"), ECO_CFG_VALUE("health_path"),                                         \
       ECO_CFG_SHAPED("profile", ECO_CFG_S_MAP, profile_keys), ECO_CFG_VALUE("agent"),              \
-      ECO_CFG_VALUE("meter"), ECO_CFG_VALUE("gpu")
+      ECO_CFG_VALUE("meter"), ECO_CFG_VALUE("gpu"), ECO_CFG_VALUE("max_body_bytes"),               \
+      ECO_CFG_VALUE("api_key"), ECO_CFG_VALUE("api_key_env"), ECO_CFG_VALUE("api_key_file")
 static const eco_cfg_schema node_keys[] = {NODE_KEYS};
 static const eco_cfg_schema dns_keys[] = {NODE_KEYS, ECO_CFG_VALUE("name"), ECO_CFG_VALUE("port"),
                                           ECO_CFG_VALUE("interval")};
@@ -79,15 +82,25 @@ static const eco_cfg_schema batch_api_keys[] = {ECO_CFG_VALUE("db"),
                                                 ECO_CFG_VALUE("energy_j"),
                                                 ECO_CFG_VALUE("poll"),
                                                 ECO_CFG_VALUE("forecast")};
+static const eco_cfg_schema api_key_keys[] = {ECO_CFG_VALUE("key"),      ECO_CFG_VALUE("key_env"),
+                                              ECO_CFG_VALUE("key_file"), ECO_CFG_VALUE("name"),
+                                              ECO_CFG_VALUE("rpm"),      ECO_CFG_VALUE("burst")};
+static const eco_cfg_schema api_key_item[] = {
+    ECO_CFG_SHAPED(NULL, ECO_CFG_S_VALUE_OR_MAP, api_key_keys)};
 static const eco_cfg_schema router_keys[] = {
     ECO_CFG_VALUE("host"),
     ECO_CFG_VALUE("port"),
     ECO_CFG_VALUE("admin_host"),
     ECO_CFG_VALUE("admin_port"),
     ECO_CFG_VALUE("admin_token"),
+    ECO_CFG_VALUE("admin_token_env"),
+    ECO_CFG_VALUE("admin_token_file"),
+    ECO_CFG_SHAPED("api_keys", ECO_CFG_S_LIST, api_key_item),
+    ECO_CFG_VALUE("protect_metrics"),
     ECO_CFG_VALUE("policy"),
     ECO_CFG_VALUE("slo"),
     ECO_CFG_VALUE("timeout"),
+    ECO_CFG_VALUE("client_timeout"),
     ECO_CFG_VALUE("attempts"),
     ECO_CFG_SHAPED("batch", ECO_CFG_S_MAP, batch_keys),
     ECO_CFG_SHAPED("health", ECO_CFG_S_MAP, health_keys),
@@ -256,7 +269,11 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
       (rc = eco_cfg_strcpy(cfg, nn, "kind", "openai", kind, sizeof kind, err)))
     return rc;
   n->max_batch = 4;
-  if ((rc = get_u32(cfg, nn, "max_batch", &n->max_batch, 1, 4096, err))) return rc;
+  int64_t mbb;
+  if ((rc = get_u32(cfg, nn, "max_batch", &n->max_batch, 1, 4096, err)) ||
+      (rc = eco_cfg_int_range(cfg, nn, "max_body_bytes", 0, 0, (int64_t)1 << 40, &mbb, err)))
+    return rc;
+  n->max_body_bytes = (uint64_t)mbb;
   if (need_url && strncmp(n->url, "http://", 7) != 0)
     return bad(cfg, nn, "url", "a node needs url: http://HOST:PORT", err);
   if (need_url && strstr(n->agent_url, "{host}"))
@@ -268,7 +285,9 @@ static int load_node(const eco_cfg *cfg, const eco_cfg_node *nn, eco_router_node
   n->ecoinfer = n->engine == ECO_ENGINE_ECOINFER;
   if (!eco_cfg_find(cfg, nn, "health_path") && eco_engine_health_path(n->engine))
     snprintf(n->health_path, sizeof n->health_path, "%s", eco_engine_health_path(n->engine));
-  if ((rc = load_meter(cfg, nn, n, err)) || (rc = load_embodied(cfg, nn, n, err))) return rc;
+  if ((rc = load_meter(cfg, nn, n, err)) || (rc = load_embodied(cfg, nn, n, err)) ||
+      (rc = eco_router_node_key_load(cfg, nn, n, err)))
+    return rc;
   load_labels(cfg, nn, n);
   const eco_cfg_node *pn = eco_cfg_find(cfg, nn, "profile");
   if (pn && pn->kind == ECO_CFG_MAP) {
@@ -372,6 +391,7 @@ static int load_router(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
       (rc = eco_cfg_strcpy(cfg, NULL, "router.policy", "slo-carbon", pol, sizeof pol, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "router.slo", 0, &c->default_slo_s, err)) ||
       (rc = get_period(cfg, NULL, "router.timeout", &c->timeout_s, err)) ||
+      (rc = get_period(cfg, NULL, "router.client_timeout", &c->client_timeout_s, err)) ||
       (rc = eco_cfg_int_range(cfg, NULL, "router.attempts", c->max_attempts, 1, 16, &attempts,
                               err)) ||
       (rc = get_u32(cfg, NULL, "router.batch.max", &c->batch_max, 1, 4096, err)) ||
@@ -413,6 +433,7 @@ int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
                                    err)))
       goto fail;
   if ((rc = eco_rdir_cfg_load(cfg, &c->directive, err)) || (rc = load_router(cfg, c, err)) ||
+      (rc = eco_router_cfg_load_keys(cfg, c, err)) ||
       (rc = load_batch_api(cfg, &c->batch_api, err)) ||
       (rc = eco_cfg_duration(cfg, NULL, "carbon.refresh", c->intensity_refresh_s,
                              &c->intensity_refresh_s, err)) ||
@@ -444,8 +465,14 @@ fail:
 void eco_router_cfg_free(eco_router_cfg *c) {
   if (!c) return;
   free(c->zones);
+  if (c->nodes) memset(c->nodes, 0, c->n_nodes * sizeof *c->nodes); /* upstream keys */
   free(c->nodes);
+  if (c->dns) memset(c->dns, 0, c->n_dns * sizeof *c->dns);
   free(c->dns);
+  if (c->api_keys) memset(c->api_keys, 0, c->n_api_keys * sizeof *c->api_keys);
+  free(c->api_keys);
+  c->api_keys = NULL;
+  c->n_api_keys = 0;
   c->zones = NULL;
   c->nodes = NULL;
   c->dns = NULL;

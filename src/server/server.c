@@ -6,6 +6,8 @@
 
 #include "energy/tracker.h"
 #include "server/metrics.h"
+#include "util/auth.h"
+#include "util/http_front.h"
 #include "util/rand.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
@@ -38,6 +40,8 @@ struct eco_server {
   const eco_logger *log;
   struct event_base *base;
   struct evhttp *http, *admin;
+  eco_http_front *front, *admin_front; /* framing checks before evhttp (util/http_front.h) */
+  eco_auth auth;                       /* cfg.api_keys as digests (util/auth.h) */
   struct evhttp_bound_socket *bound, *admin_bound;
   int port, admin_port;
   struct event *sigterm, *sigint, *stop_ev, *drain_timer;
@@ -127,7 +131,10 @@ static void reply_text(eco_server *s, struct evhttp_request *r, const char *endp
                        : status == 405 ? "Method Not Allowed"
                        : status == 413 ? "Payload Too Large"
                        : status == 429 ? "Too Many Requests"
+                       : status == 431 ? "Request Header Fields Too Large"
+                       : status == 501 ? "Not Implemented"
                        : status == 503 ? "Service Unavailable"
+                       : status == 505 ? "HTTP Version Not Supported"
                                        : "Error";
   evhttp_send_reply(r, status, reason, b);
   if (b) evbuffer_free(b);
@@ -159,34 +166,36 @@ static void reply_error(eco_server *s, struct evhttp_request *r, const char *end
   free(t);
 }
 
-/* Constant-time comparison of the presented key with each configured key:
- * the time depends only on the lengths, never on where bytes differ. */
-static bool key_ok(const eco_server *s, const char *given) {
-  size_t gl = strlen(given);
-  unsigned ok = 0;
-  for (size_t k = 0; k < s->cfg.n_api_keys; k++) {
-    const char *want = s->cfg.api_keys[k];
-    size_t wl = strlen(want);
-    unsigned diff = (unsigned)(gl != wl);
-    for (size_t i = 0; i < wl; i++)
-      diff |= (unsigned char)want[i] ^ (unsigned char)given[i < gl ? i : 0];
-    ok |= (unsigned)(diff == 0);
+/* The key check (util/auth.h: SHA-256 digests compared with CRYPTO_memcmp
+ * against every key). The dashboard also takes ?key=, which its page passes
+ * on (a browser's EventSource cannot send headers). */
+static bool authorized(eco_server *s, struct evhttp_request *r, const char *endpoint) {
+  if (!eco_auth_on(&s->auth)) return true;
+  const char *h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
+  char qb[300];
+  const char *qk = NULL;
+  const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(r);
+  const char *q = u ? evhttp_uri_get_query(u) : NULL;
+  struct evkeyvalq kv = {0};
+  if (q && strncmp(endpoint, "/dashboard", 10) == 0 && evhttp_parse_query_str(q, &kv) == 0) {
+    const char *k = evhttp_find_header(&kv, "key");
+    if (k && strlen(k) < sizeof qb) qk = strcpy(qb, k);
+    evhttp_clear_headers(&kv);
   }
-  return ok != 0;
+  eco_auth_result res =
+      eco_auth_check(&s->auth, h, qk, (double)eco_time_mono_ns() / 1e9, NULL, NULL);
+  if (res == ECO_AUTH_OK) return true;
+  eco_oai_error e;
+  eco_oai_error_set(&e, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
+                    res == ECO_AUTH_MISSING ? "missing API key: send Authorization: Bearer KEY"
+                                            : "incorrect API key provided");
+  add_header(r, "WWW-Authenticate", "Bearer");
+  reply_error(s, r, endpoint, &e);
+  return false;
 }
 
-static bool authorized(eco_server *s, struct evhttp_request *r, const char *endpoint) {
-  if (s->cfg.n_api_keys == 0) return true;
-  const char *h = evhttp_find_header(evhttp_request_get_input_headers(r), "Authorization");
-  eco_oai_error e;
-  if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !key_ok(s, h + 7)) {
-    eco_oai_error_set(&e, 401, "invalid_request_error", NULL, "invalid_api_key", "%s",
-                      h ? "incorrect API key provided"
-                        : "missing API key: send Authorization: Bearer KEY");
-    reply_error(s, r, endpoint, &e);
-    return false;
-  }
-  return true;
+static bool dash_auth(struct evhttp_request *r, void *arg) {
+  return authorized(arg, r, "/dashboard");
 }
 
 /* ---- generation requests ---------------------------------------------- */
@@ -837,6 +846,8 @@ static void handle_node(eco_server *s, struct evhttp_request *r) {
       "usage", info.kv_budget_bytes > 0 ? info.kv_used_bytes / info.kv_budget_bytes : 0.0,
       "context_length", info.context_length, "ready", ok, "draining", s->draining,
       "generated_tokens", s->gen_tokens_total);
+  /* the router sends no body over this (it answers 413 itself) */
+  if (o) json_object_set_new(o, "max_body_bytes", json_integer((json_int_t)s->cfg.max_body_bytes));
   reply_json(s, r, "/v1/node", 200, o);
 }
 
@@ -859,6 +870,8 @@ static void route(struct evhttp_request *r, eco_server *s, bool admin_listener) 
                          s->draining, "queue_depth", info.queue_len, "queue_capacity",
                          info.queue_cap));
   } else if (admin_paths && strcmp(path, "/metrics") == 0) {
+    /* on the public listener (no admin port), /metrics needs the key too */
+    if (!admin_listener && !authorized(s, r, "/metrics")) return;
     eco_backend_info info;
     eco_strbuf sb;
     eco_sb_init(&sb);
@@ -956,14 +969,32 @@ static int bind_one(struct evhttp *h, const char *host, int port, struct evhttp_
   return 0;
 }
 
-static struct evhttp *make_http(eco_server *s, void (*cb)(struct evhttp_request *, void *)) {
+/* A request the HTTP front refused (framing, limits, methods): the same
+ * JSON error body as every other answer. */
+static void on_front_error(struct evhttp_request *r, int status, const char *code, const char *msg,
+                           void *arg) {
+  eco_oai_error e;
+  eco_oai_error_set(&e, status, "invalid_request_error", NULL, code, "%s", msg);
+  reply_error(arg, r, "other", &e);
+}
+
+static struct evhttp *make_http(eco_server *s, void (*cb)(struct evhttp_request *, void *),
+                                eco_http_front **front) {
   struct evhttp *h = evhttp_new(s->base);
   if (!h) return NULL;
-  evhttp_set_max_body_size(h, (ev_ssize_t)s->cfg.max_body_bytes);
-  evhttp_set_max_headers_size(h, (ev_ssize_t)s->cfg.max_header_bytes);
-  evhttp_set_timeout(h, s->cfg.http_timeout_s > 0 ? s->cfg.http_timeout_s : 120);
-  evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
-  evhttp_set_gencb(h, cb, s);
+  eco_http_front_cfg fc = {
+      .max_body_bytes = s->cfg.max_body_bytes,
+      .max_header_bytes = s->cfg.max_header_bytes,
+      .methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD,
+      .timeout_s = s->cfg.http_timeout_s > 0 ? s->cfg.http_timeout_s : 120,
+      .on_error = on_front_error,
+      .gencb = cb,
+      .arg = s,
+  };
+  if (eco_http_front_attach(h, &fc, front) != 0) {
+    evhttp_free(h);
+    return NULL;
+  }
   return h;
 }
 
@@ -996,7 +1027,7 @@ int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_ac
     rc = eco_error_set(err, ECO_ENOMEM, "cannot create the event loop");
     goto fail;
   }
-  s->http = make_http(s, on_public);
+  s->http = make_http(s, on_public, &s->front);
   s->stop_ev = event_new(s->base, -1, 0, on_stop, s);
   s->drain_timer = evtimer_new(s->base, on_drain_timeout, s);
   s->attr_timer = event_new(s->base, -1, EV_PERSIST, on_attr_timer, s);
@@ -1015,11 +1046,19 @@ int eco_server_new(const eco_server_cfg *cfg, eco_backend *backend, const eco_ac
     rc = eco_error_set(err, ECO_ENOMEM, "cannot attach the dashboard");
     goto fail;
   }
+  for (size_t i = 0; i < s->cfg.n_api_keys; i++)
+    if (eco_auth_add(&s->auth, s->cfg.api_keys[i], NULL, 0, 0) != 0) {
+      rc = eco_error_set(err, ECO_EINVAL, "API key %zu is empty", i);
+      goto fail;
+    }
+  s->cfg.api_keys = NULL; /* the caller's strings; the digests are kept */
+  s->cfg.n_api_keys = 0;
+  if (eco_auth_on(&s->auth)) eco_dash_set_auth(s->dash, dash_auth, s);
   struct timeval dtv = {2, 0};
   event_add(s->dash_timer, &dtv);
   dash_update(s);
   if (s->cfg.admin_port >= 0) {
-    s->admin = make_http(s, on_admin);
+    s->admin = make_http(s, on_admin, &s->admin_front);
     if (!s->admin) {
       rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
       goto fail;
@@ -1091,6 +1130,8 @@ void eco_server_free(eco_server *s) {
   }
   if (s->http) evhttp_free(s->http);
   if (s->admin) evhttp_free(s->admin);
+  eco_http_front_free(s->front); /* after its evhttp */
+  eco_http_front_free(s->admin_front);
   eco_dash_free(s->dash); /* after its listener */
   if (s->dash_timer) event_free(s->dash_timer);
   if (s->sigterm) event_free(s->sigterm);
@@ -1101,5 +1142,6 @@ void eco_server_free(eco_server *s) {
   if (s->tracker) eco_tracker_free(s->tracker);
   if (s->base && !s->n_reqs) event_base_free(s->base);
   eco_srv_metrics_destroy(&s->metrics);
+  eco_auth_free(&s->auth);
   free(s);
 }

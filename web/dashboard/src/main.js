@@ -3,7 +3,9 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
 const base = location.pathname.replace(/\/+$/, "");
-const api = (p) => `${base}/api/${p}`;
+// a server with API keys: /dashboard?key=KEY, passed on to the API calls
+const key = new URLSearchParams(location.search).get("key");
+const api = (p) => `${base}/api/${p}` + (key ? `?key=${encodeURIComponent(key)}` : "");
 const $ = (sel) => document.querySelector(sel);
 const fmt = (x, d = 2) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(d));
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));

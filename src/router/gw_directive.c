@@ -40,7 +40,7 @@ int gw_directive_init(gw *g, eco_error *err) {
   g->dmodel = calloc(1, sizeof *g->dmodel);
   g->dserve = calloc(1, sizeof *g->dserve);
   if (!g->dmodel || !g->dserve) return eco_error_set(err, ECO_ENOMEM, "router: out of memory");
-  if ((rc = eco_dmodel_load(c->model_path, g->dmodel, err))) {
+  if (eco_dmodel_load(c->model_path, g->dmodel, err)) {
     char msg[256];
     snprintf(msg, sizeof msg, "%s", eco_error_text(err));
     return eco_error_set(err, ECO_ECONFIG, "directive.model: %s", msg);

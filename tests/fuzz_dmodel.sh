@@ -19,7 +19,7 @@ flags=(-std=c17 -D_GNU_SOURCE -I"$src/src" -g -O1
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 d="$src/src/directive"
 clang "${flags[@]}" "$src/fuzz/fuzz_dmodel.c" "$d/classify.c" "$d/dmodel.c" "$d/dmodel_io.c" \
-  "$d/dtrain.c" "$d/assign.c" "$d/plan.c" "$d/live.c" "$src/src/util/status.c" \
+  "$d/dtrain.c" "$d/assign.c" "$d/plan.c" "$d/live.c" "$src/src/util/status.c" "$src/src/util/rand.c" \
   "$src/src/util/fs.c" $(pkg-config --cflags --libs jansson libcrypto) -lglpk -lm \
   -o "$work/fuzz_dmodel" || { echo "FAIL: harness does not build"; exit 1; }
 mkdir -p "$work/corpus"

@@ -1,6 +1,7 @@
 /* The prompt classifier: hashed features and multinomial logistic
  * regression (see classify.h). */
 #include "directive/classify.h"
+#include "util/rand.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -210,15 +211,6 @@ int eco_dclass_predict(const eco_dclass *m, const char *text, size_t len, double
   return eco_dclass_predict_feats(m, f, n, p);
 }
 
-static uint64_t xorshift(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
-
 static int check_train_args(const eco_dclass_cfg *cfg, const char *const *label, size_t n_classes,
                             const eco_dclass_sample *s, size_t n, const unsigned char *use,
                             eco_error *err) {
@@ -299,7 +291,7 @@ int eco_dclass_train(eco_dclass *m, const eco_dclass_cfg *cfg, const char *const
   double scale = 1.0, t = 0;
   for (unsigned ep = 0; ep < cfg->epochs; ep++) {
     for (size_t i = nu; i > 1; i--) { /* Fisher-Yates */
-      size_t j = (size_t)(xorshift(&rs) % i), tmp = order[i - 1];
+      size_t j = (size_t)(eco_rand_next(&rs) % i), tmp = order[i - 1];
       order[i - 1] = order[j], order[j] = tmp;
     }
     for (size_t k = 0; k < nu; k++, t += 1) {

@@ -1,5 +1,6 @@
 /* ecoinfer: sampler and stop strings (see sampler.h). */
 #include "engine/sampler.h"
+#include "util/rand.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -113,14 +114,7 @@ bool eco_logits_finite(const float *logits, size_t n) {
   return bad == 0;
 }
 
-static uint64_t next_u64(eco_sampler *s) {
-  uint64_t x = s->rng;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  s->rng = x;
-  return x * 0x2545F4914F6CDD1DULL;
-}
+static uint64_t next_u64(eco_sampler *s) { return eco_rand_next(&s->rng); }
 
 /* A strict total order even with NaN (last) and infinities, so that the
  * partitioning below never runs past the array: best logit first, ties by

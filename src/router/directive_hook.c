@@ -1,6 +1,7 @@
 /* ecoinfer router: generation directives from the Sprout optimizer (see
  * directive_hook.h). */
 #include "router/directive_hook.h"
+#include "util/rand.h"
 
 #include <glpk.h>
 #include <math.h>
@@ -232,22 +233,12 @@ int eco_rdir_update(eco_rdir *d, double now_s, double ci, eco_error *err) {
 
 void eco_rdir_thread_done(void) { (void)glp_free_env(); }
 
-/* xorshift64* -> uniform in [0, 1). */
-static double uniform(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
 int eco_rdir_draw(eco_rdir *d, const char *route, const char *optout_hdr) {
   return eco_directive_effective_level(&d->cfg.dcfg, eco_rdir_draw_plan(d), route, optout_hdr);
 }
 
 int eco_rdir_draw_plan(eco_rdir *d) {
-  double u = uniform(&d->rng);
+  double u = eco_rand_uniform(&d->rng);
   size_t n = d->cfg.dcfg.n_levels;
   int planned = 0;
   double acc = 0;

@@ -5,6 +5,7 @@
  * store, /admin/directive and the metrics. The decisions themselves are
  * the pure functions of src/directive; this file only wires them. */
 #include "router/gw_internal.h"
+#include "util/rand.h"
 
 #include "directive/dtrain.h"
 #include "router/dstats_db.h"
@@ -152,16 +153,6 @@ static size_t forecast_cb(void *user, long hour, double *out, size_t cap) {
   return left;
 }
 
-/* xorshift64* on the LP state's RNG (one RNG for both plans) -> [0, 1) */
-static double uniform(uint64_t *s) {
-  uint64_t x = *s;
-  x ^= x >> 12;
-  x ^= x << 25;
-  x ^= x >> 27;
-  *s = x;
-  return (double)((x * 0x2545F4914F6CDD1Dull) >> 11) * 0x1.0p-53;
-}
-
 static void decide_live(preq *r, const char *opt) {
   gw *g = r->g;
   const json_t *m = json_object_get(r->body, "model");
@@ -175,7 +166,7 @@ static void decide_live(preq *r, const char *opt) {
   long hour = (long)floor(eco_intensity_trace_time(g->prov, eco_time_wall_s()) / 3600);
   eco_error err = {0};
   if (eco_dserve_decide(g->dserve, r->dmodel_name, hour, forecast_cb, g, text, text ? len : 0,
-                        uniform(&g->dir.rng), &r->ddec, &err))
+                        eco_rand_uniform(&g->dir.rng), &r->ddec, &err))
     ECO_WARN(&g->log, MOD, "directive plan: %s (level 0 until the next hour)",
              eco_error_text(&err));
   r->dlive = true;

@@ -35,3 +35,16 @@ int eco_rand_id(const char *prefix, size_t n_bytes, char *buf, size_t cap) {
   buf[pl + 2 * n_bytes] = '\0';
   return ECO_OK;
 }
+
+uint64_t eco_rand_next(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  *state = x;
+  return x * 0x2545F4914F6CDD1DULL;
+}
+
+double eco_rand_uniform(uint64_t *state) {
+  return (double)(eco_rand_next(state) >> 11) * 0x1.0p-53;
+}

@@ -64,6 +64,7 @@ for (const d of parseAllDocuments(fs.readFileSync('$work/two-board.yaml','utf8')
 [[ -s "$work/cluster.yaml" && -s "$work/node.yaml" ]] || fail "cluster.yaml or node.yaml missing"
 ECOINFER_ROUTER_PORT=0 ECOINFER_ROUTER_ADMIN_PORT=0 ECOINFER_ROUTER_HOST=127.0.0.1 \
   ECOINFER_ROUTER_ADMIN_HOST=127.0.0.1 ECOINFER_CARBON_PROVIDER=static \
+  ECOINFER_API_KEY=k8s-test-node-key \
   "$bin" route --config "$work/cluster.yaml" --json >"$work/route.out" 2>"$work/route.log" &
 pid=$!
 for _ in $(seq 1 100); do grep -q listening "$work/route.out" 2>/dev/null && break; sleep 0.05; done

@@ -463,7 +463,7 @@ static void test_router_body_over_node_limit(void **state) {
 
 static long get_key(const char *url, const char *key) {
   char h[128];
-  snprintf(h, sizeof h, "Authorization: Bearer %s", key);
+  snprintf(h, sizeof h, "Authorization: Bearer %s", key ? key : "");
   const char *hdrs[] = {h, NULL};
   eco_test_resp out;
   if (eco_test_http("GET", url, NULL, key ? hdrs : NULL, &out) != 0) return 0;

@@ -326,7 +326,7 @@ int eco_rp_arm_read_ledgers(eco_rp_arm *a, eco_error *err) {
   }
   eco_ledger_opts o = {.read_only = true};
   eco_ledger *l = NULL;
-  eco_ledger_levers lv;
+  eco_ledger_levers lv = {0};
   int rc = eco_ledger_open(a->router_ledger, &o, &l, err);
   if (!rc) rc = eco_ledger_levers_sum(l, 0, 0, &lv, err);
   if (!rc) {

@@ -340,8 +340,8 @@ void gw_dispatch(preq *r) {
   char hostport[160];
   snprintf(hostport, sizeof hostport, "%s:%d", n->host, n->port);
   evhttp_add_header(h, "Host", hostport);
-  if (r->target && r->target->cfg.api_key[0])
-    gw_upstream_auth(r->target, h);
+  if (n->cfg.api_key[0])
+    gw_upstream_auth(n, h);
   else if (r->auth[0] && !eco_auth_on(&r->g->auth)) /* the router's own keys stay here */
     evhttp_add_header(h, "Authorization", r->auth);
   if (!r->models) {

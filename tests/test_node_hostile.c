@@ -533,28 +533,13 @@ static void test_node_keys_and_router_upstream_key(void **state) {
 
 /* ---- HTTP framing -------------------------------------------------------- */
 
-static void expect_cases(int port, const char *path, size_t max_body, const char *what) {
-  size_t n;
-  eco_test_hostile_case *c = eco_test_hostile_cases(path, max_body, &n);
-  for (size_t i = 0; i < n; i++) {
-    eco_test_raw r;
-    assert_int_equal(eco_test_raw_send(port, c[i].req, c[i].len, 0, 3000, &r), 0);
-    const char *why = eco_test_hostile_check(&c[i], &r);
-    if (why)
-      fail_msg("%s: %s: %s (want %d %s): %.400s", what, c[i].name, why, c[i].status, c[i].code,
-               r.data);
-    eco_test_raw_free(&r);
-  }
-  eco_test_hostile_free(c, n);
-}
-
 static void test_serve_http_framing(void **state) {
   (void)state;
   char *dir = eco_test_tmpdir();
   const char *args[] = {"--fake-backend", "--fake-rate", "1000", "--no-ledger", NULL};
   node nd = serve(dir, args);
-  expect_cases(nd.port, "/v1/chat/completions", 1u << 20, "public port");
-  expect_cases(nd.aport, "/admin/drain", 1u << 20, "admin port");
+  eco_test_hostile_expect(nd.port, "/v1/chat/completions", 1u << 20, "public port");
+  eco_test_hostile_expect(nd.aport, "/admin/drain", 1u << 20, "admin port");
   /* what stays valid: chunked, pipelined, one byte at a time */
   const char *body = "{\"model\":\"fake-model\",\"max_tokens\":2,"
                      "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";

@@ -24,28 +24,13 @@
 
 static int port_of(const char *url) { return atoi(strrchr(url, ':') + 1); }
 
-static void expect_cases(int port, const char *path, size_t max_body, const char *what) {
-  size_t n;
-  eco_test_hostile_case *c = eco_test_hostile_cases(path, max_body, &n);
-  for (size_t i = 0; i < n; i++) {
-    eco_test_raw r;
-    assert_int_equal(eco_test_raw_send(port, c[i].req, c[i].len, 0, 3000, &r), 0);
-    const char *why = eco_test_hostile_check(&c[i], &r);
-    if (why)
-      fail_msg("%s: %s: %s (want %d %s): %.400s", what, c[i].name, why, c[i].status, c[i].code,
-               r.data);
-    eco_test_raw_free(&r);
-  }
-  eco_test_hostile_free(c, n);
-}
-
 static void test_router_http_framing(void **state) {
   eco_test_cluster *cl = *state;
   char *y = eco_test_cluster_yaml(cl->b, 2, NULL);
   eco_test_router_start(&cl->rt, y);
   free(y);
-  expect_cases(port_of(cl->rt.url), "/v1/chat/completions", 8u << 20, "public port");
-  expect_cases(port_of(cl->rt.admin), "/admin/policy", 65536, "admin port");
+  eco_test_hostile_expect(port_of(cl->rt.url), "/v1/chat/completions", 8u << 20, "public port");
+  eco_test_hostile_expect(port_of(cl->rt.admin), "/admin/policy", 65536, "admin port");
   /* a body that is not JSON: a client error with a code */
   char url[128];
   snprintf(url, sizeof url, "%s/v1/chat/completions", cl->rt.url);

@@ -2,6 +2,8 @@
  * (see rawhttp.h). */
 #include "rawhttp.h"
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -202,4 +204,19 @@ const char *eco_test_hostile_check(const eco_test_hostile_case *c, const eco_tes
     why = "no error type or message";
   json_decref(j);
   return why;
+}
+
+void eco_test_hostile_expect(int port, const char *path, size_t max_body, const char *what) {
+  size_t n;
+  eco_test_hostile_case *c = eco_test_hostile_cases(path, max_body, &n);
+  for (size_t i = 0; i < n; i++) {
+    eco_test_raw r;
+    assert_int_equal(eco_test_raw_send(port, c[i].req, c[i].len, 0, 3000, &r), 0);
+    const char *why = eco_test_hostile_check(&c[i], &r);
+    if (why)
+      fail_msg("%s: %s: %s (want %d %s): %.400s", what, c[i].name, why, c[i].status, c[i].code,
+               r.data);
+    eco_test_raw_free(&r);
+  }
+  eco_test_hostile_free(c, n);
 }

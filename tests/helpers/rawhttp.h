@@ -46,4 +46,9 @@ void eco_test_hostile_free(eco_test_hostile_case *c, size_t n);
  * HTML; NULL if it passes, else a static description of what failed. */
 const char *eco_test_hostile_check(const eco_test_hostile_case *c, const eco_test_raw *r);
 
+/* Sends every case of eco_test_hostile_cases(path, max_body) to the server on
+ * 127.0.0.1:port, each on its own connection, and fails the running cmocka
+ * test (naming what, the case and the answer) at the first wrong answer. */
+void eco_test_hostile_expect(int port, const char *path, size_t max_body, const char *what);
+
 #endif

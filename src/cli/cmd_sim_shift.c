@@ -139,290 +139,364 @@ typedef struct row {
 
 static const size_t LEADS[] = {1, 2, 3, 6, 12, 24, 36, 47};
 
+/* The parsed command line. */
+typedef struct shift_args {
+  const char *paths[64];
+  size_t n_paths;
+  int64_t jobs, seed;
+  double job_hours, keep_margin; /* h, fraction */
+  bool replan, spatial;
+  char dbuf[256], fbuf[256]; /* backing store of dl_txt, fc_txt */
+  char *dl_txt[16], *fc_txt[8];
+  size_t n_dl, n_fc;
+  double dl_s[16]; /* s */
+  eco_forecast_cfg fcs[8];
+} shift_args;
+
+/* Everything a run builds, freed by shift_state_free. */
+typedef struct shift_state {
+  series *ss; /* n_sim: the traces, then the spatial pseudo-trace */
+  size_t n_sim, n_common;
+  row *rows;
+  size_t n_rows;
+  const double **zone_ci; /* n_paths */
+  json_t *jres, *jerr;
+  eco_strbuf tab, csv, ferr, svg;
+} shift_state;
+
+/* Parses "4h", "90m", "2d" (the batch API's completion_window grammar) into seconds. */
+static bool parse_duration(const char *txt, double *out_s) {
+  char *end = NULL;
+  double v = strtod(txt, &end);
+  double mult = end && *end == 'h'   ? 3600
+                : end && *end == 'd' ? 86400
+                : end && *end == 'm' ? 60
+                                     : 0;
+  if (!end || end == txt || mult == 0 || end[1] != '\0' || !(v > 0)) return false;
+  *out_s = v * mult;
+  return true;
+}
+
+/* Reads and checks the options; ECO_EXIT_OK or ECO_EXIT_USAGE (reported). */
+static int parse_args(eco_cli *cli, const char *cmd, shift_args *a) {
+  memset(a, 0, sizeof *a);
+  for (size_t i = 0; i < cli->n_values && a->n_paths < 64; i++)
+    if (strcmp(cli->opt_name[i], "trace") == 0) a->paths[a->n_paths++] = cli->opt_value[i];
+  for (int i = 0; i < cli->n_args && a->n_paths < 64; i++)
+    a->paths[a->n_paths++] = cli->args[i];
+  if (a->n_paths == 0) {
+    eco_cli_error(cli, cmd, "no trace given (--trace FILE or FILE arguments)");
+    return ECO_EXIT_USAGE;
+  }
+  if (eco_cli_get_int(cli, "jobs", 365, &a->jobs) || eco_cli_get_int(cli, "seed", 1, &a->seed) ||
+      eco_cli_get_double(cli, "job-hours", 1.0, &a->job_hours) ||
+      eco_cli_get_double(cli, "keep-margin", 0.0, &a->keep_margin))
+    return ECO_EXIT_USAGE;
+  if (!(a->keep_margin >= 0) || a->keep_margin >= 1) {
+    eco_cli_error(cli, cmd, "--keep-margin must lie in [0, 1)");
+    return ECO_EXIT_USAGE;
+  }
+  if (a->jobs < 1 || a->jobs > 1000000 || !(a->job_hours > 0) || a->job_hours > 1000) {
+    eco_cli_error(cli, cmd, "--jobs must be 1..1000000 and --job-hours > 0");
+    return ECO_EXIT_USAGE;
+  }
+  a->replan = !eco_cli_flag(cli, "no-replan");
+  a->spatial = eco_cli_flag(cli, "spatial");
+  snprintf(a->dbuf, sizeof a->dbuf, "%s",
+           eco_cli_get(cli, "deadline") ? eco_cli_get(cli, "deadline") : "4h,12h,24h");
+  snprintf(a->fbuf, sizeof a->fbuf, "%s",
+           eco_cli_get(cli, "forecast") ? eco_cli_get(cli, "forecast") : "perfect,seasonal-naive");
+  a->n_dl = split(a->dbuf, a->dl_txt, 16);
+  a->n_fc = split(a->fbuf, a->fc_txt, 8);
+  for (size_t i = 0; i < a->n_dl; i++)
+    if (!parse_duration(a->dl_txt[i], &a->dl_s[i])) {
+      eco_cli_error(cli, cmd, "--deadline '%s': expected a duration like 4h, 90m or 2d",
+                    a->dl_txt[i]);
+      return ECO_EXIT_USAGE;
+    }
+  eco_error err = {0};
+  for (size_t i = 0; i < a->n_fc; i++)
+    if (eco_forecast_parse(a->fc_txt[i], &a->fcs[i], &err)) {
+      eco_cli_error(cli, cmd, "--forecast: %s", eco_error_text(&err));
+      return ECO_EXIT_USAGE;
+    }
+  if (a->n_dl == 0 || a->n_fc == 0) {
+    eco_cli_error(cli, cmd, "--deadline and --forecast need at least one value");
+    return ECO_EXIT_USAGE;
+  }
+  return ECO_EXIT_OK;
+}
+
+static void shift_state_free(shift_state *st) {
+  json_decref(st->jres);
+  json_decref(st->jerr);
+  for (size_t t = 0; st->ss && t < st->n_sim; t++)
+    free(st->ss[t].ci);
+  free(st->zone_ci);
+  free(st->ss);
+  free(st->rows);
+  eco_sb_free(&st->svg);
+  eco_sb_free(&st->tab);
+  eco_sb_free(&st->csv);
+  eco_sb_free(&st->ferr);
+}
+
+/* Loads every trace and, with --spatial, joins them as zones of one pseudo-trace. */
+static int load_traces(eco_cli *cli, const char *cmd, const shift_args *a, shift_state *st) {
+  eco_error err = {0};
+  for (size_t t = 0; t < a->n_paths; t++)
+    if (load_series(a->paths[t], &st->ss[t], &err)) {
+      eco_cli_error(cli, cmd, "%s: %s", a->paths[t], eco_error_text(&err));
+      return ECO_EXIT_RUNTIME;
+    }
+  st->n_common = st->ss[0].n;
+  if (!a->spatial) return ECO_EXIT_OK;
+  series *sp = &st->ss[a->n_paths];
+  snprintf(sp->label, sizeof sp->label, "spatial");
+  int off = 0;
+  for (size_t t = 0; t < a->n_paths; t++) {
+    const series *s = &st->ss[t];
+    if (s->t0 != st->ss[0].t0) {
+      eco_cli_error(cli, cmd, "--spatial: %s starts at another time than %s", s->label,
+                    st->ss[0].label);
+      return ECO_EXIT_RUNTIME;
+    }
+    if (s->n < st->n_common) st->n_common = s->n;
+    st->zone_ci[t] = s->ci;
+    if (off >= 0 && (size_t)off < sizeof sp->zone)
+      off += snprintf(sp->zone + off, sizeof sp->zone - (size_t)off, "%s%s", t ? "+" : "", s->zone);
+  }
+  return ECO_EXIT_OK;
+}
+
+/* Appends one result row to the table, the CSV and the JSON results. */
+static void emit_row(shift_state *st, const shift_args *a, const row *rw, const char *fname) {
+  const series *s = &st->ss[rw->trace];
+  const eco_sim_shift_result *r = &rw->r;
+  double dl_h = a->dl_s[rw->deadline] / 3600;
+  eco_sb_printf(&st->tab, "%-20s %8s %-15s %5zu %7zu %12.2f %12.2f %8.1f %8.2f %8.1f %8.1f %7.1f\n",
+                s->label, a->dl_txt[rw->deadline], fname, r->jobs, r->refused, r->run_now_g,
+                r->shifted_g, r->saving_pct, r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci,
+                r->moved_pct);
+  eco_sb_printf(&st->csv,
+                "%s,%s,%g,%s,%d,%zu,%zu,%lld,%.6f,%.6f,%.6f,%.3f,%.4f,%.3f,%.3f,%zu,%.3f\n",
+                s->label, s->zone, dl_h, fname, a->replan, r->jobs, r->refused,
+                (long long)r->requests, r->run_now_g, r->shifted_g, r->predicted_g, r->saving_pct,
+                r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->late, r->moved_pct);
+  json_array_append_new(
+      st->jres,
+      json_pack("{s:s, s:s, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
+                "s:f, s:f, s:I, s:f}",
+                "trace", s->label, "zone", s->zone, "deadline_h", dl_h, "forecast", fname, "replan",
+                a->replan, "jobs", (json_int_t)r->jobs, "refused", (json_int_t)r->refused,
+                "requests", (json_int_t)r->requests, "run_now_g", r->run_now_g, "shifted_g",
+                r->shifted_g, "predicted_g", r->predicted_g, "saving_pct", r->saving_pct,
+                "mean_delay_h", r->mean_delay_h, "ci_run_now", r->mean_now_ci, "ci_shifted",
+                r->mean_shift_ci, "late", (json_int_t)r->late, "moved_pct", r->moved_pct));
+}
+
+/* Runs every (trace, deadline, forecast) and records the results. */
+static int run_grid(eco_cli *cli, const char *cmd, const shift_args *a, shift_state *st) {
+  eco_error err = {0};
+  eco_sb_printf(&st->tab, "%-20s %8s %-15s %5s %7s %12s %12s %8s %8s %8s %8s %7s\n", "trace",
+                "deadline", "forecast", "jobs", "refused", "run_now_g", "shifted_g", "saving%",
+                "delay_h", "ci_now", "ci_shift", "moved%");
+  eco_sb_puts(
+      &st->csv,
+      "trace,zone,deadline_h,forecast,replan,jobs,refused,requests,run_now_g,"
+      "shifted_g,predicted_g,saving_pct,mean_delay_h,ci_run_now,ci_shifted,late,moved_pct\n");
+  for (size_t t = 0; t < st->n_sim; t++)
+    for (size_t d = 0; d < a->n_dl; d++)
+      for (size_t f = 0; f < a->n_fc; f++) {
+        eco_sim_shift_cfg c;
+        eco_sim_shift_defaults(&c);
+        c.n_jobs = (size_t)a->jobs;
+        c.deadline_s = a->dl_s[d];
+        c.fc = a->fcs[f];
+        c.replan = a->replan;
+        c.keep_margin = a->keep_margin;
+        c.job_hours = a->job_hours;
+        c.seed = (uint64_t)a->seed;
+        row *rw = &st->rows[st->n_rows];
+        *rw = (row){.trace = t, .deadline = d, .forecast = f};
+        const series *s = &st->ss[t];
+        int src = t < a->n_paths ? eco_sim_shift_run(s->ci, s->n, &c, &rw->r, &err)
+                                 : eco_sim_shift_run_zones(st->zone_ci, a->n_paths, st->n_common,
+                                                           &c, &rw->r, &err);
+        if (src) {
+          eco_cli_error(cli, cmd, "%s: %s", s->label, eco_error_text(&err));
+          return ECO_EXIT_RUNTIME;
+        }
+        st->n_rows++;
+        char fname[32];
+        eco_forecast_name(&a->fcs[f], fname, sizeof fname);
+        emit_row(st, a, rw, fname);
+        if (rw->r.late) {
+          eco_cli_error(cli, cmd, "%s: %zu requests ran after their deadline (a bug)", s->label,
+                        rw->r.late);
+          return ECO_EXIT_RUNTIME;
+        }
+      }
+  return ECO_EXIT_OK;
+}
+
+/* --forecast-error: MAE and MAPE by lead time of the history-built forecasts. */
+static int forecast_errors(eco_cli *cli, const char *cmd, const shift_args *a, shift_state *st) {
+  static const char *const methods[] = {"seasonal-naive", "seasonal-blend:7", "seasonal-ar:7"};
+  size_t n_leads = sizeof LEADS / sizeof LEADS[0];
+  eco_error err = {0};
+  eco_sb_printf(&st->ferr, "\nforecast error by lead time (MAE gCO2e/kWh / MAPE %%)\n%-20s %-18s",
+                "trace", "method");
+  for (size_t j = 0; j < n_leads; j++)
+    eco_sb_printf(&st->ferr, " %12zuh", LEADS[j]);
+  eco_sb_puts(&st->ferr, "\n");
+  for (size_t t = 0; t < a->n_paths; t++)
+    for (size_t m = 0; m < 3; m++) {
+      const series *s = &st->ss[t];
+      eco_forecast_cfg fc;
+      eco_forecast_parse(methods[m], &fc, NULL);
+      eco_forecast_error fe;
+      if (eco_forecast_evaluate(&fc, s->ci, s->n, 7 * 24, 1, 48, &fe, &err)) {
+        eco_cli_error(cli, cmd, "%s: %s", s->label, eco_error_text(&err));
+        return ECO_EXIT_RUNTIME;
+      }
+      char fname[32];
+      eco_forecast_name(&fc, fname, sizeof fname);
+      eco_sb_printf(&st->ferr, "%-20s %-18s", s->label, fname);
+      json_t *jm = json_array(), *jp = json_array();
+      for (size_t j = 0; j < n_leads; j++) {
+        eco_sb_printf(&st->ferr, " %6.1f/%5.1f%%", fe.mae[LEADS[j]], fe.mape[LEADS[j]]);
+        json_array_append_new(jm, json_real(fe.mae[LEADS[j]]));
+        json_array_append_new(jp, json_real(fe.mape[LEADS[j]]));
+      }
+      double mae_all = 0, mape_all = 0;
+      for (size_t j = 1; j < 48; j++) {
+        mae_all += fe.mae[j] / 47.0;
+        mape_all += fe.mape[j] / 47.0;
+      }
+      eco_sb_printf(&st->ferr, "  mean(1..47h) %.1f/%.1f%%\n", mae_all, mape_all);
+      json_array_append_new(
+          st->jerr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:f, s:f}", "trace", s->label, "method",
+                              fname, "origins", (json_int_t)fe.n_origins, "mae", jm, "mape", jp,
+                              "mae_mean_1_47h", mae_all, "mape_mean_1_47h", mape_all));
+      eco_forecast_error_free(&fe);
+    }
+  return ECO_EXIT_OK;
+}
+
+/* Renders the savings as bars (groups: trace x deadline; series: forecasts) into st->svg. */
+static int render_svg(const shift_args *a, shift_state *st) {
+  size_t ng = st->n_sim * a->n_dl, n_fc = a->n_fc;
+  double *vals = calloc(ng * n_fc, sizeof *vals);
+  char **gl = calloc(ng, sizeof *gl);
+  char **sl = calloc(n_fc, sizeof *sl);
+  int rc = vals && gl && sl ? 0 : ECO_ENOMEM;
+  for (size_t i = 0; !rc && i < st->n_rows; i++) {
+    size_t g = st->rows[i].trace * a->n_dl + st->rows[i].deadline;
+    vals[g * n_fc + st->rows[i].forecast] = st->rows[i].r.saving_pct;
+  }
+  for (size_t g = 0; !rc && g < ng; g++) {
+    char lab[160];
+    snprintf(lab, sizeof lab, "%s %s", st->ss[g / a->n_dl].label, a->dl_txt[g % a->n_dl]);
+    if (!(gl[g] = strdup(lab))) rc = ECO_ENOMEM;
+  }
+  for (size_t f = 0; !rc && f < n_fc; f++) {
+    char fname[32];
+    eco_forecast_name(&a->fcs[f], fname, sizeof fname);
+    if (!(sl[f] = strdup(fname))) rc = ECO_ENOMEM;
+  }
+  char title[160];
+  snprintf(title, sizeof title,
+           "Carbon saved by time shifting vs run-now (%lld jobs/trace, %g h jobs%s)",
+           (long long)a->jobs, a->job_hours, a->replan ? "" : ", no replan");
+  eco_svg_bars b = {.title = title,
+                    .y_label = "saving vs run-now, %",
+                    .n_groups = ng,
+                    .n_series = n_fc,
+                    .group_labels = (const char *const *)gl,
+                    .series_labels = (const char *const *)sl,
+                    .values = vals};
+  if (!rc) rc = eco_svg_bar_chart(&st->svg, &b);
+  for (size_t g = 0; gl && g < ng; g++)
+    free(gl[g]);
+  for (size_t f = 0; sl && f < n_fc; f++)
+    free(sl[f]);
+  free(gl);
+  free(sl);
+  free(vals);
+  return rc;
+}
+
+/* Writes --csv and --svg, then the table or the JSON to stdout. */
+static int write_outputs(eco_cli *cli, const char *cmd, const shift_args *a, shift_state *st) {
+  eco_error err = {0};
+  const char *csv_path = eco_cli_get(cli, "csv");
+  if (csv_path && eco_fs_write_atomic(csv_path, eco_sb_str(&st->csv), st->csv.len, &err)) {
+    eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  const char *svg_path = eco_cli_get(cli, "svg");
+  if (svg_path) {
+    int src = render_svg(a, st);
+    if (src || eco_fs_write_atomic(svg_path, eco_sb_str(&st->svg), st->svg.len, &err)) {
+      eco_cli_error(cli, cmd, "svg: %s",
+                    src == ECO_ENOMEM   ? "out of memory"
+                    : src == ECO_EINVAL ? "nothing to plot"
+                                        : eco_error_text(&err));
+      return ECO_EXIT_RUNTIME;
+    }
+  }
+  if (!cli->json) {
+    eco_cli_out(eco_sb_str(&st->tab));
+    eco_cli_out(eco_sb_str(&st->ferr));
+    return ECO_EXIT_OK;
+  }
+  json_t *o = json_pack("{s:o, s:o}", "results", st->jres, "forecast_error", st->jerr);
+  st->jres = st->jerr = NULL;
+  if (eco_cli_out_json(o, JSON_INDENT(2))) {
+    eco_cli_error(cli, cmd, "out of memory");
+    return ECO_EXIT_RUNTIME;
+  }
+  return ECO_EXIT_OK;
+}
+
 int eco_cmd_sim_shift(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
   const char *cmd = "sim shift";
-  eco_error err = {0};
-  int exit_code = ECO_EXIT_RUNTIME;
-  /* traces: --trace (repeatable) and positional arguments */
-  const char *paths[64];
-  size_t n_paths = 0;
-  for (size_t i = 0; i < cli->n_values && n_paths < 64; i++)
-    if (strcmp(cli->opt_name[i], "trace") == 0) paths[n_paths++] = cli->opt_value[i];
-  for (int i = 0; i < cli->n_args && n_paths < 64; i++)
-    paths[n_paths++] = cli->args[i];
-  if (n_paths == 0) {
-    eco_cli_error(cli, cmd, "no trace given (--trace FILE or FILE arguments)");
-    return ECO_EXIT_USAGE;
+  shift_args *a = malloc(sizeof *a);
+  if (!a) {
+    eco_cli_error(cli, cmd, "out of memory");
+    return ECO_EXIT_RUNTIME;
   }
-  int64_t jobs, seed;
-  double job_hours, keep_margin;
-  if (eco_cli_get_int(cli, "jobs", 365, &jobs) || eco_cli_get_int(cli, "seed", 1, &seed) ||
-      eco_cli_get_double(cli, "job-hours", 1.0, &job_hours) ||
-      eco_cli_get_double(cli, "keep-margin", 0.0, &keep_margin))
-    return ECO_EXIT_USAGE;
-  if (!(keep_margin >= 0) || keep_margin >= 1) {
-    eco_cli_error(cli, cmd, "--keep-margin must lie in [0, 1)");
-    return ECO_EXIT_USAGE;
+  int exit_code = parse_args(cli, cmd, a);
+  if (exit_code != ECO_EXIT_OK) {
+    free(a);
+    return exit_code;
   }
-  if (jobs < 1 || jobs > 1000000 || !(job_hours > 0) || job_hours > 1000) {
-    eco_cli_error(cli, cmd, "--jobs must be 1..1000000 and --job-hours > 0");
-    return ECO_EXIT_USAGE;
-  }
-  char dbuf[256], fbuf[256];
-  snprintf(dbuf, sizeof dbuf, "%s",
-           eco_cli_get(cli, "deadline") ? eco_cli_get(cli, "deadline") : "4h,12h,24h");
-  snprintf(fbuf, sizeof fbuf, "%s",
-           eco_cli_get(cli, "forecast") ? eco_cli_get(cli, "forecast") : "perfect,seasonal-naive");
-  char *dl_txt[16], *fc_txt[8];
-  size_t n_dl = split(dbuf, dl_txt, 16), n_fc = split(fbuf, fc_txt, 8);
-  double dl_s[16];
-  eco_forecast_cfg fcs[8];
-  for (size_t i = 0; i < n_dl; i++) {
-    /* same duration grammar as the batch API's completion_window */
-    char *end = NULL;
-    double v = strtod(dl_txt[i], &end);
-    double mult = end && *end == 'h'   ? 3600
-                  : end && *end == 'd' ? 86400
-                  : end && *end == 'm' ? 60
-                                       : 0;
-    if (!end || end == dl_txt[i] || mult == 0 || end[1] != '\0' || !(v > 0)) {
-      eco_cli_error(cli, cmd, "--deadline '%s': expected a duration like 4h, 90m or 2d", dl_txt[i]);
-      return ECO_EXIT_USAGE;
-    }
-    dl_s[i] = v * mult;
-  }
-  for (size_t i = 0; i < n_fc; i++)
-    if (eco_forecast_parse(fc_txt[i], &fcs[i], &err)) {
-      eco_cli_error(cli, cmd, "--forecast: %s", eco_error_text(&err));
-      return ECO_EXIT_USAGE;
-    }
-  if (n_dl == 0 || n_fc == 0) {
-    eco_cli_error(cli, cmd, "--deadline and --forecast need at least one value");
-    return ECO_EXIT_USAGE;
-  }
-
-  bool spatial = eco_cli_flag(cli, "spatial");
-  size_t n_sim = n_paths + (spatial ? 1 : 0); /* the spatial run is one more "trace" */
-  series *ss = calloc(n_sim, sizeof *ss);
-  row *rows = calloc(n_sim * n_dl * n_fc, sizeof *rows);
-  const double **zone_ci = calloc(n_paths, sizeof *zone_ci);
-  json_t *jres = json_array(), *jerr = json_array();
-  eco_strbuf tab, csv, ferr;
-  eco_sb_init(&tab);
-  eco_sb_init(&csv);
-  eco_sb_init(&ferr);
-  eco_strbuf svg;
-  eco_sb_init(&svg);
-  size_t n_rows = 0;
-  if (!ss || !rows || !jres || !jerr || !zone_ci) {
+  shift_state st = {.n_sim = a->n_paths + (a->spatial ? 1 : 0)}; /* spatial: one more trace */
+  eco_sb_init(&st.tab);
+  eco_sb_init(&st.csv);
+  eco_sb_init(&st.ferr);
+  eco_sb_init(&st.svg);
+  st.ss = calloc(st.n_sim, sizeof *st.ss);
+  st.rows = calloc(st.n_sim * a->n_dl * a->n_fc, sizeof *st.rows);
+  st.zone_ci = calloc(a->n_paths, sizeof *st.zone_ci);
+  st.jres = json_array();
+  st.jerr = json_array();
+  exit_code = ECO_EXIT_RUNTIME;
+  if (!st.ss || !st.rows || !st.jres || !st.jerr || !st.zone_ci) {
     eco_cli_error(cli, cmd, "out of memory");
     goto done;
   }
-  for (size_t t = 0; t < n_paths; t++)
-    if (load_series(paths[t], &ss[t], &err)) {
-      eco_cli_error(cli, cmd, "%s: %s", paths[t], eco_error_text(&err));
-      goto done;
-    }
-  size_t n_common = ss[0].n;
-  if (spatial) {
-    series *sp = &ss[n_paths];
-    snprintf(sp->label, sizeof sp->label, "spatial");
-    int off = 0;
-    for (size_t t = 0; t < n_paths; t++) {
-      if (ss[t].t0 != ss[0].t0) {
-        eco_cli_error(cli, cmd, "--spatial: %s starts at another time than %s", ss[t].label,
-                      ss[0].label);
-        goto done;
-      }
-      if (ss[t].n < n_common) n_common = ss[t].n;
-      zone_ci[t] = ss[t].ci;
-      if (off >= 0 && (size_t)off < sizeof sp->zone)
-        off += snprintf(sp->zone + off, sizeof sp->zone - (size_t)off, "%s%s", t ? "+" : "",
-                        ss[t].zone);
-    }
-  }
-
-  eco_sb_printf(&tab, "%-20s %8s %-15s %5s %7s %12s %12s %8s %8s %8s %8s %7s\n", "trace",
-                "deadline", "forecast", "jobs", "refused", "run_now_g", "shifted_g", "saving%",
-                "delay_h", "ci_now", "ci_shift", "moved%");
-  eco_sb_puts(
-      &csv, "trace,zone,deadline_h,forecast,replan,jobs,refused,requests,run_now_g,"
-            "shifted_g,predicted_g,saving_pct,mean_delay_h,ci_run_now,ci_shifted,late,moved_pct\n");
-  for (size_t t = 0; t < n_sim; t++)
-    for (size_t d = 0; d < n_dl; d++)
-      for (size_t f = 0; f < n_fc; f++) {
-        eco_sim_shift_cfg c;
-        eco_sim_shift_defaults(&c);
-        c.n_jobs = (size_t)jobs;
-        c.deadline_s = dl_s[d];
-        c.fc = fcs[f];
-        c.replan = !eco_cli_flag(cli, "no-replan");
-        c.keep_margin = keep_margin;
-        c.job_hours = job_hours;
-        c.seed = (uint64_t)seed;
-        row *rw = &rows[n_rows];
-        rw->trace = t;
-        rw->deadline = d;
-        rw->forecast = f;
-        int src = t < n_paths
-                      ? eco_sim_shift_run(ss[t].ci, ss[t].n, &c, &rw->r, &err)
-                      : eco_sim_shift_run_zones(zone_ci, n_paths, n_common, &c, &rw->r, &err);
-        if (src) {
-          eco_cli_error(cli, cmd, "%s: %s", ss[t].label, eco_error_text(&err));
-          goto done;
-        }
-        n_rows++;
-        const eco_sim_shift_result *r = &rw->r;
-        char fname[32];
-        eco_forecast_name(&fcs[f], fname, sizeof fname);
-        eco_sb_printf(
-            &tab, "%-20s %8s %-15s %5zu %7zu %12.2f %12.2f %8.1f %8.2f %8.1f %8.1f %7.1f\n",
-            ss[t].label, dl_txt[d], fname, r->jobs, r->refused, r->run_now_g, r->shifted_g,
-            r->saving_pct, r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->moved_pct);
-        eco_sb_printf(
-            &csv, "%s,%s,%g,%s,%d,%zu,%zu,%lld,%.6f,%.6f,%.6f,%.3f,%.4f,%.3f,%.3f,%zu,%.3f\n",
-            ss[t].label, ss[t].zone, dl_s[d] / 3600, fname, c.replan, r->jobs, r->refused,
-            (long long)r->requests, r->run_now_g, r->shifted_g, r->predicted_g, r->saving_pct,
-            r->mean_delay_h, r->mean_now_ci, r->mean_shift_ci, r->late, r->moved_pct);
-        json_array_append_new(
-            jres,
-            json_pack("{s:s, s:s, s:f, s:s, s:b, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:f, "
-                      "s:f, s:f, s:I, s:f}",
-                      "trace", ss[t].label, "zone", ss[t].zone, "deadline_h", dl_s[d] / 3600,
-                      "forecast", fname, "replan", c.replan, "jobs", (json_int_t)r->jobs, "refused",
-                      (json_int_t)r->refused, "requests", (json_int_t)r->requests, "run_now_g",
-                      r->run_now_g, "shifted_g", r->shifted_g, "predicted_g", r->predicted_g,
-                      "saving_pct", r->saving_pct, "mean_delay_h", r->mean_delay_h, "ci_run_now",
-                      r->mean_now_ci, "ci_shifted", r->mean_shift_ci, "late", (json_int_t)r->late,
-                      "moved_pct", r->moved_pct));
-        if (r->late) {
-          eco_cli_error(cli, cmd, "%s: %zu requests ran after their deadline (a bug)", ss[t].label,
-                        r->late);
-          goto done;
-        }
-      }
-
-  if (eco_cli_flag(cli, "forecast-error")) {
-    const char *methods[] = {"seasonal-naive", "seasonal-blend:7", "seasonal-ar:7"};
-    size_t n_leads = sizeof LEADS / sizeof LEADS[0];
-    eco_sb_printf(&ferr, "\nforecast error by lead time (MAE gCO2e/kWh / MAPE %%)\n%-20s %-18s",
-                  "trace", "method");
-    for (size_t j = 0; j < n_leads; j++)
-      eco_sb_printf(&ferr, " %12zuh", LEADS[j]);
-    eco_sb_puts(&ferr, "\n");
-    for (size_t t = 0; t < n_paths; t++)
-      for (size_t m = 0; m < 3; m++) {
-        eco_forecast_cfg fc;
-        eco_forecast_parse(methods[m], &fc, NULL);
-        eco_forecast_error fe;
-        if (eco_forecast_evaluate(&fc, ss[t].ci, ss[t].n, 7 * 24, 1, 48, &fe, &err)) {
-          eco_cli_error(cli, cmd, "%s: %s", ss[t].label, eco_error_text(&err));
-          goto done;
-        }
-        char fname[32];
-        eco_forecast_name(&fc, fname, sizeof fname);
-        eco_sb_printf(&ferr, "%-20s %-18s", ss[t].label, fname);
-        json_t *jm = json_array(), *jp = json_array();
-        for (size_t j = 0; j < n_leads; j++) {
-          eco_sb_printf(&ferr, " %6.1f/%5.1f%%", fe.mae[LEADS[j]], fe.mape[LEADS[j]]);
-          json_array_append_new(jm, json_real(fe.mae[LEADS[j]]));
-          json_array_append_new(jp, json_real(fe.mape[LEADS[j]]));
-        }
-        double mae_all = 0, mape_all = 0;
-        for (size_t j = 1; j < 48; j++) {
-          mae_all += fe.mae[j] / 47.0;
-          mape_all += fe.mape[j] / 47.0;
-        }
-        eco_sb_printf(&ferr, "  mean(1..47h) %.1f/%.1f%%\n", mae_all, mape_all);
-        json_array_append_new(
-            jerr, json_pack("{s:s, s:s, s:I, s:o, s:o, s:f, s:f}", "trace", ss[t].label, "method",
-                            fname, "origins", (json_int_t)fe.n_origins, "mae", jm, "mape", jp,
-                            "mae_mean_1_47h", mae_all, "mape_mean_1_47h", mape_all));
-        eco_forecast_error_free(&fe);
-      }
-  }
-
-  const char *csv_path = eco_cli_get(cli, "csv");
-  if (csv_path && eco_fs_write_atomic(csv_path, eco_sb_str(&csv), csv.len, &err)) {
-    eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
-    goto done;
-  }
-  const char *svg_path = eco_cli_get(cli, "svg");
-  if (svg_path) {
-    /* groups: trace x deadline; series: forecasts */
-    size_t ng = n_sim * n_dl;
-    double *vals = calloc(ng * n_fc, sizeof *vals);
-    char **gl = calloc(ng, sizeof *gl);
-    char **sl = calloc(n_fc, sizeof *sl);
-    int src = vals && gl && sl ? 0 : ECO_ENOMEM;
-    for (size_t i = 0; !src && i < n_rows; i++) {
-      size_t g = rows[i].trace * n_dl + rows[i].deadline;
-      vals[g * n_fc + rows[i].forecast] = rows[i].r.saving_pct;
-    }
-    for (size_t g = 0; !src && g < ng; g++) {
-      char lab[160];
-      snprintf(lab, sizeof lab, "%s %s", ss[g / n_dl].label, dl_txt[g % n_dl]);
-      if (!(gl[g] = strdup(lab))) src = ECO_ENOMEM;
-    }
-    for (size_t f = 0; !src && f < n_fc; f++) {
-      char fname[32];
-      eco_forecast_name(&fcs[f], fname, sizeof fname);
-      if (!(sl[f] = strdup(fname))) src = ECO_ENOMEM;
-    }
-    char title[160];
-    snprintf(title, sizeof title,
-             "Carbon saved by time shifting vs run-now (%lld jobs/trace, %g h jobs%s)",
-             (long long)jobs, job_hours, eco_cli_flag(cli, "no-replan") ? ", no replan" : "");
-    eco_svg_bars b = {.title = title,
-                      .y_label = "saving vs run-now, %",
-                      .n_groups = ng,
-                      .n_series = n_fc,
-                      .group_labels = (const char *const *)gl,
-                      .series_labels = (const char *const *)sl,
-                      .values = vals};
-    if (!src) src = eco_svg_bar_chart(&svg, &b);
-    for (size_t g = 0; gl && g < ng; g++)
-      free(gl[g]);
-    for (size_t f = 0; sl && f < n_fc; f++)
-      free(sl[f]);
-    free(gl);
-    free(sl);
-    free(vals);
-    if (src || eco_fs_write_atomic(svg_path, eco_sb_str(&svg), svg.len, &err)) {
-      eco_cli_error(cli, cmd, "svg: %s",
-                    src == ECO_ENOMEM   ? "out of memory"
-                    : src == ECO_EINVAL ? "nothing to plot"
-                                        : eco_error_text(&err));
-      goto done;
-    }
-  }
-
-  if (cli->json) {
-    json_t *o = json_pack("{s:o, s:o}", "results", jres, "forecast_error", jerr);
-    jres = jerr = NULL;
-    if (eco_cli_out_json(o, JSON_INDENT(2))) {
-      eco_cli_error(cli, cmd, "out of memory");
-      goto done;
-    }
-  } else {
-    eco_cli_out(eco_sb_str(&tab));
-    eco_cli_out(eco_sb_str(&ferr));
-  }
-  exit_code = ECO_EXIT_OK;
+  exit_code = load_traces(cli, cmd, a, &st);
+  if (exit_code == ECO_EXIT_OK) exit_code = run_grid(cli, cmd, a, &st);
+  if (exit_code == ECO_EXIT_OK && eco_cli_flag(cli, "forecast-error"))
+    exit_code = forecast_errors(cli, cmd, a, &st);
+  if (exit_code == ECO_EXIT_OK) exit_code = write_outputs(cli, cmd, a, &st);
 done:
-  json_decref(jres);
-  json_decref(jerr);
-  for (size_t t = 0; ss && t < n_sim; t++)
-    free(ss[t].ci);
-  free(zone_ci);
-  free(ss);
-  free(rows);
-  eco_sb_free(&svg);
-  eco_sb_free(&tab);
-  eco_sb_free(&csv);
-  eco_sb_free(&ferr);
+  shift_state_free(&st);
+  free(a);
   return exit_code;
 }

@@ -88,185 +88,220 @@ static void emit(const char *s, size_t n) {
   }
 }
 
-int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  const char *model_path = eco_cli_get(cli, "model");
-  if (!model_path) {
+/* The parsed command line. */
+typedef struct run_args {
+  const char *model_path;
+  int64_t n_predict, threads, ctx_len, last_n;
+  eco_sampler_params sp;
+  eco_ggml_type kv_type;
+  const char *stops[16];
+  size_t n_stops;
+  bool ignore_eos;
+} run_args;
+
+/* Everything a run owns, freed by run_state_free. */
+typedef struct run_state {
+  eco_model *m;
+  eco_tokenizer *tok;
+  eco_chat_tmpl *tmpl;
+  eco_prompt prompt; /* ids: [n_ids] */
+  eco_ctx *ctx;
+  eco_kv *kv;
+  eco_sampler *smp;
+  float *logits; /* [n_vocab] */
+  eco_stop stop;
+  eco_strbuf text;
+  int n_ctx; /* positions */
+} run_state;
+
+static int parse_args(eco_cli *cli, run_args *a) {
+  memset(a, 0, sizeof *a);
+  a->model_path = eco_cli_get(cli, "model");
+  if (!a->model_path) {
     eco_cli_error(cli, "run", "-m MODEL is required");
     return ECO_EXIT_USAGE;
   }
   eco_cpu_info ci;
   eco_cpu_detect(&ci);
-  int64_t n_predict, threads, ctx_len, seed, top_k, last_n;
+  int64_t seed, top_k;
   double temp, top_p, min_p, rep;
-  if (eco_cli_get_int(cli, "n-predict", 128, &n_predict) ||
-      eco_cli_get_int(cli, "threads", ci.physical_cores > 0 ? ci.physical_cores : 1, &threads) ||
-      eco_cli_get_int(cli, "ctx", 0, &ctx_len) || eco_cli_get_int(cli, "seed", 0, &seed) ||
+  if (eco_cli_get_int(cli, "n-predict", 128, &a->n_predict) ||
+      eco_cli_get_int(cli, "threads", ci.physical_cores > 0 ? ci.physical_cores : 1, &a->threads) ||
+      eco_cli_get_int(cli, "ctx", 0, &a->ctx_len) || eco_cli_get_int(cli, "seed", 0, &seed) ||
       eco_cli_get_int(cli, "top-k", 40, &top_k) ||
-      eco_cli_get_int(cli, "repeat-last-n", 64, &last_n) ||
+      eco_cli_get_int(cli, "repeat-last-n", 64, &a->last_n) ||
       eco_cli_get_double(cli, "temp", 0.8, &temp) ||
       eco_cli_get_double(cli, "top-p", 0.95, &top_p) ||
       eco_cli_get_double(cli, "min-p", 0.05, &min_p) ||
       eco_cli_get_double(cli, "repeat-penalty", 1.0, &rep))
     return ECO_EXIT_USAGE;
-  if (n_predict < 0 || threads < 1 || threads > 1024 || ctx_len < 0 || last_n < 0 || rep <= 0) {
+  if (a->n_predict < 0 || a->threads < 1 || a->threads > 1024 || a->ctx_len < 0 || a->last_n < 0 ||
+      rep <= 0) {
     eco_cli_error(cli, "run", "invalid numeric option");
     return ECO_EXIT_USAGE;
   }
-  eco_ggml_type kv_type = ECO_GGML_F32;
+  a->sp = (eco_sampler_params){.temperature = (float)temp,
+                               .top_k = (int)top_k,
+                               .top_p = (float)top_p,
+                               .min_p = (float)min_p,
+                               .repeat_penalty = (float)rep,
+                               .repeat_last_n = (int)a->last_n,
+                               .seed = (uint64_t)seed};
+  a->kv_type = ECO_GGML_F32;
   const char *kvt = eco_cli_get(cli, "kv-type");
-  if (kvt && eco_kv_type_parse(kvt, &kv_type)) {
+  if (kvt && eco_kv_type_parse(kvt, &a->kv_type)) {
     eco_cli_error(cli, "run", "--kv-type must be f32 or f16, not '%s'", kvt);
     return ECO_EXIT_USAGE;
   }
-  const char *stops[16];
-  size_t n_stops = 0;
-  for (size_t i = 0; i < cli->n_values && n_stops < 16; i++)
-    if (strcmp(cli->opt_name[i], "stop") == 0) stops[n_stops++] = cli->opt_value[i];
+  for (size_t i = 0; i < cli->n_values && a->n_stops < 16; i++)
+    if (strcmp(cli->opt_name[i], "stop") == 0) a->stops[a->n_stops++] = cli->opt_value[i];
+  a->ignore_eos = eco_cli_flag(cli, "ignore-eos");
+  return ECO_EXIT_OK;
+}
 
-  const uint64_t t0 = eco_time_mono_ns();
-  eco_error err = {0};
-  eco_model *m = NULL;
-  eco_tokenizer *tok = NULL;
-  eco_ctx *ctx = NULL;
-  eco_kv *kv = NULL;
-  eco_sampler *smp = NULL;
-  eco_strbuf text;
-  eco_sb_init(&text);
-  eco_prompt prompt = {0};
-  eco_chat_tmpl *tmpl = NULL;
-  int32_t *ids = NULL; /* prompt.ids */
-  float *logits = NULL;
-  eco_stop stop = {0};
-  run_stats st = {.stop_reason = "length"};
-  int exit_code = ECO_EXIT_RUNTIME;
+static void run_state_free(run_state *rs) {
+  eco_stop_free(&rs->stop);
+  free(rs->logits);
+  eco_chat_prompt_free(&rs->prompt);
+  eco_chat_tmpl_free(rs->tmpl);
+  eco_sb_free(&rs->text);
+  eco_sampler_free(rs->smp);
+  eco_kv_free(rs->kv);
+  eco_ctx_free(rs->ctx);
+  eco_tokenizer_free(rs->tok);
+  eco_model_free(rs->m);
+}
 
-  if ((rc = eco_model_load(model_path, &m, &err))) goto fail;
-  if ((rc = load_tokenizer(cli, model_path, m, &tok, &err))) goto fail;
+/* Tokenizes --prompt (or stdin), through the chat template with --chat: the one prompt
+ * builder (engine/chat.h), as the node server uses it. */
+static int build_prompt(eco_cli *cli, run_state *rs, eco_error *err) {
   const char *ptext = eco_cli_get(cli, "prompt");
   eco_strbuf in;
   eco_sb_init(&in);
+  int rc = 0;
   if (!ptext) {
     if (read_stdin(&in)) {
-      eco_sb_free(&in);
-      rc = eco_error_set(&err, ECO_EIO, "cannot read the prompt from stdin");
+      rc = eco_error_set(err, ECO_EIO, "cannot read the prompt from stdin");
       goto fail;
     }
     ptext = eco_sb_str(&in);
   }
-  /* the one prompt builder (engine/chat.h), as the node server uses it */
   eco_chat_msg msgs[2];
   size_t nm = 0;
   eco_prompt_in pin = {.text = ptext, .lg = &cli->log};
   if (eco_cli_flag(cli, "chat")) {
-    if ((rc = eco_chat_tmpl_load(m->gguf, tok, &cli->log, &tmpl, &err))) {
-      eco_sb_free(&in);
-      goto fail;
-    }
+    if ((rc = eco_chat_tmpl_load(rs->m->gguf, rs->tok, &cli->log, &rs->tmpl, err))) goto fail;
     const char *sys = eco_cli_get(cli, "system");
     if (sys) msgs[nm++] = (eco_chat_msg){.role = "system", .content = sys};
     msgs[nm++] = (eco_chat_msg){.role = "user", .content = ptext};
     pin.msgs = msgs;
     pin.n_msgs = nm;
-    pin.tmpl = tmpl;
+    pin.tmpl = rs->tmpl;
   }
-  rc = eco_chat_prompt(tok, &pin, &prompt, &err);
+  rc = eco_chat_prompt(rs->tok, &pin, &rs->prompt, err);
+fail:
   eco_sb_free(&in);
-  if (rc) goto fail;
-  const size_t n_ids = prompt.n_ids;
-  ids = prompt.ids;
-  int n_ctx = (int)(ctx_len ? ctx_len : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
-  if (n_ctx <= 0) n_ctx = 2048;
-  if ((int64_t)n_ids + 1 > n_ctx) {
-    rc = eco_error_set(&err, ECO_ECONTEXT,
-                       "context length exceeded: the prompt has %zu tokens, the context holds %d",
-                       n_ids, n_ctx);
-    goto fail;
-  }
-  if ((rc = eco_ctx_new(m, (int)threads, 64, &ctx, &err)) ||
-      (rc = eco_kv_new_type(m, n_ctx, kv_type, &kv, &err)))
-    goto fail;
-  eco_sampler_params sp = {.temperature = (float)temp,
-                           .top_k = (int)top_k,
-                           .top_p = (float)top_p,
-                           .min_p = (float)min_p,
-                           .repeat_penalty = (float)rep,
-                           .repeat_last_n = (int)last_n,
-                           .seed = (uint64_t)seed};
-  if ((rc = eco_sampler_new(&sp, m->hp.n_vocab, &smp, &err))) goto fail;
+  return rc;
+}
+
+/* Loads the model and tokenizer, builds the prompt and allocates the context, KV cache,
+ * sampler and stop matcher. */
+static int run_setup(eco_cli *cli, const run_args *a, run_state *rs, eco_error *err) {
+  int rc;
+  if ((rc = eco_model_load(a->model_path, &rs->m, err)) ||
+      (rc = load_tokenizer(cli, a->model_path, rs->m, &rs->tok, err)) ||
+      (rc = build_prompt(cli, rs, err)))
+    return rc;
+  const eco_model *m = rs->m;
+  const size_t n_ids = rs->prompt.n_ids;
+  rs->n_ctx =
+      (int)(a->ctx_len ? a->ctx_len : (m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096));
+  if (rs->n_ctx <= 0) rs->n_ctx = 2048;
+  if ((int64_t)n_ids + 1 > rs->n_ctx)
+    return eco_error_set(err, ECO_ECONTEXT,
+                         "context length exceeded: the prompt has %zu tokens, the context holds "
+                         "%d",
+                         n_ids, rs->n_ctx);
+  if ((rc = eco_ctx_new(m, (int)a->threads, 64, &rs->ctx, err)) ||
+      (rc = eco_kv_new_type(m, rs->n_ctx, a->kv_type, &rs->kv, err)) ||
+      (rc = eco_sampler_new(&a->sp, m->hp.n_vocab, &rs->smp, err)))
+    return rc;
   for (size_t i = 0; i < n_ids; i++)
-    eco_sampler_accept(smp, ids[i]);
-  if (eco_stop_init(&stop, stops, n_stops)) {
-    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
-  if (!logits) {
-    rc = eco_error_set(&err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  st.n_prompt = (int)n_ids;
+    eco_sampler_accept(rs->smp, rs->prompt.ids[i]);
+  if (eco_stop_init(&rs->stop, a->stops, a->n_stops))
+    return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  rs->logits = malloc((size_t)m->hp.n_vocab * sizeof *rs->logits);
+  if (!rs->logits) return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  return 0;
+}
+
+/* Prefills the prompt, then samples, streams and decodes up to n_predict tokens. */
+static int generate(const run_args *a, run_state *rs, run_stats *st, eco_error *err) {
+  const int n_vocab = rs->m->hp.n_vocab;
+  st->n_prompt = (int)rs->prompt.n_ids;
   uint64_t tp0 = eco_time_mono_ns();
-  if ((rc = eco_forward_seq(ctx, kv, ids, (int)n_ids, logits, &err))) goto fail;
-  st.prompt_s = (double)(eco_time_mono_ns() - tp0) / 1e9;
+  int rc = eco_forward_seq(rs->ctx, rs->kv, rs->prompt.ids, (int)rs->prompt.n_ids, rs->logits, err);
+  if (rc) return rc;
+  st->prompt_s = (double)(eco_time_mono_ns() - tp0) / 1e9;
   eco_tok_stream ts;
-  eco_tok_stream_init(&ts, tok, false);
-  const bool ignore_eos = eco_cli_flag(cli, "ignore-eos");
+  eco_tok_stream_init(&ts, rs->tok, false);
   const uint64_t tg0 = eco_time_mono_ns();
-  for (int64_t i = 0; i < n_predict; i++) {
-    if (!eco_logits_finite(logits, (size_t)m->hp.n_vocab)) {
-      rc = eco_error_set(&err, ECO_ENUMERIC,
-                         "the model produced non-finite logits (NaN or infinity) after %lld "
-                         "generated tokens: the model file has bad weights or hyperparameters",
-                         (long long)i);
-      goto fail;
-    }
-    int32_t t = eco_sampler_sample(smp, logits);
-    if (!ignore_eos && eco_tokenizer_is_eog(tok, t)) {
-      st.stop_reason = "eos";
+  for (int64_t i = 0; i < a->n_predict; i++) {
+    if (!eco_logits_finite(rs->logits, (size_t)n_vocab))
+      return eco_error_set(err, ECO_ENUMERIC,
+                           "the model produced non-finite logits (NaN or infinity) after %lld "
+                           "generated tokens: the model file has bad weights or hyperparameters",
+                           (long long)i);
+    int32_t t = eco_sampler_sample(rs->smp, rs->logits);
+    if (!a->ignore_eos && eco_tokenizer_is_eog(rs->tok, t)) {
+      st->stop_reason = "eos";
       break;
     }
-    st.n_gen++;
-    eco_sb_reset(&text);
-    if ((rc = eco_tok_stream_push(&ts, t, &text))) goto fail;
+    st->n_gen++;
+    eco_sb_reset(&rs->text);
+    if ((rc = eco_tok_stream_push(&ts, t, &rs->text))) return rc;
     const char *e;
     size_t el;
-    bool hit = eco_stop_feed(&stop, text.data ? text.data : "", text.len, &e, &el);
+    bool hit = eco_stop_feed(&rs->stop, rs->text.data ? rs->text.data : "", rs->text.len, &e, &el);
     emit(e, el);
     if (hit) {
-      st.stop_reason = "stop";
+      st->stop_reason = "stop";
       break;
     }
-    if (i + 1 == n_predict) break;
-    if (kv->n_past + 1 > kv->n_ctx) {
-      st.stop_reason = "context";
+    if (i + 1 == a->n_predict) break;
+    if (rs->kv->n_past + 1 > rs->kv->n_ctx) {
+      st->stop_reason = "context";
       break;
     }
-    if ((rc = eco_forward_seq(ctx, kv, &t, 1, logits, &err))) goto fail;
+    if ((rc = eco_forward_seq(rs->ctx, rs->kv, &t, 1, rs->logits, err))) return rc;
   }
-  st.gen_s = (double)(eco_time_mono_ns() - tg0) / 1e9;
-  if (!stop.hit) {
-    eco_sb_reset(&text);
-    eco_tok_stream_flush(&ts, &text);
+  st->gen_s = (double)(eco_time_mono_ns() - tg0) / 1e9;
+  if (!rs->stop.hit) {
+    eco_sb_reset(&rs->text);
+    eco_tok_stream_flush(&ts, &rs->text);
     const char *e;
     size_t el;
-    (void)eco_stop_feed(&stop, text.data ? text.data : "", text.len, &e, &el);
+    (void)eco_stop_feed(&rs->stop, rs->text.data ? rs->text.data : "", rs->text.len, &e, &el);
     emit(e, el);
-    eco_stop_flush(&stop, &e, &el);
+    eco_stop_flush(&rs->stop, &e, &el);
     emit(e, el);
   }
-  st.wall_s = (double)(eco_time_mono_ns() - t0) / 1e9;
+  return 0;
+}
+
+/* The summary line (or JSON object) after the generated text. */
+static void print_summary(const eco_cli *cli, const run_args *a, const run_state *rs,
+                          const run_stats *st) {
   const double peak_mb = (double)eco_mem_peak_rss() / (1024.0 * 1024.0);
-  const double pps = st.prompt_s > 0 ? st.n_prompt / st.prompt_s : 0;
-  const double gps = st.gen_s > 0 && st.n_gen > 0 ? st.n_gen / st.gen_s : 0;
+  const double pps = st->prompt_s > 0 ? st->n_prompt / st->prompt_s : 0;
+  const double gps = st->gen_s > 0 && st->n_gen > 0 ? st->n_gen / st->gen_s : 0;
+  const char *simd = eco_simd_name(eco_ctx_simd(rs->ctx));
   if (cli->json) {
-    json_t *o = json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i}", "model",
-                          model_path, "prompt_tokens", st.n_prompt, "prompt_tok_per_s", pps,
-                          "gen_tokens", st.n_gen, "gen_tok_per_s", gps, "wall_s", st.wall_s,
-                          "peak_rss_mb", peak_mb, "stop_reason", st.stop_reason, "threads",
-                          (int)threads, "simd", eco_simd_name(eco_ctx_simd(ctx)), "n_ctx", n_ctx);
+    json_t *o =
+        json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i}", "model", a->model_path,
+                  "prompt_tokens", st->n_prompt, "prompt_tok_per_s", pps, "gen_tokens", st->n_gen,
+                  "gen_tok_per_s", gps, "wall_s", st->wall_s, "peak_rss_mb", peak_mb, "stop_reason",
+                  st->stop_reason, "threads", (int)a->threads, "simd", simd, "n_ctx", rs->n_ctx);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     printf("\n%s\n", s ? s : "{}");
     free(s);
@@ -274,24 +309,31 @@ int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
   } else {
     printf("\n[prompt %d tok, %.1f tok/s | gen %d tok, %.1f tok/s | wall %.2f s | peak RSS "
            "%.1f MB | %s, %d threads, stop: %s]\n",
-           st.n_prompt, pps, st.n_gen, gps, st.wall_s, peak_mb, eco_simd_name(eco_ctx_simd(ctx)),
-           (int)threads, st.stop_reason);
+           st->n_prompt, pps, st->n_gen, gps, st->wall_s, peak_mb, simd, (int)a->threads,
+           st->stop_reason);
   }
-  exit_code = ECO_EXIT_OK;
-  goto out;
-fail:
-  eco_cli_error(cli, "run", "%s", eco_error_text(&err));
-  exit_code = rc == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
-out:
-  eco_stop_free(&stop);
-  free(logits);
-  eco_chat_prompt_free(&prompt);
-  eco_chat_tmpl_free(tmpl);
-  eco_sb_free(&text);
-  eco_sampler_free(smp);
-  eco_kv_free(kv);
-  eco_ctx_free(ctx);
-  eco_tokenizer_free(tok);
-  eco_model_free(m);
+}
+
+int eco_cmd_run(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  run_args a;
+  int exit_code = parse_args(cli, &a);
+  if (exit_code != ECO_EXIT_OK) return exit_code;
+  const uint64_t t0 = eco_time_mono_ns();
+  eco_error err = {0};
+  run_state rs = {0};
+  eco_sb_init(&rs.text);
+  run_stats st = {.stop_reason = "length"};
+  if ((rc = run_setup(cli, &a, &rs, &err)) || (rc = generate(&a, &rs, &st, &err))) {
+    eco_cli_error(cli, "run", "%s", eco_error_text(&err));
+    exit_code = rc == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
+  } else {
+    st.wall_s = (double)(eco_time_mono_ns() - t0) / 1e9;
+    print_summary(cli, &a, &rs, &st);
+    exit_code = ECO_EXIT_OK;
+  }
+  run_state_free(&rs);
   return exit_code;
 }

@@ -106,182 +106,224 @@ static int open_replay(eco_cli *cli, const char *alias, bool *on, eco_backend *b
   return 0;
 }
 
-int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  eco_error err = {0};
-  const eco_cfg *c = cli->cfg;
+/* The configuration of one serve run. sc points into keys and dir: never copied. */
+typedef struct serve_args {
   eco_server_cfg sc;
-  eco_server_cfg_default(&sc);
-  const char *model, *alias, *key, *status503;
-  int64_t port, admin_port, body, hdr, maxtok, maxmsg, retry, batch, qcap, ctx;
-  double drain, rate;
+  const char *model, *alias, *replay_dir, *kv_type;
   bool fake;
-  if (eco_cfg_str(c, NULL, "server.model", "", &model, &err) ||
-      eco_cfg_str(c, NULL, "server.host", "127.0.0.1", &sc.host, &err) ||
-      eco_cfg_int(c, NULL, "server.port", 8080, &port, &err) ||
-      eco_cfg_str(c, NULL, "server.admin_host", "127.0.0.1", &sc.admin_host, &err) ||
-      eco_cfg_int(c, NULL, "server.admin_port", port == 0 ? 0 : port + 1, &admin_port, &err) ||
-      eco_cfg_str(c, NULL, "server.api_key", "", &key, &err) ||
-      eco_cfg_str(c, NULL, "server.model_name", "", &alias, &err) ||
-      eco_cfg_duration(c, NULL, "server.drain_timeout", 30, &drain, &err) ||
-      eco_cfg_bool(c, NULL, "server.fake_backend", false, &fake, &err) ||
-      eco_cfg_double(c, NULL, "server.fake.tokens_per_s", 50, &rate, &err) ||
-      eco_cfg_int(c, NULL, "server.fake.max_batch", 4, &batch, &err) ||
-      eco_cfg_int(c, NULL, "server.fake.queue_cap", 16, &qcap, &err) ||
-      eco_cfg_int(c, NULL, "server.fake.context_length", 2048, &ctx, &err) ||
-      eco_cfg_int(c, NULL, "server.max_body_bytes", 1 << 20, &body, &err) ||
-      eco_cfg_int(c, NULL, "server.max_header_bytes", 16 << 10, &hdr, &err) ||
-      eco_cfg_int(c, NULL, "server.max_tokens", 4096, &maxtok, &err) ||
-      eco_cfg_int(c, NULL, "server.max_messages", 256, &maxmsg, &err) ||
-      eco_cfg_int(c, NULL, "server.retry_after", 1, &retry, &err) ||
-      eco_cfg_str(c, NULL, "server.queue_full_status", "429", &status503, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+  double fake_rate;                         /* tokens/s per sequence */
+  int64_t fake_batch, fake_queue, fake_ctx; /* sequences, requests, positions */
+  int64_t threads, n_ctx, max_batch, max_queue, kv_budget, chunk, pblock;
+  char keybuf[256];
+  const char *keys[1];
+  eco_srv_directive_cfg dir;
+} serve_args;
+
+/* server.*: listeners, limits and the fake backend's settings. */
+static int read_http_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
+  const eco_cfg *c = cli->cfg;
+  eco_server_cfg *sc = &a->sc;
+  const char *status503;
+  int64_t port, admin_port, body, hdr, maxtok, maxmsg, retry;
+  double drain;
+  if (eco_cfg_str(c, NULL, "server.model", "", &a->model, err) ||
+      eco_cfg_str(c, NULL, "server.host", "127.0.0.1", &sc->host, err) ||
+      eco_cfg_int(c, NULL, "server.port", 8080, &port, err) ||
+      eco_cfg_str(c, NULL, "server.admin_host", "127.0.0.1", &sc->admin_host, err) ||
+      eco_cfg_int(c, NULL, "server.admin_port", port == 0 ? 0 : port + 1, &admin_port, err) ||
+      eco_cfg_str(c, NULL, "server.model_name", "", &a->alias, err) ||
+      eco_cfg_duration(c, NULL, "server.drain_timeout", 30, &drain, err) ||
+      eco_cfg_bool(c, NULL, "server.fake_backend", false, &a->fake, err) ||
+      eco_cfg_double(c, NULL, "server.fake.tokens_per_s", 50, &a->fake_rate, err) ||
+      eco_cfg_int(c, NULL, "server.fake.max_batch", 4, &a->fake_batch, err) ||
+      eco_cfg_int(c, NULL, "server.fake.queue_cap", 16, &a->fake_queue, err) ||
+      eco_cfg_int(c, NULL, "server.fake.context_length", 2048, &a->fake_ctx, err) ||
+      eco_cfg_int(c, NULL, "server.max_body_bytes", 1 << 20, &body, err) ||
+      eco_cfg_int(c, NULL, "server.max_header_bytes", 16 << 10, &hdr, err) ||
+      eco_cfg_int(c, NULL, "server.max_tokens", 4096, &maxtok, err) ||
+      eco_cfg_int(c, NULL, "server.max_messages", 256, &maxmsg, err) ||
+      eco_cfg_int(c, NULL, "server.retry_after", 1, &retry, err) ||
+      eco_cfg_str(c, NULL, "server.queue_full_status", "429", &status503, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }
   if (port < 0 || port > 65535 || admin_port > 65535 || body < 1024 || hdr < 1024 || maxtok < 1 ||
-      maxmsg < 1 || retry < 0 || batch < 1 || qcap < 0 || ctx < 2 ||
+      maxmsg < 1 || retry < 0 || a->fake_batch < 1 || a->fake_queue < 0 || a->fake_ctx < 2 ||
       (strcmp(status503, "429") != 0 && strcmp(status503, "503") != 0)) {
     eco_cli_error(cli, "serve", "a server setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
-  int64_t threads, n_ctx, e_batch, e_queue, kv_budget, chunk, pblock;
-  const char *kv_type = "f32";
-  if (eco_cfg_str(c, NULL, "server.kv_type", "f32", &kv_type, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+  sc->port = (int)port;
+  sc->admin_port = (int)admin_port;
+  sc->max_body_bytes = (size_t)body;
+  sc->max_header_bytes = (size_t)hdr;
+  sc->limits.max_tokens_limit = (int)maxtok;
+  sc->limits.max_messages = (size_t)maxmsg;
+  if (sc->limits.default_max_tokens > maxtok) sc->limits.default_max_tokens = (int)maxtok;
+  sc->retry_after_s = (int)retry;
+  sc->busy_status_503 = strcmp(status503, "503") == 0;
+  sc->drain_timeout_s = drain;
+  sc->handle_signals = true;
+  if (a->alias[0]) sc->model_alias = a->alias;
+  return ECO_EXIT_OK;
+}
+
+/* server.*: the batching engine's settings, and which backend is asked for. */
+static int read_engine_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
+  const eco_cfg *c = cli->cfg;
+  if (eco_cfg_str(c, NULL, "server.kv_type", "f32", &a->kv_type, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }
   eco_ggml_type kv_t;
-  if (eco_kv_type_parse(kv_type, &kv_t)) {
-    eco_cli_error(cli, "serve", "server.kv_type must be f32 or f16, not '%s'", kv_type);
+  if (eco_kv_type_parse(a->kv_type, &kv_t)) {
+    eco_cli_error(cli, "serve", "server.kv_type must be f32 or f16, not '%s'", a->kv_type);
     return ECO_EXIT_USAGE;
   }
-  if (eco_cfg_int(c, NULL, "server.threads", 0, &threads, &err) ||
-      eco_cfg_int(c, NULL, "server.context_length", 0, &n_ctx, &err) ||
-      eco_cfg_int(c, NULL, "server.max_batch", 4, &e_batch, &err) ||
-      eco_cfg_int(c, NULL, "server.max_queue", 64, &e_queue, &err) ||
-      eco_cfg_int(c, NULL, "server.kv_budget_bytes", 0, &kv_budget, &err) ||
-      eco_cfg_int(c, NULL, "server.prefill_chunk", 128, &chunk, &err) ||
-      eco_cfg_int(c, NULL, "server.prefix_block", 16, &pblock, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+  if (eco_cfg_int(c, NULL, "server.threads", 0, &a->threads, err) ||
+      eco_cfg_int(c, NULL, "server.context_length", 0, &a->n_ctx, err) ||
+      eco_cfg_int(c, NULL, "server.max_batch", 4, &a->max_batch, err) ||
+      eco_cfg_int(c, NULL, "server.max_queue", 64, &a->max_queue, err) ||
+      eco_cfg_int(c, NULL, "server.kv_budget_bytes", 0, &a->kv_budget, err) ||
+      eco_cfg_int(c, NULL, "server.prefill_chunk", 128, &a->chunk, err) ||
+      eco_cfg_int(c, NULL, "server.prefix_block", 16, &a->pblock, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }
-  if (threads < 0 || n_ctx < 0 || e_batch < 1 || e_batch > 256 || e_queue < 1 || kv_budget < 0 ||
-      chunk < 1 || pblock < 0 || pblock > 4096) {
+  if (a->threads < 0 || a->n_ctx < 0 || a->max_batch < 1 || a->max_batch > 256 ||
+      a->max_queue < 1 || a->kv_budget < 0 || a->chunk < 1 || a->pblock < 0 || a->pblock > 4096) {
     eco_cli_error(cli, "serve", "an engine setting is out of range (see --help)");
     return ECO_EXIT_USAGE;
   }
-  const char *replay_dir = "";
-  if (eco_cfg_str(c, NULL, "server.replay.data", "", &replay_dir, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+  if (eco_cfg_str(c, NULL, "server.replay.data", "", &a->replay_dir, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }
-  if (!fake && !model[0] && !replay_dir[0]) {
+  if (!a->fake && !a->model[0] && !a->replay_dir[0]) {
     eco_cli_error(cli, "serve", "give a model with -m MODEL.gguf (or --fake-backend for a demo)");
     return ECO_EXIT_USAGE;
   }
-  sc.port = (int)port;
-  sc.admin_port = (int)admin_port;
-  sc.max_body_bytes = (size_t)body;
-  sc.max_header_bytes = (size_t)hdr;
-  sc.limits.max_tokens_limit = (int)maxtok;
-  sc.limits.max_messages = (size_t)maxmsg;
-  if (sc.limits.default_max_tokens > maxtok) sc.limits.default_max_tokens = (int)maxtok;
-  sc.retry_after_s = (int)retry;
-  sc.busy_status_503 = strcmp(status503, "503") == 0;
-  sc.drain_timeout_s = drain;
-  sc.handle_signals = true;
-  /* the key from the file server.api_key_file instead of the YAML */
-  char keybuf[256];
-  const char *kfile = "";
-  if (eco_cfg_str(c, NULL, "server.api_key_file", "", &kfile, &err) ||
-      eco_secret_read(key, NULL, kfile, "server.api_key_file", keybuf, sizeof keybuf, &err)) {
-    fprintf(stderr, "ecoinfer serve: %s\n", eco_error_text(&err));
-    return 2;
-  }
-  key = keybuf;
-  const char *keys[1] = {key};
-  if (key[0]) {
-    sc.api_keys = keys;
-    sc.n_api_keys = 1;
-  }
-  if (alias[0]) sc.model_alias = alias;
-  eco_srv_directive_cfg dir;
-  if (eco_srv_directive_cfg_load(c, &dir, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+  return ECO_EXIT_OK;
+}
+
+/* server.api_key (or the file server.api_key_file instead of the YAML) and directive.*. */
+static int read_keys_and_directives(eco_cli *cli, serve_args *a, eco_error *err) {
+  const eco_cfg *c = cli->cfg;
+  const char *key, *kfile = "";
+  if (eco_cfg_str(c, NULL, "server.api_key", "", &key, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }
-  if (dir.enabled) sc.directive = &dir;
+  if (eco_cfg_str(c, NULL, "server.api_key_file", "", &kfile, err) ||
+      eco_secret_read(key, NULL, kfile, "server.api_key_file", a->keybuf, sizeof a->keybuf, err)) {
+    fprintf(stderr, "ecoinfer serve: %s\n", eco_error_text(err));
+    return 2;
+  }
+  a->keys[0] = a->keybuf;
+  if (a->keybuf[0]) {
+    a->sc.api_keys = a->keys;
+    a->sc.n_api_keys = 1;
+  }
+  if (eco_srv_directive_cfg_load(c, &a->dir, err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(err));
+    return ECO_EXIT_USAGE;
+  }
+  if (a->dir.enabled) a->sc.directive = &a->dir;
+  return ECO_EXIT_OK;
+}
 
-  /* every receipt goes to the ledger: default to one beside the models */
+/* The backend: replay, fake or the real engine. 0 with *be made, or an exit code. */
+static int open_backend(eco_cli *cli, const serve_args *a, eco_backend *be) {
+  eco_error err = {0};
+  bool replay = false;
+  int rc = open_replay(cli, a->alias, &replay, be);
+  if (rc || replay) return rc;
+  if (a->fake) {
+    eco_fake_cfg fc;
+    eco_fake_cfg_default(&fc);
+    fc.tokens_per_s = a->fake_rate;
+    fc.max_batch = (int)a->fake_batch;
+    fc.queue_cap = (int)a->fake_queue;
+    fc.context_length = (int)a->fake_ctx;
+    if (a->alias[0]) fc.model_name = a->alias;
+    if (eco_backend_fake_new(&fc, be)) {
+      eco_cli_error(cli, "serve", "cannot start the fake backend");
+      return ECO_EXIT_RUNTIME;
+    }
+    return 0;
+  }
+  /* The real engine: the model served by the batching engine. */
+  eco_backend_engine_cfg bc = {.model_path = a->model,
+                               .model_name = a->alias[0] ? a->alias : NULL,
+                               .threads = (int)a->threads,
+                               .n_ctx = (uint32_t)a->n_ctx,
+                               .max_batch = (uint32_t)a->max_batch,
+                               .max_queue = (uint32_t)a->max_queue,
+                               .kv_budget_bytes = (uint64_t)a->kv_budget,
+                               .prefill_chunk = (uint32_t)a->chunk,
+                               .kv_type = a->kv_type,
+                               .prefix_block = (uint32_t)a->pblock,
+                               .no_prefix_cache = a->pblock == 0,
+                               .log = &cli->log};
+  if (eco_backend_engine_new(&bc, be, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  return 0;
+}
+
+/* Every receipt goes to the ledger (default: one beside the models) through the meter. */
+static int open_accounting(eco_cli *cli, const serve_args *a, eco_acct_state *st,
+                           eco_accounting *acct) {
+  const eco_cfg *c = cli->cfg;
+  eco_error err = {0};
   const char *lp = NULL;
   if (eco_cfg_str(c, NULL, "ledger.path", NULL, &lp, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
   eco_cli_ledger_default(cli, eco_cli_flag(cli, "no-ledger"));
-  eco_acct_state st;
-  eco_accounting acct;
   char node[64];
-  snprintf(node, sizeof node, "%s:%d", sc.host, sc.port);
-  if (eco_acct_open(c, node, &st, &acct, &err)) {
+  snprintf(node, sizeof node, "%s:%d", a->sc.host, a->sc.port);
+  if (eco_acct_open(c, node, st, acct, &err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
-  if (st.ledger && eco_cfg_str(c, NULL, "ledger.path", "", &lp, &err) == 0)
+  if (st->ledger && eco_cfg_str(c, NULL, "ledger.path", "", &lp, &err) == 0)
     ECO_INFO(&cli->log, "serve", "ledger: %s", lp);
-  if (st.meter_note[0]) ECO_WARN(&cli->log, "serve", "%s", st.meter_note);
-  if (st.meter)
-    ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st.meter->src.name,
-             st.meter->src.detail, st.meter->src.estimated ? ", estimated" : "");
-  eco_backend be;
-  bool replay = false;
-  if ((rc = open_replay(cli, alias, &replay, &be))) {
-    eco_acct_close(&st);
-    return rc;
-  }
-  if (replay) {
-    /* the replay backend is open */
-  } else if (fake) {
-    eco_fake_cfg fc;
-    eco_fake_cfg_default(&fc);
-    fc.tokens_per_s = rate;
-    fc.max_batch = (int)batch;
-    fc.queue_cap = (int)qcap;
-    fc.context_length = (int)ctx;
-    if (alias[0]) fc.model_name = alias;
-    if (eco_backend_fake_new(&fc, &be)) {
-      eco_cli_error(cli, "serve", "cannot start the fake backend");
-      eco_acct_close(&st);
-      return ECO_EXIT_RUNTIME;
-    }
-  } else {
-    /* The real engine: the model served by the batching engine. */
-    eco_backend_engine_cfg bc = {.model_path = model,
-                                 .model_name = alias[0] ? alias : NULL,
-                                 .threads = (int)threads,
-                                 .n_ctx = (uint32_t)n_ctx,
-                                 .max_batch = (uint32_t)e_batch,
-                                 .max_queue = (uint32_t)e_queue,
-                                 .kv_budget_bytes = (uint64_t)kv_budget,
-                                 .prefill_chunk = (uint32_t)chunk,
-                                 .kv_type = kv_type,
-                                 .prefix_block = (uint32_t)pblock,
-                                 .no_prefix_cache = pblock == 0,
-                                 .log = &cli->log};
-    if (eco_backend_engine_new(&bc, &be, &err)) {
-      eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
-      eco_acct_close(&st);
-      return ECO_EXIT_RUNTIME;
-    }
-  }
-  eco_server *srv;
-  if (eco_server_new(&sc, &be, &acct, &cli->log, &srv, &err)) {
-    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
-    be.vt->destroy(be.self);
-    eco_acct_close(&st);
+  if (st->meter_note[0]) ECO_WARN(&cli->log, "serve", "%s", st->meter_note);
+  if (st->meter)
+    ECO_INFO(&cli->log, "serve", "energy: %s meter (%s)%s", st->meter->src.name,
+             st->meter->src.detail, st->meter->src.estimated ? ", estimated" : "");
+  return 0;
+}
+
+int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  eco_error err = {0};
+  serve_args *a = calloc(1, sizeof *a);
+  if (!a) {
+    eco_cli_error(cli, "serve", "out of memory");
     return ECO_EXIT_RUNTIME;
+  }
+  eco_server_cfg_default(&a->sc);
+  eco_acct_state st;
+  eco_accounting acct;
+  eco_backend be;
+  eco_server *srv = NULL;
+  bool acct_open = false, be_open = false;
+  if ((rc = read_http_cfg(cli, a, &err)) || (rc = read_engine_cfg(cli, a, &err)) ||
+      (rc = read_keys_and_directives(cli, a, &err)) || (rc = open_accounting(cli, a, &st, &acct)))
+    goto out;
+  acct_open = true;
+  if ((rc = open_backend(cli, a, &be))) goto out;
+  be_open = true;
+  if (eco_server_new(&a->sc, &be, &acct, &cli->log, &srv, &err)) {
+    eco_cli_error(cli, "serve", "%s", eco_error_text(&err));
+    rc = ECO_EXIT_RUNTIME;
+    goto out;
   }
   const char *pf = eco_cli_get(cli, "port-file");
   if (pf) { /* atomic, so a watcher never reads half a line */
@@ -291,9 +333,11 @@ int eco_cmd_serve(eco_cli *cli, int argc, char **argv) {
     if (eco_fs_write_atomic(pf, line, (size_t)n, &err))
       ECO_WARN(&cli->log, "serve", "--port-file: %s", eco_error_text(&err));
   }
-  rc = eco_server_run(srv);
+  rc = eco_server_run(srv) == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
+out:
   eco_server_free(srv);
-  be.vt->destroy(be.self);
-  eco_acct_close(&st);
-  return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
+  if (be_open) be.vt->destroy(be.self);
+  if (acct_open) eco_acct_close(&st);
+  free(a);
+  return rc;
 }

@@ -137,143 +137,172 @@ static void probe_devices(const eco_device_cfg *d, size_t n, const char *root, d
   }
 }
 
+/* What doctor found about the host. */
+typedef struct doctor_facts {
+  eco_cpu_info cpu;
+  char simd[256];
+  eco_sensor_list sensors;
+  device_meter *dm; /* [n_devs] */
+  eco_device_cfg *devs;
+  size_t n_devs;
+  char meter[160]; /* the first device's meter, in words */
+  bool measured;   /* the first device's meter reads a sensor */
+  const char *provider, *zone, *model_dir;
+  model_entry *models;
+  size_t n_models;
+} doctor_facts;
+
+static void print_json(const eco_cli *cli, const doctor_facts *f) {
+  const eco_cpu_info *cpu = &f->cpu;
+  json_t *o = json_object();
+  json_t *jc = json_pack("{s:s,s:s,s:i,s:i,s:s,s:s}", "model", cpu->model, "arch", cpu->arch,
+                         "logical_cpus", cpu->logical_cpus, "physical_cores", cpu->physical_cores,
+                         "simd_features", f->simd, "kernel_level", eco_simd_name(cpu->level));
+  json_object_set_new(o, "cpu", jc);
+  json_object_set_new(o, "memory",
+                      json_pack("{s:I,s:I}", "total_bytes", (json_int_t)cpu->mem_total_bytes,
+                                "available_bytes", (json_int_t)cpu->mem_available_bytes));
+  json_t *js = json_array();
+  for (size_t i = 0; i < f->sensors.n; i++) {
+    const eco_sensor *s = &f->sensors.items[i];
+    json_array_append_new(js, json_pack("{s:s,s:s,s:s,s:b,s:s}", "kind",
+                                        eco_sensor_kind_name(s->kind), "name", s->name, "path",
+                                        s->path, "readable", s->readable, "hint", s->hint));
+  }
+  json_object_set_new(o, "sensors", js);
+  json_object_set_new(o, "meter", json_pack("{s:s,s:b}", "cpu", f->meter, "measured", f->measured));
+  json_t *jd = json_array();
+  for (size_t i = 0; i < f->n_devs; i++) {
+    const device_meter *d = &f->dm[i];
+    json_array_append_new(jd,
+                          json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:s}", "name", d->name, "configured",
+                                    d->meter, "ok", d->ok, "source", d->ok ? d->src.name : "",
+                                    "detail", d->ok ? d->src.detail : "", "estimated",
+                                    d->ok ? d->src.estimated : true, "error", d->error));
+  }
+  json_object_set_new(o, "devices", jd);
+  json_object_set_new(o, "carbon",
+                      json_pack("{s:s,s:s}", "provider", f->provider, "zone", f->zone));
+  json_t *jm = json_array();
+  for (size_t i = 0; i < f->n_models; i++)
+    json_array_append_new(jm,
+                          json_pack("{s:s,s:I,s:s}", "name", f->models[i].name, "bytes",
+                                    (json_int_t)f->models[i].bytes, "format", f->models[i].format));
+  json_object_set_new(o, "models", json_pack("{s:s,s:o}", "dir", f->model_dir, "files", jm));
+  json_object_set_new(o, "config", json_string(cli->config_path ? cli->config_path : ""));
+  eco_cli_out_json(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+}
+
+static void print_energy(eco_strbuf *sb, const doctor_facts *f) {
+  eco_sb_printf(sb, "\nEnergy sensors\n");
+  if (f->sensors.n == 0)
+    eco_sb_printf(sb, "  none found: no powercap RAPL, hwmon power/energy, NVML or "
+                      "INA3221 sensor on this host (typical of a VM)\n");
+  for (size_t i = 0; i < f->sensors.n; i++) {
+    const eco_sensor *s = &f->sensors.items[i];
+    eco_sb_printf(sb, "  %-8s %-28s %-10s %s\n", eco_sensor_kind_name(s->kind), s->name,
+                  s->readable ? "readable" : "UNREADABLE", s->readable ? s->path : s->hint);
+  }
+  eco_sb_printf(sb, "\nMeters (device: configured -> used)\n");
+  for (size_t i = 0; i < f->n_devs; i++) {
+    const device_meter *d = &f->dm[i];
+    if (d->ok)
+      eco_sb_printf(sb, "  %-10s %-8s -> %s: %s (%s)\n", d->name, d->meter, d->src.name,
+                    d->src.detail, d->src.estimated ? "estimated" : "measured");
+    else
+      eco_sb_printf(sb, "  %-10s %-8s -> UNAVAILABLE: %s\n", d->name, d->meter, d->error);
+  }
+  if (!f->measured)
+    eco_sb_printf(sb, "  %s\n",
+                  "no readable sensor: receipts will say energy_source=model, estimated");
+}
+
+static void print_text(const eco_cli *cli, const doctor_facts *f) {
+  const eco_cpu_info *cpu = &f->cpu;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_sb_printf(&sb, "ecoinfer %s doctor\n\n", ECO_VERSION);
+  eco_sb_printf(&sb, "%-16s %s (%s)\n", "CPU", cpu->model, cpu->arch);
+  eco_sb_printf(&sb, "%-16s %d logical, %d physical\n", "cores", cpu->logical_cpus,
+                cpu->physical_cores);
+  eco_sb_printf(&sb, "%-16s %s\n", "SIMD", f->simd);
+  eco_sb_printf(&sb, "%-16s %s\n", "kernels", eco_simd_name(cpu->level));
+  eco_sb_printf(&sb, "%-16s %.1f GiB total, %.1f GiB available\n", "memory",
+                (double)cpu->mem_total_bytes / (1 << 30),
+                (double)cpu->mem_available_bytes / (1 << 30));
+  print_energy(&sb, f);
+  eco_sb_printf(&sb, "\n%-16s %s (zone %s)\n", "carbon provider", f->provider, f->zone);
+  eco_sb_printf(&sb, "%-16s %s\n", "config", cli->config_path ? cli->config_path : "(none)");
+  eco_sb_printf(&sb, "\nModels in %s\n", f->model_dir);
+  if (f->n_models == 0)
+    eco_sb_printf(&sb, "  none (set models.dir or ECOINFER_MODEL_DIR, or use 'ecoinfer pull')\n");
+  for (size_t i = 0; i < f->n_models; i++)
+    eco_sb_printf(&sb, "  %-40s %10.1f MiB  %s\n", f->models[i].name,
+                  (double)f->models[i].bytes / (1 << 20), f->models[i].format);
+  eco_cli_out(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+}
+
+static void doctor_facts_free(doctor_facts *f) {
+  free(f->models);
+  free(f->devs);
+  free(f->dm);
+  eco_sensor_list_free(&f->sensors);
+}
+
+/* Probes the CPU, the sensors, the configured devices' meters, the carbon settings and the
+ * model directory. An exit code (reported) on failure. */
+static int gather(eco_cli *cli, doctor_facts *f) {
+  eco_cpu_detect(&f->cpu);
+  const char *root = eco_cli_get(cli, "sysfs-root");
+  if (eco_energy_probe(root ? root : "/", !eco_cli_flag(cli, "no-nvml"), &f->sensors)) {
+    eco_cli_error(cli, "doctor", "out of memory while probing sensors");
+    return ECO_EXIT_RUNTIME;
+  }
+  eco_error err = {0};
+  char defdir[4096];
+  eco_fs_default_model_dir(defdir, sizeof defdir);
+  if (eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &f->provider, &err) ||
+      eco_cfg_str(cli->cfg, NULL, "carbon.zone", "world", &f->zone, &err) ||
+      eco_cfg_str(cli->cfg, NULL, "models.dir", defdir, &f->model_dir, &err)) {
+    eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  list_models(f->model_dir, &f->models, &f->n_models);
+  if (eco_device_cfgs_load(cli->cfg, &f->devs, &f->n_devs, &err)) {
+    eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
+    return ECO_EXIT_USAGE;
+  }
+  f->dm = calloc(f->n_devs, sizeof *f->dm);
+  if (!f->dm) return ECO_EXIT_RUNTIME;
+  probe_devices(f->devs, f->n_devs, root ? root : "/", f->dm);
+  const device_meter *d0 = &f->dm[0];
+  f->measured = d0->ok && !d0->src.estimated;
+  if (d0->ok)
+    snprintf(f->meter, sizeof f->meter, "%s: %s (%s)", d0->src.name, d0->src.detail,
+             d0->src.estimated ? "estimated" : "measured");
+  else
+    snprintf(f->meter, sizeof f->meter, "none: %s", d0->error);
+  simd_list(&f->cpu, f->simd, sizeof f->simd);
+  return ECO_EXIT_OK;
+}
+
 int eco_cmd_doctor(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
   const char *model_path = eco_cli_get(cli, "model");
   if (model_path) return eco_doctor_model(cli, model_path);
-
-  eco_cpu_info cpu;
-  eco_cpu_detect(&cpu);
-  const char *root = eco_cli_get(cli, "sysfs-root");
-  eco_sensor_list sensors;
-  if (eco_energy_probe(root ? root : "/", !eco_cli_flag(cli, "no-nvml"), &sensors)) {
-    eco_cli_error(cli, "doctor", "out of memory while probing sensors");
-    return ECO_EXIT_RUNTIME;
+  doctor_facts *f = calloc(1, sizeof *f);
+  if (!f) return ECO_EXIT_RUNTIME;
+  rc = gather(cli, f);
+  if (rc == ECO_EXIT_OK) {
+    if (cli->json)
+      print_json(cli, f);
+    else
+      print_text(cli, f);
   }
-  eco_error err = {0};
-  const char *provider, *zone;
-  char defdir[4096];
-  eco_fs_default_model_dir(defdir, sizeof defdir);
-  const char *model_dir;
-  if (eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &provider, &err) ||
-      eco_cfg_str(cli->cfg, NULL, "carbon.zone", "world", &zone, &err) ||
-      eco_cfg_str(cli->cfg, NULL, "models.dir", defdir, &model_dir, &err)) {
-    eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
-    eco_sensor_list_free(&sensors);
-    return ECO_EXIT_USAGE;
-  }
-  model_entry *models = NULL;
-  size_t n_models = 0;
-  list_models(model_dir, &models, &n_models);
-  eco_device_cfg *devs = NULL;
-  size_t n_devs = 0;
-  if (eco_device_cfgs_load(cli->cfg, &devs, &n_devs, &err)) {
-    eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
-    eco_sensor_list_free(&sensors);
-    free(models);
-    return ECO_EXIT_USAGE;
-  }
-  device_meter *dm = calloc(n_devs, sizeof *dm);
-  if (!dm) {
-    free(devs);
-    free(models);
-    eco_sensor_list_free(&sensors);
-    return ECO_EXIT_RUNTIME;
-  }
-  probe_devices(devs, n_devs, root ? root : "/", dm);
-  char meter[160];
-  bool measured = dm[0].ok && !dm[0].src.estimated;
-  if (dm[0].ok)
-    snprintf(meter, sizeof meter, "%s: %s (%s)", dm[0].src.name, dm[0].src.detail,
-             dm[0].src.estimated ? "estimated" : "measured");
-  else
-    snprintf(meter, sizeof meter, "none: %s", dm[0].error);
-  char simd[256];
-  simd_list(&cpu, simd, sizeof simd);
-
-  if (cli->json) {
-    json_t *o = json_object();
-    json_t *jc = json_pack("{s:s,s:s,s:i,s:i,s:s,s:s}", "model", cpu.model, "arch", cpu.arch,
-                           "logical_cpus", cpu.logical_cpus, "physical_cores", cpu.physical_cores,
-                           "simd_features", simd, "kernel_level", eco_simd_name(cpu.level));
-    json_object_set_new(o, "cpu", jc);
-    json_object_set_new(o, "memory",
-                        json_pack("{s:I,s:I}", "total_bytes", (json_int_t)cpu.mem_total_bytes,
-                                  "available_bytes", (json_int_t)cpu.mem_available_bytes));
-    json_t *js = json_array();
-    for (size_t i = 0; i < sensors.n; i++) {
-      const eco_sensor *s = &sensors.items[i];
-      json_array_append_new(js, json_pack("{s:s,s:s,s:s,s:b,s:s}", "kind",
-                                          eco_sensor_kind_name(s->kind), "name", s->name, "path",
-                                          s->path, "readable", s->readable, "hint", s->hint));
-    }
-    json_object_set_new(o, "sensors", js);
-    json_object_set_new(o, "meter", json_pack("{s:s,s:b}", "cpu", meter, "measured", measured));
-    json_t *jd = json_array();
-    for (size_t i = 0; i < n_devs; i++)
-      json_array_append_new(
-          jd, json_pack("{s:s,s:s,s:b,s:s,s:s,s:b,s:s}", "name", dm[i].name, "configured",
-                        dm[i].meter, "ok", dm[i].ok, "source", dm[i].ok ? dm[i].src.name : "",
-                        "detail", dm[i].ok ? dm[i].src.detail : "", "estimated",
-                        dm[i].ok ? dm[i].src.estimated : true, "error", dm[i].error));
-    json_object_set_new(o, "devices", jd);
-    json_object_set_new(o, "carbon", json_pack("{s:s,s:s}", "provider", provider, "zone", zone));
-    json_t *jm = json_array();
-    for (size_t i = 0; i < n_models; i++)
-      json_array_append_new(jm, json_pack("{s:s,s:I,s:s}", "name", models[i].name, "bytes",
-                                          (json_int_t)models[i].bytes, "format", models[i].format));
-    json_object_set_new(o, "models", json_pack("{s:s,s:o}", "dir", model_dir, "files", jm));
-    json_object_set_new(o, "config", json_string(cli->config_path ? cli->config_path : ""));
-    eco_cli_out_json(o, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-  } else {
-    eco_strbuf sb;
-    eco_sb_init(&sb);
-    eco_sb_printf(&sb, "ecoinfer %s doctor\n\n", ECO_VERSION);
-    eco_sb_printf(&sb, "%-16s %s (%s)\n", "CPU", cpu.model, cpu.arch);
-    eco_sb_printf(&sb, "%-16s %d logical, %d physical\n", "cores", cpu.logical_cpus,
-                  cpu.physical_cores);
-    eco_sb_printf(&sb, "%-16s %s\n", "SIMD", simd);
-    eco_sb_printf(&sb, "%-16s %s\n", "kernels", eco_simd_name(cpu.level));
-    eco_sb_printf(&sb, "%-16s %.1f GiB total, %.1f GiB available\n", "memory",
-                  (double)cpu.mem_total_bytes / (1 << 30),
-                  (double)cpu.mem_available_bytes / (1 << 30));
-    eco_sb_printf(&sb, "\nEnergy sensors\n");
-    if (sensors.n == 0)
-      eco_sb_printf(&sb, "  none found: no powercap RAPL, hwmon power/energy, NVML or "
-                         "INA3221 sensor on this host (typical of a VM)\n");
-    for (size_t i = 0; i < sensors.n; i++) {
-      const eco_sensor *s = &sensors.items[i];
-      eco_sb_printf(&sb, "  %-8s %-28s %-10s %s\n", eco_sensor_kind_name(s->kind), s->name,
-                    s->readable ? "readable" : "UNREADABLE", s->readable ? s->path : s->hint);
-    }
-    eco_sb_printf(&sb, "\nMeters (device: configured -> used)\n");
-    for (size_t i = 0; i < n_devs; i++) {
-      if (dm[i].ok)
-        eco_sb_printf(&sb, "  %-10s %-8s -> %s: %s (%s)\n", dm[i].name, dm[i].meter, dm[i].src.name,
-                      dm[i].src.detail, dm[i].src.estimated ? "estimated" : "measured");
-      else
-        eco_sb_printf(&sb, "  %-10s %-8s -> UNAVAILABLE: %s\n", dm[i].name, dm[i].meter,
-                      dm[i].error);
-    }
-    if (!measured)
-      eco_sb_printf(&sb, "  %s\n",
-                    "no readable sensor: receipts will say energy_source=model, estimated");
-    eco_sb_printf(&sb, "\n%-16s %s (zone %s)\n", "carbon provider", provider, zone);
-    eco_sb_printf(&sb, "%-16s %s\n", "config", cli->config_path ? cli->config_path : "(none)");
-    eco_sb_printf(&sb, "\nModels in %s\n", model_dir);
-    if (n_models == 0)
-      eco_sb_printf(&sb, "  none (set models.dir or ECOINFER_MODEL_DIR, or use 'ecoinfer pull')\n");
-    for (size_t i = 0; i < n_models; i++)
-      eco_sb_printf(&sb, "  %-40s %10.1f MiB  %s\n", models[i].name,
-                    (double)models[i].bytes / (1 << 20), models[i].format);
-    eco_cli_out(eco_sb_str(&sb));
-    eco_sb_free(&sb);
-  }
-  free(models);
-  free(devs);
-  free(dm);
-  eco_sensor_list_free(&sensors);
-  return ECO_EXIT_OK;
+  doctor_facts_free(f);
+  free(f);
+  return rc;
 }

@@ -7,6 +7,7 @@
 #include "util/log.h"
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,71 @@ const char *eco_test_resp_header(const eco_test_resp *r, const char *name, char 
 const char *eco_test_request_header(const eco_test_request *q, const char *name, char *buf,
                                     size_t cap) {
   return find_header(q->headers, name, buf, cap);
+}
+
+/* ---- requests through the router ---------------------------------------------- */
+
+const char *const eco_test_chat_body =
+    "{\"model\":\"m\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":"
+    "\"Say hello to the carbon-aware router, please, in a few words\"}]}";
+
+void eco_test_chat(const eco_test_router *t, const char *policy, const char *slo_ms,
+                   eco_test_resp *out) {
+  char url[128], ph[64], sh[64];
+  snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
+  const char *hdrs[3] = {NULL, NULL, NULL};
+  size_t k = 0;
+  if (policy) {
+    snprintf(ph, sizeof ph, "x-ecoinfer-policy: %s", policy);
+    hdrs[k++] = ph;
+  }
+  if (slo_ms) {
+    snprintf(sh, sizeof sh, "x-ecoinfer-slo-ms: %s", slo_ms);
+    hdrs[k++] = sh;
+  }
+  assert_int_equal(eco_test_http(NULL, url, eco_test_chat_body, hdrs, out), 0);
+}
+
+void eco_test_expect_node(const eco_test_router *t, const char *policy, const char *slo_ms,
+                          const char *want) {
+  eco_test_resp r;
+  eco_test_chat(t, policy, slo_ms, &r);
+  char node[64];
+  if (r.code != 200 ||
+      strcmp(eco_test_resp_header(&r, "x-ecoinfer-node", node, sizeof node), want) != 0)
+    fail_msg("policy %s slo %s: got %ld node '%s', want '%s' (%s)", policy ? policy : "-",
+             slo_ms ? slo_ms : "-", r.code, node, want, r.body);
+  eco_test_resp_free(&r);
+}
+
+int eco_test_router_node_int(const eco_test_router *t, const char *id, const char *field) {
+  char url[128];
+  snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
+  eco_test_resp r;
+  int v = -1;
+  if (eco_test_http(NULL, url, NULL, NULL, &r) == 0) {
+    json_t *j = json_loads(r.body, 0, NULL);
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(j, "nodes"), i, n) {
+      const json_t *x = json_object_get(n, field);
+      if (strcmp(json_string_value(json_object_get(n, "id")), id) == 0 && json_is_integer(x))
+        v = (int)json_integer_value(x);
+    }
+    json_decref(j);
+  }
+  eco_test_resp_free(&r);
+  return v;
+}
+
+/* ---- a test program's main ------------------------------------------------------ */
+
+int eco_test_router_main(const char *name, const struct CMUnitTest *tests, size_t n) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (getenv("ECO_TEST_FILTER")) cmocka_set_test_filter(getenv("ECO_TEST_FILTER"));
+  int rc = _cmocka_run_group_tests(name, tests, n, NULL, NULL);
+  curl_global_cleanup();
+  return rc;
 }
 
 /* ---- the fixture -------------------------------------------------------------- */

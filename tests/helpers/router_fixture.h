@@ -87,6 +87,33 @@ const char *eco_test_resp_header(const eco_test_resp *r, const char *name, char 
 const char *eco_test_request_header(const eco_test_request *q, const char *name, char *buf,
                                     size_t cap);
 
+/* ---- requests through the router ---------------------------------------------- */
+
+/* A chat request: ~18 prompt tokens, max_tokens 100. */
+extern const char *const eco_test_chat_body;
+
+/* POSTs eco_test_chat_body to the router's /v1/chat/completions with the
+ * headers x-ecoinfer-policy and x-ecoinfer-slo-ms (each NULL = not sent);
+ * fails the test when no response came. */
+void eco_test_chat(const eco_test_router *t, const char *policy, const char *slo_ms,
+                   eco_test_resp *out);
+/* eco_test_chat, and fails the test unless node want answered (200,
+ * x-ecoinfer-node). */
+void eco_test_expect_node(const eco_test_router *t, const char *policy, const char *slo_ms,
+                          const char *want);
+/* An integer field of node id in the router's /admin/nodes, or -1. */
+int eco_test_router_node_int(const eco_test_router *t, const char *id, const char *field);
+
+/* ---- a test program's main ------------------------------------------------------ */
+
+/* Runs a router test program's group: libcurl set up around it, and
+ * ECO_TEST_FILTER in the environment (a cmocka test filter) honoured:
+ *   int main(void) { return ECO_TEST_ROUTER_MAIN("router", tests); } */
+#define ECO_TEST_ROUTER_MAIN(name, tests)                                                          \
+  eco_test_router_main(name, tests, sizeof(tests) / sizeof((tests)[0]))
+struct CMUnitTest;
+int eco_test_router_main(const char *name, const struct CMUnitTest *tests, size_t n);
+
 /* ---- the fixture -------------------------------------------------------------- */
 
 #define ECO_TEST_BACKENDS 3

@@ -95,6 +95,85 @@ static int write_outputs(eco_cli *cli, const char *dir, const eco_sim_result *re
   return rc;
 }
 
+/* --policy LIST replaces the scenario's policies. An exit code (reported) on error. */
+static int parse_policies(eco_cli *cli, eco_sim_scenario *sc) {
+  const char *plist = eco_cli_get(cli, "policy");
+  if (!plist) return ECO_EXIT_OK;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", plist);
+  sc->n_policies = 0;
+  char *save = NULL;
+  for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    if (sc->n_policies == ECO_POLICY_COUNT || eco_policy_parse(t, &sc->policies[sc->n_policies])) {
+      eco_cli_error(cli, "sim cluster",
+                    "unknown policy '%s' (round-robin, greedy, carbon, "
+                    "latency, slo-carbon)",
+                    t);
+      return ECO_EXIT_USAGE;
+    }
+    sc->n_policies++;
+  }
+  return ECO_EXIT_OK;
+}
+
+/* One policy's summary with the shares of busy time per zone and per device. */
+static json_t *policy_json(const eco_sim_scenario *sc, const eco_sim_result *res,
+                           const eco_sim_summary *sum) {
+  json_t *o = eco_sim_summary_json(sum);
+  json_t *zb = json_object(), *db = json_object();
+  double tot = 0;
+  for (size_t i = 0; i < sc->cfg.n_nodes; i++)
+    tot += res->node_busy_s[i];
+  for (size_t z = 0; z < sc->n_zones; z++) {
+    double b = 0;
+    for (size_t i = 0; i < sc->cfg.n_nodes; i++)
+      if (sc->nodes[i].zone == z) b += res->node_busy_s[i];
+    json_object_set_new(zb, sc->zones[z].name, json_real(tot > 0 ? b / tot : 0));
+  }
+  for (size_t d = 0; d < sc->n_devices; d++) {
+    double b = 0;
+    for (size_t i = 0; i < sc->cfg.n_nodes; i++)
+      if (sc->nodes[i].device == d) b += res->node_busy_s[i];
+    json_object_set_new(db, sc->devices[d].name, json_real(tot > 0 ? b / tot : 0));
+  }
+  json_object_set_new(o, "zone_busy_share", zb);
+  json_object_set_new(o, "device_busy_share", db);
+  return o;
+}
+
+/* The whole run as indented JSON (malloc'd), or NULL when out of memory. */
+static char *run_json(const eco_sim_scenario *sc, const eco_sim_result *res,
+                      const eco_sim_summary *sum, size_t n_done) {
+  json_t *root = json_pack("{s:I,s:i,s:f,s:f,s:I,s:s}", "seed", (json_int_t)sc->cfg.seed, "batch",
+                           sc->cfg.batch_size, "batch_wait_s", sc->cfg.batch_wait_s, "duration_s",
+                           sc->cfg.duration_s, "nodes", (json_int_t)sc->cfg.n_nodes, "lengths",
+                           sc->lengths_source);
+  json_t *arr = json_array();
+  for (size_t k = 0; k < n_done; k++)
+    json_array_append_new(arr, policy_json(sc, &res[k], &sum[k]));
+  json_object_set_new(root, "policies", arr);
+  char *js = json_dumps(root, JSON_INDENT(2));
+  json_decref(root);
+  return js;
+}
+
+/* The table (or CSV) on stdout. */
+static void print_table(const eco_cli *cli, const eco_sim_scenario *sc, const eco_sim_summary *sum,
+                        size_t n_done) {
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  if (eco_cli_flag(cli, "csv")) {
+    eco_sim_report_csv(&sb, sum, n_done);
+  } else {
+    eco_sb_printf(&sb, "%zu nodes, %.1f h simulated, batch %d, seed %llu, lengths: %s\n",
+                  sc->cfg.n_nodes, sc->cfg.duration_s / 3600, sc->cfg.batch_size,
+                  (unsigned long long)sc->cfg.seed, sc->lengths_source);
+    eco_sim_report_table(&sb, sum, n_done);
+  }
+  eco_cli_out(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+}
+
 int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
@@ -120,24 +199,8 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "sim cluster", "%s", eco_error_text(&err));
     return rc == ECO_ECONFIG ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
   }
-  const char *plist = eco_cli_get(cli, "policy");
-  if (plist) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", plist);
-    sc.n_policies = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-      if (sc.n_policies == ECO_POLICY_COUNT || eco_policy_parse(t, &sc.policies[sc.n_policies])) {
-        eco_cli_error(cli, "sim cluster",
-                      "unknown policy '%s' (round-robin, greedy, carbon, "
-                      "latency, slo-carbon)",
-                      t);
-        eco_sim_scenario_free(&sc);
-        return ECO_EXIT_USAGE;
-      }
-      sc.n_policies++;
-    }
-  }
+  if ((exit_code = parse_policies(cli, &sc)) != ECO_EXIT_OK) goto done;
+  exit_code = ECO_EXIT_RUNTIME;
   for (size_t k = 0; k < sc.n_policies; k++) {
     eco_sim_router rt;
     eco_sim_policy_ops ops;
@@ -148,37 +211,7 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
     eco_sim_summarize(&res[k], &sum[k]);
     n_done++;
   }
-  json_t *root = json_pack("{s:I,s:i,s:f,s:f,s:I,s:s}", "seed", (json_int_t)sc.cfg.seed, "batch",
-                           sc.cfg.batch_size, "batch_wait_s", sc.cfg.batch_wait_s, "duration_s",
-                           sc.cfg.duration_s, "nodes", (json_int_t)sc.cfg.n_nodes, "lengths",
-                           sc.lengths_source);
-  json_t *arr = json_array();
-  for (size_t k = 0; k < n_done; k++) {
-    json_t *o = eco_sim_summary_json(&sum[k]);
-    /* where the work went: shares of busy time per zone and per device */
-    json_t *zb = json_object(), *db = json_object();
-    double tot = 0;
-    for (size_t i = 0; i < sc.cfg.n_nodes; i++)
-      tot += res[k].node_busy_s[i];
-    for (size_t z = 0; z < sc.n_zones; z++) {
-      double b = 0;
-      for (size_t i = 0; i < sc.cfg.n_nodes; i++)
-        if (sc.nodes[i].zone == z) b += res[k].node_busy_s[i];
-      json_object_set_new(zb, sc.zones[z].name, json_real(tot > 0 ? b / tot : 0));
-    }
-    for (size_t d = 0; d < sc.n_devices; d++) {
-      double b = 0;
-      for (size_t i = 0; i < sc.cfg.n_nodes; i++)
-        if (sc.nodes[i].device == d) b += res[k].node_busy_s[i];
-      json_object_set_new(db, sc.devices[d].name, json_real(tot > 0 ? b / tot : 0));
-    }
-    json_object_set_new(o, "zone_busy_share", zb);
-    json_object_set_new(o, "device_busy_share", db);
-    json_array_append_new(arr, o);
-  }
-  json_object_set_new(root, "policies", arr);
-  char *js = json_dumps(root, JSON_INDENT(2));
-  json_decref(root);
+  char *js = run_json(&sc, res, sum, n_done);
   if (!js) {
     eco_error_set(&err, ECO_ENOMEM, "out of memory");
     goto fail;
@@ -192,18 +225,7 @@ int eco_cmd_sim_cluster(eco_cli *cli, int argc, char **argv) {
     eco_cli_out(js);
     eco_cli_out("\n");
   } else {
-    eco_strbuf sb;
-    eco_sb_init(&sb);
-    if (eco_cli_flag(cli, "csv")) {
-      eco_sim_report_csv(&sb, sum, n_done);
-    } else {
-      eco_sb_printf(&sb, "%zu nodes, %.1f h simulated, batch %d, seed %llu, lengths: %s\n",
-                    sc.cfg.n_nodes, sc.cfg.duration_s / 3600, sc.cfg.batch_size,
-                    (unsigned long long)sc.cfg.seed, sc.lengths_source);
-      eco_sim_report_table(&sb, sum, n_done);
-    }
-    eco_cli_out(eco_sb_str(&sb));
-    eco_sb_free(&sb);
+    print_table(cli, &sc, sum, n_done);
   }
   free(js);
   exit_code = ECO_EXIT_OK;

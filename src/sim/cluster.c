@@ -258,94 +258,97 @@ static int notify(eco_sim *s, size_t i) {
   return 0;
 }
 
-/* Starts a batch at node i if it is idle and its queue is ready. */
-static int try_start(eco_sim *s, size_t i) {
+/* Refuses the request at the head of node n's queue: it cannot fit even alone. */
+static void refuse_head(eco_sim *s, sim_node *n) {
+  eco_sim_req *r = &s->reqs[n->q[n->q_head]];
+  uint32_t slot = q_pop(n);
+  n->q_prompt -= r->prompt_tok;
+  n->q_out -= r->expected_out;
+  finish_req(s, r, true);
+  free_slot(s, slot);
+}
+
+/* Whether node i should wait for its batch of target to fill: no longer than batch_wait_s
+ * and never so long that the oldest request would miss its SLO. Arms the batch timer. */
+static int wait_for_fill(eco_sim *s, size_t i, int target, bool *wait) {
   sim_node *n = &s->nodes[i];
   const eco_sim_cfg *cfg = s->cfg;
-  const eco_sim_node_cfg *nc = &cfg->nodes[i];
-  const eco_sim_device *d = &cfg->devices[nc->device];
-  const eco_sim_zone *z = &cfg->zones[nc->zone];
-  int rc;
-  if (n->busy) return 0;
-  /* refuse requests that cannot fit even alone, as the node would */
-  while (n->q_len > 0) {
-    eco_sim_req *r = &s->reqs[n->q[n->q_head]];
-    double need = eco_sim_device_mem_need(d, (double)r->prompt_tok + r->out_tok);
-    if (need <= d->usable_mem_bytes) break;
-    uint32_t slot = q_pop(n);
-    n->q_prompt -= r->prompt_tok;
-    n->q_out -= r->expected_out;
-    finish_req(s, r, true);
-    free_slot(s, slot);
+  const eco_sim_device *d = &cfg->devices[cfg->nodes[i].device];
+  *wait = false;
+  if ((int)n->q_len >= target) return 0;
+  const eco_sim_req *old = &s->reqs[n->q[n->q_head]];
+  double deadline = old->arrival + cfg->batch_wait_s;
+  if (old->slo_s > 0) {
+    double ps, ss, pw;
+    double est = batch_duration(d, target, (double)old->prompt_tok * target,
+                                (double)old->expected_out, &ps, &ss, &pw);
+    double latest = old->arrival + old->slo_s - est;
+    if (latest < deadline) deadline = latest;
   }
-  if (n->q_len == 0) return notify(s, i);
-  int target = cfg->batch_size < d->max_batch ? cfg->batch_size : d->max_batch;
-  if (target < 1) target = 1;
-  if ((int)n->q_len < target) {
-    /* wait for the batch to fill, but no longer than batch_wait_s and never
-     * so long that the oldest request would miss its SLO */
-    const eco_sim_req *old = &s->reqs[n->q[n->q_head]];
-    double deadline = old->arrival + cfg->batch_wait_s;
-    if (old->slo_s > 0) {
-      double ps, ss, pw;
-      double est = batch_duration(d, target, (double)old->prompt_tok * target,
-                                  (double)old->expected_out, &ps, &ss, &pw);
-      double latest = old->arrival + old->slo_s - est;
-      if (latest < deadline) deadline = latest;
-    }
-    if (s->now < deadline) {
-      if (n->timer_at != deadline) {
-        n->timer_gen++;
-        n->timer_at = deadline;
-        if ((rc = eco_sim_heap_push(&s->heap, deadline, EV_BATCH_TIMER, (uint32_t)i, n->timer_gen)))
-          return rc;
-      }
-      return 0;
-    }
-  }
-  n->timer_at = -1;
+  if (s->now >= deadline) return 0;
+  *wait = true;
+  if (n->timer_at == deadline) return 0;
   n->timer_gen++;
-  /* form the batch: FIFO, up to target, while memory fits */
-  double tokens = 0, sum_prompt = 0, max_out = 0, max_prompt = 0;
+  n->timer_at = deadline;
+  return eco_sim_heap_push(&s->heap, deadline, EV_BATCH_TIMER, (uint32_t)i, n->timer_gen);
+}
+
+/* The batch being formed: sums over its requests. */
+typedef struct batch_sums {
+  double tokens;     /* prompt + output tokens of the batch */
+  double sum_prompt; /* prompt tokens */
+  double max_out;    /* the longest output, tokens */
+} batch_sums;
+
+/* Forms node n's batch: FIFO, up to target, while memory fits. */
+static void form_batch(eco_sim *s, sim_node *n, const eco_sim_device *d, int target,
+                       batch_sums *b) {
+  double max_prompt = 0;
+  *b = (batch_sums){0};
   n->n_run = 0;
   while (n->q_len > 0 && n->n_run < target) {
     eco_sim_req *r = &s->reqs[n->q[n->q_head]];
     double own = (double)r->prompt_tok + r->out_tok;
     if (eco_sim_device_mem_need(d, own) > d->usable_mem_bytes) {
-      uint32_t slot = q_pop(n); /* cannot fit even alone: refused */
-      n->q_prompt -= r->prompt_tok;
-      n->q_out -= r->expected_out;
-      finish_req(s, r, true);
-      free_slot(s, slot);
+      refuse_head(s, n); /* cannot fit even alone: refused */
       continue;
     }
     /* static batches pad every sequence to the longest prompt + output */
     double mp = r->prompt_tok > max_prompt ? r->prompt_tok : max_prompt;
-    double mo = r->out_tok > max_out ? r->out_tok : max_out;
+    double mo = r->out_tok > b->max_out ? r->out_tok : b->max_out;
     double t2 = (double)(n->n_run + 1) * (mp + mo);
     if (n->n_run > 0 && eco_sim_device_mem_need(d, t2) > d->usable_mem_bytes) break;
-    tokens += own;
+    b->tokens += own;
     max_prompt = mp;
     n->run[n->n_run++] = q_pop(n);
     n->q_prompt -= r->prompt_tok;
     n->q_out -= r->expected_out;
-    sum_prompt += r->prompt_tok;
-    if (r->out_tok > max_out) max_out = r->out_tok;
+    b->sum_prompt += r->prompt_tok;
+    if (r->out_tok > b->max_out) b->max_out = r->out_tok;
   }
   if (n->q_len == 0) n->q_prompt = n->q_out = 0; /* no drift from float sums */
-  if (n->n_run == 0) return notify(s, i);        /* everything was refused */
+}
+
+/* Runs node i's formed batch: prices each request and the hour, and schedules its end. */
+static int run_batch(eco_sim *s, size_t i, const batch_sums *b) {
+  sim_node *n = &s->nodes[i];
+  const eco_sim_node_cfg *nc = &s->cfg->nodes[i];
+  const eco_sim_device *d = &s->cfg->devices[nc->device];
+  const eco_sim_zone *z = &s->cfg->zones[nc->zone];
+  int rc;
   double prefill_s, step_s, power_w;
-  double dur = batch_duration(d, n->n_run, sum_prompt, max_out, &prefill_s, &step_s, &power_w);
+  double dur =
+      batch_duration(d, n->n_run, b->sum_prompt, b->max_out, &prefill_s, &step_s, &power_w);
   if ((rc = account_idle(s, i, n->idle_since, s->now))) return rc;
   double ci = eco_sim_zone_ci(z, s->now);
-  double e_pre = power_w * prefill_s, e_dec = power_w * (max_out * step_s);
+  double e_pre = power_w * prefill_s, e_dec = power_w * (b->max_out * step_s);
   double sum_out = 0;
   for (int k = 0; k < n->n_run; k++)
     sum_out += s->reqs[n->run[k]].out_tok;
   double emb = eco_sci_embodied_g(&d->embodied, dur);
   for (int k = 0; k < n->n_run; k++) {
     eco_sim_req *r = &s->reqs[n->run[k]];
-    double share_p = sum_prompt > 0 ? r->prompt_tok / sum_prompt : 1.0 / n->n_run;
+    double share_p = b->sum_prompt > 0 ? r->prompt_tok / b->sum_prompt : 1.0 / n->n_run;
     double share_o = sum_out > 0 ? r->out_tok / sum_out : 1.0 / n->n_run;
     double toks = (double)r->prompt_tok + r->out_tok;
     r->node = (int32_t)i;
@@ -353,7 +356,7 @@ static int try_start(eco_sim *s, size_t i) {
     r->done_s = s->now + prefill_s + (double)r->out_tok * step_s;
     /* the request's share of the batch's energy (by phase) and of its device time (by tokens) */
     if ((rc = price_request(r, e_pre * share_p + e_dec * share_o, ci, z->pue, &d->embodied, dur,
-                            tokens > 0 ? toks / tokens : 1.0 / n->n_run)))
+                            b->tokens > 0 ? toks / b->tokens : 1.0 / n->n_run)))
       return rc;
   }
   double e = power_w * dur;
@@ -371,7 +374,35 @@ static int try_start(eco_sim *s, size_t i) {
   n->busy = true;
   n->busy_until = s->now + dur;
   n->busy_s += dur;
-  if ((rc = eco_sim_heap_push(&s->heap, n->busy_until, EV_BATCH_DONE, (uint32_t)i, 0))) return rc;
+  return eco_sim_heap_push(&s->heap, n->busy_until, EV_BATCH_DONE, (uint32_t)i, 0);
+}
+
+/* Starts a batch at node i if it is idle and its queue is ready. */
+static int try_start(eco_sim *s, size_t i) {
+  sim_node *n = &s->nodes[i];
+  const eco_sim_cfg *cfg = s->cfg;
+  const eco_sim_device *d = &cfg->devices[cfg->nodes[i].device];
+  int rc;
+  if (n->busy) return 0;
+  /* refuse requests that cannot fit even alone, as the node would */
+  while (n->q_len > 0) {
+    const eco_sim_req *r = &s->reqs[n->q[n->q_head]];
+    double need = eco_sim_device_mem_need(d, (double)r->prompt_tok + r->out_tok);
+    if (need <= d->usable_mem_bytes) break;
+    refuse_head(s, n);
+  }
+  if (n->q_len == 0) return notify(s, i);
+  int target = cfg->batch_size < d->max_batch ? cfg->batch_size : d->max_batch;
+  if (target < 1) target = 1;
+  bool wait;
+  if ((rc = wait_for_fill(s, i, target, &wait))) return rc;
+  if (wait) return 0;
+  n->timer_at = -1;
+  n->timer_gen++;
+  batch_sums b;
+  form_batch(s, n, d, target, &b);
+  if (n->n_run == 0) return notify(s, i); /* everything was refused */
+  if ((rc = run_batch(s, i, &b))) return rc;
   return notify(s, i);
 }
 

@@ -22,42 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const trivia[] = {"France", "Peru",   "Japan",  "Kenya",  "Norway",
-                                     "Chile",  "Egypt",  "Canada", "Poland", "Vietnam",
-                                     "Ghana",  "Sweden", "Italy",  "Mexico", "Nepal"};
-
 /* Trivia questions are as good briefly (preferred 0/1/2 = 30/30/40 %);
  * maths needs the full answer (always level 0). */
-static void train_model_n(const char *path, int n) {
-  eco_dtrain_rec rec[60];
-  char text[60][160];
-  memset(rec, 0, sizeof rec);
-  for (int i = 0; i < 60; i++) {
-    bool tv = i < n / 2;
-    if (tv)
-      snprintf(text[i], sizeof text[i], "Which city is the capital of %s? Answer with its name.",
-               trivia[i % 15]);
-    else
-      snprintf(text[i], sizeof text[i],
-               "Compute %d * %d + %d and show every step of the working, then check it.", 10 + i,
-               7 + i % 5, i * 3);
-    rec[i].text = text[i];
-    rec[i].len = strlen(text[i]);
-    rec[i].label = tv ? 0 : 1;
-    rec[i].preferred = tv ? (i % 10 < 3 ? 0 : i % 10 < 6 ? 1 : 2) : 0;
-  }
-  static const char *const labels[] = {"trivia", "math"};
-  eco_dmodel_fit_cfg fc;
-  eco_dmodel_fit_cfg_default(&fc);
-  fc.cls.hash_bits = 10;
-  fc.inner_folds = 0;
-  eco_dmodel m;
-  eco_error err = {0};
-  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, (size_t)n, NULL, &err))
-    fail_msg("%s", eco_error_text(&err));
-  if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
-  eco_dmodel_free(&m);
+static int preferred(int i, bool trivia) {
+  return trivia ? (i % 10 < 3 ? 0 : i % 10 < 6 ? 1 : 2) : 0;
 }
+
+static void train_model_n(const char *path, int n) { eco_test_dmodel_write(path, n, preferred); }
 
 static void train_model(const char *path) { train_model_n(path, 60); }
 

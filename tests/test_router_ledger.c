@@ -129,34 +129,11 @@ static void test_router_rows(void **state) {
   free(d);
 }
 
-/* A two-class directive model (trivia, math) trained on 40 made-up prompts. */
-static void train_model(const char *path) {
-  eco_dtrain_rec rec[40];
-  char text[40][160];
-  memset(rec, 0, sizeof rec);
-  for (int i = 0; i < 40; i++) {
-    bool tv = i < 20;
-    if (tv)
-      snprintf(text[i], sizeof text[i], "Which city is the capital of country number %d?", i);
-    else
-      snprintf(text[i], sizeof text[i], "Compute %d * %d + %d and show every step.", 10 + i, 7,
-               i * 3);
-    rec[i].text = text[i];
-    rec[i].len = strlen(text[i]);
-    rec[i].label = tv ? 0 : 1;
-    rec[i].preferred = tv ? i % 3 : 0;
-  }
-  static const char *const labels[] = {"trivia", "math"};
-  eco_dmodel_fit_cfg fc;
-  eco_dmodel_fit_cfg_default(&fc);
-  fc.cls.hash_bits = 10;
-  fc.inner_folds = 0;
-  eco_dmodel m;
-  eco_error err = {0};
-  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, 40, NULL, &err)) fail_msg("%s", eco_error_text(&err));
-  if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
-  eco_dmodel_free(&m);
-}
+/* A two-class directive model (trivia, math) trained on 40 made-up prompts
+ * (tests/helpers/router_fixture.h). */
+static int preferred(int i, bool trivia) { return trivia ? i % 3 : 0; }
+
+static void train_model(const char *path) { eco_test_dmodel_write(path, 40, preferred); }
 
 static int group_row(const eco_ledger_entry *e, void *user) {
   char(*g)[32] = user;

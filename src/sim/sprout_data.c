@@ -1,132 +1,48 @@
-/* Loading the Sprout artifact's data files (jansson) and an Electricity Maps
- * hourly CSV (direct intensity column). */
+/* The simulator's view of the Sprout artifact (read by artifact/artifact.h),
+ * the PAI trace and an Electricity Maps hourly CSV (direct intensity
+ * column). */
 #include "sim/sprout.h"
 
+#include "artifact/artifact.h"
 #include "carbon/intensity.h"
 #include "directive/dtrain.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const ds_names[ECO_SPROUT_NDS] = {"alpaca",    "math",     "mmlu",
-                                                     "naturalqa", "triviaqa", "scienceqa"};
-static const char *const ds_files[ECO_SPROUT_NDS] = {
-    "alpaca_5000", "math_all", "mmlu_5000", "naturalqa_5000", "triviaqa_5000", "scienceqa_5000"};
-static const char *const lv_variant[ECO_SPROUT_NLV] = {"13b-chat", "brief_13b-chat",
-                                                       "brief+_13b-chat"};
+_Static_assert(ECO_SPROUT_NDS == ECO_ARTIFACT_NDS && ECO_SPROUT_NLV == ECO_ARTIFACT_NLV,
+               "the simulator's datasets and levels are the artifact's");
 
-static json_t *load_json(const char *dir, const char *rel, eco_error *err) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
-  json_error_t je;
-  json_t *j = json_load_file(path, 0, &je);
-  if (!j) eco_error_set(err, ECO_EFORMAT, "%s: %s (line %d)", path, je.text, je.line);
-  return j;
-}
-
-static int read_array(json_t *obj, const char *key, double **out, size_t *n, const char *what,
-                      eco_error *err) {
-  json_t *a = json_object_get(obj, key);
-  if (!json_is_array(a)) return eco_error_set(err, ECO_EFORMAT, "%s: no '%s' list", what, key);
-  size_t len = json_array_size(a);
-  if (*n && len != *n)
-    return eco_error_set(err, ECO_EFORMAT, "%s: '%s' has %zu entries, expected %zu", what, key, len,
-                         *n);
-  *n = len;
-  *out = malloc((len ? len : 1) * sizeof **out);
-  if (!*out) return eco_error_set(err, ECO_ENOMEM, "out of memory");
-  for (size_t i = 0; i < len; i++) {
-    json_t *v = json_array_get(a, i);
-    if (!json_is_number(v))
-      return eco_error_set(err, ECO_EFORMAT, "%s: '%s'[%zu] not a number", what, key, i);
-    (*out)[i] = json_number_value(v);
+/* Dataset k of the artifact (artifact/artifact.h): its measured costs and
+ * judge labels taken over, its prompt texts copied. */
+static int take_dataset(eco_artifact *a, int k, eco_sprout_dataset *ds, eco_error *err) {
+  eco_artifact_ds *src = &a->ds[k];
+  snprintf(ds->name, sizeof ds->name, "%s", src->name);
+  ds->n = src->n;
+  for (int l = 0; l < ECO_SPROUT_NLV; l++) {
+    ds->energy[l] = src->energy_kwh[l];
+    ds->time[l] = src->time_s[l];
+    src->energy_kwh[l] = src->time_s[l] = NULL;
+  }
+  ds->n_lab = src->n_lab;
+  ds->lab_idx = src->lab_pos;
+  ds->lab_level = src->lab_level;
+  src->lab_pos = NULL;
+  src->lab_level = NULL;
+  if (ds->n_lab == 0)
+    return eco_error_set(err, ECO_EFORMAT, "%s: no labelled prompt matches", src->name);
+  ds->chars = calloc(ds->n, sizeof *ds->chars);
+  ds->text = calloc(ds->n, sizeof *ds->text);
+  if (!ds->chars || !ds->text) return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  for (size_t i = 0; i < ds->n; i++) {
+    const char *c = src->prompt[i];
+    if (!c) return eco_error_set(err, ECO_EFORMAT, "%s: prompt %zu has no content", src->name, i);
+    ds->chars[i] = strlen(c);
+    if (!(ds->text[i] = strdup(c))) return eco_error_set(err, ECO_ENOMEM, "out of memory");
   }
   return 0;
-}
-
-static int load_dataset(const char *dir, int k, json_t *quality, eco_sprout_dataset *ds,
-                        eco_error *err) {
-  int rc = 0;
-  json_t *pr = NULL, *map = NULL;
-  snprintf(ds->name, sizeof ds->name, "%s", ds_names[k]);
-  for (int l = 0; l < ECO_SPROUT_NLV; l++) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "request_carbon/%s_%s.json", ds_files[k], lv_variant[l]);
-    json_t *j = load_json(dir, rel, err);
-    if (!j) return ECO_EFORMAT;
-    rc = read_array(j, "energy", &ds->energy[l], &ds->n, rel, err);
-    if (!rc) rc = read_array(j, "time", &ds->time[l], &ds->n, rel, err);
-    json_decref(j);
-    if (rc) return rc;
-  }
-  char rel[256];
-  snprintf(rel, sizeof rel, "prompts/prompt_%s.json", ds_files[k]);
-  pr = load_json(dir, rel, err);
-  if (!pr) return ECO_EFORMAT;
-  if (!json_is_array(pr) || json_array_size(pr) != ds->n) {
-    rc = eco_error_set(err, ECO_EFORMAT, "%s: expected a list of %zu prompts", rel, ds->n);
-    goto fail;
-  }
-  ds->chars = calloc(ds->n ? ds->n : 1, sizeof *ds->chars);
-  ds->text = calloc(ds->n ? ds->n : 1, sizeof *ds->text);
-  map = json_object();
-  if (!ds->chars || !ds->text || !map) {
-    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < ds->n; i++) {
-    json_t *msgs = json_array_get(pr, i);
-    json_t *m0 = json_array_get(msgs, 0);
-    const char *c = json_string_value(json_object_get(m0, "content"));
-    if (!c) {
-      rc = eco_error_set(err, ECO_EFORMAT, "%s: prompt %zu has no content", rel, i);
-      goto fail;
-    }
-    ds->chars[i] = strlen(c);
-    if (!(ds->text[i] = strdup(c))) {
-      rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-      goto fail;
-    }
-    if (!json_object_get(map, c)) json_object_set_new(map, c, json_integer((json_int_t)i));
-  }
-  json_t *lab = json_object_get(quality, ds_names[k]);
-  if (!json_is_array(lab)) {
-    rc = eco_error_set(err, ECO_EFORMAT, "quality_summary_2000.json: no '%s'", ds_names[k]);
-    goto fail;
-  }
-  size_t nl = json_array_size(lab);
-  ds->lab_idx = malloc((nl ? nl : 1) * sizeof *ds->lab_idx);
-  ds->lab_level = malloc((nl ? nl : 1) * sizeof *ds->lab_level);
-  if (!ds->lab_idx || !ds->lab_level) {
-    rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-    goto fail;
-  }
-  for (size_t i = 0; i < nl; i++) {
-    json_t *it = json_array_get(lab, i);
-    const char *ins = json_string_value(json_object_get(it, "instruction"));
-    json_t *lv = json_object_get(it, "assistance_lvl");
-    json_t *idx = ins ? json_object_get(map, ins) : NULL;
-    if (!idx || !json_is_integer(lv) || json_integer_value(lv) < 0 ||
-        json_integer_value(lv) >= ECO_SPROUT_NLV)
-      continue; /* unknown prompt or bad label: skipped */
-    /* as the artifact's {instruction: level} dict: one entry per distinct
-     * prompt, the last label wins */
-    size_t pi = (size_t)json_integer_value(idx), at = ds->n_lab;
-    for (size_t j = 0; j < ds->n_lab; j++)
-      if (ds->lab_idx[j] == pi) at = j;
-    ds->lab_idx[at] = pi;
-    ds->lab_level[at] = (int)json_integer_value(lv);
-    if (at == ds->n_lab) ds->n_lab++;
-  }
-  if (ds->n_lab == 0)
-    rc = eco_error_set(err, ECO_EFORMAT, "%s: no labelled prompt matches", ds_names[k]);
-fail:
-  json_decref(pr);
-  json_decref(map);
-  return rc;
 }
 
 static int load_pai(const char *dir, eco_sprout_data *d, eco_error *err) {
@@ -177,12 +93,12 @@ static int load_pai(const char *dir, eco_sprout_data *d, eco_error *err) {
 
 int eco_sprout_data_load(const char *dir, eco_sprout_data *d, eco_error *err) {
   memset(d, 0, sizeof *d);
-  json_t *quality = load_json(dir, "quality_summary_2000.json", err);
-  if (!quality) return ECO_EFORMAT;
-  int rc = 0;
+  eco_artifact a;
+  int rc = eco_artifact_load(dir, 0, &a, err);
+  if (rc) return rc;
   for (int k = 0; k < ECO_SPROUT_NDS && !rc; k++)
-    rc = load_dataset(dir, k, quality, &d->ds[k], err);
-  json_decref(quality);
+    rc = take_dataset(&a, k, &d->ds[k], err);
+  eco_artifact_free(&a);
   if (!rc) rc = load_pai(dir, d, err);
   if (rc) eco_sprout_data_free(d);
   return rc;

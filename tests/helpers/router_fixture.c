@@ -3,6 +3,7 @@
 
 #include "testutil.h"
 
+#include "directive/dmodel.h"
 #include "util/config.h"
 #include "util/log.h"
 
@@ -314,6 +315,43 @@ int eco_test_router_node_int(const eco_test_router *t, const char *id, const cha
   }
   eco_test_resp_free(&r);
   return v;
+}
+
+/* ---- a directive model file --------------------------------------------------- */
+
+void eco_test_dmodel_write(const char *path, int n, int (*preferred)(int i, bool trivia)) {
+  static const char *const country[] = {"France", "Peru",   "Japan",  "Kenya",  "Norway",
+                                        "Chile",  "Egypt",  "Canada", "Poland", "Vietnam",
+                                        "Ghana",  "Sweden", "Italy",  "Mexico", "Nepal"};
+  eco_dtrain_rec rec[60];
+  char text[60][160];
+  assert_true(n > 0 && n <= 60);
+  memset(rec, 0, sizeof rec);
+  for (int i = 0; i < n; i++) {
+    bool tv = i < n / 2;
+    if (tv)
+      snprintf(text[i], sizeof text[i], "Which city is the capital of %s? Answer with its name.",
+               country[i % 15]);
+    else
+      snprintf(text[i], sizeof text[i],
+               "Compute %d * %d + %d and show every step of the working, then check it.", 10 + i,
+               7 + i % 5, i * 3);
+    rec[i].text = text[i];
+    rec[i].len = strlen(text[i]);
+    rec[i].label = tv ? 0 : 1;
+    rec[i].preferred = preferred(i, tv);
+  }
+  static const char *const labels[] = {"trivia", "math"};
+  eco_dmodel_fit_cfg fc;
+  eco_dmodel_fit_cfg_default(&fc);
+  fc.cls.hash_bits = 10;
+  fc.inner_folds = 0;
+  eco_dmodel m;
+  eco_error err = {0};
+  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, (size_t)n, NULL, &err))
+    fail_msg("%s", eco_error_text(&err));
+  if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
+  eco_dmodel_free(&m);
 }
 
 /* ---- a test program's main ------------------------------------------------------ */

@@ -104,6 +104,15 @@ void eco_test_expect_node(const eco_test_router *t, const char *policy, const ch
 /* An integer field of node id in the router's /admin/nodes, or -1. */
 int eco_test_router_node_int(const eco_test_router *t, const char *id, const char *field);
 
+/* ---- a directive model file --------------------------------------------------- */
+
+/* Fits a two-class directive model (groups "trivia" and "math",
+ * directive/dmodel.h) on n (<= 60) made-up prompts, the first n/2
+ * capital-city questions and the rest arithmetic to show step by step, and
+ * saves it at path. preferred(i, trivia) is the level the judge would
+ * prefer for prompt i. Fails the test on an error. */
+void eco_test_dmodel_write(const char *path, int n, int (*preferred)(int i, bool trivia));
+
 /* ---- a test program's main ------------------------------------------------------ */
 
 /* Runs a router test program's group: libcurl set up around it, and

@@ -158,16 +158,9 @@ static int record(eco_cli *cli, const char *name, const char *value) {
   return 0;
 }
 
-int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv, bool *done) {
-  *done = false;
-  cli->n_values = 0;
-  free(cli->args);
-  cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
-  cli->n_args = 0;
-  if (!cli->args) {
-    *done = true;
-    return ECO_EXIT_RUNTIME;
-  }
+/* Records argv's options and collects its arguments. ECO_EXIT_OK, or *done with the exit
+ * code of a usage error (printed). */
+static int parse_argv(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv, bool *done) {
   bool only_args = false;
   for (int i = 1; i < argc; i++) {
     char *a = argv[i];
@@ -192,13 +185,12 @@ int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv,
         val = eq + 1;
       }
     } else {
+      o = find_short(spec, a[1]);
       if (a[2] != '\0') {
-        o = find_short(spec, a[1]);
         if (!o || !o->arg) return usage_error(cli, spec, done, "unknown option '%s'", a);
         val = a + 2; /* -n64 */
-      } else {
-        o = find_short(spec, a[1]);
-        if (!o) return usage_error(cli, spec, done, "unknown option '%s'", a);
+      } else if (!o) {
+        return usage_error(cli, spec, done, "unknown option '%s'", a);
       }
     }
     if (o->arg && !val) {
@@ -209,7 +201,53 @@ int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv,
     if (record(cli, o->name, val ? val : ""))
       return usage_error(cli, spec, done, "too many options");
   }
+  return ECO_EXIT_OK;
+}
 
+/* Configuration: --config, else $ECOINFER_CONFIG, else empty; then the options that name a
+ * configuration path override it. */
+static int load_config(eco_cli *cli, const eco_cmd_spec *spec, bool *done) {
+  const char *cp = eco_cli_get(cli, "config");
+  if (!cp) cp = getenv("ECOINFER_CONFIG");
+  if (cp && !*cp) cp = NULL;
+  eco_cfg_free(cli->cfg);
+  cli->cfg = NULL;
+  eco_error err = {0};
+  int rc = cp ? eco_cfg_load_file(cp, &cli->cfg, &err) : eco_cfg_new_empty(&cli->cfg);
+  if (rc == 0 && !spec->own_config) rc = eco_cli_cfg_check(cli->cfg, &err);
+  if (rc) {
+    fprintf(stderr, "%s %s: %s\n", cli->prog, spec->name, eco_error_text(&err));
+    *done = true;
+    return ECO_EXIT_USAGE;
+  }
+  cli->config_path = cp;
+  for (size_t i = 0; i < cli->n_values; i++) {
+    for (size_t j = 0; j < spec->n_opts; j++) {
+      const eco_opt *o = &spec->opts[j];
+      if (!o->cfg_path || strcmp(o->name, cli->opt_name[i]) != 0) continue;
+      char origin[80];
+      snprintf(origin, sizeof origin, "option --%s", o->name);
+      if (eco_cfg_set(cli->cfg, o->cfg_path, o->arg ? cli->opt_value[i] : "true", origin)) {
+        *done = true;
+        return ECO_EXIT_RUNTIME;
+      }
+    }
+  }
+  return ECO_EXIT_OK;
+}
+
+int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv, bool *done) {
+  *done = false;
+  cli->n_values = 0;
+  free(cli->args);
+  cli->args = calloc((size_t)argc + 1, sizeof *cli->args);
+  cli->n_args = 0;
+  if (!cli->args) {
+    *done = true;
+    return ECO_EXIT_RUNTIME;
+  }
+  int rc = parse_argv(cli, spec, argc, argv, done);
+  if (*done) return rc;
   if (eco_cli_flag(cli, "help")) {
     eco_cli_print_help(cli, spec, 1);
     *done = true;
@@ -220,7 +258,6 @@ int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv,
                        spec->usage ? spec->usage : "");
   if (spec->max_args >= 0 && cli->n_args > spec->max_args)
     return usage_error(cli, spec, done, "unexpected argument '%s'", cli->args[spec->max_args]);
-
   const char *lv = eco_cli_get(cli, "log-level");
   if (lv && eco_log_parse_level(lv, &cli->log.level))
     return usage_error(cli, spec, done, "bad --log-level '%s' (debug|info|warn|error|off)", lv);
@@ -228,40 +265,7 @@ int eco_cli_parse(eco_cli *cli, const eco_cmd_spec *spec, int argc, char **argv,
   if (lf && eco_log_parse_format(lf, &cli->log.format))
     return usage_error(cli, spec, done, "bad --log-format '%s' (text|json)", lf);
   if (eco_cli_flag(cli, "json")) cli->json = true;
-
-  /* Configuration: --config, else $ECOINFER_CONFIG, else empty. */
-  const char *cp = eco_cli_get(cli, "config");
-  if (!cp) cp = getenv("ECOINFER_CONFIG");
-  if (cp && !*cp) cp = NULL;
-  eco_cfg_free(cli->cfg);
-  cli->cfg = NULL;
-  eco_error err = {0};
-  int rc = cp ? eco_cfg_load_file(cp, &cli->cfg, &err) : eco_cfg_new_empty(&cli->cfg);
-  if (rc) {
-    fprintf(stderr, "%s %s: %s\n", cli->prog, spec->name, eco_error_text(&err));
-    *done = true;
-    return ECO_EXIT_USAGE;
-  }
-  if (!spec->own_config && eco_cli_cfg_check(cli->cfg, &err) != 0) {
-    fprintf(stderr, "%s %s: %s\n", cli->prog, spec->name, eco_error_text(&err));
-    *done = true;
-    return ECO_EXIT_USAGE;
-  }
-  cli->config_path = cp;
-  for (size_t i = 0; i < cli->n_values; i++) {
-    for (size_t j = 0; j < spec->n_opts; j++) {
-      const eco_opt *o = &spec->opts[j];
-      if (o->cfg_path && strcmp(o->name, cli->opt_name[i]) == 0) {
-        char origin[80];
-        snprintf(origin, sizeof origin, "option --%s", o->name);
-        if (eco_cfg_set(cli->cfg, o->cfg_path, o->arg ? cli->opt_value[i] : "true", origin)) {
-          *done = true;
-          return ECO_EXIT_RUNTIME;
-        }
-      }
-    }
-  }
-  return ECO_EXIT_OK;
+  return load_config(cli, spec, done);
 }
 
 const char *eco_cli_get(const eco_cli *cli, const char *name) {

@@ -7,7 +7,8 @@
  * from AVX2 up (or the levels in LEVELS=avx2,avx512vnni), interleaved, with
  * each level's rate as a ratio to the first level's; where a level has a
  * two-group kernel and the batch is wider than 1 they run in pairs of
- * groups ("x16" rows), as the engine runs them.
+ * groups ("x16" rows), as the engine runs them; PAIRS=0 in the environment
+ * times the one-group kernels instead.
  * Usage: bench_engine_matmul [ROWS COLS [TYPE...]]   (default 4096 x 4096,
  * every type; TYPE as eco_ggml_type_name: Q4_K, IQ4_XS, ...) */
 #include "engine/kernels.h"
@@ -15,6 +16,7 @@
 #include "util/cpu.h"
 #include "util/timeutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,8 @@ int main(int argc, char **argv) {
   /* the packed kernels' levels: AVX2 and up, or LEVELS */
   eco_kernels lk[8];
   int n_levels = 0;
-  const char *spec = getenv("LEVELS");
+  const char *spec = getenv("LEVELS"), *pairs_env = getenv("PAIRS");
+  const bool no_pairs = pairs_env && strcmp(pairs_env, "0") == 0;
   for (int l = ECO_SIMD_AVX2; l <= (int)ci.level && n_levels < 8; l++) {
     if (spec && *spec) {
       const char *name = eco_simd_name((eco_simd_level)l), *hit = strstr(spec, name);
@@ -65,6 +68,8 @@ int main(int argc, char **argv) {
         continue;
     }
     eco_kernels_init(&lk[n_levels], (eco_simd_level)l);
+    if (no_pairs) /* the one-group kernels at every batch, for comparison */
+      memset(lk[n_levels].pdot2, 0, sizeof lk[n_levels].pdot2);
     if (lk[n_levels].level == (eco_simd_level)l) n_levels++;
   }
   if (n_levels == 0) lk[n_levels++] = k;

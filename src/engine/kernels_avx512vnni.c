@@ -17,7 +17,8 @@
  * Q8_0, Q4_0 and Q4_K use 512-bit vectors, two chunks per load
  * (avx512_util.h); Q6_K stays on 256-bit vectors (AVX512VL), whose
  * per-lane high-bit shifts and scale spreading cost more in 512 bits than
- * they save (measured with bench_engine_matmul on Zen 4). The 32 vector
+ * they save (measured with bench_engine_matmul on Zen 4), except in its
+ * two-group kernel, which puts one group in each 256-bit half. The 32 vector
  * registers let the Q8_0/Q4_0 kernels keep 8 activation rows in flight
  * (4 in AVX2). */
 #include "engine/avx512_util.h"
@@ -407,6 +408,113 @@ INLINE void q6_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
+/* Q6_K, two consecutive groups at once: group 0's rows in the low 256 bits
+ * of each vector, group 1's in the high 256 bits, so every 512-bit
+ * operation (the high-bit rebuild, the activation broadcasts, the dots)
+ * serves both groups; the arithmetic of each half is q6_k_x8_nx's, lane
+ * for lane, so the results are the same bits. At batch 4 (TinyLlama's
+ * output matrix) this halves the broadcasts and the instructions that
+ * Zen 4 issues per weight byte. */
+INLINE __m512i q6_hi2_512(__m512i qh, const int k) {
+  const __m512i m = _mm512_set1_epi8(0x30);
+  switch (k) {
+  case 0: return _mm512_and_si512(_mm512_slli_epi16(qh, 4), m);
+  case 1: return _mm512_and_si512(_mm512_slli_epi16(qh, 2), m);
+  case 2: return _mm512_and_si512(qh, m);
+  default: return _mm512_and_si512(_mm512_srli_epi16(qh, 2), m);
+  }
+}
+
+/* 32 bytes at p0 (low half) and at p1 (high half) */
+INLINE __m512i load_2x32(const uint8_t *p0, const uint8_t *p1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+                            _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/* 16 bytes at p0 (low half) and at p1 (high half) */
+INLINE __m256i load_2x16(const uint8_t *p0, const uint8_t *p1) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p0)),
+                                 _mm_loadu_si128((const __m128i *)p1), 1);
+}
+
+INLINE __m512i bcast4_512(const int8_t *p) {
+  int32_t v;
+  memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+/* eco512_q6k_offset of both groups, group 0 in lanes 0..7 */
+INLINE __m512i q6k_offset2(const uint8_t *g0, const uint8_t *g1, const eco_block_q8_k *a) {
+  __m512i msum = _mm512_setzero_si512();
+  for (int p = 0; p < 8; p++) {
+    const __m512i scp = _mm512_cvtepi8_epi16(load_2x16(g0 + 16 + 16 * p, g1 + 16 + 16 * p));
+    const __m512i bb =
+        _mm512_set1_epi32((int32_t)((uint32_t)(uint16_t)a->bsums[2 * p] |
+                                    ((uint32_t)(uint16_t)a->bsums[2 * p + 1] << 16)));
+    msum = _mm512_add_epi32(msum, _mm512_madd_epi16(scp, bb));
+  }
+  return msum;
+}
+
+INLINE void q6_k_x16_nx(int n, const uint8_t *g, size_t gbytes, const uint8_t *x, size_t xs,
+                        const int NX, float *out, size_t os) {
+  const int nb = n / 256;
+  const __m512i m4 = _mm512_set1_epi8(0xF);
+  const uint8_t *g1 = g + gbytes;
+  __m512 acc[4];
+  for (int j = 0; j < NX; j++)
+    acc[j] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; b++, g += 1680, g1 += 1680) {
+    const char *pa = pair_prefetch(g, gbytes, (size_t)b * 1680);
+    _mm_prefetch(pa, _MM_HINT_T0);
+    _mm_prefetch((const char *)g1 + PF_DIST, _MM_HINT_T0);
+    const int8_t *aq[4];
+    __m512i isum[4];
+    for (int j = 0; j < NX; j++) {
+      aq[j] = ((const eco_block_q8_k *)(const void *)(x + j * xs))[b].qs;
+      isum[j] = _mm512_setzero_si512();
+    }
+    for (int u = 0; u < 8; u++) {
+      const uint8_t *base0 = g + 144 + 192 * u, *base1 = g1 + 144 + 192 * u;
+      for (int l = 0; l < 192; l += 64) {
+        _mm_prefetch(pa + 144 + 192 * u + l, _MM_HINT_T0);
+        _mm_prefetch((const char *)base1 + PF_DIST + l, _MM_HINT_T0);
+      }
+      const __m512i qa = load_2x32(base0 + 128, base1 + 128);
+      const __m512i qb = load_2x32(base0 + 160, base1 + 160);
+      const __m512i scp = _mm512_cvtepi8_epi16(load_2x16(g + 16 + 16 * u, g1 + 16 + 16 * u));
+      const __m512i sc_lo = _mm512_srai_epi32(_mm512_slli_epi32(scp, 16), 16);
+      const __m512i sc_hi = _mm512_srai_epi32(scp, 16);
+      __m512i lo32[4], hi32[4];
+      for (int j = 0; j < NX; j++)
+        lo32[j] = hi32[j] = _mm512_setzero_si512();
+      for (int k = 0; k < 4; k++) {
+        const __m512i w = load_2x32(base0 + 32 * k, base1 + 32 * k);
+        const __m512i lo = _mm512_or_si512(_mm512_and_si512(w, m4), q6_hi2_512(qa, k));
+        const __m512i hi =
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(w, 4), m4), q6_hi2_512(qb, k));
+        for (int j = 0; j < NX; j++) {
+          lo32[j] = _mm512_dpbusd_epi32(lo32[j], lo, bcast4_512(aq[j] + 32 * u + 4 * k));
+          hi32[j] = _mm512_dpbusd_epi32(hi32[j], hi, bcast4_512(aq[j] + 32 * u + 16 + 4 * k));
+        }
+      }
+      for (int j = 0; j < NX; j++)
+        isum[j] = _mm512_add_epi32(isum[j], _mm512_add_epi32(_mm512_mullo_epi32(lo32[j], sc_lo),
+                                                             _mm512_mullo_epi32(hi32[j], sc_hi)));
+    }
+    const __m512 d = _mm512_cvtph_ps(load_2x16(g, g1));
+    for (int j = 0; j < NX; j++) {
+      const eco_block_q8_k *a = (const eco_block_q8_k *)(const void *)(x + j * xs) + b;
+      const __m512i i32 = _mm512_sub_epi32(isum[j], _mm512_slli_epi32(q6k_offset2(g, g1, a), 5));
+      acc[j] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(i32), _mm512_mul_ps(d, _mm512_set1_ps(a->d)), acc[j]);
+    }
+  }
+  for (int j = 0; j < NX; j++)
+    _mm512_storeu_ps(out + os * (size_t)j, acc[j]);
+}
+PDOT2(pdot2_q6_k, q6_k_x16_nx)
+
 ECO512_PBATCH8(pdot_q8_0, q8_0_x8_nx)
 ECO512_PBATCH8(pdot_q4_0, q4_0_x8_nx)
 ECO512_PBATCH4(pdot_q4_k, q4_k_x8_nx)
@@ -419,4 +527,5 @@ void eco_kernels_init_avx512vnni(eco_kernels *k) {
   k->pdot2[ECO_GGML_Q4_0] = pdot2_q4_0;
   k->pdot[ECO_GGML_Q4_K] = pdot_q4_k;
   k->pdot[ECO_GGML_Q6_K] = pdot_q6_k;
+  k->pdot2[ECO_GGML_Q6_K] = pdot2_q6_k;
 }

@@ -360,111 +360,125 @@ static int parse_tensor(cursor *c, eco_gguf_tensor *t, uint64_t idx) {
   return 0;
 }
 
+/* The header: magic, version and the two counts, bounded by the file's size. */
+static int parse_header(cursor *c, eco_gguf *g) {
+  eco_error *err = c->err;
+  if (c->len < 4 || memcmp(c->buf, "GGUF", 4) != 0)
+    return eco_error_set(err, ECO_EFORMAT, "gguf: bad magic (not a GGUF file)");
+  c->pos = 4;
+  int rc;
+  if ((rc = rd_u32(c, &g->version, "version"))) return rc;
+  if (g->version != 2 && g->version != 3)
+    return eco_error_set(err, ECO_EUNSUPPORTED, "gguf: version %u not supported (only 2 and 3)",
+                         g->version);
+  if ((rc = rd_u64(c, &g->n_tensors, "tensor count")) || (rc = rd_u64(c, &g->n_kv, "kv count")))
+    return rc;
+  /* Minimum on-disk sizes: kv = key len 8 + type 4 + 1 value byte; tensor =
+   * name len 8 + 1 byte + n_dims 4 + one dim 8 + type 4 + offset 8. */
+  if (g->n_kv > left(c) / 13)
+    return eco_error_set(err, ECO_EFORMAT, "gguf: kv count %llu cannot fit in a %zu-byte file",
+                         (unsigned long long)g->n_kv, c->len);
+  if (g->n_tensors > left(c) / 33)
+    return eco_error_set(err, ECO_EFORMAT, "gguf: tensor count %llu cannot fit in a %zu-byte file",
+                         (unsigned long long)g->n_tensors, c->len);
+  g->kv = calloc(g->n_kv ? (size_t)g->n_kv : 1, sizeof *g->kv);
+  g->tensors = calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
+  if (!g->kv || !g->tensors)
+    return eco_error_set(err, ECO_ENOMEM, "gguf: out of memory for the tables");
+  return 0;
+}
+
+/* The metadata: unique keys; general.alignment a power of two. */
+static int parse_kvs(cursor *c, eco_gguf *g) {
+  nameset names = {0};
+  char nb[65];
+  int rc = nameset_init(&names, g->n_kv);
+  g->alignment = 32;
+  for (uint64_t i = 0; !rc && i < g->n_kv; i++) {
+    eco_gguf_kv *kv = &g->kv[i];
+    if ((rc = parse_kv(c, kv, i))) break;
+    if (nameset_add(&names, &kv->key)) {
+      rc = eco_error_set(c->err, ECO_EFORMAT, "gguf: duplicate metadata key '%s'",
+                         printable(&kv->key, nb, sizeof nb));
+      break;
+    }
+    if (kv->key.len == 17 && memcmp(kv->key.ptr, "general.alignment", 17) == 0) {
+      if (kv->type != ECO_GGUF_UINT32 || kv->v.u64 == 0 || (kv->v.u64 & (kv->v.u64 - 1)) != 0) {
+        rc = eco_error_set(c->err, ECO_EFORMAT,
+                           "gguf: general.alignment must be a u32 power of two");
+        break;
+      }
+      g->alignment = kv->v.u64;
+    }
+  }
+  nameset_free(&names);
+  return rc;
+}
+
+/* The tensor infos: unique names, aligned offsets. */
+static int parse_tensors(cursor *c, eco_gguf *g) {
+  nameset names = {0};
+  char nb[65];
+  int rc = nameset_init(&names, g->n_tensors);
+  for (uint64_t i = 0; !rc && i < g->n_tensors; i++) {
+    eco_gguf_tensor *t = &g->tensors[i];
+    if ((rc = parse_tensor(c, t, i))) break;
+    if (nameset_add(&names, &t->name)) {
+      rc = eco_error_set(c->err, ECO_EFORMAT, "gguf: duplicate tensor name '%s'",
+                         printable(&t->name, nb, sizeof nb));
+      break;
+    }
+    if (t->offset % g->alignment) {
+      rc = eco_error_set(c->err, ECO_EFORMAT, "gguf: tensor '%s': offset %llu not aligned to %llu",
+                         printable(&t->name, nb, sizeof nb), (unsigned long long)t->offset,
+                         (unsigned long long)g->alignment);
+      break;
+    }
+  }
+  nameset_free(&names);
+  return rc;
+}
+
+/* The data section: aligned start; every tensor's bytes inside it. A file with no tensors
+ * may end at the header. */
+static int place_tensors(const cursor *c, eco_gguf *g) {
+  char nb[65];
+  size_t len = c->len;
+  uint64_t pad = (g->alignment - (c->pos % g->alignment)) % g->alignment;
+  g->data_offset = (uint64_t)c->pos + pad;
+  if (g->n_tensors && g->data_offset > len)
+    return eco_error_set(c->err, ECO_EFORMAT,
+                         "gguf: data section starts at %llu, past the end (%zu)",
+                         (unsigned long long)g->data_offset, len);
+  uint64_t data_len = g->data_offset <= len ? len - g->data_offset : 0;
+  for (uint64_t i = 0; i < g->n_tensors; i++) {
+    eco_gguf_tensor *t = &g->tensors[i];
+    if (t->offset > data_len || t->n_bytes > data_len - t->offset)
+      return eco_error_set(c->err, ECO_EFORMAT,
+                           "gguf: tensor '%s': data [%llu, +%llu) lies outside the %llu-byte "
+                           "data section",
+                           printable(&t->name, nb, sizeof nb), (unsigned long long)t->offset,
+                           (unsigned long long)t->n_bytes, (unsigned long long)data_len);
+    t->data = c->buf + g->data_offset + t->offset;
+  }
+  return 0;
+}
+
 int eco_gguf_parse(const void *buf, size_t len, eco_gguf **out, eco_error *err) {
   *out = NULL;
-  nameset names = {0};
   eco_gguf *g = calloc(1, sizeof *g);
   if (!g) return eco_error_set(err, ECO_ENOMEM, "gguf: out of memory");
   cursor c = {.buf = buf, .len = len, .pos = 0, .err = err};
   g->base = buf;
   g->size = len;
   int rc;
-  char nb[65];
-  if (len < 4 || memcmp(buf, "GGUF", 4) != 0) {
-    rc = eco_error_set(err, ECO_EFORMAT, "gguf: bad magic (not a GGUF file)");
-    goto fail;
+  if ((rc = parse_header(&c, g)) || (rc = parse_kvs(&c, g)) || (rc = parse_tensors(&c, g)) ||
+      (rc = place_tensors(&c, g))) {
+    eco_gguf_close(g);
+    return rc;
   }
-  c.pos = 4;
-  if ((rc = rd_u32(&c, &g->version, "version"))) goto fail;
-  if (g->version != 2 && g->version != 3) {
-    rc = eco_error_set(err, ECO_EUNSUPPORTED, "gguf: version %u not supported (only 2 and 3)",
-                       g->version);
-    goto fail;
-  }
-  if ((rc = rd_u64(&c, &g->n_tensors, "tensor count")) || (rc = rd_u64(&c, &g->n_kv, "kv count")))
-    goto fail;
-  /* Minimum on-disk sizes: kv = key len 8 + type 4 + 1 value byte; tensor =
-   * name len 8 + 1 byte + n_dims 4 + one dim 8 + type 4 + offset 8. */
-  if (g->n_kv > left(&c) / 13) {
-    rc = eco_error_set(err, ECO_EFORMAT, "gguf: kv count %llu cannot fit in a %zu-byte file",
-                       (unsigned long long)g->n_kv, len);
-    goto fail;
-  }
-  if (g->n_tensors > left(&c) / 33) {
-    rc = eco_error_set(err, ECO_EFORMAT, "gguf: tensor count %llu cannot fit in a %zu-byte file",
-                       (unsigned long long)g->n_tensors, len);
-    goto fail;
-  }
-  g->kv = calloc(g->n_kv ? (size_t)g->n_kv : 1, sizeof *g->kv);
-  g->tensors = calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
-  if (!g->kv || !g->tensors) {
-    rc = eco_error_set(err, ECO_ENOMEM, "gguf: out of memory for the tables");
-    goto fail;
-  }
-  if ((rc = nameset_init(&names, g->n_kv))) goto fail;
-  g->alignment = 32;
-  for (uint64_t i = 0; i < g->n_kv; i++) {
-    eco_gguf_kv *kv = &g->kv[i];
-    if ((rc = parse_kv(&c, kv, i))) goto fail;
-    if (nameset_add(&names, &kv->key)) {
-      rc = eco_error_set(err, ECO_EFORMAT, "gguf: duplicate metadata key '%s'",
-                         printable(&kv->key, nb, sizeof nb));
-      goto fail;
-    }
-    if (kv->key.len == 17 && memcmp(kv->key.ptr, "general.alignment", 17) == 0) {
-      if (kv->type != ECO_GGUF_UINT32 || kv->v.u64 == 0 || (kv->v.u64 & (kv->v.u64 - 1)) != 0) {
-        rc = eco_error_set(err, ECO_EFORMAT, "gguf: general.alignment must be a u32 power of two");
-        goto fail;
-      }
-      g->alignment = kv->v.u64;
-    }
-  }
-  nameset_free(&names);
-  names.slots = NULL;
-  if ((rc = nameset_init(&names, g->n_tensors))) goto fail;
-  for (uint64_t i = 0; i < g->n_tensors; i++) {
-    eco_gguf_tensor *t = &g->tensors[i];
-    if ((rc = parse_tensor(&c, t, i))) goto fail;
-    if (nameset_add(&names, &t->name)) {
-      rc = eco_error_set(err, ECO_EFORMAT, "gguf: duplicate tensor name '%s'",
-                         printable(&t->name, nb, sizeof nb));
-      goto fail;
-    }
-    if (t->offset % g->alignment) {
-      rc = eco_error_set(err, ECO_EFORMAT, "gguf: tensor '%s': offset %llu not aligned to %llu",
-                         printable(&t->name, nb, sizeof nb), (unsigned long long)t->offset,
-                         (unsigned long long)g->alignment);
-      goto fail;
-    }
-  }
-  /* Data section: aligned start. A file with no tensors may end here. */
-  uint64_t pad = (g->alignment - (c.pos % g->alignment)) % g->alignment;
-  g->data_offset = (uint64_t)c.pos + pad;
-  if (g->n_tensors && g->data_offset > len) {
-    rc = eco_error_set(err, ECO_EFORMAT, "gguf: data section starts at %llu, past the end (%zu)",
-                       (unsigned long long)g->data_offset, len);
-    goto fail;
-  }
-  uint64_t data_len = g->data_offset <= len ? len - g->data_offset : 0;
-  for (uint64_t i = 0; i < g->n_tensors; i++) {
-    eco_gguf_tensor *t = &g->tensors[i];
-    if (t->offset > data_len || t->n_bytes > data_len - t->offset) {
-      rc = eco_error_set(err, ECO_EFORMAT,
-                         "gguf: tensor '%s': data [%llu, +%llu) lies outside the %llu-byte data "
-                         "section",
-                         printable(&t->name, nb, sizeof nb), (unsigned long long)t->offset,
-                         (unsigned long long)t->n_bytes, (unsigned long long)data_len);
-      goto fail;
-    }
-    t->data = (const uint8_t *)buf + g->data_offset + t->offset;
-  }
-  nameset_free(&names);
   *out = g;
   return 0;
-fail:
-  nameset_free(&names);
-  eco_gguf_close(g);
-  return rc;
 }
 
 int eco_gguf_open(const char *path, eco_gguf **out, eco_error *err) {

@@ -1,6 +1,7 @@
-/* ecoinfer: tokenizer internals shared by tokenizer.c (encode/decode),
- * tok_load.c (GGUF and llama2.c loaders) and tok_pretok.c (pre-tokenizer
- * splitters). Not a public interface. */
+/* ecoinfer: tokenizer internals shared by tokenizer.c (the tables and
+ * their building), tok_encode.c (SPM and BPE encoding), tok_decode.c
+ * (pieces, decoding, streaming), tok_load.c (GGUF and llama2.c loaders) and
+ * tok_pretok.c (pre-tokenizer splitters). Not a public interface. */
 #ifndef ECO_ENGINE_TOK_INTERNAL_H
 #define ECO_ENGINE_TOK_INTERNAL_H
 
@@ -96,6 +97,14 @@ int tok_set_pre(eco_tokenizer *t, const char *name, eco_error *err);
 int tok_finalize(eco_tokenizer *t, eco_error *err);
 /* Id of an exact text, or -1. */
 int32_t tok_lookup(const eco_tokenizer *t, const char *s, size_t len);
+/* Rank of the merge (left l, right r), or -1 when there is none. */
+int32_t tok_merge_rank(const eco_tokenizer *t, const char *l, size_t ln, const char *r, size_t rn);
+
+/* ---- decoding (tok_decode.c) --------------------------------------------- */
+
+/* Token id's piece as llama_token_to_piece(id, special=true) computes it
+ * (tok_finalize caches every one), appended to out. */
+int tok_piece_compute(const eco_tokenizer *t, int32_t id, eco_strbuf *out);
 
 /* ---- UTF-8 and pre-tokenization (tok_pretok.c) ------------------------- */
 

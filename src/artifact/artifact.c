@@ -95,8 +95,8 @@ static int load_labels(eco_artifact *a, const json_t *quality, int k, eco_error 
   eco_artifact_ds *ds = &a->ds[k];
   const json_t *lab = json_object_get(quality, ds_names[k]);
   size_t nl = json_array_size(lab);
-  ds->lab_pos = malloc((nl ? nl : 1) * sizeof *ds->lab_pos);
-  ds->lab_level = malloc((nl ? nl : 1) * sizeof *ds->lab_level);
+  ds->lab_pos = calloc(nl ? nl : 1, sizeof *ds->lab_pos); /* zeroed, for clang-tidy's analyzer */
+  ds->lab_level = calloc(nl ? nl : 1, sizeof *ds->lab_level);
   if (!ds->lab_pos || !ds->lab_level) return eco_error_set(err, ECO_ENOMEM, "out of memory");
   for (size_t i = 0; i < nl; i++) {
     const json_t *it = json_array_get(lab, i);

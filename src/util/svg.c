@@ -271,26 +271,33 @@ static int validate(const eco_svg_chart *c, const eco_svg_series *s, size_t n) {
   return 0;
 }
 
-int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_series *s, size_t n) {
-  if (!sb || validate(c, s, n)) return ECO_EINVAL;
-  frame f = {.W = c->width > 0 ? c->width : 720, .H = c->height > 0 ? c->height : 420};
-  f.xlog = c->xlog;
+/* The plot area: margins from the chart's size and its slanted tick labels. ECO_EINVAL when
+ * too small to draw in. */
+static int layout(const eco_svg_chart *c, frame *f) {
+  *f = (frame){.W = c->width > 0 ? c->width : 720, .H = c->height > 0 ? c->height : 420};
+  f->xlog = c->xlog;
   /* slanted tick labels need room below the axis and left of the first tick */
   size_t maxlen = c->xtick_labels ? 0 : 10;
   for (size_t i = 0; c->xtick_labels && i < c->n_xticks; i++)
     if (c->xtick_labels[i] && strlen(c->xtick_labels[i]) > maxlen)
       maxlen = strlen(c->xtick_labels[i]);
   double rot = c->xtick_rotate ? fmin(160, 3.8 * (double)maxlen) : 0;
-  f.L = c->xtick_rotate ? fmax(70, fmin(200, 5.4 * (double)maxlen)) : 70;
-  f.R = c->y2label ? f.W - 70 : f.W - 20;
-  f.T = 40;
-  f.B = f.H - 50 - rot - (c->legend_below ? 24 : 0);
-  if (f.B - f.T < 40 || f.R - f.L < 40) return ECO_EINVAL;
+  f->L = c->xtick_rotate ? fmax(70, fmin(200, 5.4 * (double)maxlen)) : 70;
+  f->R = c->y2label ? f->W - 70 : f->W - 20;
+  f->T = 40;
+  f->B = f->H - 50 - rot - (c->legend_below ? 24 : 0);
+  return f->B - f->T < 40 || f->R - f->L < 40 ? ECO_EINVAL : 0;
+}
+
+/* The axes' ranges from the finite data points; returns the smallest x spacing of the bar
+ * series (data units), and their count in *nbars. */
+static double fit_ranges(const eco_svg_chart *c, const eco_svg_series *s, size_t n, frame *f,
+                         size_t *nbars) {
   range rx = {INFINITY, -INFINITY}, ry = {INFINITY, -INFINITY}, ry2 = {INFINITY, -INFINITY};
-  size_t nbars = 0;
-  double slot = INFINITY; /* smallest x spacing of bar series, data units */
+  double slot = INFINITY;
+  *nbars = 0;
   for (size_t k = 0; k < n; k++) {
-    nbars += s[k].bars;
+    *nbars += s[k].bars;
     for (size_t i = 0; i < s[k].n; i++) {
       double x = s[k].x[i], y = s[k].y[i];
       if (!isfinite(x) || !isfinite(y) || (c->xlog && !(x > 0))) continue;
@@ -310,28 +317,41 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
   ry.lo = fmin(ry.lo, 0);
   ry2.lo = fmin(ry2.lo, 0);
   if (c->ymax > 0) ry.hi = c->ymax;
-  if (nbars) { /* room for the outermost bars */
+  if (*nbars) { /* room for the outermost bars */
     rx.lo -= slot / 2;
     rx.hi += slot / 2;
   }
   if (c->xmax > c->xmin)
-    f.rx = (range){c->xmin, c->xmax};
+    f->rx = (range){c->xmin, c->xmax};
   else
-    f.rx = nbars ? rx : fit(rx, c->xlog);
-  if (!(f.rx.hi > f.rx.lo)) f.rx.hi = f.rx.lo + 1;
-  f.ry = fit(ry, false);
-  if (c->ymax > 0 && c->ymax > f.ry.lo) f.ry.hi = c->ymax;
-  f.ry2 = fit(ry2, false);
+    f->rx = *nbars ? rx : fit(rx, c->xlog);
+  if (!(f->rx.hi > f->rx.lo)) f->rx.hi = f->rx.lo + 1;
+  f->ry = fit(ry, false);
+  if (c->ymax > 0 && c->ymax > f->ry.lo) f->ry.hi = c->ymax;
+  f->ry2 = fit(ry2, false);
+  return slot;
+}
+
+/* Text at (x, y) with extra attributes, escaped. */
+static void text_at(eco_strbuf *sb, double x, double y, const char *attrs, const char *txt) {
+  eco_sb_printf(sb, "<text x=\"%.0f\" y=\"%.0f\" %s>", x, y, attrs);
+  esc(sb, txt);
+  eco_sb_puts(sb, "</text>\n");
+}
+
+/* The frame: title, axes (the right one in its series' colour), plot box, axis labels. */
+static void draw_frame(eco_strbuf *sb, const frame *f, const eco_svg_chart *c,
+                       const eco_svg_series *s, size_t n) {
   eco_sb_printf(sb,
                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
                 "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
                 "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-                f.W, f.H, f.W, f.H);
-  eco_sb_printf(sb, "<text x=\"%.0f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">", f.W / 2);
+                f->W, f->H, f->W, f->H);
+  eco_sb_printf(sb, "<text x=\"%.0f\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">", f->W / 2);
   esc(sb, c->title);
   eco_sb_puts(sb, "</text>\n");
-  x_axis(sb, &f, c);
-  y_axis(sb, &f, f.ry, false, "#000");
+  x_axis(sb, f, c);
+  y_axis(sb, f, f->ry, false, "#000");
   if (c->y2label) {
     const char *col2 = "#888";
     for (size_t k = 0; k < n; k++)
@@ -339,26 +359,33 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
         col2 = series_color(&s[k], k);
         break;
       }
-    y_axis(sb, &f, f.ry2, true, col2);
+    y_axis(sb, f, f->ry2, true, col2);
     eco_sb_printf(sb,
                   "<text transform=\"translate(%.0f,%.0f) rotate(90)\" text-anchor=\"middle\" "
                   "fill=\"%s\">",
-                  f.W - 15, (f.T + f.B) / 2, col2);
+                  f->W - 15, (f->T + f->B) / 2, col2);
     esc(sb, c->y2label);
     eco_sb_puts(sb, "</text>\n");
   }
   eco_sb_printf(sb,
                 "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
                 "stroke=\"#333\"/>\n",
-                f.L, f.T, f.R - f.L, f.B - f.T);
-  eco_sb_printf(sb, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">", (f.L + f.R) / 2,
-                f.H - 12 - (c->legend_below ? 24 : 0));
-  esc(sb, c->xlabel);
-  eco_sb_puts(sb, "</text>\n");
+                f->L, f->T, f->R - f->L, f->B - f->T);
+  text_at(sb, (f->L + f->R) / 2, f->H - 12 - (c->legend_below ? 24 : 0), "text-anchor=\"middle\"",
+          c->xlabel);
   eco_sb_printf(sb, "<text transform=\"translate(16,%.0f) rotate(-90)\" text-anchor=\"middle\">",
-                (f.T + f.B) / 2);
+                (f->T + f->B) / 2);
   esc(sb, c->ylabel);
   eco_sb_puts(sb, "</text>\n");
+}
+
+int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_series *s, size_t n) {
+  if (!sb || validate(c, s, n)) return ECO_EINVAL;
+  frame f;
+  if (layout(c, &f)) return ECO_EINVAL;
+  size_t nbars;
+  double slot = fit_ranges(c, s, n, &f, &nbars);
+  draw_frame(sb, &f, c, s, n);
   double slot_px = slot * (f.R - f.L) / (f.rx.hi - f.rx.lo);
   for (size_t k = 0, bi = 0; k < n; k++) {
     if (s[k].bars)
@@ -368,12 +395,8 @@ int eco_svg_chart_write(eco_strbuf *sb, const eco_svg_chart *c, const eco_svg_se
   }
   markers(sb, &f, c);
   legend(sb, &f, c, s, n);
-  if (c->note) {
-    eco_sb_printf(sb, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555\">",
-                  (f.L + f.R) / 2, (f.T + f.B) / 2);
-    esc(sb, c->note);
-    eco_sb_puts(sb, "</text>\n");
-  }
+  if (c->note)
+    text_at(sb, (f.L + f.R) / 2, (f.T + f.B) / 2, "text-anchor=\"middle\" fill=\"#555\"", c->note);
   eco_sb_puts(sb, "</svg>\n");
   return sb->oom ? ECO_ENOMEM : 0;
 }

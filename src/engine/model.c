@@ -251,28 +251,9 @@ out:
   return rc;
 }
 
-/* llama2.c checkpoint: 7 int32 header then F32 arrays (see run.c there). */
-static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return eco_error_set(err, eco_status_from_errno(errno), "model: cannot open '%s': %s", path,
-                         strerror(errno));
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_size < 28) {
-    close(fd);
-    return eco_error_set(err, ECO_EFORMAT, "model: '%s' is too short for a llama2.c checkpoint",
-                         path);
-  }
-  m->map_size = (size_t)st.st_size;
-  m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (m->map == MAP_FAILED) {
-    m->map = NULL;
-    return eco_error_set(err, ECO_EIO, "model: cannot map '%s'", path);
-  }
-  int32_t hd[7];
-  memcpy(hd, m->map, sizeof hd);
-  eco_hparams *h = &m->hp;
+/* The hyperparameters of a llama2.c header: dim, hidden_dim, n_layers, n_heads, n_kv_heads,
+ * vocab_size (negative: an untied output matrix follows), seq_len. */
+static int llama2c_hparams(const int32_t hd[7], const char *path, eco_hparams *h, eco_error *err) {
   snprintf(h->arch_name, sizeof h->arch_name, "llama");
   h->arch = ECO_ARCH_LLAMA;
   h->rope_type = ECO_ROPE_NORM;
@@ -300,7 +281,80 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
   h->n_ctx_orig = h->n_ctx_train;
   h->embd_scale = 1.f;
   h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
-  int rc = eco_arch_check_hparams(h, err);
+  return eco_arch_check_hparams(h, err);
+}
+
+static eco_weight llama2c_weight(uint64_t rows, uint64_t cols, const float *data) {
+  return (eco_weight){.type = ECO_GGML_F32,
+                      .rows = (int64_t)rows,
+                      .cols = (int64_t)cols,
+                      .row_bytes = (size_t)cols * 4,
+                      .data = data};
+}
+
+/* Points the layers' weights into the checkpoint's arrays, which follow the header in this
+ * order, each over all layers: token embedding [V][E], attention norms [L][E], wq [L][E][E],
+ * wk and wv [L][KV][E], wo [L][E][E], FFN norms [L][E], w1 (gate) [L][F][E], w2 (down)
+ * [L][E][F], w3 (up) [L][F][E], the final norm [E], the RoPE tables [S][HS] (unused: RoPE
+ * is computed), and the output [V][E] when untied. */
+static void llama2c_place(eco_model *m, const float *p) {
+  const eco_hparams *h = &m->hp;
+  const uint64_t E = (uint64_t)h->n_embd, F = (uint64_t)h->n_ff, L = (uint64_t)h->n_layer,
+                 V = (uint64_t)h->n_vocab, KV = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim,
+                 S = (uint64_t)h->n_ctx_train, HS = (uint64_t)h->head_dim;
+  m->tok_embd = llama2c_weight(V, E, p);
+  p += V * E;
+  for (uint64_t l = 0; l < L; l++) {
+    eco_layer *ly = &m->layers[l];
+    const float *q = p; /* the per-layer arrays start here */
+    ly->attn_norm = q + l * E;
+    q += L * E;
+    ly->wq = llama2c_weight(E, E, q + l * E * E);
+    q += L * E * E;
+    ly->wk = llama2c_weight(KV, E, q + l * E * KV);
+    q += L * E * KV;
+    ly->wv = llama2c_weight(KV, E, q + l * E * KV);
+    q += L * E * KV;
+    ly->wo = llama2c_weight(E, E, q + l * E * E);
+    q += L * E * E;
+    ly->ffn_norm = q + l * E;
+    q += L * E;
+    ly->w_gate = llama2c_weight(F, E, q + l * E * F);
+    q += L * E * F;
+    ly->w_down = llama2c_weight(E, F, q + l * E * F);
+    q += L * E * F;
+    ly->w_up = llama2c_weight(F, E, q + l * E * F);
+  }
+  p += L * E + L * E * E + 2 * L * E * KV + L * E * E + L * E + 3 * L * E * F;
+  m->out_norm = p;
+  p += E;
+  p += S * HS; /* freq_cis_real and freq_cis_imag (S * HS/2 each): RoPE is computed */
+  m->output = h->tied_output ? m->tok_embd : llama2c_weight(V, E, p);
+}
+
+/* llama2.c checkpoint: 7 int32 header then F32 arrays (see run.c there). */
+static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return eco_error_set(err, eco_status_from_errno(errno), "model: cannot open '%s': %s", path,
+                         strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < 28) {
+    close(fd);
+    return eco_error_set(err, ECO_EFORMAT, "model: '%s' is too short for a llama2.c checkpoint",
+                         path);
+  }
+  m->map_size = (size_t)st.st_size;
+  m->map = mmap(NULL, m->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (m->map == MAP_FAILED) {
+    m->map = NULL;
+    return eco_error_set(err, ECO_EIO, "model: cannot map '%s'", path);
+  }
+  int32_t hd[7];
+  memcpy(hd, m->map, sizeof hd);
+  eco_hparams *h = &m->hp;
+  int rc = llama2c_hparams(hd, path, h, err);
   if (rc) return rc;
   const uint64_t E = (uint64_t)h->n_embd, F = (uint64_t)h->n_ff, L = (uint64_t)h->n_layer,
                  V = (uint64_t)h->n_vocab, KV = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim,
@@ -311,49 +365,9 @@ static int load_llama2c(const char *path, eco_model *m, eco_error *err) {
     return eco_error_set(err, ECO_EFORMAT,
                          "model: '%s': %zu bytes, but the header describes %llu floats", path,
                          m->map_size, (unsigned long long)need);
-  const float *p = (const float *)(const void *)((const uint8_t *)m->map + 28);
   m->layers = calloc(L, sizeof *m->layers);
   if (!m->layers) return eco_error_set(err, ECO_ENOMEM, "model: out of memory");
-#define W(rows_, cols_, ptr)                                                                       \
-  (eco_weight){.type = ECO_GGML_F32,                                                               \
-               .rows = (int64_t)(rows_),                                                           \
-               .cols = (int64_t)(cols_),                                                           \
-               .row_bytes = (size_t)(cols_)*4,                                                     \
-               .data = (ptr)}
-  m->tok_embd = W(V, E, p);
-  p += V * E;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].attn_norm = p + l * E;
-  p += L * E;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].wq = W(E, E, p + l * E * E);
-  p += L * E * E;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].wk = W(KV, E, p + l * E * KV);
-  p += L * E * KV;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].wv = W(KV, E, p + l * E * KV);
-  p += L * E * KV;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].wo = W(E, E, p + l * E * E);
-  p += L * E * E;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].ffn_norm = p + l * E;
-  p += L * E;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].w_gate = W(F, E, p + l * E * F);
-  p += L * E * F;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].w_down = W(E, F, p + l * E * F);
-  p += L * E * F;
-  for (uint64_t l = 0; l < L; l++)
-    m->layers[l].w_up = W(F, E, p + l * E * F);
-  p += L * E * F;
-  m->out_norm = p;
-  p += E;
-  p += S * HS; /* freq_cis_real and freq_cis_imag (S * HS/2 each): RoPE is computed */
-  m->output = h->tied_output ? m->tok_embd : W(V, E, p);
-#undef W
+  llama2c_place(m, (const float *)(const void *)((const uint8_t *)m->map + 28));
   m->weight_bytes = (need - S * HS) * 4;
   return 0;
 }

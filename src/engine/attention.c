@@ -11,10 +11,11 @@ static size_t kv_at(const eco_kv *kv, int l, int kh, int slot, int hd) {
   return kv->off[l] + ((size_t)kh * (size_t)kv->len[l] + (size_t)slot) * (size_t)hd;
 }
 
-static void store_kv(eco_ctx *c, int T) {
+/* c->k and c->v rows [t0, t1) into their caches. */
+static void store_kv(eco_ctx *c, int t0, int t1) {
   const eco_hparams *h = &c->m->hp;
   const int hd = h->head_dim, KVd = h->n_head_kv * hd, l = c->layer;
-  for (int t = 0; t < T; t++) {
+  for (int t = t0; t < t1; t++) {
     eco_kv *kv = c->kvs[t];
     const int slot = c->pos[t] % kv->len[l];
     for (int kh = 0; kh < h->n_head_kv; kh++) {
@@ -150,18 +151,35 @@ static void attn_worker(void *arg, int ith, int nth) {
   }
 }
 
+/* Rows [t0, t1): c->prep's shaping of q and k, then the cache writes. */
+static void attn_prep(eco_ctx *c, int t0, int t1) {
+  if (c->prep) c->prep(c, t0, t1);
+  store_kv(c, t0, t1);
+}
+
+/* The attention's pool job: the rows (attn_prep), then attn_worker's
+ * chunks (eco_fwd_prep_part). */
+static void attn_job_worker(void *arg, int chunk, int n_chunks) {
+  eco_ctx *c = arg;
+  if (!eco_fwd_prep_part(c, chunk, attn_prep))
+    attn_worker(c, chunk - c->n_prep, n_chunks - c->n_prep);
+}
+
 void eco_fwd_attention(eco_ctx *c, int T) {
   const eco_hparams *h = &c->m->hp;
   c->T = T; /* attn_piece reads it */
-  store_kv(c, T);
   int max_p = 0;
   for (int t = 0; t < T; t++)
     max_p = c->pos[t] > max_p ? c->pos[t] : max_p;
   const int piece = attn_piece(c), group = h->n_head / h->n_head_kv;
   const int tasks = T * h->n_head_kv * ((group + piece - 1) / piece);
   if ((uint64_t)T * (uint64_t)(max_p + 1) * (uint64_t)(h->n_head * h->head_dim) < (1u << 15) ||
-      c->nth == 1)
+      c->nth == 1) {
+    attn_prep(c, 0, T);
     attn_worker(c, 0, 1);
-  else
-    eco_pool_run(c->pool, attn_worker, c, tasks < 2 * c->nth ? tasks : 2 * c->nth);
+  } else {
+    const int chunks = tasks < 2 * c->nth ? tasks : 2 * c->nth;
+    eco_pool_run(c->pool, attn_job_worker, c, eco_fwd_prep_chunks(c, attn_prep) + chunks);
+  }
+  c->prep = NULL;
 }

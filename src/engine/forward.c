@@ -122,11 +122,50 @@ static void rmsnorm(const eco_ctx *c, float *out, const float *x, const float *w
     out[i] = (x[i] * scale) * w[i];
 }
 
-/* RMSNorm of each of the T rows of n floats (rows `stride` floats apart). */
+/* The sums of squares of four rows, each exactly as c->kern.sumsq adds it
+ * (squares in float, summed in double in element order, kernels.h): four
+ * independent chains of dependent additions, which the core runs side by
+ * side, where one row at a time waits on each addition's latency (a batch
+ * of 4 paid four times batch 1's norm time). */
+static void sumsq4(int n, const float *const *x, double *ss) {
+  const float *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (int i = 0; i < n; i++) {
+    s0 += (double)(x0[i] * x0[i]);
+    s1 += (double)(x1[i] * x1[i]);
+    s2 += (double)(x2[i] * x2[i]);
+    s3 += (double)(x3[i] * x3[i]);
+  }
+  ss[0] = s0;
+  ss[1] = s1;
+  ss[2] = s2;
+  ss[3] = s3;
+}
+
+/* RMSNorm of each of the T rows of n floats (rows `stride` floats apart),
+ * up to four at a time (the last row stands in for missing ones). */
 static void rmsnorm_rows(const eco_ctx *c, float *out, const float *x, const float *w, int T, int n,
                          size_t stride) {
-  for (int t = 0; t < T; t++)
-    rmsnorm(c, out + (size_t)t * stride, x + (size_t)t * stride, w, n, c->m->hp.rms_eps);
+  const float eps = c->m->hp.rms_eps;
+  if (T == 1) {
+    for (int t = 0; t < T; t++)
+      rmsnorm(c, out + (size_t)t * stride, x + (size_t)t * stride, w, n, eps);
+    return;
+  }
+  for (int t = 0; t < T; t += 4) {
+    const int k = T - t < 4 ? T - t : 4;
+    const float *rows[4];
+    double ss[4];
+    for (int i = 0; i < 4; i++)
+      rows[i] = x + (size_t)(t + (i < k ? i : k - 1)) * stride;
+    sumsq4(n, rows, ss);
+    for (int i = 0; i < k; i++) {
+      const float scale = 1.0f / sqrtf((float)(ss[i] / n) + eps);
+      float *o = out + (size_t)(t + i) * stride;
+      for (int e = 0; e < n; e++)
+        o[e] = (rows[i][e] * scale) * w[e];
+    }
+  }
 }
 
 /* g[i] = gelu(g[i]) * u[i], GELU with the tanh approximation read from the
@@ -250,15 +289,18 @@ static void project_qkv(eco_ctx *c, const eco_layer *y, int T) {
   }
 }
 
-/* q/k norms and RoPE of every head. */
-static void shape_qk(eco_ctx *c, const eco_layer *y, int T) {
+/* q/k norms and RoPE of every head of rows [t0, t1) (c->prep of the
+ * attention of layer c->prep_layer). */
+static void shape_qk(eco_ctx *c, int t0, int t1) {
   const eco_hparams *h = &c->m->hp;
-  const int hd = h->head_dim, half = h->rope_dims / 2;
+  const eco_layer *y = &c->m->layers[c->prep_layer];
+  const int hd = h->head_dim, half = h->rope_dims / 2, n = t1 - t0;
   const size_t Qd = (size_t)h->n_head * hd, KVd = (size_t)h->n_head_kv * hd;
-  if (y->q_norm) rmsnorm_rows(c, c->q, c->q, y->q_norm, T * h->n_head, hd, (size_t)hd);
-  if (y->k_norm) rmsnorm_rows(c, c->k, c->k, y->k_norm, T * h->n_head_kv, hd, (size_t)hd);
+  float *q = c->q + (size_t)t0 * Qd, *k = c->k + (size_t)t0 * KVd;
+  if (y->q_norm) rmsnorm_rows(c, q, q, y->q_norm, n * h->n_head, hd, (size_t)hd);
+  if (y->k_norm) rmsnorm_rows(c, k, k, y->k_norm, n * h->n_head_kv, hd, (size_t)hd);
   const int var = y->swa && swa_rope(h) ? 1 : 0;
-  for (int t = 0; t < T; t++) {
+  for (int t = t0; t < t1; t++) {
     const float *cs = c->rope_cos[var] + (size_t)t * half,
                 *sn = c->rope_sin[var] + (size_t)t * half;
     for (int hh = 0; hh < h->n_head; hh++)
@@ -268,13 +310,39 @@ static void shape_qk(eco_ctx *c, const eco_layer *y, int T) {
   }
 }
 
+/* Input rows of the projections, made in their pool jobs (c->prep). */
+static void prep_attn_norm(eco_ctx *c, int t0, int t1) {
+  const size_t E = (size_t)c->m->hp.n_embd;
+  rmsnorm_rows(c, c->xn + (size_t)t0 * E, c->x + (size_t)t0 * E,
+               c->m->layers[c->prep_layer].attn_norm, t1 - t0, (int)E, E);
+}
+
+static void prep_ffn_norm(eco_ctx *c, int t0, int t1) {
+  const size_t E = (size_t)c->m->hp.n_embd;
+  rmsnorm_rows(c, c->xn + (size_t)t0 * E, c->x + (size_t)t0 * E,
+               c->m->layers[c->prep_layer].ffn_norm, t1 - t0, (int)E, E);
+}
+
+static void prep_silu(eco_ctx *c, int t0, int t1) {
+  const size_t F = (size_t)c->m->hp.n_ff;
+  c->kern.silu_mul((int)((size_t)(t1 - t0) * F), c->gate + (size_t)t0 * F, c->up + (size_t)t0 * F);
+}
+
+static void prep_out_norm(eco_ctx *c, int t0, int t1) {
+  const size_t E = (size_t)c->m->hp.n_embd;
+  rmsnorm_rows(c, c->xn + (size_t)t0 * E, c->x + (size_t)t0 * E, c->m->out_norm, t1 - t0, (int)E,
+               E);
+}
+
 static void attn_block(eco_ctx *c, int l, int T) {
   const eco_hparams *h = &c->m->hp;
   const eco_layer *y = &c->m->layers[l];
   const int E = h->n_embd;
-  rmsnorm_rows(c, c->xn, c->x, y->attn_norm, T, E, (size_t)E);
+  c->prep = prep_attn_norm;
+  c->prep_layer = l;
   project_qkv(c, y, T);
-  shape_qk(c, y, T);
+  c->prep = shape_qk; /* in the attention's pool job */
+  c->prep_layer = l;
   c->layer = l;
   eco_fwd_attention(c, T);
   const eco_weight *wo[1] = {&y->wo};
@@ -288,13 +356,17 @@ static void ffn_block(eco_ctx *c, int l, int T) {
   const eco_hparams *h = &c->m->hp;
   const eco_layer *y = &c->m->layers[l];
   const int E = h->n_embd, F = h->n_ff;
-  rmsnorm_rows(c, c->xn, c->x, y->ffn_norm, T, E, (size_t)E);
+  c->prep = prep_ffn_norm;
+  c->prep_layer = l;
   if (y->w_gate.data) {
     const eco_weight *w[2] = {&y->w_gate, &y->w_up};
     float *const o[2] = {c->gate, c->up};
     eco_fwd_matmul(c, 2, w, c->xn, T, o, NULL);
-    activate(c, T * F, c->gate, c->up);
-  } else { /* fused: row t of c->gate holds [gate | up] */
+    if (h->act == ECO_ACT_GELU) /* its F16 table scratch is one buffer */
+      activate(c, T * F, c->gate, c->up);
+    else
+      c->prep = prep_silu; /* in the down projection's pool job */
+  } else {                 /* fused: row t of c->gate holds [gate | up] */
     const eco_weight *w[1] = {&y->w_up};
     float *const o[1] = {c->gate};
     eco_fwd_matmul(c, 1, w, c->xn, T, o, NULL);
@@ -319,11 +391,18 @@ static int head(eco_ctx *c, int T, const uint8_t *want, float *logits) {
   const int E = h->n_embd;
   int n = 0;
   for (int t = 0; t < T; t++)
-    if (want[t]) {
-      rmsnorm(c, c->xn + (size_t)n * E, c->x + (size_t)t * E, m->out_norm, E, h->rms_eps);
-      n++;
-    }
+    n += want[t] != 0;
   if (!n) return 0;
+  if (n == T) { /* every row (decode steps): the norms in the product's pool job */
+    c->prep = prep_out_norm;
+  } else {
+    n = 0;
+    for (int t = 0; t < T; t++)
+      if (want[t]) {
+        rmsnorm(c, c->xn + (size_t)n * E, c->x + (size_t)t * E, m->out_norm, E, h->rms_eps);
+        n++;
+      }
+  }
   const eco_weight *wout[1] = {&m->output};
   float *const yout[1] = {logits};
   eco_fwd_matmul(c, 1, wout, c->xn, n, yout, NULL);

@@ -3,6 +3,8 @@
 #include "engine/forward_internal.h"
 #include "engine/pack.h"
 
+#include <sched.h>
+
 /* One packed group against c->T activation rows; writes the rows of the
  * group that fall in [a, b). Whole groups are written straight into y. */
 static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64_t a, int64_t b) {
@@ -133,6 +135,65 @@ static int act_format(const eco_weight *w) {
   return w->packed && eco_pack_split_act(w->type) ? PACKED_ACT : (int)eco_quant_act_type(w->type);
 }
 
+/* Rows [t0, t1) of the product's input: made by c->prep where the caller
+ * set one (a norm, an activation), then quantized into the activation
+ * buffers of the jobs that own one. */
+static void prep_rows(eco_ctx *c, int t0, int t1) {
+  if (c->prep) c->prep(c, t0, t1);
+  for (int j = 0; j < c->n_jobs; j++) {
+    const mm_job *jb = &c->jobs[j];
+    if (!jb->own_act) continue;
+    const eco_weight *w = jb->w;
+    for (int t = t0; t < t1; t++) {
+      const float *xr = c->mm_x + (size_t)t * (size_t)w->cols;
+      uint8_t *dst = (uint8_t *)jb->act + (size_t)t * jb->act_stride;
+      if (jb->act_fmt == PACKED_ACT)
+        c->kern.quant_act(xr, dst, (int)w->cols);
+      else if (jb->act_fmt == ECO_GGML_Q8_K)
+        c->kern.quant_q8k(xr, dst, (int)w->cols);
+      else
+        eco_quantize_row((eco_ggml_type)jb->act_fmt, xr, dst, w->cols);
+    }
+  }
+}
+
+bool eco_fwd_prep_part(eco_ctx *c, int chunk, eco_fwd_prep_fn make) {
+  const int np = c->n_prep;
+  if (chunk < np) {
+    const int per = (c->T + np - 1) / np, t0 = chunk * per, t1 = t0 + per < c->T ? t0 + per : c->T;
+    if (t0 < t1) make(c, t0, t1);
+    atomic_fetch_add_explicit(&c->prep_done, 1, memory_order_release);
+    return true;
+  }
+  for (int spins = 0; atomic_load_explicit(&c->prep_done, memory_order_acquire) < np;)
+    if (++spins < 1000)
+      eco_pool_relax();
+    else
+      sched_yield(); /* its maker may wait for a core (a busy host) */
+  return false;
+}
+
+int eco_fwd_prep_chunks(eco_ctx *c, eco_fwd_prep_fn make) {
+  int np = c->T / 2; /* rows in pairs at least (a norm's sums run side by side) */
+  if (np > c->nth) np = c->nth;
+  if (np < 2) { /* one row (batch 1): made here, so that no worker the OS has not
+                   run yet can hold up the job's other chunks */
+    make(c, 0, c->T);
+    np = 0;
+  }
+  c->n_prep = np;
+  atomic_store_explicit(&c->prep_done, 0, memory_order_relaxed);
+  return np;
+}
+
+/* One pool job for the whole product: the input rows (prep_rows), then
+ * mm_worker's chunks (eco_fwd_prep_part). */
+static void mm_job_worker(void *arg, int chunk, int n_chunks) {
+  eco_ctx *c = arg;
+  if (!eco_fwd_prep_part(c, chunk, prep_rows))
+    mm_worker(c, chunk - c->n_prep, n_chunks - c->n_prep);
+}
+
 /* y_j[t] = W_j x[t] (+ b_j) for up to 3 weights sharing the input x [T][cols]. */
 void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *x, int T,
                     float *const *ys, const float *const *biases) {
@@ -143,22 +204,10 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
                                             : eco_quant_row_bytes((eco_ggml_type)fmt, w->cols);
     int same = -1;
     for (int i = 0; i < j; i++)
-      if (act_format(ws[i]) == fmt) same = i;
-    if (same >= 0) {
-      c->jobs[j].act = c->jobs[same].act;
-    } else {
-      for (int t = 0; t < T; t++) {
-        const float *xr = x + (size_t)t * (size_t)w->cols;
-        uint8_t *dst = c->act[j] + (size_t)t * stride;
-        if (fmt == PACKED_ACT)
-          c->kern.quant_act(xr, dst, (int)w->cols);
-        else if (fmt == ECO_GGML_Q8_K)
-          c->kern.quant_q8k(xr, dst, (int)w->cols);
-        else
-          eco_quantize_row((eco_ggml_type)fmt, xr, dst, w->cols);
-      }
-      c->jobs[j].act = c->act[j];
-    }
+      if (c->jobs[i].act_fmt == fmt) same = i;
+    c->jobs[j].own_act = same < 0;
+    c->jobs[j].act = same >= 0 ? c->jobs[same].act : c->act[j];
+    c->jobs[j].act_fmt = fmt;
     c->jobs[j].w = w;
     c->jobs[j].act_stride = stride;
     c->jobs[j].y = ys[j];
@@ -168,11 +217,13 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
   }
   c->n_jobs = n;
   c->T = T;
+  c->mm_x = x;
   /* small products are not worth waking the other threads */
   uint64_t work = 0;
   for (int j = 0; j < n; j++)
     work += (uint64_t)ws[j]->rows * (uint64_t)ws[j]->cols;
   if (work * (uint64_t)T < (1u << 16) || c->nth == 1) {
+    prep_rows(c, 0, T);
     mm_worker(c, 0, 1);
   } else {
     /* a few chunks per thread, none smaller than 2 units (16 rows) */
@@ -181,6 +232,7 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
       units += (ws[j]->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
     int64_t chunks = (int64_t)c->nth * 4;
     if (chunks > units / 2) chunks = units / 2 > 0 ? units / 2 : 1;
-    eco_pool_run(c->pool, mm_worker, c, (int)chunks);
+    eco_pool_run(c->pool, mm_job_worker, c, eco_fwd_prep_chunks(c, prep_rows) + (int)chunks);
   }
+  c->prep = NULL;
 }

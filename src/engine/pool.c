@@ -29,14 +29,6 @@ typedef struct worker_arg {
   eco_pool *p;
 } worker_arg;
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 /* Claims and runs chunks of generation gen until none is left. */
 static void work(eco_pool *p, uint32_t gen) {
   for (;;) {
@@ -63,7 +55,7 @@ static void *worker(void *arg) {
     int spins = 0;
     while ((g = (uint32_t)(atomic_load_explicit(&p->job, memory_order_acquire) >> 32)) == seen &&
            !atomic_load_explicit(&p->stop, memory_order_acquire) && spins < SPIN_ITERS) {
-      cpu_relax();
+      eco_pool_relax();
       spins++;
     }
     if (g == seen && !atomic_load(&p->stop)) {
@@ -159,7 +151,7 @@ void eco_pool_run(eco_pool *p, eco_pool_fn fn, void *ctx, int n_chunks) {
   int spins = 0;
   while (atomic_load_explicit(&p->done_chunks, memory_order_acquire) < n_chunks) {
     if (++spins < SPIN_ITERS)
-      cpu_relax();
+      eco_pool_relax();
     else
       sched_yield();
   }

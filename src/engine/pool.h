@@ -22,4 +22,14 @@ void eco_pool_free(eco_pool *p);
 int eco_pool_size(const eco_pool *p);
 void eco_pool_run(eco_pool *p, eco_pool_fn fn, void *ctx, int n_chunks);
 
+/* A pause in a spin-wait loop (the pool's own waits, and chunk functions
+ * that wait for other chunks of their job). */
+static inline void eco_pool_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1,8 +1,8 @@
 /* ecoinfer: live carbon-intensity providers over HTTP (libcurl + jansson):
  * Electricity Maps v3, WattTime v3, UK Carbon Intensity API, GSF Carbon
- * Aware SDK web API. Shared here: timeouts, in-call retries, the backoff
- * gate, token handling, and picking the period that covers a time. */
-#include "carbon/intensity.h"
+ * Aware SDK web API, and picking the period that covers a time. HTTP, auth,
+ * retries and the backoff gate are in live_http.c. */
+#include "carbon/live_internal.h"
 #include "util/strbuf.h"
 #include "util/timeutil.h"
 
@@ -15,21 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define LIVE_MAX_BODY (16u * 1024u * 1024u)
-
-typedef enum { K_EMAPS, K_WATTTIME, K_UKCI, K_CASDK } live_kind;
-
-typedef struct live {
-  eco_intensity_provider base;
-  live_kind kind;
-  eco_live_opts o; /* strings below are owned copies */
-  char *base_url, *token, *username, *password, *emission_factor;
-  pthread_mutex_t mu;
-  int fails;         /* consecutive failed calls */
-  double retry_at;   /* no network before this clock time, epoch s */
-  char bearer[2048]; /* WattTime token from /login */
-} live;
-
 void eco_live_opts_default(eco_live_opts *o) {
   memset(o, 0, sizeof *o);
   o->timeout_s = 10;
@@ -39,197 +24,6 @@ void eco_live_opts_default(eco_live_opts *o) {
   o->backoff_max_s = 1800;
   o->now_window_s = 900;
   o->signal = ECO_SIGNAL_AVERAGE;
-}
-
-static double live_now(const live *L) {
-  return L->o.clock ? L->o.clock(L->o.clock_user) : eco_time_wall_s();
-}
-
-/* ---- HTTP ------------------------------------------------------------------ */
-
-typedef struct resp {
-  eco_strbuf body;
-  double retry_after_s;
-} resp;
-
-static size_t on_body(char *p, size_t sz, size_t n, void *u) {
-  resp *r = u;
-  size_t len = sz * n;
-  if (r->body.len + len > LIVE_MAX_BODY) return 0;
-  return eco_sb_append(&r->body, p, len) == 0 ? len : 0;
-}
-
-static size_t on_header(char *p, size_t sz, size_t n, void *u) {
-  resp *r = u;
-  size_t len = sz * n;
-  if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
-    double v = strtod(p + 12, NULL);
-    if (v > 0 && isfinite(v)) r->retry_after_s = v;
-  }
-  return len;
-}
-
-/* One HTTP GET. Returns 0 with *status set, or ECO_ETIMEOUT / ECO_ENET. */
-static int http_get(live *L, const char *url, struct curl_slist *hdrs, const char *userpwd,
-                    long *status, resp *r, eco_error *err) {
-  CURL *c = curl_easy_init();
-  if (!c) return eco_error_set(err, ECO_ENOMEM, "%s: curl init failed", L->base.name);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(L->o.timeout_s * 1000));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(L->o.connect_timeout_s * 1000));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "ecoinfer/" ECO_VERSION);
-  if (hdrs) curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-  if (userpwd) {
-    curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
-  }
-  CURLcode cc = curl_easy_perform(c);
-  int rc = ECO_OK;
-  if (cc == CURLE_OPERATION_TIMEDOUT)
-    rc = eco_error_set(err, ECO_ETIMEOUT, "%s: %s: timed out after %.1f s", L->base.name, url,
-                       L->o.timeout_s);
-  else if (cc != CURLE_OK)
-    rc = eco_error_set(err, ECO_ENET, "%s: %s: %s", L->base.name, url, curl_easy_strerror(cc));
-  else
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-  curl_easy_cleanup(c);
-  return rc;
-}
-
-/* WattTime: GET /login with basic auth -> {"token": "..."}. Caller holds no lock. */
-static int wt_login(live *L, eco_error *err) {
-  if (!L->username || !L->password)
-    return eco_error_set(err, ECO_EACCES, "watttime: no token and no username/password");
-  char url[2048], up[512];
-  snprintf(url, sizeof url, "%s/login", L->base_url);
-  snprintf(up, sizeof up, "%s:%s", L->username, L->password);
-  resp r = {0};
-  eco_sb_init(&r.body);
-  long status = 0;
-  int rc = http_get(L, url, NULL, up, &status, &r, err);
-  if (rc == ECO_OK) {
-    if (status == 401 || status == 403)
-      rc = eco_error_set(err, ECO_EACCES, "watttime: login refused (HTTP %ld)", status);
-    else if (status != 200)
-      rc = eco_error_set(err, ECO_EHTTP, "watttime: login: HTTP %ld", status);
-    else {
-      json_t *j = json_loads(eco_sb_str(&r.body), 0, NULL);
-      const char *tok = json_string_value(json_object_get(j, "token"));
-      if (!tok || !*tok || strlen(tok) >= sizeof L->bearer)
-        rc = eco_error_set(err, ECO_EFORMAT, "watttime: login: no token in the answer");
-      else {
-        pthread_mutex_lock(&L->mu);
-        snprintf(L->bearer, sizeof L->bearer, "%s", tok);
-        pthread_mutex_unlock(&L->mu);
-      }
-      json_decref(j);
-    }
-  }
-  eco_sb_free(&r.body);
-  return rc;
-}
-
-static bool retryable(int rc) {
-  return rc == ECO_EBUSY || rc == ECO_EHTTP || rc == ECO_ETIMEOUT || rc == ECO_ENET;
-}
-
-/* GET base_url + path_query, parse JSON. Applies the backoff gate, the
- * provider's auth, retries and status mapping. */
-static int fetch_json(live *L, const char *path_query, json_t **out, eco_error *err) {
-  *out = NULL;
-  double now = live_now(L);
-  pthread_mutex_lock(&L->mu);
-  if (now < L->retry_at) {
-    double wait = L->retry_at - now;
-    int fails = L->fails;
-    pthread_mutex_unlock(&L->mu);
-    return eco_error_set(err, ECO_EAGAIN, "%s: backing off for %.0f s after %d failure(s)",
-                         L->base.name, wait, fails);
-  }
-  pthread_mutex_unlock(&L->mu);
-
-  char url[4096];
-  snprintf(url, sizeof url, "%s%s", L->base_url, path_query);
-  int rc = ECO_OK;
-  double retry_after = 0;
-  bool relogged = false;
-  for (int attempt = 0;; attempt++) {
-    if (L->kind == K_WATTTIME && !L->token) {
-      pthread_mutex_lock(&L->mu);
-      bool need = !L->bearer[0];
-      pthread_mutex_unlock(&L->mu);
-      if (need && (rc = wt_login(L, err))) break;
-    }
-    struct curl_slist *h = NULL;
-    char hdr[2200];
-    if (L->kind == K_EMAPS && L->token) {
-      snprintf(hdr, sizeof hdr, "auth-token: %s", L->token);
-      h = curl_slist_append(h, hdr);
-    } else if (L->kind == K_WATTTIME) {
-      pthread_mutex_lock(&L->mu);
-      snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", L->bearer[0] ? L->bearer : L->token);
-      pthread_mutex_unlock(&L->mu);
-      h = curl_slist_append(h, hdr);
-    }
-    h = curl_slist_append(h, "Accept: application/json");
-    resp r = {0};
-    eco_sb_init(&r.body);
-    long status = 0;
-    rc = http_get(L, url, h, NULL, &status, &r, err);
-    curl_slist_free_all(h);
-    if (rc == ECO_OK) {
-      if (status == 200) {
-        json_error_t je;
-        *out = json_loads(eco_sb_str(&r.body), 0, &je);
-        if (!*out)
-          rc = eco_error_set(err, ECO_EFORMAT, "%s: %s: malformed JSON: %s (line %d)", L->base.name,
-                             path_query, je.text, je.line);
-      } else if ((status == 401 || status == 403) && L->kind == K_WATTTIME && L->username &&
-                 !relogged) {
-        /* the token expired (WattTime tokens last 30 min): log in again */
-        relogged = true;
-        pthread_mutex_lock(&L->mu);
-        L->bearer[0] = '\0';
-        pthread_mutex_unlock(&L->mu);
-        eco_sb_free(&r.body);
-        attempt--;
-        continue;
-      } else if (status == 401 || status == 403) {
-        rc = eco_error_set(err, ECO_EACCES, "%s: %s: HTTP %ld: check the token", L->base.name,
-                           path_query, status);
-      } else if (status == 429) {
-        retry_after = r.retry_after_s;
-        rc = eco_error_set(err, ECO_EBUSY, "%s: %s: HTTP 429 rate limited", L->base.name,
-                           path_query);
-      } else {
-        rc = eco_error_set(err, ECO_EHTTP, "%s: %s: HTTP %ld", L->base.name, path_query, status);
-        if (status < 500) {
-          eco_sb_free(&r.body);
-          break; /* 4xx other than 429: retrying will not help */
-        }
-      }
-    }
-    eco_sb_free(&r.body);
-    if (rc == ECO_OK || !retryable(rc) || attempt >= L->o.retries) break;
-    eco_time_sleep_s(fmin(L->o.backoff_max_s, L->o.backoff_s * pow(2.0, attempt)));
-  }
-  pthread_mutex_lock(&L->mu);
-  if (rc == ECO_OK) {
-    L->fails = 0;
-    L->retry_at = 0;
-  } else {
-    L->fails++;
-    double d = fmin(L->o.backoff_max_s, L->o.backoff_s * pow(2.0, L->fails - 1));
-    if (retry_after > d) d = retry_after;
-    L->retry_at = live_now(L) + d;
-  }
-  pthread_mutex_unlock(&L->mu);
-  return rc;
 }
 
 /* ---- parsing helpers ---------------------------------------------------------- */
@@ -337,7 +131,7 @@ static int em_list(live *L, const char *zone, const char *what, const char *fiel
   snprintf(q, sizeof q, "/v3/carbon-intensity/%s?zone=%s%s", what, z ? z : "", ef);
   curl_free(z);
   json_t *j;
-  int rc = fetch_json(L, q, &j, err);
+  int rc = eco_live_fetch_json(L, q, &j, err);
   if (rc) return rc;
   json_t *arr = json_object_get(j, field);
   if (!json_is_array(arr)) {
@@ -366,7 +160,7 @@ static int em_list(live *L, const char *zone, const char *what, const char *fiel
 static int em_get(eco_intensity_provider *p, const char *zone, double t, eco_intensity *out,
                   eco_error *err) {
   live *L = (live *)p;
-  double now = live_now(L);
+  double now = eco_live_now(L);
   char q[512], ef[64] = "", ts[40];
   if (L->emission_factor) snprintf(ef, sizeof ef, "&emissionFactorType=%s", L->emission_factor);
   vals a = {0};
@@ -376,7 +170,7 @@ static int em_get(eco_intensity_provider *p, const char *zone, double t, eco_int
     snprintf(q, sizeof q, "/v3/carbon-intensity/latest?zone=%s%s", z ? z : "", ef);
     curl_free(z);
     json_t *j;
-    if ((rc = fetch_json(L, q, &j, err))) return rc;
+    if ((rc = eco_live_fetch_json(L, q, &j, err))) return rc;
     rc = em_parse_one(L, zone, j, out);
     json_decref(j);
     if (rc) return eco_error_set(err, rc, "electricitymaps: latest: malformed answer");
@@ -400,7 +194,7 @@ static int em_get(eco_intensity_provider *p, const char *zone, double t, eco_int
       snprintf(q, sizeof q, "/v3/carbon-intensity/past?zone=%s&datetime=%s%s", z ? z : "", ts, ef);
       curl_free(z);
       json_t *j;
-      if ((rc = fetch_json(L, q, &j, err))) return rc;
+      if ((rc = eco_live_fetch_json(L, q, &j, err))) return rc;
       rc = em_parse_one(L, zone, j, out);
       json_decref(j);
       if (rc) return eco_error_set(err, rc, "electricitymaps: past: malformed answer");
@@ -431,7 +225,7 @@ static int em_forecast(eco_intensity_provider *p, const char *zone, double from,
 static int wt_list(live *L, const char *zone, const char *path_query, bool forecast, vals *a,
                    eco_error *err) {
   json_t *j;
-  int rc = fetch_json(L, path_query, &j, err);
+  int rc = eco_live_fetch_json(L, path_query, &j, err);
   if (rc) return rc;
   json_t *data = json_object_get(j, "data");
   json_t *meta = json_object_get(j, "meta");
@@ -474,7 +268,7 @@ static int wt_list(live *L, const char *zone, const char *path_query, bool forec
 static int wt_get(eco_intensity_provider *p, const char *zone, double t, eco_intensity *out,
                   eco_error *err) {
   live *L = (live *)p;
-  double now = live_now(L);
+  double now = eco_live_now(L);
   char q[768];
   char *z = esc(zone);
   if (fabs(t - now) <= L->o.now_window_s) {
@@ -510,7 +304,7 @@ static int wt_get(eco_intensity_provider *p, const char *zone, double t, eco_int
 static int wt_forecast(eco_intensity_provider *p, const char *zone, double from, double to,
                        eco_intensity *out, size_t *n, eco_error *err) {
   live *L = (live *)p;
-  double now = live_now(L);
+  double now = eco_live_now(L);
   int h = (int)ceil((to - now) / 3600.0);
   if (h < 1) h = 1;
   if (h > 72) h = 72;
@@ -568,7 +362,7 @@ static int uk_periods(live *L, const char *zone, json_t *arr, vals *a, eco_error
  * "data": [periods]}]} or {"data": {"regionid":.., "data": [periods]}}. */
 static int uk_fetch(live *L, const char *zone, int region, const char *q, vals *a, eco_error *err) {
   json_t *j;
-  int rc = fetch_json(L, q, &j, err);
+  int rc = eco_live_fetch_json(L, q, &j, err);
   if (rc) return rc;
   json_t *d = json_object_get(j, "data");
   if (region > 0) {
@@ -589,7 +383,7 @@ static int uk_get(eco_intensity_provider *p, const char *zone, double t, eco_int
   int region = uk_region(zone);
   if (region < 0)
     return eco_error_set(err, ECO_ENOENT, "ukci: zone '%s' is not GB or GB-<1..17>", zone);
-  double now = live_now(L);
+  double now = eco_live_now(L);
   char q[256], a1[32], a2[32];
   bool near = fabs(t - now) <= L->o.now_window_s;
   iso_min(t - 1800, a1, sizeof a1);
@@ -655,7 +449,7 @@ static double parse_timespan(const char *s) {
 static int ca_get(eco_intensity_provider *p, const char *zone, double t, eco_intensity *out,
                   eco_error *err) {
   live *L = (live *)p;
-  double now = live_now(L);
+  double now = eco_live_now(L);
   bool near = fabs(t - now) <= L->o.now_window_s;
   char q[512], a1[40], a2[40];
   char *z = esc(zone);
@@ -669,7 +463,7 @@ static int ca_get(eco_intensity_provider *p, const char *zone, double t, eco_int
   }
   curl_free(z);
   json_t *j;
-  int rc = fetch_json(L, q, &j, err);
+  int rc = eco_live_fetch_json(L, q, &j, err);
   if (rc) return rc;
   vals a = {0};
   if (!json_is_array(j)) {
@@ -724,7 +518,7 @@ static int ca_forecast(eco_intensity_provider *p, const char *zone, double from,
            z ? z : "", a1, a2);
   curl_free(z);
   json_t *j;
-  int rc = fetch_json(L, q, &j, err);
+  int rc = eco_live_fetch_json(L, q, &j, err);
   if (rc) return rc;
   vals a = {0};
   json_t *fd = json_object_get(json_array_get(j, 0), "forecastData");

@@ -109,8 +109,8 @@ static void hist_render(eco_strbuf *sb, const char *name, const char *help,
                 name, h->sum, name, h->count);
 }
 
-int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco_strbuf *sb) {
-  pthread_mutex_lock(&m->mu);
+/* The request counters, histograms and energy and carbon by source. Caller holds m->mu. */
+static void render_counters_locked(const eco_srv_metrics *m, eco_strbuf *sb) {
   eco_sb_puts(sb, "# HELP ecoinfer_http_requests_total HTTP requests answered, by endpoint and "
                   "status code.\n# TYPE ecoinfer_http_requests_total counter\n");
   for (size_t i = 0; i < m->n_status; i++) {
@@ -156,6 +156,60 @@ int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco
                 "# TYPE ecoinfer_requests_in_flight gauge\n"
                 "ecoinfer_requests_in_flight %d\n",
                 m->in_flight);
+}
+
+/* The backend's queue, batch, KV-cache and prefix-cache gauges. */
+static void render_backend(const eco_backend_info *info, eco_strbuf *sb) {
+  eco_sb_printf(sb,
+                "# HELP ecoinfer_queue_depth Requests waiting for admission to the batch.\n"
+                "# TYPE ecoinfer_queue_depth gauge\necoinfer_queue_depth %d\n"
+                "# HELP ecoinfer_queue_capacity Bound of the waiting queue.\n"
+                "# TYPE ecoinfer_queue_capacity gauge\necoinfer_queue_capacity %d\n"
+                "# HELP ecoinfer_batch_size Sequences in the running batch.\n"
+                "# TYPE ecoinfer_batch_size gauge\necoinfer_batch_size %d\n"
+                "# HELP ecoinfer_batch_size_max Per-node maximum batch.\n"
+                "# TYPE ecoinfer_batch_size_max gauge\necoinfer_batch_size_max %d\n"
+                "# HELP ecoinfer_kv_cache_used_bytes KV-cache bytes reserved.\n"
+                "# TYPE ecoinfer_kv_cache_used_bytes gauge\necoinfer_kv_cache_used_bytes %.0f\n"
+                "# HELP ecoinfer_kv_cache_budget_bytes KV-cache budget in bytes.\n"
+                "# TYPE ecoinfer_kv_cache_budget_bytes gauge\necoinfer_kv_cache_budget_bytes %.0f\n"
+                "# HELP ecoinfer_kv_cache_usage_ratio KV-cache bytes reserved over the budget.\n"
+                "# TYPE ecoinfer_kv_cache_usage_ratio gauge\necoinfer_kv_cache_usage_ratio %.6f\n",
+                info->queue_len, info->queue_cap, info->active, info->max_batch,
+                info->kv_used_bytes, info->kv_budget_bytes,
+                info->kv_budget_bytes > 0 ? info->kv_used_bytes / info->kv_budget_bytes : 0.0);
+  eco_sb_printf(sb,
+                "# HELP ecoinfer_engine_nonfinite_logits_total Requests failed because the "
+                "model produced NaN or infinite logits.\n"
+                "# TYPE ecoinfer_engine_nonfinite_logits_total counter\n"
+                "ecoinfer_engine_nonfinite_logits_total %llu\n",
+                (unsigned long long)info->failed_nonfinite);
+  if (info->prefix_cache)
+    eco_sb_printf(
+        sb,
+        "# HELP ecoinfer_prefix_cache_hits_total Requests that reused cached prompt KV.\n"
+        "# TYPE ecoinfer_prefix_cache_hits_total counter\n"
+        "ecoinfer_prefix_cache_hits_total %.0f\n"
+        "# HELP ecoinfer_prefix_cache_misses_total Requests that found no cached prefix.\n"
+        "# TYPE ecoinfer_prefix_cache_misses_total counter\n"
+        "ecoinfer_prefix_cache_misses_total %.0f\n"
+        "# HELP ecoinfer_prefix_cache_saved_tokens_total Prompt tokens taken from the prefix "
+        "cache instead of computed.\n"
+        "# TYPE ecoinfer_prefix_cache_saved_tokens_total counter\n"
+        "ecoinfer_prefix_cache_saved_tokens_total %.0f\n"
+        "# HELP ecoinfer_prefix_cache_bytes KV bytes held by the prefix cache (within the "
+        "KV budget).\n"
+        "# TYPE ecoinfer_prefix_cache_bytes gauge\necoinfer_prefix_cache_bytes %.0f\n"
+        "# HELP ecoinfer_prefix_cache_evictions_total Prefix-cache blocks evicted.\n"
+        "# TYPE ecoinfer_prefix_cache_evictions_total counter\n"
+        "ecoinfer_prefix_cache_evictions_total %.0f\n",
+        info->prefix_hits, info->prefix_misses, info->prefix_saved_tokens, info->prefix_bytes,
+        info->prefix_evictions);
+}
+
+int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco_strbuf *sb) {
+  pthread_mutex_lock(&m->mu);
+  render_counters_locked(m, sb);
   double started = m->started_s;
   pthread_mutex_unlock(&m->mu);
   eco_sb_printf(sb,
@@ -163,53 +217,6 @@ int eco_srv_metrics_render(eco_srv_metrics *m, const eco_backend_info *info, eco
                 "# TYPE ecoinfer_start_time_seconds gauge\n"
                 "ecoinfer_start_time_seconds %.3f\n",
                 started);
-  if (info) {
-    eco_sb_printf(
-        sb,
-        "# HELP ecoinfer_queue_depth Requests waiting for admission to the batch.\n"
-        "# TYPE ecoinfer_queue_depth gauge\necoinfer_queue_depth %d\n"
-        "# HELP ecoinfer_queue_capacity Bound of the waiting queue.\n"
-        "# TYPE ecoinfer_queue_capacity gauge\necoinfer_queue_capacity %d\n"
-        "# HELP ecoinfer_batch_size Sequences in the running batch.\n"
-        "# TYPE ecoinfer_batch_size gauge\necoinfer_batch_size %d\n"
-        "# HELP ecoinfer_batch_size_max Per-node maximum batch.\n"
-        "# TYPE ecoinfer_batch_size_max gauge\necoinfer_batch_size_max %d\n"
-        "# HELP ecoinfer_kv_cache_used_bytes KV-cache bytes reserved.\n"
-        "# TYPE ecoinfer_kv_cache_used_bytes gauge\necoinfer_kv_cache_used_bytes %.0f\n"
-        "# HELP ecoinfer_kv_cache_budget_bytes KV-cache budget in bytes.\n"
-        "# TYPE ecoinfer_kv_cache_budget_bytes gauge\necoinfer_kv_cache_budget_bytes %.0f\n"
-        "# HELP ecoinfer_kv_cache_usage_ratio KV-cache bytes reserved over the budget.\n"
-        "# TYPE ecoinfer_kv_cache_usage_ratio gauge\necoinfer_kv_cache_usage_ratio %.6f\n",
-        info->queue_len, info->queue_cap, info->active, info->max_batch, info->kv_used_bytes,
-        info->kv_budget_bytes,
-        info->kv_budget_bytes > 0 ? info->kv_used_bytes / info->kv_budget_bytes : 0.0);
-    eco_sb_printf(sb,
-                  "# HELP ecoinfer_engine_nonfinite_logits_total Requests failed because the "
-                  "model produced NaN or infinite logits.\n"
-                  "# TYPE ecoinfer_engine_nonfinite_logits_total counter\n"
-                  "ecoinfer_engine_nonfinite_logits_total %llu\n",
-                  (unsigned long long)info->failed_nonfinite);
-    if (info->prefix_cache)
-      eco_sb_printf(
-          sb,
-          "# HELP ecoinfer_prefix_cache_hits_total Requests that reused cached prompt KV.\n"
-          "# TYPE ecoinfer_prefix_cache_hits_total counter\n"
-          "ecoinfer_prefix_cache_hits_total %.0f\n"
-          "# HELP ecoinfer_prefix_cache_misses_total Requests that found no cached prefix.\n"
-          "# TYPE ecoinfer_prefix_cache_misses_total counter\n"
-          "ecoinfer_prefix_cache_misses_total %.0f\n"
-          "# HELP ecoinfer_prefix_cache_saved_tokens_total Prompt tokens taken from the prefix "
-          "cache instead of computed.\n"
-          "# TYPE ecoinfer_prefix_cache_saved_tokens_total counter\n"
-          "ecoinfer_prefix_cache_saved_tokens_total %.0f\n"
-          "# HELP ecoinfer_prefix_cache_bytes KV bytes held by the prefix cache (within the "
-          "KV budget).\n"
-          "# TYPE ecoinfer_prefix_cache_bytes gauge\necoinfer_prefix_cache_bytes %.0f\n"
-          "# HELP ecoinfer_prefix_cache_evictions_total Prefix-cache blocks evicted.\n"
-          "# TYPE ecoinfer_prefix_cache_evictions_total counter\n"
-          "ecoinfer_prefix_cache_evictions_total %.0f\n",
-          info->prefix_hits, info->prefix_misses, info->prefix_saved_tokens, info->prefix_bytes,
-          info->prefix_evictions);
-  }
+  if (info) render_backend(info, sb);
   return sb->oom ? -2 : 0;
 }

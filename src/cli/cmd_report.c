@@ -221,40 +221,42 @@ done:
   return rc;
 }
 
-int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
+/* The command line: time window, output format and the groupings. */
+typedef struct report_args {
+  const char *path, *fmt, *svg;
+  double from, to; /* epoch s; 0, 0: all time */
+  section secs[12];
+  size_t nsec;
+} report_args;
+
+static int parse_args(eco_cli *cli, report_args *a) {
   eco_error err = {0};
-  const char *path;
-  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", NULL, &path, &err)) {
+  memset(a, 0, sizeof *a);
+  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", NULL, &a->path, &err)) {
     eco_cli_error(cli, "report", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
-  if (!path) {
+  if (!a->path) {
     eco_cli_error(cli, "report", "no ledger: pass --ledger FILE or set ledger.path");
     return ECO_EXIT_USAGE;
   }
-  double from = 0, to = 0;
   const char *s;
-  if ((s = eco_cli_get(cli, "from")) && eco_time_parse(s, &from)) {
+  if ((s = eco_cli_get(cli, "from")) && eco_time_parse(s, &a->from)) {
     eco_cli_error(cli, "report", "--from: not a time: '%s'", s);
     return ECO_EXIT_USAGE;
   }
-  if ((s = eco_cli_get(cli, "to")) && eco_time_parse(s, &to)) {
+  if ((s = eco_cli_get(cli, "to")) && eco_time_parse(s, &a->to)) {
     eco_cli_error(cli, "report", "--to: not a time: '%s'", s);
     return ECO_EXIT_USAGE;
   }
-  if (eco_cli_get(cli, "from") && !eco_cli_get(cli, "to")) to = 1e18;
-  if (!eco_cli_get(cli, "from") && eco_cli_get(cli, "to")) from = -1e18;
-  const char *fmt = eco_cli_get(cli, "format");
-  if (!fmt) fmt = cli->json ? "json" : "table";
-  if (strcmp(fmt, "table") != 0 && strcmp(fmt, "csv") != 0 && strcmp(fmt, "json") != 0) {
-    eco_cli_error(cli, "report", "--format: table, csv or json, not '%s'", fmt);
+  if (eco_cli_get(cli, "from") && !eco_cli_get(cli, "to")) a->to = 1e18;
+  if (!eco_cli_get(cli, "from") && eco_cli_get(cli, "to")) a->from = -1e18;
+  a->fmt = eco_cli_get(cli, "format");
+  if (!a->fmt) a->fmt = cli->json ? "json" : "table";
+  if (strcmp(a->fmt, "table") != 0 && strcmp(a->fmt, "csv") != 0 && strcmp(a->fmt, "json") != 0) {
+    eco_cli_error(cli, "report", "--format: table, csv or json, not '%s'", a->fmt);
     return ECO_EXIT_USAGE;
   }
-  section secs[12];
-  size_t nsec = 0;
   char by[128];
   snprintf(by, sizeof by, "%s",
            eco_cli_get(cli, "by") ? eco_cli_get(cli, "by") : "day,node,zone,model,policy");
@@ -268,95 +270,125 @@ int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
                     t);
       return ECO_EXIT_USAGE;
     }
-    if (nsec < sizeof secs / sizeof secs[0]) secs[nsec++] = (section){.g = g};
+    if (a->nsec < sizeof a->secs / sizeof a->secs[0]) a->secs[a->nsec++] = (section){.g = g};
   }
-  eco_ledger_opts lo = {.read_only = true};
-  eco_ledger *l = NULL;
-  if (!eco_fs_exists(path)) {
-    eco_cli_error(cli, "report", "ledger '%s' does not exist", path);
-    return ECO_EXIT_RUNTIME;
+  a->svg = eco_cli_get(cli, "svg");
+  return ECO_EXIT_OK;
+}
+
+static void render_csv(eco_strbuf *sb, const report_args *a, const eco_ledger_agg *tot) {
+  eco_sb_printf(sb, "%s\n", HEADER);
+  csv_row(sb, "total", tot);
+  for (size_t i = 0; i < a->nsec; i++)
+    for (size_t k = 0; k < a->secs[i].n; k++)
+      csv_row(sb, eco_ledger_group_name(a->secs[i].g), &a->secs[i].rows[k]);
+}
+
+static void render_json(eco_strbuf *sb, const report_args *a, const eco_ledger_agg *tot,
+                        const eco_ledger_levers *lv) {
+  json_t *o = json_object();
+  json_object_set_new(o, "ledger", json_string(a->path));
+  json_object_set_new(o, "total", agg_json(tot));
+  json_t *gs = json_object();
+  for (size_t i = 0; i < a->nsec; i++) {
+    json_t *arr = json_array();
+    for (size_t k = 0; k < a->secs[i].n; k++)
+      json_array_append_new(arr, agg_json(&a->secs[i].rows[k]));
+    json_object_set_new(gs, eco_ledger_group_name(a->secs[i].g), arr);
   }
-  if (eco_ledger_open(path, &lo, &l, &err)) {
-    eco_cli_error(cli, "report", "%s", eco_error_text(&err));
-    return ECO_EXIT_RUNTIME;
+  json_object_set_new(o, "groups", gs);
+  json_object_set_new(o, "levers", levers_json(lv));
+  if (a->svg) json_object_set_new(o, "svg", json_string(a->svg));
+  char *js = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+  json_decref(o);
+  if (js) {
+    eco_sb_printf(sb, "%s\n", js);
+    free(js);
   }
-  int exit = ECO_EXIT_OK;
+}
+
+static void render_table(eco_strbuf *sb, const report_args *a, const eco_ledger_agg *tot,
+                         const eco_ledger_levers *lv) {
+  eco_sb_printf(sb, "ecoinfer report: %s\n", a->path);
+  eco_sb_printf(sb, "\nrequests %lld, output tokens %lld, energy %.4f Wh (IT %.4f Wh)\n",
+                (long long)tot->requests, (long long)tot->output_tokens, tot->facility_j / 3600.0,
+                tot->energy_j / 3600.0);
+  eco_sb_printf(sb, "carbon %.6g gCO2e = operational %.6g + embodied %.6g\n", tot->total_g,
+                tot->operational_g, tot->embodied_g);
+  eco_sb_printf(sb, "SCI %.6g gCO2e per request, %.6g gCO2e per 1k output tokens\n",
+                eco_ledger_agg_sci_per_request(tot), eco_ledger_agg_sci_per_1k_tokens(tot));
+  eco_sb_printf(sb, "mean intensity %.1f gCO2e/kWh; %lld receipts used an estimate\n",
+                tot->intensity_gco2_kwh, (long long)tot->estimated);
+  for (size_t i = 0; i < a->nsec; i++) {
+    char title[32];
+    snprintf(title, sizeof title, "by %s", eco_ledger_group_name(a->secs[i].g));
+    table(sb, title, a->secs[i].rows, a->secs[i].n);
+  }
+  if (lv->with_facts > 0 || lv->eval_rows > 0) levers_table(sb, lv);
+  if (a->svg) eco_sb_printf(sb, "\nchart written to %s\n", a->svg);
+}
+
+/* Reads the totals, the groupings and the levers, writes --svg, then the report. */
+static int report(eco_ledger *l, report_args *a, eco_error *err) {
   eco_ledger_agg *total = NULL, *hours = NULL;
   size_t ntotal = 0, nhours = 0;
   eco_ledger_levers lv;
-  if (eco_ledger_aggregate(l, ECO_GROUP_TOTAL, from, to, &total, &ntotal, &err) ||
-      eco_ledger_levers_sum(l, from, to, &lv, &err))
-    goto runtime;
-  for (size_t i = 0; i < nsec; i++)
-    if (eco_ledger_aggregate(l, secs[i].g, from, to, &secs[i].rows, &secs[i].n, &err)) goto runtime;
-  const char *svg = eco_cli_get(cli, "svg");
-  if (svg) {
-    if (eco_ledger_aggregate(l, ECO_GROUP_HOUR, from, to, &hours, &nhours, &err) ||
-        write_svg(svg, hours, nhours, &err))
-      goto runtime;
-  }
+  int rc = 0;
+  if ((rc = eco_ledger_aggregate(l, ECO_GROUP_TOTAL, a->from, a->to, &total, &ntotal, err)) ||
+      (rc = eco_ledger_levers_sum(l, a->from, a->to, &lv, err)))
+    goto done;
+  for (size_t i = 0; i < a->nsec; i++)
+    if ((rc = eco_ledger_aggregate(l, a->secs[i].g, a->from, a->to, &a->secs[i].rows, &a->secs[i].n,
+                                   err)))
+      goto done;
+  if (a->svg &&
+      ((rc = eco_ledger_aggregate(l, ECO_GROUP_HOUR, a->from, a->to, &hours, &nhours, err)) ||
+       (rc = write_svg(a->svg, hours, nhours, err))))
+    goto done;
   eco_ledger_agg zero;
   memset(&zero, 0, sizeof zero);
   snprintf(zero.key, sizeof zero.key, "total");
   const eco_ledger_agg *tot = ntotal ? &total[0] : &zero;
   eco_strbuf sb;
   eco_sb_init(&sb);
-  if (strcmp(fmt, "csv") == 0) {
-    eco_sb_printf(&sb, "%s\n", HEADER);
-    csv_row(&sb, "total", tot);
-    for (size_t i = 0; i < nsec; i++)
-      for (size_t k = 0; k < secs[i].n; k++)
-        csv_row(&sb, eco_ledger_group_name(secs[i].g), &secs[i].rows[k]);
-  } else if (strcmp(fmt, "json") == 0) {
-    json_t *o = json_object();
-    json_object_set_new(o, "ledger", json_string(path));
-    json_object_set_new(o, "total", agg_json(tot));
-    json_t *gs = json_object();
-    for (size_t i = 0; i < nsec; i++) {
-      json_t *a = json_array();
-      for (size_t k = 0; k < secs[i].n; k++)
-        json_array_append_new(a, agg_json(&secs[i].rows[k]));
-      json_object_set_new(gs, eco_ledger_group_name(secs[i].g), a);
-    }
-    json_object_set_new(o, "groups", gs);
-    json_object_set_new(o, "levers", levers_json(&lv));
-    if (svg) json_object_set_new(o, "svg", json_string(svg));
-    char *js = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
-    json_decref(o);
-    if (js) {
-      eco_sb_printf(&sb, "%s\n", js);
-      free(js);
-    }
-  } else {
-    eco_sb_printf(&sb, "ecoinfer report: %s\n", path);
-    eco_sb_printf(&sb, "\nrequests %lld, output tokens %lld, energy %.4f Wh (IT %.4f Wh)\n",
-                  (long long)tot->requests, (long long)tot->output_tokens, tot->facility_j / 3600.0,
-                  tot->energy_j / 3600.0);
-    eco_sb_printf(&sb, "carbon %.6g gCO2e = operational %.6g + embodied %.6g\n", tot->total_g,
-                  tot->operational_g, tot->embodied_g);
-    eco_sb_printf(&sb, "SCI %.6g gCO2e per request, %.6g gCO2e per 1k output tokens\n",
-                  eco_ledger_agg_sci_per_request(tot), eco_ledger_agg_sci_per_1k_tokens(tot));
-    eco_sb_printf(&sb, "mean intensity %.1f gCO2e/kWh; %lld receipts used an estimate\n",
-                  tot->intensity_gco2_kwh, (long long)tot->estimated);
-    for (size_t i = 0; i < nsec; i++) {
-      char title[32];
-      snprintf(title, sizeof title, "by %s", eco_ledger_group_name(secs[i].g));
-      table(&sb, title, secs[i].rows, secs[i].n);
-    }
-    if (lv.with_facts > 0 || lv.eval_rows > 0) levers_table(&sb, &lv);
-    if (svg) eco_sb_printf(&sb, "\nchart written to %s\n", svg);
-  }
+  if (strcmp(a->fmt, "csv") == 0)
+    render_csv(&sb, a, tot);
+  else if (strcmp(a->fmt, "json") == 0)
+    render_json(&sb, a, tot, &lv);
+  else
+    render_table(&sb, a, tot, &lv);
   eco_cli_out(eco_sb_str(&sb));
   eco_sb_free(&sb);
-  goto done;
-runtime:
-  eco_cli_error(cli, "report", "%s", eco_error_text(&err));
-  exit = ECO_EXIT_RUNTIME;
 done:
   free(total);
   free(hours);
-  for (size_t i = 0; i < nsec; i++)
-    free(secs[i].rows);
+  return rc;
+}
+
+int eco_cmd_report(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  report_args a;
+  int exit = parse_args(cli, &a);
+  if (exit != ECO_EXIT_OK) return exit;
+  if (!eco_fs_exists(a.path)) {
+    eco_cli_error(cli, "report", "ledger '%s' does not exist", a.path);
+    return ECO_EXIT_RUNTIME;
+  }
+  eco_error err = {0};
+  eco_ledger_opts lo = {.read_only = true};
+  eco_ledger *l = NULL;
+  if (eco_ledger_open(a.path, &lo, &l, &err)) {
+    eco_cli_error(cli, "report", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  if (report(l, &a, &err)) {
+    eco_cli_error(cli, "report", "%s", eco_error_text(&err));
+    exit = ECO_EXIT_RUNTIME;
+  }
+  for (size_t i = 0; i < a.nsec; i++)
+    free(a.secs[i].rows);
   eco_ledger_close(l);
   return exit;
 }

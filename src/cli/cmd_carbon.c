@@ -47,6 +47,75 @@ static json_t *val_json(const eco_intensity *v) {
                    "source", v->source, "estimated", v->estimated);
 }
 
+/* What the command found: the intensity at the asked time and the forecast after it. */
+typedef struct carbon_view {
+  const char *provider;
+  eco_intensity v;
+  double hours;      /* forecast horizon; 0: none asked */
+  eco_intensity *fc; /* [n] */
+  size_t n;
+  int frc; /* the forecast's status; ferr says why it failed */
+  eco_error ferr;
+} carbon_view;
+
+static void print_json(const carbon_view *cv) {
+  json_t *o = val_json(&cv->v);
+  json_object_set_new(o, "provider", json_string(cv->provider));
+  if (cv->hours > 0) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < cv->n; i++)
+      json_array_append_new(a, val_json(&cv->fc[i]));
+    json_object_set_new(o, "forecast", a);
+    if (cv->frc) json_object_set_new(o, "forecast_error", json_string(eco_error_text(&cv->ferr)));
+  }
+  eco_cli_out_json(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
+}
+
+static void print_text(const carbon_view *cv) {
+  const eco_intensity *v = &cv->v;
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  char ts[40];
+  eco_time_iso8601(v->time_s, ts, sizeof ts);
+  eco_sb_printf(&sb, "%-12s %s\n", "zone", v->zone);
+  eco_sb_printf(&sb, "%-12s %.1f gCO2e/kWh\n", "intensity", v->gco2_kwh);
+  eco_sb_printf(&sb, "%-12s %s (%s)\n", "signal", eco_signal_name(v->signal),
+                v->estimated ? "estimated" : "measured");
+  eco_sb_printf(&sb, "%-12s %s, period %.0f s\n", "time", ts, v->period_s);
+  eco_sb_printf(&sb, "%-12s %s\n", "source", v->source);
+  if (cv->hours > 0) {
+    if (cv->frc)
+      eco_sb_printf(&sb, "\nforecast unavailable: %s\n", eco_error_text(&cv->ferr));
+    else
+      eco_sb_printf(&sb, "\nforecast (%zu values)\n", cv->n);
+    for (size_t i = 0; i < cv->n; i++) {
+      eco_time_iso8601(cv->fc[i].time_s, ts, sizeof ts);
+      eco_sb_printf(&sb, "  %s  %8.1f  %s\n", ts, cv->fc[i].gco2_kwh, cv->fc[i].source);
+    }
+  }
+  eco_cli_out(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+}
+
+/* Asks provider p for zone's intensity at t and, with hours > 0, the forecast after it. An
+ * exit code (reported) on failure. */
+static int query(eco_cli *cli, eco_intensity_provider *p, const char *zone, double t,
+                 carbon_view *cv) {
+  eco_error err = {0};
+  cv->provider = p->name;
+  if (eco_intensity_get(p, zone, t, &cv->v, &err)) {
+    eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  if (cv->hours <= 0) return ECO_EXIT_OK;
+  cv->n = (size_t)(cv->hours * 12) + 2; /* up to 5-minute periods */
+  cv->fc = calloc(cv->n, sizeof *cv->fc);
+  if (!cv->fc) return ECO_EXIT_RUNTIME;
+  cv->frc = eco_intensity_forecast(p, zone, t, t + cv->hours * 3600, cv->fc, &cv->n, &cv->ferr);
+  if (cv->frc) cv->n = 0;
+  return ECO_EXIT_OK;
+}
+
 int eco_cmd_carbon(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
@@ -64,76 +133,26 @@ int eco_cmd_carbon(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "carbon", "--at: not a time: '%s' (use 2023-06-15T12:00:00Z)", at);
     return ECO_EXIT_USAGE;
   }
-  double hours;
-  if (eco_cli_get_double(cli, "forecast", 0, &hours)) return ECO_EXIT_USAGE;
-  if (hours < 0 || hours > 240) {
+  carbon_view cv = {0};
+  if (eco_cli_get_double(cli, "forecast", 0, &cv.hours)) return ECO_EXIT_USAGE;
+  if (cv.hours < 0 || cv.hours > 240) {
     eco_cli_error(cli, "carbon", "--forecast: 0..240 hours");
     return ECO_EXIT_USAGE;
   }
   eco_intensity_provider *p = NULL;
-  const char *prov = eco_cli_get(cli, "provider");
-  rc = eco_carbon_provider_from_config(cli->cfg, prov, now, &p, &err);
+  rc = eco_carbon_provider_from_config(cli->cfg, eco_cli_get(cli, "provider"), now, &p, &err);
   if (rc) {
     eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
     return rc == ECO_ECONFIG || rc == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
   }
-  eco_intensity v;
-  rc = eco_intensity_get(p, zone, t, &v, &err);
-  if (rc) {
-    eco_cli_error(cli, "carbon", "%s", eco_error_text(&err));
-    eco_intensity_free(p);
-    return ECO_EXIT_RUNTIME;
+  int exit = query(cli, p, zone, t, &cv);
+  if (exit == ECO_EXIT_OK) {
+    if (cli->json)
+      print_json(&cv);
+    else
+      print_text(&cv);
   }
-  eco_intensity *fc = NULL;
-  size_t n = 0;
-  eco_error ferr = {0};
-  int frc = ECO_OK;
-  if (hours > 0) {
-    n = (size_t)(hours * 12) + 2; /* up to 5-minute periods */
-    fc = calloc(n, sizeof *fc);
-    if (!fc) {
-      eco_intensity_free(p);
-      return ECO_EXIT_RUNTIME;
-    }
-    frc = eco_intensity_forecast(p, zone, t, t + hours * 3600, fc, &n, &ferr);
-    if (frc) n = 0;
-  }
-  if (cli->json) {
-    json_t *o = val_json(&v);
-    json_object_set_new(o, "provider", json_string(p->name));
-    if (hours > 0) {
-      json_t *a = json_array();
-      for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, val_json(&fc[i]));
-      json_object_set_new(o, "forecast", a);
-      if (frc) json_object_set_new(o, "forecast_error", json_string(eco_error_text(&ferr)));
-    }
-    eco_cli_out_json(o, JSON_INDENT(2) | JSON_REAL_PRECISION(12));
-  } else {
-    eco_strbuf sb;
-    eco_sb_init(&sb);
-    char ts[40];
-    eco_time_iso8601(v.time_s, ts, sizeof ts);
-    eco_sb_printf(&sb, "%-12s %s\n", "zone", v.zone);
-    eco_sb_printf(&sb, "%-12s %.1f gCO2e/kWh\n", "intensity", v.gco2_kwh);
-    eco_sb_printf(&sb, "%-12s %s (%s)\n", "signal", eco_signal_name(v.signal),
-                  v.estimated ? "estimated" : "measured");
-    eco_sb_printf(&sb, "%-12s %s, period %.0f s\n", "time", ts, v.period_s);
-    eco_sb_printf(&sb, "%-12s %s\n", "source", v.source);
-    if (hours > 0) {
-      if (frc)
-        eco_sb_printf(&sb, "\nforecast unavailable: %s\n", eco_error_text(&ferr));
-      else
-        eco_sb_printf(&sb, "\nforecast (%zu values)\n", n);
-      for (size_t i = 0; i < n; i++) {
-        eco_time_iso8601(fc[i].time_s, ts, sizeof ts);
-        eco_sb_printf(&sb, "  %s  %8.1f  %s\n", ts, fc[i].gco2_kwh, fc[i].source);
-      }
-    }
-    eco_cli_out(eco_sb_str(&sb));
-    eco_sb_free(&sb);
-  }
-  free(fc);
+  free(cv.fc);
   eco_intensity_free(p);
-  return ECO_EXIT_OK;
+  return exit;
 }

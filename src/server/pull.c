@@ -171,6 +171,68 @@ static int build_url(const char *spec, const eco_pull_opts *o, char *url, size_t
   return 0;
 }
 
+/* Transfers url into the open d->f, from byte d->offset on (a Range request when resuming).
+ * The curl status; d->status, d->etag and d->write_err say the rest. */
+static CURLcode transfer(const char *url, const eco_pull_opts *o, dl *d) {
+  CURL *c = curl_easy_init();
+  if (!c) return CURLE_FAILED_INIT;
+  struct curl_slist *hl = NULL;
+  if (o->token && o->token[0]) {
+    char h[1024];
+    snprintf(h, sizeof h, "Authorization: Bearer %s", o->token);
+    hl = curl_slist_append(hl, h);
+  }
+  char range[64];
+  snprintf(range, sizeof range, "%llu-", d->offset);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+  if (d->offset) curl_easy_setopt(c, CURLOPT_RANGE, range);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, d);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->timeout_s > 0 ? o->timeout_s : 60L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "ecoinfer/" ECO_VERSION);
+  d->start_ns = eco_time_mono_ns();
+  CURLcode cc = curl_easy_perform(c);
+  if (o->progress_fd >= 0 && write(o->progress_fd, "\n", 1) < 0) {
+    /* progress output is best effort */
+  }
+  curl_slist_free_all(hl);
+  curl_easy_cleanup(c);
+  return cc;
+}
+
+/* Checks the downloaded part against --sha256 or the server's ETag (a mismatch deletes it),
+ * then moves it to res->path. */
+static int verify_and_place(const char *part, const char *fname, const eco_pull_opts *o,
+                            const dl *d, eco_pull_result *res, eco_error *err) {
+  int rc = eco_sha256_file(part, res->sha256, err);
+  if (rc) return rc;
+  const char *want = o->sha256 ? o->sha256 : d->etag[0] ? d->etag : NULL;
+  if (want) {
+    if (strcasecmp(want, res->sha256) != 0) {
+      unlink(part);
+      return eco_error_set(err, ECO_EFORMAT,
+                           "sha256 mismatch for %s: expected %s, got %s (deleted the download)",
+                           fname, want, res->sha256);
+    }
+    res->verified = true;
+  }
+  struct stat st;
+  if (stat(part, &st) == 0) res->bytes = (unsigned long long)st.st_size;
+  if (rename(part, res->path) != 0)
+    return eco_error_set(err, eco_status_from_errno(errno), "rename %s: %s", part, strerror(errno));
+  return 0;
+}
+
 int eco_pull(const char *spec, const eco_pull_opts *o, eco_pull_result *res, eco_error *err) {
   memset(res, 0, sizeof *res);
   char url[8192];
@@ -188,7 +250,6 @@ int eco_pull(const char *spec, const eco_pull_opts *o, eco_pull_result *res, eco
   if (eco_fs_join(res->path, sizeof res->path, o->dest_dir, fname) ||
       snprintf(part, sizeof part, "%s.part", res->path) >= (int)sizeof part)
     return eco_error_set(err, ECO_EOVERFLOW, "path too long");
-
   dl d = {.progress_fd = o->progress_fd};
   struct stat st;
   if (stat(part, &st) == 0 && st.st_size > 0) {
@@ -199,65 +260,15 @@ int eco_pull(const char *spec, const eco_pull_opts *o, eco_pull_result *res, eco
   if (!d.f)
     return eco_error_set(err, eco_status_from_errno(errno), "%s: %s", part, strerror(errno));
   if (d.offset) fseek(d.f, 0, SEEK_END);
-  CURL *c = curl_easy_init();
-  struct curl_slist *hl = NULL;
-  if (!c) {
-    fclose(d.f);
-    return eco_error_set(err, ECO_ENOMEM, "curl init failed");
-  }
-  if (o->token && o->token[0]) {
-    char h[1024];
-    snprintf(h, sizeof h, "Authorization: Bearer %s", o->token);
-    hl = curl_slist_append(hl, h);
-  }
-  char range[64];
-  snprintf(range, sizeof range, "%llu-", d.offset);
-  curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-  if (d.offset) curl_easy_setopt(c, CURLOPT_RANGE, range);
-  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-  curl_easy_setopt(c, CURLOPT_HEADERDATA, &d);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &d);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, o->timeout_s > 0 ? o->timeout_s : 60L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "ecoinfer/" ECO_VERSION);
-  d.start_ns = eco_time_mono_ns();
-  CURLcode cc = curl_easy_perform(c);
-  if (o->progress_fd >= 0 && write(o->progress_fd, "\n", 1) < 0) {
-    /* progress output is best effort */
-  }
-  curl_slist_free_all(hl);
-  curl_easy_cleanup(c);
+  CURLcode cc = transfer(url, o, &d);
   bool close_err = fclose(d.f) != 0;
+  if (cc == CURLE_FAILED_INIT) return eco_error_set(err, ECO_ENOMEM, "curl init failed");
   if (d.write_err || close_err) return eco_error_set(err, ECO_EIO, "%s: write failed", part);
   if (cc != CURLE_OK && !(d.status == 416))
     return eco_error_set(err, ECO_ENET, "%s: %s (partial data kept in %s; run again to resume)",
                          url, curl_easy_strerror(cc), part);
-  if (d.status == 416) {
-    /* the .part already holds the whole file: verify it below */
-  } else if (d.status != 200 && d.status != 206) {
+  /* 416: the .part already holds the whole file: verify it below */
+  if (d.status != 416 && d.status != 200 && d.status != 206)
     return eco_error_set(err, ECO_EHTTP, "%s: HTTP %ld", url, d.status);
-  }
-  if ((rc = eco_sha256_file(part, res->sha256, err))) return rc;
-  const char *want = o->sha256 ? o->sha256 : d.etag[0] ? d.etag : NULL;
-  if (want) {
-    if (strcasecmp(want, res->sha256) != 0) {
-      unlink(part);
-      return eco_error_set(err, ECO_EFORMAT,
-                           "sha256 mismatch for %s: expected %s, got %s (deleted the download)",
-                           fname, want, res->sha256);
-    }
-    res->verified = true;
-  }
-  if (stat(part, &st) == 0) res->bytes = (unsigned long long)st.st_size;
-  if (rename(part, res->path) != 0)
-    return eco_error_set(err, eco_status_from_errno(errno), "rename %s: %s", part, strerror(errno));
-  return 0;
+  return verify_and_place(part, fname, o, &d, res, err);
 }

@@ -80,9 +80,7 @@ static void test_receipts(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
   b[1].with_carbon = true;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   /* Node receipt (B, ecoinfer-like) extended with the decision. */
   eco_test_resp r;
   eco_test_chat(t, "carbon", NULL, &r);
@@ -144,7 +142,6 @@ static void test_receipts(void **state) {
   assert_int_equal(eco_test_http(NULL, url, NULL, NULL, &r), 0);
   assert_int_equal(r.code, 404);
   eco_test_resp_free(&r);
-  free(y);
 }
 
 typedef struct bclient {
@@ -161,12 +158,9 @@ static void *batch_thread(void *arg) {
 
 static void test_batch_window(void **state) {
   eco_test_cluster *cl = *state;
-  eco_test_backend *b = cl->b;
   /* A 20 s window: requests only finish within curl's 8 s timeout if the
    * window is cut short, by a full batch (2 prompts) or by the SLO. */
-  char *y = eco_test_cluster_yaml(b, 1, "  batch: {max: 2, window: 20s}\n");
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 1, "  batch: {max: 2, window: 20s}\n");
   bclient c[2] = {{.t = t}, {.t = t}};
   pthread_t th[2];
   for (int i = 0; i < 2; i++)
@@ -181,7 +175,6 @@ static void test_batch_window(void **state) {
   batch_thread(&one);
   assert_int_equal(one.r.code, 200);
   eco_test_resp_free(&one.r);
-  free(y);
 }
 
 static void test_config_errors(void **state) {

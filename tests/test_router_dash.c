@@ -47,9 +47,7 @@ static void test_dashboard_state(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
   b[1].with_carbon = true;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   eco_test_resp r;
   eco_test_chat(t, "carbon", NULL, &r); /* B: the cleanest node */
   assert_int_equal(r.code, 200);
@@ -123,8 +121,6 @@ static void test_dashboard_state(void **state) {
   assert_int_equal(r.code, 200);
   assert_non_null(strstr(r.body, "<html"));
   eco_test_resp_free(&r);
-
-  free(y);
 }
 
 /* With directives on, the page shows the plan (level mix, quality floor)

@@ -19,10 +19,7 @@
 
 static void test_admin(void **state) {
   eco_test_cluster *cl = *state;
-  eco_test_backend *b = cl->b;
-  char *y = eco_test_cluster_yaml(b, 3, "  admin_token: s3cret\n");
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, "  admin_token: s3cret\n");
   char url[128];
   eco_test_resp r;
   snprintf(url, sizeof url, "%s/admin/policy", t->admin);
@@ -57,7 +54,6 @@ static void test_admin(void **state) {
       "rack=r1");
   json_decref(j);
   eco_test_resp_free(&r);
-  free(y);
 }
 
 /* Health: a node that goes away is marked down. DNS discovery has its own
@@ -65,9 +61,7 @@ static void test_admin(void **state) {
 static void test_health(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
-  char *y = eco_test_cluster_yaml(b, 2, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 2, NULL);
   char url[128];
   snprintf(url, sizeof url, "%s/admin/nodes", t->admin);
   /* A goes away and is marked down. */
@@ -84,7 +78,6 @@ static void test_health(void **state) {
     if (!down) usleep(20000);
   }
   assert_true(down);
-  free(y);
 }
 
 /* ---- agent --------------------------------------------------------------- */

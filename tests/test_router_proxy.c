@@ -16,9 +16,7 @@
 static void test_failover_scripted(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   /* A drops connections: the latency policy's first choice fails, C
    * (next best) answers; one answer, two attempts. */
   b[0].drop = true;
@@ -57,7 +55,6 @@ static void test_failover_scripted(void **state) {
   assert_int_equal(eco_test_httpd_count(b[1].h, "/v1/chat/completions") >= 1, 1);
   (void)before;
   eco_test_resp_free(&r);
-  free(y);
 }
 
 typedef struct load {
@@ -87,9 +84,7 @@ static void test_failover_kill(void **state) {
   eco_test_backend *b = cl->b;
   for (int i = 0; i < 3; i++)
     b[i].delay_ms = 20;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   enum { THREADS = 4, PER = 15 };
   load l[THREADS];
   pthread_t th[THREADS];
@@ -113,15 +108,11 @@ static void test_failover_kill(void **state) {
   assert_true(eco_test_httpd_count(b[2].h, "/v1/chat/completions") +
                   eco_test_httpd_count(b[1].h, "/v1/chat/completions") >
               0);
-  free(y);
 }
 
 static void test_streaming(void **state) {
   eco_test_cluster *cl = *state;
-  eco_test_backend *b = cl->b;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   char url[128];
   snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   const char *body = "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
@@ -146,7 +137,6 @@ static void test_streaming(void **state) {
   /* Events stay whole and in order. */
   assert_true(strstr(r.body, "Hel") < strstr(r.body, "\"lo\""));
   eco_test_resp_free(&r);
-  free(y);
 }
 
 typedef struct stream_client {
@@ -166,9 +156,7 @@ static void *stream_thread(void *arg) {
 static void test_stream_dies_midway(void **state) {
   eco_test_cluster *cl = *state;
   eco_test_backend *b = cl->b;
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   char url[128];
   snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   stream_client s = {.url = url};
@@ -192,7 +180,6 @@ static void test_stream_dies_midway(void **state) {
   assert_int_equal(eco_test_httpd_count(b[0].h, "/v1/chat/completions"), 0);
   assert_int_equal(eco_test_httpd_count(b[2].h, "/v1/chat/completions"), 0);
   eco_test_resp_free(&s.r);
-  free(y);
 }
 
 /* Clients that give up: the router cancels the upstream request, frees
@@ -214,9 +201,7 @@ static void test_client_disconnect(void **state) {
   eco_test_backend *b = cl->b;
   b[1].delay_ms = 400;     /* B answers late (non-stream), streams slowly */
   b[1].slow_stream = true; /* 2 s of events: the client leaves in the middle */
-  char *y = eco_test_cluster_yaml(b, 3, NULL);
-  eco_test_router *t = &cl->rt;
-  eco_test_router_start(t, y);
+  eco_test_router *t = eco_test_cluster_route(cl, 3, NULL);
   char url[128];
   snprintf(url, sizeof url, "%s/v1/chat/completions", t->url);
   assert_int_equal(http_give_up(url, eco_test_chat_body, 100), 0);
@@ -250,7 +235,6 @@ static void test_client_disconnect(void **state) {
   b[1].delay_ms = 0;
   b[1].slow_stream = false;
   eco_test_expect_node(t, "carbon", NULL, "B");
-  free(y);
 }
 
 int main(void) {

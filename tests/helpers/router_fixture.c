@@ -391,6 +391,13 @@ char *eco_test_cluster_yaml(const eco_test_backend *bs, size_t n, const char *ex
   return y;
 }
 
+eco_test_router *eco_test_cluster_route(eco_test_cluster *cl, size_t n, const char *extra) {
+  char *y = eco_test_cluster_yaml(cl->b, n, extra);
+  eco_test_router_start(&cl->rt, y);
+  free(y);
+  return &cl->rt;
+}
+
 int eco_test_cluster_setup(void **state) {
   eco_test_cluster *c = calloc(1, sizeof *c);
   if (!c) return -1;

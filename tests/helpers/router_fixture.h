@@ -138,6 +138,9 @@ typedef struct eco_test_cluster {
  * under router: (indented, or NULL). malloc'd. */
 char *eco_test_cluster_yaml(const eco_test_backend *bs, size_t n, const char *extra);
 
+/* Starts cl's router on eco_test_cluster_yaml(cl->b, n, extra); returns it. */
+eco_test_router *eco_test_cluster_route(eco_test_cluster *cl, size_t n, const char *extra);
+
 /* cmocka setup: *state = a cluster with backends A, B and C started. */
 int eco_test_cluster_setup(void **state);
 /* cmocka teardown: stops the router (if running) and the backends. */

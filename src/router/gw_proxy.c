@@ -267,11 +267,74 @@ static uint64_t exclude_small_nodes(preq *r) {
   return largest;
 }
 
-void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models) {
+/* The routing headers: policy override and SLO. Sends a 400 and returns -1 on a bad one. */
+static int read_route_headers(preq *r, struct evhttp_request *req, const struct evkeyvalq *ih) {
+  gw *g = r->g;
+  const char *auth = evhttp_find_header(ih, "Authorization"); /* not sent on with router keys */
+  if (auth) snprintf(r->auth, sizeof r->auth, "%s", auth);
+  const char *ph = evhttp_find_header(ih, ECO_HDR_POLICY);
+  if (ph && eco_policy_parse(ph, &r->pol.kind) != 0) {
+    gw_send_error(g, req, 400, "invalid_request_error", ECO_HDR_POLICY,
+                  "unknown policy (round-robin, greedy, carbon, latency, slo-carbon)");
+    return -1;
+  }
+  const char *sh = evhttp_find_header(ih, ECO_HDR_SLO_MS);
+  if (sh) {
+    char *e;
+    double ms = strtod(sh, &e);
+    if (e == sh || *e || !(ms > 0) || !isfinite(ms)) {
+      gw_send_error(g, req, 400, "invalid_request_error", ECO_HDR_SLO_MS,
+                    ECO_HDR_SLO_MS " must be a positive number of milliseconds");
+      return -1;
+    }
+    r->rr.slo_s = ms / 1e3;
+  }
+  return 0;
+}
+
+/* The request body: a JSON object within MAX_BODY; what routing needs from it (stream,
+ * prompt and output token estimates). Sends the error and returns -1 when it is bad. */
+static int read_body(preq *r, struct evhttp_request *req) {
+  gw *g = r->g;
+  struct evbuffer *in = evhttp_request_get_input_buffer(req);
+  size_t len = evbuffer_get_length(in);
+  if (len > MAX_BODY) {
+    gw_send_error_code(g, req, 413, "invalid_request_error", NULL, "request_too_large",
+                       "request body too large");
+    return -1;
+  }
+  r->raw = malloc(len + 1);
+  if (!r->raw) {
+    gw_send_error(g, req, 500, "server_error", NULL, "out of memory");
+    return -1;
+  }
+  evbuffer_copyout(in, r->raw, len);
+  r->raw[len] = '\0';
+  r->raw_len = len;
+  json_error_t je;
+  r->body = json_loadb(r->raw, len, JSON_REJECT_DUPLICATES, &je);
+  if (!json_is_object(r->body)) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "request body is not a JSON object: %s", je.text);
+    gw_send_error_code(g, req, 400, "invalid_request_error", NULL, "invalid_json", msg);
+    return -1;
+  }
+  r->stream = json_is_true(json_object_get(r->body, "stream"));
+  r->rr.prompt_tokens = eco_router_estimate_prompt_tokens(r->body);
+  json_t *mt = json_object_get(r->body, "max_tokens");
+  if (!mt) mt = json_object_get(r->body, "max_completion_tokens");
+  if (json_is_integer(mt) && json_integer_value(mt) > 0)
+    r->rr.max_tokens =
+        (uint32_t)(json_integer_value(mt) > UINT32_MAX ? UINT32_MAX : json_integer_value(mt));
+  return 0;
+}
+
+/* A new proxied request: its record, or NULL after a 500. */
+static preq *preq_new(gw *g, struct evhttp_request *req, const char *path, bool models) {
   preq *r = calloc(1, sizeof *r);
   if (!r) {
     gw_send_error(g, req, 500, "server_error", NULL, "out of memory");
-    return;
+    return NULL;
   }
   r->g = g;
   r->t0_ns = eco_time_mono_ns();
@@ -284,66 +347,20 @@ void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool m
   if (!r->ubody || !r->sse) {
     gw_send_error(g, req, 500, "server_error", NULL, "out of memory");
     gw_preq_free(r);
-    return;
+    return NULL;
   }
+  return r;
+}
+
+void gw_handle_proxy(gw *g, struct evhttp_request *req, const char *path, bool models) {
+  preq *r = preq_new(g, req, path, models);
+  if (!r) return;
   const struct evkeyvalq *ih = evhttp_request_get_input_headers(req);
-  const char *auth = evhttp_find_header(ih, "Authorization"); /* not sent on with router keys */
-  if (auth) snprintf(r->auth, sizeof r->auth, "%s", auth);
-  const char *ph = evhttp_find_header(ih, ECO_HDR_POLICY);
-  if (ph && eco_policy_parse(ph, &r->pol.kind) != 0) {
-    gw_send_error(g, req, 400, "invalid_request_error", ECO_HDR_POLICY,
-                  "unknown policy (round-robin, greedy, carbon, latency, slo-carbon)");
+  if (read_route_headers(r, req, ih) || (!models && read_body(r, req))) {
     gw_preq_free(r);
     return;
   }
-  const char *sh = evhttp_find_header(ih, ECO_HDR_SLO_MS);
-  if (sh) {
-    char *e;
-    double ms = strtod(sh, &e);
-    if (e == sh || *e || !(ms > 0) || !isfinite(ms)) {
-      gw_send_error(g, req, 400, "invalid_request_error", ECO_HDR_SLO_MS,
-                    ECO_HDR_SLO_MS " must be a positive number of milliseconds");
-      gw_preq_free(r);
-      return;
-    }
-    r->rr.slo_s = ms / 1e3;
-  }
-  if (!models) {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    if (len > MAX_BODY) {
-      gw_send_error_code(g, req, 413, "invalid_request_error", NULL, "request_too_large",
-                         "request body too large");
-      gw_preq_free(r);
-      return;
-    }
-    r->raw = malloc(len + 1);
-    if (!r->raw) {
-      gw_send_error(g, req, 500, "server_error", NULL, "out of memory");
-      gw_preq_free(r);
-      return;
-    }
-    evbuffer_copyout(in, r->raw, len);
-    r->raw[len] = '\0';
-    r->raw_len = len;
-    json_error_t je;
-    r->body = json_loadb(r->raw, len, JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(r->body)) {
-      char msg[256];
-      snprintf(msg, sizeof msg, "request body is not a JSON object: %s", je.text);
-      gw_send_error_code(g, req, 400, "invalid_request_error", NULL, "invalid_json", msg);
-      gw_preq_free(r);
-      return;
-    }
-    r->stream = json_is_true(json_object_get(r->body, "stream"));
-    r->rr.prompt_tokens = eco_router_estimate_prompt_tokens(r->body);
-    json_t *mt = json_object_get(r->body, "max_tokens");
-    if (!mt) mt = json_object_get(r->body, "max_completion_tokens");
-    if (json_is_integer(mt) && json_integer_value(mt) > 0)
-      r->rr.max_tokens =
-          (uint32_t)(json_integer_value(mt) > UINT32_MAX ? UINT32_MAX : json_integer_value(mt));
-  } else {
-    /* /v1/models: any node will do, in turn. */
+  if (models) { /* /v1/models: any node will do, in turn. */
     r->pol.kind = ECO_POLICY_ROUND_ROBIN;
     r->pol.rr_cursor = g->models_rr++;
   }

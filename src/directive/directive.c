@@ -16,7 +16,7 @@ void eco_directive_cfg_default(eco_directive_cfg *cfg) {
 
 /* directive: as the node (srv_directive.c: level, completion_level), the
  * router (directive_hook.c: enabled, zone, seed, stats, plan, model, live,
- * learn, priors) and this file read it. */
+ * learn, priors; eval: directive/evalsched.c) and this file read it. */
 static const eco_cfg_schema one_value[] = {ECO_CFG_VALUE(NULL)};
 static const eco_cfg_schema live_keys[] = {ECO_CFG_VALUE("floor_period"), ECO_CFG_VALUE("margin"),
                                            ECO_CFG_VALUE("mix_half_life")};
@@ -27,6 +27,24 @@ static const eco_cfg_schema prior_keys[] = {ECO_CFG_VALUE("source"),
                                             ECO_CFG_SHAPED("energy_j", ECO_CFG_S_LIST, one_value),
                                             ECO_CFG_SHAPED("out_tokens", ECO_CFG_S_LIST, one_value),
                                             ECO_CFG_SHAPED("time_s", ECO_CFG_S_LIST, one_value)};
+static const eco_cfg_schema judge_keys[] = {
+    ECO_CFG_VALUE("url"),         ECO_CFG_VALUE("model"),        ECO_CFG_VALUE("api_key"),
+    ECO_CFG_VALUE("api_key_env"), ECO_CFG_VALUE("api_key_file"), ECO_CFG_VALUE("timeout"),
+    ECO_CFG_VALUE("max_tokens")};
+static const eco_cfg_schema eval_keys[] = {ECO_CFG_VALUE("sample"),
+                                           ECO_CFG_VALUE("seed"),
+                                           ECO_CFG_SHAPED("judge", ECO_CFG_S_MAP, judge_keys),
+                                           ECO_CFG_VALUE("db"),
+                                           ECO_CFG_VALUE("train_out"),
+                                           ECO_CFG_VALUE("model_out"),
+                                           ECO_CFG_VALUE("refit_every"),
+                                           ECO_CFG_VALUE("refit_interval"),
+                                           ECO_CFG_VALUE("prior_weight"),
+                                           ECO_CFG_VALUE("max_pending"),
+                                           ECO_CFG_VALUE("window"),
+                                           ECO_CFG_VALUE("retries"),
+                                           ECO_CFG_VALUE("retry"),
+                                           ECO_CFG_VALUE("poll")};
 static const eco_cfg_schema stat_keys[] = {ECO_CFG_VALUE("energy_kwh"), ECO_CFG_VALUE("time_s"),
                                            ECO_CFG_VALUE("pref")};
 static const eco_cfg_schema stat_item[] = {ECO_CFG_SHAPED(NULL, ECO_CFG_S_MAP, stat_keys)};
@@ -52,6 +70,7 @@ static const eco_cfg_schema directive_keys[] = {
     ECO_CFG_SHAPED("live", ECO_CFG_S_MAP, live_keys),
     ECO_CFG_SHAPED("learn", ECO_CFG_S_MAP, learn_keys),
     ECO_CFG_SHAPED("priors", ECO_CFG_S_MAP, prior_keys),
+    ECO_CFG_SHAPED("eval", ECO_CFG_S_MAP, eval_keys),
 };
 static const eco_cfg_schema sections[] = {
     ECO_CFG_SHAPED("directive", ECO_CFG_S_MAP, directive_keys)};

@@ -33,6 +33,7 @@ void eco_rdir_cfg_default(eco_rdir_cfg *c) {
   c->plan_kind = ECO_RDIR_PLAN_LIVE;
   eco_dserve_cfg_default(&c->live);
   c->learn_flush_s = 10;
+  eco_evalsched_cfg_default(&c->eval);
 }
 
 const char *eco_rdir_plan_name(eco_rdir_plan_kind k) {
@@ -191,8 +192,13 @@ int eco_rdir_cfg_load(const eco_cfg *cfg, eco_rdir_cfg *out, eco_error *err) {
       (rc = eco_directive_plan_cfg_load(cfg, &out->plan, &out->replan, err)) ||
       (rc = eco_cfg_str(cfg, NULL, "directive.zone", "", &zone, err)) ||
       (rc = eco_cfg_int(cfg, NULL, "directive.seed", 1, &seed, err)) ||
-      (rc = load_stats(cfg, out, err)) || (rc = load_live(cfg, out, err)))
+      (rc = load_stats(cfg, out, err)) || (rc = load_live(cfg, out, err)) ||
+      (rc = eco_evalsched_cfg_load(cfg, out->model_path, &out->eval, err)))
     return rc;
+  if (out->enabled && eco_evalsched_active(&out->eval) && out->plan_kind != ECO_RDIR_PLAN_LIVE)
+    return eco_error_set(err, ECO_ECONFIG,
+                         "directive.eval.judge: the quality loop refits the live plan's model: "
+                         "needs directive.plan: live");
   if (!(out->plan.ci_max > out->plan.ci_min))
     return eco_error_set(err, ECO_ECONFIG, "directive.ci_max must be above directive.ci_min");
   if (strlen(zone) >= sizeof out->zone)

@@ -41,6 +41,8 @@
  *   priors: {source: text, energy_j: [J per level], out_tokens: [..],
  *           time_s: [..]}  the figures used before any receipt (default:
  *           Llama-2-13B-chat's in the Sprout artifact, ECO_DLEARN_PRIOR_SOURCE)
+ *   eval:  the quality loop in the router (directive/evalsched.h; wired by
+ *          gw_eval.c); a judge needs plan: live and router.batch_api.db
  * Everything here is pure (no clock, no I/O): the gateway passes the time
  * and the intensity in. */
 #ifndef ECO_ROUTER_DIRECTIVE_HOOK_H
@@ -48,6 +50,7 @@
 
 #include "directive/directive.h"
 #include "directive/dserve.h"
+#include "directive/evalsched.h"
 #include "directive/plan.h"
 #include "util/config.h"
 #include "util/status.h"
@@ -75,6 +78,7 @@ typedef struct eco_rdir_cfg {
   eco_replan_cfg replan;                           /* period s, relative threshold */
   char zone[32];                                   /* zone of the plan's intensity */
   uint64_t seed;                                   /* per-request draw seed */
+  eco_evalsched_cfg eval;                          /* the quality loop (directive.eval) */
 } eco_rdir_cfg;
 
 /* The router's directive state (owned by the gateway, loop thread only). */

@@ -455,6 +455,14 @@ int eco_router_cfg_load(const eco_cfg *cfg, eco_router_cfg *c, eco_error *err) {
     goto fail;
   }
   if (c->n_nodes > c->max_nodes) c->max_nodes = c->n_nodes;
+  if (c->directive.enabled && eco_evalsched_active(&c->directive.eval) &&
+      !c->batch_api.db_path[0]) {
+    rc = bad(cfg, NULL, "directive.eval.judge",
+             "the quality loop regenerates answers as deferrable Batch API work: set "
+             "router.batch_api.db",
+             err);
+    goto fail;
+  }
   return 0;
 fail:
   if (rc == ECO_ENOMEM) eco_error_set(err, ECO_ENOMEM, "router config: out of memory");
@@ -469,6 +477,7 @@ void eco_router_cfg_free(eco_router_cfg *c) {
   free(c->nodes);
   if (c->dns) memset(c->dns, 0, c->n_dns * sizeof *c->dns);
   free(c->dns);
+  memset(c->directive.eval.judge_key, 0, sizeof c->directive.eval.judge_key);
   if (c->api_keys) memset(c->api_keys, 0, c->n_api_keys * sizeof *c->api_keys);
   free(c->api_keys);
   c->api_keys = NULL;

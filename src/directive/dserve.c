@@ -183,3 +183,20 @@ void eco_dserve_totals(const eco_dserve *s, eco_dlive_stats *out) {
     out->periods_degraded += s->slot[i].live.st.periods_degraded;
   }
 }
+
+double eco_dserve_energy_ratio(const eco_dserve *s, const eco_dserve_decision *d, int level) {
+  if (!s || !d || !s->dm || level < 0 || (size_t)level >= s->dm->groups.n_levels || d->slot < 0 ||
+      d->slot >= ECO_DLEARN_MAX_MODELS)
+    return -1;
+  double e0, el;
+  const eco_dserve_slot *sl = &s->slot[d->slot];
+  if (sl->used && d->cls >= 0 && (size_t)d->cls < sl->costs.n_tasks && d->bucket >= 0 &&
+      d->bucket < ECO_ASSIGN_BUCKETS) {
+    e0 = sl->costs.g[d->cls][d->bucket].lv[0].energy_kwh;
+    el = sl->costs.g[d->cls][d->bucket].lv[level].energy_kwh;
+  } else {
+    e0 = eco_dlearn_estimate(&s->learn, d->slot, 0, ECO_DLEARN_ENERGY);
+    el = eco_dlearn_estimate(&s->learn, d->slot, level, ECO_DLEARN_ENERGY);
+  }
+  return isfinite(e0) && isfinite(el) && e0 > 0 && el > 0 ? e0 / el : -1;
+}

@@ -109,6 +109,14 @@ void eco_dserve_applied(eco_dserve *s, const eco_dserve_decision *d, int level);
 void eco_dserve_learn(eco_dserve *s, const char *model, int level, double energy_j,
                       double out_tokens, double time_s);
 
+/* The energy of a decided request's group at level 0 over that at level
+ * (> 0): the plan's cost figures (the model file's per group, scaled to
+ * what the served model's receipts taught; the learned figures of the
+ * model when the request has no group). What the router's ledger takes
+ * for the directive's counterfactual: energy is not proportional to the
+ * answer's length. -1 when unknown (bad arguments, no figures). */
+double eco_dserve_energy_ratio(const eco_dserve *s, const eco_dserve_decision *d, int level);
+
 /* Hours and periods planned and degraded, over every model ever planned. */
 void eco_dserve_totals(const eco_dserve *s, eco_dlive_stats *out);
 

@@ -109,6 +109,11 @@ int gw_directive_reload(gw *g, eco_error *err) {
   return 0;
 }
 
+double gw_directive_energy_ratio(const preq *r) {
+  if (!r->dlive || r->dlevel <= 0 || !live_on(r->g)) return -1;
+  return eco_dserve_energy_ratio(r->g->dserve, &r->ddec, r->dlevel);
+}
+
 static zone_state *directive_zone(gw *g) {
   const char *zn = g->cfg.directive.zone;
   if (!zn[0] && g->n_nodes) zn = g->nodes[0]->cfg.zone;

@@ -268,6 +268,10 @@ double gw_directive_out_tokens(const preq *r);
 bool gw_directive_receipt(const preq *r, eco_route_directive *d);
 /* Reloads directive.model (e.g. after the judge loop refitted it). */
 int gw_directive_reload(gw *g, eco_error *err);
+/* E(level 0) / E(level) for r's group and served model, from the live
+ * plan's cost figures (the model file's per group, scaled to what this
+ * model's receipts taught); -1 when unknown (no live decision). */
+double gw_directive_energy_ratio(const preq *r);
 json_t *gw_directive_admin_json(gw *g);
 void gw_directive_metrics(gw *g, struct evbuffer *b);
 /* ---- the router's ledger rows, savings by lever (gw_ledger.c) */

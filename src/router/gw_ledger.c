@@ -7,11 +7,17 @@
  *              directive): greedy's prediction C and the chosen node's X;
  *              rho = X / C
  *   directive  at the end, on the chosen node: A = the prediction at the
- *              measured output length, N = the one at the length the answer
- *              would have had without its level: the measured length times
- *              ratio(0) / ratio(L), where ratio(l) is what level l's answers
- *              measured against O (learned here from every answer; no
- *              directive saving is claimed until both levels have
+ *              measured output length, N = what the request would have cost
+ *              without its level. With the live plan N = A * E(0) / E(L),
+ *              the energy of the request's group at level 0 over that at
+ *              its level in the plan's cost figures (the model file's per
+ *              group, scaled to the served model's receipts:
+ *              eco_dserve_energy_ratio), since energy is not proportional to
+ *              the answer's length. Otherwise (the LP plan) the prediction at
+ *              the length the answer would have had: the measured length
+ *              times ratio(0) / ratio(L), where ratio(l) is what level l's
+ *              answers measured against O (learned here from every answer;
+ *              no directive saving is claimed until both levels have
  *              LVL_MIN_OBS answers)
  *   counterfactual = N / rho,  saved_routing = N / rho - N,  saved_directive = N - A
  * so that counterfactual - savings = A. The dashboard and the report scale
@@ -88,7 +94,8 @@ void gw_levers_of(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t otok
   if (n && pos(r->cf_g) && pos(r->x_base)) {
     double nd = nodirective_tokens(g, r->dlevel, otok);
     double a = predict_g(g, n, ptok, otok);
-    double nn = nd != otok ? predict_g(g, n, ptok, nd) : a;
+    double er = r->dlevel > 0 ? gw_directive_energy_ratio(r) : -1;
+    double nn = er > 0 ? a * er : nd != otok ? predict_g(g, n, ptok, nd) : a;
     if (pos(a) && pos(nn)) {
       double c = nn * r->cf_g / r->x_base;
       out->have = true;

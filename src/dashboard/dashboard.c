@@ -56,6 +56,7 @@ struct eco_dash {
   char levels[8][48];
   size_t n_levels;
   double quality_floor;
+  char eval[320];                            /* the quality loop's status line, "" = none */
   eco_dash_decision dec[DASH_MAX_DECISIONS]; /* ring */
   uint64_t n_dec_total;                      /* decisions ever recorded (seq) */
   bucket buckets[DASH_BUCKETS];              /* ring by floor(t / width) */
@@ -167,6 +168,14 @@ int eco_dash_set_directives(eco_dash *d, const double *mix, const char *const *l
     snprintf(d->levels[i], sizeof d->levels[i], "%s", levels && levels[i] ? levels[i] : "");
   }
   d->quality_floor = quality_floor;
+  pthread_mutex_unlock(&d->mu);
+  return ECO_OK;
+}
+
+int eco_dash_set_eval(eco_dash *d, const char *status) {
+  if (!d) return ECO_EINVAL;
+  pthread_mutex_lock(&d->mu);
+  snprintf(d->eval, sizeof d->eval, "%s", status ? status : "");
   pthread_mutex_unlock(&d->mu);
   return ECO_OK;
 }
@@ -349,9 +358,9 @@ static json_t *state_locked(eco_dash *d, double now) {
     json_array_append_new(mix, num(d->mix[i]));
     json_array_append_new(lv, json_string(d->levels[i]));
   }
-  json_object_set_new(
-      root, "directives",
-      json_pack("{s:o,s:o,s:o}", "mix", mix, "levels", lv, "quality_floor", num(d->quality_floor)));
+  json_object_set_new(root, "directives",
+                      json_pack("{s:o,s:o,s:o,s:s}", "mix", mix, "levels", lv, "quality_floor",
+                                num(d->quality_floor), "eval", d->eval));
   json_t *decs = json_array();
   uint64_t n = d->n_dec_total < DASH_MAX_DECISIONS ? d->n_dec_total : DASH_MAX_DECISIONS;
   for (uint64_t k = 0; k < n; k++) {

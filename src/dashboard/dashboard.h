@@ -87,6 +87,9 @@ int eco_dash_remove_node(eco_dash *d, const char *id);
  * quality floor the optimizer keeps. n <= 8. */
 int eco_dash_set_directives(eco_dash *d, const double *mix, const char *const *levels, size_t n,
                             double quality_floor);
+/* The quality loop's status line (the router's judge: counts and last
+ * refit, or that the priors are kept), shown under the directives. */
+int eco_dash_set_eval(eco_dash *d, const char *status);
 /* Appends a completed decision (kept: the last 200; series: 20 minutes). */
 int eco_dash_record(eco_dash *d, const eco_dash_decision *dec);
 

@@ -108,6 +108,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user) {
   return eco_sb_append(sb, data, size * nmemb) ? 0 : size * nmemb;
 }
 
+static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un) {
+  (void)dt;
+  (void)dn;
+  (void)ut;
+  (void)un;
+  const eco_eval_cfg *cfg = user;
+  return cfg->cancel(cfg->cancel_user) ? 1 : 0;
+}
+
 /* POSTs a chat request (eval_internal.h). */
 char *eco_eval_chat(const eco_eval_cfg *cfg, const char *url, const char *model, json_t *messages,
                     eco_eval_outcome *out) {
@@ -145,6 +154,11 @@ char *eco_eval_chat_level(const eco_eval_cfg *cfg, const char *url, const char *
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(cfg->timeout_s * 1000.0));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (cfg->cancel) {
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cfg);
+  }
   out->n_requests++;
   long status = 0;
   if (curl_easy_perform(c) != CURLE_OK) goto done;

@@ -37,6 +37,9 @@ typedef struct eco_eval_cfg {
   bool gen_ecoinfer; /* the generator is an ecoinfer node: send the prompt as is with the level
                       * in x-ecoinfer-directive-level (the node applies it and prices it);
                       * else the level's instruction goes into the messages */
+  bool (*cancel)(void *user); /* polled during transfers: true aborts them (a stopping
+                               * server), or NULL */
+  void *cancel_user;
 } eco_eval_cfg;
 
 void eco_eval_cfg_default(eco_eval_cfg *c);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 static int prov_init(eco_batch_api *b, const eco_router_cfg *cfg, eco_error *err) {
@@ -88,6 +89,8 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
   b->cfg = cfg->batch_api;
   b->pue = cfg->pue;
   b->ledger = cfg->ledger;
+  b->dir = cfg->directive;
+  memset(b->dir.eval.judge_key, 0, sizeof b->dir.eval.judge_key); /* not needed here */
   if (log)
     b->log = *log;
   else
@@ -109,6 +112,7 @@ int eco_batch_api_new(const eco_router_cfg *cfg, const eco_logger *log, eco_batc
     double lim = floor((double)nc->max_batch * (1 - b->cfg.interactive_reserve));
     n->limit = lim >= 1 ? (uint32_t)lim : 1;
     n->max_batch = nc->max_batch;
+    n->ecoinfer = nc->ecoinfer;
     zinfo *z = NULL;
     for (size_t k = 0; k < b->n_zones; k++)
       if (strcasecmp(b->zones[k].name, nc->zone) == 0) z = &b->zones[k];

@@ -39,6 +39,13 @@ typedef struct eco_batch_api eco_batch_api;
 #define ECO_BATCH_META_KIND "ecoinfer_kind"
 #define ECO_BATCH_KIND_EVAL "eval"
 
+/* A request body's top-level key holding the generation directive level
+ * to apply (an integer): the dispatcher removes it and sends the level as
+ * the x-ecoinfer-directive-level header to an ecoinfer node (which applies
+ * and prices it), or puts the level's instruction into the body for other
+ * backends (eco_rdir_rewrite_body). The quality loop's batches use it. */
+#define ECO_BATCH_BODY_LEVEL "ecoinfer_directive_level"
+
 struct eco_ledger_entry;
 /* Receives each ledger row the Batch API appends (after the append), on a
  * dispatcher thread: the router feeds its dashboard with it. */
@@ -56,6 +63,26 @@ int eco_batch_api_handle(eco_batch_api *b, struct evhttp_request *req, const cha
 void eco_batch_api_interactive(eco_batch_api *b, const char *node_url, int delta);
 /* Sets the row observer (before requests run; b NULL is a no-op). */
 void eco_batch_api_set_observer(eco_batch_api *b, eco_batch_row_fn fn, void *user);
+/* A batch submitted by the router itself (the quality loop). */
+typedef struct eco_batch_submit {
+  const char *jsonl;         /* the input file's bytes (Batch API lines) */
+  size_t len;                /* bytes */
+  const char *filename;      /* stored with the file */
+  const char *endpoint;      /* "/v1/chat/completions" */
+  const char *window;        /* completion window, e.g. "24h" */
+  const char *metadata_json; /* object text, or NULL */
+} eco_batch_submit;
+
+struct eco_batchq;
+struct eco_batchq_batch;
+/* Stores the input file and creates the batch with the same checks and
+ * plan as POST /v1/files + POST /v1/batches. q is the caller's own queue
+ * handle (batchq.h: one per thread), so any thread may call it. */
+int eco_batch_api_submit(eco_batch_api *b, struct eco_batchq *q, const eco_batch_submit *s,
+                         struct eco_batchq_batch *out, eco_error *err);
+/* The queue file (for a caller's own handle). */
+const char *eco_batch_api_db(const eco_batch_api *b);
+
 /* Stops the threads (in-flight requests finish or their lease lapses). */
 void eco_batch_api_free(eco_batch_api *b);
 

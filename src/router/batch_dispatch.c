@@ -178,6 +178,33 @@ static void ledger_row(eco_batch_api *b, eco_batchq *q, const eco_batchq_work *w
   if (fn) fn(user, &x);
 }
 
+/* A body with ECO_BATCH_BODY_LEVEL (batch_api.h): *out gets the body to
+ * send (malloc'd; NULL = body as is) and hdr the level's header line for
+ * an ecoinfer node ("" = none). */
+static void level_body(const eco_batch_api *b, const bnode *n, const char *body, char **out,
+                       char *hdr, size_t cap) {
+  *out = NULL;
+  hdr[0] = '\0';
+  if (!strstr(body, ECO_BATCH_BODY_LEVEL)) return;
+  json_t *j = json_loads(body, 0, NULL);
+  json_t *lv = json_object_get(j, ECO_BATCH_BODY_LEVEL);
+  if (!json_is_integer(lv)) {
+    json_decref(j);
+    return;
+  }
+  int level = (int)json_integer_value(lv);
+  json_object_del(j, ECO_BATCH_BODY_LEVEL);
+  size_t len = 0;
+  eco_error e = {0};
+  if (n->ecoinfer) {
+    snprintf(hdr, cap, "%s: %d", ECO_HDR_DIRECTIVE_LEVEL, level);
+  } else if (level > 0 && eco_rdir_rewrite_body(&b->dir, level, j, out, &len, &e)) {
+    ECO_WARN(&b->log, MOD, "directive level %d: %s (sent at level 0)", level, eco_error_text(&e));
+  }
+  if (!*out) *out = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -188,11 +215,14 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   char url[512];
   snprintf(url, sizeof url, "%s%s", b->nodes[ni].url, w->url);
   rbuf rb = {0};
+  char *sent = NULL, lvh[64];
+  level_body(b, &b->nodes[ni], w->body_json, &sent, lvh, sizeof lvh);
   struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
   if (b->nodes[ni].auth[0]) h = curl_slist_append(h, b->nodes[ni].auth);
+  if (lvh[0]) h = curl_slist_append(h, lvh);
   curl_easy_reset(cu);
   curl_easy_setopt(cu, CURLOPT_URL, url);
-  curl_easy_setopt(cu, CURLOPT_POSTFIELDS, w->body_json);
+  curl_easy_setopt(cu, CURLOPT_POSTFIELDS, sent ? sent : w->body_json);
   curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
   curl_easy_setopt(cu, CURLOPT_WRITEDATA, &rb);
@@ -205,6 +235,7 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   long code = 0;
   curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(h);
+  free(sent);
   node_give(b, ni, cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT);
   if (cc == CURLE_ABORTED_BY_CALLBACK) {
     free(rb.p);

@@ -5,7 +5,8 @@
  *   batch_api.c       life cycle: providers, nodes, zones, threads
  *   batch_http.c      the HTTP handlers (event loop thread)
  *   batch_plan.c      planning and replanning over zone forecasts
- *   batch_dispatch.c  the dispatcher and maintenance threads */
+ *   batch_dispatch.c  the dispatcher and maintenance threads
+ *   batch_submit.c    batches the router submits itself (the quality loop) */
 #ifndef ECO_ROUTER_BATCH_INTERNAL_H
 #define ECO_ROUTER_BATCH_INTERNAL_H
 
@@ -30,6 +31,7 @@ typedef struct bnode {
   char zone[32];
   uint32_t limit;      /* batch requests at once */
   uint32_t max_batch;  /* the node's concurrent sequences */
+  bool ecoinfer;       /* an ecoinfer node: a directive level goes in the header */
   uint32_t active;     /* batch requests in flight (under mu) */
   int64_t interactive; /* interactive requests in flight, from the gateway (under mu) */
   double down_until_s; /* monotonic s: skipped after a connection failure (under mu) */
@@ -73,6 +75,7 @@ struct eco_batch_api {
   int n_workers;
   worker maint;
   struct eco_ledger *ledger; /* the router's (cfg.ledger), NULL = none */
+  eco_rdir_cfg dir;          /* directive levels, for bodies with ECO_BATCH_BODY_LEVEL */
   eco_batch_row_fn observer; /* set before the workers claim work */
   void *observer_user;
 };

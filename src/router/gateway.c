@@ -123,6 +123,7 @@ int eco_router_new(const eco_router_cfg *cfg, const eco_logger *log, eco_router 
     rc = eco_error_set(err, rc, "router: cannot attach the dashboard");
     goto fail;
   }
+  if ((rc = gw_eval_init(g, err))) goto fail; /* after the Batch API and the dashboard */
   if ((rc = gw_auth_init(g, cfg, err))) goto fail;
   if (cfg->admin_port >= 0) {
     g->admin = evhttp_new(g->base);
@@ -186,6 +187,7 @@ void eco_router_free(eco_router *r) {
   if (g->admin) evhttp_free(g->admin);
   eco_http_front_free(g->front); /* after its evhttp */
   eco_http_front_free(g->admin_front);
+  gw_eval_free(g); /* its thread submits to the Batch API and feeds the dashboard */
   eco_batch_api_free(g->batch);
   /* run pending deferred connection frees */
   if (g->base) event_base_loop(g->base, EVLOOP_NONBLOCK);

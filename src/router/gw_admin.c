@@ -123,6 +123,7 @@ static void handle_metrics(gw *g, struct evhttp_request *req) {
     evbuffer_add_printf(b, "ecoinfer_router_zone_intensity_gco2_per_kwh{zone=\"%s\"} %.6g\n",
                         g->zones[i].zone, g->zones[i].gco2_kwh);
   gw_directive_metrics(g, b);
+  gw_eval_metrics(g, b);
   gw_ledger_metrics(g, b);
   evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                     "text/plain; version=0.0.4");

@@ -89,21 +89,33 @@ void gw_directive_free(gw *g) {
   g->dmodel = NULL;
 }
 
+int gw_directive_swap(gw *g, eco_dmodel *m, eco_error *err) {
+  if (!live_on(g))
+    return eco_error_set(err, ECO_EINVAL, "directive: the live plan is not configured");
+  if (m->groups.n_levels != g->cfg.directive.dcfg.n_levels)
+    return eco_error_set(err, ECO_EINVAL,
+                         "directive: the model has %zu levels, directive.levels %zu",
+                         m->groups.n_levels, g->cfg.directive.dcfg.n_levels);
+  int rc = eco_dserve_set_model(g->dserve, m, err);
+  if (rc) return rc;
+  eco_dmodel_free(g->dmodel);
+  free(g->dmodel);
+  g->dmodel = m;
+  return 0;
+}
+
 int gw_directive_reload(gw *g, eco_error *err) {
   if (!live_on(g))
     return eco_error_set(err, ECO_EINVAL, "directive: the live plan is not configured");
   eco_dmodel *m = calloc(1, sizeof *m);
   if (!m) return eco_error_set(err, ECO_ENOMEM, "router: out of memory");
   int rc = eco_dmodel_load(g->cfg.directive.model_path, m, err);
-  if (!rc) rc = eco_dserve_set_model(g->dserve, m, err);
+  if (!rc) rc = gw_directive_swap(g, m, err);
   if (rc) {
     eco_dmodel_free(m);
     free(m);
     return rc;
   }
-  eco_dmodel_free(g->dmodel);
-  free(g->dmodel);
-  g->dmodel = m;
   ECO_INFO(&g->log, MOD, "directive: model %s reloaded (%zu classes, %zu training prompts)",
            g->cfg.directive.model_path, m->cls.n_classes, m->n_train);
   return 0;
@@ -279,6 +291,7 @@ json_t *gw_directive_admin_json(gw *g) {
   json_t *o =
       json_pack("{s:b,s:s}", "enabled", c->enabled, "plan", eco_rdir_plan_name(c->plan_kind));
   if (!o || !c->enabled) return o;
+  json_object_set_new(o, "eval", gw_eval_admin_json(g));
   size_t nl = c->dcfg.n_levels;
   if (!live_on(g)) {
     double e[ECO_DIRECTIVE_MAX_LEVELS], t[ECO_DIRECTIVE_MAX_LEVELS], q[ECO_DIRECTIVE_MAX_LEVELS];

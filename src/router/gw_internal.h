@@ -11,6 +11,7 @@
  *   gw_upstream.c  upstream attempts: dispatch, streaming, failover
  *   gw_account.c   receipts, profile updates, the dashboard feed
  *   gw_ledger.c    the router's ledger rows and the savings by lever
+ *   gw_eval*.c     the quality loop: sampling, evaluation batches, the judge (gw_eval_internal.h)
  *   gw_admin.c     replies, the public and admin endpoints, metrics */
 #ifndef ECO_ROUTER_GW_INTERNAL_H
 #define ECO_ROUTER_GW_INTERNAL_H
@@ -169,6 +170,7 @@ struct gw {
    * (eco_outlen_predict): running mean, then EWMA; counts (gw_ledger.c) */
   double lvl_ratio[ECO_DIRECTIVE_MAX_LEVELS];
   uint32_t lvl_n[ECO_DIRECTIVE_MAX_LEVELS];
+  struct gw_eval *eval; /* the quality loop (gw_eval_internal.h), NULL before init */
 };
 
 struct preq {
@@ -268,6 +270,9 @@ double gw_directive_out_tokens(const preq *r);
 bool gw_directive_receipt(const preq *r, eco_route_directive *d);
 /* Reloads directive.model (e.g. after the judge loop refitted it). */
 int gw_directive_reload(gw *g, eco_error *err);
+/* Swaps m (malloc'd, loaded) in as the live plan's model: the reload's
+ * swap. On success g owns m; on error the caller still does. */
+int gw_directive_swap(gw *g, eco_dmodel *m, eco_error *err);
 /* E(level 0) / E(level) for r's group and served model, from the live
  * plan's cost figures (the model file's per group, scaled to what this
  * model's receipts taught); -1 when unknown (no live decision). */
@@ -294,6 +299,15 @@ void gw_ledger_request(preq *r, const eco_receipt *rcpt, uint32_t ptok, uint32_t
 void gw_ledger_metrics(gw *g, struct evbuffer *b);
 /* The Batch API's row observer: feeds the dashboard (any thread). */
 void gw_batch_row(void *user, const struct eco_ledger_entry *row);
+
+/* ---- the quality loop (gw_eval.c, gw_eval_work.c; see gw_eval_internal.h) */
+int gw_eval_init(gw *g, eco_error *err);
+void gw_eval_free(gw *g);
+/* A finished request (resp: the answer's JSON, or a stream's last chunk;
+ * energy_j: its receipt's, < 0 unknown; up_s: upstream s): sampled or not. */
+void gw_eval_offer(preq *r, const json_t *resp, double energy_j, double up_s);
+json_t *gw_eval_admin_json(gw *g);
+void gw_eval_metrics(gw *g, struct evbuffer *b);
 
 /* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */
 void gw_dispatch(preq *r);

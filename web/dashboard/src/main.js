@@ -65,6 +65,7 @@ function renderNodes(s) {
 
 function renderDirectives(s) {
   const d = s.directives;
+  if (d && d.eval) $("#directive-eval").textContent = d.eval;
   if (!d || !d.mix || !d.mix.length) return;
   const parts = d.mix.map((p, i) => `${esc((d.levels || [])[i] ?? "L" + i)}: ${fmt(100 * p, 1)}%`).join(" · ");
   $("#directives").innerHTML = `${parts} <span class="tag">quality floor ${fmt(d.quality_floor, 3)}</span>`;

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The router's quality loop (directive.eval) against real nodes: a `serve
+# --replay` node generates (the Sprout artifact's recorded answers at every
+# level, priced from the recordings), a `serve --replay --replay-judge` node
+# judges pairwise from the artifact's labels, and a real `route` with the
+# live directive plan samples every chat request, regenerates the other
+# levels as an evaluation batch, judges, stores the verdicts and refits its
+# model. Checks: every sampled request judged with the artifact's label,
+# the verdicts and training lines stored, the regenerations on the router's
+# ledger as kind eval, the rates in /admin/directive, the counters in
+# /metrics, the model refitted and swapped in, and verdicts kept across a
+# restart.
+#   tests/router_eval_replay.sh ECOINFER_BINARY SHARED_DIR
+set -uo pipefail
+bin="${1:?}"; shared="${2:-}"
+data="$shared/data/sprout"
+[[ -f "$data/quality_summary_2000.json" ]] || { echo "SKIP: $data absent (the Sprout artifact)"; exit 77; }
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 missing"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl missing"; exit 77; }
+work="$(mktemp -d)"; pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; [[ -n "${KEEP:-}" ]] && { echo "kept $work"; return; }; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "== $f"; tail -8 "$f"; done; exit 1; }
+
+"$bin" serve --replay "$data" --port 0 --port-file "$work/gen.ports" --no-ledger --log-level warn \
+  2>"$work/gen.log" &
+pids+=($!)
+"$bin" serve --replay "$data" --replay-judge --port 0 --port-file "$work/judge.ports" --no-ledger \
+  --log-level warn 2>"$work/judge.log" &
+pids+=($!)
+"$bin" directive train --sprout "$data" --output "$work/d.model" --inner-folds 0 >"$work/train.log" 2>&1 \
+  || fail "directive train"
+for _ in $(seq 1 1200); do [[ -s "$work/gen.ports" && -s "$work/judge.ports" ]] && break; sleep 0.05; done
+read -r gport _ <"$work/gen.ports" || fail "generator did not start"
+read -r jport _ <"$work/judge.ports" || fail "judge did not start"
+
+cat >"$work/router.yaml" <<EOF
+router:
+  port: 0
+  admin_port: 0
+  policy: carbon
+  health: {interval: 100ms}
+  batch_api: {db: "$work/batch.db", poll: 50ms}
+ledger: {path: "$work/ledger.db"}
+zones: {GB: 200}
+nodes:
+  - {id: gen, url: "http://127.0.0.1:$gport", zone: GB, kind: ecoinfer, max_batch: 8}
+directive:
+  model: "$work/d.model"
+  zone: GB
+  eval:
+    sample: 1
+    judge: {url: "http://127.0.0.1:$jport", model: replay-judge, timeout: 10s}
+    db: "$work/verdicts.db"
+    train_out: "$work/verdicts.jsonl"
+    model_out: "$work/refit.model"
+    refit_every: 3
+    poll: 50ms
+EOF
+start_router() {
+  "$bin" route --config "$work/router.yaml" --log-level info >"$work/router.log" 2>&1 &
+  rpid=$!; pids+=($rpid)
+  for _ in $(seq 1 600); do
+    line="$(grep -o 'listening on http://127.0.0.1:[0-9]* (admin port [0-9]*' "$work/router.log" 2>/dev/null)"
+    [[ -n "$line" ]] && break; sleep 0.05
+  done
+  [[ -n "$line" ]] || fail "router did not start"
+  port="$(sed 's/.*127.0.0.1:\([0-9]*\) .*/\1/' <<<"$line")"; admin="$(sed 's/.*admin port \([0-9]*\)/\1/' <<<"$line")"
+}
+start_router
+
+# six labelled prompts whose three recorded answers differ (two per dataset)
+python3 - "$data" "$work" <<'PY'
+import json, sys
+d, w = sys.argv[1], sys.argv[2]
+q = json.load(open(d + "/quality_summary_2000.json"))
+files = {"triviaqa": "triviaqa_5000", "alpaca": "alpaca_5000", "mmlu": "mmlu_5000"}
+labels = {}
+for ds, f in files.items():
+    ans = [json.load(open("%s/responses/%s/%s_%s.json" % (d, ds, f, v))) for v in ("13b", "brief_13b", "brief+_13b")]
+    by = [{e["instruction"]: e["output"] for e in a} for a in ans]
+    n = 0
+    for e in q[ds]:
+        t = e["instruction"]
+        if n == 2: break
+        outs = [b.get(t) for b in by]
+        if t in labels or None in outs or len(set(outs)) < 3: continue
+        labels[t] = e["assistance_lvl"]; n += 1
+json.dump(labels, open(w + "/labels.json", "w"))
+with open(w + "/bodies.jsonl", "w") as o:
+    for t in labels:
+        o.write(json.dumps({"model": "replay-llama-2-13b-chat", "max_tokens": 4096,
+                            "messages": [{"role": "user", "content": t}]}) + "\n")
+PY
+while IFS= read -r body; do
+  code="$(curl -s -o "$work/ans.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+    --data-binary "$body" "http://127.0.0.1:$port/v1/chat/completions")"
+  [[ "$code" == 200 ]] || fail "chat: HTTP $code: $(cat "$work/ans.json")"
+done <"$work/bodies.jsonl"
+
+judged=0
+for _ in $(seq 1 2400); do
+  curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
+  judged="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['eval'].get('judged',0))" "$work/admin.json" 2>/dev/null || echo 0)"
+  [[ "$judged" -ge 6 ]] && break; sleep 0.05
+done
+[[ "$judged" -ge 6 ]] || fail "judged $judged of 6: $(cat "$work/admin.json")"
+for _ in $(seq 1 200); do  # the last refit's swap
+  curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1]))['eval']; sys.exit(0 if e['swaps']>=2 else 1)" "$work/admin.json" && break
+  sleep 0.05
+done
+python3 - "$work" <<'PY' || fail "the loop's state"
+import json, sys
+w = sys.argv[1]
+e = json.load(open(w + "/admin.json"))["eval"]
+print("eval:", {k: e[k] for k in ("sampled", "submitted", "judged", "decided", "failed", "refits", "swaps")})
+assert e["sampled"] == 6 and e["judged"] == 6 and e["failed"] == 0, e
+assert e["decided"] == 6, e                 # the replay judge decides every pair
+assert e["refits"] >= 2 and e["swaps"] >= 2, e   # refit_every 3: after verdicts 3 and 6
+assert e["last_refit"] is not None, e
+assert len(e["rates"]) >= 1 and all(r["verdicts"] >= 1 for r in e["rates"].values()), e["rates"]
+labels = json.load(open(w + "/labels.json"))
+rows = [json.loads(l) for l in open(w + "/verdicts.jsonl")]
+assert len(rows) == 6, rows
+for r in rows:
+    assert r["preferred"] == labels[r["prompt"]], (r["prompt"][:60], r["preferred"], labels[r["prompt"]])
+print("verdicts match the artifact's labels")
+PY
+[[ "$(sqlite3 "$work/verdicts.db" 'select count(*) from verdicts where preferred >= 0')" == 6 ]] || fail "verdict store"
+curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
+grep -q '^ecoinfer_router_eval_judged_total 6$' "$work/metrics.txt" || fail "metrics: $(grep eval "$work/metrics.txt")"
+"$bin" directive info "$work/refit.model" >"$work/info.txt" 2>&1 || fail "refitted model unreadable: $(cat "$work/info.txt")"
+kill "$rpid"; wait "$rpid" 2>/dev/null
+# the ledger: six interactive rows, and two regenerations per sample as evaluation overhead
+nreq="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'request'")"
+neval="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'eval'")"
+[[ "$nreq" == 6 && "$neval" == 12 ]] || fail "ledger: $nreq request rows, $neval eval rows"
+"$bin" report --ledger "$work/ledger.db" --by kind >"$work/report.txt" 2>&1 || fail "report: $(cat "$work/report.txt")"
+grep -qi "eval" "$work/report.txt" || fail "report has no eval overhead: $(cat "$work/report.txt")"
+
+# a restart keeps the verdicts: the model is refitted from them at once
+start_router
+ok=0
+for _ in $(seq 1 400); do
+  curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
+  python3 -c "import json,sys; e=json.load(open(sys.argv[1]))['eval']; sys.exit(0 if e['swaps']>=1 and len(e['rates'])>=1 else 1)" "$work/admin.json" && { ok=1; break; }
+  sleep 0.05
+done
+[[ $ok == 1 ]] || fail "no refit from the stored verdicts after a restart: $(cat "$work/admin.json")"
+echo "PASS"

@@ -101,13 +101,13 @@ done <"$work/bodies.jsonl"
 judged=0
 for _ in $(seq 1 2400); do
   curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
-  judged="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['eval'].get('judged',0))" "$work/admin.json" 2>/dev/null || echo 0)"
+  judged="$(grep -o '"judged": *[0-9]*' "$work/admin.json" | grep -o '[0-9]*$' || echo 0)"
   [[ "$judged" -ge 6 ]] && break; sleep 0.05
 done
 [[ "$judged" -ge 6 ]] || fail "judged $judged of 6: $(cat "$work/admin.json")"
-for _ in $(seq 1 200); do  # the last refit's swap
+for _ in $(seq 1 400); do  # the last refit's swap
   curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
-  python3 -c "import json,sys; e=json.load(open(sys.argv[1]))['eval']; sys.exit(0 if e['swaps']>=2 else 1)" "$work/admin.json" && break
+  [[ "$(grep -o '"swaps": *[0-9]*' "$work/admin.json" | grep -o '[0-9]*$')" -ge 2 ]] 2>/dev/null && break
   sleep 0.05
 done
 python3 - "$work" <<'PY' || fail "the loop's state"
@@ -144,8 +144,10 @@ start_router
 ok=0
 for _ in $(seq 1 400); do
   curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"
-  python3 -c "import json,sys; e=json.load(open(sys.argv[1]))['eval']; sys.exit(0 if e['swaps']>=1 and len(e['rates'])>=1 else 1)" "$work/admin.json" && { ok=1; break; }
+  [[ "$(grep -o '"swaps": *[0-9]*' "$work/admin.json" | grep -o '[0-9]*$')" -ge 1 ]] 2>/dev/null && { ok=1; break; }
   sleep 0.05
 done
 [[ $ok == 1 ]] || fail "no refit from the stored verdicts after a restart: $(cat "$work/admin.json")"
+python3 -c "import json,sys; e=json.load(open(sys.argv[1]))['eval']; assert len(e['rates'])>=1, e" "$work/admin.json" \
+  || fail "no rates after a restart"
 echo "PASS"

@@ -349,12 +349,26 @@ bool gw_eval_stopping(void *arg) {
   return st;
 }
 
-/* Runs every job in *active once; removes the finished ones. */
-static void run_jobs(gw_eval *e, eco_batchq *q, eco_verdicts *vs, ejob **active,
-                     uint64_t *new_decided) {
+/* Decided verdicts since the last refit and when it was (wall s). */
+typedef struct refit_clock {
+  uint64_t new_decided;
+  double last_s;
+} refit_clock;
+
+static void maybe_refit(gw_eval *e, eco_verdicts *vs, refit_clock *rc) {
+  double now = eco_time_wall_s();
+  if (!eco_evalsched_refit_due(&e->cfg, rc->new_decided, rc->last_s, now)) return;
+  refit(e, vs);
+  rc->new_decided = 0;
+  rc->last_s = now;
+}
+
+/* Runs every job in *active once; removes the finished ones; refits when
+ * a verdict makes it due (every refit_every-th, or the interval). */
+static void run_jobs(gw_eval *e, eco_batchq *q, eco_verdicts *vs, ejob **active, refit_clock *rc) {
   for (ejob **pp = active; *pp && !gw_eval_stopping(e);) {
     ejob *j = *pp;
-    if (!job_step(e, q, vs, j, new_decided)) {
+    if (!job_step(e, q, vs, j, &rc->new_decided)) {
       pp = &j->next;
       continue;
     }
@@ -363,7 +377,9 @@ static void run_jobs(gw_eval *e, eco_batchq *q, eco_verdicts *vs, ejob **active,
     pthread_mutex_lock(&e->mu);
     e->n.pending--;
     pthread_mutex_unlock(&e->mu);
+    maybe_refit(e, vs, rc);
   }
+  maybe_refit(e, vs, rc); /* the interval */
 }
 
 void *gw_eval_main(void *arg) {
@@ -383,8 +399,7 @@ void *gw_eval_main(void *arg) {
              e->cfg.db, (long long)nd);
     refit(e, vs); /* a restart keeps what the verdicts taught */
   }
-  uint64_t new_decided = 0;
-  double last_refit = eco_time_wall_s();
+  refit_clock rc = {0, eco_time_wall_s()};
   do {
     pthread_mutex_lock(&e->mu);
     ejob **tail = &active;
@@ -393,13 +408,7 @@ void *gw_eval_main(void *arg) {
     *tail = e->inbox;
     e->inbox = e->inbox_tail = NULL;
     pthread_mutex_unlock(&e->mu);
-    run_jobs(e, q, vs, &active, &new_decided);
-    double now = eco_time_wall_s();
-    if (eco_evalsched_refit_due(&e->cfg, new_decided, last_refit, now)) {
-      refit(e, vs);
-      new_decided = 0;
-      last_refit = now;
-    }
+    run_jobs(e, q, vs, &active, &rc);
     gw_eval_dash_update(e);
   } while (!wait_work(e, e->cfg.poll_s));
 out:

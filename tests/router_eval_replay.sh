@@ -57,17 +57,17 @@ directive:
     refit_every: 3
     poll: 50ms
 EOF
-start_router() {
-  "$bin" route --config "$work/router.yaml" --log-level info >"$work/router.log" 2>&1 &
+start_router() {  # $1: the log's name (each run keeps its own)
+  "$bin" route --config "$work/router.yaml" --log-level info >"$work/$1.log" 2>&1 &
   rpid=$!; pids+=($rpid)
   for _ in $(seq 1 600); do
-    line="$(grep -o 'listening on http://127.0.0.1:[0-9]* (admin port [0-9]*' "$work/router.log" 2>/dev/null)"
+    line="$(grep -o 'listening on http://127.0.0.1:[0-9]* (admin port [0-9]*' "$work/$1.log" 2>/dev/null)"
     [[ -n "$line" ]] && break; sleep 0.05
   done
-  [[ -n "$line" ]] || fail "router did not start"
+  [[ -n "$line" ]] || fail "router did not start ($1)"
   port="$(sed 's/.*127.0.0.1:\([0-9]*\) .*/\1/' <<<"$line")"; admin="$(sed 's/.*admin port \([0-9]*\)/\1/' <<<"$line")"
 }
-start_router
+start_router router
 
 # six labelled prompts whose three recorded answers differ (two per dataset)
 python3 - "$data" "$work" <<'PY'
@@ -132,6 +132,7 @@ curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics.txt"
 grep -q '^ecoinfer_router_eval_judged_total 6$' "$work/metrics.txt" || fail "metrics: $(grep eval "$work/metrics.txt")"
 "$bin" directive info "$work/refit.model" >"$work/info.txt" 2>&1 || fail "refitted model unreadable: $(cat "$work/info.txt")"
 kill "$rpid"; wait "$rpid" 2>/dev/null
+! grep -q "Sanitizer\|runtime error" "$work/router.log" || fail "sanitizer report in the router's log"
 # the ledger: six interactive rows, and two regenerations per sample as evaluation overhead
 nreq="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'request'")"
 neval="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'eval'")"
@@ -140,7 +141,7 @@ neval="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = '
 grep -qi "eval" "$work/report.txt" || fail "report has no eval overhead: $(cat "$work/report.txt")"
 
 # a restart keeps the verdicts: the model is refitted from them at once
-start_router
+start_router router-restart
 ok=0
 for _ in $(seq 1 400); do
   curl -s "http://127.0.0.1:$admin/admin/directive" >"$work/admin.json"

@@ -205,6 +205,18 @@ static void level_body(const eco_batch_api *b, const bnode *n, const char *body,
   json_decref(j);
 }
 
+/* The request's headers: JSON, the node's key, a directive level's; *sent
+ * gets the body to send when it differs from body (level_body). */
+static struct curl_slist *req_headers(const eco_batch_api *b, const bnode *n, const char *body,
+                                      char **sent) {
+  char lvh[64];
+  level_body(b, n, body, sent, lvh, sizeof lvh);
+  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+  if (n->auth[0]) h = curl_slist_append(h, n->auth);
+  if (lvh[0]) h = curl_slist_append(h, lvh);
+  return h;
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -215,11 +227,8 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   char url[512];
   snprintf(url, sizeof url, "%s%s", b->nodes[ni].url, w->url);
   rbuf rb = {0};
-  char *sent = NULL, lvh[64];
-  level_body(b, &b->nodes[ni], w->body_json, &sent, lvh, sizeof lvh);
-  struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-  if (b->nodes[ni].auth[0]) h = curl_slist_append(h, b->nodes[ni].auth);
-  if (lvh[0]) h = curl_slist_append(h, lvh);
+  char *sent = NULL;
+  struct curl_slist *h = req_headers(b, &b->nodes[ni], w->body_json, &sent);
   curl_easy_reset(cu);
   curl_easy_setopt(cu, CURLOPT_URL, url);
   curl_easy_setopt(cu, CURLOPT_POSTFIELDS, sent ? sent : w->body_json);

@@ -9,8 +9,7 @@
  * $ECO_FUZZ_SHARED/models when that is set (tok512.bin, GPT-2, SmolLM2).
  * Selector values 0xF0.. feed the text to the chat template detector.
  *
- * fuzz-sources: src/engine/tokenizer.c src/engine/tok_load.c src/engine/tok_pretok.c
- * fuzz-sources: src/engine/tok_unicode.c src/engine/chat.c src/engine/chat_jinja.c
+ * fuzz-sources: src/engine/tok*.c src/engine/chat.c src/engine/chat_jinja.c
  * fuzz-sources: src/jinja/*.c src/engine/gguf.c src/util/utf8.c src/util/strbuf.c
  * fuzz-seeds: tests/fixtures/tokenizer shared:models/ggml-vocab-gpt-2.gguf.inp
  * fuzz-keep: tests/fixtures/tokenizer

@@ -21,98 +21,102 @@ static int load_bool(const eco_gguf *g, const char *key, bool *out) {
   return rc == ECO_ENOENT ? ECO_OK : rc;
 }
 
-int eco_tokenizer_from_gguf(const eco_gguf *g, eco_tokenizer **out, eco_error *err) {
-  eco_tokenizer *t = NULL;
-  char model[32], pre[64];
-  int rc;
-  *out = NULL;
-  if (!g) return eco_error_set(err, ECO_EINVAL, "tokenizer: no GGUF file");
-  rc = eco_gguf_get_str(g, "tokenizer.ggml.model", model, sizeof model);
+/* tokenizer.ggml.model (llama: SPM, gpt2: BPE) and tokenizer.ggml.pre ("" when absent). */
+static int read_kind(const eco_gguf *g, eco_tok_kind *kind, char *pre, size_t pre_cap,
+                     eco_error *err) {
+  char model[32];
+  int rc = eco_gguf_get_str(g, "tokenizer.ggml.model", model, sizeof model);
   if (rc == ECO_ENOENT)
     return eco_error_set(err, ECO_EFORMAT, "tokenizer: GGUF has no tokenizer.ggml.model");
   if (rc != ECO_OK)
     return eco_error_set(err, ECO_EUNSUPPORTED, "tokenizer: bad tokenizer.ggml.model (%s)",
                          eco_strerror(rc));
-  eco_tok_kind kind;
   if (!strcmp(model, "llama"))
-    kind = ECO_TOK_SPM;
+    *kind = ECO_TOK_SPM;
   else if (!strcmp(model, "gpt2"))
-    kind = ECO_TOK_BPE;
+    *kind = ECO_TOK_BPE;
   else
     return eco_error_set(err, ECO_EUNSUPPORTED,
                          "tokenizer: tokenizer.ggml.model '%s' not supported (llama, gpt2)", model);
   pre[0] = '\0';
-  rc = eco_gguf_get_str(g, "tokenizer.ggml.pre", pre, sizeof pre);
+  rc = eco_gguf_get_str(g, "tokenizer.ggml.pre", pre, pre_cap);
   if (rc != ECO_OK && rc != ECO_ENOENT)
     return eco_error_set(err, ECO_EUNSUPPORTED, "tokenizer: bad tokenizer.ggml.pre (%s)",
                          eco_strerror(rc));
+  return ECO_OK;
+}
 
-  eco_gguf_vtype et;
+/* The vocabulary's arrays: the token strings [n_tok], and the optional float32 scores and
+ * int32 types [n_tok] each (NULL when absent). */
+typedef struct vocab_arrays {
   uint64_t n_tok;
-  const uint8_t *tok_data;
-  rc = eco_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n_tok, &tok_data);
+  const uint8_t *tokens, *scores, *types;
+} vocab_arrays;
+
+static int read_vocab(const eco_gguf *g, vocab_arrays *v, eco_error *err) {
+  eco_gguf_vtype et;
+  uint64_t n;
+  int rc = eco_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &v->n_tok, &v->tokens);
   if (rc != ECO_OK || et != ECO_GGUF_STRING)
     return eco_error_set(err, ECO_EFORMAT,
                          "tokenizer: tokenizer.ggml.tokens missing or not a string array");
-  if (n_tok == 0 || n_tok > INT32_MAX)
+  if (v->n_tok == 0 || v->n_tok > INT32_MAX)
     return eco_error_set(err, ECO_EFORMAT, "tokenizer: %llu tokens is out of range",
-                         (unsigned long long)n_tok);
-  const uint8_t *scores = NULL, *types = NULL;
-  uint64_t n;
-  if (eco_gguf_get_arr(g, "tokenizer.ggml.scores", &et, &n, &scores) == ECO_OK) {
-    if (et != ECO_GGUF_FLOAT32 || n != n_tok)
-      return eco_error_set(err, ECO_EFORMAT,
-                           "tokenizer: tokenizer.ggml.scores must be %llu float32 values",
-                           (unsigned long long)n_tok);
-  } else {
-    scores = NULL;
-  }
-  if (eco_gguf_get_arr(g, "tokenizer.ggml.token_type", &et, &n, &types) == ECO_OK) {
-    if (et != ECO_GGUF_INT32 || n != n_tok)
-      return eco_error_set(err, ECO_EFORMAT,
-                           "tokenizer: tokenizer.ggml.token_type must be %llu int32 values",
-                           (unsigned long long)n_tok);
-  } else {
-    types = NULL;
-  }
+                         (unsigned long long)v->n_tok);
+  v->scores = v->types = NULL;
+  if (eco_gguf_get_arr(g, "tokenizer.ggml.scores", &et, &n, &v->scores) != ECO_OK)
+    v->scores = NULL;
+  else if (et != ECO_GGUF_FLOAT32 || n != v->n_tok)
+    return eco_error_set(err, ECO_EFORMAT,
+                         "tokenizer: tokenizer.ggml.scores must be %llu float32 values",
+                         (unsigned long long)v->n_tok);
+  if (eco_gguf_get_arr(g, "tokenizer.ggml.token_type", &et, &n, &v->types) != ECO_OK)
+    v->types = NULL;
+  else if (et != ECO_GGUF_INT32 || n != v->n_tok)
+    return eco_error_set(err, ECO_EFORMAT,
+                         "tokenizer: tokenizer.ggml.token_type must be %llu int32 values",
+                         (unsigned long long)v->n_tok);
+  return ECO_OK;
+}
 
-  rc = tok_create(kind, (int32_t)n_tok, &t);
-  if (rc != ECO_OK) return eco_error_set(err, rc, "tokenizer: out of memory");
-  const uint8_t *pos = tok_data;
-  for (uint64_t i = 0; i < n_tok; i++) {
+static int fill_tokens(eco_tokenizer *t, const vocab_arrays *v, eco_error *err) {
+  const uint8_t *pos = v->tokens;
+  for (uint64_t i = 0; i < v->n_tok; i++) {
     eco_gguf_str s = eco_gguf_arr_next_str(&pos);
     float score = 0.0f;
     int32_t type = ECO_TOKT_NORMAL; /* no token_type array: treat as normal text */
-    if (scores) memcpy(&score, scores + 4 * i, 4);
-    if (types) memcpy(&type, types + 4 * i, 4);
-    rc = tok_set_token(t, (int32_t)i, s.ptr, (size_t)s.len, score, type);
-    if (rc != ECO_OK) {
-      eco_error_set(err, rc, "tokenizer: token %llu: %s", (unsigned long long)i, eco_strerror(rc));
-      goto fail;
-    }
+    if (v->scores) memcpy(&score, v->scores + 4 * i, 4);
+    if (v->types) memcpy(&type, v->types + 4 * i, 4);
+    int rc = tok_set_token(t, (int32_t)i, s.ptr, (size_t)s.len, score, type);
+    if (rc != ECO_OK)
+      return eco_error_set(err, rc, "tokenizer: token %llu: %s", (unsigned long long)i,
+                           eco_strerror(rc));
   }
-  if (kind == ECO_TOK_BPE) {
-    const uint8_t *mdata;
-    if (eco_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n, &mdata) != ECO_OK ||
-        et != ECO_GGUF_STRING) {
-      rc = eco_error_set(err, ECO_EFORMAT,
+  return ECO_OK;
+}
+
+/* BPE: tokenizer.ggml.merges, then the pre-tokenizer named by pre. */
+static int load_merges(const eco_gguf *g, eco_tokenizer *t, const char *pre, eco_error *err) {
+  eco_gguf_vtype et;
+  uint64_t n;
+  const uint8_t *mdata;
+  if (eco_gguf_get_arr(g, "tokenizer.ggml.merges", &et, &n, &mdata) != ECO_OK ||
+      et != ECO_GGUF_STRING)
+    return eco_error_set(err, ECO_EFORMAT,
                          "tokenizer: gpt2 tokenizer without a tokenizer.ggml.merges string array");
-      goto fail;
-    }
-    pos = mdata;
-    for (uint64_t i = 0; i < n; i++) {
-      eco_gguf_str s = eco_gguf_arr_next_str(&pos);
-      if ((rc = tok_add_merge(t, s.ptr, (size_t)s.len)) != ECO_OK) {
-        eco_error_set(err, rc, "tokenizer: merge %llu: %s", (unsigned long long)i,
-                      eco_strerror(rc));
-        goto fail;
-      }
-    }
-    if ((rc = tok_set_pre(t, pre, err)) != ECO_OK) goto fail;
+  const uint8_t *pos = mdata;
+  for (uint64_t i = 0; i < n; i++) {
+    eco_gguf_str s = eco_gguf_arr_next_str(&pos);
+    int rc = tok_add_merge(t, s.ptr, (size_t)s.len);
+    if (rc != ECO_OK)
+      return eco_error_set(err, rc, "tokenizer: merge %llu: %s", (unsigned long long)i,
+                           eco_strerror(rc));
   }
-  bool asp = t->add_space_prefix;
-  if ((rc = load_bool(g, "tokenizer.ggml.add_space_prefix", &asp)) != ECO_OK) goto bad_key;
-  t->add_space_prefix = asp;
+  return tok_set_pre(t, pre, err);
+}
+
+/* The flags and special token ids; a key of the wrong type is an ECO_EFORMAT error. */
+static int load_specials(const eco_gguf *g, eco_tokenizer *t, eco_error *err) {
   static const char *const k_ids[] = {
       "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",
       "tokenizer.ggml.eot_token_id",     "tokenizer.ggml.eom_token_id",
@@ -120,20 +124,40 @@ int eco_tokenizer_from_gguf(const eco_gguf *g, eco_tokenizer **out, eco_error *e
       "tokenizer.ggml.padding_token_id",
   };
   int32_t *dst[] = {&t->bos, &t->eos, &t->eot, &t->eom, &t->unk, &t->sep, &t->pad};
-  for (size_t k = 0; k < sizeof k_ids / sizeof k_ids[0]; k++)
-    if ((rc = load_special_id(g, k_ids[k], t->n_vocab, dst[k])) != ECO_OK) goto bad_key;
-  if ((rc = load_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos)) != ECO_OK) goto bad_key;
-  if ((rc = load_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos)) != ECO_OK) goto bad_key;
-  if ((rc = tok_finalize(t, err)) != ECO_OK) goto fail;
+  bool asp = t->add_space_prefix;
+  int rc = load_bool(g, "tokenizer.ggml.add_space_prefix", &asp);
+  if (rc == ECO_OK) t->add_space_prefix = asp;
+  for (size_t k = 0; rc == ECO_OK && k < sizeof k_ids / sizeof k_ids[0]; k++)
+    rc = load_special_id(g, k_ids[k], t->n_vocab, dst[k]);
+  if (rc == ECO_OK) rc = load_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos);
+  if (rc == ECO_OK) rc = load_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos);
+  if (rc != ECO_OK)
+    return eco_error_set(err, ECO_EFORMAT,
+                         "tokenizer: a tokenizer.ggml.* key has the wrong type (%s)",
+                         eco_strerror(rc));
+  return ECO_OK;
+}
+
+int eco_tokenizer_from_gguf(const eco_gguf *g, eco_tokenizer **out, eco_error *err) {
+  eco_tokenizer *t = NULL;
+  char pre[64];
+  eco_tok_kind kind = ECO_TOK_SPM;
+  vocab_arrays v;
+  *out = NULL;
+  if (!g) return eco_error_set(err, ECO_EINVAL, "tokenizer: no GGUF file");
+  int rc = read_kind(g, &kind, pre, sizeof pre, err);
+  if (rc == ECO_OK) rc = read_vocab(g, &v, err);
+  if (rc != ECO_OK) return rc;
+  rc = tok_create(kind, (int32_t)v.n_tok, &t);
+  if (rc != ECO_OK) return eco_error_set(err, rc, "tokenizer: out of memory");
+  if ((rc = fill_tokens(t, &v, err)) != ECO_OK ||
+      (kind == ECO_TOK_BPE && (rc = load_merges(g, t, pre, err)) != ECO_OK) ||
+      (rc = load_specials(g, t, err)) != ECO_OK || (rc = tok_finalize(t, err)) != ECO_OK) {
+    eco_tokenizer_free(t);
+    return rc;
+  }
   *out = t;
   return ECO_OK;
-bad_key:
-  eco_error_set(err, ECO_EFORMAT, "tokenizer: a tokenizer.ggml.* key has the wrong type (%s)",
-                eco_strerror(rc));
-  rc = ECO_EFORMAT;
-fail:
-  eco_tokenizer_free(t);
-  return rc;
 }
 
 /* ---- llama2.c tokenizer.bin ----------------------------------------------- */

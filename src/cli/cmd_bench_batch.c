@@ -55,37 +55,115 @@ static int parse_sizes(const char *s, uint32_t *out, size_t cap, size_t *n) {
   return *n ? ECO_OK : ECO_EINVAL;
 }
 
+/* The command line. */
+typedef struct batch_args {
+  const char *path;
+  uint32_t sizes[32]; /* batch sizes to measure */
+  size_t n_sizes;
+  int64_t prompt, gen, threads, repeats; /* tokens, tokens, threads, runs per size */
+  eco_ggml_type kv_type;
+} batch_args;
+
+static int parse_args(eco_cli *cli, batch_args *a) {
+  memset(a, 0, sizeof *a);
+  a->path = eco_cli_get(cli, "model");
+  if (!a->path) {
+    eco_cli_error(cli, "bench batch", "missing -m MODEL");
+    return ECO_EXIT_USAGE;
+  }
+  const char *bl = eco_cli_get(cli, "batch");
+  if (parse_sizes(bl ? bl : "1,2,4,8,16", a->sizes, 32, &a->n_sizes)) {
+    eco_cli_error(cli, "bench batch", "bad --batch '%s' (e.g. 1,2,4,8,16)", bl);
+    return ECO_EXIT_USAGE;
+  }
+  if (eco_cli_get_int(cli, "prompt", 64, &a->prompt) || eco_cli_get_int(cli, "gen", 64, &a->gen) ||
+      eco_cli_get_int(cli, "threads", 0, &a->threads) ||
+      eco_cli_get_int(cli, "repeats", 1, &a->repeats) || a->prompt < 1 || a->gen < 1 ||
+      a->repeats < 1 || a->threads < 0)
+    return ECO_EXIT_USAGE;
+  if (a->threads == 0)
+    a->threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+  a->kv_type = ECO_GGML_F32;
+  const char *kvt = eco_cli_get(cli, "kv-type");
+  if (kvt && eco_kv_type_parse(kvt, &a->kv_type)) {
+    eco_cli_error(cli, "bench batch", "--kv-type must be f32 or f16, not '%s'", kvt);
+    return ECO_EXIT_USAGE;
+  }
+  return ECO_EXIT_OK;
+}
+
+/* --csv and --svg. */
+static int write_files(eco_cli *cli, const batch_args *a, const eco_bench_batch_point *pts,
+                       int knee, eco_strbuf *sb) {
+  eco_error err = {0};
+  const char *csv = eco_cli_get(cli, "csv"), *svg = eco_cli_get(cli, "svg");
+  if (csv) {
+    eco_sb_reset(sb);
+    eco_bench_batch_csv(pts, a->n_sizes, sb);
+    if (eco_fs_write_atomic(csv, sb->data, sb->len, &err)) goto fail;
+  }
+  if (svg) {
+    char title[256];
+    snprintf(title, sizeof title, "bench batch: %s, %lld+%lld tokens, %lld threads",
+             strrchr(a->path, '/') ? strrchr(a->path, '/') + 1 : a->path, (long long)a->prompt,
+             (long long)a->gen, (long long)a->threads);
+    eco_sb_reset(sb);
+    eco_bench_batch_svg(pts, a->n_sizes, knee, title, sb);
+    if (eco_fs_write_atomic(svg, sb->data, sb->len, &err)) goto fail;
+  }
+  return 0;
+fail:
+  eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
+  return -1;
+}
+
+/* The table (or JSON), with what the ratios depend on besides the code: the kernel level
+ * and how busy the machine was (1-minute load average at the end; -1 unknown). */
+static void print_results(eco_cli *cli, const batch_args *a, const eco_bench_batch_point *pts,
+                          int knee, eco_strbuf *sb) {
+  eco_cpu_info ci;
+  eco_cpu_detect(&ci);
+  double load = -1;
+  if (getloadavg(&load, 1) != 1) load = -1;
+  if (!cli->json) {
+    eco_sb_reset(sb);
+    eco_sb_printf(sb, "model %s, %lld prompt + %lld generated tokens, %lld threads, %s kernels",
+                  a->path, (long long)a->prompt, (long long)a->gen, (long long)a->threads,
+                  eco_simd_name(ci.level));
+    if (load >= 0) eco_sb_printf(sb, ", load average %.2f", load);
+    eco_sb_printf(sb, "\n");
+    eco_bench_batch_table(pts, a->n_sizes, knee, sb);
+    eco_cli_out(eco_sb_str(sb));
+    return;
+  }
+  json_t *arr = json_array();
+  for (size_t i = 0; i < a->n_sizes; i++) {
+    const eco_bench_batch_point *p = &pts[i];
+    json_array_append_new(
+        arr, json_pack("{s:i,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:I}", "batch", (int)p->batch,
+                       "generated", (json_int_t)p->generated, "wall_s", p->wall_s, "agg_tok_s",
+                       p->agg_tok_s, "dec_tok_s", p->dec_tok_s, "seq_tok_s", p->seq_tok_s,
+                       "latency_mean_s", p->latency_mean_s, "ttft_mean_s", p->ttft_mean_s, "cpu_s",
+                       p->cpu_s, "cpu_per_tok_s", p->cpu_per_tok_s, "j_per_tok",
+                       p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(), "peak_rss_bytes",
+                       (json_int_t)p->peak_rss));
+  }
+  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:o,s:o,s:o}", "model", a->path, "prompt_tokens",
+                        (json_int_t)a->prompt, "gen_tokens", (json_int_t)a->gen, "threads",
+                        (json_int_t)a->threads, "kernels", eco_simd_name(ci.level), "load_avg_1m",
+                        load >= 0 ? json_real(load) : json_null(), "points", arr, "knee_batch",
+                        knee >= 0 ? json_integer(pts[knee].batch) : json_null());
+  eco_cli_out_json(o, JSON_INDENT(2));
+}
+
 int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
   if (done) return rc;
-  const char *path = eco_cli_get(cli, "model");
-  if (!path) {
-    eco_cli_error(cli, "bench batch", "missing -m MODEL");
-    return ECO_EXIT_USAGE;
-  }
-  uint32_t sizes[32];
-  size_t n_sizes;
-  const char *bl = eco_cli_get(cli, "batch");
-  if (parse_sizes(bl ? bl : "1,2,4,8,16", sizes, 32, &n_sizes)) {
-    eco_cli_error(cli, "bench batch", "bad --batch '%s' (e.g. 1,2,4,8,16)", bl);
-    return ECO_EXIT_USAGE;
-  }
-  int64_t prompt, gen, threads, repeats;
-  if (eco_cli_get_int(cli, "prompt", 64, &prompt) || eco_cli_get_int(cli, "gen", 64, &gen) ||
-      eco_cli_get_int(cli, "threads", 0, &threads) ||
-      eco_cli_get_int(cli, "repeats", 1, &repeats) || prompt < 1 || gen < 1 || repeats < 1 ||
-      threads < 0)
-    return ECO_EXIT_USAGE;
-  if (threads == 0) threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-  eco_ggml_type kv_type = ECO_GGML_F32;
-  const char *kvt = eco_cli_get(cli, "kv-type");
-  if (kvt && eco_kv_type_parse(kvt, &kv_type)) {
-    eco_cli_error(cli, "bench batch", "--kv-type must be f32 or f16, not '%s'", kvt);
-    return ECO_EXIT_USAGE;
-  }
-
-  int exit_code = ECO_EXIT_RUNTIME;
+  batch_args a;
+  int exit_code = parse_args(cli, &a);
+  if (exit_code != ECO_EXIT_OK) return exit_code;
+  exit_code = ECO_EXIT_RUNTIME;
   eco_error err = {0};
   eco_model *m = NULL;
   eco_engine_model *em = NULL;
@@ -93,89 +171,31 @@ int eco_cmd_bench_batch(eco_cli *cli, int argc, char **argv) {
   eco_strbuf sb;
   eco_sb_init(&sb);
   uint32_t max_b = 1;
-  for (size_t i = 0; i < n_sizes; i++)
-    if (sizes[i] > max_b) max_b = sizes[i];
-  if (eco_model_load(path, &m, &err)) {
+  for (size_t i = 0; i < a.n_sizes; i++)
+    if (a.sizes[i] > max_b) max_b = a.sizes[i];
+  uint32_t step = max_b * (uint32_t)a.prompt + max_b;
+  if (eco_model_load(a.path, &m, &err) ||
+      eco_engine_model_new(m, (int)a.threads, max_b, step, &em, &err)) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }
-  uint32_t step = max_b * (uint32_t)prompt + max_b;
-  if (eco_engine_model_new(m, (int)threads, max_b, step, &em, &err)) {
-    eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
-    goto out;
-  }
-  eco_engine_model_set_kv_type(em, kv_type); /* parsed above: cannot fail */
+  eco_engine_model_set_kv_type(em, a.kv_type); /* parsed above: cannot fail */
   eco_engine_model_ops ops;
-  uint32_t n_ctx = (uint32_t)(prompt + gen);
-  eco_engine_model_ops_fill(em, n_ctx, &ops);
-  pts = calloc(n_sizes > 0 ? n_sizes : 1, sizeof *pts);
+  eco_engine_model_ops_fill(em, (uint32_t)(a.prompt + a.gen), &ops);
+  pts = calloc(a.n_sizes > 0 ? a.n_sizes : 1, sizeof *pts);
   if (!pts) goto out;
-  eco_bench_batch_cfg bc = {.sizes = sizes,
-                            .n_sizes = n_sizes,
-                            .prompt_tokens = (uint32_t)prompt,
-                            .gen_tokens = (uint32_t)gen,
-                            .repeats = (uint32_t)repeats};
+  eco_bench_batch_cfg bc = {.sizes = a.sizes,
+                            .n_sizes = a.n_sizes,
+                            .prompt_tokens = (uint32_t)a.prompt,
+                            .gen_tokens = (uint32_t)a.gen,
+                            .repeats = (uint32_t)a.repeats};
   if (eco_bench_batch_run(&ops, em, &bc, pts, &err)) {
     eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
     goto out;
   }
-  int knee = eco_bench_knee(pts, n_sizes);
-  /* what the ratios depend on besides the code: the kernel level and how
-   * busy the machine was (1-minute load average at the end; -1 unknown) */
-  eco_cpu_info ci;
-  eco_cpu_detect(&ci);
-  double load = -1;
-  if (getloadavg(&load, 1) != 1) load = -1;
-  const char *csv = eco_cli_get(cli, "csv"), *svg = eco_cli_get(cli, "svg");
-  if (csv) {
-    eco_sb_reset(&sb);
-    eco_bench_batch_csv(pts, n_sizes, &sb);
-    if (eco_fs_write_atomic(csv, sb.data, sb.len, &err)) {
-      eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
-      goto out;
-    }
-  }
-  if (svg) {
-    char title[256];
-    snprintf(title, sizeof title, "bench batch: %s, %lld+%lld tokens, %lld threads",
-             strrchr(path, '/') ? strrchr(path, '/') + 1 : path, (long long)prompt, (long long)gen,
-             (long long)threads);
-    eco_sb_reset(&sb);
-    eco_bench_batch_svg(pts, n_sizes, knee, title, &sb);
-    if (eco_fs_write_atomic(svg, sb.data, sb.len, &err)) {
-      eco_cli_error(cli, "bench batch", "%s", eco_error_text(&err));
-      goto out;
-    }
-  }
-  if (cli->json) {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n_sizes; i++) {
-      const eco_bench_batch_point *p = &pts[i];
-      json_array_append_new(
-          arr, json_pack("{s:i,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:o,s:I}", "batch",
-                         (int)p->batch, "generated", (json_int_t)p->generated, "wall_s", p->wall_s,
-                         "agg_tok_s", p->agg_tok_s, "dec_tok_s", p->dec_tok_s, "seq_tok_s",
-                         p->seq_tok_s, "latency_mean_s", p->latency_mean_s, "ttft_mean_s",
-                         p->ttft_mean_s, "cpu_s", p->cpu_s, "cpu_per_tok_s", p->cpu_per_tok_s,
-                         "j_per_tok", p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(),
-                         "peak_rss_bytes", (json_int_t)p->peak_rss));
-    }
-    json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:o,s:o,s:o}", "model", path, "prompt_tokens",
-                          (json_int_t)prompt, "gen_tokens", (json_int_t)gen, "threads",
-                          (json_int_t)threads, "kernels", eco_simd_name(ci.level), "load_avg_1m",
-                          load >= 0 ? json_real(load) : json_null(), "points", arr, "knee_batch",
-                          knee >= 0 ? json_integer(pts[knee].batch) : json_null());
-    eco_cli_out_json(o, JSON_INDENT(2));
-  } else {
-    eco_sb_reset(&sb);
-    eco_sb_printf(&sb, "model %s, %lld prompt + %lld generated tokens, %lld threads, %s kernels",
-                  path, (long long)prompt, (long long)gen, (long long)threads,
-                  eco_simd_name(ci.level));
-    if (load >= 0) eco_sb_printf(&sb, ", load average %.2f", load);
-    eco_sb_printf(&sb, "\n");
-    eco_bench_batch_table(pts, n_sizes, knee, &sb);
-    eco_cli_out(eco_sb_str(&sb));
-  }
+  int knee = eco_bench_knee(pts, a.n_sizes);
+  if (write_files(cli, &a, pts, knee, &sb)) goto out;
+  print_results(cli, &a, pts, knee, &sb);
   exit_code = ECO_EXIT_OK;
 out:
   eco_sb_free(&sb);

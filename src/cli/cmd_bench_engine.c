@@ -215,105 +215,129 @@ out:
   return rc;
 }
 
-int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  const char *path = eco_cli_get(cli, "model");
-  if (!path) {
+/* The command line. */
+typedef struct engine_args {
+  const char *path;
+  int64_t reps, n_prompt, n_gen, bw_mb; /* runs, tokens, tokens, MiB streamed */
+  int threads[8];                       /* thread counts to measure */
+  int n_thr;
+} engine_args;
+
+static int parse_args(eco_cli *cli, engine_args *a) {
+  memset(a, 0, sizeof *a);
+  a->path = eco_cli_get(cli, "model");
+  if (!a->path) {
     eco_cli_error(cli, "bench engine", "-m FILE is required");
     return ECO_EXIT_USAGE;
   }
-  int64_t reps, n_prompt, n_gen, bw_mb;
-  if (eco_cli_get_int(cli, "reps", 5, &reps) || eco_cli_get_int(cli, "n-prompt", 64, &n_prompt) ||
-      eco_cli_get_int(cli, "n-gen", 64, &n_gen) || eco_cli_get_int(cli, "bw-mb", 512, &bw_mb))
+  if (eco_cli_get_int(cli, "reps", 5, &a->reps) ||
+      eco_cli_get_int(cli, "n-prompt", 64, &a->n_prompt) ||
+      eco_cli_get_int(cli, "n-gen", 64, &a->n_gen) || eco_cli_get_int(cli, "bw-mb", 512, &a->bw_mb))
     return ECO_EXIT_USAGE;
-  if (reps < 1 || reps > MAX_REPS || n_prompt < 1 || n_gen < 1 || bw_mb < 16 || n_prompt > 4096 ||
-      n_gen > 4096) {
+  if (a->reps < 1 || a->reps > MAX_REPS || a->n_prompt < 1 || a->n_gen < 1 || a->bw_mb < 16 ||
+      a->n_prompt > 4096 || a->n_gen > 4096) {
     eco_cli_error(cli, "bench engine", "invalid numeric option");
     return ECO_EXIT_USAGE;
   }
-  int threads[8], n_thr = 0;
   const char *tl = eco_cli_get(cli, "threads");
   if (!tl) tl = "1,2";
-  for (const char *p = tl; *p && n_thr < 8;) {
+  for (const char *p = tl; *p && a->n_thr < 8;) {
     char *end;
     long v = strtol(p, &end, 10);
     if (end == p || v < 1 || v > 256) {
       eco_cli_error(cli, "bench engine", "bad thread list '%s'", tl);
       return ECO_EXIT_USAGE;
     }
-    threads[n_thr++] = (int)v;
+    a->threads[a->n_thr++] = (int)v;
     p = *end == ',' ? end + 1 : end;
   }
+  return ECO_EXIT_OK;
+}
+
+static void print_header(const engine_args *a, const eco_model *m, const eco_cpu_info *ci) {
+  printf("model %s: %s %s, %d layers, %.1f MB weights (%.1f MB repacked), %.1f MB read per "
+         "token; %s\n",
+         a->path, m->hp.arch_name, m->file_type, m->hp.n_layer, (double)m->weight_bytes / 1e6,
+         (double)m->packed_bytes / 1e6, (double)m->weight_bytes_per_token / 1e6, ci->model);
+  printf("pp%lld/tg%lld tok/s: median of %lld runs on each side (ours and llama-bench's "
+         "alternating)\n",
+         (long long)a->n_prompt, (long long)a->n_gen, (long long)a->reps);
+  printf("%-3s %10s %10s %10s %12s %9s %10s %10s\n", "thr", "pp tok/s", "tg tok/s", "bw GB/s",
+         "ceil tok/s", "tg/ceil", "pp/peer", "tg/peer");
+}
+
+/* One thread count: our speed, the peer's when set, and the bandwidth ceiling, as a JSON
+ * row (and a table line unless --json). */
+static int measure_threads(eco_cli *cli, const engine_args *a, eco_model *m, const char *peer,
+                           int nth, json_t *rows, eco_error *err) {
+  double bw = read_bandwidth(nth, (size_t)a->bw_mb << 20, 3);
+  speed s = {0, 0}, ps = {0, 0};
+  int rc =
+      measure(m, a->path, peer, nth, (int)a->n_prompt, (int)a->n_gen, (int)a->reps, &s, &ps, err);
+  if (rc) return rc;
+  /* the bandwidth after the run too: the machine may be shared and busy */
+  double bw2 = read_bandwidth(nth, (size_t)a->bw_mb << 20, 3);
+  if (bw2 > bw) bw = bw2;
+  const double ceil = bw / (double)m->weight_bytes_per_token;
+  const bool have_peer = ps.tg > 0;
+  json_t *row = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "threads", nth, "pp_tok_s", s.pp,
+                          "tg_tok_s", s.tg, "read_bw_gb_s", bw / 1e9, "ceiling_tok_s", ceil,
+                          "tg_fraction_of_ceiling", s.tg / ceil);
+  if (have_peer) {
+    json_object_set_new(row, "peer_pp_tok_s", json_real(ps.pp));
+    json_object_set_new(row, "peer_tg_tok_s", json_real(ps.tg));
+    json_object_set_new(row, "pp_ratio", json_real(ps.pp > 0 ? s.pp / ps.pp : 0));
+    json_object_set_new(row, "tg_ratio", json_real(s.tg / ps.tg));
+  } else {
+    json_object_set_new(row, "peer", json_string("unmeasured"));
+  }
+  json_array_append_new(rows, row);
+  if (!cli->json) {
+    char pr[16] = "unmeasured", tr[16] = "unmeasured";
+    if (have_peer) {
+      snprintf(pr, sizeof pr, "%.2fx", ps.pp > 0 ? s.pp / ps.pp : 0);
+      snprintf(tr, sizeof tr, "%.2fx", s.tg / ps.tg);
+    }
+    printf("%-3d %10.1f %10.1f %10.2f %12.1f %8.0f%% %10s %10s\n", nth, s.pp, s.tg, bw / 1e9, ceil,
+           100 * s.tg / ceil, pr, tr);
+    fflush(stdout);
+  }
+  return 0;
+}
+
+int eco_cmd_bench_engine(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  engine_args a;
+  if ((rc = parse_args(cli, &a)) != ECO_EXIT_OK) return rc;
   eco_error err = {0};
   eco_model *m = NULL;
   const eco_model_opts mo = {.no_repack = eco_cli_flag(cli, "no-repack")};
-  if ((rc = eco_model_load_opts(path, &mo, &m, &err))) {
+  if ((rc = eco_model_load_opts(a.path, &mo, &m, &err))) {
     eco_cli_error(cli, "bench engine", "%s", eco_error_text(&err));
     return ECO_EXIT_RUNTIME;
   }
   const char *peer = getenv("ECO_PEER_LLAMA_BENCH");
+  if (peer && !*peer) peer = NULL;
   eco_cpu_info ci;
   eco_cpu_detect(&ci);
   json_t *rows = json_array();
-  if (!cli->json) {
-    printf("model %s: %s %s, %d layers, %.1f MB weights (%.1f MB repacked), %.1f MB read per "
-           "token; %s\n",
-           path, m->hp.arch_name, m->file_type, m->hp.n_layer, (double)m->weight_bytes / 1e6,
-           (double)m->packed_bytes / 1e6, (double)m->weight_bytes_per_token / 1e6, ci.model);
-    printf("pp%lld/tg%lld tok/s: median of %lld runs on each side (ours and llama-bench's "
-           "alternating)\n",
-           (long long)n_prompt, (long long)n_gen, (long long)reps);
-    printf("%-3s %10s %10s %10s %12s %9s %10s %10s\n", "thr", "pp tok/s", "tg tok/s", "bw GB/s",
-           "ceil tok/s", "tg/ceil", "pp/peer", "tg/peer");
-  }
-  for (int i = 0; i < n_thr; i++) {
-    const int nth = threads[i];
-    double bw = read_bandwidth(nth, (size_t)bw_mb << 20, 3);
-    speed s = {0, 0}, ps = {0, 0};
-    if ((rc = measure(m, path, peer && *peer ? peer : NULL, nth, (int)n_prompt, (int)n_gen,
-                      (int)reps, &s, &ps, &err))) {
+  if (!cli->json) print_header(&a, m, &ci);
+  for (int i = 0; i < a.n_thr; i++)
+    if ((rc = measure_threads(cli, &a, m, peer, a.threads[i], rows, &err))) {
       eco_cli_error(cli, "bench engine", "%s", eco_error_text(&err));
       break;
     }
-    /* the bandwidth after the run too: the machine may be shared and busy */
-    double bw2 = read_bandwidth(nth, (size_t)bw_mb << 20, 3);
-    if (bw2 > bw) bw = bw2;
-    const double ceil = bw / (double)m->weight_bytes_per_token;
-    const bool have_peer = ps.tg > 0;
-    json_t *row = json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "threads", nth, "pp_tok_s", s.pp,
-                            "tg_tok_s", s.tg, "read_bw_gb_s", bw / 1e9, "ceiling_tok_s", ceil,
-                            "tg_fraction_of_ceiling", s.tg / ceil);
-    if (have_peer) {
-      json_object_set_new(row, "peer_pp_tok_s", json_real(ps.pp));
-      json_object_set_new(row, "peer_tg_tok_s", json_real(ps.tg));
-      json_object_set_new(row, "pp_ratio", json_real(ps.pp > 0 ? s.pp / ps.pp : 0));
-      json_object_set_new(row, "tg_ratio", json_real(s.tg / ps.tg));
-    } else {
-      json_object_set_new(row, "peer", json_string("unmeasured"));
-    }
-    json_array_append_new(rows, row);
-    if (!cli->json) {
-      char pr[16] = "unmeasured", tr[16] = "unmeasured";
-      if (have_peer) {
-        snprintf(pr, sizeof pr, "%.2fx", ps.pp > 0 ? s.pp / ps.pp : 0);
-        snprintf(tr, sizeof tr, "%.2fx", s.tg / ps.tg);
-      }
-      printf("%-3d %10.1f %10.1f %10.2f %12.1f %8.0f%% %10s %10s\n", nth, s.pp, s.tg, bw / 1e9,
-             ceil, 100 * s.tg / ceil, pr, tr);
-      fflush(stdout);
-    }
-  }
-  if (!cli->json && !(peer && *peer))
+  if (!cli->json && !peer)
     printf("peer: unmeasured (set ECO_PEER_LLAMA_BENCH to a llama-bench binary)\n");
   const double peak_mb = (double)eco_mem_peak_rss() / 1048576.0;
   if (cli->json) {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:f, s:s, s:I, s:s}", "model", path,
-                          "arch", m->hp.arch_name, "type", m->file_type, "weight_bytes",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:f, s:s, s:I, s:s}", "model",
+                          a.path, "arch", m->hp.arch_name, "type", m->file_type, "weight_bytes",
                           (json_int_t)m->weight_bytes, "packed_bytes", (json_int_t)m->packed_bytes,
                           "bytes_per_token", (json_int_t)m->weight_bytes_per_token, "results", rows,
-                          "peak_rss_mb", peak_mb, "cpu", ci.model, "reps", (json_int_t)reps,
+                          "peak_rss_mb", peak_mb, "cpu", ci.model, "reps", (json_int_t)a.reps,
                           "statistic", "median");
     char *s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s ? s : "{}");

@@ -133,10 +133,12 @@ grep -q '^ecoinfer_router_eval_judged_total 6$' "$work/metrics.txt" || fail "met
 "$bin" directive info "$work/refit.model" >"$work/info.txt" 2>&1 || fail "refitted model unreadable: $(cat "$work/info.txt")"
 kill "$rpid"; wait "$rpid" 2>/dev/null
 ! grep -q "Sanitizer\|runtime error" "$work/router.log" || fail "sanitizer report in the router's log"
-# the ledger: six interactive rows, and two regenerations per sample as evaluation overhead
+# the ledger: six interactive rows; as evaluation overhead, two regenerations per sample and
+# the judge's requests of each sample (the judge node's receipts)
 nreq="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'request'")"
-neval="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'eval'")"
-[[ "$nreq" == 6 && "$neval" == 12 ]] || fail "ledger: $nreq request rows, $neval eval rows"
+neval="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'eval' and policy <> 'eval-judge'")"
+njudge="$(sqlite3 "$work/ledger.db" "select count(*) from receipts where kind = 'eval' and policy = 'eval-judge' and energy_j > 0")"
+[[ "$nreq" == 6 && "$neval" == 12 && "$njudge" == 6 ]] || fail "ledger: $nreq request rows, $neval regenerations, $njudge judge rows"
 "$bin" report --ledger "$work/ledger.db" --by kind >"$work/report.txt" 2>&1 || fail "report: $(cat "$work/report.txt")"
 grep -qi "eval" "$work/report.txt" || fail "report has no eval overhead: $(cat "$work/report.txt")"
 

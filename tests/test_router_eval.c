@@ -439,10 +439,12 @@ static const char *MATH = "Compute 81 * 9 + 4 and show every step of the working
 
 /* n[0] requests, n[1] evaluation rows; n[2] requests served at a brief
  * level with a directive saving; n[3] requests whose saving does not
- * match their level (a saving at level 0, none at a brief level). */
+ * match their level (a saving at level 0, none at a brief level); n[4]
+ * the judge's rows among the evaluation rows. */
 static int count_eval(const eco_ledger_entry *x, void *user) {
   int *n = user;
   n[x->kind == ECO_LEDGER_EVAL]++;
+  n[4] += x->kind == ECO_LEDGER_EVAL && strcmp(x->policy, "eval-judge") == 0;
   if (x->kind != ECO_LEDGER_REQUEST) return 0;
   bool saved = x->facts.saved_directive_g > 0;
   n[2] += x->directive_level > 0 && saved;
@@ -509,10 +511,12 @@ static void test_judged_and_refit(void **state) {
   assert_non_null(strstr(r.body, "4 judged (4 decided)"));
   eco_test_resp_free(&r);
   eco_test_router_stop(&e->cl->rt);
-  /* the ledger: 4 interactive rows and 8 regenerations (two levels each) as evaluation */
-  int n[4] = {0, 0, 0, 0};
+  /* the ledger: 4 interactive rows; as evaluation, 8 regenerations (two levels each) and the
+   * judge's requests of each sample */
+  int n[5] = {0, 0, 0, 0, 0};
   assert_int_equal(eco_ledger_foreach(e->l, 0, 0, count_eval, n, &err), 0);
-  assert_int_equal(n[1], 8);
+  assert_int_equal(n[1], 12); /* 8 regenerations, 4 judge rows (its energy estimated per token) */
+  assert_int_equal(n[4], 4);
   assert_int_equal(n[0], 4);
   assert_true(n[2] >= 1); /* from the group's energy per level (no answer-length history) */
   assert_int_equal(n[3], 0);

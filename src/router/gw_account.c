@@ -201,7 +201,7 @@ void gw_finish_accounting(preq *r, json_t *usage, const json_t *resp, uint64_t t
   gw_levers_of(r, got ? &rc : NULL, ptok, otok, &lv);
   gw_ledger_request(r, got ? &rc : NULL, ptok, otok, total_s, &lv);
   dash_record(r, got ? &rc : NULL, total_s, ptok, otok, up_s, &lv);
-  gw_eval_offer(r, resp, meas_j, up_s);
+  gw_eval_offer(r, resp, got ? &rc : NULL, up_s);
 }
 
 /* The directive plan on the dashboard: the probability of each level and

@@ -96,6 +96,7 @@ int gw_eval_init(gw *g, eco_error *err) {
   snprintf(e->model_path, sizeof e->model_path, "%s", dc->model_path);
   e->batch = g->batch;
   e->dash = g->dash;
+  e->ledger = g->ledger;
   e->log = g->log;
   e->rng = e->cfg.seed ? e->cfg.seed : 1;
   pthread_mutex_init(&e->mu, NULL);
@@ -164,7 +165,7 @@ static char *job_body(const json_t *body) {
   return s;
 }
 
-static ejob *job_new(preq *r, const json_t *resp, double energy_j, double up_s) {
+static ejob *job_new(preq *r, const json_t *resp, const eco_receipt *rc, double up_s) {
   ejob *j = calloc(1, sizeof *j);
   char buf[EVAL_TEXT_MAX];
   size_t len = 0;
@@ -178,12 +179,14 @@ static ejob *job_new(preq *r, const json_t *resp, double energy_j, double up_s) 
   j->served = r->dlevel;
   for (size_t l = 0; l < ECO_DIRECTIVE_MAX_LEVELS; l++)
     j->energy_j[l] = j->time_s[l] = -1;
+  j->gco2_kwh = rc ? rc->intensity_gco2_kwh : -1;
+  snprintf(j->ci_source, sizeof j->ci_source, "%s", rc ? rc->intensity_source : "");
   /* the live answer, when the client got it whole (a stream's last chunk has none) */
   const char *ans = json_string_value(json_object_get(
       json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message"), "content"));
   if (ans && r->dlevel >= 0 && (size_t)r->dlevel < ECO_DIRECTIVE_MAX_LEVELS) {
     if (!(j->answer[r->dlevel] = strdup(ans))) goto fail;
-    j->energy_j[r->dlevel] = energy_j;
+    j->energy_j[r->dlevel] = rc ? rc->energy_j : -1;
     j->time_s[r->dlevel] = up_s;
   }
   return j;
@@ -192,7 +195,7 @@ fail:
   return NULL;
 }
 
-void gw_eval_offer(preq *r, const json_t *resp, double energy_j, double up_s) {
+void gw_eval_offer(preq *r, const json_t *resp, const eco_receipt *rc, double up_s) {
   gw *g = r->g;
   gw_eval *e = g->eval;
   if (!e || !e->started || r->models) return;
@@ -208,7 +211,7 @@ void gw_eval_offer(preq *r, const json_t *resp, double energy_j, double up_s) {
   if (p == ECO_EVALSCHED_FULL) e->n.dropped++;
   pthread_mutex_unlock(&e->mu);
   if (p != ECO_EVALSCHED_SAMPLE) return;
-  ejob *j = job_new(r, resp, energy_j, up_s);
+  ejob *j = job_new(r, resp, rc, up_s);
   pthread_mutex_lock(&e->mu);
   if (!j) {
     e->n.failed++;

@@ -35,10 +35,12 @@ typedef struct ejob {
   char *answer[ECO_DIRECTIVE_MAX_LEVELS];    /* known answers, NULL = to generate */
   double energy_j[ECO_DIRECTIVE_MAX_LEVELS]; /* J per level's answer, < 0 unknown */
   double time_s[ECO_DIRECTIVE_MAX_LEVELS];   /* s per level's answer, < 0 unknown */
-  char batch_id[ECO_BATCHQ_ID_MAX];          /* "" = not submitted yet */
-  bool answered;                             /* every level's answer is in */
-  uint32_t attempts;                         /* judge attempts made */
-  double next_s;                             /* wall s before which it waits (retries) */
+  double gco2_kwh;                  /* the live answer's intensity, gCO2e/kWh, < 0 unknown */
+  char ci_source[64];               /* where it came from */
+  char batch_id[ECO_BATCHQ_ID_MAX]; /* "" = not submitted yet */
+  bool answered;                    /* every level's answer is in */
+  uint32_t attempts;                /* judge attempts made */
+  double next_s;                    /* wall s before which it waits (retries) */
 } ejob;
 
 /* Counters (under mu). */
@@ -59,10 +61,11 @@ typedef struct eval_counts {
 
 typedef struct gw_eval {
   eco_evalsched_cfg cfg;
-  eco_directive_cfg dcfg; /* the levels */
-  char model_path[512];   /* directive.model: the prior of every refit */
-  eco_batch_api *batch;   /* the router's Batch API (thread-safe submit) */
-  eco_dash *dash;         /* the router's dashboard (thread-safe) */
+  eco_directive_cfg dcfg;    /* the levels */
+  char model_path[512];      /* directive.model: the prior of every refit */
+  eco_batch_api *batch;      /* the router's Batch API (thread-safe submit) */
+  eco_dash *dash;            /* the router's dashboard (thread-safe) */
+  struct eco_ledger *ledger; /* the router's ledger (thread-safe), NULL = none */
   eco_logger log;
   pthread_t th;
   bool started;

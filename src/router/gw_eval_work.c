@@ -7,7 +7,10 @@
  * model goes to the loop through e->ready and e->swap_ev. */
 #include "router/gw_eval_internal.h"
 
+#include "accounting/receipt.h"
+#include "carbon/ledger.h"
 #include "directive/evaluator.h"
+#include "util/rand.h"
 #include "util/timeutil.h"
 
 #include <event2/event.h>
@@ -195,6 +198,42 @@ static void train_line(gw_eval *e, const eco_verdict *v, int64_t id) {
   if (!ok) note_error(e, false, "quality loop: cannot append to %s", e->cfg.train_out);
 }
 
+/* The judge's requests for one sample as an evaluation row on the router's
+ * ledger: their energy (the judge's usage.carbon, else j_per_token per
+ * completion token, estimated) at the live answer's grid intensity (the
+ * judge's own is unknown: estimated). */
+static void judge_row(gw_eval *e, const ejob *j, const eco_eval_outcome *spent) {
+  if (!e->ledger || !(spent->energy_j > 0) || !(j->gco2_kwh >= 0)) return;
+  char src[80];
+  snprintf(src, sizeof src, "judge:%s", j->ci_source);
+  eco_receipt_in ri = {.energy_j = spent->energy_j,
+                       .energy_source = spent->energy_estimated ? "judge-estimate" : "judge",
+                       .energy_estimated = spent->energy_estimated,
+                       .intensity_gco2_kwh = j->gco2_kwh,
+                       .intensity_source = src,
+                       .intensity_estimated = true,
+                       .share = 1,
+                       .pue = 1,
+                       .method = "sci-v1.0/router-judge"};
+  eco_ledger_entry x;
+  memset(&x, 0, sizeof x);
+  if (eco_receipt_build(&ri, &x.receipt)) return;
+  if (eco_rand_id("eval-judge-", 16, x.request_id, sizeof x.request_id))
+    snprintf(x.request_id, sizeof x.request_id, "eval-judge");
+  x.time_s = eco_time_wall_s();
+  snprintf(x.node, sizeof x.node, "%s", e->cfg.judge_url);
+  snprintf(x.model, sizeof x.model, "%s", e->cfg.judge_model);
+  x.output_tokens = (int64_t)spent->completion_tokens;
+  x.directive_level = -1;
+  snprintf(x.policy, sizeof x.policy, "eval-judge");
+  snprintf(x.facts.group, sizeof x.facts.group, "%s", j->group);
+  x.kind = ECO_LEDGER_EVAL;
+  x.recorder = ECO_LEDGER_BY_ROUTER;
+  eco_error err = {0};
+  if (eco_ledger_append(e->ledger, &x, &err))
+    note_error(e, false, "quality loop: judge row not on the ledger: %s", eco_error_text(&err));
+}
+
 /* Judges j once: 1 = verdict stored, 0 = retry later, -1 = given up. */
 static int job_judge(gw_eval *e, eco_verdicts *vs, ejob *j, uint64_t *new_decided) {
   eco_eval_cfg jc;
@@ -214,6 +253,7 @@ static int job_judge(gw_eval *e, eco_verdicts *vs, ejob *j, uint64_t *new_decide
   pthread_mutex_lock(&e->mu);
   e->n.judge_energy_j += rc ? 0 : pr.spent.energy_j;
   pthread_mutex_unlock(&e->mu);
+  if (!rc) judge_row(e, j, &pr.spent);
   if (rc || pr.replies_undecided == 2 * pr.pairs) { /* down, timeouts or garbage only */
     pthread_mutex_lock(&e->mu);
     e->n.judge_errors++;

@@ -304,8 +304,8 @@ void gw_batch_row(void *user, const struct eco_ledger_entry *row);
 int gw_eval_init(gw *g, eco_error *err);
 void gw_eval_free(gw *g);
 /* A finished request (resp: the answer's JSON, or a stream's last chunk;
- * energy_j: its receipt's, < 0 unknown; up_s: upstream s): sampled or not. */
-void gw_eval_offer(preq *r, const json_t *resp, double energy_j, double up_s);
+ * rc: its receipt, NULL none; up_s: upstream s): sampled or not. */
+void gw_eval_offer(preq *r, const json_t *resp, const eco_receipt *rc, double up_s);
 json_t *gw_eval_admin_json(gw *g);
 void gw_eval_metrics(gw *g, struct evbuffer *b);
 

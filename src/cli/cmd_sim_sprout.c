@@ -126,16 +126,15 @@ static int write_csv(const char *path, const eco_sprout_result *r) {
   return fclose(f) ? -1 : 0;
 }
 
-int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
+/* Reads the options into c; *region, *trace and *data name the inputs (*trace defaults to
+ * the artifact's trace of *region, written into tpath). */
+static int parse_args(eco_cli *cli, eco_sprout_cfg *c, const char **region, const char **trace,
+                      const char **data, char *tpath, size_t tcap) {
   const char *cmd = "sim sprout";
-  eco_sprout_cfg c;
-  eco_sprout_cfg_default(&c);
-  const char *region = eco_cli_get(cli, "region");
-  const char *trace = eco_cli_get(cli, "trace");
-  const char *data = eco_cli_get(cli, "data");
+  eco_sprout_cfg_default(c);
+  *region = eco_cli_get(cli, "region");
+  *trace = eco_cli_get(cli, "trace");
+  *data = eco_cli_get(cli, "data");
   const char *pol = eco_cli_get(cli, "policy");
   int64_t sh = 0, hrs = 0, seed = 0, sseed = 0, folds = 0, period = 0, inner = 0;
   double xi = 0, margin = 0, half = 0;
@@ -147,11 +146,11 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
       eco_cli_get_int(cli, "inner-folds", 5, &inner) ||
       eco_cli_get_double(cli, "mix-half-life", 1.0, &half))
     return ECO_EXIT_USAGE;
-  if (!data) {
+  if (!*data) {
     eco_cli_error(cli, cmd, "--data DIR is required (the Sprout artifact data)");
     return ECO_EXIT_USAGE;
   }
-  if (pol && eco_sprout_policy_parse(pol, &c.policy)) {
+  if (pol && eco_sprout_policy_parse(pol, &c->policy)) {
     eco_cli_error(cli, cmd,
                   "unknown --policy '%s' "
                   "(baseline|static|lp|ours|ours-live|oracle|prompt-oracle|co2opt)",
@@ -166,28 +165,90 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
                   "(1..168), --inner-folds (0..16) or --mix-half-life (0..10000)");
     return ECO_EXIT_USAGE;
   }
-  c.inner_folds = (size_t)inner;
-  c.mix_half_life_h = half;
-  c.start_hour = (size_t)sh, c.hours = (size_t)hrs, c.seed = (uint64_t)seed;
-  c.sample_seed = (uint64_t)sseed;
-  c.period_h = (size_t)period;
+  c->inner_folds = (size_t)inner;
+  c->mix_half_life_h = half;
+  c->start_hour = (size_t)sh, c->hours = (size_t)hrs, c->seed = (uint64_t)seed;
+  c->sample_seed = (uint64_t)sseed;
+  c->period_h = (size_t)period;
   const char *fcs = eco_cli_get(cli, "forecast");
   if (fcs && strcmp(fcs, "persistence") != 0 && strcmp(fcs, "perfect") != 0) {
     eco_cli_error(cli, cmd, "unknown --forecast '%s' (persistence|perfect)", fcs);
     return ECO_EXIT_USAGE;
   }
-  c.forecast = fcs && strcmp(fcs, "perfect") == 0 ? 1 : 0;
-  c.folds = (size_t)folds, c.xi = xi, c.margin = margin;
-  char tpath[1024];
-  if (!trace) {
-    if (!region) {
+  c->forecast = fcs && strcmp(fcs, "perfect") == 0 ? 1 : 0;
+  c->folds = (size_t)folds, c->xi = xi, c->margin = margin;
+  if (!*trace) {
+    if (!*region) {
       eco_cli_error(cli, cmd, "--region or --trace is required");
       return ECO_EXIT_USAGE;
     }
-    snprintf(tpath, sizeof tpath, "%s/carbon_intensity/%s_2023_hourly.csv", data,
-             zone_file(region));
-    trace = tpath;
+    snprintf(tpath, tcap, "%s/carbon_intensity/%s_2023_hourly.csv", *data, zone_file(*region));
+    *trace = tpath;
   }
+  return ECO_EXIT_OK;
+}
+
+/* The k-fold spread and the classifier's held-out accuracy and confusion matrix. */
+static void print_folds(eco_strbuf *sb, const eco_sprout_cfg *c, const eco_sprout_data *d,
+                        const eco_sprout_result *r) {
+  if (r->n_folds) {
+    eco_sb_printf(sb,
+                  "%zu-fold out of sample: reduction sd %.2f (min %.2f, max %.2f), "
+                  "quality sd %.4f (min %.4f, max %.4f)\n",
+                  r->n_folds, r->red_sd, r->red_min, r->red_max, r->q_sd, r->q_min, r->q_max);
+    for (size_t f = 0; f < r->n_folds; f++)
+      eco_sb_printf(sb, "  fold %zu: %s %.2f %% q %.4f | lp on same prompts %.2f %% q %.4f\n", f,
+                    eco_sprout_policy_name(c->policy), r->fold[f].reduction_pct, r->fold[f].quality,
+                    r->fold[f].lp_reduction_pct, r->fold[f].lp_quality);
+    eco_sb_printf(sb, "%-28s %.2f %% (quality %.4f)\n", "lp on the same prompts",
+                  r->lp_reduction_pct, r->lp_quality);
+  }
+  eco_sb_printf(sb, "%-28s %zu hours in %zu periods\n", "floor unreachable (degraded)",
+                r->n_degraded_hours, r->n_degraded_periods);
+  if (r->accuracy < 0) return;
+  eco_sb_printf(sb,
+                "classifier accuracy (held out) %.4f; confusion (rows: true, columns: "
+                "predicted):\n%-10s",
+                r->accuracy, "");
+  for (int b = 0; b < ECO_SPROUT_NDS; b++)
+    eco_sb_printf(sb, " %9s", d->ds[b].name);
+  for (int a = 0; a < ECO_SPROUT_NDS; a++) {
+    eco_sb_printf(sb, "\n%-10s", d->ds[a].name);
+    for (int b = 0; b < ECO_SPROUT_NDS; b++)
+      eco_sb_printf(sb, " %9zu", r->confusion[a][b]);
+  }
+  eco_sb_printf(sb, "\n");
+}
+
+static void print_table(const char *label, const eco_sprout_cfg *c, const eco_sprout_data *d,
+                        const eco_sprout_result *r) {
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_sb_printf(&sb, "sim sprout: %s, policy %s, hours %zu..%zu, seed %zu\n", label,
+                eco_sprout_policy_name(c->policy), c->start_hour, c->start_hour + c->hours - 1,
+                (size_t)c->seed);
+  eco_sb_printf(&sb, "%-28s %.6f g\n", "carbon per request", r->carbon_g);
+  eco_sb_printf(&sb, "%-28s %.6f g\n", "baseline per request", r->base_carbon_g);
+  eco_sb_printf(&sb, "%-28s %.2f %%\n", "reduction vs baseline", r->reduction_pct);
+  eco_sb_printf(&sb, "%-28s %.4f (baseline q0 %.4f)\n", "mean quality preference", r->quality,
+                r->pref_max);
+  if (c->policy == ECO_SPROUT_LP)
+    eco_sb_printf(&sb, "%-28s %zu\n", "offline evaluations", r->n_evals);
+  print_folds(&sb, c, d, r);
+  eco_cli_out(eco_sb_str(&sb));
+  eco_sb_free(&sb);
+}
+
+int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  const char *cmd = "sim sprout";
+  eco_sprout_cfg c;
+  const char *region, *trace, *data;
+  char tpath[1024];
+  if ((rc = parse_args(cli, &c, &region, &trace, &data, tpath, sizeof tpath)) != ECO_EXIT_OK)
+    return rc;
   eco_error err = {0};
   eco_sprout_data d;
   double *ci = NULL;
@@ -224,48 +285,7 @@ int eco_cmd_sim_sprout(eco_cli *cli, int argc, char **argv) {
     if (s) eco_cli_out(s), eco_cli_out("\n");
     free(s);
   } else {
-    eco_strbuf sb;
-    eco_sb_init(&sb);
-    eco_sb_printf(&sb, "sim sprout: %s, policy %s, hours %zu..%zu, seed %zu\n",
-                  region ? region : trace, eco_sprout_policy_name(c.policy), c.start_hour,
-                  c.start_hour + c.hours - 1, (size_t)c.seed);
-    eco_sb_printf(&sb, "%-28s %.6f g\n", "carbon per request", r.carbon_g);
-    eco_sb_printf(&sb, "%-28s %.6f g\n", "baseline per request", r.base_carbon_g);
-    eco_sb_printf(&sb, "%-28s %.2f %%\n", "reduction vs baseline", r.reduction_pct);
-    eco_sb_printf(&sb, "%-28s %.4f (baseline q0 %.4f)\n", "mean quality preference", r.quality,
-                  r.pref_max);
-    if (c.policy == ECO_SPROUT_LP)
-      eco_sb_printf(&sb, "%-28s %zu\n", "offline evaluations", r.n_evals);
-    if (r.n_folds) {
-      eco_sb_printf(&sb,
-                    "%zu-fold out of sample: reduction sd %.2f (min %.2f, max %.2f), "
-                    "quality sd %.4f (min %.4f, max %.4f)\n",
-                    r.n_folds, r.red_sd, r.red_min, r.red_max, r.q_sd, r.q_min, r.q_max);
-      for (size_t f = 0; f < r.n_folds; f++)
-        eco_sb_printf(&sb, "  fold %zu: %s %.2f %% q %.4f | lp on same prompts %.2f %% q %.4f\n", f,
-                      eco_sprout_policy_name(c.policy), r.fold[f].reduction_pct, r.fold[f].quality,
-                      r.fold[f].lp_reduction_pct, r.fold[f].lp_quality);
-      eco_sb_printf(&sb, "%-28s %.2f %% (quality %.4f)\n", "lp on the same prompts",
-                    r.lp_reduction_pct, r.lp_quality);
-    }
-    eco_sb_printf(&sb, "%-28s %zu hours in %zu periods\n", "floor unreachable (degraded)",
-                  r.n_degraded_hours, r.n_degraded_periods);
-    if (r.accuracy >= 0) {
-      eco_sb_printf(&sb,
-                    "classifier accuracy (held out) %.4f; confusion (rows: true, columns: "
-                    "predicted):\n%-10s",
-                    r.accuracy, "");
-      for (int b = 0; b < ECO_SPROUT_NDS; b++)
-        eco_sb_printf(&sb, " %9s", d.ds[b].name);
-      for (int a = 0; a < ECO_SPROUT_NDS; a++) {
-        eco_sb_printf(&sb, "\n%-10s", d.ds[a].name);
-        for (int b = 0; b < ECO_SPROUT_NDS; b++)
-          eco_sb_printf(&sb, " %9zu", r.confusion[a][b]);
-      }
-      eco_sb_printf(&sb, "\n");
-    }
-    eco_cli_out(eco_sb_str(&sb));
-    eco_sb_free(&sb);
+    print_table(region ? region : trace, &c, &d, &r);
   }
   json_decref(js);
   exit_code = ECO_EXIT_OK;

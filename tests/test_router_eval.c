@@ -558,6 +558,26 @@ static void test_judge_down_and_garbage(void **state) {
   chat(e, TRIVIA); /* still serving */
 }
 
+/* A sample waiting for the judge when the router stops is stored and
+ * judged after the restart (its batch is not run again). */
+static void test_restart_picks_up(void **state) {
+  env *e = *state;
+  atomic_store(&e->judge_mode, JUDGE_DOWN);
+  start(e, "    retries: 5\n    retry: 1s\n", true);
+  chat(e, TRIVIA);
+  json_decref(wait_count(e, "judge_errors", 1));
+  eco_test_router_stop(&e->cl->rt);
+  size_t gen_before = eco_test_httpd_count(e->gen, "/v1/chat/completions");
+  atomic_store(&e->judge_mode, JUDGE_OK);
+  start(e, "    retries: 5\n    retry: 1s\n", true);
+  json_t *ev = wait_count(e, "judged", 1);
+  assert_int_equal(counter(ev, "decided"), 1);
+  assert_int_equal(counter(ev, "sampled"), 0); /* this process sampled nothing */
+  assert_int_equal(counter(ev, "submitted"), 0);
+  json_decref(ev);
+  assert_int_equal(eco_test_httpd_count(e->gen, "/v1/chat/completions"), gen_before);
+}
+
 /* max_pending: while one sample waits for a slow judge, the next ones are
  * dropped and counted. */
 static void test_bounded_queue(void **state) {
@@ -600,6 +620,7 @@ int main(void) {
       cmocka_unit_test(test_config),
       cmocka_unit_test_setup_teardown(test_judged_and_refit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_judge_down_and_garbage, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restart_picks_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded_queue, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_judge, setup, teardown),
   };

@@ -24,9 +24,12 @@
 #include "router/batchq.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 
 typedef struct ejob {
   struct ejob *next;
+  int64_t id;                                /* its row in eval_jobs, 0 = not stored yet */
+  bool dirty;                                /* changed since it was stored */
   char *prompt;                              /* the instruction the judge sees */
   char *body;                                /* the client's body, compact JSON */
   char model[ECO_DLEARN_NAME_MAX];           /* the request's "model" */
@@ -81,6 +84,14 @@ typedef struct gw_eval {
   struct event *swap_ev;    /* activated by the worker when ready is set */
   uint64_t rng;             /* sampling draws (loop thread) */
 } gw_eval;
+
+/* The jobs in flight in SQLite (gw_eval_jobs.c; worker thread only): put
+ * inserts (id 0) or updates a job, del removes it, load appends every
+ * stored job to *list. */
+int gw_eval_jobs_open(const char *path, sqlite3 **out, eco_error *err);
+int gw_eval_jobs_put(sqlite3 *db, ejob *j, size_t n_levels, eco_error *err);
+int gw_eval_jobs_del(sqlite3 *db, int64_t id, eco_error *err);
+int gw_eval_jobs_load(sqlite3 *db, size_t n_levels, ejob **list, size_t *n, eco_error *err);
 
 /* The worker thread (gw_eval_work.c). */
 void *gw_eval_main(void *arg);

@@ -85,7 +85,7 @@ static bool job_submit(gw_eval *e, eco_batchq *q, ejob *j) {
   }
   if (len == 0) { /* every answer known already */
     free(lines);
-    j->answered = true;
+    j->answered = j->dirty = true;
     return true;
   }
   char lv[16];
@@ -115,6 +115,7 @@ static bool job_submit(gw_eval *e, eco_batchq *q, ejob *j) {
     return false;
   }
   snprintf(j->batch_id, sizeof j->batch_id, "%s", bt.id);
+  j->dirty = true;
   eco_batchq_batch_clear(&bt);
   pthread_mutex_lock(&e->mu);
   e->n.submitted++;
@@ -168,7 +169,7 @@ static int job_collect(gw_eval *e, eco_batchq *q, ejob *j) {
     st = -1;
   }
   eco_batchq_batch_clear(&bt);
-  if (st > 0) j->answered = true;
+  if (st > 0) j->answered = j->dirty = true;
   return st;
 }
 
@@ -262,6 +263,7 @@ static int job_judge(gw_eval *e, eco_verdicts *vs, ejob *j, uint64_t *new_decide
     note_error(e, at < 0, "quality loop: the judge gave no usable reply (%s)",
                at < 0 ? "given up" : "retried later");
     j->next_s = at;
+    j->dirty = true;
     return at < 0 ? -1 : 0;
   }
   eco_verdict v = {.time_s = eco_time_wall_s(),
@@ -405,14 +407,19 @@ static void maybe_refit(gw_eval *e, eco_verdicts *vs, refit_clock *rc) {
 
 /* Runs every job in *active once; removes the finished ones; refits when
  * a verdict makes it due (every refit_every-th, or the interval). */
-static void run_jobs(gw_eval *e, eco_batchq *q, eco_verdicts *vs, ejob **active, refit_clock *rc) {
+static void run_jobs(gw_eval *e, eco_batchq *q, eco_verdicts *vs, sqlite3 *jdb, ejob **active,
+                     refit_clock *rc) {
+  eco_error err = {0};
   for (ejob **pp = active; *pp && !gw_eval_stopping(e);) {
     ejob *j = *pp;
     if (!job_step(e, q, vs, j, &rc->new_decided)) {
+      if (j->dirty && gw_eval_jobs_put(jdb, j, e->dcfg.n_levels, &err) == 0) j->dirty = false;
       pp = &j->next;
       continue;
     }
     *pp = j->next;
+    if (gw_eval_jobs_del(jdb, j->id, &err))
+      note_error(e, false, "quality loop: %s", eco_error_text(&err));
     gw_eval_job_free(j);
     pthread_mutex_lock(&e->mu);
     e->n.pending--;
@@ -426,12 +433,22 @@ void *gw_eval_main(void *arg) {
   gw_eval *e = arg;
   eco_batchq *q = NULL;
   eco_verdicts *vs = NULL;
+  sqlite3 *jdb = NULL;
   ejob *active = NULL;
   eco_error err = {0};
+  size_t kept = 0;
   if (eco_batchq_open(eco_batch_api_db(e->batch), &q, &err) ||
-      eco_verdicts_open(e->cfg.db, &vs, &err)) {
+      eco_verdicts_open(e->cfg.db, &vs, &err) || gw_eval_jobs_open(e->cfg.db, &jdb, &err) ||
+      gw_eval_jobs_load(jdb, e->dcfg.n_levels, &active, &kept, &err)) {
     note_error(e, false, "quality loop stopped: %s", eco_error_text(&err));
     goto out;
+  }
+  if (kept) {
+    pthread_mutex_lock(&e->mu);
+    e->n.pending += kept;
+    pthread_mutex_unlock(&e->mu);
+    ECO_INFO(&e->log, MOD, "quality loop: %zu samples in flight picked up from %s", kept,
+             e->cfg.db);
   }
   int64_t nv = 0, nd = 0;
   if (eco_verdicts_count(vs, &nv, &nd, &err) == 0 && nd > 0) {
@@ -448,15 +465,20 @@ void *gw_eval_main(void *arg) {
     *tail = e->inbox;
     e->inbox = e->inbox_tail = NULL;
     pthread_mutex_unlock(&e->mu);
-    run_jobs(e, q, vs, &active, &rc);
+    for (ejob *j = *tail; j; j = j->next) /* the new ones: stored before any work */
+      if (gw_eval_jobs_put(jdb, j, e->dcfg.n_levels, &err))
+        note_error(e, false, "quality loop: %s (kept in memory)", eco_error_text(&err));
+    run_jobs(e, q, vs, jdb, &active, &rc);
     gw_eval_dash_update(e);
   } while (!wait_work(e, e->cfg.poll_s));
 out:
-  while (active) { /* in memory only: lost at a stop (docs/directives.md) */
+  while (active) { /* stored: picked up at the next start */
     ejob *j = active;
     active = j->next;
+    if (j->dirty) (void)gw_eval_jobs_put(jdb, j, e->dcfg.n_levels, &err);
     gw_eval_job_free(j);
   }
+  sqlite3_close(jdb);
   eco_verdicts_close(vs);
   eco_batchq_close(q);
   return NULL;

@@ -55,6 +55,59 @@ static void *sig_thread(void *arg) {
   return NULL;
 }
 
+/* Zone intensities through the shared accounting schema when configured (carbon.provider:
+ * static | trace | electricitymaps | ...); otherwise the router's shorthand (carbon.trace
+ * path, zones:) applies. The batch planner gets its own instance (it plans on other
+ * threads). */
+static int open_providers(eco_cli *cli, eco_router_cfg *cfg, eco_intensity_provider **prov,
+                          eco_intensity_provider **bprov, eco_error *err) {
+  if (!eco_cfg_find(cli->cfg, NULL, "carbon.provider") && !getenv("ECOINFER_CARBON_PROVIDER"))
+    return 0;
+  int rc = eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), prov, err);
+  if (rc) return rc;
+  cfg->intensity = *prov;
+  if (!cfg->batch_api.db_path[0]) return 0;
+  const char *pname = "static";
+  if ((rc = eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &pname, err)) ||
+      (rc = eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), bprov, err)))
+    return rc;
+  cfg->batch_intensity = *bprov;
+  cfg->batch_intensity_has_forecast = strcmp(pname, "static") != 0 && strcmp(pname, "trace") != 0;
+  return 0;
+}
+
+/* Runs the router until SIGINT or SIGTERM (a thread waits for them). */
+static int run_router(eco_cli *cli, const eco_router_cfg *cfg) {
+  eco_error err = {0};
+  sigctx s;
+  sigemptyset(&s.set);
+  sigaddset(&s.set, SIGINT);
+  sigaddset(&s.set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &s.set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  eco_router *r = NULL;
+  if (eco_router_new(cfg, &cli->log, &r, &err) != 0) {
+    eco_cli_error(cli, "route", "%s", eco_error_text(&err));
+    return ECO_EXIT_RUNTIME;
+  }
+  s.r = r;
+  pthread_t th;
+  bool have_th = pthread_create(&th, NULL, sig_thread, &s) == 0;
+  char line[256];
+  snprintf(line, sizeof line,
+           cli->json ? "{\"listening\":\"http://%s:%d\",\"admin_port\":%d,\"nodes\":%zu}\n"
+                     : "ecoinfer route: listening on http://%s:%d (admin port %d), %zu nodes\n",
+           cfg->host, eco_router_port(r), eco_router_admin_port(r), cfg->n_nodes);
+  eco_cli_out(line);
+  int rc = eco_router_run(r);
+  if (have_th) {
+    pthread_cancel(th);
+    pthread_join(th, NULL);
+  }
+  eco_router_free(r);
+  return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
+}
+
 int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
   bool done;
   int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
@@ -65,78 +118,27 @@ int eco_cmd_route(eco_cli *cli, int argc, char **argv) {
     eco_cli_error(cli, "route", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }
-  /* Zone intensities through the shared accounting schema when configured
-   * (carbon.provider: static | trace | electricitymaps | ...); otherwise the
-   * router's shorthand (carbon.trace path, zones:) applies. */
   eco_intensity_provider *prov = NULL, *bprov = NULL;
-  if (eco_cfg_find(cli->cfg, NULL, "carbon.provider") || getenv("ECOINFER_CARBON_PROVIDER")) {
-    if (eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), &prov, &err) != 0) {
-      eco_cli_error(cli, "route", "%s", eco_error_text(&err));
-      eco_router_cfg_free(&cfg);
-      return ECO_EXIT_USAGE;
-    }
-    cfg.intensity = prov;
-    /* The batch planner gets its own instance (it plans on other threads). */
-    if (cfg.batch_api.db_path[0]) {
-      const char *pname = "static";
-      if (eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &pname, &err) ||
-          eco_carbon_provider_from_config(cli->cfg, NULL, eco_time_wall_s(), &bprov, &err) != 0) {
-        eco_cli_error(cli, "route", "%s", eco_error_text(&err));
-        eco_intensity_free(prov);
-        eco_router_cfg_free(&cfg);
-        return ECO_EXIT_USAGE;
-      }
-      cfg.batch_intensity = bprov;
-      cfg.batch_intensity_has_forecast =
-          strcmp(pname, "static") != 0 && strcmp(pname, "trace") != 0;
-    }
-  }
   eco_ledger *ledger = NULL;
   const char *lpath = "";
-  eco_cli_ledger_default(cli, eco_cli_flag(cli, "no-ledger"));
-  if (eco_cfg_str(cli->cfg, NULL, "ledger.path", "", &lpath, &err) ||
-      (lpath[0] && eco_ledger_open_from_config(cli->cfg, false, &ledger, &err))) {
+  rc = open_providers(cli, &cfg, &prov, &bprov, &err);
+  if (rc == 0) {
+    eco_cli_ledger_default(cli, eco_cli_flag(cli, "no-ledger"));
+    if (eco_cfg_str(cli->cfg, NULL, "ledger.path", "", &lpath, &err) ||
+        (lpath[0] && eco_ledger_open_from_config(cli->cfg, false, &ledger, &err)))
+      rc = -1;
+  }
+  if (rc) {
     eco_cli_error(cli, "route", "%s", eco_error_text(&err));
-    eco_intensity_free(prov);
-    eco_intensity_free(bprov);
-    eco_router_cfg_free(&cfg);
-    return ECO_EXIT_USAGE;
+    rc = ECO_EXIT_USAGE;
+  } else {
+    cfg.ledger = ledger;
+    if (ledger) ECO_INFO(&cli->log, "route", "ledger: %s", lpath);
+    rc = run_router(cli, &cfg);
   }
-  cfg.ledger = ledger;
-  if (ledger) ECO_INFO(&cli->log, "route", "ledger: %s", lpath);
-  sigctx s;
-  sigemptyset(&s.set);
-  sigaddset(&s.set, SIGINT);
-  sigaddset(&s.set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &s.set, NULL);
-  signal(SIGPIPE, SIG_IGN);
-  eco_router *r = NULL;
-  if (eco_router_new(&cfg, &cli->log, &r, &err) != 0) {
-    eco_cli_error(cli, "route", "%s", eco_error_text(&err));
-    eco_router_cfg_free(&cfg);
-    eco_intensity_free(prov);
-    eco_intensity_free(bprov);
-    eco_ledger_close(ledger);
-    return ECO_EXIT_RUNTIME;
-  }
-  s.r = r;
-  pthread_t th;
-  bool have_th = pthread_create(&th, NULL, sig_thread, &s) == 0;
-  char line[256];
-  snprintf(line, sizeof line,
-           cli->json ? "{\"listening\":\"http://%s:%d\",\"admin_port\":%d,\"nodes\":%zu}\n"
-                     : "ecoinfer route: listening on http://%s:%d (admin port %d), %zu nodes\n",
-           cfg.host, eco_router_port(r), eco_router_admin_port(r), cfg.n_nodes);
-  eco_cli_out(line);
-  rc = eco_router_run(r);
-  if (have_th) {
-    pthread_cancel(th);
-    pthread_join(th, NULL);
-  }
-  eco_router_free(r);
   eco_router_cfg_free(&cfg);
   eco_intensity_free(prov);
   eco_intensity_free(bprov);
   eco_ledger_close(ledger);
-  return rc == 0 ? ECO_EXIT_OK : ECO_EXIT_RUNTIME;
+  return rc;
 }

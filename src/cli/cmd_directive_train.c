@@ -99,12 +99,9 @@ static int read_records(eco_cli *cli, const char *cmd, eco_dtrain_set *set) {
   return 0;
 }
 
-int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv) {
-  bool done;
-  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
-  if (done) return rc;
-  const char *cmd = "directive train", *outp = eco_cli_get(cli, "output"),
-             *refit = eco_cli_get(cli, "refit");
+/* The options that shape a fresh fit (not --refit) into fc. ECO_EXIT_OK or a reported
+ * ECO_EXIT_USAGE. */
+static int parse_fit(eco_cli *cli, const char *cmd, eco_dmodel_fit_cfg *fc) {
   int64_t levels, bits, epochs, inner, seed;
   double alpha;
   if (eco_cli_get_int(cli, "levels", 3, &levels) || eco_cli_get_int(cli, "hash-bits", 16, &bits) ||
@@ -112,7 +109,7 @@ int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv) {
       eco_cli_get_int(cli, "inner-folds", 5, &inner) || eco_cli_get_int(cli, "seed", 1, &seed) ||
       eco_cli_get_double(cli, "alpha", 5.0, &alpha))
     return ECO_EXIT_USAGE;
-  if (!outp) {
+  if (!eco_cli_get(cli, "output")) {
     eco_cli_error(cli, cmd, "--output MODEL is required");
     return ECO_EXIT_USAGE;
   }
@@ -125,43 +122,59 @@ int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv) {
                   ECO_DIRECTIVE_MAX_LEVELS, ECO_DCLASS_MIN_BITS, ECO_DCLASS_MAX_BITS);
     return ECO_EXIT_USAGE;
   }
+  eco_dmodel_fit_cfg_default(fc);
+  fc->n_levels = (size_t)levels;
+  fc->cls.hash_bits = (unsigned)bits;
+  fc->cls.epochs = (unsigned)epochs;
+  fc->cls.seed = (uint64_t)seed + 1;
+  fc->inner_folds = (size_t)inner;
+  fc->alpha = alpha;
+  fc->fold_seed = (uint64_t)seed;
+  fc->cost_source = eco_cli_get(cli, "cost-source");
+  if (!fc->cost_source && eco_cli_get(cli, "sprout")) fc->cost_source = SPROUT_SOURCE;
+  return ECO_EXIT_OK;
+}
+
+/* Fits m on the records, or with --refit only refits the group rates of that model. */
+static int fit(eco_cli *cli, const char *cmd, const eco_dmodel_fit_cfg *fc,
+               const eco_dtrain_set *set, eco_dmodel *m, eco_dmodel_report *rep) {
+  eco_error err = {0};
+  const char *refit = eco_cli_get(cli, "refit");
+  if (refit) {
+    if (eco_dmodel_load(refit, m, &err) ||
+        eco_dmodel_refit_groups(m, set->rec, set->n, fc->alpha, &err)) {
+      eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
+      return ECO_EXIT_RUNTIME;
+    }
+    memset(rep, 0, sizeof *rep);
+    rep->accuracy = -1;
+    return ECO_EXIT_OK;
+  }
+  const char *labels[ECO_DCLASS_MAX_CLASSES];
+  for (size_t c = 0; c < set->n_labels; c++)
+    labels[c] = set->label[c];
+  if (eco_dmodel_fit(m, fc, labels, set->n_labels, set->rec, set->n, rep, &err)) {
+    eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
+    return err.code == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
+  }
+  return ECO_EXIT_OK;
+}
+
+int eco_cmd_directive_train(eco_cli *cli, int argc, char **argv) {
+  bool done;
+  int rc = eco_cli_parse(cli, &spec, argc, argv, &done);
+  if (done) return rc;
+  const char *cmd = "directive train", *outp = eco_cli_get(cli, "output");
+  eco_dmodel_fit_cfg fc;
+  if ((rc = parse_fit(cli, cmd, &fc)) != ECO_EXIT_OK) return rc;
   eco_dtrain_set set;
-  eco_dtrain_init(&set, (size_t)levels);
+  eco_dtrain_init(&set, fc.n_levels);
   eco_dmodel m = {0};
   eco_dmodel_report rep;
   eco_error err = {0};
   int code = read_records(cli, cmd, &set);
-  if (code) goto out;
+  if (code || (code = fit(cli, cmd, &fc, &set, &m, &rep))) goto out;
   code = ECO_EXIT_RUNTIME;
-  if (refit) {
-    if (eco_dmodel_load(refit, &m, &err) ||
-        eco_dmodel_refit_groups(&m, set.rec, set.n, alpha, &err)) {
-      eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
-      goto out;
-    }
-    memset(&rep, 0, sizeof rep);
-    rep.accuracy = -1;
-  } else {
-    eco_dmodel_fit_cfg fc;
-    eco_dmodel_fit_cfg_default(&fc);
-    fc.n_levels = (size_t)levels;
-    fc.cls.hash_bits = (unsigned)bits;
-    fc.cls.epochs = (unsigned)epochs;
-    fc.cls.seed = (uint64_t)seed + 1;
-    fc.inner_folds = (size_t)inner;
-    fc.alpha = alpha;
-    fc.fold_seed = (uint64_t)seed;
-    fc.cost_source = eco_cli_get(cli, "cost-source");
-    if (!fc.cost_source && eco_cli_get(cli, "sprout")) fc.cost_source = SPROUT_SOURCE;
-    const char *labels[ECO_DCLASS_MAX_CLASSES];
-    for (size_t c = 0; c < set.n_labels; c++)
-      labels[c] = set.label[c];
-    if (eco_dmodel_fit(&m, &fc, labels, set.n_labels, set.rec, set.n, &rep, &err)) {
-      eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
-      code = err.code == ECO_EINVAL ? ECO_EXIT_USAGE : ECO_EXIT_RUNTIME;
-      goto out;
-    }
-  }
   if (eco_dmodel_save(&m, outp, &err)) {
     eco_cli_error(cli, cmd, "%s", eco_error_text(&err));
     goto out;

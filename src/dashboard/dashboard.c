@@ -271,11 +271,8 @@ static json_t *decision_json(const eco_dash_decision *x, uint64_t seq) {
   return o;
 }
 
-/* Caller holds d->mu. */
-static json_t *state_locked(eco_dash *d, double now) {
-  json_t *root = json_object();
-  json_object_set_new(root, "role", json_string(d->role));
-  json_object_set_new(root, "now", json_real(now));
+/* The zones with their forecasts, and the nodes. Caller holds d->mu. */
+static void zones_nodes_locked(const eco_dash *d, json_t *root) {
   json_t *zones = json_array();
   for (size_t i = 0; i < d->n_zones; i++) {
     const eco_dash_zone *z = &d->zones[i];
@@ -299,18 +296,10 @@ static json_t *state_locked(eco_dash *d, double now) {
                   "j_per_token", num(n->j_per_token), "energy_source", n->energy_source));
   }
   json_object_set_new(root, "nodes", nodes);
+}
 
-  /* Series: buckets within the window, oldest first. */
-  json_t *t = json_array(), *rps = json_array(), *p50 = json_array(), *p95 = json_array(),
-         *saved = json_array(), *gpr = json_object();
-  double start = floor(now / DASH_BUCKET_S) * DASH_BUCKET_S - (DASH_BUCKETS - 1) * DASH_BUCKET_S;
-  double cum = d->total_saved_g;
-  /* cumulative saved: total minus what is newer than each bucket end */
-  double in_window = 0;
-  for (int k = 0; k < DASH_BUCKETS; k++)
-    in_window += d->buckets[k].t0 >= start ? d->buckets[k].saved_g : 0;
-  cum -= in_window;
-  const char *pols[DASH_MAX_POLICIES];
+/* The policies seen in the window's buckets (from start on), at most DASH_MAX_POLICIES. */
+static size_t window_policies(const eco_dash *d, double start, const char **pols) {
   size_t n_pols = 0;
   for (int k = 0; k < DASH_BUCKETS; k++) {
     const bucket *b = &d->buckets[k];
@@ -322,6 +311,21 @@ static json_t *state_locked(eco_dash *d, double now) {
       if (q == n_pols && n_pols < DASH_MAX_POLICIES) pols[n_pols++] = b->policy[p];
     }
   }
+  return n_pols;
+}
+
+/* Series: buckets within the window, oldest first. Caller holds d->mu. */
+static json_t *series_locked(const eco_dash *d, double now) {
+  json_t *t = json_array(), *rps = json_array(), *p50 = json_array(), *p95 = json_array(),
+         *saved = json_array(), *gpr = json_object();
+  double start = floor(now / DASH_BUCKET_S) * DASH_BUCKET_S - (DASH_BUCKETS - 1) * DASH_BUCKET_S;
+  /* cumulative saved: total minus what is newer than each bucket end */
+  double in_window = 0;
+  for (int k = 0; k < DASH_BUCKETS; k++)
+    in_window += d->buckets[k].t0 >= start ? d->buckets[k].saved_g : 0;
+  double cum = d->total_saved_g - in_window;
+  const char *pols[DASH_MAX_POLICIES];
+  size_t n_pols = window_policies(d, start, pols);
   json_t *pol_arr[DASH_MAX_POLICIES];
   for (size_t q = 0; q < n_pols; q++)
     pol_arr[q] = json_array();
@@ -348,11 +352,13 @@ static json_t *state_locked(eco_dash *d, double now) {
   }
   for (size_t q = 0; q < n_pols; q++)
     json_object_set_new(gpr, pols[q], pol_arr[q]);
-  json_object_set_new(root, "series",
-                      json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:f}", "t", t, "rps", rps, "p50_ms", p50,
-                                "p95_ms", p95, "saved_g", saved, "g_per_req", gpr, "bucket_s",
-                                DASH_BUCKET_S));
+  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:f}", "t", t, "rps", rps, "p50_ms", p50, "p95_ms",
+                   p95, "saved_g", saved, "g_per_req", gpr, "bucket_s", DASH_BUCKET_S);
+}
 
+/* The directive mix, the newest decisions and the totals with the saving by lever. Caller
+ * holds d->mu. */
+static void directives_totals_locked(const eco_dash *d, json_t *root) {
   json_t *mix = json_array(), *lv = json_array();
   for (size_t i = 0; i < d->n_levels; i++) {
     json_array_append_new(mix, num(d->mix[i]));
@@ -384,6 +390,16 @@ static json_t *state_locked(eco_dash *d, double now) {
                                   num(d->lever_g[1]), "shifting", num(d->lever_g[2]), "evaluation",
                                   num(-d->lever_g[3])));
   json_object_set_new(root, "totals", tot);
+}
+
+/* Caller holds d->mu. */
+static json_t *state_locked(eco_dash *d, double now) {
+  json_t *root = json_object();
+  json_object_set_new(root, "role", json_string(d->role));
+  json_object_set_new(root, "now", json_real(now));
+  zones_nodes_locked(d, root);
+  json_object_set_new(root, "series", series_locked(d, now));
+  directives_totals_locked(d, root);
   return root;
 }
 

@@ -196,6 +196,45 @@ static void pool_put(node *n, struct evhttp_connection *c) {
     gw_conn_free_later(n->g, c);
 }
 
+/* A buffered answer (non-stream, or a stream request answered with JSON) to the client,
+ * with its usage accounted and the router's receipt in it; ends the request. */
+static void reply_buffered(preq *r, struct evhttp_request *req, int code, uint64_t tend) {
+  gw *g = r->g;
+  size_t len = evbuffer_get_length(r->ubody);
+  const char *body = len ? (const char *)evbuffer_pullup(r->ubody, -1) : "";
+  struct evhttp_request *c = r->creq;
+  struct evkeyvalq *h = evhttp_request_get_output_headers(c);
+  const struct evkeyvalq *uh = evhttp_request_get_input_headers(req);
+  for (const struct evkeyval *kv = uh->tqh_first; kv; kv = kv->next.tqe_next)
+    if (strncasecmp(kv->key, ECO_HDR_PREFIX, strlen(ECO_HDR_PREFIX)) == 0)
+      evhttp_add_header(h, kv->key, kv->value);
+  evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "application/json");
+  gw_add_router_headers(r, h);
+  struct evbuffer *ob = evbuffer_new();
+  json_t *j = NULL;
+  if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
+  json_t *u = j ? json_object_get(j, "usage") : NULL;
+  const char *rid = json_string_value(json_object_get(j, "id"));
+  if (!rid) rid = evhttp_find_header(uh, ECO_HDR_REQUEST_ID);
+  if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
+  if (json_is_object(u)) {
+    gw_finish_accounting(r, u, j, tend);
+    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    if (s && ob) evbuffer_add(ob, s, strlen(s));
+    free(s);
+  } else {
+    if (code == 200 && !r->models) gw_finish_accounting(r, NULL, j, tend);
+    if (ob) evbuffer_add(ob, body, len);
+  }
+  json_decref(j);
+  gw_client_detach(r);
+  evhttp_send_reply(c, code, "OK", ob);
+  gw_count_code(g, code);
+  if (ob) evbuffer_free(ob);
+  gw_target_release(r);
+  gw_preq_free(r);
+}
+
 static void on_up_done(struct evhttp_request *req, void *arg) {
   preq *r = arg;
   gw *g = r->g;
@@ -246,40 +285,7 @@ static void on_up_done(struct evhttp_request *req, void *arg) {
     gw_preq_free(r);
     return;
   }
-  /* Buffered answer (non-stream, or a stream request answered with JSON). */
-  size_t len = evbuffer_get_length(r->ubody);
-  const char *body = len ? (const char *)evbuffer_pullup(r->ubody, -1) : "";
-  struct evhttp_request *c = r->creq;
-  struct evkeyvalq *h = evhttp_request_get_output_headers(c);
-  const struct evkeyvalq *uh = evhttp_request_get_input_headers(req);
-  for (const struct evkeyval *kv = uh->tqh_first; kv; kv = kv->next.tqe_next)
-    if (strncasecmp(kv->key, ECO_HDR_PREFIX, strlen(ECO_HDR_PREFIX)) == 0)
-      evhttp_add_header(h, kv->key, kv->value);
-  evhttp_add_header(h, "Content-Type", r->uctype[0] ? r->uctype : "application/json");
-  gw_add_router_headers(r, h);
-  struct evbuffer *ob = evbuffer_new();
-  json_t *j = NULL;
-  if (code == 200 && !r->models && r->ustatus == 200) j = json_loadb(body, len, 0, NULL);
-  json_t *u = j ? json_object_get(j, "usage") : NULL;
-  const char *rid = json_string_value(json_object_get(j, "id"));
-  if (!rid) rid = evhttp_find_header(uh, ECO_HDR_REQUEST_ID);
-  if (rid) snprintf(r->rid, sizeof r->rid, "%s", rid);
-  if (json_is_object(u)) {
-    gw_finish_accounting(r, u, j, tend);
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(10));
-    if (s && ob) evbuffer_add(ob, s, strlen(s));
-    free(s);
-  } else {
-    if (code == 200 && !r->models) gw_finish_accounting(r, NULL, j, tend);
-    if (ob) evbuffer_add(ob, body, len);
-  }
-  json_decref(j);
-  gw_client_detach(r);
-  evhttp_send_reply(c, code, "OK", ob);
-  gw_count_code(g, code);
-  if (ob) evbuffer_free(ob);
-  gw_target_release(r);
-  gw_preq_free(r);
+  reply_buffered(r, req, code, tend);
 }
 
 static struct evhttp_connection *pool_get(node *n) {

@@ -7,23 +7,9 @@
 #   tests/directive_evaluate.sh ECOINFER_BINARY SHARED_DIR
 set -uo pipefail
 bin="${1:?}"; shared="${2:-}"
-data="$shared/data/sprout"
-[[ -f "$data/quality_summary_2000.json" ]] || { echo "SKIP: $data absent (the Sprout artifact)"; exit 77; }
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 missing"; exit 77; }
-work="$(mktemp -d)"; pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; [[ -n "${KEEP:-}" ]] && { echo "kept $work"; return; }; rm -rf "$work"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "== $f"; tail -5 "$f"; done; exit 1; }
-
-"$bin" serve --replay "$data" --port 0 --port-file "$work/gen.ports" --no-ledger --log-level warn \
-  2>"$work/gen.log" &
-pids+=($!)
-"$bin" serve --replay "$data" --replay-judge --port 0 --port-file "$work/judge.ports" --no-ledger \
-  --log-level warn 2>"$work/judge.log" &
-pids+=($!)
-for _ in $(seq 1 1200); do [[ -s "$work/gen.ports" && -s "$work/judge.ports" ]] && break; sleep 0.05; done
-read -r gport _ <"$work/gen.ports" || fail "generator did not start"
-read -r jport _ <"$work/judge.ports" || fail "judge did not start"
+# shellcheck source=tests/helpers/replay_nodes.sh
+source "$(dirname "$0")/helpers/replay_nodes.sh"
+replay_nodes_wait
 
 # eight labelled prompts whose three recorded answers differ, with their labels
 python3 - "$data" "$work" <<'PY'

@@ -79,37 +79,11 @@ static void test_sample_decisions(void **state) {
 #define TRIVIA_Q "Which city is the capital of Peru? Answer with its name."
 
 /* Trivia questions (preferred 0/1/2 = 30/30/40 %) and maths (always 0). */
-static void train_model(const char *path) {
-  static const char *const trivia[] = {"France", "Peru",  "Japan",  "Kenya",  "Norway",
-                                       "Chile",  "Egypt", "Canada", "Poland", "Vietnam"};
-  eco_dtrain_rec rec[40];
-  char text[40][160];
-  memset(rec, 0, sizeof rec);
-  for (int i = 0; i < 40; i++) {
-    bool tv = i < 20;
-    if (tv)
-      snprintf(text[i], sizeof text[i], "Which city is the capital of %s? Answer with its name.",
-               trivia[i % 10]);
-    else
-      snprintf(text[i], sizeof text[i],
-               "Compute %d * %d + %d and show every step of the working, then check it.", 10 + i,
-               7 + i % 5, i * 3);
-    rec[i].text = text[i];
-    rec[i].len = strlen(text[i]);
-    rec[i].label = tv ? 0 : 1;
-    rec[i].preferred = tv ? (i % 10 < 3 ? 0 : i % 10 < 6 ? 1 : 2) : 0;
-  }
-  static const char *const labels[] = {"trivia", "math"};
-  eco_dmodel_fit_cfg fc;
-  eco_dmodel_fit_cfg_default(&fc);
-  fc.cls.hash_bits = 10;
-  fc.inner_folds = 0;
-  eco_dmodel m;
-  eco_error err = {0};
-  if (eco_dmodel_fit(&m, &fc, labels, 2, rec, 40, NULL, &err)) fail_msg("%s", eco_error_text(&err));
-  if (eco_dmodel_save(&m, path, &err)) fail_msg("%s", eco_error_text(&err));
-  eco_dmodel_free(&m);
+static int preferred(int i, bool trivia) {
+  return trivia ? (i % 10 < 3 ? 0 : i % 10 < 6 ? 1 : 2) : 0;
 }
+
+static void train_model(const char *path) { eco_test_dmodel_write(path, 40, preferred); }
 
 /* The verdicts move a group's rates by (wins + w * prior) / (n + w); the
  * groups without verdicts, the classifier and the bucket edges stay. */

@@ -64,7 +64,10 @@ static int wait_port(const char *path, bool port_file) {
     int port = 0;
     if (s) {
       const char *p = port_file ? s : strstr(s, "127.0.0.1:");
-      if (p) port = atoi(port_file ? p : p + 10);
+      char *end = NULL;
+      long v = p ? strtol(port_file ? p : p + 10, &end, 10) : 0;
+      /* only a whole number: the log line may be read while it is being written */
+      if (end && (*end == ' ' || *end == '\n') && v > 0 && v < 65536) port = (int)v;
       free(s);
     }
     if (port > 0) return port;

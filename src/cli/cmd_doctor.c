@@ -145,9 +145,10 @@ typedef struct doctor_facts {
   device_meter *dm; /* [n_devs] */
   eco_device_cfg *devs;
   size_t n_devs;
-  char meter[160]; /* the first device's meter, in words */
-  bool measured;   /* the first device's meter reads a sensor */
-  const char *provider, *zone, *model_dir;
+  char meter[160];                         /* the first device's meter, in words */
+  bool measured;                           /* the first device's meter reads a sensor */
+  const char *provider, *zone, *model_dir; /* model_dir may point into defdir */
+  char defdir[4096];                       /* the default model directory */
   model_entry *models;
   size_t n_models;
 } doctor_facts;
@@ -260,11 +261,10 @@ static int gather(eco_cli *cli, doctor_facts *f) {
     return ECO_EXIT_RUNTIME;
   }
   eco_error err = {0};
-  char defdir[4096];
-  eco_fs_default_model_dir(defdir, sizeof defdir);
+  eco_fs_default_model_dir(f->defdir, sizeof f->defdir);
   if (eco_cfg_str(cli->cfg, NULL, "carbon.provider", "static", &f->provider, &err) ||
       eco_cfg_str(cli->cfg, NULL, "carbon.zone", "world", &f->zone, &err) ||
-      eco_cfg_str(cli->cfg, NULL, "models.dir", defdir, &f->model_dir, &err)) {
+      eco_cfg_str(cli->cfg, NULL, "models.dir", f->defdir, &f->model_dir, &err)) {
     eco_cli_error(cli, "doctor", "%s", eco_error_text(&err));
     return ECO_EXIT_USAGE;
   }

@@ -387,6 +387,7 @@ static int forecast_errors(eco_cli *cli, const char *cmd, const shift_args *a, s
 /* Renders the savings as bars (groups: trace x deadline; series: forecasts) into st->svg. */
 static int render_svg(const shift_args *a, shift_state *st) {
   size_t ng = st->n_sim * a->n_dl, n_fc = a->n_fc;
+  if (ng == 0 || n_fc == 0) return ECO_EINVAL;
   double *vals = calloc(ng * n_fc, sizeof *vals);
   char **gl = calloc(ng, sizeof *gl);
   char **sl = calloc(n_fc, sizeof *sl);

@@ -392,6 +392,7 @@ static int parse_header(cursor *c, eco_gguf *g) {
 static int parse_kvs(cursor *c, eco_gguf *g) {
   nameset names = {0};
   char nb[65];
+  if (!g->kv) return ECO_EINVAL; /* parse_header allocates the table */
   int rc = nameset_init(&names, g->n_kv);
   g->alignment = 32;
   for (uint64_t i = 0; !rc && i < g->n_kv; i++) {
@@ -419,6 +420,7 @@ static int parse_kvs(cursor *c, eco_gguf *g) {
 static int parse_tensors(cursor *c, eco_gguf *g) {
   nameset names = {0};
   char nb[65];
+  if (!g->tensors) return ECO_EINVAL; /* parse_header allocates the table */
   int rc = nameset_init(&names, g->n_tensors);
   for (uint64_t i = 0; !rc && i < g->n_tensors; i++) {
     eco_gguf_tensor *t = &g->tensors[i];

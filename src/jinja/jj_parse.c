@@ -311,6 +311,9 @@ static jj_node *parse_postfix(parser *p, jj_node *x) {
       }
       p->i++;
       if (!args.n) return fail_at(p, t, ECO_EFORMAT, "empty subscript");
+      for (uint32_t k = 0; args.n > 1 && k < args.n; k++)
+        if (args.v[k]->kind == N_SLICE) /* x[a:b, c]: no value here takes such an index */
+          return fail_at(p, t, ECO_EUNSUPPORTED, "a slice in a subscript of several items");
       jj_node *g;
       if (args.n == 1 && args.v[0]->kind == N_SLICE) {
         g = args.v[0];

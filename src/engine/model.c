@@ -304,28 +304,23 @@ static void llama2c_place(eco_model *m, const float *p) {
                  S = (uint64_t)h->n_ctx_train, HS = (uint64_t)h->head_dim;
   m->tok_embd = llama2c_weight(V, E, p);
   p += V * E;
+  /* each array holds all layers, one after the other */
+  const float *attn_norm = p, *wq = attn_norm + L * E, *wk = wq + L * E * E, *wv = wk + L * E * KV,
+              *wo = wv + L * E * KV, *ffn_norm = wo + L * E * E, *w1 = ffn_norm + L * E,
+              *w2 = w1 + L * E * F, *w3 = w2 + L * E * F;
   for (uint64_t l = 0; l < L; l++) {
     eco_layer *ly = &m->layers[l];
-    const float *q = p; /* the per-layer arrays start here */
-    ly->attn_norm = q + l * E;
-    q += L * E;
-    ly->wq = llama2c_weight(E, E, q + l * E * E);
-    q += L * E * E;
-    ly->wk = llama2c_weight(KV, E, q + l * E * KV);
-    q += L * E * KV;
-    ly->wv = llama2c_weight(KV, E, q + l * E * KV);
-    q += L * E * KV;
-    ly->wo = llama2c_weight(E, E, q + l * E * E);
-    q += L * E * E;
-    ly->ffn_norm = q + l * E;
-    q += L * E;
-    ly->w_gate = llama2c_weight(F, E, q + l * E * F);
-    q += L * E * F;
-    ly->w_down = llama2c_weight(E, F, q + l * E * F);
-    q += L * E * F;
-    ly->w_up = llama2c_weight(F, E, q + l * E * F);
+    ly->attn_norm = attn_norm + l * E;
+    ly->wq = llama2c_weight(E, E, wq + l * E * E);
+    ly->wk = llama2c_weight(KV, E, wk + l * E * KV);
+    ly->wv = llama2c_weight(KV, E, wv + l * E * KV);
+    ly->wo = llama2c_weight(E, E, wo + l * E * E);
+    ly->ffn_norm = ffn_norm + l * E;
+    ly->w_gate = llama2c_weight(F, E, w1 + l * E * F);
+    ly->w_down = llama2c_weight(E, F, w2 + l * E * F);
+    ly->w_up = llama2c_weight(F, E, w3 + l * E * F);
   }
-  p += L * E + L * E * E + 2 * L * E * KV + L * E * E + L * E + 3 * L * E * F;
+  p = w3 + L * E * F;
   m->out_norm = p;
   p += E;
   p += S * HS; /* freq_cis_real and freq_cis_imag (S * HS/2 each): RoPE is computed */

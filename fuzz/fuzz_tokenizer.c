@@ -190,6 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(text);
     return 0;
   }
+  if (g_state.n == 0) abort(); /* init always adds the two synthetic tokenizers */
   size_t which = (sel & 7) % g_state.n;
   eco_tokenizer *t = g_state.tok[which];
   tok_pre saved = t->pre;

@@ -271,14 +271,16 @@ static json_t *create_batch(const cluster *c, const char *fid, const char *windo
   return create_batch_meta(c, fid, window, "{\"job\":\"t\"}", want);
 }
 
-static json_t *poll_until(const cluster *c, const char *bid, const char *status, double max_s) {
+/* Polls the batch every 50 ms until it has status, for at most max_s seconds. */
+static json_t *poll_until(const cluster *c, const char *bid, const char *status, int max_s) {
+  enum { POLLS_PER_S = 20 };
   char path[128];
   snprintf(path, sizeof path, "/v1/batches/%s", bid);
-  for (double t = 0; t < max_s; t += 0.05) {
+  for (int i = 0; i < max_s * POLLS_PER_S; i++) {
     json_t *b = http_json(c, "GET", path, NULL, false, 200);
     if (strcmp(json_string_value(json_object_get(b, "status")), status) == 0) return b;
     json_decref(b);
-    nap(0.05);
+    nap(1.0 / POLLS_PER_S);
   }
   fail_msg("batch %s never reached %s", bid, status);
   return NULL;

@@ -107,27 +107,18 @@ static double bench_raw(const char *path, int n) {
   return dt;
 }
 
-int main(int argc, char **argv) {
-  int n = argc > 1 ? atoi(argv[1]) : 2000;
-  if (n < 10) n = 10;
-  char dir[] = "/tmp/bench_accounting.XXXXXX";
-  if (!mkdtemp(dir)) return 1;
-  char p1[256], p2[256], p3[256];
-  snprintf(p1, sizeof p1, "%s/ledger.db", dir);
-  snprintf(p2, sizeof p2, "%s/raw.db", dir);
-  snprintf(p3, sizeof p3, "%s/t.csv", dir);
-
-  /* 1. ledger vs raw sqlite */
-  double tl = bench_ledger(p1, n), tr = bench_raw(p2, n);
-  printf("ledger append      %8.2f us/row   raw sqlite insert %8.2f us/row   ratio %.2f\n",
-         tl / n * 1e6, tr / n * 1e6, tl / tr);
-
-  /* 2. trace lookup vs array index: one year of hourly rows */
-  FILE *f = fopen(p3, "w");
+/* 2. trace lookup vs array index: writes one year of hourly rows to csv,
+ * then looks up random hours both ways and prints the line. Returns 0 or 1. */
+static int bench_trace(const char *csv) {
+  FILE *f = fopen(csv, "w");
   if (!f) return 1;
   fprintf(f, "timestamp,zone,value\n");
   const int rows = 8760;
   double *vals = malloc(rows * sizeof *vals);
+  if (!vals) {
+    fclose(f);
+    return 1;
+  }
   for (int i = 0; i < rows; i++) {
     vals[i] = 100 + (i * 37) % 200;
     fprintf(f, "%.0f,GB,%.0f\n", 1672531200.0 + i * 3600.0, vals[i]);
@@ -135,7 +126,10 @@ int main(int argc, char **argv) {
   fclose(f);
   eco_intensity_provider *p;
   eco_error err = {0};
-  if (eco_intensity_trace_open(p3, NULL, &p, &err)) return 1;
+  if (eco_intensity_trace_open(csv, NULL, &p, &err)) {
+    free(vals);
+    return 1;
+  }
   const int lookups = 200000;
   unsigned x = 12345;
   double sum1 = 0, sum2 = 0;
@@ -162,10 +156,16 @@ int main(int argc, char **argv) {
          sum1 == sum2 ? "(same values)" : "MISMATCH");
   eco_intensity_free(p);
   free(vals);
+  return 0;
+}
 
-  /* 3. per-request accounting in memory vs one ledger append */
+/* 3. per-request accounting in memory (tracker begin/progress/end and the
+ * receipt) vs one ledger append, whose time per row (s) is given. Returns 0
+ * or 1. */
+static int bench_tracker(double ledger_row_s) {
   eco_tracker *t;
-  eco_tracker_new(NULL, NULL, &t, &err);
+  eco_error err = {0};
+  if (eco_tracker_new(NULL, NULL, &t, &err)) return 1;
   eco_tracker_settle_at(t, 0, 0);
   eco_embodied emb;
   eco_embodied_make(26.356568, 5, 1, &emb);
@@ -180,7 +180,7 @@ int main(int argc, char **argv) {
                        .method = "sci-v1.0 average"};
   const int reqs = 100000;
   double meter = 0, acc = 0;
-  t0 = now();
+  double t0 = now();
   for (int i = 0; i < reqs; i++) {
     eco_tracker_begin(t, (uint64_t)i);
     for (int s = 0; s < 4; s++)
@@ -195,20 +195,40 @@ int main(int argc, char **argv) {
   }
   double tt = now() - t0;
   printf("tracker+receipt    %8.1f ns/req   ledger append     %8.2f us/row   ratio %.4f  (%g)\n",
-         tt / reqs * 1e9, tl / n * 1e6, (tt / reqs) / (tl / n), acc > 0 ? 1.0 : 0.0);
+         tt / reqs * 1e9, ledger_row_s * 1e6, (tt / reqs) / ledger_row_s, acc > 0 ? 1.0 : 0.0);
   eco_tracker_free(t);
-  unlink(p1);
-  unlink(p2);
-  unlink(p3);
-  char w[300];
-  snprintf(w, sizeof w, "%s-wal", p1);
-  unlink(w);
-  snprintf(w, sizeof w, "%s-shm", p1);
-  unlink(w);
-  snprintf(w, sizeof w, "%s-wal", p2);
-  unlink(w);
-  snprintf(w, sizeof w, "%s-shm", p2);
-  unlink(w);
-  rmdir(dir);
   return 0;
+}
+
+/* Removes a database and its WAL and shared-memory files. */
+static void unlink_db(const char *path) {
+  char w[300];
+  unlink(path);
+  snprintf(w, sizeof w, "%s-wal", path);
+  unlink(w);
+  snprintf(w, sizeof w, "%s-shm", path);
+  unlink(w);
+}
+
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 2000;
+  if (n < 10) n = 10;
+  char dir[] = "/tmp/bench_accounting.XXXXXX";
+  if (!mkdtemp(dir)) return 1;
+  char p1[256], p2[256], p3[256];
+  snprintf(p1, sizeof p1, "%s/ledger.db", dir);
+  snprintf(p2, sizeof p2, "%s/raw.db", dir);
+  snprintf(p3, sizeof p3, "%s/t.csv", dir);
+
+  /* 1. ledger vs raw sqlite */
+  double tl = bench_ledger(p1, n), tr = bench_raw(p2, n);
+  printf("ledger append      %8.2f us/row   raw sqlite insert %8.2f us/row   ratio %.2f\n",
+         tl / n * 1e6, tr / n * 1e6, tl / tr);
+  int rc = bench_trace(p3);
+  if (!rc) rc = bench_tracker(tl / n);
+  unlink_db(p1);
+  unlink_db(p2);
+  unlink(p3);
+  rmdir(dir);
+  return rc;
 }

@@ -43,129 +43,198 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-int main(int argc, char **argv) {
+/* The command line and LEVELS. */
+typedef struct bench_args {
+  const char *model;
+  int threads, pos, steps, rounds; /* pos: tokens prefilled per sequence */
+  int sizes[16], n_sizes, max_b;   /* batch sizes (sequences), the largest */
+  eco_simd_level levels[8];        /* kernel levels to compare; none: the context's */
+  int n_levels;
+} bench_args;
+
+/* What the measurement uses; everything is freed by bench_free. */
+typedef struct bench_state {
+  eco_model *m;
+  eco_ctx *c;
+  eco_kv **kv;         /* [max_b], each prefilled to pos tokens */
+  int n_kv;            /* sequences made and prefilled (max_b after setup) */
+  int32_t *tok, *tpos; /* [max_b] the step's token and position per sequence */
+  float *logits;       /* [max_b][n_vocab] */
+  uint8_t *want;       /* [max_b] logits wanted: all */
+  double *samples;     /* [n_sizes * n_levels][rounds] seconds per step */
+} bench_state;
+
+/* Parses argv and LEVELS into a; returns 0, or 2 after a message on stderr. */
+static int parse_args(int argc, char **argv, bench_args *a) {
   if (argc < 2) {
     fprintf(stderr, "usage: bench_batch_step MODEL [THREADS] [POS] [STEPS] [ROUNDS] [B...]\n");
     return 2;
   }
-  const int threads = argc > 2 ? atoi(argv[2]) : 2, pos = argc > 3 ? atoi(argv[3]) : 64;
-  const int steps = argc > 4 ? atoi(argv[4]) : 16, rounds = argc > 5 ? atoi(argv[5]) : 7;
-  int sizes[16] = {1, 2, 4, 8}, n_sizes = 4;
+  a->model = argv[1];
+  a->threads = argc > 2 ? atoi(argv[2]) : 2, a->pos = argc > 3 ? atoi(argv[3]) : 64;
+  a->steps = argc > 4 ? atoi(argv[4]) : 16, a->rounds = argc > 5 ? atoi(argv[5]) : 7;
+  static const int def_sizes[] = {1, 2, 4, 8};
+  memcpy(a->sizes, def_sizes, sizeof def_sizes);
+  a->n_sizes = 4;
   if (argc > 6) {
-    n_sizes = 0;
-    for (int i = 6; i < argc && n_sizes < 16; i++)
-      sizes[n_sizes++] = atoi(argv[i]);
+    a->n_sizes = 0;
+    for (int i = 6; i < argc && a->n_sizes < 16; i++)
+      a->sizes[a->n_sizes++] = atoi(argv[i]);
   }
-  int max_b = 0;
-  for (int i = 0; i < n_sizes; i++) {
-    if (sizes[i] < 1 || sizes[i] > 64) {
+  a->max_b = 0;
+  for (int i = 0; i < a->n_sizes; i++) {
+    if (a->sizes[i] < 1 || a->sizes[i] > 64) {
       fprintf(stderr, "batch sizes must be in 1..64\n");
       return 2;
     }
-    max_b = sizes[i] > max_b ? sizes[i] : max_b;
+    a->max_b = a->sizes[i] > a->max_b ? a->sizes[i] : a->max_b;
   }
-  if (threads < 1 || pos < 1 || steps < 1 || rounds < 1) {
+  if (a->threads < 1 || a->pos < 1 || a->steps < 1 || a->rounds < 1) {
     fprintf(stderr, "THREADS, POS, STEPS and ROUNDS must be positive\n");
     return 2;
   }
-  eco_simd_level levels[8];
-  int n_levels = parse_levels(getenv("LEVELS"), levels, 8);
-  if (n_levels < 0) {
+  a->n_levels = parse_levels(getenv("LEVELS"), a->levels, 8);
+  if (a->n_levels < 0) {
     fprintf(stderr, "LEVELS: comma-separated scalar, avx2, avx512, avx512vnni or neon\n");
     return 2;
   }
+  return 0;
+}
+
+/* Prefills every sequence's cache to a->pos tokens of a fixed pseudo-random
+ * prompt; returns 0, or 1 after a message on stderr. */
+static int prefill(const bench_args *a, bench_state *b) {
+  const int V = b->m->hp.n_vocab, ctx_len = a->pos + a->steps * a->rounds + 8;
   eco_error err = {0};
-  eco_model *m;
-  if (eco_model_load(argv[1], &m, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    return 1;
-  }
-  const int ctx_len = pos + steps * rounds + 8;
-  eco_ctx *c;
-  if (eco_ctx_new(m, threads, pos > max_b ? pos : max_b, &c, &err)) {
-    fprintf(stderr, "%s\n", err.msg);
-    return 1;
-  }
-  const int V = m->hp.n_vocab;
-  eco_kv **kv = calloc((size_t)max_b, sizeof *kv);
-  int32_t *prompt = malloc((size_t)pos * sizeof *prompt), *tok = malloc((size_t)max_b * 4),
-          *tpos = malloc((size_t)max_b * 4);
-  float *logits = malloc((size_t)max_b * (size_t)V * sizeof *logits);
-  uint8_t *want = malloc((size_t)max_b);
-  if (n_levels == 0) levels[n_levels++] = eco_ctx_simd(c);
-  for (int l = 0; l < n_levels; l++) {
-    eco_ctx_set_simd(c, levels[l]);
-    if (eco_ctx_simd(c) != levels[l]) {
-      fprintf(stderr, "level %s is not available on this CPU\n", eco_simd_name(levels[l]));
-      return 1;
-    }
-  }
-  const int n_cells = n_sizes * n_levels;
-  double *samples = malloc((size_t)n_cells * (size_t)rounds * sizeof *samples);
-  if (!kv || !prompt || !tok || !tpos || !logits || !want || !samples) return 1;
-  memset(want, 1, (size_t)max_b);
-  for (int s = 0; s < max_b; s++) {
-    if (eco_kv_new(m, ctx_len, &kv[s], &err)) {
-      fprintf(stderr, "%s\n", err.msg);
-      return 1;
-    }
-    for (int i = 0; i < pos; i++)
+  int32_t *prompt = malloc((size_t)a->pos * sizeof *prompt);
+  if (!prompt) return 1;
+  for (int s = 0; s < a->max_b; s++) {
+    if (eco_kv_new(b->m, ctx_len, &b->kv[s], &err)) goto fail;
+    for (int i = 0; i < a->pos; i++)
       prompt[i] = (int32_t)((s * 7919 + i * 104729 + 3) % V);
-    if (eco_forward_seq(c, kv[s], prompt, pos, NULL, &err)) {
-      fprintf(stderr, "%s\n", err.msg);
+    if (eco_forward_seq(b->c, b->kv[s], prompt, a->pos, NULL, &err)) goto fail;
+    b->n_kv = s + 1;
+  }
+  free(prompt);
+  return 0;
+fail:
+  fprintf(stderr, "%s\n", err.msg);
+  free(prompt);
+  return 1;
+}
+
+/* Loads the model, makes the context, checks the levels (the context's own
+ * when none were given) and prefills; returns 0, or 1 (a message on stderr,
+ * except when out of memory). */
+static int setup(bench_args *a, bench_state *b) {
+  eco_error err = {0};
+  eco_model *m = NULL;
+  eco_ctx *c = NULL;
+  const int rc = eco_model_load(a->model, &m, &err) ||
+                 eco_ctx_new(m, a->threads, a->pos > a->max_b ? a->pos : a->max_b, &c, &err);
+  b->m = m, b->c = c;
+  if (rc) {
+    fprintf(stderr, "%s\n", err.msg);
+    return 1;
+  }
+  const size_t max_b = (size_t)a->max_b;
+  b->kv = calloc(max_b, sizeof *b->kv);
+  b->tok = malloc(max_b * sizeof *b->tok);
+  b->tpos = malloc(max_b * sizeof *b->tpos);
+  b->logits = malloc(max_b * (size_t)b->m->hp.n_vocab * sizeof *b->logits);
+  b->want = malloc(max_b);
+  if (a->n_levels == 0) a->levels[a->n_levels++] = eco_ctx_simd(b->c);
+  for (int l = 0; l < a->n_levels; l++) {
+    eco_ctx_set_simd(b->c, a->levels[l]);
+    if (eco_ctx_simd(b->c) != a->levels[l]) {
+      fprintf(stderr, "level %s is not available on this CPU\n", eco_simd_name(a->levels[l]));
       return 1;
     }
   }
-  for (int r = 0; r < rounds; r++)
+  b->samples = malloc((size_t)(a->n_sizes * a->n_levels) * (size_t)a->rounds * sizeof *b->samples);
+  if (!b->kv || !b->tok || !b->tpos || !b->logits || !b->want || !b->samples) return 1;
+  memset(b->want, 1, max_b);
+  return prefill(a, b);
+}
+
+/* The measured loop: every round runs every (level, batch size) cell for
+ * a->steps decode steps and keeps its seconds per step; returns 0, or 1
+ * after a message on stderr. */
+static int measure(const bench_args *a, bench_state *b) {
+  const int V = b->m->hp.n_vocab, n_cells = a->n_sizes * a->n_levels;
+  eco_error err = {0};
+  for (int r = 0; r < a->rounds; r++)
     for (int cell = 0; cell < n_cells; cell++) {
-      const int i = cell % n_sizes, B = sizes[i];
-      eco_ctx_set_simd(c, levels[cell / n_sizes]);
+      const int B = a->sizes[cell % a->n_sizes];
+      if (B > b->n_kv) return 1; /* cannot be: max_b is the largest size */
+      eco_ctx_set_simd(b->c, a->levels[cell / a->n_sizes]);
       const uint64_t t0 = eco_time_mono_ns();
-      for (int st = 0; st < steps; st++) {
+      for (int st = 0; st < a->steps; st++) {
         for (int s = 0; s < B; s++) {
-          tok[s] = (int32_t)((s * 31 + st * 17 + r) % V);
-          tpos[s] = kv[s]->n_past;
+          b->tok[s] = (int32_t)((s * 31 + st * 17 + r) % V);
+          b->tpos[s] = b->kv[s]->n_past;
         }
-        eco_batch b = {.n = B, .token = tok, .pos = tpos, .kv = kv, .logits = want};
-        if (eco_forward(c, &b, logits, &err)) {
+        eco_batch batch = {.n = B, .token = b->tok, .pos = b->tpos, .kv = b->kv, .logits = b->want};
+        if (eco_forward(b->c, &batch, b->logits, &err)) {
           fprintf(stderr, "%s\n", err.msg);
           return 1;
         }
       }
-      samples[cell * rounds + r] = (double)(eco_time_mono_ns() - t0) / 1e9 / steps;
+      b->samples[cell * a->rounds + r] = (double)(eco_time_mono_ns() - t0) / 1e9 / a->steps;
       for (int s = 0; s < B; s++) /* back to POS, so every round sees the same context */
-        eco_kv_truncate(kv[s], pos);
+        eco_kv_truncate(b->kv[s], a->pos);
     }
-  printf("model %s, %d threads, context %d, median of %d rounds x %d steps\n", argv[1], threads,
-         pos, rounds, steps);
+  return 0;
+}
+
+/* Prints the table: median step time and aggregate rate per cell, against
+ * the first batch size and (with several levels) the first level. */
+static int report(const bench_args *a, double *samples) {
+  const int n_sizes = a->n_sizes, n_cells = n_sizes * a->n_levels, rounds = a->rounds;
+  printf("model %s, %d threads, context %d, median of %d rounds x %d steps\n", a->model, a->threads,
+         a->pos, rounds, a->steps);
   char head[32];
-  snprintf(head, sizeof head, "x batch %d", sizes[0]);
+  snprintf(head, sizeof head, "x batch %d", a->sizes[0]);
   printf("%-11s %5s %12s %14s %10s %10s\n", "kernels", "batch", "step ms", "agg tok/s", head,
-         n_levels > 1 ? "x level 1" : "");
+         a->n_levels > 1 ? "x level 1" : "");
   double *rate = malloc((size_t)n_cells * sizeof *rate);
   if (!rate) return 1;
   for (int cell = 0; cell < n_cells; cell++) {
     const int i = cell % n_sizes;
     qsort(samples + cell * rounds, (size_t)rounds, sizeof *samples, cmp_double);
     const double med = samples[cell * rounds + rounds / 2];
-    rate[cell] = sizes[i] / med;
+    rate[cell] = a->sizes[i] / med;
     const double base = rate[cell - i], first = rate[i];
-    printf("%-11s %5d %12.3f %14.1f %10.2f", eco_simd_name(levels[cell / n_sizes]), sizes[i],
+    printf("%-11s %5d %12.3f %14.1f %10.2f", eco_simd_name(a->levels[cell / n_sizes]), a->sizes[i],
            med * 1e3, rate[cell], rate[cell] / base);
-    if (n_levels > 1) printf(" %10.2f", rate[cell] / first);
+    if (a->n_levels > 1) printf(" %10.2f", rate[cell] / first);
     printf("\n");
   }
   free(rate);
-  for (int s = 0; s < max_b; s++)
-    eco_kv_free(kv[s]);
-  eco_ctx_free(c);
-  eco_model_free(m);
-  free(kv);
-  free(prompt);
-  free(tok);
-  free(tpos);
-  free(logits);
-  free(want);
-  free(samples);
   return 0;
+}
+
+static void bench_free(const bench_args *a, bench_state *b) {
+  for (int s = 0; b->kv && s < a->max_b; s++)
+    eco_kv_free(b->kv[s]);
+  eco_ctx_free(b->c);
+  eco_model_free(b->m);
+  free(b->kv);
+  free(b->tok);
+  free(b->tpos);
+  free(b->logits);
+  free(b->want);
+  free(b->samples);
+}
+
+int main(int argc, char **argv) {
+  bench_args a = {0};
+  int rc = parse_args(argc, argv, &a);
+  if (rc) return rc;
+  bench_state b = {0};
+  rc = setup(&a, &b);
+  if (!rc) rc = measure(&a, &b);
+  if (!rc) rc = report(&a, b.samples);
+  bench_free(&a, &b);
+  return rc;
 }

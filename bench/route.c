@@ -158,7 +158,7 @@ static int backend_start(backend *b) {
   evhttp_set_gencb(b->http, on_backend, b);
   struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(b->http, "127.0.0.1", 0);
   if (!bs) return -1;
-  struct sockaddr_in sa;
+  struct sockaddr_in sa = {0};
   socklen_t sl = sizeof sa;
   if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl) != 0) return -1;
   b->port = ntohs(sa.sin_port);
@@ -214,21 +214,10 @@ static int run_wrk(const char *url, const char *script, int threads, int conns, 
   return rc == 0 && r->rps > 0 && non2xx == 0 ? 0 : -1;
 }
 
-static int bench_proxy(int threads, int conns, int dur) {
-  if (system("wrk --version >/dev/null 2>&1") != 0 && system("command -v wrk >/dev/null") != 0) {
-    printf("== proxy: wrk not found, skipped ==\n");
-    return 0;
-  }
-  signal(SIGPIPE, SIG_IGN);
-  evthread_use_pthreads();
-  backend b;
-  memset(&b, 0, sizeof b);
-  if (backend_start(&b) != 0) {
-    fprintf(stderr, "bench_route: backend failed\n");
-    return 1;
-  }
-  char script[] = "/tmp/bench_route_XXXXXX";
-  int fd = mkstemp(script);
+/* Writes wrk's Lua script (one chat request) to a new temporary file whose
+ * name goes to path (a mkstemp template). Returns 0 or 1. */
+static int write_script(char *path) {
+  int fd = mkstemp(path);
   if (fd < 0) return 1;
   const char *lua = "wrk.method = \"POST\"\n"
                     "wrk.body = '{\"model\":\"m\",\"max_tokens\":16,\"messages\":[{\"role\":"
@@ -236,7 +225,13 @@ static int bench_proxy(int threads, int conns, int dur) {
                     "wrk.headers[\"Content-Type\"] = \"application/json\"\n";
   if (write(fd, lua, strlen(lua)) != (ssize_t)strlen(lua)) return 1;
   close(fd);
+  return 0;
+}
 
+/* A router (carbon policy) in front of the one backend at backend_port,
+ * running on *rt; NULL (a message on stderr) when it cannot be made. The
+ * router copies the node's configuration. */
+static eco_router *router_start(int backend_port, pthread_t *rt) {
   eco_router_cfg cfg;
   eco_router_cfg_default(&cfg);
   cfg.port = 0;
@@ -246,7 +241,7 @@ static int bench_proxy(int threads, int conns, int dur) {
   eco_router_node_cfg node;
   memset(&node, 0, sizeof node);
   snprintf(node.id, sizeof node.id, "backend");
-  snprintf(node.url, sizeof node.url, "http://127.0.0.1:%d", b.port);
+  snprintf(node.url, sizeof node.url, "http://127.0.0.1:%d", backend_port);
   snprintf(node.zone, sizeof node.zone, "SE");
   snprintf(node.device, sizeof node.device, "cpu");
   snprintf(node.health_path, sizeof node.health_path, "/health");
@@ -262,16 +257,39 @@ static int bench_proxy(int threads, int conns, int dur) {
   eco_error err = {0};
   if (eco_router_new(&cfg, &lg, &r, &err) != 0) {
     fprintf(stderr, "bench_route: %s\n", eco_error_text(&err));
-    return 1;
+    return NULL;
   }
-  pthread_t rt;
-  pthread_create(&rt, NULL, router_loop, r);
-  char burl[64], rurl[64];
-  snprintf(burl, sizeof burl, "http://127.0.0.1:%d", b.port);
-  snprintf(rurl, sizeof rurl, "http://127.0.0.1:%d", eco_router_port(r));
+  pthread_create(rt, NULL, router_loop, r);
+  return r;
+}
+
+/* Prints both runs, the overhead and the CPU per request: direct_cpu_s and
+ * routed_cpu_s are this process's CPU seconds during each run (the backend
+ * in both, the router only in the second). */
+static void proxy_report(const wrk_res *direct, const wrk_res *routed, double direct_cpu_s,
+                         double routed_cpu_s, int dur) {
+  printf("%-8s %10s %10s %10s\n", "", "req/s", "p50 ms", "p99 ms");
+  printf("%-8s %10.0f %10.3f %10.3f\n", "direct", direct->rps, direct->p50_ms, direct->p99_ms);
+  printf("%-8s %10.0f %10.3f %10.3f\n", "router", routed->rps, routed->p50_ms, routed->p99_ms);
+  printf("overhead: p50 %+.3f ms, p99 %+.3f ms (goal p99 < 1 ms); router/direct throughput "
+         "%.2f (goal >= 10k req/s through the router: %s)\n",
+         routed->p50_ms - direct->p50_ms, routed->p99_ms - direct->p99_ms,
+         routed->rps / direct->rps, routed->rps >= 10000 ? "met" : "not met");
+  /* CPU cost, independent of how busy the machine is */
+  double be_us = direct_cpu_s * 1e6 / (direct->rps * dur);
+  double all_us = routed_cpu_s * 1e6 / (routed->rps * dur);
+  double router_us = all_us - be_us;
+  printf("cpu per request: backend %.1f us, backend+router %.1f us -> router %.1f us "
+         "(= %.0f req/s per fully available core)\n",
+         be_us, all_us, router_us, router_us > 0 ? 1e6 / router_us : 0);
+}
+
+/* Warms up the router's pool, then runs wrk straight at the backend and
+ * through the router and reports. Returns 0 or 1 when wrk fails. */
+static int proxy_measure(const char *burl, const char *rurl, const char *script, int threads,
+                         int conns, int dur) {
   printf("== proxy: wrk -t%d -c%d -d%ds, POST /v1/chat/completions ==\n", threads, conns, dur);
   wrk_res direct, routed;
-  int rc = 0;
   /* warm-up of the router's pool */
   wrk_res warm;
   (void)run_wrk(rurl, script, 1, conns, 1, &warm);
@@ -282,24 +300,34 @@ static int bench_proxy(int threads, int conns, int dur) {
   double c2 = eco_time_process_cpu_s();
   if (e1 != 0 || e2 != 0) {
     fprintf(stderr, "bench_route: wrk failed\n");
-    rc = 1;
-  } else {
-    printf("%-8s %10s %10s %10s\n", "", "req/s", "p50 ms", "p99 ms");
-    printf("%-8s %10.0f %10.3f %10.3f\n", "direct", direct.rps, direct.p50_ms, direct.p99_ms);
-    printf("%-8s %10.0f %10.3f %10.3f\n", "router", routed.rps, routed.p50_ms, routed.p99_ms);
-    printf("overhead: p50 %+.3f ms, p99 %+.3f ms (goal p99 < 1 ms); router/direct throughput "
-           "%.2f (goal >= 10k req/s through the router: %s)\n",
-           routed.p50_ms - direct.p50_ms, routed.p99_ms - direct.p99_ms, routed.rps / direct.rps,
-           routed.rps >= 10000 ? "met" : "not met");
-    /* CPU cost, independent of how busy the machine is: this process runs
-     * the backend in both runs and the router only in the second. */
-    double be_us = (c1 - c0) * 1e6 / (direct.rps * dur);
-    double all_us = (c2 - c1) * 1e6 / (routed.rps * dur);
-    double router_us = all_us - be_us;
-    printf("cpu per request: backend %.1f us, backend+router %.1f us -> router %.1f us "
-           "(= %.0f req/s per fully available core)\n",
-           be_us, all_us, router_us, router_us > 0 ? 1e6 / router_us : 0);
+    return 1;
   }
+  proxy_report(&direct, &routed, c1 - c0, c2 - c1, dur);
+  return 0;
+}
+
+static int bench_proxy(int threads, int conns, int dur) {
+  if (system("wrk --version >/dev/null 2>&1") != 0 && system("command -v wrk >/dev/null") != 0) {
+    printf("== proxy: wrk not found, skipped ==\n");
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  evthread_use_pthreads();
+  backend b;
+  memset(&b, 0, sizeof b);
+  if (backend_start(&b) != 0) {
+    fprintf(stderr, "bench_route: backend failed\n");
+    return 1;
+  }
+  char script[] = "/tmp/bench_route_XXXXXX";
+  if (write_script(script)) return 1;
+  pthread_t rt;
+  eco_router *r = router_start(b.port, &rt);
+  if (!r) return 1;
+  char burl[64], rurl[64];
+  snprintf(burl, sizeof burl, "http://127.0.0.1:%d", b.port);
+  snprintf(rurl, sizeof rurl, "http://127.0.0.1:%d", eco_router_port(r));
+  int rc = proxy_measure(burl, rurl, script, threads, conns, dur);
   eco_router_stop(r);
   pthread_join(rt, NULL);
   eco_router_free(r);

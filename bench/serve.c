@@ -57,6 +57,70 @@ static int run_wrk(const char *url, const char *lua, int conc, int secs, point *
   return pclose(f) == 0 ? 0 : -1;
 }
 
+/* The backend: the batching engine on model, or the fake one unthrottled.
+ * Returns 0 or 1 (a message on stderr for the engine). */
+static int make_backend(const char *model, eco_backend *be) {
+  if (model) {
+    eco_backend_engine_cfg bc = {.model_path = model, .max_batch = 16, .max_queue = 256};
+    eco_error berr = {0};
+    if (eco_backend_engine_new(&bc, be, &berr)) {
+      fprintf(stderr, "bench_serve: %s\n", eco_error_text(&berr));
+      return 1;
+    }
+    return 0;
+  }
+  eco_fake_cfg fc;
+  eco_fake_cfg_default(&fc);
+  fc.tokens_per_s = 0; /* unthrottled */
+  fc.max_batch = 16;
+  fc.queue_cap = 256;
+  fc.stop_at_script_end = false;
+  return eco_backend_fake_new(&fc, be) ? 1 : 0;
+}
+
+/* Writes wrk's Lua script for one chat request of max_tokens to a new
+ * temporary file whose name goes to lua (a mkstemp template). Returns 0 or 1. */
+static int write_lua(const eco_backend *be, int max_tokens, char *lua) {
+  int fd = mkstemp(lua);
+  if (fd < 0) return 1;
+  eco_backend_info bi;
+  if (be->vt->info(be->self, &bi)) return 1;
+  char script[768];
+  int n = snprintf(script, sizeof script,
+                   "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+                   "wrk.body = '{\"model\":\"%s\",\"max_tokens\":%d,\"messages\":"
+                   "[{\"role\":\"user\",\"content\":\"hello there\"}]}'\n",
+                   bi.model_name, max_tokens);
+  if (write(fd, script, (size_t)n) != n) return 1;
+  close(fd);
+  return 0;
+}
+
+/* The measured points: /health then chat at concurrency 1, 4 and 16, one
+ * table row each. Returns 0 or 1 when wrk fails. */
+static int run_points(int port, const char *lua, int secs) {
+  char chat_url[128], health_url[128];
+  snprintf(chat_url, sizeof chat_url, "http://127.0.0.1:%d/v1/chat/completions", port);
+  snprintf(health_url, sizeof health_url, "http://127.0.0.1:%d/health", port);
+  printf("%-6s %-12s %12s %10s %10s %8s %14s\n", "conc", "endpoint", "req/s", "p50 ms", "p99 ms",
+         "non2xx", "chat/health");
+  static const int concs[] = {1, 4, 16};
+  for (size_t i = 0; i < 3; i++) {
+    point h, c;
+    if (run_wrk(health_url, NULL, concs[i], secs, &h) ||
+        run_wrk(chat_url, lua, concs[i], secs, &c)) {
+      fprintf(stderr, "bench_serve: wrk failed\n");
+      return 1;
+    }
+    printf("%-6d %-12s %12.0f %10.3f %10.3f %8ld %14s\n", concs[i], "/health", h.rps, h.p50_ms,
+           h.p99_ms, h.non2xx, "");
+    printf("%-6d %-12s %12.0f %10.3f %10.3f %8ld %13.2fx\n", concs[i], "chat", c.rps, c.p50_ms,
+           c.p99_ms, c.non2xx, h.rps > 0 ? c.rps / h.rps : 0);
+    fflush(stdout);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int secs = argc > 1 ? atoi(argv[1]) : 3;
   int max_tokens = argc > 2 ? atoi(argv[2]) : 16;
@@ -71,22 +135,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   eco_backend be;
-  if (model) {
-    eco_backend_engine_cfg bc = {.model_path = model, .max_batch = 16, .max_queue = 256};
-    eco_error berr = {0};
-    if (eco_backend_engine_new(&bc, &be, &berr)) {
-      fprintf(stderr, "bench_serve: %s\n", eco_error_text(&berr));
-      return 1;
-    }
-  } else {
-    eco_fake_cfg fc;
-    eco_fake_cfg_default(&fc);
-    fc.tokens_per_s = 0; /* unthrottled */
-    fc.max_batch = 16;
-    fc.queue_cap = 256;
-    fc.stop_at_script_end = false;
-    if (eco_backend_fake_new(&fc, &be)) return 1;
-  }
+  if (make_backend(model, &be)) return 1;
   eco_server_cfg sc;
   eco_server_cfg_default(&sc);
   sc.port = 0;
@@ -106,44 +155,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   char lua[] = "/tmp/eco_bench_serve_XXXXXX";
-  int fd = mkstemp(lua);
-  if (fd < 0) return 1;
-  eco_backend_info bi;
-  if (be.vt->info(be.self, &bi)) return 1;
-  char script[768];
-  int n = snprintf(script, sizeof script,
-                   "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
-                   "wrk.body = '{\"model\":\"%s\",\"max_tokens\":%d,\"messages\":"
-                   "[{\"role\":\"user\",\"content\":\"hello there\"}]}'\n",
-                   bi.model_name, max_tokens);
-  if (write(fd, script, (size_t)n) != n) return 1;
-  close(fd);
-  char chat_url[128], health_url[128];
-  snprintf(chat_url, sizeof chat_url, "http://127.0.0.1:%d/v1/chat/completions",
-           eco_server_port(srv));
-  snprintf(health_url, sizeof health_url, "http://127.0.0.1:%d/health", eco_server_port(srv));
+  if (write_lua(&be, max_tokens, lua)) return 1;
   printf("bench_serve: %s (%d tokens/request), %d s per point, loopback, "
          "energy attribution %s (%s)\n",
          model ? model : "fake backend, unthrottled", max_tokens, secs, attribution,
          st.meter ? st.meter->src.name : "no meter");
-  printf("%-6s %-12s %12s %10s %10s %8s %14s\n", "conc", "endpoint", "req/s", "p50 ms", "p99 ms",
-         "non2xx", "chat/health");
-  int concs[] = {1, 4, 16};
-  int rc = 0;
-  for (size_t i = 0; i < 3; i++) {
-    point h, c;
-    if (run_wrk(health_url, NULL, concs[i], secs, &h) ||
-        run_wrk(chat_url, lua, concs[i], secs, &c)) {
-      fprintf(stderr, "bench_serve: wrk failed\n");
-      rc = 1;
-      break;
-    }
-    printf("%-6d %-12s %12.0f %10.3f %10.3f %8ld %14s\n", concs[i], "/health", h.rps, h.p50_ms,
-           h.p99_ms, h.non2xx, "");
-    printf("%-6d %-12s %12.0f %10.3f %10.3f %8ld %13.2fx\n", concs[i], "chat", c.rps, c.p50_ms,
-           c.p99_ms, c.non2xx, h.rps > 0 ? c.rps / h.rps : 0);
-    fflush(stdout);
-  }
+  int rc = run_points(eco_server_port(srv), lua, secs);
   unlink(lua);
   eco_server_shutdown(srv);
   eco_server_join(srv);

@@ -141,6 +141,47 @@ static int run(world *w, eco_policy_kind k, eco_sim_result *r, double *wall, dou
   return rc;
 }
 
+/* The small run first (a quarter of the nodes, a tenth of the requests and
+ * days): peak RSS after it is the baseline for the memory check. Returns 0
+ * or 1. */
+static int warm_up(world *ws, size_t small, uint64_t n_req, double days, eco_sim_result *rs,
+                   double *rss_small) {
+  double wall_s, cpu_s;
+  if (build(ws, small, n_req / 10, days / 10) ||
+      run(ws, ECO_POLICY_SLO_CARBON, rs, &wall_s, &cpu_s))
+    return 1;
+  *rss_small = peak_rss_mb();
+  printf("  warm-up %zu nodes, %llu requests: %.2f s, peak in flight %llu, peak RSS %.1f MB\n",
+         small, (unsigned long long)rs->arrived, wall_s, (unsigned long long)rs->peak_in_flight,
+         *rss_small);
+  return 0;
+}
+
+/* The peer: n_bare bare eco_policy_choose calls over all of w's views;
+ * prints the line and leaves the CPU seconds per decision. Returns 0 or 1. */
+static int bare_policy(world *w, uint64_t n_bare, double *per_cpu) {
+  eco_sim_router rt;
+  eco_sim_policy_ops ops;
+  eco_error err = {0};
+  if (eco_sim_router_init(&rt, ECO_POLICY_SLO_CARBON, &w->cfg, &ops, &err)) return 1;
+  eco_route_request rq = {.prompt_tokens = 80, .expected_out_tokens = 200, .slo_s = 30};
+  eco_route_prediction p;
+  double t0 = eco_time_wall_s(), c0 = eco_time_process_cpu_s();
+  size_t acc = 0;
+  for (uint64_t i = 0; i < n_bare; i++) {
+    rq.prompt_tokens = (uint32_t)(40 + i % 200);
+    if (eco_policy_choose(&rt.policy, &rq, rt.views, rt.n, &p) == 0) acc += p.node;
+  }
+  double wall_p = eco_time_wall_s() - t0, cpu_p = eco_time_process_cpu_s() - c0;
+  eco_sim_router_free(&rt);
+  double per = wall_p / (double)n_bare;
+  printf("  peer: bare eco_policy_choose over all %zu views: %.2f us wall, %.2f us CPU per "
+         "decision (%llu calls, checksum %zu)\n",
+         w->cfg.n_nodes, per * 1e6, cpu_p / (double)n_bare * 1e6, (unsigned long long)n_bare, acc);
+  *per_cpu = cpu_p / (double)n_bare;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   size_t n_nodes = argc > 1 ? (size_t)atol(argv[1]) : 1000;
   uint64_t n_req = argc > 2 ? (uint64_t)atoll(argv[2]) : 1000000;
@@ -158,17 +199,9 @@ int main(int argc, char **argv) {
   if (!w || !ws) goto done;
   printf("bench_sim: %zu nodes, %llu requests, %.1f simulated days (shared, busy machine)\n",
          n_nodes, (unsigned long long)n_req, days);
-
-  /* small run first: peak RSS after it is the baseline for the memory check */
   size_t small = n_nodes / 4 ? n_nodes / 4 : 1;
-  double wall_s, cpu_s;
-  if (build(ws, small, n_req / 10, days / 10) ||
-      run(ws, ECO_POLICY_SLO_CARBON, &rs, &wall_s, &cpu_s))
-    goto done;
-  double rss_small = peak_rss_mb();
-  printf("  warm-up %zu nodes, %llu requests: %.2f s, peak in flight %llu, peak RSS %.1f MB\n",
-         small, (unsigned long long)rs.arrived, wall_s, (unsigned long long)rs.peak_in_flight,
-         rss_small);
+  double rss_small;
+  if (warm_up(ws, small, n_req, days, &rs, &rss_small)) goto done;
 
   double wall_c, wall_rr, cpu_c, cpu_rr;
   if (build(w, n_nodes, n_req, days) || run(w, ECO_POLICY_SLO_CARBON, &rc_, &wall_c, &cpu_c))
@@ -183,28 +216,8 @@ int main(int argc, char **argv) {
          wall_rr, cpu_rr);
   printf("  ratio slo-carbon/round-robin CPU: %.2fx (cost of the %zu-node policy decisions)\n",
          cpu_c / cpu_rr, n_nodes);
-
-  /* peer: bare policy calls over all views */
-  eco_sim_router rt;
-  eco_sim_policy_ops ops;
-  eco_error err = {0};
-  if (eco_sim_router_init(&rt, ECO_POLICY_SLO_CARBON, &w->cfg, &ops, &err)) goto done;
-  eco_route_request rq = {.prompt_tokens = 80, .expected_out_tokens = 200, .slo_s = 30};
-  eco_route_prediction p;
-  double t0 = eco_time_wall_s(), c0 = eco_time_process_cpu_s();
-  size_t acc = 0;
-  uint64_t n_bare = n_req / 10 ? n_req / 10 : 1;
-  for (uint64_t i = 0; i < n_bare; i++) {
-    rq.prompt_tokens = (uint32_t)(40 + i % 200);
-    if (eco_policy_choose(&rt.policy, &rq, rt.views, rt.n, &p) == 0) acc += p.node;
-  }
-  double wall_p = eco_time_wall_s() - t0, cpu_p = eco_time_process_cpu_s() - c0;
-  eco_sim_router_free(&rt);
-  double per = wall_p / (double)n_bare;
-  printf("  peer: bare eco_policy_choose over all %zu views: %.2f us wall, %.2f us CPU per "
-         "decision (%llu calls, checksum %zu)\n",
-         n_nodes, per * 1e6, cpu_p / (double)n_bare * 1e6, (unsigned long long)n_bare, acc);
-  double per_cpu = cpu_p / (double)n_bare;
+  double per_cpu;
+  if (bare_policy(w, n_req / 10 ? n_req / 10 : 1, &per_cpu)) goto done;
   printf("  whole simulation vs %llu full-array decisions alone (%.1f s CPU): %.3fx (CPU)\n",
          (unsigned long long)rc_.arrived, per_cpu * (double)rc_.arrived,
          cpu_c / (per_cpu * (double)rc_.arrived));

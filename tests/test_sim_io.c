@@ -3,6 +3,7 @@
  * reports, the SVG writer and the `sim cluster` command end to end. */
 #include "testutil.h"
 
+#include "artifact/artifact.h"
 #include "sim/device.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
@@ -100,6 +101,78 @@ static void test_sprout_lengths(void **state) {
   assert_true(o2 < 0.5 * o0);
   free(lens);
   assert_int_equal(eco_sim_lens_load_sprout(dir, "no_such_set", 40, &lens, &n, &err), ECO_EFORMAT);
+}
+
+/* One dataset of a synthetic artifact by any file name, through the shared
+ * reader: every message's bytes, the costs per level, and bad files. */
+static void test_sprout_any_dataset(void **state) {
+  (void)state;
+  char *dir = eco_test_tmpdir();
+  static const char *const variant[3] = {"13b-chat", "brief_13b-chat", "brief+_13b-chat"};
+  static const char *const times[3] = {"[10, 2.5, 0]", "[5, 1, 0]", "[1, 0.5, 0]"};
+  assert_int_equal(eco_test_write_file(dir, "prompts/prompt_tiny.json",
+                                       "[[{\"role\":\"system\",\"content\":\"abcd\"},"
+                                       "{\"role\":\"user\",\"content\":\"hello world!\"}],"
+                                       "[{\"role\":\"user\",\"content\":\"x\"}], \"odd\"]"),
+                   0);
+  for (int v = 0; v < 3; v++) {
+    char rel[128], body[128];
+    snprintf(rel, sizeof rel, "request_carbon/tiny_%s.json", variant[v]);
+    snprintf(body, sizeof body, "{\"energy\": [1e-4, 2e-4, %d], \"time\": %s}", v, times[v]);
+    assert_int_equal(eco_test_write_file(dir, rel, body), 0);
+  }
+  eco_artifact a;
+  eco_error err = {0};
+  assert_int_equal(eco_artifact_load_dataset(dir, "tiny", &a, &err), 0);
+  const eco_artifact_ds *ds = &a.ds[0];
+  assert_string_equal(ds->name, "tiny");
+  assert_int_equal(ds->n, 3);
+  assert_string_equal(ds->prompt[0], "abcd"); /* the first message */
+  assert_null(ds->prompt[2]);
+  assert_int_equal(ds->prompt_bytes[0], 16); /* every message */
+  assert_int_equal(ds->prompt_bytes[1], 1);
+  assert_int_equal(ds->prompt_bytes[2], 0);
+  assert_true(ds->time_s[1][0] == 5 && ds->energy_kwh[2][2] == 2);
+  assert_int_equal(ds->n_lab, 0);
+  for (int k = 1; k < ECO_ARTIFACT_NDS; k++)
+    assert_int_equal(a.ds[k].n, 0);
+  assert_int_equal(eco_artifact_find(&a, 0, "x", 1), 1);
+  eco_artifact_free(&a);
+
+  eco_sim_len *lens = NULL;
+  size_t n = 0;
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "tiny", 40, &lens, &n, &err), 0);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "tiny", 40, &lens, &n, &err), 0);
+  assert_int_equal(n, 6); /* appended */
+  static const uint32_t want[3][4] = {{4, 400, 200, 40}, {1, 100, 40, 20}, {1, 1, 1, 1}};
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(lens[i].prompt_tok, want[i % 3][0]);
+    for (int v = 0; v < 3; v++)
+      assert_int_equal(lens[i].out_tok[v], want[i % 3][1 + v]);
+  }
+  /* bad files: an error naming the file, lens and n unchanged */
+  assert_int_equal(eco_test_write_file(dir, "request_carbon/tiny_brief_13b-chat.json",
+                                       "{\"energy\": [1, 2, 3], \"time\": [1, 2]}"),
+                   0);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "tiny", 40, &lens, &n, &err), ECO_EFORMAT);
+  assert_non_null(strstr(err.msg, "tiny_brief_13b-chat.json"));
+  assert_int_equal(
+      eco_test_write_file(dir, "request_carbon/tiny_brief_13b-chat.json", "{\"time\": [1, 2, 3]}"),
+      0);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "tiny", 40, &lens, &n, &err), ECO_EFORMAT);
+  assert_int_equal(eco_test_write_file(dir, "prompts/prompt_empty.json", "[]"), 0);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "empty", 40, &lens, &n, &err), ECO_EFORMAT);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "absent", 40, &lens, &n, &err), ECO_EFORMAT);
+  assert_non_null(strstr(err.msg, "prompt_absent.json"));
+  char long_name[400];
+  memset(long_name, 'a', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  assert_int_equal(eco_sim_lens_load_sprout(dir, long_name, 40, &lens, &n, &err), ECO_EINVAL);
+  assert_int_equal(eco_sim_lens_load_sprout(dir, "tiny", 0, &lens, &n, &err), ECO_EINVAL);
+  assert_int_equal(n, 6);
+  free(lens);
+  eco_test_rmtree(dir);
+  free(dir);
 }
 
 static void test_zone_hourly(void **state) {
@@ -263,8 +336,9 @@ static void test_scenario_and_cli(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shipped_profiles), cmocka_unit_test(test_csv_inputs),
-      cmocka_unit_test(test_sprout_lengths),   cmocka_unit_test(test_zone_hourly),
-      cmocka_unit_test(test_svg_and_pareto),   cmocka_unit_test(test_scenario_and_cli),
+      cmocka_unit_test(test_sprout_lengths),   cmocka_unit_test(test_sprout_any_dataset),
+      cmocka_unit_test(test_zone_hourly),      cmocka_unit_test(test_svg_and_pareto),
+      cmocka_unit_test(test_scenario_and_cli),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

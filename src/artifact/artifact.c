@@ -20,14 +20,21 @@ static const char *const answer_variant[NLV] = {"13b", "brief_13b", "brief+_13b"
 struct eco_artifact_docs {
   json_t *keep;     /* the documents the strings point into */
   json_t *pos[NDS]; /* per dataset: prompt text -> its first position */
+  char *file;       /* eco_artifact_load_dataset's file name (ds[0].name) */
 };
 
 static json_t *load_json(const char *dir, const char *rel, eco_error *err) {
-  char path[1024];
-  snprintf(path, sizeof path, "%s/%s", dir, rel);
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s", dir, rel) >= (int)sizeof path) {
+    eco_error_set(err, ECO_EINVAL, "sprout artifact: path too long: %s/%s", dir, rel);
+    return NULL;
+  }
   json_error_t je;
   json_t *j = json_load_file(path, 0, &je);
-  if (!j) eco_error_set(err, ECO_EFORMAT, "%s: %s (line %d)", path, je.text, je.line);
+  if (!j && je.line > 0)
+    eco_error_set(err, ECO_EFORMAT, "%s: %s (line %d)", path, je.text, je.line);
+  else if (!j)
+    eco_error_set(err, ECO_EFORMAT, "%s: %s", path, je.text); /* could not read it */
   return j;
 }
 
@@ -56,11 +63,25 @@ static int read_list(json_t *obj, const char *key, size_t n, double **out, const
   return 0;
 }
 
-/* prompts/ and request_carbon/ of dataset k. */
-static int load_prompts_costs(eco_artifact *a, const char *dir, int k, eco_error *err) {
+/* Bytes of the content of every message of one prompt (a list of
+ * {role, content}); 0 for anything else. */
+static size_t prompt_bytes(const json_t *msgs) {
+  size_t b = 0;
+  for (size_t i = 0; json_is_array(msgs) && i < json_array_size(msgs); i++) {
+    const json_t *c = json_object_get(json_array_get(msgs, i), "content");
+    if (json_is_string(c)) b += json_string_length(c);
+  }
+  return b;
+}
+
+/* prompts/ and request_carbon/ of the dataset named file, into dataset k. */
+static int load_prompts_costs(eco_artifact *a, const char *dir, const char *file, int k,
+                              eco_error *err) {
   eco_artifact_ds *ds = &a->ds[k];
-  char rel[256];
-  snprintf(rel, sizeof rel, "prompts/prompt_%s.json", ds_files[k]);
+  char rel[512];
+  if (strlen(file) > 256)
+    return eco_error_set(err, ECO_EINVAL, "sprout artifact: dataset name too long: %.64s...", file);
+  snprintf(rel, sizeof rel, "prompts/prompt_%s.json", file);
   json_t *pr;
   int rc = load_kept(a, dir, rel, &pr, err);
   if (rc) return rc;
@@ -68,17 +89,19 @@ static int load_prompts_costs(eco_artifact *a, const char *dir, int k, eco_error
   json_t *pos = a->docs->pos[k] = json_object();
   if (!json_is_array(pr) || !ds->n || !pos)
     return eco_error_set(err, ECO_EFORMAT, "%s: not a list of prompts", rel);
-  if (!(ds->prompt = calloc(ds->n, sizeof *ds->prompt)))
-    return eco_error_set(err, ECO_ENOMEM, "out of memory");
+  ds->prompt = calloc(ds->n, sizeof *ds->prompt);
+  ds->prompt_bytes = calloc(ds->n, sizeof *ds->prompt_bytes);
+  if (!ds->prompt || !ds->prompt_bytes) return eco_error_set(err, ECO_ENOMEM, "out of memory");
   for (size_t i = 0; i < ds->n; i++) {
-    const char *t =
-        json_string_value(json_object_get(json_array_get(json_array_get(pr, i), 0), "content"));
+    const json_t *msgs = json_array_get(pr, i);
+    const char *t = json_string_value(json_object_get(json_array_get(msgs, 0), "content"));
     ds->prompt[i] = t;
+    ds->prompt_bytes[i] = prompt_bytes(msgs);
     if (t && !json_object_get(pos, t) && json_object_set_new(pos, t, json_integer((long)i)))
       return eco_error_set(err, ECO_ENOMEM, "out of memory");
   }
   for (int l = 0; l < NLV && !rc; l++) {
-    snprintf(rel, sizeof rel, "request_carbon/%s_%s.json", ds_files[k], carbon_variant[l]);
+    snprintf(rel, sizeof rel, "request_carbon/%s_%s.json", file, carbon_variant[l]);
     json_t *j = load_json(dir, rel, err);
     if (!j) return ECO_EFORMAT;
     if (!(rc = read_list(j, "energy", ds->n, &ds->energy_kwh[l], rel, err)))
@@ -141,18 +164,24 @@ static int load_answers(eco_artifact *a, const char *dir, int k, eco_error *err)
   return 0;
 }
 
-int eco_artifact_load(const char *dir, unsigned what, eco_artifact *a, eco_error *err) {
+/* Empties a and gives it its documents; 0 or ECO_ENOMEM. */
+static int artifact_init(eco_artifact *a, eco_error *err) {
   memset(a, 0, sizeof *a);
-  if (!dir) return eco_error_set(err, ECO_EINVAL, "sprout artifact: no data directory");
   a->docs = calloc(1, sizeof *a->docs);
   if (!a->docs || !(a->docs->keep = json_array())) {
     eco_artifact_free(a);
     return eco_error_set(err, ECO_ENOMEM, "out of memory");
   }
-  int rc = 0;
+  return 0;
+}
+
+int eco_artifact_load(const char *dir, unsigned what, eco_artifact *a, eco_error *err) {
+  memset(a, 0, sizeof *a);
+  if (!dir) return eco_error_set(err, ECO_EINVAL, "sprout artifact: no data directory");
+  int rc = artifact_init(a, err);
   for (int k = 0; k < NDS && !rc; k++) {
     a->ds[k].name = ds_names[k];
-    rc = load_prompts_costs(a, dir, k, err);
+    rc = load_prompts_costs(a, dir, ds_files[k], k, err);
     if (!rc && (what & ECO_ARTIFACT_ANSWERS)) rc = load_answers(a, dir, k, err);
   }
   json_t *quality = rc ? NULL : load_json(dir, "quality_summary_2000.json", err);
@@ -164,11 +193,26 @@ int eco_artifact_load(const char *dir, unsigned what, eco_artifact *a, eco_error
   return rc;
 }
 
+int eco_artifact_load_dataset(const char *dir, const char *file, eco_artifact *a, eco_error *err) {
+  memset(a, 0, sizeof *a);
+  if (!dir || !file)
+    return eco_error_set(err, ECO_EINVAL, "sprout artifact: no data directory or dataset");
+  int rc = artifact_init(a, err);
+  if (!rc && !(a->docs->file = strdup(file))) rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
+  if (!rc) {
+    a->ds[0].name = a->docs->file;
+    rc = load_prompts_costs(a, dir, file, 0, err);
+  }
+  if (rc) eco_artifact_free(a);
+  return rc;
+}
+
 void eco_artifact_free(eco_artifact *a) {
   if (!a) return;
   for (int k = 0; k < NDS; k++) {
     eco_artifact_ds *ds = &a->ds[k];
     free(ds->prompt);
+    free(ds->prompt_bytes);
     for (int l = 0; l < NLV; l++) {
       free(ds->energy_kwh[l]);
       free(ds->time_s[l]);
@@ -179,7 +223,10 @@ void eco_artifact_free(eco_artifact *a) {
     free(ds->lab_level);
     if (a->docs) json_decref(a->docs->pos[k]);
   }
-  if (a->docs) json_decref(a->docs->keep);
+  if (a->docs) {
+    json_decref(a->docs->keep);
+    free(a->docs->file);
+  }
   free(a->docs);
   memset(a, 0, sizeof *a);
 }

@@ -8,8 +8,9 @@
  * by the prompt's text) and the level a GPT-4 judge preferred
  * (quality_summary_2000.json, keyed by the prompt's text). This reader
  * loads them and joins the labels to the prompts; what a module builds from
- * them is its own (the simulator's datasets in sim/sprout.h, the replay
- * backend's recordings in server/replay_data.h). Read-only after loading. */
+ * them is its own (the simulator's datasets in sim/sprout.h, its length
+ * pool in sim/workload.h, the replay backend's recordings in
+ * server/replay_data.h). Read-only after loading. */
 #ifndef ECO_ARTIFACT_ARTIFACT_H
 #define ECO_ARTIFACT_ARTIFACT_H
 
@@ -24,6 +25,7 @@ typedef struct eco_artifact_ds {
   const char *name;                     /* "alpaca", "math", "mmlu", ... */
   size_t n;                             /* prompts, in the order of prompts/ */
   const char **prompt;                  /* [n] text of the first message, NULL where none */
+  size_t *prompt_bytes;                 /* [n] bytes of the content of all its messages */
   double *energy_kwh[ECO_ARTIFACT_NLV]; /* [n] kWh per request at each level, measured */
   double *time_s[ECO_ARTIFACT_NLV];     /* [n] s per request at each level, measured */
   size_t n_lab;                         /* distinct prompts with a judge label */
@@ -49,6 +51,13 @@ enum { ECO_ARTIFACT_ANSWERS = 1 }; /* what: also load responses/ */
  * arrays are malloc'd: a caller may take one (and set the field to NULL)
  * before eco_artifact_free. */
 int eco_artifact_load(const char *dir, unsigned what, eco_artifact *a, eco_error *err);
+/* Loads one dataset's prompts and costs by its file name, any name (e.g.
+ * "alpaca_5000": prompts/prompt_alpaca_5000.json and
+ * request_carbon/alpaca_5000_<level variant>.json), into a->ds[0] (whose
+ * name is then file); the other datasets stay empty, without labels or
+ * answers. Same checks and errors as eco_artifact_load; ECO_EINVAL for a
+ * name too long for a path. Free with eco_artifact_free. */
+int eco_artifact_load_dataset(const char *dir, const char *file, eco_artifact *a, eco_error *err);
 void eco_artifact_free(eco_artifact *a);
 
 /* The first position of prompt text (exact, len bytes) in dataset k, or -1. */

@@ -1,10 +1,10 @@
 /* ecoinfer simulator: workload and zone inputs from files (see workload.h). */
 #include "sim/workload.h"
 
+#include "artifact/artifact.h"
 #include "carbon/intensity.h"
 #include "util/fs.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,59 +27,23 @@ static uint32_t tok(double v) {
 
 int eco_sim_lens_load_sprout(const char *dir, const char *dataset, double decode_tok_s,
                              eco_sim_len **lens, size_t *n, eco_error *err) {
-  static const char *const variants[3] = {"13b-chat", "brief_13b-chat", "brief+_13b-chat"};
-  char path[4096];
-  json_t *prompts = NULL, *times[3] = {NULL, NULL, NULL};
-  json_error_t je;
-  int rc = 0;
   if (!(decode_tok_s > 0))
     return eco_error_set(err, ECO_EINVAL, "sim: sprout decode_tok_s must be > 0");
-  snprintf(path, sizeof path, "%s/prompts/prompt_%s.json", dir, dataset);
-  prompts = json_load_file(path, 0, &je);
-  if (!prompts || !json_is_array(prompts)) {
-    rc = eco_error_set(err, ECO_EFORMAT, "%s: %s", path, prompts ? "not a list" : je.text);
-    goto fail;
-  }
-  size_t m = json_array_size(prompts);
-  for (int v = 0; v < 3; v++) {
-    snprintf(path, sizeof path, "%s/request_carbon/%s_%s.json", dir, dataset, variants[v]);
-    json_t *o = json_load_file(path, 0, &je);
-    if (!o) {
-      rc = eco_error_set(err, ECO_EFORMAT, "%s: %s", path, je.text);
-      goto fail;
-    }
-    times[v] = json_incref(json_object_get(o, "time"));
-    json_decref(o);
-    if (!times[v] || !json_is_array(times[v]) || json_array_size(times[v]) != m) {
-      rc = eco_error_set(err, ECO_EFORMAT, "%s: 'time' must be a list of %zu numbers", path, m);
-      goto fail;
-    }
-  }
-  if ((rc = grow(lens, *n + m, err))) goto fail;
-  for (size_t i = 0; i < m; i++) {
-    const json_t *msgs = json_array_get(prompts, i);
-    size_t chars = 0;
-    for (size_t k = 0; json_is_array(msgs) && k < json_array_size(msgs); k++) {
-      const json_t *c = json_object_get(json_array_get(msgs, k), "content");
-      if (json_is_string(c)) chars += json_string_length(c);
-    }
+  eco_artifact a;
+  int rc = eco_artifact_load_dataset(dir, dataset, &a, err);
+  if (rc) return rc;
+  const eco_artifact_ds *ds = &a.ds[0];
+  if ((rc = grow(lens, *n + ds->n, err))) goto fail;
+  for (size_t i = 0; i < ds->n; i++) {
     eco_sim_len *L = &(*lens)[*n + i];
     memset(L, 0, sizeof *L);
-    L->prompt_tok = tok(ceil((double)chars / 4.0));
-    for (int v = 0; v < 3; v++) {
-      const json_t *t = json_array_get(times[v], i);
-      if (!json_is_number(t)) {
-        rc = eco_error_set(err, ECO_EFORMAT, "sprout %s: time %zu is not a number", dataset, i);
-        goto fail;
-      }
-      L->out_tok[v] = tok(json_number_value(t) * decode_tok_s);
-    }
+    L->prompt_tok = tok(ceil((double)ds->prompt_bytes[i] / 4.0)); /* ~4 bytes a token */
+    for (int v = 0; v < ECO_ARTIFACT_NLV; v++)
+      L->out_tok[v] = tok(ds->time_s[v][i] * decode_tok_s);
   }
-  *n += m;
+  *n += ds->n;
 fail:
-  json_decref(prompts);
-  for (int v = 0; v < 3; v++)
-    json_decref(times[v]);
+  eco_artifact_free(&a);
   return rc;
 }
 

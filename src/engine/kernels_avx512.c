@@ -20,7 +20,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Software prefetch distance of the packed kernels (see kernels_avx2.c). */
+/* Software prefetch distance of the packed kernels (see kernels_x8_x86.h). */
 #ifndef PF_DIST
 #define PF_DIST 4096
 #endif
@@ -126,7 +126,7 @@ INLINE void q4_0_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
 
 /* Q4_K: per 32-element sub-block, int16 sums (4 maddubs, at most 15240)
  * times the sub-block scale with madd; the row's two lanes are folded once
- * per super-block, then the mins as in kernels_avx2.c. */
+ * per super-block, then the mins as in kernels_x8_main_avx2.c. */
 INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
                        float *out, size_t os) {
   const int nb = n / 256;
@@ -171,7 +171,7 @@ INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, con
     _mm256_storeu_ps(out + os * (size_t)j, acc[j]);
 }
 
-/* Q6_K: quants rebuilt unsigned (0..63) as in kernels_avx2.c. The high
+/* Q6_K: quants rebuilt unsigned (0..63) as in kernels_x8_main_avx2.c. The high
  * bits of chunk k sit at bits 2k..2k+1 of the row's qhA/qhB dword, so the
  * row's dword goes to both of its lanes and each lane shifts by its own
  * count (vpsllvw/vpsrlvw). A lane holds one chunk's pair products (at most

@@ -30,7 +30,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Software prefetch distance of the packed kernels (see kernels_avx2.c). */
+/* Software prefetch distance of the packed kernels (see kernels_x8_x86.h). */
 #ifndef PF_DIST
 #define PF_DIST 4096
 #endif
@@ -303,7 +303,7 @@ PDOT2(pdot2_q4_0, q4_0_x16_nx)
 
 /* Q4_K: each 32-element sub-block is a Q4_0-like int32 dot per row, times
  * the row's 6-bit sub-block scale (vpmulld); the mins are a length-8 dot
- * per row against the activation's sub-block sums (as in kernels_avx2.c). */
+ * per row against the activation's sub-block sums (as in kernels_x8_main_avx2.c). */
 INLINE void q4_k_x8_nx(int n, const uint8_t *g, const uint8_t *x, size_t xs, const int NX,
                        float *out, size_t os) {
   const int nb = n / 256;

@@ -1,8 +1,9 @@
 /* ecoinfer: AVX2 kernels of the packed (8-row interleaved) layouts of Q5_0,
  * Q5_1, IQ4_NL, Q2_K, Q3_K, Q5_K and IQ4_XS (pack.h). As in the Q8_0/Q4_0/
- * Q4_K/Q6_K kernels of kernels_avx2.c, lane r of every vector belongs to row
- * r of the group; a 32-byte chunk holds 4 consecutive quants of each row,
- * and the matching 4 activation bytes are broadcast to every lane.
+ * Q4_K/Q6_K kernels of kernels_x8_main_avx2.c, lane r of every vector
+ * belongs to row r of the group; a 32-byte chunk holds 4 consecutive quants
+ * of each row, and the matching 4 activation bytes are broadcast to every
+ * lane.
  *
  * Unsigned quants (Q5_*, Q2_K, Q3_K, Q5_K) go straight into maddubs; their
  * offsets (-16, -4) come from the activation block sums. IQ4 quants are

@@ -1,5 +1,5 @@
-/* ecoinfer: helpers shared by the x86 kernels of the packed Q5_*, IQ4_*,
- * Q2_K, Q3_K and Q5_K layouts (kernels_x8_avx2.c, kernels_x8_avx512vnni.c);
+/* ecoinfer: helpers shared by the x86 kernels of the packed layouts
+ * (kernels_x8_main_avx2.c, kernels_x8_avx2.c, kernels_x8_avx512vnni.c);
  * included only by files compiled for AVX2 or above. */
 #ifndef ECO_ENGINE_KERNELS_X8_X86_H
 #define ECO_ENGINE_KERNELS_X8_X86_H
@@ -10,8 +10,12 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* Software prefetch distance of the packed kernels, in bytes ahead of the
+ * block being read: weights stream from DRAM once per decode step, and at
+ * batch > 1 the kernels compute long enough per block that the hardware
+ * prefetcher alone falls behind. */
 #ifndef PF_DIST
-#define PF_DIST 4096 /* bytes ahead, as kernels_avx2.c */
+#define PF_DIST 4096
 #endif
 
 /* the 4 activation bytes at p in every 32-bit lane */

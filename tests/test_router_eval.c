@@ -76,6 +76,32 @@ static void test_sample_decisions(void **state) {
   assert_true(eco_evalsched_retry_at(&c, 3, 100) < 0);
 }
 
+/* The judge row's intensity: the judge zone's value now, labelled (and
+ * estimated when the zone was assumed); else the sampled answer's, labelled
+ * as the fallback; else none. */
+static void test_judge_intensity(void **state) {
+  (void)state;
+  eco_evalsched_ci now = {.gco2_kwh = 120, .source = "trace:DE.csv"};
+  eco_evalsched_ci sampled = {.gco2_kwh = 800, .source = "static"}, out;
+  assert_true(eco_evalsched_judge_ci(&now, false, &sampled, &out));
+  assert_true(out.gco2_kwh == 120 && !out.estimated);
+  assert_string_equal(out.source, "trace:DE.csv:judge-time");
+  assert_true(eco_evalsched_judge_ci(&now, true, &sampled, &out));
+  assert_true(out.gco2_kwh == 120 && out.estimated);
+  assert_string_equal(out.source, "trace:DE.csv:judge-time:plan-zone");
+  now.gco2_kwh = -1; /* no current value: the sampled answer's, said so */
+  assert_true(eco_evalsched_judge_ci(&now, false, &sampled, &out));
+  assert_true(out.gco2_kwh == 800 && out.estimated);
+  assert_string_equal(out.source, "static:sampled-answer");
+  assert_true(eco_evalsched_judge_ci(NULL, true, &sampled, &out));
+  assert_string_equal(out.source, "static:sampled-answer");
+  sampled.gco2_kwh = -1;
+  out.gco2_kwh = 5;
+  assert_false(eco_evalsched_judge_ci(&now, false, &sampled, &out));
+  assert_false(eco_evalsched_judge_ci(NULL, false, NULL, &out));
+  assert_true(out.gco2_kwh == 5); /* untouched */
+}
+
 #define TRIVIA_Q "Which city is the capital of Peru? Answer with its name."
 
 /* Trivia questions (preferred 0/1/2 = 30/30/40 %) and maths (always 0). */
@@ -212,9 +238,13 @@ static void test_config(void **state) {
                    "    db: v.db\n",
                    "ECO_TEST_NO_SUCH_VAR");
   expect_cfg_error(bapi, "    refit_every: 0\n    refit_interval: 0\n", "never be used");
+  expect_cfg_error(bapi,
+                   "    judge: {url: \"http://j:1\", zone: ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456}\n"
+                   "    db: v.db\n",
+                   "directive.eval.judge.zone");
   /* accepted: a judge with everything it needs; no judge at all */
   const char *ok[] = {
-      "    judge: {url: \"http://j:1/\", model: jm}\n    db: v.db\n    window: 2h\n",
+      "    judge: {url: \"http://j:1/\", model: jm, zone: DE}\n    db: v.db\n    window: 2h\n",
       "    sample: 0.5\n"};
   for (size_t i = 0; i < 2; i++) {
     char text[2048];
@@ -229,6 +259,7 @@ static void test_config(void **state) {
     if (i == 0) {
       assert_string_equal(rc.directive.eval.judge_url, "http://j:1");
       assert_string_equal(rc.directive.eval.window, "7200s");
+      assert_string_equal(rc.directive.eval.judge_zone, "DE");
     }
     eco_router_cfg_free(&rc);
     eco_cfg_free(cfg);
@@ -248,6 +279,7 @@ typedef struct env {
   eco_ledger *l;
   char gen_body[1024];
   char judge_body[512];
+  char judge_extra[64]; /* more keys of directive.eval.judge, e.g. ", zone: DE" */
 } env;
 
 /* A generator: the level from the instruction in the body (a foreign
@@ -345,9 +377,9 @@ static void start(env *e, const char *eval_extra, bool judge) {
   char yaml[4096], jl[512] = "";
   if (judge)
     snprintf(jl, sizeof jl,
-             "    judge: {url: \"%s\", model: judge-m, timeout: 5s}\n    db: \"%s\"\n"
+             "    judge: {url: \"%s\", model: judge-m, timeout: 5s%s}\n    db: \"%s\"\n"
              "    train_out: \"%s\"\n    model_out: \"%s\"\n",
-             eco_test_httpd_url(e->judge), e->vdb, e->train, e->mout);
+             eco_test_httpd_url(e->judge), e->judge_extra, e->vdb, e->train, e->mout);
   snprintf(yaml, sizeof yaml,
            "router: {port: 0, admin_port: 0, policy: latency, health: {interval: 100ms},\n"
            "         batch_api: {db: \"%s\", poll: 50ms}}\n"
@@ -414,11 +446,16 @@ static const char *MATH = "Compute 81 * 9 + 4 and show every step of the working
 /* n[0] requests, n[1] evaluation rows; n[2] requests served at a brief
  * level with a directive saving; n[3] requests whose saving does not
  * match their level (a saving at level 0, none at a brief level); n[4]
- * the judge's rows among the evaluation rows. */
+ * the judge's rows among the evaluation rows; n[5] of those, the ones
+ * priced at the plan zone PL's current 800 g/kWh (no judge.zone given). */
 static int count_eval(const eco_ledger_entry *x, void *user) {
   int *n = user;
   n[x->kind == ECO_LEDGER_EVAL]++;
-  n[4] += x->kind == ECO_LEDGER_EVAL && strcmp(x->policy, "eval-judge") == 0;
+  bool judge = x->kind == ECO_LEDGER_EVAL && strcmp(x->policy, "eval-judge") == 0;
+  n[4] += judge;
+  n[5] += judge && x->receipt.intensity_gco2_kwh == 800 && x->receipt.intensity_estimated &&
+          strcmp(x->receipt.intensity_source, "static:judge-time:plan-zone") == 0 &&
+          strcmp(x->zone, "PL") == 0;
   if (x->kind != ECO_LEDGER_REQUEST) return 0;
   bool saved = x->facts.saved_directive_g > 0;
   n[2] += x->directive_level > 0 && saved;
@@ -487,10 +524,11 @@ static void test_judged_and_refit(void **state) {
   eco_test_router_stop(&e->cl->rt);
   /* the ledger: 4 interactive rows; as evaluation, 8 regenerations (two levels each) and the
    * judge's requests of each sample */
-  int n[5] = {0, 0, 0, 0, 0};
+  int n[6] = {0, 0, 0, 0, 0, 0};
   assert_int_equal(eco_ledger_foreach(e->l, 0, 0, count_eval, n, &err), 0);
   assert_int_equal(n[1], 12); /* 8 regenerations, 4 judge rows (its energy estimated per token) */
   assert_int_equal(n[4], 4);
+  assert_int_equal(n[5], 4);
   assert_int_equal(n[0], 4);
   assert_true(n[2] >= 1); /* from the group's energy per level (no answer-length history) */
   assert_int_equal(n[3], 0);
@@ -500,6 +538,60 @@ static void test_judged_and_refit(void **state) {
   assert_true(json_object_size(json_object_get(ev, "rates")) >= 2);
   assert_int_equal(counter(ev, "judged"), 0); /* counters are per process */
   json_decref(ev);
+}
+
+/* The judge's rows: the intensity of what it ran on when it ran. */
+typedef struct judge_rows {
+  int n;           /* judge rows */
+  double gco2_kwh; /* the last one's intensity */
+  char source[64], zone[32];
+  bool estimated;
+} judge_rows;
+
+static int find_judge_rows(const eco_ledger_entry *x, void *user) {
+  judge_rows *jr = user;
+  if (x->kind != ECO_LEDGER_EVAL || strcmp(x->policy, "eval-judge") != 0) return 0;
+  jr->n++;
+  jr->gco2_kwh = x->receipt.intensity_gco2_kwh;
+  jr->estimated = x->receipt.intensity_estimated;
+  snprintf(jr->source, sizeof jr->source, "%s", x->receipt.intensity_source);
+  snprintf(jr->zone, sizeof jr->zone, "%s", x->zone);
+  return 0;
+}
+
+static void set_intensity(env *e, const char *zone, double v) {
+  char url[160], body[96];
+  snprintf(url, sizeof url, "%s/admin/intensity", e->cl->rt.admin);
+  snprintf(body, sizeof body, "{\"zone\":\"%s\",\"gco2_kwh\":%g}", zone, v);
+  eco_test_resp r;
+  assert_int_equal(eco_test_http(NULL, url, body, NULL, &r), 0);
+  if (r.code != 200) fail_msg("status %ld: %s", r.code, r.body);
+  eco_test_resp_free(&r);
+}
+
+/* The judge (judge.zone DE) is down when the sample is taken (DE at 50
+ * g/kWh); DE's intensity changes before it is back: its row on the ledger
+ * carries DE's value at the time its call ran, not the sampled answer's. */
+static void test_judge_time_intensity(void **state) {
+  env *e = *state;
+  snprintf(e->judge_extra, sizeof e->judge_extra, ", zone: DE");
+  atomic_store(&e->judge_mode, JUDGE_DOWN);
+  start(e, "    retries: 5\n    retry: 300ms\n", true);
+  set_intensity(e, "DE", 50);
+  chat(e, TRIVIA);
+  json_decref(wait_count(e, "judge_errors", 1));
+  set_intensity(e, "DE", 123);
+  atomic_store(&e->judge_mode, JUDGE_OK);
+  json_decref(wait_count(e, "judged", 1));
+  eco_test_router_stop(&e->cl->rt);
+  judge_rows jr = {0};
+  eco_error err = {0};
+  assert_int_equal(eco_ledger_foreach(e->l, 0, 0, find_judge_rows, &jr, &err), 0);
+  assert_int_equal(jr.n, 1);
+  assert_true(jr.gco2_kwh == 123);
+  assert_false(jr.estimated); /* an admin value for the configured zone */
+  assert_string_equal(jr.source, "admin:judge-time");
+  assert_string_equal(jr.zone, "DE");
 }
 
 /* The judge down, then back: counted, retried, nothing lost; then garbage
@@ -592,7 +684,9 @@ int main(void) {
       cmocka_unit_test(test_refit_rates),
       cmocka_unit_test(test_energy_ratio),
       cmocka_unit_test(test_config),
+      cmocka_unit_test(test_judge_intensity),
       cmocka_unit_test_setup_teardown(test_judged_and_refit, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_judge_time_intensity, setup, teardown),
       cmocka_unit_test_setup_teardown(test_judge_down_and_garbage, setup, teardown),
       cmocka_unit_test_setup_teardown(test_restart_picks_up, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded_queue, setup, teardown),

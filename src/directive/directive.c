@@ -30,7 +30,7 @@ static const eco_cfg_schema prior_keys[] = {ECO_CFG_VALUE("source"),
 static const eco_cfg_schema judge_keys[] = {
     ECO_CFG_VALUE("url"),         ECO_CFG_VALUE("model"),        ECO_CFG_VALUE("api_key"),
     ECO_CFG_VALUE("api_key_env"), ECO_CFG_VALUE("api_key_file"), ECO_CFG_VALUE("timeout"),
-    ECO_CFG_VALUE("max_tokens")};
+    ECO_CFG_VALUE("max_tokens"),  ECO_CFG_VALUE("zone")};
 static const eco_cfg_schema eval_keys[] = {ECO_CFG_VALUE("sample"),
                                            ECO_CFG_VALUE("seed"),
                                            ECO_CFG_SHAPED("judge", ECO_CFG_S_MAP, judge_keys),

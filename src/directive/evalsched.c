@@ -34,7 +34,7 @@ static int bad(const eco_cfg *cfg, const char *path, const char *why, eco_error 
   return eco_error_set(err, ECO_ECONFIG, "%s: %s", w, why);
 }
 
-/* directive.eval.judge: url, model, the key (one way), timeout, max_tokens. */
+/* directive.eval.judge: url, model, the key (one way), timeout, max_tokens, zone. */
 static int load_judge(const eco_cfg *cfg, eco_evalsched_cfg *out, eco_error *err) {
   const char *J = "directive.eval.judge";
   const eco_cfg_node *j = eco_cfg_find(cfg, NULL, J);
@@ -50,7 +50,8 @@ static int load_judge(const eco_cfg *cfg, eco_evalsched_cfg *out, eco_error *err
       (rc = eco_cfg_strcpy(cfg, j, "api_key_file", "", file, sizeof file, err)) ||
       (rc =
            eco_cfg_duration(cfg, j, "timeout", out->judge_timeout_s, &out->judge_timeout_s, err)) ||
-      (rc = eco_cfg_int_range(cfg, j, "max_tokens", out->judge_max_tokens, 1, 4096, &mt, err)))
+      (rc = eco_cfg_int_range(cfg, j, "max_tokens", out->judge_max_tokens, 1, 4096, &mt, err)) ||
+      (rc = eco_cfg_strcpy(cfg, j, "zone", "", out->judge_zone, sizeof out->judge_zone, err)))
     return rc;
   out->judge_max_tokens = (int)mt;
   if (strncmp(out->judge_url, "http://", 7) != 0 && strncmp(out->judge_url, "https://", 8) != 0)
@@ -200,4 +201,22 @@ int eco_evalsched_refit(eco_dmodel *m, const eco_evalsched_group *g, size_t n, d
     if (cn > 0) shrink(m->groups.task_lv[t], L, cw, cn, prior_weight);
   }
   return 0;
+}
+
+bool eco_evalsched_judge_ci(const eco_evalsched_ci *now, bool zone_assumed,
+                            const eco_evalsched_ci *sampled, eco_evalsched_ci *out) {
+  if (now && now->gco2_kwh >= 0) {
+    out->gco2_kwh = now->gco2_kwh;
+    snprintf(out->source, sizeof out->source, "%.40s:judge-time%s", now->source,
+             zone_assumed ? ":plan-zone" : "");
+    out->estimated = now->estimated || zone_assumed;
+    return true;
+  }
+  if (sampled && sampled->gco2_kwh >= 0) {
+    out->gco2_kwh = sampled->gco2_kwh;
+    snprintf(out->source, sizeof out->source, "%.40s:sampled-answer", sampled->source);
+    out->estimated = true;
+    return true;
+  }
+  return false;
 }

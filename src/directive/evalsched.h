@@ -15,8 +15,10 @@
  *   sample: 0.02          share of decided live chat requests sampled, 0..1
  *   seed: 1               sampling RNG seed
  *   judge: {url, model, api_key | api_key_env | api_key_file, timeout: 60s,
- *           max_tokens: 64}   absent: no judge; nothing is sampled and the
- *                         model file's rates (the priors) are kept
+ *           max_tokens: 64, zone}   absent: no judge; nothing is sampled and
+ *                         the model file's rates (the priors) are kept;
+ *                         zone: the judge's grid zone (its ledger rows'
+ *                         intensity), "" = the directive plan's zone
  *   db: verdicts.db       the verdict store (required with a judge)
  *   train_out: FILE       training-data lines appended (directive train)
  *   model_out: FILE       the refitted model file written (not directive.model)
@@ -51,6 +53,7 @@ typedef struct eco_evalsched_cfg {
   char judge_key[256];     /* bearer token for the judge, "" = none; never logged */
   double judge_timeout_s;  /* per judge request, s */
   int judge_max_tokens;    /* per judge reply, tokens */
+  char judge_zone[32];     /* the judge's grid zone, "" = not given (the plan's zone) */
   char db[512];            /* SQLite verdict store */
   char train_out[512];     /* training-data lines appended, "" = none */
   char model_out[512];     /* refitted model file, "" = swapped in memory only */
@@ -126,5 +129,21 @@ typedef struct eco_evalsched_group {
  * updated. ECO_EINVAL on bad arguments. */
 int eco_evalsched_refit(eco_dmodel *m, const eco_evalsched_group *g, size_t n, double prior_weight,
                         size_t *changed, eco_error *err);
+
+/* A grid intensity as the quality loop carries it. */
+typedef struct eco_evalsched_ci {
+  double gco2_kwh; /* gCO2e/kWh, < 0 = none */
+  char source[64]; /* where it came from */
+  bool estimated;  /* forecast, fallback or static value */
+} eco_evalsched_ci;
+
+/* The intensity of the judge's ledger row: now, the router's current
+ * value for the judge's zone when its call ended, labelled
+ * "SOURCE:judge-time" (":judge-time:plan-zone" and estimated when the
+ * zone was assumed, zone_assumed); else sampled, the live answer's
+ * intensity at sampling, labelled "SOURCE:sampled-answer" and estimated.
+ * Either may be NULL. False (out untouched) when neither is known. */
+bool eco_evalsched_judge_ci(const eco_evalsched_ci *now, bool zone_assumed,
+                            const eco_evalsched_ci *sampled, eco_evalsched_ci *out);
 
 #endif

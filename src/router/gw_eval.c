@@ -86,6 +86,31 @@ static void on_swap(evutil_socket_t fd, short ev, void *arg) {
   gw_eval_dash_update(e);
 }
 
+void gw_eval_publish_ci(gw *g) {
+  gw_eval *e = g->eval;
+  if (!e || !e->judge_zone[0]) return;
+  const zone_state *z = gw_zone_get(g, e->judge_zone);
+  pthread_mutex_lock(&e->mu);
+  e->judge_ci.gco2_kwh = z ? z->gco2_kwh : -1;
+  snprintf(e->judge_ci.source, sizeof e->judge_ci.source, "%s", z ? z->source : "");
+  e->judge_ci.estimated = z && z->estimated;
+  pthread_mutex_unlock(&e->mu);
+}
+
+/* The judge's zone: judge.zone, else the directive plan's (directive.zone,
+ * else the first node's); registered with the zones the router refreshes,
+ * and its value handed over before the worker starts. */
+static void judge_zone_init(gw *g, gw_eval *e) {
+  const char *zn = e->cfg.judge_zone;
+  e->zone_assumed = !zn[0];
+  if (!zn[0]) zn = g->cfg.directive.zone;
+  if (!zn[0] && g->n_nodes) zn = g->nodes[0]->cfg.zone;
+  snprintf(e->judge_zone, sizeof e->judge_zone, "%s", zn);
+  zone_state *z = zn[0] ? gw_zone_get(g, zn) : NULL;
+  if (z) gw_zone_refresh_one(g, z);
+  gw_eval_publish_ci(g);
+}
+
 int gw_eval_init(gw *g, eco_error *err) {
   const eco_rdir_cfg *dc = &g->cfg.directive;
   gw_eval *e = calloc(1, sizeof *e);
@@ -101,6 +126,7 @@ int gw_eval_init(gw *g, eco_error *err) {
   e->rng = e->cfg.seed ? e->cfg.seed : 1;
   pthread_mutex_init(&e->mu, NULL);
   pthread_cond_init(&e->cv, NULL);
+  e->judge_ci.gco2_kwh = -1;
   e->rates = json_object();
   if (!e->rates) return eco_error_set(err, ECO_ENOMEM, "router: out of memory");
   if (!dc->enabled) return 0;
@@ -117,6 +143,7 @@ int gw_eval_init(gw *g, eco_error *err) {
   int rc = eco_verdicts_open(e->cfg.db, &vs, err);
   eco_verdicts_close(vs);
   if (rc) return rc;
+  judge_zone_init(g, e);
   if (pthread_create(&e->th, NULL, gw_eval_main, e) != 0)
     return eco_error_set(err, ECO_ENOMEM, "router: cannot start the quality loop's thread");
   e->started = true;

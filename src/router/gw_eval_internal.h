@@ -13,7 +13,12 @@
  * pairwise (eco_eval_judge_pairwise: blocking HTTP, on this thread only),
  * stores the verdict and its training line, and refits the model when due;
  * the refitted model goes back to the loop through `ready` and the swap
- * event. Counters and the rates snapshot are under mu. */
+ * event. Counters and the rates snapshot are under mu.
+ *
+ * The judge's own ledger rows are priced at the judge zone's intensity when
+ * its call ended: the loop copies the router's current value for that zone
+ * into judge_ci at every zone refresh (gw_eval_publish_ci, under mu); the
+ * worker reads the copy and never the providers or the zone table. */
 #ifndef ECO_ROUTER_GW_EVAL_INTERNAL_H
 #define ECO_ROUTER_GW_EVAL_INTERNAL_H
 
@@ -74,15 +79,18 @@ typedef struct gw_eval {
   bool started;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  bool stop;                /* under mu */
-  ejob *inbox, *inbox_tail; /* under mu */
-  eval_counts n;            /* under mu */
-  double last_refit_s;      /* wall s of the last refit, 0 = none (under mu) */
-  char last_error[256];     /* under mu */
-  json_t *rates;            /* {group: {verdicts, pref: [...]}} (under mu) */
-  eco_dmodel *ready;        /* a refitted model for the loop (under mu) */
-  struct event *swap_ev;    /* activated by the worker when ready is set */
-  uint64_t rng;             /* sampling draws (loop thread) */
+  bool stop;                 /* under mu */
+  ejob *inbox, *inbox_tail;  /* under mu */
+  eval_counts n;             /* under mu */
+  double last_refit_s;       /* wall s of the last refit, 0 = none (under mu) */
+  char last_error[256];      /* under mu */
+  json_t *rates;             /* {group: {verdicts, pref: [...]}} (under mu) */
+  eco_dmodel *ready;         /* a refitted model for the loop (under mu) */
+  char judge_zone[32];       /* the judge's zone (set before the worker starts) */
+  bool zone_assumed;         /* judge.zone not given: the directive plan's zone */
+  eco_evalsched_ci judge_ci; /* the router's current value for judge_zone (under mu) */
+  struct event *swap_ev;     /* activated by the worker when ready is set */
+  uint64_t rng;              /* sampling draws (loop thread) */
 } gw_eval;
 
 /* The jobs in flight in SQLite (gw_eval_jobs.c; worker thread only): put

@@ -201,18 +201,23 @@ static void train_line(gw_eval *e, const eco_verdict *v, int64_t id) {
 
 /* The judge's requests for one sample as an evaluation row on the router's
  * ledger: their energy (the judge's usage.carbon, else j_per_token per
- * completion token, estimated) at the live answer's grid intensity (the
- * judge's own is unknown: estimated). */
+ * completion token, estimated) at the intensity of the judge's zone now,
+ * when its call ended (the loop's copy of the router's current value), or,
+ * when there is none, the live answer's at sampling (labelled so). */
 static void judge_row(gw_eval *e, const ejob *j, const eco_eval_outcome *spent) {
-  if (!e->ledger || !(spent->energy_j > 0) || !(j->gco2_kwh >= 0)) return;
-  char src[80];
-  snprintf(src, sizeof src, "judge:%s", j->ci_source);
+  if (!e->ledger || !(spent->energy_j > 0)) return;
+  eco_evalsched_ci now, ci, sampled = {.gco2_kwh = j->gco2_kwh, .estimated = true};
+  snprintf(sampled.source, sizeof sampled.source, "%s", j->ci_source);
+  pthread_mutex_lock(&e->mu);
+  now = e->judge_ci;
+  pthread_mutex_unlock(&e->mu);
+  if (!eco_evalsched_judge_ci(&now, e->zone_assumed, &sampled, &ci)) return;
   eco_receipt_in ri = {.energy_j = spent->energy_j,
                        .energy_source = spent->energy_estimated ? "judge-estimate" : "judge",
                        .energy_estimated = spent->energy_estimated,
-                       .intensity_gco2_kwh = j->gco2_kwh,
-                       .intensity_source = src,
-                       .intensity_estimated = true,
+                       .intensity_gco2_kwh = ci.gco2_kwh,
+                       .intensity_source = ci.source,
+                       .intensity_estimated = ci.estimated,
                        .share = 1,
                        .pue = 1,
                        .method = "sci-v1.0/router-judge"};
@@ -223,6 +228,7 @@ static void judge_row(gw_eval *e, const ejob *j, const eco_eval_outcome *spent) 
     snprintf(x.request_id, sizeof x.request_id, "eval-judge");
   x.time_s = eco_time_wall_s();
   snprintf(x.node, sizeof x.node, "%s", e->cfg.judge_url);
+  if (now.gco2_kwh >= 0) snprintf(x.zone, sizeof x.zone, "%s", e->judge_zone);
   snprintf(x.model, sizeof x.model, "%s", e->cfg.judge_model);
   x.output_tokens = (int64_t)spent->completion_tokens;
   x.directive_level = -1;

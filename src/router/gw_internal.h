@@ -307,6 +307,9 @@ void gw_eval_free(gw *g);
  * rc: its receipt, NULL none; up_s: upstream s): sampled or not. */
 void gw_eval_offer(preq *r, const json_t *resp, const eco_receipt *rc, double up_s);
 json_t *gw_eval_admin_json(gw *g);
+/* Hands the judge zone's current intensity to the worker (loop thread;
+ * gw_zones_refresh calls it). */
+void gw_eval_publish_ci(gw *g);
 void gw_eval_metrics(gw *g, struct evbuffer *b);
 
 /* ---- upstream attempts: dispatch, streaming, failover (gw_upstream.c) */

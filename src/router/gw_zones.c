@@ -61,6 +61,7 @@ void gw_zones_refresh(gw *g) {
       (void)eco_dash_feed_zone(g->dash, z->override ? NULL : g->prov, z->zone, z->gco2_kwh,
                                z->source, z->estimated, now);
   }
+  gw_eval_publish_ci(g);
 }
 
 void gw_on_zone_timer(evutil_socket_t fd, short ev, void *arg) {

@@ -15,6 +15,7 @@
 #include "carbon/ledger.h"
 #include "directive/dmodel.h"
 #include "directive/dserve.h"
+#include "directive/dtrain.h"
 #include "directive/evalsched.h"
 #include "directive/judge.h"
 #include "router/router.h"
@@ -472,6 +473,37 @@ static size_t file_lines(const char *path) {
   return n;
 }
 
+/* Every training line carries the cost arrays directive train reads: the
+ * generator's energy per level (12 J >> level) and each answer's time. */
+static void check_train_costs(const char *path) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  char line[8192];
+  int n = 0;
+  while (fgets(line, sizeof line, f)) {
+    json_t *o = json_loads(line, 0, NULL), *ej = json_object_get(o, "energy_j");
+    json_t *ts = json_object_get(o, "time_s");
+    if (json_array_size(ej) != 3 || json_array_size(ts) != 3) fail_msg("no costs: %s", line);
+    for (size_t l = 0; l < 3; l++) {
+      assert_true(fabs(json_number_value(json_array_get(ej, l)) - 12.0 / (1 << l)) < 1e-9);
+      double t = json_number_value(json_array_get(ts, l));
+      assert_true(t > 0 && t < 30);
+    }
+    json_decref(o);
+    n++;
+  }
+  fclose(f);
+  assert_int_equal(n, 4);
+  eco_dtrain_set ds; /* and directive train reads them with their costs */
+  eco_dtrain_init(&ds, 3);
+  eco_error err = {0};
+  if (eco_dtrain_load(&ds, path, &err)) fail_msg("%s", eco_error_text(&err));
+  assert_int_equal(ds.n, 4);
+  for (size_t i = 0; i < ds.n; i++)
+    assert_true(ds.rec[i].has_cost);
+  eco_dtrain_free(&ds);
+}
+
 /* Every sampled request is judged: level 1 preferred in every group seen,
  * the rates and the refitted model move there, the regenerations are on
  * the ledger as evaluation overhead. Then a restart keeps the verdicts. */
@@ -509,6 +541,7 @@ static void test_judged_and_refit(void **state) {
   eco_dmodel_free(&prior);
   eco_dmodel_free(&m);
   assert_int_equal(file_lines(e->train), 4);
+  check_train_costs(e->train);
   /* metrics and dashboard */
   char url[160];
   snprintf(url, sizeof url, "%s/metrics", e->cl->rt.url);

@@ -217,6 +217,23 @@ static struct curl_slist *req_headers(const eco_batch_api *b, const bnode *n, co
   return h;
 }
 
+/* The transfer of one request: POST body to url, the answer into rb, aborted
+ * by a stopping API (on_progress), timed out within the lease. */
+static void req_setup(eco_batch_api *b, CURL *cu, const char *url, const char *body,
+                      struct curl_slist *h, rbuf *rb) {
+  curl_easy_reset(cu);
+  curl_easy_setopt(cu, CURLOPT_URL, url);
+  curl_easy_setopt(cu, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(cu, CURLOPT_WRITEDATA, rb);
+  curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(cu, CURLOPT_XFERINFODATA, b);
+  curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)(b->cfg.lease_s * 1000 * 0.9));
+}
+
 /* Runs one claimed request; completes it unless it should be retried. */
 static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *w) {
   int ni;
@@ -229,20 +246,12 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
   rbuf rb = {0};
   char *sent = NULL;
   struct curl_slist *h = req_headers(b, &b->nodes[ni], w->body_json, &sent);
-  curl_easy_reset(cu);
-  curl_easy_setopt(cu, CURLOPT_URL, url);
-  curl_easy_setopt(cu, CURLOPT_POSTFIELDS, sent ? sent : w->body_json);
-  curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
-  curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(cu, CURLOPT_WRITEDATA, &rb);
-  curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(cu, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(cu, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(cu, CURLOPT_XFERINFODATA, b);
-  curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)(b->cfg.lease_s * 1000 * 0.9));
+  req_setup(b, cu, url, sent ? sent : w->body_json, h, &rb);
   CURLcode cc = curl_easy_perform(cu);
   long code = 0;
+  double elapsed = 0;
   curl_easy_getinfo(cu, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_getinfo(cu, CURLINFO_TOTAL_TIME, &elapsed);
   curl_slist_free_all(h);
   free(sent);
   node_give(b, ni, cc == CURLE_COULDNT_CONNECT || cc == CURLE_OPERATION_TIMEDOUT);
@@ -280,7 +289,8 @@ static void run_one(eco_batch_api *b, eco_batchq *q, CURL *cu, eco_batchq_work *
                          .request_id = rid,
                          .body_json = body ? rb.p : NULL,
                          .receipt_json = receipt,
-                         .carbon_g = g};
+                         .carbon_g = g,
+                         .elapsed_s = cc == CURLE_OK ? elapsed : 0};
   if (cc != CURLE_OK || code < 200 || code >= 300) {
     snprintf(msg, sizeof msg, "%s",
              cc != CURLE_OK ? curl_easy_strerror(cc) : "the node answered with an error");

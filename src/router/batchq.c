@@ -1016,6 +1016,7 @@ static char *result_line(const char *batch_id, int64_t idx, const char *custom_i
     json_object_set_new(o, "carbon", receipt);
     receipt = NULL;
   }
+  if (r->elapsed_s > 0) json_object_set_new(o, "ecoinfer_elapsed_s", json_real(r->elapsed_s));
   char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
   json_decref(o);
   if (!s) eco_error_set(err, ECO_ENOMEM, "batchq: out of memory");

@@ -202,6 +202,7 @@ typedef struct eco_batchq_result {
   const char *error_message; /* with error_code */
   const char *receipt_json;  /* carbon receipt object (JSON text), or NULL */
   double carbon_g;           /* gCO2e of this request (receipt total) */
+  double elapsed_s;          /* s the node took to answer, <= 0 unknown ("ecoinfer_elapsed_s") */
 } eco_batchq_result;
 
 /* Records one request's result line exactly once. *duplicate is set when

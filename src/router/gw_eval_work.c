@@ -123,7 +123,8 @@ static bool job_submit(gw_eval *e, eco_batchq *q, ejob *j) {
   return true;
 }
 
-/* One output line: the level's answer and energy. */
+/* One output line: the level's answer, energy and time (the node's answer's
+ * s, as the dispatcher measured it). */
 static void take_line(const gw_eval *e, ejob *j, json_t *line) {
   const char *cid = json_string_value(json_object_get(line, "custom_id"));
   json_t *resp = json_object_get(line, "response");
@@ -139,6 +140,8 @@ static void take_line(const gw_eval *e, ejob *j, json_t *line) {
   j->answer[lv] = strdup(ans);
   json_t *ej = json_object_get(json_object_get(line, "carbon"), "energy_j");
   if (json_is_number(ej)) j->energy_j[lv] = json_number_value(ej);
+  json_t *el = json_object_get(line, "ecoinfer_elapsed_s");
+  if (json_is_number(el) && json_number_value(el) > 0) j->time_s[lv] = json_number_value(el);
 }
 
 /* Looks at j's batch: 1 = answered, 0 = still running, -1 = failed. */

@@ -1,10 +1,10 @@
 /* libFuzzer harness for the Batch API's input files (JSON Lines, parsed by
- * eco_batchq_parse_input in src/router/batchq.c): any bytes must be
+ * eco_batchq_parse_input in src/router/batchq_input.c): any bytes must be
  * accepted with every request handed over once, or refused with a message;
  * a request handed over has a non-empty custom_id and a body that is a
  * JSON object. Byte 0 picks the batch's endpoint.
  *
- * fuzz-sources: src/router/batchq.c
+ * fuzz-sources: src/router/batchq_input.c
  */
 #include "router/batchq.h"
 

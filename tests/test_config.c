@@ -187,7 +187,7 @@ static void test_alias_bomb_refused(void **state) {
   eco_strbuf y;
   eco_sb_init(&y);
   eco_sb_puts(&y, "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
-  for (char c = 'b'; c <= 'i'; c++) {
+  for (int c = 'b'; c <= 'i'; c++) {
     eco_sb_printf(&y, "%c: &%c [", c, c);
     for (int i = 0; i < 10; i++)
       eco_sb_printf(&y, "%s*%c", i ? ", " : "", c - 1);

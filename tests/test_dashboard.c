@@ -37,9 +37,9 @@ static void srv_start(srv *s, eco_dash *d) {
   s->dash = d;
   struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(s->http, "127.0.0.1", 0);
   assert_non_null(bs);
-  struct sockaddr_in sa;
+  struct sockaddr_in sa = {0};
   socklen_t sl = sizeof sa;
-  getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl);
+  assert_int_equal(getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &sl), 0);
   s->port = ntohs(sa.sin_port);
   assert_int_equal(eco_dash_attach(d, s->base, s->http, "/dashboard", 0.2), 0);
   pthread_create(&s->th, NULL, loop, s);

@@ -309,7 +309,7 @@ static void test_assign_period(void **state) {
   memset(s, 0, sizeof s);
   for (int i = 0; i < 10; i++) {
     s[i].f.task = 0;
-    s[i].f.prompt_chars = (size_t)(10 + i);
+    s[i].f.prompt_chars = 10 + (size_t)i;
     s[i].energy_kwh[0] = 1, s[i].energy_kwh[1] = 0.2;
     s[i].preferred = i < 6 ? 0 : 1;
   }
@@ -352,7 +352,7 @@ static void test_assign_tiny_coefficients(void **state) {
   memset(s, 0, sizeof s);
   for (int i = 0; i < 8; i++) {
     s[i].f.task = 0;
-    s[i].f.prompt_chars = (size_t)(10 + i);
+    s[i].f.prompt_chars = 10 + (size_t)i;
     s[i].energy_kwh[0] = 1, s[i].energy_kwh[1] = 0.2;
     s[i].preferred = i < 4 ? 0 : 1;
   }

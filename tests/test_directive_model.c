@@ -505,8 +505,8 @@ static void test_live_degrades(void **state) {
   assert_int_equal(eco_dlive_begin_hour(&s, &m, &p, 10, fc, 2, NULL), 0);
   assert_true(s.plan.degraded);
   eco_request_features f0 = {0, 10};
-  for (double u = 0; u < 1; u += 0.1)
-    assert_int_equal(eco_dlive_level(&s, &m, &f0, u, NULL), 0);
+  for (int k = 0; k < 10; k++)
+    assert_int_equal(eco_dlive_level(&s, &m, &f0, k / 10.0, NULL), 0);
   assert_int_equal(eco_dlive_begin_hour(&s, &m, &p, 11, fc, 2, NULL), 0);
   assert_int_equal(eco_dlive_begin_hour(&s, &m, &p, 12, fc, 2, NULL), 0);
   assert_int_equal(s.st.hours, 3);

@@ -145,7 +145,7 @@ static int teardown(void **state) {
 
 #define NEED(f)                                                                                    \
   fx *f = *state;                                                                                  \
-  if (!f) {                                                                                        \
+  if (!(f)) {                                                                                      \
     char *p_;                                                                                      \
     ECO_TEST_NEED_SHARED("data/sprout/quality_summary_2000.json", &p_);                            \
     free(p_);                                                                                      \

@@ -50,7 +50,7 @@ static int teardown(void **state) {
 
 #define NEED_FIXTURE(f)                                                                            \
   fixture *f = *state;                                                                             \
-  if (!f) {                                                                                        \
+  if (!(f)) {                                                                                      \
     char *p_;                                                                                      \
     ECO_TEST_NEED_SHARED("data/sprout/pai.csv", &p_);                                              \
     free(p_);                                                                                      \

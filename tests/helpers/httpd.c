@@ -353,6 +353,7 @@ int eco_test_httpd_start_at(const char *ip, int port, eco_test_httpd **out) {
   if (!bs) goto fail;
   evutil_socket_t fd = evhttp_bound_socket_get_fd(bs);
   struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) goto fail;
   h->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);

@@ -194,6 +194,8 @@ static int check_packed(eco_simd_level level, char *msg, size_t cap) {
             k.pdot[t](n, pw + (g + 1) * gb, px, pb, nx, one + 8, 16);
             for (int j = 0; j < nx; j++)
               for (int r = 0; r < 16; r++)
+                /* bit-identical, as the contract says (not just equal values) */
+                // NOLINTNEXTLINE(bugprone-suspicious-memory-comparison)
                 if (memcmp(&got[j * 16 + r], &one[j * 16 + r], sizeof(float)) != 0)
                   KFAIL("%s packed pair %s n=%d rows=%d nx=%d j=%d row=%d: %.9g, one group "
                         "at a time %.9g",

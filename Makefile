@@ -71,9 +71,20 @@ cppcheck:
 ARCH      := $(shell uname -m)
 TIDY_SRC   = $(if $(filter x86_64,$(ARCH)),$(filter-out %_neon.c,$(filter src/%.c,$(SOURCES))),$(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(filter src/%.c,$(SOURCES))))
 
+# bench/, tests/ and fuzz/ too: the benches and tests are in the build's
+# compile_commands.json; the libFuzzer harnesses (configured only with ECO_FUZZ)
+# and kernel_selfcheck.c (built by tests/kernels_aarch64.sh) are checked with
+# the library's flags.
+TIDY_TESTS = $(filter bench/%.c,$(SOURCES)) \
+             $(filter-out tests/kernel_selfcheck.c,$(filter tests/%.c,$(SOURCES)))
+TIDY_LOOSE = tests/kernel_selfcheck.c $(filter fuzz/%.c,$(SOURCES))
+TIDY_FLAGS = -std=c17 -D_GNU_SOURCE -DECO_ARCH_$(if $(filter x86_64,$(ARCH)),X86,ARM)=1 \
+             -DECO_VERSION='"tidy"' -Isrc -Itests/helpers
+
 tidy: $(BUILD)/CMakeCache.txt
-	@clang-tidy --quiet --extra-arg=-Wno-unknown-warning-option -p $(BUILD) $(TIDY_SRC) 2>/dev/null \
-	  | tee $(BUILD)/clang-tidy.log; \
+	@{ clang-tidy --quiet --extra-arg=-Wno-unknown-warning-option -p $(BUILD) $(TIDY_SRC) $(TIDY_TESTS); \
+	   clang-tidy --quiet --extra-arg=-Wno-unknown-warning-option $(TIDY_LOOSE) -- $(TIDY_FLAGS); } \
+	  2>/dev/null | tee $(BUILD)/clang-tidy.log; \
 	  ! grep -qE '(warning|error):' $(BUILD)/clang-tidy.log
 
 format:

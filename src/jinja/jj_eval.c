@@ -1,8 +1,7 @@
-/* ecoinfer: the Jinja evaluator: expressions, statements, scopes, macros and
- * the render entry point. Scoping follows Jinja2: a for loop and a macro
- * call open a scope (so `set` inside a loop does not leak out, hence
- * namespace()), an if block does not; macros see the template's top level. */
-#include "jinja/jj_internal.h"
+/* ecoinfer: the Jinja evaluator: errors, limits, names, attribute and item
+ * access, operators, calls and expressions. Statements, macro bodies and the
+ * render entry point are in jj_exec.c. */
+#include "jinja/jj_eval_internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -25,12 +24,12 @@ int jj_fail(jj_rt *rt, int code, const char *fmt, ...) {
   return code;
 }
 
-static int oom(jj_rt *rt) {
+int jj_oom(jj_rt *rt) {
   return jj_fail(rt, ECO_EOVERFLOW, "template used more than %zu bytes of memory",
                  rt->lim.max_memory);
 }
 
-static bool step(jj_rt *rt) {
+bool jj_step(jj_rt *rt) {
   if (rt->rc) return false;
   if (++rt->steps > rt->lim.max_steps) {
     jj_fail(rt, ECO_EOVERFLOW, "template took more than %llu steps",
@@ -40,17 +39,9 @@ static bool step(jj_rt *rt) {
   return true;
 }
 
-static int emit(jj_rt *rt, const char *p, size_t n) {
-  if (rt->out->len + n > rt->lim.max_output)
-    return jj_fail(rt, ECO_EOVERFLOW, "template output over the limit of %zu bytes",
-                   rt->lim.max_output);
-  if (eco_sb_append(rt->out, p, n) != ECO_OK) return jj_fail(rt, ECO_ENOMEM, "out of memory");
-  return ECO_OK;
-}
-
 /* ---- names ------------------------------------------------------------------ */
 
-static jv lookup(jj_rt *rt, const jj_str *name) {
+jv jj_lookup(jj_rt *rt, const jj_str *name) {
   for (jj_scope *s = rt->scope; s; s = s->parent) {
     jv *v = jj_dict_gets(&s->vars, name->p, name->len);
     if (v) return *v;
@@ -70,11 +61,6 @@ static jv lookup(jj_rt *rt, const jj_str *name) {
   return jv_undef(name);
 }
 
-static int assign(jj_rt *rt, jj_scope *s, const jj_str *name, jv v) {
-  jv k = jv_strv(name);
-  return jj_dict_set(&rt->arena, &s->vars, k, v) == ECO_OK ? ECO_OK : oom(rt);
-}
-
 static int undefined_error(jj_rt *rt, jv v) {
   if (v.u.s) return jj_fail(rt, ECO_EINVAL, "'%s' is undefined", v.u.s->p);
   return jj_fail(rt, ECO_EINVAL, "an undefined value was used");
@@ -85,7 +71,7 @@ static int undefined_error(jj_rt *rt, jv v) {
 static jv method(jj_rt *rt, jv self, const char *name) {
   jj_method *m = jj_arena_alloc(&rt->arena, sizeof *m);
   if (!m) {
-    oom(rt);
+    jj_oom(rt);
     return jv_undef(NULL);
   }
   m->self = self;
@@ -266,12 +252,12 @@ static jv repeat(jj_rt *rt, jv seq, int64_t times) {
   if (seq.t == JV_STR) {
     size_t len = seq.u.s->len;
     if (len && (uint64_t)times > rt->lim.max_memory / len) {
-      oom(rt);
+      jj_oom(rt);
       return jv_undef(NULL);
     }
     jj_str *s = jj_arena_alloc(&rt->arena, sizeof *s + len * (size_t)times + 1);
     if (!s) {
-      oom(rt);
+      jj_oom(rt);
       return jv_undef(NULL);
     }
     for (int64_t k = 0; k < times; k++)
@@ -282,7 +268,7 @@ static jv repeat(jj_rt *rt, jv seq, int64_t times) {
   jj_list *l = jj_list_new(rt, 0);
   for (int64_t k = 0; l && k < times; k++)
     for (size_t i = 0; i < seq.u.l->n; i++)
-      if (!step(rt) || jj_list_push(rt, l, seq.u.l->v[i])) return jv_undef(NULL);
+      if (!jj_step(rt) || jj_list_push(rt, l, seq.u.l->v[i])) return jv_undef(NULL);
   return l ? (jv){.t = JV_LIST, .flags = seq.flags, .u.l = l} : jv_undef(NULL);
 }
 
@@ -376,7 +362,7 @@ static jv arith(jj_rt *rt, jj_op op, jv a, jv b) {
       size_t n = a.u.s->len + b.u.s->len;
       jj_str *s = jj_arena_alloc(&rt->arena, sizeof *s + n + 1);
       if (!s) {
-        oom(rt);
+        jj_oom(rt);
         return jv_undef(NULL);
       }
       memcpy(s->p, a.u.s->p, a.u.s->len);
@@ -453,62 +439,9 @@ static jv eval_cmp(jj_rt *rt, const jj_node *n) {
 
 /* ---- calls ----------------------------------------------------------------------- */
 
-static int exec_body(jj_rt *rt, const jj_node *body);
-
-/* Runs body with output captured into a string value. */
-static jv capture(jj_rt *rt, const jj_node *body) {
-  eco_strbuf buf, *saved = rt->out;
-  eco_sb_init(&buf);
-  rt->out = &buf;
-  exec_body(rt, body);
-  rt->out = saved;
-  jv r = rt->rc ? jv_undef(NULL) : jj_mkstr(rt, eco_sb_str(&buf), buf.len);
-  eco_sb_free(&buf);
-  return r;
-}
-
-static jv call_macro(jj_rt *rt, const jj_node *m, jv *args, size_t npos, const jj_str **kw,
-                     size_t nkw) {
-  if (npos > m->nkids) {
-    jj_fail(rt, ECO_EINVAL, "macro '%s' takes not more than %u argument(s)", m->name->p, m->nkids);
-    return jv_undef(NULL);
-  }
-  for (size_t k = 0; k < nkw; k++) {
-    bool known = false;
-    for (uint32_t p = 0; p < m->nkids && !known; p++)
-      known = !strcmp(m->kids[p]->name->p, kw[k]->p);
-    if (!known) {
-      jj_fail(rt, ECO_EINVAL, "macro '%s' takes no keyword argument '%s'", m->name->p, kw[k]->p);
-      return jv_undef(NULL);
-    }
-  }
-  if (rt->call_depth >= 64) {
-    jj_fail(rt, ECO_EOVERFLOW, "macro calls nested more than 64 deep");
-    return jv_undef(NULL);
-  }
-  jj_scope *scope = jj_arena_alloc(&rt->arena, sizeof *scope), *saved = rt->scope;
-  if (!scope) {
-    oom(rt);
-    return jv_undef(NULL);
-  }
-  scope->parent = rt->globals;
-  rt->scope = scope;
-  rt->call_depth++;
-  for (uint32_t p = 0; p < m->nkids && !rt->rc; p++) {
-    const jj_node *prm = m->kids[p];
-    jv *given = jj_arg(args, npos, kw, nkw, p, prm->name->p);
-    jv v = given ? *given : prm->b ? jj_eval(rt, prm->b) : jv_undef(prm->name);
-    assign(rt, scope, prm->name, v);
-  }
-  jv r = rt->rc ? jv_undef(NULL) : capture(rt, m->body);
-  rt->call_depth--;
-  rt->scope = saved;
-  return r;
-}
-
 jv jj_call_value(jj_rt *rt, jv callee, jv *args, size_t npos, const jj_str **kw, size_t nkw) {
   switch ((jv_type)callee.t) {
-  case JV_MACRO: return call_macro(rt, callee.u.node, args, npos, kw, nkw);
+  case JV_MACRO: return jj_call_macro(rt, callee.u.node, args, npos, kw, nkw);
   case JV_FUNC: return jj_call_func(rt, (jj_func)callee.u.i, args, npos, kw, nkw);
   case JV_METHOD: return jj_call_method(rt, callee.u.m, args, npos, kw, nkw);
   case JV_UNDEF: undefined_error(rt, callee); return jv_undef(NULL);
@@ -523,7 +456,7 @@ static jv *eval_args(jj_rt *rt, const jj_node *n) {
   if (!n->nkids) return NULL;
   jv *args = jj_arena_alloc(&rt->arena, n->nkids * sizeof *args);
   if (!args) {
-    oom(rt);
+    jj_oom(rt);
     return NULL;
   }
   for (uint32_t k = 0; k < n->nkids && !rt->rc; k++)
@@ -569,7 +502,7 @@ static jv eval_dict(jj_rt *rt, const jj_node *n) {
     } else if (key.t == JV_DICT) {
       jj_fail(rt, ECO_EINVAL, "unhashable type: 'dict'");
     } else if (!rt->rc && jj_dict_set(&rt->arena, d, key, val)) {
-      oom(rt);
+      jj_oom(rt);
     }
   }
   return d && !rt->rc ? (jv){.t = JV_DICT, .u.d = d} : jv_undef(NULL);
@@ -599,7 +532,7 @@ static jv eval_unary(jj_rt *rt, const jj_node *n) {
 static jv eval_inner(jj_rt *rt, const jj_node *n) {
   switch ((jj_kind)n->kind) {
   case N_LIT: return n->lit;
-  case N_NAME: return lookup(rt, n->name);
+  case N_NAME: return jj_lookup(rt, n->name);
   case N_LIST:
   case N_TUPLE: return eval_seq(rt, n);
   case N_DICT: return eval_dict(rt, n);
@@ -658,7 +591,7 @@ static jv eval_inner(jj_rt *rt, const jj_node *n) {
 }
 
 jv jj_eval(jj_rt *rt, const jj_node *n) {
-  if (!step(rt)) return jv_undef(NULL);
+  if (!jj_step(rt)) return jv_undef(NULL);
   if (++rt->depth > rt->lim.max_depth * 3) {
     rt->depth--;
     jj_fail(rt, ECO_EOVERFLOW, "evaluation nested too deeply");
@@ -670,188 +603,4 @@ jv jj_eval(jj_rt *rt, const jj_node *n) {
   if (!rt->rc) rt->at = saved;
   rt->depth--;
   return v;
-}
-
-/* ---- statements --------------------------------------------------------------------- */
-
-static int bind(jj_rt *rt, const jj_node *target, jv v) {
-  if (target->kind == N_NAME) return assign(rt, rt->scope, target->name, v);
-  if (v.t != JV_LIST && v.t != JV_STR)
-    return jj_fail(rt, ECO_EINVAL, "cannot unpack non-iterable %s object", jv_type_name(v));
-  jj_list *l;
-  if (jv_iter(rt, v, &l)) return rt->rc;
-  if (l->n != target->nkids)
-    return jj_fail(rt, ECO_EINVAL, "%s values to unpack (expected %u, got %zu)",
-                   l->n > target->nkids ? "too many" : "not enough", target->nkids, l->n);
-  for (uint32_t k = 0; k < target->nkids; k++)
-    if (assign(rt, rt->scope, target->kids[k]->name, l->v[k])) return rt->rc;
-  return ECO_OK;
-}
-
-static int exec_set(jj_rt *rt, const jj_node *target, jv v) {
-  if (rt->rc) return rt->rc;
-  if (target->kind != N_GETATTR) return bind(rt, target, v);
-  jv ns = lookup(rt, target->a->name);
-  if (ns.t != JV_NS)
-    return jj_fail(rt, ECO_EINVAL, "cannot assign attribute on non-namespace object");
-  return jj_dict_set(&rt->arena, ns.u.d, jv_strv(target->name), v) ? oom(rt) : ECO_OK;
-}
-
-static int exec_for(jj_rt *rt, const jj_node *n) {
-  jv it = jj_eval(rt, n->b);
-  jj_list *items;
-  if (rt->rc || jv_iter(rt, it, &items)) return rt->rc;
-  jj_scope *scope = jj_arena_alloc(&rt->arena, sizeof *scope), *saved = rt->scope;
-  jj_loop *L = jj_arena_alloc(&rt->arena, sizeof *L);
-  if (!scope || !L) return oom(rt);
-  scope->parent = saved;
-  rt->scope = scope;
-  if (n->c) { /* {% for x in xs if cond %}: filter first, so loop.* count the kept items */
-    jj_list *kept = jj_list_new(rt, 0);
-    for (size_t i = 0; kept && i < items->n && !rt->rc; i++) {
-      if (!step(rt) || bind(rt, n->a, items->v[i])) break;
-      jv c = jj_eval(rt, n->c);
-      if (!rt->rc && jv_truthy(c)) jj_list_push(rt, kept, items->v[i]);
-    }
-    items = kept;
-  }
-  L->items = items;
-  L->depth0 = rt->loop_depth++;
-  jv loopv = {.t = JV_LOOP, .u.loop = L};
-  for (size_t i = 0; items && i < items->n && !rt->rc; i++) {
-    if (!step(rt)) break;
-    L->index0 = i;
-    if (bind(rt, n->a, items->v[i]) || assign(rt, scope, rt->loop_name, loopv)) break;
-    exec_body(rt, n->body);
-    int flow = rt->flow;
-    rt->flow = 0;
-    if (flow == 1) break;
-  }
-  rt->loop_depth--;
-  if (!rt->rc && (!items || !items->n) && n->orelse) exec_body(rt, n->orelse);
-  rt->scope = saved;
-  return rt->rc;
-}
-
-static int exec_stmt(jj_rt *rt, const jj_node *n) {
-  switch ((jj_kind)n->kind) {
-  case N_TEXT: return emit(rt, n->lit.u.s->p, n->lit.u.s->len);
-  case N_OUTPUT: {
-    jv v = jj_eval(rt, n->a);
-    if (rt->rc) return rt->rc;
-    if (v.t == JV_STR) return emit(rt, v.u.s->p, v.u.s->len);
-    eco_strbuf sb;
-    eco_sb_init(&sb);
-    if (!jv_str(rt, v, &sb)) emit(rt, eco_sb_str(&sb), sb.len);
-    eco_sb_free(&sb);
-    return rt->rc;
-  }
-  case N_IF: {
-    jv c = jj_eval(rt, n->a);
-    if (rt->rc) return rt->rc;
-    if (jv_truthy(c)) return exec_body(rt, n->body);
-    if (!n->orelse) return ECO_OK;
-    return n->orelse->kind == N_IF ? exec_stmt(rt, n->orelse) : exec_body(rt, n->orelse);
-  }
-  case N_FOR: return exec_for(rt, n);
-  case N_SET: {
-    jv v = jj_eval(rt, n->b);
-    return exec_set(rt, n->a, v);
-  }
-  case N_SETBLOCK: {
-    jv v = capture(rt, n->body);
-    if (!rt->rc && n->c) {
-      const jv *saved = rt->filter_input;
-      rt->filter_input = &v;
-      v = jj_eval(rt, n->c);
-      rt->filter_input = saved;
-    }
-    return exec_set(rt, n->a, v);
-  }
-  case N_MACRO: return assign(rt, rt->scope, n->name, (jv){.t = JV_MACRO, .u.node = n});
-  case N_BREAK:
-  case N_CONTINUE:
-    if (!rt->loop_depth)
-      return jj_fail(rt, ECO_EFORMAT, "'%s' outside a loop",
-                     n->kind == N_BREAK ? "break" : "continue");
-    rt->flow = n->kind == N_BREAK ? 1 : 2;
-    return ECO_OK;
-  case N_FILTERBLOCK: {
-    jv v = capture(rt, n->body);
-    if (rt->rc) return rt->rc;
-    const jv *saved = rt->filter_input;
-    rt->filter_input = &v;
-    jv r = jj_eval(rt, n->a);
-    rt->filter_input = saved;
-    if (rt->rc) return rt->rc;
-    r = jv_to_str(rt, r);
-    return rt->rc ? rt->rc : emit(rt, r.u.s->p, r.u.s->len);
-  }
-  case N_BODY: return exec_body(rt, n);
-  default: return jj_fail(rt, ECO_EINTERNAL, "not a statement");
-  }
-}
-
-static int exec_body(jj_rt *rt, const jj_node *body) {
-  if (++rt->depth > rt->lim.max_depth * 3) {
-    rt->depth--;
-    return jj_fail(rt, ECO_EOVERFLOW, "blocks nested too deeply");
-  }
-  for (uint32_t k = 0; k < body->nkids && !rt->rc && !rt->flow; k++) {
-    if (!step(rt)) break;
-    const jj_node *saved = rt->at;
-    rt->at = body->kids[k];
-    exec_stmt(rt, body->kids[k]);
-    if (!rt->rc) rt->at = saved;
-  }
-  rt->depth--;
-  return rt->rc;
-}
-
-int eco_jinja_render(const eco_jinja_tmpl *t, const json_t *vars, const eco_jinja_render_opts *opts,
-                     eco_strbuf *out, eco_error *err) {
-  static const eco_jinja_render_opts k_default = {0};
-  if (!t || !out) return eco_error_set(err, ECO_EINVAL, "no template or output");
-  if (vars && !json_is_object(vars))
-    return eco_error_set(err, ECO_EINVAL, "variables must be an object");
-  jj_rt rt = {.t = t, .opts = opts ? opts : &k_default, .err = err};
-  rt.lim = t->limits;
-  if (opts) {
-    const eco_jinja_limits *l = &opts->limits;
-    if (l->max_output) rt.lim.max_output = l->max_output;
-    if (l->max_memory) rt.lim.max_memory = l->max_memory;
-    if (l->max_steps) rt.lim.max_steps = l->max_steps;
-    if (l->max_depth) rt.lim.max_depth = l->max_depth;
-  }
-  jj_limits_fill(&rt.lim);
-  rt.arena.limit = rt.lim.max_memory;
-  eco_strbuf buf;
-  eco_sb_init(&buf);
-  rt.out = &buf;
-  jj_scope *top = jj_arena_alloc(&rt.arena, sizeof *top);
-  rt.loop_name = jj_str_new(&rt.arena, "loop", 4);
-  if (!top || !rt.loop_name) {
-    oom(&rt);
-    goto done;
-  }
-  rt.globals = rt.scope = top;
-  if (vars) {
-    const char *key;
-    json_t *val;
-    json_object_foreach((json_t *)vars, key, val) {
-      jv k = jj_mkstr(&rt, key, strlen(key)), v;
-      if (rt.rc || jv_from_json(&rt, val, &v, 0)) break;
-      if (jj_dict_set(&rt.arena, &rt.ctx, k, v)) {
-        oom(&rt);
-        break;
-      }
-    }
-  }
-  if (!rt.rc) exec_body(&rt, t->root);
-done:
-  if (!rt.rc && eco_sb_append(out, eco_sb_str(&buf), buf.len) != ECO_OK)
-    rt.rc = eco_error_set(err, ECO_ENOMEM, "out of memory");
-  eco_sb_free(&buf);
-  jj_arena_free(&rt.arena);
-  return rt.rc;
 }

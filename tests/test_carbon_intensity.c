@@ -229,8 +229,11 @@ static size_t read_day(const char *path, const char *day, double *direct, double
     if (strncmp(line, day, 10) != 0) continue;
     /* date time,country,zone name,zone id,direct,lca,... */
     const char *c = line;
-    for (int k = 0; k < 4; k++)
-      c = strchr(c, ',') + 1;
+    for (int k = 0; k < 4; k++) {
+      const char *comma = strchr(c, ',');
+      if (!comma) fail_msg("%s: too few fields in a %s row: %s", path, day, line);
+      c = comma + 1;
+    }
     assert_int_equal(sscanf(c, "%lf,%lf", &direct[n], &lca[n]), 2);
     n++;
   }

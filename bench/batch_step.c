@@ -11,6 +11,10 @@
  * them) in the environment, every round runs every batch size at each
  * level in turn, and each row also gives its rate against the first
  * level's rate at the same batch size: kernel variants compared in one run.
+ * With PAIR_MIN=8192,12288 (bytes; see eco_ctx_set_pair_min) every level
+ * runs once per threshold for the two-group kernels, and with KV=f32,f16
+ * once per KV cache type (each type its own prefilled caches), all compared
+ * the same way.
  *
  * Usage: bench_batch_step MODEL [THREADS=2] [POS=64] [STEPS=16] [ROUNDS=7] [B...=1 2 4 8] */
 #include "engine/model.h"
@@ -43,21 +47,56 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* The command line and LEVELS. */
+/* Parses PAIR_MIN (comma-separated byte counts, each >= 1) into pm;
+ * returns the count, 0 when unset, -1 on a bad value. */
+static int parse_pair_mins(const char *spec, size_t *pm, int cap) {
+  if (!spec || !*spec) return 0;
+  int n = 0;
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", spec);
+  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    char *end = NULL;
+    const long v = strtol(t, &end, 10);
+    if (*end || v < 1 || n == cap) return -1;
+    pm[n++] = (size_t)v;
+  }
+  return n;
+}
+
+/* Parses KV (comma-separated f32 / f16) into t; returns the count, 0 when
+ * unset, -1 on a bad name. */
+static int parse_kv_types(const char *spec, eco_ggml_type *t, int cap) {
+  if (!spec || !*spec) return 0;
+  int n = 0;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%s", spec);
+  for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save))
+    if (n == cap || eco_kv_type_parse(k, &t[n++])) return -1;
+  return n;
+}
+
+/* The command line, LEVELS, PAIR_MIN and KV. Variants (a level, a pairing
+ * threshold, a KV cache type) are compared in interleaved rounds; variant
+ * v is level levels[v / (n_pmins * n_kvts)], threshold
+ * pmins[v / n_kvts % n_pmins] and cache type kvts[v % n_kvts]. */
 typedef struct bench_args {
   const char *model;
   int threads, pos, steps, rounds; /* pos: tokens prefilled per sequence */
   int sizes[16], n_sizes, max_b;   /* batch sizes (sequences), the largest */
   eco_simd_level levels[8];        /* kernel levels to compare; none: the context's */
   int n_levels;
+  size_t pmins[8]; /* bytes: two-group kernel thresholds; none: the default */
+  int n_pmins;
+  eco_ggml_type kvts[2]; /* KV cache types; none: F32 */
+  int n_kvts, n_variants;
 } bench_args;
 
 /* What the measurement uses; everything is freed by bench_free. */
 typedef struct bench_state {
   eco_model *m;
   eco_ctx *c;
-  eco_kv **kv;         /* [max_b], each prefilled to pos tokens */
-  int n_kv;            /* sequences made and prefilled (max_b after setup) */
+  eco_kv **kv;         /* [n_kvts][max_b], each prefilled to pos tokens */
+  int n_kv;            /* sequences made and prefilled per type (max_b after setup) */
   int32_t *tok, *tpos; /* [max_b] the step's token and position per sequence */
   float *logits;       /* [max_b][n_vocab] */
   uint8_t *want;       /* [max_b] logits wanted: all */
@@ -98,6 +137,18 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     fprintf(stderr, "LEVELS: comma-separated scalar, avx2, avx512, avx512vnni or neon\n");
     return 2;
   }
+  a->n_pmins = parse_pair_mins(getenv("PAIR_MIN"), a->pmins, 8);
+  if (a->n_pmins < 0) {
+    fprintf(stderr, "PAIR_MIN: comma-separated positive byte counts (at most 8)\n");
+    return 2;
+  }
+  if (a->n_pmins == 0) a->pmins[a->n_pmins++] = ECO_PAIR_MIN_GROUP_BYTES;
+  a->n_kvts = parse_kv_types(getenv("KV"), a->kvts, 2);
+  if (a->n_kvts < 0) {
+    fprintf(stderr, "KV: f32, f16 or both, comma-separated\n");
+    return 2;
+  }
+  if (a->n_kvts == 0) a->kvts[a->n_kvts++] = ECO_GGML_F32;
   return 0;
 }
 
@@ -108,13 +159,15 @@ static int prefill(const bench_args *a, bench_state *b) {
   eco_error err = {0};
   int32_t *prompt = malloc((size_t)a->pos * sizeof *prompt);
   if (!prompt) return 1;
-  for (int s = 0; s < a->max_b; s++) {
-    if (eco_kv_new(b->m, ctx_len, &b->kv[s], &err)) goto fail;
-    for (int i = 0; i < a->pos; i++)
-      prompt[i] = (int32_t)((s * 7919 + i * 104729 + 3) % V);
-    if (eco_forward_seq(b->c, b->kv[s], prompt, a->pos, NULL, &err)) goto fail;
-    b->n_kv = s + 1;
-  }
+  for (int k = 0; k < a->n_kvts; k++)
+    for (int s = 0; s < a->max_b; s++) {
+      eco_kv **kv = &b->kv[k * a->max_b + s];
+      if (eco_kv_new_type(b->m, ctx_len, a->kvts[k], kv, &err)) goto fail;
+      for (int i = 0; i < a->pos; i++)
+        prompt[i] = (int32_t)((s * 7919 + i * 104729 + 3) % V);
+      if (eco_forward_seq(b->c, *kv, prompt, a->pos, NULL, &err)) goto fail;
+    }
+  b->n_kv = a->max_b;
   free(prompt);
   return 0;
 fail:
@@ -138,12 +191,13 @@ static int setup(bench_args *a, bench_state *b) {
     return 1;
   }
   const size_t max_b = (size_t)a->max_b;
-  b->kv = calloc(max_b, sizeof *b->kv);
+  b->kv = calloc(max_b * (size_t)a->n_kvts, sizeof *b->kv);
   b->tok = malloc(max_b * sizeof *b->tok);
   b->tpos = malloc(max_b * sizeof *b->tpos);
   b->logits = malloc(max_b * (size_t)b->m->hp.n_vocab * sizeof *b->logits);
   b->want = malloc(max_b);
   if (a->n_levels == 0) a->levels[a->n_levels++] = eco_ctx_simd(b->c);
+  a->n_variants = a->n_levels * a->n_pmins * a->n_kvts;
   for (int l = 0; l < a->n_levels; l++) {
     eco_ctx_set_simd(b->c, a->levels[l]);
     if (eco_ctx_simd(b->c) != a->levels[l]) {
@@ -151,30 +205,36 @@ static int setup(bench_args *a, bench_state *b) {
       return 1;
     }
   }
-  b->samples = malloc((size_t)(a->n_sizes * a->n_levels) * (size_t)a->rounds * sizeof *b->samples);
+  b->samples =
+      malloc((size_t)(a->n_sizes * a->n_variants) * (size_t)a->rounds * sizeof *b->samples);
   if (!b->kv || !b->tok || !b->tpos || !b->logits || !b->want || !b->samples) return 1;
   memset(b->want, 1, max_b);
   return prefill(a, b);
 }
 
-/* The measured loop: every round runs every (level, batch size) cell for
+/* The measured loop: every round runs every (variant, batch size) cell for
  * a->steps decode steps and keeps its seconds per step; returns 0, or 1
  * after a message on stderr. */
 static int measure(const bench_args *a, bench_state *b) {
-  const int V = b->m->hp.n_vocab, n_cells = a->n_sizes * a->n_levels;
+  const int V = b->m->hp.n_vocab, n_cells = a->n_sizes * a->n_variants;
   eco_error err = {0};
   for (int r = 0; r < a->rounds; r++)
     for (int cell = 0; cell < n_cells; cell++) {
       const int B = a->sizes[cell % a->n_sizes];
       if (B > b->n_kv) return 1; /* cannot be: max_b is the largest size */
-      eco_ctx_set_simd(b->c, a->levels[cell / a->n_sizes]);
+      const int v = cell / a->n_sizes;
+      eco_ctx_set_simd(b->c, a->levels[v / (a->n_pmins * a->n_kvts)]);
+      eco_ctx_set_pair_min(b->c, a->pmins[v / a->n_kvts % a->n_pmins]);
+      eco_kv **kv = b->kv + (size_t)(v % a->n_kvts) * (size_t)a->max_b;
+      for (int s = 0; s < B; s++)
+        if (!kv[s]) return 1; /* cannot be: prefill made them all */
       const uint64_t t0 = eco_time_mono_ns();
       for (int st = 0; st < a->steps; st++) {
         for (int s = 0; s < B; s++) {
           b->tok[s] = (int32_t)((s * 31 + st * 17 + r) % V);
-          b->tpos[s] = b->kv[s]->n_past;
+          b->tpos[s] = kv[s]->n_past;
         }
-        eco_batch batch = {.n = B, .token = b->tok, .pos = b->tpos, .kv = b->kv, .logits = b->want};
+        eco_batch batch = {.n = B, .token = b->tok, .pos = b->tpos, .kv = kv, .logits = b->want};
         if (eco_forward(b->c, &batch, b->logits, &err)) {
           fprintf(stderr, "%s\n", err.msg);
           return 1;
@@ -182,32 +242,35 @@ static int measure(const bench_args *a, bench_state *b) {
       }
       b->samples[cell * a->rounds + r] = (double)(eco_time_mono_ns() - t0) / 1e9 / a->steps;
       for (int s = 0; s < B; s++) /* back to POS, so every round sees the same context */
-        eco_kv_truncate(b->kv[s], a->pos);
+        eco_kv_truncate(kv[s], a->pos);
     }
   return 0;
 }
 
 /* Prints the table: median step time and aggregate rate per cell, against
- * the first batch size and (with several levels) the first level. */
+ * the first batch size and (with several variants) the first variant. */
 static int report(const bench_args *a, double *samples) {
-  const int n_sizes = a->n_sizes, n_cells = n_sizes * a->n_levels, rounds = a->rounds;
+  const int n_sizes = a->n_sizes, n_cells = n_sizes * a->n_variants, rounds = a->rounds;
   printf("model %s, %d threads, context %d, median of %d rounds x %d steps\n", a->model, a->threads,
          a->pos, rounds, a->steps);
   char head[32];
   snprintf(head, sizeof head, "x batch %d", a->sizes[0]);
-  printf("%-11s %5s %12s %14s %10s %10s\n", "kernels", "batch", "step ms", "agg tok/s", head,
-         a->n_levels > 1 ? "x level 1" : "");
+  printf("%-11s %9s %4s %5s %12s %14s %10s %10s\n", "kernels", "pair min", "kv", "batch", "step ms",
+         "agg tok/s", head, a->n_variants > 1 ? "x variant 1" : "");
   double *rate = malloc((size_t)n_cells * sizeof *rate);
   if (!rate) return 1;
   for (int cell = 0; cell < n_cells; cell++) {
-    const int i = cell % n_sizes;
+    const int i = cell % n_sizes, v = cell / n_sizes;
     qsort(samples + cell * rounds, (size_t)rounds, sizeof *samples, cmp_double);
     const double med = samples[cell * rounds + rounds / 2];
     rate[cell] = a->sizes[i] / med;
     const double base = rate[cell - i], first = rate[i];
-    printf("%-11s %5d %12.3f %14.1f %10.2f", eco_simd_name(a->levels[cell / n_sizes]), a->sizes[i],
-           med * 1e3, rate[cell], rate[cell] / base);
-    if (a->n_levels > 1) printf(" %10.2f", rate[cell] / first);
+    printf("%-11s %9zu %4s %5d %12.3f %14.1f %10.2f",
+           eco_simd_name(a->levels[v / (a->n_pmins * a->n_kvts)]),
+           a->pmins[v / a->n_kvts % a->n_pmins],
+           a->kvts[v % a->n_kvts] == ECO_GGML_F16 ? "f16" : "f32", a->sizes[i], med * 1e3,
+           rate[cell], rate[cell] / base);
+    if (a->n_variants > 1) printf(" %10.2f", rate[cell] / first);
     printf("\n");
   }
   free(rate);
@@ -215,7 +278,7 @@ static int report(const bench_args *a, double *samples) {
 }
 
 static void bench_free(const bench_args *a, bench_state *b) {
-  for (int s = 0; b->kv && s < a->max_b; s++)
+  for (int s = 0; b->kv && s < a->max_b * a->n_kvts; s++)
     eco_kv_free(b->kv[s]);
   eco_ctx_free(b->c);
   eco_model_free(b->m);

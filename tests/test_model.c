@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -438,6 +440,59 @@ static void test_kv_f16(void **state) {
   close_ref(&r);
 }
 
+/* The pairing threshold (eco_ctx_set_pair_min) only picks kernels: with
+ * every group paired and with none, a batch of 2..7 rows gives the same
+ * bits (the two-group kernels equal two one-group calls). */
+static void check_pair_min(const char *file) {
+  char rel[256];
+  snprintf(rel, sizeof rel, "models/%s", file);
+  char *mp = eco_test_shared_path(rel);
+  if (!mp) {
+    print_message("SKIP: %s absent\n", file);
+    return;
+  }
+  eco_error err = {0};
+  eco_model *m;
+  if (eco_model_load(mp, &m, &err)) fail_msg("%s", err.msg);
+  free(mp);
+  const int V = m->hp.n_vocab;
+  float *la = malloc((size_t)V * 4), *lb = malloc((size_t)V * 4);
+  int32_t toks[4];
+  for (int i = 0; i < 4; i++)
+    toks[i] = (int32_t)((i * 53 + 11) % V);
+  for (int threads = 1; threads <= 2; threads++) {
+    eco_ctx *c;
+    assert_int_equal(eco_ctx_new(m, threads, 8, &c, &err), 0);
+    assert_int_equal(eco_ctx_pair_min(c), ECO_PAIR_MIN_GROUP_BYTES);
+    float *out[2] = {la, lb};
+    const size_t mins[2] = {1, SIZE_MAX};
+    for (int k = 0; k < 2; k++) {
+      eco_kv *kv;
+      eco_ctx_set_pair_min(c, mins[k]);
+      assert_int_equal(eco_ctx_pair_min(c), mins[k]);
+      assert_int_equal(eco_kv_new(m, 16, &kv, &err), 0);
+      assert_int_equal(eco_forward_seq(c, kv, toks, 4, out[k], &err), 0);
+      eco_kv_free(kv);
+    }
+    if (memcmp(la, lb, (size_t)V * 4) != 0)
+      fail_msg("%s: logits with every group paired differ from none paired (threads=%d)", file,
+               threads);
+    eco_ctx_set_pair_min(c, 0);
+    assert_int_equal(eco_ctx_pair_min(c), ECO_PAIR_MIN_GROUP_BYTES);
+    eco_ctx_free(c);
+  }
+  free(la);
+  free(lb);
+  eco_model_free(m);
+}
+
+static void test_pair_min(void **state) {
+  (void)state;
+  check_pair_min("test-llama-tok512-q8_0.gguf");
+  check_pair_min("test-llama-tok512-q4_0.gguf");
+  check_pair_min("test-llama-tok512-q6_k.gguf");
+}
+
 static void test_repack(void **state) {
   (void)state;
   check_repack("test-llama-tok512-q8_0.gguf");
@@ -491,6 +546,7 @@ int main(void) {
       cmocka_unit_test(test_batch_and_context),
       cmocka_unit_test(test_load_errors),
       cmocka_unit_test(test_repack),
+      cmocka_unit_test(test_pair_min),
       cmocka_unit_test(test_kv_f16),
       cmocka_unit_test(test_repack_fallback),
   };

@@ -68,6 +68,7 @@ int eco_ctx_new(const eco_model *m, int n_threads, int max_batch, eco_ctx **out,
   if (!c) return eco_error_set(err, ECO_ENOMEM, "ctx: out of memory");
   c->m = m;
   c->max_batch = max_batch;
+  c->pair_min_bytes = ECO_PAIR_MIN_GROUP_BYTES;
   int rc = eco_pool_new(n_threads, &c->pool, err);
   if (rc) {
     free(c);
@@ -111,6 +112,10 @@ void eco_ctx_free(eco_ctx *c) {
 
 void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level) { eco_kernels_init(&c->kern, level); }
 eco_simd_level eco_ctx_simd(const eco_ctx *c) { return c->kern.level; }
+void eco_ctx_set_pair_min(eco_ctx *c, size_t bytes) {
+  c->pair_min_bytes = bytes ? bytes : ECO_PAIR_MIN_GROUP_BYTES;
+}
+size_t eco_ctx_pair_min(const eco_ctx *c) { return c->pair_min_bytes; }
 
 /* --- element-wise steps ------------------------------------------------------ */
 

@@ -34,6 +34,7 @@ struct eco_ctx {
   eco_kernels kern;
   int max_batch;
   int nth;
+  size_t pair_min_bytes; /* bytes: two-group kernels from this group size (matmul.c) */
   /* scratch, sized for max_batch tokens */
   float *x, *xn, *q, *k, *v, *att;  /* [B][n_embd or n_head*head_dim or kv_dim] */
   float *qkv;                       /* [B][q + 2 kv] output of a fused qkv matrix, or NULL */

@@ -42,18 +42,20 @@ static void mm_packed_group(const eco_ctx *c, const mm_job *jb, int64_t g, int64
 /* Groups [ga, gb) of a packed job, rows [a, b): pairs of whole groups go
  * through the two-group kernel where the type has one, the batch has more
  * than one row (batch 1 is bound by memory, not by vector work) and either
- * the groups are long or the batch is wide. Short groups (SmolLM2's 576
- * columns, 4.9 KB in Q8_0) streamed from DRAM by two threads ran about 20 %
- * slower in pairs at batch 4 (two read streams a few KB apart against
- * one), though faster in cache; from 1536 columns (13 KB) pairs streamed as
- * fast as single groups. */
-#define PAIR_MIN_GROUP_BYTES 8192
+ * the groups are long (c->pair_min_bytes, ECO_PAIR_MIN_GROUP_BYTES by
+ * default) or the batch is wide. Short groups streamed from DRAM by two
+ * threads run slower in pairs at batch 4 (two read streams a few KB apart
+ * against one), though faster in cache: SmolLM2's 576 columns (4.9 KB in
+ * Q8_0) by about 20 %, TinyLlama's 2048 (9.2 KB in Q4_0) by 2 % of the
+ * whole batch-4 step (bench_batch_step with PAIR_MIN=8192,12288,
+ * docs/benchmarks/batch.md); from 1536 columns in Q8_0 (13 KB) pairs stream
+ * as fast as single groups or faster. */
 #define PAIR_ANY_GROUP_BATCH 8
 static void mm_packed_groups(const eco_ctx *c, const mm_job *jb, int64_t ga, int64_t gb, int64_t a,
                              int64_t b) {
   const eco_weight *w = jb->w;
   const bool pairs =
-      c->T > 1 && (jb->group_bytes >= PAIR_MIN_GROUP_BYTES || c->T >= PAIR_ANY_GROUP_BATCH);
+      c->T > 1 && (jb->group_bytes >= c->pair_min_bytes || c->T >= PAIR_ANY_GROUP_BATCH);
   const eco_pdot2_fn pdot2 = pairs ? c->kern.pdot2[w->type] : NULL;
   int64_t g = ga;
   if (pdot2) {

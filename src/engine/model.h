@@ -229,6 +229,13 @@ void eco_ctx_free(eco_ctx *c);
 /* Overrides the kernel variant (tests): must not exceed what the CPU has. */
 void eco_ctx_set_simd(eco_ctx *c, eco_simd_level level);
 eco_simd_level eco_ctx_simd(const eco_ctx *c);
+/* Overrides (benchmarks, tests) the smallest packed group, in bytes, that
+ * batches of 2..7 rows run two groups at a time through the two-group
+ * kernels (wider batches always do; results are bit-identical either way,
+ * only the speed differs). 0 restores the default, ECO_PAIR_MIN_GROUP_BYTES. */
+#define ECO_PAIR_MIN_GROUP_BYTES 12288
+void eco_ctx_set_pair_min(eco_ctx *c, size_t bytes);
+size_t eco_ctx_pair_min(const eco_ctx *c);
 
 /* A batch of tokens. Tokens of one sequence appear in increasing position
  * order; a token at position p attends to positions 0..p of its own cache

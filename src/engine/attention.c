@@ -74,7 +74,9 @@ static slot_runs runs_of(const eco_kv *kv, const eco_layer *y, int n_swa, int l,
 }
 
 /* scores [nq][r.total] = scale * q_j . K_s over the runs of one KV head
- * (base: the head's slot 0); gather: scratch of the same size. */
+ * (base: the head's slot 0); gather: scratch of the same size. Each run's
+ * K rows are read beside a prefetch of the same positions' V rows, which
+ * accum_over reads next (the kernels' prefetch hint, kernels.h). */
 static void scores_over(const eco_ctx *c, const eco_kv *kv, size_t base, const float *q, int nq,
                         const slot_runs *r, float scale, float *sc, float *gather) {
   const int hd = c->m->hp.head_dim;
@@ -83,9 +85,10 @@ static void scores_over(const eco_ctx *c, const eco_kv *kv, size_t base, const f
     const size_t at = base + (size_t)r->start[i] * (size_t)hd;
     if (kv->type == ECO_GGML_F16)
       c->kern.attn_scores_f16(hd, q, nq, (const uint16_t *)kv->k + at, (size_t)hd, r->len[i], scale,
-                              dst);
+                              dst, (const uint16_t *)kv->v + at, r->len[i]);
     else
-      c->kern.attn_scores(hd, q, nq, (const float *)kv->k + at, (size_t)hd, r->len[i], scale, dst);
+      c->kern.attn_scores(hd, q, nq, (const float *)kv->k + at, (size_t)hd, r->len[i], scale, dst,
+                          (const float *)kv->v + at, r->len[i]);
     if (r->n == 1) return;
     const int skip = i == 0 ? 0 : r->len[0];
     for (int j = 0; j < nq; j++)
@@ -94,9 +97,16 @@ static void scores_over(const eco_ctx *c, const eco_kv *kv, size_t base, const f
   }
 }
 
-/* o [nq][hd] = sum_s w_j[s] V_s over the runs; o2: [nq][hd] scratch. */
+/* The K rows a task reads first (its first run), as a prefetch hint. */
+typedef struct kv_hint {
+  const void *rows; /* NULL: none */
+  int n;            /* rows */
+} kv_hint;
+
+/* o [nq][hd] = sum_s w_j[s] V_s over the runs; o2: [nq][hd] scratch; the
+ * first run's pass prefetches `next` (the thread's next task's K rows). */
 static void accum_over(const eco_ctx *c, const eco_kv *kv, size_t base, const float *w, int nq,
-                       const slot_runs *r, float *gather, float *o, float *o2) {
+                       const slot_runs *r, float *gather, float *o, float *o2, kv_hint next) {
   const int hd = c->m->hp.head_dim;
   for (int i = 0; i < r->n; i++) {
     const float *wi = w;
@@ -109,14 +119,40 @@ static void accum_over(const eco_ctx *c, const eco_kv *kv, size_t base, const fl
     }
     float *dst = i == 0 ? o : o2;
     const size_t at = base + (size_t)r->start[i] * (size_t)hd;
+    const void *pf = i == 0 ? next.rows : NULL;
     if (kv->type == ECO_GGML_F16)
-      c->kern.attn_accum_f16(hd, wi, nq, (const uint16_t *)kv->v + at, (size_t)hd, r->len[i], dst);
+      c->kern.attn_accum_f16(hd, wi, nq, (const uint16_t *)kv->v + at, (size_t)hd, r->len[i], dst,
+                             pf, next.n);
     else
-      c->kern.attn_accum(hd, wi, nq, (const float *)kv->v + at, (size_t)hd, r->len[i], dst);
+      c->kern.attn_accum(hd, wi, nq, (const float *)kv->v + at, (size_t)hd, r->len[i], dst, pf,
+                         next.n);
   }
   if (r->n == 2)
     for (size_t i = 0; i < (size_t)nq * (size_t)hd; i++)
       o[i] += o2[i];
+}
+
+/* Task `task` of attn_worker: token t, KV head kh, query heads h0..h0+nq-1. */
+typedef struct attn_task {
+  int t, kh, h0, nq;
+} attn_task;
+
+static attn_task task_of(const eco_hparams *h, int task, int piece, int pieces) {
+  const int group = h->n_head / h->n_head_kv, rest = task % (h->n_head_kv * pieces);
+  attn_task a = {.t = task / (h->n_head_kv * pieces), .kh = rest / pieces};
+  a.h0 = a.kh * group + (rest % pieces) * piece;
+  a.nq = a.h0 + piece <= (a.kh + 1) * group ? piece : (a.kh + 1) * group - a.h0;
+  return a;
+}
+
+/* The K rows task a reads first (its first run), as a prefetch hint. */
+static kv_hint task_hint(const eco_ctx *c, const eco_layer *y, attn_task a) {
+  const eco_hparams *h = &c->m->hp;
+  const eco_kv *kv = c->kvs[a.t];
+  const slot_runs r = runs_of(kv, y, h->n_swa, c->layer, c->pos[a.t]);
+  const size_t at = kv_at(kv, c->layer, a.kh, r.start[0], h->head_dim);
+  const size_t es = kv->type == ECO_GGML_F16 ? 2 : 4;
+  return (kv_hint){(const char *)kv->k + at * es, r.len[0]};
 }
 
 static void attn_worker(void *arg, int ith, int nth) {
@@ -132,9 +168,8 @@ static void attn_worker(void *arg, int ith, int nth) {
   float *o2 = c->o_tmp + (size_t)ith * 8 * (size_t)hd;
   const int tasks = c->T * h->n_head_kv * pieces;
   for (int task = ith; task < tasks; task += nth) {
-    const int t = task / (h->n_head_kv * pieces), rest = task % (h->n_head_kv * pieces);
-    const int kh = rest / pieces, h0 = kh * group + (rest % pieces) * piece;
-    const int nq = h0 + piece <= (kh + 1) * group ? piece : (kh + 1) * group - h0;
+    const attn_task a = task_of(h, task, piece, pieces);
+    const int t = a.t, kh = a.kh, h0 = a.h0, nq = a.nq;
     const eco_kv *kv = c->kvs[t];
     const slot_runs r = runs_of(kv, y, h->n_swa, c->layer, c->pos[t]);
     const float *q = c->q + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
@@ -147,7 +182,9 @@ static void attn_worker(void *arg, int ith, int nth) {
     for (int j = 0; j < nq; j++) /* softmax of each head's row */
       c->kern.softmax(r.total, sc + (size_t)j * r.total);
     float *o = c->att + (size_t)t * (size_t)(h->n_head * hd) + (size_t)h0 * hd;
-    accum_over(c, kv, base, sc, nq, &r, gather, o, o2);
+    const kv_hint next = task + nth < tasks ? task_hint(c, y, task_of(h, task + nth, piece, pieces))
+                                            : (kv_hint){NULL, 0};
+    accum_over(c, kv, base, sc, nq, &r, gather, o, o2, next);
   }
 }
 

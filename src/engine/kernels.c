@@ -65,20 +65,25 @@ static void accum_ref(int hd, const float *w, int nq, const void *V, size_t kv_s
   }
 }
 
+/* The reference kernels ignore the prefetch hint (pf, pf_rows). */
 static void attn_scores_ref(int hd, const float *q, int nq, const float *K, size_t kv_stride,
-                            int n_pos, float scale, float *out) {
+                            int n_pos, float scale, float *out, const void *pf, int pf_rows) {
+  (void)pf, (void)pf_rows;
   scores_ref(hd, q, nq, K, kv_stride, n_pos, scale, out, false);
 }
 static void attn_accum_ref(int hd, const float *w, int nq, const float *V, size_t kv_stride,
-                           int n_pos, float *o) {
+                           int n_pos, float *o, const void *pf, int pf_rows) {
+  (void)pf, (void)pf_rows;
   accum_ref(hd, w, nq, V, kv_stride, n_pos, o, false);
 }
 static void attn_scores_f16_ref(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
-                                int n_pos, float scale, float *out) {
+                                int n_pos, float scale, float *out, const void *pf, int pf_rows) {
+  (void)pf, (void)pf_rows;
   scores_ref(hd, q, nq, K, kv_stride, n_pos, scale, out, true);
 }
 static void attn_accum_f16_ref(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
-                               int n_pos, float *o) {
+                               int n_pos, float *o, const void *pf, int pf_rows) {
+  (void)pf, (void)pf_rows;
   accum_ref(hd, w, nq, V, kv_stride, n_pos, o, true);
 }
 

@@ -47,18 +47,26 @@ typedef void (*eco_pdot2_fn)(int n, const void *group, size_t group_bytes, const
  *   scores: out[j*n_pos + s] = scale * dot(q_j, K_s)
  *           q_j = q + j*hd, K_s = K + s*kv_stride (floats)
  *   accum:  o_j = sum_s w[j*n_pos + s] * V_s   (o_j = o + j*hd, overwritten)
- * hd = head dimension; nq <= 8. */
+ * hd = head dimension; nq <= 8.
+ * pf, pf_rows: a prefetch hint, or NULL / 0: pf_rows rows of hd elements of
+ * the cache's type, kv_stride elements apart, that the caller reads next.
+ * The kernel only issues software prefetches for them, spread over its own
+ * pass over the cache, so that a second read stream runs beside its own:
+ * one head's positions are short runs that one stream at a time cannot
+ * keep DRAM busy with. The results do not depend on it. */
 typedef void (*eco_attn_scores_fn)(int hd, const float *q, int nq, const float *K, size_t kv_stride,
-                                   int n_pos, float scale, float *out);
+                                   int n_pos, float scale, float *out, const void *pf, int pf_rows);
 typedef void (*eco_attn_accum_fn)(int hd, const float *w, int nq, const float *V, size_t kv_stride,
-                                  int n_pos, float *o);
+                                  int n_pos, float *o, const void *pf, int pf_rows);
 /* The same over an F16 cache (K, V as IEEE half, kv_stride in elements),
  * and the conversion that fills it: y[i] = fp16(x[i]), round to nearest
  * even (eco_fp32_to_fp16). */
 typedef void (*eco_attn_scores_f16_fn)(int hd, const float *q, int nq, const uint16_t *K,
-                                       size_t kv_stride, int n_pos, float scale, float *out);
+                                       size_t kv_stride, int n_pos, float scale, float *out,
+                                       const void *pf, int pf_rows);
 typedef void (*eco_attn_accum_f16_fn)(int hd, const float *w, int nq, const uint16_t *V,
-                                      size_t kv_stride, int n_pos, float *o);
+                                      size_t kv_stride, int n_pos, float *o, const void *pf,
+                                      int pf_rows);
 typedef void (*eco_to_f16_fn)(int n, const float *x, uint16_t *y);
 
 /* Element-wise helpers of the forward pass:

@@ -243,8 +243,19 @@ INLINE float kv_at(const void *base, size_t idx, const int F16) {
   return F16 ? h2f(((const uint16_t *)base)[idx]) : ((const float *)base)[idx];
 }
 
+/* Prefetches rows [r0, r1) of the hint (kernels.h), clipped to its
+ * pf_rows rows: each row's hd elements, rows kv_stride elements apart. */
+INLINE void prefetch_rows(const void *pf, int pf_rows, int r0, int r1, int hd, size_t kv_stride,
+                          size_t es) {
+  if (!pf) return;
+  if (r1 > pf_rows) r1 = pf_rows;
+  for (int r = r0; r < r1; r++)
+    for (size_t l = 0; l < (size_t)hd * es; l += 64)
+      _mm_prefetch((const char *)pf + (size_t)r * kv_stride * es + l, _MM_HINT_T0);
+}
+
 INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv_stride, int n_pos,
-                        float scale, float *out, const int F16) {
+                        float scale, float *out, const void *pf, int pf_rows, const int F16) {
   const size_t es = F16 ? 2 : 4; /* bytes per element */
   int s0 = 0;
   if (hd % 8 == 0) /* 8 positions at a time, reduced together */
@@ -254,6 +265,8 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
       if (kv_stride == (size_t)hd)
         for (size_t l = 0; l < 8 * (size_t)hd * es; l += 64)
           _mm_prefetch((const char *)K + (size_t)(s0 + 16) * kv_stride * es + l, _MM_HINT_T0);
+      /* the hint's rows at the same positions: a second stream beside K's */
+      prefetch_rows(pf, pf_rows, s0, s0 + 8, hd, kv_stride, es);
       for (int j = 0; j < nq; j++) {
         const float *qj = q + (size_t)j * hd;
         __m256 acc[8];
@@ -287,7 +300,8 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
 /* o[h][c0..c0+8*NV) for heads h0..h0+NH over all positions: NH*NV
  * accumulators stay in registers while the V rows stream past. */
 INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, const int NV,
-                        const void *V, size_t kv_stride, int n_pos, float *o, const int F16) {
+                        const void *V, size_t kv_stride, int n_pos, float *o, const void *pf,
+                        int pf_rows, const int F16) {
   const size_t es = F16 ? 2 : 4;
   __m256 acc[2][4];
   for (int j = 0; j < NH; j++)
@@ -298,6 +312,7 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
     _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es, _MM_HINT_T0);
     if (NV > 2 && !F16)
       _mm_prefetch((const char *)V + (row + 16 * kv_stride + 16) * es, _MM_HINT_T0);
+    prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es); /* a second stream */
     __m256 bw[2];
     for (int j = 0; j < NH; j++)
       bw[j] = _mm256_broadcast_ss(w + (size_t)(h0 + j) * n_pos + s);
@@ -313,7 +328,7 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
 }
 
 INLINE void accum_impl(int hd, const float *w, int nq, const void *V, size_t kv_stride, int n_pos,
-                       float *o, const int F16) {
+                       float *o, const void *pf, int pf_rows, const int F16) {
   if (hd % 8) {
     memset(o, 0, (size_t)nq * (size_t)hd * sizeof *o);
     for (int s = 0; s < n_pos; s++)
@@ -323,38 +338,39 @@ INLINE void accum_impl(int hd, const float *w, int nq, const void *V, size_t kv_
               w[(size_t)j * n_pos + s] * kv_at(V, (size_t)s * kv_stride + (size_t)i, F16);
     return;
   }
-  /* heads in pairs, columns in blocks of 32 (then 8) */
+  /* heads in pairs, columns in blocks of 32 (then 8); the first pass over
+   * the rows prefetches the hint, the others run from cache */
   for (int h0 = 0; h0 < nq; h0 += 2) {
     int c0 = 0;
     if (nq - h0 >= 2) {
-      for (; c0 + 32 <= hd; c0 += 32)
-        accum_block(hd, w, h0, 2, c0, 4, V, kv_stride, n_pos, o, F16);
-      for (; c0 < hd; c0 += 8)
-        accum_block(hd, w, h0, 2, c0, 1, V, kv_stride, n_pos, o, F16);
+      for (; c0 + 32 <= hd; c0 += 32, pf = NULL)
+        accum_block(hd, w, h0, 2, c0, 4, V, kv_stride, n_pos, o, pf, pf_rows, F16);
+      for (; c0 < hd; c0 += 8, pf = NULL)
+        accum_block(hd, w, h0, 2, c0, 1, V, kv_stride, n_pos, o, pf, pf_rows, F16);
     } else {
-      for (; c0 + 32 <= hd; c0 += 32)
-        accum_block(hd, w, h0, 1, c0, 4, V, kv_stride, n_pos, o, F16);
-      for (; c0 < hd; c0 += 8)
-        accum_block(hd, w, h0, 1, c0, 1, V, kv_stride, n_pos, o, F16);
+      for (; c0 + 32 <= hd; c0 += 32, pf = NULL)
+        accum_block(hd, w, h0, 1, c0, 4, V, kv_stride, n_pos, o, pf, pf_rows, F16);
+      for (; c0 < hd; c0 += 8, pf = NULL)
+        accum_block(hd, w, h0, 1, c0, 1, V, kv_stride, n_pos, o, pf, pf_rows, F16);
     }
   }
 }
 
 static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
-                        float scale, float *out) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, 0);
+                        float scale, float *out, const void *pf, int pf_rows) {
+  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 0);
 }
 static void attn_scores_f16(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
-                            int n_pos, float scale, float *out) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, 1);
+                            int n_pos, float scale, float *out, const void *pf, int pf_rows) {
+  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 1);
 }
 static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
-                       float *o) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, 0);
+                       float *o, const void *pf, int pf_rows) {
+  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 0);
 }
 static void attn_accum_f16(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
-                           int n_pos, float *o) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, 1);
+                           int n_pos, float *o, const void *pf, int pf_rows) {
+  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 1);
 }
 
 static void to_f16(int n, const float *x, uint16_t *y) {

@@ -244,9 +244,9 @@ static int check_attention(eco_simd_level level, char *msg, size_t cap) {
         }
         for (int f16 = 0; f16 <= 1; f16++) {
           if (f16)
-            k.attn_scores_f16(hd, q, nq, Kh + hd, stride, np, 0.125f, sc);
+            k.attn_scores_f16(hd, q, nq, Kh + hd, stride, np, 0.125f, sc, Vh + 2 * hd, np);
           else
-            k.attn_scores(hd, q, nq, K + hd, stride, np, 0.125f, sc);
+            k.attn_scores(hd, q, nq, K + hd, stride, np, 0.125f, sc, V + 2 * hd, np);
           for (int j = 0; j < nq; j++)
             for (int s = 0; s < np; s++) {
               double d = 0;
@@ -258,9 +258,9 @@ static int check_attention(eco_simd_level level, char *msg, size_t cap) {
                       f16 ? "_f16" : "", hd, nq, np, d, sc[j * np + s]);
             }
           if (f16)
-            k.attn_accum_f16(hd, sc, nq, Vh + 2 * hd, stride, np, o);
+            k.attn_accum_f16(hd, sc, nq, Vh + 2 * hd, stride, np, o, Kh + hd, np);
           else
-            k.attn_accum(hd, sc, nq, V + 2 * hd, stride, np, o);
+            k.attn_accum(hd, sc, nq, V + 2 * hd, stride, np, o, K + hd, np);
           for (int j = 0; j < nq; j++)
             for (int i = 0; i < hd; i++) {
               double d = 0;

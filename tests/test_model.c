@@ -290,6 +290,16 @@ static void test_batch_and_context(void **state) {
   close_ref(&r);
 }
 
+/* The path of ../shared/models/FILE (free it), or NULL after a SKIP line
+ * when it is absent. */
+static char *model_or_skip(const char *file) {
+  char rel[256];
+  snprintf(rel, sizeof rel, "models/%s", file);
+  char *mp = eco_test_shared_path(rel);
+  if (!mp) print_message("SKIP: %s absent\n", file);
+  return mp;
+}
+
 /* The repacked (8-row interleaved) layout gives the plain layout's logits,
  * for prompts of 1..9 tokens (kernel widths 4 + remainder), at 1 and 2
  * threads. With the scalar kernels on both models the sums are done in the
@@ -300,13 +310,8 @@ static void test_batch_and_context(void **state) {
  * the same way (cosine > 0.999; a wrong row or scale gives ~0).
  * test_kernels compares the kernels themselves to 1e-4. */
 static void check_repack(const char *file) {
-  char rel[256];
-  snprintf(rel, sizeof rel, "models/%s", file);
-  char *mp = eco_test_shared_path(rel);
-  if (!mp) {
-    print_message("SKIP: %s absent\n", file);
-    return;
-  }
+  char *mp = model_or_skip(file);
+  if (!mp) return;
   eco_error err = {0};
   eco_model *mpk, *mpl;
   eco_model_opts plain = {.no_repack = true};
@@ -444,13 +449,8 @@ static void test_kv_f16(void **state) {
  * every group paired and with none, a batch of 2..7 rows gives the same
  * bits (the two-group kernels equal two one-group calls). */
 static void check_pair_min(const char *file) {
-  char rel[256];
-  snprintf(rel, sizeof rel, "models/%s", file);
-  char *mp = eco_test_shared_path(rel);
-  if (!mp) {
-    print_message("SKIP: %s absent\n", file);
-    return;
-  }
+  char *mp = model_or_skip(file);
+  if (!mp) return;
   eco_error err = {0};
   eco_model *m;
   if (eco_model_load(mp, &m, &err)) fail_msg("%s", err.msg);

@@ -456,7 +456,9 @@ static void check_pair_min(const char *file) {
   if (eco_model_load(mp, &m, &err)) fail_msg("%s", err.msg);
   free(mp);
   const int V = m->hp.n_vocab;
-  float *la = malloc((size_t)V * 4), *lb = malloc((size_t)V * 4);
+  float *la = calloc((size_t)V, 4), *lb = calloc((size_t)V, 4); /* written by the forward */
+  assert_non_null(la);
+  assert_non_null(lb);
   int32_t toks[4];
   for (int i = 0; i < 4; i++)
     toks[i] = (int32_t)((i * 53 + 11) % V);

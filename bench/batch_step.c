@@ -21,25 +21,49 @@
 #include "util/cpu.h"
 #include "util/timeutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Parses LEVELS (comma-separated level names) into lv; returns the count,
- * 0 when unset, -1 on an unknown name. */
-static int parse_levels(const char *spec, eco_simd_level *lv, int cap) {
+/* Splits spec at commas and hands each item to one(item, i, out); returns
+ * the count, 0 when spec is unset or empty, -1 when an item is bad or there
+ * are more than cap. */
+static int parse_list(const char *spec, int cap, bool (*one)(const char *item, int i, void *out),
+                      void *out) {
   if (!spec || !*spec) return 0;
   int n = 0;
   char buf[256];
   snprintf(buf, sizeof buf, "%s", spec);
   for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    int found = -1;
-    for (int l = ECO_SIMD_SCALAR; l <= ECO_SIMD_AVX512VNNI; l++)
-      if (strcmp(t, eco_simd_name((eco_simd_level)l)) == 0) found = l;
-    if (found < 0 || n == cap) return -1;
-    lv[n++] = (eco_simd_level)found;
+    if (n == cap || !one(t, n, out)) return -1;
+    n++;
   }
   return n;
+}
+
+/* LEVELS items: kernel level names, as ECOINFER_CPU_MAX names them. */
+static bool one_level(const char *item, int i, void *out) {
+  for (int l = ECO_SIMD_SCALAR; l <= ECO_SIMD_AVX512VNNI; l++)
+    if (strcmp(item, eco_simd_name((eco_simd_level)l)) == 0) {
+      ((eco_simd_level *)out)[i] = (eco_simd_level)l;
+      return true;
+    }
+  return false;
+}
+
+/* PAIR_MIN items: byte counts >= 1. */
+static bool one_pair_min(const char *item, int i, void *out) {
+  char *end = NULL;
+  const long v = strtol(item, &end, 10);
+  if (*end || v < 1) return false;
+  ((size_t *)out)[i] = (size_t)v;
+  return true;
+}
+
+/* KV items: f32 or f16. */
+static bool one_kv_type(const char *item, int i, void *out) {
+  return eco_kv_type_parse(item, &((eco_ggml_type *)out)[i]) == 0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -47,38 +71,9 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Parses PAIR_MIN (comma-separated byte counts, each >= 1) into pm;
- * returns the count, 0 when unset, -1 on a bad value. */
-static int parse_pair_mins(const char *spec, size_t *pm, int cap) {
-  if (!spec || !*spec) return 0;
-  int n = 0;
-  char buf[256];
-  snprintf(buf, sizeof buf, "%s", spec);
-  for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-    char *end = NULL;
-    const long v = strtol(t, &end, 10);
-    if (*end || v < 1 || n == cap) return -1;
-    pm[n++] = (size_t)v;
-  }
-  return n;
-}
-
-/* Parses KV (comma-separated f32 / f16) into t; returns the count, 0 when
- * unset, -1 on a bad name. */
-static int parse_kv_types(const char *spec, eco_ggml_type *t, int cap) {
-  if (!spec || !*spec) return 0;
-  int n = 0;
-  char buf[64];
-  snprintf(buf, sizeof buf, "%s", spec);
-  for (char *save = NULL, *k = strtok_r(buf, ",", &save); k; k = strtok_r(NULL, ",", &save))
-    if (n == cap || eco_kv_type_parse(k, &t[n++])) return -1;
-  return n;
-}
-
 /* The command line, LEVELS, PAIR_MIN and KV. Variants (a level, a pairing
- * threshold, a KV cache type) are compared in interleaved rounds; variant
- * v is level levels[v / (n_pmins * n_kvts)], threshold
- * pmins[v / n_kvts % n_pmins] and cache type kvts[v % n_kvts]. */
+ * threshold, a KV cache type: every combination, variant_of) are compared
+ * in interleaved rounds. */
 typedef struct bench_args {
   const char *model;
   int threads, pos, steps, rounds; /* pos: tokens prefilled per sequence */
@@ -90,6 +85,20 @@ typedef struct bench_args {
   eco_ggml_type kvts[2]; /* KV cache types; none: F32 */
   int n_kvts, n_variants;
 } bench_args;
+
+/* Variant v of a: its kernel level, pairing threshold and KV cache type
+ * (the index into kvts, which is also the index of its caches). */
+typedef struct variant {
+  eco_simd_level level;
+  size_t pair_min; /* bytes */
+  int kvt;
+} variant;
+
+static variant variant_of(const bench_args *a, int v) {
+  return (variant){.level = a->levels[v / (a->n_pmins * a->n_kvts)],
+                   .pair_min = a->pmins[v / a->n_kvts % a->n_pmins],
+                   .kvt = v % a->n_kvts};
+}
 
 /* What the measurement uses; everything is freed by bench_free. */
 typedef struct bench_state {
@@ -132,18 +141,18 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     fprintf(stderr, "THREADS, POS, STEPS and ROUNDS must be positive\n");
     return 2;
   }
-  a->n_levels = parse_levels(getenv("LEVELS"), a->levels, 8);
+  a->n_levels = parse_list(getenv("LEVELS"), 8, one_level, a->levels);
   if (a->n_levels < 0) {
     fprintf(stderr, "LEVELS: comma-separated scalar, avx2, avx512, avx512vnni or neon\n");
     return 2;
   }
-  a->n_pmins = parse_pair_mins(getenv("PAIR_MIN"), a->pmins, 8);
+  a->n_pmins = parse_list(getenv("PAIR_MIN"), 8, one_pair_min, a->pmins);
   if (a->n_pmins < 0) {
     fprintf(stderr, "PAIR_MIN: comma-separated positive byte counts (at most 8)\n");
     return 2;
   }
   if (a->n_pmins == 0) a->pmins[a->n_pmins++] = ECO_PAIR_MIN_GROUP_BYTES;
-  a->n_kvts = parse_kv_types(getenv("KV"), a->kvts, 2);
+  a->n_kvts = parse_list(getenv("KV"), 2, one_kv_type, a->kvts);
   if (a->n_kvts < 0) {
     fprintf(stderr, "KV: f32, f16 or both, comma-separated\n");
     return 2;
@@ -222,10 +231,10 @@ static int measure(const bench_args *a, bench_state *b) {
     for (int cell = 0; cell < n_cells; cell++) {
       const int B = a->sizes[cell % a->n_sizes];
       if (B > b->n_kv) return 1; /* cannot be: max_b is the largest size */
-      const int v = cell / a->n_sizes;
-      eco_ctx_set_simd(b->c, a->levels[v / (a->n_pmins * a->n_kvts)]);
-      eco_ctx_set_pair_min(b->c, a->pmins[v / a->n_kvts % a->n_pmins]);
-      eco_kv **kv = b->kv + (size_t)(v % a->n_kvts) * (size_t)a->max_b;
+      const variant va = variant_of(a, cell / a->n_sizes);
+      eco_ctx_set_simd(b->c, va.level);
+      eco_ctx_set_pair_min(b->c, va.pair_min);
+      eco_kv **kv = b->kv + (size_t)va.kvt * (size_t)a->max_b;
       for (int s = 0; s < B; s++)
         if (!kv[s]) return 1; /* cannot be: prefill made them all */
       const uint64_t t0 = eco_time_mono_ns();
@@ -260,16 +269,15 @@ static int report(const bench_args *a, double *samples) {
   double *rate = malloc((size_t)n_cells * sizeof *rate);
   if (!rate) return 1;
   for (int cell = 0; cell < n_cells; cell++) {
-    const int i = cell % n_sizes, v = cell / n_sizes;
+    const int i = cell % n_sizes;
+    const variant va = variant_of(a, cell / n_sizes);
     qsort(samples + cell * rounds, (size_t)rounds, sizeof *samples, cmp_double);
     const double med = samples[cell * rounds + rounds / 2];
     rate[cell] = a->sizes[i] / med;
     const double base = rate[cell - i], first = rate[i];
-    printf("%-11s %9zu %4s %5d %12.3f %14.1f %10.2f",
-           eco_simd_name(a->levels[v / (a->n_pmins * a->n_kvts)]),
-           a->pmins[v / a->n_kvts % a->n_pmins],
-           a->kvts[v % a->n_kvts] == ECO_GGML_F16 ? "f16" : "f32", a->sizes[i], med * 1e3,
-           rate[cell], rate[cell] / base);
+    printf("%-11s %9zu %4s %5d %12.3f %14.1f %10.2f", eco_simd_name(va.level), va.pair_min,
+           a->kvts[va.kvt] == ECO_GGML_F16 ? "f16" : "f32", a->sizes[i], med * 1e3, rate[cell],
+           rate[cell] / base);
     if (a->n_variants > 1) printf(" %10.2f", rate[cell] / first);
     printf("\n");
   }

@@ -100,20 +100,27 @@ static void test_rejections_name_the_param(void **state) {
 }
 
 static void test_malformed_bodies(void **state) {
-  const char *bad[] = {
-      "",
-      "null",
-      "\"str\"",
-      "{\"model\":\"m\",\"prompt\":\"a\"",
-      "{\"model\":\"m\",\"prompt\":\"\xff\"}",
-      "{\"model\":\"m\",\"prompt\":\"a\",\"prompt\":\"b\"}",
-      "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":1e400}",
-      "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":123456789012345678901234}"};
+  /* a bad escape before bytes that are not UTF-8: jansson's message quotes
+   * them (fuzz_openai's crash, tests/fixtures/fuzz/openai/) */
+  static const char bad_escape[] =
+      "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{"
+      "\"\\\\\\\\\\\xdb\x8b\x9a\x87t\":"
+      "\"x\"}]}],\"seed\":1}";
+  const char *bad[] = {"",
+                       "null",
+                       "\"str\"",
+                       "{\"model\":\"m\",\"prompt\":\"a\"",
+                       "{\"model\":\"m\",\"prompt\":\"\xff\"}",
+                       "{\"model\":\"m\",\"prompt\":\"a\",\"prompt\":\"b\"}",
+                       "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":1e400}",
+                       "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":123456789012345678901234}",
+                       bad_escape};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     eco_oai_request r;
     eco_oai_error e;
     assert_int_equal(parse(false, bad[i], &r, &e), 400);
     char *j = eco_oai_error_json(&e);
+    assert_non_null(j);
     json_t *o = json_loads(j, 0, NULL);
     assert_non_null(o);
     json_t *err = json_object_get(o, "error");

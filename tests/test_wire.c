@@ -219,6 +219,13 @@ static void test_error_body(void **state) {
   assert_string_equal(
       s, "{\"error\":{\"message\":\"x\",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
   free(s);
+  /* bytes that are not UTF-8 (a client's, quoted in a message) become U+FFFD */
+  s = eco_wire_error_body("near '\x9a\x87'", "invalid_request_error", "a\xff", NULL);
+  assert_non_null(s);
+  assert_string_equal(s, "{\"error\":{\"message\":\"near '\xef\xbf\xbd\xef\xbf\xbd'\","
+                         "\"type\":\"invalid_request_error\",\"param\":\"a\xef\xbf\xbd\","
+                         "\"code\":null}}");
+  free(s);
   /* the node's error is the same body */
   eco_oai_error e;
   eco_oai_error_set(&e, 404, "invalid_request_error", "model", "model_not_found", "no model %s",

@@ -3,6 +3,8 @@
 #include "accounting/wire.h"
 
 #include "util/status.h"
+#include "util/strbuf.h"
+#include "util/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -179,12 +181,27 @@ int eco_engine_usage_from_json(const json_t *resp, eco_engine_usage *out) {
   return n;
 }
 
+/* s as a JSON string, its bytes made valid UTF-8 (each byte that is not
+ * part of a character becomes U+FFFD): error texts quote what a client
+ * sent, and jansson refuses strings that are not UTF-8. NULL: out of memory. */
+static json_t *utf8_string(const char *s) {
+  eco_strbuf sb;
+  eco_sb_init(&sb);
+  eco_utf8_hold h = {0};
+  json_t *j = NULL;
+  if (!eco_utf8_feed(&h, ECO_UTF8_REPLACE, s, strlen(s), &sb) &&
+      !eco_utf8_flush(&h, ECO_UTF8_REPLACE, &sb))
+    j = json_stringn(sb.len ? eco_sb_str(&sb) : "", sb.len);
+  eco_sb_free(&sb);
+  return j;
+}
+
 json_t *eco_wire_error_json(const char *message, const char *type, const char *param,
                             const char *code) {
-  return json_pack("{s:{s:s,s:s,s:o,s:o}}", "error", "message", message ? message : "", "type",
-                   type ? type : "invalid_request_error", "param",
-                   param && param[0] ? json_string(param) : json_null(), "code",
-                   code && code[0] ? json_string(code) : json_null());
+  return json_pack("{s:{s:o,s:o,s:o,s:o}}", "error", "message", utf8_string(message ? message : ""),
+                   "type", utf8_string(type ? type : "invalid_request_error"), "param",
+                   param && param[0] ? utf8_string(param) : json_null(), "code",
+                   code && code[0] ? utf8_string(code) : json_null());
 }
 
 char *eco_wire_error_body(const char *message, const char *type, const char *param,

@@ -160,7 +160,8 @@ json_t *eco_route_receipt_to_json(const eco_route_receipt *x);
 /* ---- errors ------------------------------------------------------------------- */
 
 /* {"error":{"message":..,"type":..,"param":..,"code":..}} (new reference);
- * param and code NULL or "" are JSON null. */
+ * param and code NULL or "" are JSON null. The texts may quote a client's
+ * bytes: any byte that is not part of a UTF-8 character becomes U+FFFD. */
 json_t *eco_wire_error_json(const char *message, const char *type, const char *param,
                             const char *code);
 /* The same as compact JSON text (malloc'd; NULL on allocation failure). */

@@ -68,8 +68,14 @@ static void run_reference(const char *model_rel, const char *ref_rel, uint32_t m
   eco_engine_model *em;
   if (eco_engine_model_new(m, 2, max_batch, cfg.sched.step_tokens, &em, &err))
     fail_msg("%s", err.msg);
+  /* the adapter's caches are F16 unless set; the references were made with
+   * F32 caches, and their near-ties (README) need the same type */
   eco_engine_model_ops ops;
   eco_engine_model_ops_fill(em, 512, &ops);
+  assert_int_equal(ops.kv_bytes_per_token, eco_kv_bytes_type(m, 1, ECO_GGML_F16));
+  assert_int_equal(eco_engine_model_set_kv_type(em, ECO_GGML_F32), 0);
+  eco_engine_model_ops_fill(em, 512, &ops);
+  assert_int_equal(ops.kv_bytes_per_token, eco_kv_bytes(m, 1));
   eco_engine *e;
   if (eco_engine_new(&ops, em, NULL, &cfg, NULL, &e, &err)) fail_msg("%s", err.msg);
   out o;

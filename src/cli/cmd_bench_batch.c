@@ -21,7 +21,7 @@ static const eco_opt opts[] = {
     {"repeats", 0, "N", NULL, "rounds per batch size, averaged (default 1)"},
     {"csv", 0, "FILE", NULL, "write the results as CSV"},
     {"svg", 0, "FILE", NULL, "write a plot of throughput and cost per token"},
-    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f32 (default) or f16"},
+    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f16 (default) or f32"},
 };
 
 static const eco_cmd_spec spec = {
@@ -83,7 +83,7 @@ static int parse_args(eco_cli *cli, batch_args *a) {
     return ECO_EXIT_USAGE;
   if (a->threads == 0)
     a->threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-  a->kv_type = ECO_GGML_F32;
+  a->kv_type = ECO_KV_TYPE_DEFAULT;
   const char *kvt = eco_cli_get(cli, "kv-type");
   if (kvt && eco_kv_type_parse(kvt, &a->kv_type)) {
     eco_cli_error(cli, "bench batch", "--kv-type must be f32 or f16, not '%s'", kvt);
@@ -125,11 +125,13 @@ static void print_results(eco_cli *cli, const batch_args *a, const eco_bench_bat
   eco_cpu_detect(&ci);
   double load = -1;
   if (getloadavg(&load, 1) != 1) load = -1;
+  const char *kv = a->kv_type == ECO_GGML_F16 ? "f16" : "f32";
   if (!cli->json) {
     eco_sb_reset(sb);
-    eco_sb_printf(sb, "model %s, %lld prompt + %lld generated tokens, %lld threads, %s kernels",
+    eco_sb_printf(sb,
+                  "model %s, %lld prompt + %lld generated tokens, %lld threads, %s kernels, KV %s",
                   a->path, (long long)a->prompt, (long long)a->gen, (long long)a->threads,
-                  eco_simd_name(ci.level));
+                  eco_simd_name(ci.level), kv);
     if (load >= 0) eco_sb_printf(sb, ", load average %.2f", load);
     eco_sb_printf(sb, "\n");
     eco_bench_batch_table(pts, a->n_sizes, knee, sb);
@@ -148,9 +150,10 @@ static void print_results(eco_cli *cli, const batch_args *a, const eco_bench_bat
                        p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(), "peak_rss_bytes",
                        (json_int_t)p->peak_rss));
   }
-  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:o,s:o,s:o}", "model", a->path, "prompt_tokens",
-                        (json_int_t)a->prompt, "gen_tokens", (json_int_t)a->gen, "threads",
-                        (json_int_t)a->threads, "kernels", eco_simd_name(ci.level), "load_avg_1m",
+  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:o}", "model", a->path,
+                        "prompt_tokens", (json_int_t)a->prompt, "gen_tokens", (json_int_t)a->gen,
+                        "threads", (json_int_t)a->threads, "kernels", eco_simd_name(ci.level),
+                        "kv_type", kv, "load_avg_1m",
                         load >= 0 ? json_real(load) : json_null(), "points", arr, "knee_batch",
                         knee >= 0 ? json_integer(pts[knee].batch) : json_null());
   eco_cli_out_json(o, JSON_INDENT(2));

@@ -192,15 +192,15 @@ static void print_text(const char *path, const eco_gguf *g, const report *r) {
   if (r->loaded) {
     eco_sb_printf(&sb,
                   "%-16s weights %.1f MiB (mapped from the file) + KV cache %.1f KiB per token "
-                  "(F32; %.1f KiB with --kv-type f16)\n",
-                  "memory", mib(r->weight_bytes), (double)r->kv_f32_per_token / 1024,
-                  (double)r->kv_f16_per_token / 1024);
+                  "(F16, the default; %.1f KiB with --kv-type f32)\n",
+                  "memory", mib(r->weight_bytes), (double)r->kv_f16_per_token / 1024,
+                  (double)r->kv_f32_per_token / 1024);
     eco_sb_printf(&sb,
                   "%-16s %.1f MiB for one %d-token sequence (serve's default context), "
-                  "%.1f MiB with F16\n",
-                  "", mib(r->weight_bytes + r->kv_f32_per_token * (uint64_t)r->serve_ctx),
+                  "%.1f MiB with F32\n",
+                  "", mib(r->weight_bytes + r->kv_f16_per_token * (uint64_t)r->serve_ctx),
                   r->serve_ctx,
-                  mib(r->weight_bytes + r->kv_f16_per_token * (uint64_t)r->serve_ctx));
+                  mib(r->weight_bytes + r->kv_f32_per_token * (uint64_t)r->serve_ctx));
   }
   if (r->loaded && r->tok_ok)
     eco_sb_printf(&sb, "%-16s runs with ecoinfer (run, serve)\n", "verdict");

@@ -24,7 +24,7 @@ static const eco_opt opts[] = {
     {"n-predict", 'n', "N", NULL, "tokens to generate (default 128)"},
     {"threads", 't', "N", NULL, "threads (default: physical cores)"},
     {"ctx", 'c', "N", NULL, "context length (default: the model's, at most 4096)"},
-    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f32 (default) or f16 (half the memory)"},
+    {"kv-type", 0, "TYPE", NULL, "KV cache element type: f16 (default, half the memory) or f32 (as llama.cpp's references)"},
     {"seed", 's', "S", NULL, "sampling seed (default 0)"},
     {"temp", 0, "T", NULL, "temperature; 0 = greedy (default 0.8)"},
     {"top-k", 0, "K", NULL, "top-k, 0 = off (default 40)"},
@@ -147,7 +147,7 @@ static int parse_args(eco_cli *cli, run_args *a) {
                                .repeat_penalty = (float)rep,
                                .repeat_last_n = (int)a->last_n,
                                .seed = (uint64_t)seed};
-  a->kv_type = ECO_GGML_F32;
+  a->kv_type = ECO_KV_TYPE_DEFAULT;
   const char *kvt = eco_cli_get(cli, "kv-type");
   if (kvt && eco_kv_type_parse(kvt, &a->kv_type)) {
     eco_cli_error(cli, "run", "--kv-type must be f32 or f16, not '%s'", kvt);
@@ -296,20 +296,21 @@ static void print_summary(const eco_cli *cli, const run_args *a, const run_state
   const double pps = st->prompt_s > 0 ? st->n_prompt / st->prompt_s : 0;
   const double gps = st->gen_s > 0 && st->n_gen > 0 ? st->n_gen / st->gen_s : 0;
   const char *simd = eco_simd_name(eco_ctx_simd(rs->ctx));
+  const char *kv = a->kv_type == ECO_GGML_F16 ? "f16" : "f32";
   if (cli->json) {
-    json_t *o =
-        json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i}", "model", a->model_path,
-                  "prompt_tokens", st->n_prompt, "prompt_tok_per_s", pps, "gen_tokens", st->n_gen,
-                  "gen_tok_per_s", gps, "wall_s", st->wall_s, "peak_rss_mb", peak_mb, "stop_reason",
-                  st->stop_reason, "threads", (int)a->threads, "simd", simd, "n_ctx", rs->n_ctx);
+    json_t *o = json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i, s:s}", "model",
+                          a->model_path, "prompt_tokens", st->n_prompt, "prompt_tok_per_s", pps,
+                          "gen_tokens", st->n_gen, "gen_tok_per_s", gps, "wall_s", st->wall_s,
+                          "peak_rss_mb", peak_mb, "stop_reason", st->stop_reason, "threads",
+                          (int)a->threads, "simd", simd, "n_ctx", rs->n_ctx, "kv_type", kv);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     printf("\n%s\n", s ? s : "{}");
     free(s);
     json_decref(o);
   } else {
     printf("\n[prompt %d tok, %.1f tok/s | gen %d tok, %.1f tok/s | wall %.2f s | peak RSS "
-           "%.1f MB | %s, %d threads, stop: %s]\n",
-           st->n_prompt, pps, st->n_gen, gps, st->wall_s, peak_mb, simd, (int)a->threads,
+           "%.1f MB | %s, %d threads, KV %s, stop: %s]\n",
+           st->n_prompt, pps, st->n_gen, gps, st->wall_s, peak_mb, simd, (int)a->threads, kv,
            st->stop_reason);
   }
 }

@@ -29,7 +29,7 @@ static const eco_opt opts[] = {
     {"api-key", 0, "KEY", "server.api_key", "require 'Authorization: Bearer KEY' on /v1/"},
     {"model-name", 0, "NAME", "server.model_name", "model id clients use (alias)"},
     {"kv-type", 0, "TYPE", "server.kv_type",
-     "KV cache element type: f32 (default) or f16 (half the memory per sequence)"},
+     "KV cache element type: f16 (default; half the memory per sequence) or f32"},
     {"prefix-block", 0, "N", "server.prefix_block",
      "tokens per prefix-cache block (default 16; 0 = no KV reuse across requests)"},
     {"drain-timeout", 0, "DUR", "server.drain_timeout", "SIGTERM drain timeout (default 30s)"},
@@ -60,7 +60,7 @@ static const eco_cmd_spec spec = {
         "server.max_messages, server.queue_full_status (429|503), server.retry_after,\n"
         "engine: server.threads, server.context_length, server.max_batch (4),\n"
         "server.max_queue (64), server.kv_budget_bytes (0 = half of available memory),\n"
-        "server.kv_type (f32|f16), server.prefill_chunk (128), server.prefix_block\n"
+        "server.kv_type (f16|f32), server.prefill_chunk (128), server.prefix_block\n"
         "(16; 0 = off); server.fake.* for --fake-backend; server.replay.* for --replay\n"
         "(docs/replay.md); energy.cpu_watts,\n"
         "carbon.* (provider chain, zone, pue), device:/devices: (embodied carbon),\n"
@@ -171,7 +171,7 @@ static int read_http_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
 /* server.*: the batching engine's settings, and which backend is asked for. */
 static int read_engine_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
   const eco_cfg *c = cli->cfg;
-  if (eco_cfg_str(c, NULL, "server.kv_type", "f32", &a->kv_type, err)) {
+  if (eco_cfg_str(c, NULL, "server.kv_type", "f16", &a->kv_type, err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }

@@ -15,7 +15,7 @@ struct eco_engine_model {
   int32_t *pos;          /* [max_tokens] scratch */
   eco_kv **tok_kv;       /* [max_tokens] scratch */
   uint8_t *want;         /* [max_tokens] scratch */
-  eco_ggml_type kv_type; /* element type of the KV caches (F32 unless set) */
+  eco_ggml_type kv_type; /* element type of the KV caches (ECO_KV_TYPE_DEFAULT unless set) */
 };
 
 int eco_engine_model_new(const eco_model *m, int n_threads, uint32_t max_slots, uint32_t max_tokens,
@@ -26,6 +26,7 @@ int eco_engine_model_new(const eco_model *m, int n_threads, uint32_t max_slots, 
   em->m = m;
   em->max_slots = max_slots;
   em->max_tokens = max_tokens;
+  em->kv_type = ECO_KV_TYPE_DEFAULT;
   em->kv = calloc(max_slots, sizeof *em->kv);
   em->pos = calloc(max_tokens, sizeof *em->pos);
   em->tok_kv = calloc(max_tokens, sizeof *em->tok_kv);

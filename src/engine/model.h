@@ -182,6 +182,13 @@ typedef struct eco_kv {
  * before its attention reads them (eco_forward splits larger chunks). */
 #define ECO_SWA_SLACK 512
 
+/* The cache type of the product's sequences (run, serve, bench batch and
+ * the engine's model adapter) unless a setting names one: F16, as
+ * llama.cpp's (and vLLM's) default, for half the KV memory per sequence (a
+ * KV budget admits twice the sequences) and half the attention traffic.
+ * eco_kv_new stays F32, the type llama.cpp's references are made with. */
+#define ECO_KV_TYPE_DEFAULT ECO_GGML_F16
+
 /* Bytes an n_ctx cache needs (F32, or the given element type). */
 uint64_t eco_kv_bytes(const eco_model *m, int n_ctx);
 uint64_t eco_kv_bytes_type(const eco_model *m, int n_ctx, eco_ggml_type type);

@@ -222,7 +222,7 @@ int eco_backend_engine_new(const eco_backend_engine_cfg *cfg, eco_backend *out, 
   ec.sched.step_tokens = chunk + b->max_batch;
   ec.prefix_block = cfg->no_prefix_cache ? 0 : cfg->prefix_block ? cfg->prefix_block : 16;
   b->prefix_cache = ec.prefix_block > 0;
-  eco_ggml_type kv_type = ECO_GGML_F32;
+  eco_ggml_type kv_type = ECO_KV_TYPE_DEFAULT;
   if (cfg->kv_type && cfg->kv_type[0] && eco_kv_type_parse(cfg->kv_type, &kv_type)) {
     rc = eco_error_set(err, ECO_EINVAL, "KV cache type '%s' is not f32 or f16", cfg->kv_type);
     goto fail;

@@ -26,7 +26,7 @@ typedef struct eco_backend_engine_cfg {
   uint32_t max_queue;       /* waiting requests before 429 (default 64) */
   uint64_t kv_budget_bytes; /* KV budget (0 = half of available memory) */
   uint32_t prefill_chunk;   /* prompt tokens per sequence per step (default 128) */
-  const char *kv_type;      /* KV cache element type: "f32" (default, NULL) or "f16" */
+  const char *kv_type;      /* KV cache element type: "f16" (default, NULL) or "f32" */
   uint32_t prefix_block;    /* tokens per prefix-cache block (0 = 16) */
   bool no_prefix_cache;     /* recompute every prompt (no KV reuse across requests) */
   const eco_logger *log;

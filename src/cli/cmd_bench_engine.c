@@ -184,7 +184,8 @@ static int measure(const eco_model *m, const char *path, const char *peer, int n
     goto out;
   }
   if ((rc = eco_ctx_new(m, nth, 64, &c, err)) ||
-      (rc = eco_kv_new(m, n_prompt + n_gen + 1, &kv, err)))
+      /* the product's cache type, F16, as llama-bench's default (type_k = type_v = f16) */
+      (rc = eco_kv_new_type(m, n_prompt + n_gen + 1, ECO_KV_TYPE_DEFAULT, &kv, err)))
     goto out;
   uint64_t x = 12345;
   for (int i = 0; i < n_prompt; i++) {

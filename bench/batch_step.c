@@ -14,7 +14,7 @@
  * With PAIR_MIN=8192,12288 (bytes; see eco_ctx_set_pair_min) every level
  * runs once per threshold for the two-group kernels, and with KV=f32,f16
  * once per KV cache type (each type its own prefilled caches), all compared
- * the same way.
+ * the same way. Without KV the caches are the product's type (F16).
  *
  * Usage: bench_batch_step MODEL [THREADS=2] [POS=64] [STEPS=16] [ROUNDS=7] [B...=1 2 4 8] */
 #include "engine/model.h"
@@ -82,7 +82,7 @@ typedef struct bench_args {
   int n_levels;
   size_t pmins[8]; /* bytes: two-group kernel thresholds; none: the default */
   int n_pmins;
-  eco_ggml_type kvts[2]; /* KV cache types; none: F32 */
+  eco_ggml_type kvts[2]; /* KV cache types; none: the product's (ECO_KV_TYPE_DEFAULT) */
   int n_kvts, n_variants;
 } bench_args;
 
@@ -157,7 +157,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     fprintf(stderr, "KV: f32, f16 or both, comma-separated\n");
     return 2;
   }
-  if (a->n_kvts == 0) a->kvts[a->n_kvts++] = ECO_GGML_F32;
+  if (a->n_kvts == 0) a->kvts[a->n_kvts++] = ECO_KV_TYPE_DEFAULT;
   return 0;
 }
 

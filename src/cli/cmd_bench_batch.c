@@ -150,12 +150,11 @@ static void print_results(eco_cli *cli, const batch_args *a, const eco_bench_bat
                        p->j_per_tok >= 0 ? json_real(p->j_per_tok) : json_null(), "peak_rss_bytes",
                        (json_int_t)p->peak_rss));
   }
-  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:o}", "model", a->path,
-                        "prompt_tokens", (json_int_t)a->prompt, "gen_tokens", (json_int_t)a->gen,
-                        "threads", (json_int_t)a->threads, "kernels", eco_simd_name(ci.level),
-                        "kv_type", kv, "load_avg_1m",
-                        load >= 0 ? json_real(load) : json_null(), "points", arr, "knee_batch",
-                        knee >= 0 ? json_integer(pts[knee].batch) : json_null());
+  json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:s,s:s,s:o,s:o,s:o}", "model", a->path, "prompt_tokens",
+                        (json_int_t)a->prompt, "gen_tokens", (json_int_t)a->gen, "threads",
+                        (json_int_t)a->threads, "kernels", eco_simd_name(ci.level), "kv_type", kv,
+                        "load_avg_1m", load >= 0 ? json_real(load) : json_null(), "points", arr,
+                        "knee_batch", knee >= 0 ? json_integer(pts[knee].batch) : json_null());
   eco_cli_out_json(o, JSON_INDENT(2));
 }
 

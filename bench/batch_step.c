@@ -276,7 +276,7 @@ static int report(const bench_args *a, double *samples) {
     rate[cell] = a->sizes[i] / med;
     const double base = rate[cell - i], first = rate[i];
     printf("%-11s %9zu %4s %5d %12.3f %14.1f %10.2f", eco_simd_name(va.level), va.pair_min,
-           a->kvts[va.kvt] == ECO_GGML_F16 ? "f16" : "f32", a->sizes[i], med * 1e3, rate[cell],
+           eco_kv_type_name(a->kvts[va.kvt]), a->sizes[i], med * 1e3, rate[cell],
            rate[cell] / base);
     if (a->n_variants > 1) printf(" %10.2f", rate[cell] / first);
     printf("\n");

@@ -417,6 +417,11 @@ static void test_kv_f16(void **state) {
   assert_int_equal(eco_kv_type_parse("f32", &t), 0);
   assert_int_equal(t, ECO_GGML_F32);
   assert_int_equal(eco_kv_type_parse("q8_0", &t), ECO_EINVAL);
+  /* the name round-trips through the parser; the default is a type it names */
+  assert_string_equal(eco_kv_type_name(ECO_GGML_F16), "f16");
+  assert_string_equal(eco_kv_type_name(ECO_GGML_F32), "f32");
+  assert_int_equal(eco_kv_type_parse(eco_kv_type_name(ECO_KV_TYPE_DEFAULT), &t), 0);
+  assert_int_equal(t, ECO_KV_TYPE_DEFAULT);
   const int V = r.m->hp.n_vocab;
   float *la = malloc((size_t)V * 4), *lb = malloc((size_t)V * 4);
   int32_t toks[40];

@@ -125,7 +125,7 @@ static void print_results(eco_cli *cli, const batch_args *a, const eco_bench_bat
   eco_cpu_detect(&ci);
   double load = -1;
   if (getloadavg(&load, 1) != 1) load = -1;
-  const char *kv = a->kv_type == ECO_GGML_F16 ? "f16" : "f32";
+  const char *kv = eco_kv_type_name(a->kv_type);
   if (!cli->json) {
     eco_sb_reset(sb);
     eco_sb_printf(sb,

@@ -297,7 +297,7 @@ static void print_summary(const eco_cli *cli, const run_args *a, const run_state
   const double pps = st->prompt_s > 0 ? st->n_prompt / st->prompt_s : 0;
   const double gps = st->gen_s > 0 && st->n_gen > 0 ? st->n_gen / st->gen_s : 0;
   const char *simd = eco_simd_name(eco_ctx_simd(rs->ctx));
-  const char *kv = a->kv_type == ECO_GGML_F16 ? "f16" : "f32";
+  const char *kv = eco_kv_type_name(a->kv_type);
   if (cli->json) {
     json_t *o = json_pack("{s:s, s:i, s:f, s:i, s:f, s:f, s:f, s:s, s:i, s:s, s:i, s:s}", "model",
                           a->model_path, "prompt_tokens", st->n_prompt, "prompt_tok_per_s", pps,

@@ -171,7 +171,8 @@ static int read_http_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
 /* server.*: the batching engine's settings, and which backend is asked for. */
 static int read_engine_cfg(eco_cli *cli, serve_args *a, eco_error *err) {
   const eco_cfg *c = cli->cfg;
-  if (eco_cfg_str(c, NULL, "server.kv_type", "f16", &a->kv_type, err)) {
+  if (eco_cfg_str(c, NULL, "server.kv_type", eco_kv_type_name(ECO_KV_TYPE_DEFAULT), &a->kv_type,
+                  err)) {
     eco_cli_error(cli, "serve", "%s", eco_error_text(err));
     return ECO_EXIT_USAGE;
   }

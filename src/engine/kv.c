@@ -95,6 +95,8 @@ int eco_kv_type_parse(const char *s, eco_ggml_type *out) {
   return 0;
 }
 
+const char *eco_kv_type_name(eco_ggml_type type) { return type == ECO_GGML_F16 ? "f16" : "f32"; }
+
 int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err) {
   return eco_kv_new_type(m, n_ctx, ECO_GGML_F32, out, err);
 }

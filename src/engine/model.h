@@ -196,6 +196,8 @@ uint64_t eco_kv_bytes_type(const eco_model *m, int n_ctx, eco_ggml_type type);
 int eco_kv_new(const eco_model *m, int n_ctx, eco_kv **out, eco_error *err);
 /* "f32" or "f16" (also upper case) -> the cache type; ECO_EINVAL otherwise. */
 int eco_kv_type_parse(const char *s, eco_ggml_type *out);
+/* The inverse: "f16" for ECO_GGML_F16, else "f32" (the spelling the options take). */
+const char *eco_kv_type_name(eco_ggml_type type);
 int eco_kv_new_type(const eco_model *m, int n_ctx, eco_ggml_type type, eco_kv **out,
                     eco_error *err);
 /* All the options (zero = defaults). */

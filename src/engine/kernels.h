@@ -117,6 +117,7 @@ void eco_kernels_init_avx2(eco_kernels *k);          /* also calls the two x8 on
 void eco_kernels_init_x8_main_avx2(eco_kernels *k);  /* packed Q8_0, Q4_0, Q4_K, Q6_K */
 void eco_kernels_init_x8_avx2(eco_kernels *k);       /* packed Q5_*, IQ4_*, Q2_K, Q3_K, Q5_K */
 void eco_kernels_init_avx512(eco_kernels *k);        /* F/BW/VL/DQ, after avx2 */
+void eco_kernels_init_attn_avx512(eco_kernels *k);   /* attention, from avx512 */
 void eco_kernels_init_avx512vnni(eco_kernels *k);    /* + VNNI, after avx512 */
 void eco_kernels_init_x8_avx512vnni(eco_kernels *k); /* packed Q5_*, IQ4_*, Q2_K, Q3_K, Q5_K */
 #endif

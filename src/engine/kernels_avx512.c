@@ -244,6 +244,7 @@ ECO512_PBATCH4(pdot_q4_k, q4_k_x8_nx)
 ECO512_PBATCH4(pdot_q6_k, q6_k_x8_nx)
 
 void eco_kernels_init_avx512(eco_kernels *k) {
+  eco_kernels_init_attn_avx512(k);
   k->dot[ECO_GGML_F32] = dot_f32;
   k->pdot[ECO_GGML_Q8_0] = pdot_q8_0;
   k->pdot[ECO_GGML_Q4_0] = pdot_q4_0;

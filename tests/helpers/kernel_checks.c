@@ -217,7 +217,9 @@ static int check_packed(eco_simd_level level, char *msg, size_t cap) {
 }
 
 /* Attention kernels against plain loops: head sizes with and without a
- * SIMD-friendly width, 1..8 query heads, padded KV rows. */
+ * SIMD-friendly width, 1..8 query heads (the AVX-512 kernels take heads in
+ * threes and fours), position counts around their blocks of 8, padded KV
+ * rows. */
 static int check_attention(eco_simd_level level, char *msg, size_t cap) {
   eco_kernels k;
   eco_kernels_init(&k, level);
@@ -225,8 +227,11 @@ static int check_attention(eco_simd_level level, char *msg, size_t cap) {
   const int hds[] = {64, 80, 12, 128, 8, 16, 32, 48};
   for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
     const int hd = hds[hi];
-    for (int nq = 1; nq <= 8; nq += 3) {
-      for (int np = 1; np <= 67; np += 33) {
+    const int nqs[] = {1, 3, 4, 8}, nps[] = {1, 9, 34, 67};
+    for (size_t qi = 0; qi < sizeof nqs / sizeof nqs[0]; qi++) {
+      const int nq = nqs[qi];
+      for (size_t pi = 0; pi < sizeof nps / sizeof nps[0]; pi++) {
+        const int np = nps[pi];
         const size_t stride = (size_t)hd * 3; /* three KV heads per row */
         float *q = malloc((size_t)nq * hd * 4), *K = malloc(stride * np * 4),
               *V = malloc(stride * np * 4), *sc = malloc((size_t)nq * np * 4),

@@ -196,6 +196,19 @@ static void mm_job_worker(void *arg, int chunk, int n_chunks) {
     mm_worker(c, chunk - c->n_prep, n_chunks - c->n_prep);
 }
 
+/* Chunks per thread of a product. More chunks balance threads that the OS
+ * runs late, but each one costs: its claim and its completion count move
+ * the pool's shared words between cores (on a 2-vCPU Zen 4 VM a job's
+ * round trip costs about 1 us and each chunk 0.2-0.3 us more, a pool
+ * microbenchmark) and its weight stream starts without prefetches ahead.
+ * 2 instead of 4 made SmolLM2 Q8_0's decode steps (products of 10-40 us)
+ * 8-11 % faster at batch 1 and 6-17 % at batch 4 on that VM, and left
+ * TinyLlama Q4_0's (60 us and more) unchanged (bench_batch_step in one
+ * process, both orders, docs/benchmarks/batch.md session 9); 1 was no
+ * faster than 2, and 2 still lets a thread that starts late leave its
+ * second chunk to the others. */
+#define MM_CHUNKS_PER_THREAD 2
+
 /* y_j[t] = W_j x[t] (+ b_j) for up to 3 weights sharing the input x [T][cols]. */
 void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float *x, int T,
                     float *const *ys, const float *const *biases) {
@@ -228,11 +241,11 @@ void eco_fwd_matmul(eco_ctx *c, int n, const eco_weight *const *ws, const float 
     prep_rows(c, 0, T);
     mm_worker(c, 0, 1);
   } else {
-    /* a few chunks per thread, none smaller than 2 units (16 rows) */
+    /* MM_CHUNKS_PER_THREAD chunks per thread, none smaller than 2 units */
     int64_t units = 0;
     for (int j = 0; j < n; j++)
       units += (ws[j]->rows + ECO_PACK_ROWS - 1) / ECO_PACK_ROWS;
-    int64_t chunks = (int64_t)c->nth * 4;
+    int64_t chunks = (int64_t)c->nth * MM_CHUNKS_PER_THREAD;
     if (chunks > units / 2) chunks = units / 2 > 0 ? units / 2 : 1;
     eco_pool_run(c->pool, mm_job_worker, c, eco_fwd_prep_chunks(c, prep_rows) + (int)chunks);
   }

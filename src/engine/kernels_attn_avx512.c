@@ -15,6 +15,7 @@
  * Head dimensions that are not a multiple of 16 use masked loads and stores
  * in their last chunk. Sums run in a different order than the reference's,
  * so results agree to rounding (tests/helpers/kernel_checks.c). */
+#include "engine/attn_x86.h"
 #include "engine/kernels.h"
 
 #include <immintrin.h>
@@ -38,16 +39,6 @@ INLINE __mmask16 chunk_mask(int hd, int c) {
 INLINE __m512 kv_load16(const void *base, size_t idx, __mmask16 m, const int F16) {
   if (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)base + idx));
   return _mm512_maskz_loadu_ps(m, (const float *)base + idx);
-}
-
-/* Prefetches rows [r0, r1) of the hint (kernels.h), clipped to pf_rows. */
-INLINE void prefetch_rows(const void *pf, int pf_rows, int r0, int r1, int hd, size_t kv_stride,
-                          size_t es) {
-  if (!pf) return;
-  if (r1 > pf_rows) r1 = pf_rows;
-  for (int r = r0; r < r1; r++)
-    for (size_t l = 0; l < (size_t)hd * es; l += 64)
-      _mm_prefetch((const char *)pf + (size_t)r * kv_stride * es + l, _MM_HINT_T0);
 }
 
 /* lanes 0-7: a's 256-bit halves added, lanes 8-15: b's, as 128-bit lanes
@@ -109,7 +100,7 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
     if (kv_stride == (size_t)hd)
       for (size_t l = 0; l < SC_POS * (size_t)hd * es; l += 64)
         _mm_prefetch((const char *)K + (size_t)(s0 + 2 * SC_POS) * kv_stride * es + l, _MM_HINT_T0);
-    prefetch_rows(pf, pf_rows, s0, s0 + np, hd, kv_stride, es);
+    eco_attn_prefetch_rows(pf, pf_rows, s0, s0 + np, hd, kv_stride, es);
     for (int h0 = 0; h0 < nq; h0 += SC_HEADS) {
       const float *qh = q + (size_t)h0 * hd;
       float *oh = out + (size_t)h0 * n_pos;
@@ -148,7 +139,7 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
     _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es, _MM_HINT_T0);
     if (NC * 16 * es > 64)
       _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es + 64, _MM_HINT_T0);
-    prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es);
+    eco_attn_prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es);
     __m512 x[AC_CH];
     for (int v = 0; v < NC; v++)
       x[v] = kv_load16(V, row + 16 * (size_t)v, m[v], F16);
@@ -192,22 +183,7 @@ INLINE void accum_impl(int hd, const float *w, int nq, const void *V, size_t kv_
   }
 }
 
-static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
-                        float scale, float *out, const void *pf, int pf_rows) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 0);
-}
-static void attn_scores_f16(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
-                            int n_pos, float scale, float *out, const void *pf, int pf_rows) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 1);
-}
-static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
-                       float *o, const void *pf, int pf_rows) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 0);
-}
-static void attn_accum_f16(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
-                           int n_pos, float *o, const void *pf, int pf_rows) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 1);
-}
+ECO_ATTN_ENTRIES(scores_impl, accum_impl)
 
 void eco_kernels_init_attn_avx512(eco_kernels *k) {
   k->attn_scores = attn_scores;

@@ -4,6 +4,7 @@
  * for every vector. The packed 8-row-group kernels are in
  * kernels_x8_main_avx2.c (Q8_0, Q4_0, Q4_K, Q6_K) and kernels_x8_avx2.c (the
  * other types). */
+#include "engine/attn_x86.h"
 #include "engine/kernels.h"
 #include "engine/pack.h"
 
@@ -243,17 +244,6 @@ INLINE float kv_at(const void *base, size_t idx, const int F16) {
   return F16 ? h2f(((const uint16_t *)base)[idx]) : ((const float *)base)[idx];
 }
 
-/* Prefetches rows [r0, r1) of the hint (kernels.h), clipped to its
- * pf_rows rows: each row's hd elements, rows kv_stride elements apart. */
-INLINE void prefetch_rows(const void *pf, int pf_rows, int r0, int r1, int hd, size_t kv_stride,
-                          size_t es) {
-  if (!pf) return;
-  if (r1 > pf_rows) r1 = pf_rows;
-  for (int r = r0; r < r1; r++)
-    for (size_t l = 0; l < (size_t)hd * es; l += 64)
-      _mm_prefetch((const char *)pf + (size_t)r * kv_stride * es + l, _MM_HINT_T0);
-}
-
 INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv_stride, int n_pos,
                         float scale, float *out, const void *pf, int pf_rows, const int F16) {
   const size_t es = F16 ? 2 : 4; /* bytes per element */
@@ -266,7 +256,7 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
         for (size_t l = 0; l < 8 * (size_t)hd * es; l += 64)
           _mm_prefetch((const char *)K + (size_t)(s0 + 16) * kv_stride * es + l, _MM_HINT_T0);
       /* the hint's rows at the same positions: a second stream beside K's */
-      prefetch_rows(pf, pf_rows, s0, s0 + 8, hd, kv_stride, es);
+      eco_attn_prefetch_rows(pf, pf_rows, s0, s0 + 8, hd, kv_stride, es);
       for (int j = 0; j < nq; j++) {
         const float *qj = q + (size_t)j * hd;
         __m256 acc[8];
@@ -312,7 +302,7 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
     _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es, _MM_HINT_T0);
     if (NV > 2 && !F16)
       _mm_prefetch((const char *)V + (row + 16 * kv_stride + 16) * es, _MM_HINT_T0);
-    prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es); /* a second stream */
+    eco_attn_prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es); /* a second stream */
     __m256 bw[2];
     for (int j = 0; j < NH; j++)
       bw[j] = _mm256_broadcast_ss(w + (size_t)(h0 + j) * n_pos + s);
@@ -356,22 +346,7 @@ INLINE void accum_impl(int hd, const float *w, int nq, const void *V, size_t kv_
   }
 }
 
-static void attn_scores(int hd, const float *q, int nq, const float *K, size_t kv_stride, int n_pos,
-                        float scale, float *out, const void *pf, int pf_rows) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 0);
-}
-static void attn_scores_f16(int hd, const float *q, int nq, const uint16_t *K, size_t kv_stride,
-                            int n_pos, float scale, float *out, const void *pf, int pf_rows) {
-  scores_impl(hd, q, nq, K, kv_stride, n_pos, scale, out, pf, pf_rows, 1);
-}
-static void attn_accum(int hd, const float *w, int nq, const float *V, size_t kv_stride, int n_pos,
-                       float *o, const void *pf, int pf_rows) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 0);
-}
-static void attn_accum_f16(int hd, const float *w, int nq, const uint16_t *V, size_t kv_stride,
-                           int n_pos, float *o, const void *pf, int pf_rows) {
-  accum_impl(hd, w, nq, V, kv_stride, n_pos, o, pf, pf_rows, 1);
-}
+ECO_ATTN_ENTRIES(scores_impl, accum_impl)
 
 static void to_f16(int n, const float *x, uint16_t *y) {
   int i = 0;

@@ -3,9 +3,8 @@
  * contract).
  *
  * The AVX2 kernels widen every K element once per query head and reduce
- * each (head, position) dot in 256-bit registers; at batch 4 on Zen 4 that
- * made a layer's attention (SmolLM2, context 64) cost 2.5 times batch 1's
- * and bound by vector work, not by the cache reads. Here:
+ * each (head, position) dot in 256-bit registers, vector work that grows
+ * with the context. Here:
  *   - scores: a block of 8 positions against up to 3 query heads keeps 24
  *     accumulators in registers, so each K chunk is loaded and widened once
  *     for those heads; the 8 dots of a head are then reduced together by a
@@ -14,7 +13,10 @@
  *     over the V rows, each V chunk widened once for all of them.
  * Head dimensions that are not a multiple of 16 use masked loads and stores
  * in their last chunk. Sums run in a different order than the reference's,
- * so results agree to rounding (tests/helpers/kernel_checks.c). */
+ * so results agree to rounding (tests/helpers/kernel_checks.c).
+ * On Zen 4 (docs/benchmarks/batch.md, session 9) decode steps at context 512
+ * ran 3-9 % faster than with the AVX2 kernels; at context 64, where the
+ * tasks wait on the cache's DRAM reads rather than on arithmetic, 0-3 %. */
 #include "engine/attn_x86.h"
 #include "engine/kernels.h"
 

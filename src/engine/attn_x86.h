@@ -11,8 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Prefetches rows [r0, r1) of the hint (kernels.h), clipped to its pf_rows
- * rows: each row's hd elements of es bytes, rows kv_stride elements apart. */
+/* Prefetches rows [r0, r1) of a run of cache rows (the caller's hint,
+ * kernels.h, or the kernel's own K rows ahead), clipped to its pf_rows rows:
+ * each row's hd elements of es bytes, rows kv_stride elements apart. */
 static inline __attribute__((always_inline)) void
 eco_attn_prefetch_rows(const void *pf, int pf_rows, int r0, int r1, int hd, size_t kv_stride,
                        size_t es) {

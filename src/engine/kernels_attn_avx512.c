@@ -97,11 +97,8 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
   const size_t es = F16 ? 2 : 4;
   for (int s0 = 0; s0 < n_pos; s0 += SC_POS) {
     const int np = n_pos - s0 < SC_POS ? n_pos - s0 : SC_POS;
-    /* the cache rows two blocks ahead (one head's positions are contiguous
-     * in the KV cache), and the hint's rows at these positions */
-    if (kv_stride == (size_t)hd)
-      for (size_t l = 0; l < SC_POS * (size_t)hd * es; l += 64)
-        _mm_prefetch((const char *)K + (size_t)(s0 + 2 * SC_POS) * kv_stride * es + l, _MM_HINT_T0);
+    /* the run's rows two blocks ahead, and the hint's rows at these positions */
+    eco_attn_prefetch_rows(K, n_pos, s0 + 2 * SC_POS, s0 + 3 * SC_POS, hd, kv_stride, es);
     eco_attn_prefetch_rows(pf, pf_rows, s0, s0 + np, hd, kv_stride, es);
     for (int h0 = 0; h0 < nq; h0 += SC_HEADS) {
       const float *qh = q + (size_t)h0 * hd;
@@ -138,9 +135,8 @@ INLINE void accum_block(int hd, const float *w, int h0, const int NH, int c0, co
       acc[j][v] = _mm512_setzero_ps();
   for (int s = 0; s < n_pos; s++) {
     const size_t row = (size_t)s * kv_stride + (size_t)c0;
-    _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es, _MM_HINT_T0);
-    if (NC * 16 * es > 64)
-      _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es + 64, _MM_HINT_T0);
+    for (size_t l = 0; l < (size_t)NC * 16 * es; l += 64) /* this block's row 16 ahead */
+      _mm_prefetch((const char *)V + (row + 16 * kv_stride) * es + l, _MM_HINT_T0);
     eco_attn_prefetch_rows(pf, pf_rows, s, s + 1, hd, kv_stride, es);
     __m512 x[AC_CH];
     for (int v = 0; v < NC; v++)

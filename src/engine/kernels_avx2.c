@@ -250,11 +250,8 @@ INLINE void scores_impl(int hd, const float *q, int nq, const void *K, size_t kv
   int s0 = 0;
   if (hd % 8 == 0) /* 8 positions at a time, reduced together */
     for (; s0 + 8 <= n_pos; s0 += 8) {
-      /* the cache rows two blocks ahead: one head's positions are contiguous
-       * in the KV cache, and these reads would otherwise wait on DRAM */
-      if (kv_stride == (size_t)hd)
-        for (size_t l = 0; l < 8 * (size_t)hd * es; l += 64)
-          _mm_prefetch((const char *)K + (size_t)(s0 + 16) * kv_stride * es + l, _MM_HINT_T0);
+      /* the run's rows two blocks ahead, which would otherwise wait on DRAM */
+      eco_attn_prefetch_rows(K, n_pos, s0 + 16, s0 + 24, hd, kv_stride, es);
       /* the hint's rows at the same positions: a second stream beside K's */
       eco_attn_prefetch_rows(pf, pf_rows, s0, s0 + 8, hd, kv_stride, es);
       for (int j = 0; j < nq; j++) {
